@@ -1,0 +1,1 @@
+add_library(sealroot_agent INTERFACE)  # placeholder until the agent API issue

@@ -1,0 +1,68 @@
+// sealroot — the standalone tool: pull, verify, decrypt and unpack images; seal, mount and check
+// sealed roots; enclave tooling; and `ctl`, a client of the enclave-agent API.
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/cli/commands.h"
+#include "base/cli.h"
+#include "base/interrupt.h"
+#include "base/log.h"
+
+namespace {
+
+struct Command {
+  std::string_view name;
+  int (*run)(sealroot::cli::Args);
+  std::string_view summary;
+};
+
+constexpr Command kCommands[] = {
+    {"unpack", sealroot::cli::Unpack, "pull, verify and unpack an image into a bundle or a sealed store"},
+    {"pull", sealroot::cli::Pull, "copy an image, verified, into an OCI layout"},
+    {"inspect", sealroot::cli::Inspect, "show an image's manifest, config, layers, signatures"},
+    {"mount", sealroot::cli::Mount, "mount a sealed root (FUSE)"},
+    {"umount", sealroot::cli::Umount, "unmount a sealed root"},
+    {"fsck", sealroot::cli::Fsck, "verify every object of a sealed root"},
+    {"gc", sealroot::cli::Gc, "remove store objects no root uses"},
+    {"df", sealroot::cli::Df, "show a store's space usage"},
+    {"keyprovider", sealroot::cli::KeyProvider, "serve the ocicrypt key-provider protocol from a key directory"},
+    {"enclave", sealroot::cli::Enclave, "measure, sign, verify and run (simulated) enclaves"},
+    {"ctl", sealroot::cli::Ctl, "talk to an enclave-agent (pull, create, start, logs, ...)"},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "Usage: sealroot COMMAND [OPTIONS] [ARGS]\n\nCommands:\n";
+  for (const Command& c : kCommands) {
+    out << "  " << c.name << std::string(14 - c.name.size(), ' ') << c.summary << "\n";
+  }
+  out << "\nRun 'sealroot COMMAND --help' for a command's options.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sealroot::log::SetProgramName("sealroot");
+  sealroot::InstallInterruptHandler();
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return sealroot::cli::kExitUsage;
+  }
+  std::string_view word = argv[1];
+  if (word == "--help" || word == "-h" || word == "help") {
+    PrintUsage(std::cout);
+    return 0;
+  }
+  if (word == "--version" || word == "version") {
+    std::cout << "sealroot " << SEALROOT_VERSION << "\n";
+    return 0;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Command& c : kCommands) {
+    if (c.name == word) return c.run(args);
+  }
+  std::cerr << "sealroot: unknown command '" << word << "'\n";
+  PrintUsage(std::cerr);
+  return sealroot::cli::kExitUsage;
+}

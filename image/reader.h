@@ -1,0 +1,22 @@
+// The stream stage interface: every stage of the layer pipeline is a Reader that pulls from the
+// stage before it (registry/file bytes -> digest tee -> decrypt -> decompress -> DiffID tee ->
+// tar walk). Pull-based chains keep memory bounded: each stage owns at most one buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "base/status.h"
+
+namespace sealroot::image {
+
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  // Reads up to out.size() bytes into `out`. Returns the count; 0 means end of stream. After an
+  // error the reader is unusable; errors say what failed (e.g. "blob sha256:..: digest mismatch").
+  virtual Result<std::size_t> Read(std::span<std::uint8_t> out) = 0;
+};
+
+}  // namespace sealroot::image
