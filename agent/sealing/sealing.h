@@ -1,0 +1,34 @@
+// The adapter that feeds image layers into the sealed store (CONTRACTS.md: it lives in agent/ so
+// that fusefs never depends on image). Used by `sealroot unpack --seal` and by the agent's
+// PullImage.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/secret.h"
+#include "base/status.h"
+#include "image/sink.h"
+
+namespace sealroot::sealing {
+
+// An ImageSink that seals each layer into a sealed store and, on Finish, records the image's
+// root. root_hash_hex() is valid after a successful Finish().
+class SealingSink : public image::ImageSink {
+ public:
+  virtual std::string root_hash_hex() const = 0;  // 64 lowercase hex characters
+};
+
+struct SealOptions {
+  std::string store_dir;  // created (with its format version and lock) if absent
+  SecretBytes key;        // 32 bytes
+};
+
+Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options);
+
+// CONTRACTS.md "Keys and mounts": exactly one of key_file / key_fd. A key file that does not
+// exist is created with a random 256-bit key, mode 0600; an existing one must hold exactly one key.
+Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, std::optional<int> key_fd);
+
+}  // namespace sealroot::sealing
