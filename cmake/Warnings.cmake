@@ -1,7 +1,9 @@
 # Project-wide compile settings, applied per target with sealroot_defaults(<target>).
-set(SEALROOT_WARNINGS -Wall -Wextra -Wshadow=local -Wnon-virtual-dtor -Wimplicit-fallthrough)
+set(SEALROOT_WARNINGS -Wall -Wextra -Wnon-virtual-dtor -Wimplicit-fallthrough)
 if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
-  list(APPEND SEALROOT_WARNINGS -Wthread-safety)
+  list(APPEND SEALROOT_WARNINGS -Wthread-safety -Wshadow-uncaptured-local)
+else()
+  list(APPEND SEALROOT_WARNINGS -Wshadow=local)
 endif()
 if(SEALROOT_WERROR)
   list(APPEND SEALROOT_WARNINGS -Werror)
