@@ -1,0 +1,94 @@
+// What sealroot-boot runs: the "boot spec" (a JSON document the agent writes for one container,
+// whose SHA-256 arrives in the attested key release) and its resolution into one process, with
+// the precedence of CONTRACTS.md "Process model" (Kubernetes/CRI semantics). The format is in
+// design/boot.md.
+//
+// Thread-safety: value types and pure functions.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/crypto.h"
+#include "base/status.h"
+
+namespace sealroot::boot {
+
+// The part of an OCI image config ("config" object) that says how to run the image.
+struct ImageProcess {
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;  // "KEY=VALUE"
+  std::string working_dir;
+  std::string user;  // "", "name", "uid", "name:group", "uid:gid"
+};
+
+struct Rlimit {
+  int resource = 0;  // RLIMIT_*
+  std::uint64_t soft = 0;
+  std::uint64_t hard = 0;
+};
+
+// The OCI runtime-spec "process" object as given by the shim's CreateContainer. Optional fields
+// are unset when the JSON leaves them out, so that the image's value applies.
+struct SpecProcess {
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string cwd;
+  struct User {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> additional_gids;
+  };
+  std::optional<User> user;
+  std::vector<Rlimit> rlimits;
+  bool no_new_privileges = false;
+};
+
+struct BootSpec {
+  std::string hostname;
+  SpecProcess process;
+  ImageProcess image;
+  // Policy option: args, env, cwd and user come from the signed image config only.
+  bool pin_to_image = false;
+};
+
+// Who the process runs as, before the container root is mounted: names are looked up in the
+// root's /etc/passwd and /etc/group (see user.h) only once the root is in place.
+struct UserRef {
+  std::string user;   // a name or a decimal uid; never empty
+  std::string group;  // a name or a decimal gid; empty: the user's primary group
+  std::vector<gid_t> additional_gids;
+  // Image users also get the supplementary groups /etc/group lists them in (as Docker does);
+  // a numeric OCI-spec user gets exactly the groups the spec names.
+  bool add_group_memberships = false;
+};
+
+// The process to execute, after precedence.
+struct ProcessSpec {
+  std::vector<std::string> args;  // non-empty
+  std::vector<std::string> env;   // "KEY=VALUE", unique keys
+  std::string cwd;                // absolute
+  UserRef user;
+  std::vector<Rlimit> rlimits;
+  bool no_new_privileges = false;
+};
+
+// Parses a boot spec. Malformed or oversized documents, wrong types, unknown rlimit names and
+// relative cwds are kInvalidArgument errors naming the offending field.
+Result<BootSpec> ParseBootSpec(std::string_view json);
+
+// Applies the precedence: spec args (when non-empty) replace Entrypoint+Cmd; env is the image's
+// with the spec's entries overriding by key; cwd and user from the spec when set; everything but
+// rlimits and no_new_privileges from the image when pinned. kInvalidArgument when no command is left.
+Result<ProcessSpec> ResolveProcess(const BootSpec& spec);
+
+// The digest the key release carries for this document: SHA-256 of its exact bytes.
+Sha256Digest BootSpecDigest(std::string_view json);
+
+}  // namespace sealroot::boot
