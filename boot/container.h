@@ -20,10 +20,9 @@
 
 namespace sealroot::boot {
 
-// Moves the calling process into new mount, PID, UTS and IPC namespaces, makes every mount
-// private (nothing propagates back to the host), and blocks the signals RunContainer forwards
-// (so that threads started later, e.g. FUSE workers, never take them). The next child forked is
-// PID 1 of the container.
+// Moves the calling process into new mount, UTS and IPC namespaces, makes every mount private
+// (nothing propagates back to the host), and blocks the signals RunContainer forwards (so that
+// threads started later, e.g. FUSE workers, never take them). RunContainer adds the PID namespace.
 Status EnterContainerNamespaces();
 
 struct ContainerOptions {

@@ -7,16 +7,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "base/log.h"
 #include "boot/src/init.h"
 #include "boot/src/supervise.h"
 
 namespace sealroot::boot {
 
 Status EnterContainerNamespaces() {
-  if (::unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
+  if (::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
     return ErrnoStatus("creating the container's namespaces", errno);
   }
   // Without this, mounts made for the container could propagate to shared host mounts.
@@ -26,6 +28,26 @@ Status EnterContainerNamespaces() {
   return BlockSupervisedSignals();
 }
 
+namespace {
+
+// Forks a child that is PID 1 of a new PID namespace. The boot itself stays in its own PID
+// namespace for the children it forks later: a namespace whose init has exited accepts no new
+// process, and the boot may still need to fork (LeakSanitizer's checker does, at exit).
+Result<pid_t> ForkIntoNewPidNamespace() {
+  UniqueFd own(::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC));
+  if (!own) return ErrnoStatus("opening the boot's PID namespace", errno);
+  if (::unshare(CLONE_NEWPID) != 0) return ErrnoStatus("creating the container's PID namespace", errno);
+  pid_t pid = ::fork();
+  if (pid != 0 && ::setns(own.get(), CLONE_NEWPID) != 0) {
+    // Only a fork would notice; the container itself is unaffected.
+    SR_LOG(kWarning) << "returning to the boot's PID namespace: " << std::strerror(errno);
+  }
+  if (pid < 0) return ErrnoStatus("forking the container's init", errno);
+  return pid;
+}
+
+}  // namespace
+
 Result<int> RunContainer(const ContainerOptions& options) {
   if (options.process.args.empty()) return InvalidArgument("running a container: no command");
   int fds[2];
@@ -33,8 +55,7 @@ Result<int> RunContainer(const ContainerOptions& options) {
   UniqueFd report_read(fds[0]);
   UniqueFd report_write(fds[1]);
 
-  pid_t init = ::fork();
-  if (init < 0) return ErrnoStatus("forking the container's init", errno);
+  SR_ASSIGN_OR_RETURN(pid_t init, ForkIntoNewPidNamespace());
   if (init == 0) {
     report_read.Reset();
     RunInit(options, std::move(report_write));

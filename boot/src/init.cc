@@ -1,6 +1,7 @@
 #include "boot/src/init.h"
 
 #include <grp.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -123,7 +124,12 @@ void RunInit(const ContainerOptions& options, UniqueFd status_pipe) {
   // container's PID namespace.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   ::umask(0);
-  Status status = EnterRoot(options.root, options.in_memory_upper);
+  // A mount namespace of its own: pivot_root moves every process of the namespace whose root is
+  // the old root, and the boot must keep its view (the sealed store, the FUSE mount).
+  Status status = ::unshare(CLONE_NEWNS) == 0
+                      ? OkStatus()
+                      : ErrnoStatus("creating the container's mount namespace", errno);
+  if (status.ok()) status = EnterRoot(options.root, options.in_memory_upper);
   if (status.ok() && !options.hostname.empty() &&
       ::sethostname(options.hostname.data(), options.hostname.size()) != 0) {
     status = ErrnoStatus("setting hostname", errno);

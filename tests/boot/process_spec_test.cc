@@ -1,0 +1,195 @@
+#include "boot/process_spec.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "base/encoding.h"
+#include "boot/src/user.h"
+
+namespace sealroot::boot {
+namespace {
+
+ProcessSpec Resolve(const std::string& json) {
+  auto spec = ParseBootSpec(json);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  auto process = ResolveProcess(*spec);
+  EXPECT_TRUE(process.ok()) << process.status().ToString();
+  return *process;
+}
+
+Status ParseError(const std::string& json) {
+  return ParseBootSpec(json).status();
+}
+
+using Strings = std::vector<std::string>;
+
+TEST(ResolveProcessTest, ImageEntrypointAndCmdWhenSpecHasNoArgs) {
+  ProcessSpec p = Resolve(R"({"image":{"Entrypoint":["/bin/echo"],"Cmd":["hello"],"WorkingDir":"/srv"}})");
+  EXPECT_EQ(p.args, (Strings{"/bin/echo", "hello"}));
+  EXPECT_EQ(p.cwd, "/srv");
+  EXPECT_EQ(p.user.user, "0");
+  EXPECT_TRUE(p.user.add_group_memberships);
+}
+
+TEST(ResolveProcessTest, SpecArgsReplaceEntrypointAndCmd) {
+  ProcessSpec p =
+      Resolve(R"({"process":{"args":["sh","-c","true"]},"image":{"Entrypoint":["/bin/echo"],"Cmd":["x"]}})");
+  EXPECT_EQ(p.args, (Strings{"sh", "-c", "true"}));
+}
+
+TEST(ResolveProcessTest, EnvMergedWithSpecWinningByKey) {
+  ProcessSpec p = Resolve(
+      R"({"process":{"args":["a"],"env":["B=spec","C=new"]},"image":{"Env":["A=1","B=image","PATH=/bin"]}})");
+  EXPECT_EQ(p.env, (Strings{"A=1", "B=spec", "PATH=/bin", "C=new"}));
+}
+
+TEST(ResolveProcessTest, SpecCwdAndUserOverrideImage) {
+  ProcessSpec p = Resolve(
+      R"({"process":{"args":["a"],"cwd":"/w","user":{"uid":7,"gid":8,"additionalGids":[9]}},
+          "image":{"WorkingDir":"/srv","User":"app:staff"}})");
+  EXPECT_EQ(p.cwd, "/w");
+  EXPECT_EQ(p.user.user, "7");
+  EXPECT_EQ(p.user.group, "8");
+  EXPECT_EQ(p.user.additional_gids, (std::vector<gid_t>{9}));
+  EXPECT_FALSE(p.user.add_group_memberships);
+}
+
+TEST(ResolveProcessTest, ImageUserWithGroup) {
+  ProcessSpec p = Resolve(R"({"image":{"Cmd":["a"],"User":"app:staff"}})");
+  EXPECT_EQ(p.user.user, "app");
+  EXPECT_EQ(p.user.group, "staff");
+  EXPECT_EQ(p.cwd, "/");
+}
+
+TEST(ResolveProcessTest, PinnedSpecCannotOverrideTheSignedImage) {
+  ProcessSpec p = Resolve(
+      R"({"pinToImage":true,"process":{"args":["/bin/sh"],"env":["A=evil"],"cwd":"/root","user":{"uid":0,"gid":0},
+          "noNewPrivileges":true},"image":{"Cmd":["/app"],"Env":["A=1"],"User":"1000"}})");
+  EXPECT_EQ(p.args, (Strings{"/app"}));
+  EXPECT_EQ(p.env, (Strings{"A=1"}));
+  EXPECT_EQ(p.cwd, "/");
+  EXPECT_EQ(p.user.user, "1000");
+  EXPECT_TRUE(p.no_new_privileges);
+}
+
+TEST(ResolveProcessTest, NoCommandAnywhereIsAnError) {
+  auto spec = ParseBootSpec(R"({"image":{"Env":["A=1"]}})");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(ResolveProcess(*spec).status().code(), Code::kInvalidArgument);
+}
+
+TEST(ParseBootSpecTest, RlimitsAndFlags) {
+  auto spec = ParseBootSpec(
+      R"({"hostname":"h","process":{"args":["a"],"noNewPrivileges":true,
+          "rlimits":[{"type":"RLIMIT_NOFILE","soft":100,"hard":200}]}})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->hostname, "h");
+  ASSERT_EQ(spec->process.rlimits.size(), 1u);
+  EXPECT_EQ(spec->process.rlimits[0].soft, 100u);
+  EXPECT_EQ(spec->process.rlimits[0].hard, 200u);
+  EXPECT_TRUE(spec->process.no_new_privileges);
+}
+
+TEST(ParseBootSpecTest, UnknownFieldsAreIgnoredAsTheRuntimeSpecRequires) {
+  EXPECT_TRUE(
+      ParseBootSpec(
+          R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["a"],"terminal":false}})")
+          .ok());
+}
+
+TEST(ParseBootSpecTest, NulByteInArgumentCannotTruncateTheCommand) {
+  Status s = ParseError(R"({"process":{"args":["/bin/true\u0000; rm -rf /"]}})");
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("NUL"), std::string::npos) << s.message();
+}
+
+TEST(ParseBootSpecTest, OversizedSpecRefusedBeforeParsing) {
+  std::string big = R"({"process":{"args":[")" + std::string(2u << 20, 'a') + R"("]}})";
+  EXPECT_EQ(ParseError(big).code(), Code::kInvalidArgument);
+}
+
+TEST(ParseBootSpecTest, MalformedInputsNameTheField) {
+  struct Case {
+    const char* json;
+    const char* field;
+  } cases[] = {
+      {"not json", "JSON"},
+      {"[1,2]", "object"},
+      {R"({"process":{"args":"sh"}})", "process.args"},
+      {R"({"process":{"args":[1]}})", "process.args"},
+      {R"({"process":{"cwd":"relative"}})", "process.cwd"},
+      {R"({"process":{"env":["NOEQUALS"]}})", "process.env"},
+      {R"({"process":{"env":["=value"]}})", "process.env"},
+      {R"({"process":{"user":{"uid":-1}}})", "process.user.uid"},
+      {R"({"process":{"user":{"uid":4294967296}}})", "process.user.uid"},
+      {R"({"process":{"rlimits":[{"type":"RLIMIT_BOGUS","soft":1,"hard":1}]}})", "RLIMIT_BOGUS"},
+      {R"({"process":{"rlimits":[{"type":"RLIMIT_NOFILE","soft":2,"hard":1}]}})", "soft limit above hard"},
+      {R"({"process":{"noNewPrivileges":"yes"}})", "noNewPrivileges"},
+      {R"({"image":{"WorkingDir":"srv"}})", "image.WorkingDir"},
+      {R"({"pinToImage":1})", "pinToImage"},
+      {R"({"hostname":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})", "hostname"},
+  };
+  for (const Case& c : cases) {
+    Status s = ParseError(c.json);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << c.json;
+    EXPECT_NE(s.message().find(c.field), std::string::npos) << c.json << " -> " << s.message();
+  }
+}
+
+TEST(BootSpecDigestTest, IsSha256OfTheExactBytes) {
+  EXPECT_EQ(HexEncode(BootSpecDigest("{}")),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+  EXPECT_NE(BootSpecDigest("{}"), BootSpecDigest("{ }"));
+}
+
+constexpr std::string_view kPasswd =
+    "root:x:0:0:root:/root:/bin/sh\n"
+    "# a comment\n"
+    "broken line\n"
+    "app:x:1000:1000:app:/home/app:/bin/sh\n";
+constexpr std::string_view kGroup = "root:x:0:\napp:x:1000:\nstaff:x:50:app,other\nwheel:x:10:other\n";
+
+UserRef Ref(std::string user, std::string group = "", std::vector<gid_t> gids = {},
+            bool memberships = false) {
+  UserRef ref;
+  ref.user = std::move(user);
+  ref.group = std::move(group);
+  ref.additional_gids = std::move(gids);
+  ref.add_group_memberships = memberships;
+  return ref;
+}
+
+TEST(ResolveUserTest, NameGivesIdsHomeAndMemberships) {
+  auto c = ResolveUser(Ref("app", "", {}, true), kPasswd, kGroup);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->uid, 1000u);
+  EXPECT_EQ(c->gid, 1000u);
+  EXPECT_EQ(c->home, "/home/app");
+  EXPECT_EQ(c->groups, (std::vector<gid_t>{50}));
+}
+
+TEST(ResolveUserTest, NumericUserNeedsNoEntry) {
+  auto c = ResolveUser(Ref("4242", "77", {3, 1}), kPasswd, kGroup);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->uid, 4242u);
+  EXPECT_EQ(c->gid, 77u);
+  EXPECT_EQ(c->home, "/");
+  EXPECT_EQ(c->groups, (std::vector<gid_t>{1, 3}));
+}
+
+TEST(ResolveUserTest, GroupByName) {
+  auto c = ResolveUser(Ref("1000", "staff"), kPasswd, kGroup);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->uid, 1000u);
+  EXPECT_EQ(c->gid, 50u);
+}
+
+TEST(ResolveUserTest, UnknownNamesAreNotFound) {
+  EXPECT_EQ(ResolveUser(Ref("nobody"), kPasswd, kGroup).status().code(), Code::kNotFound);
+  EXPECT_EQ(ResolveUser(Ref("app", "nogroup"), kPasswd, kGroup).status().code(), Code::kNotFound);
+  EXPECT_EQ(ResolveUser(Ref("app"), "", "").status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace sealroot::boot
