@@ -1,0 +1,54 @@
+// The LibOS interfaces the occlum and gramine backends speak, pinned at the byte level so the
+// tests can check them without SGX (facts/sgx-local-attestation.md "LibOS interfaces").
+#pragma once
+
+#include <sys/ioctl.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "local-attest/sgx_types.h"
+
+namespace sealroot::sgx::abi {
+
+// Occlum /dev/sgx (magic 's').
+struct OcclumCreateReportArg {
+  const TargetInfo* target_info;  // null: a report targeted at the enclave itself
+  const ReportData* report_data;  // null: zero report data
+  Report* report;
+};
+struct OcclumGetKeyArg {
+  const KeyRequest* key_request;
+  Key128* key;
+};
+static_assert(sizeof(OcclumCreateReportArg) == 24);
+static_assert(sizeof(OcclumGetKeyArg) == 16);
+
+inline constexpr unsigned long kOcclumIsEdmmSupported = _IOR('s', 0, std::uint32_t);
+inline constexpr unsigned long kOcclumSelfTarget = _IOR('s', 3, TargetInfo);
+inline constexpr unsigned long kOcclumCreateReport = _IOWR('s', 4, OcclumCreateReportArg);
+inline constexpr unsigned long kOcclumVerifyReport = _IOW('s', 5, Report);
+inline constexpr unsigned long kOcclumGetKey = _IOWR('s', 11, OcclumGetKeyArg);
+static_assert(kOcclumIsEdmmSupported == 0x80047300);
+static_assert(kOcclumSelfTarget == 0x82007303);
+static_assert(kOcclumCreateReport == 0xC0187304);
+static_assert(kOcclumVerifyReport == 0x41B07305);
+static_assert(kOcclumGetKey == 0xC010730B);
+
+// Gramine /dev/attestation pseudo-files and their exact sizes.
+inline constexpr const char kGramineMyTargetInfo[] = "my_target_info";      // r, 512
+inline constexpr const char kGramineTargetInfo[] = "target_info";           // rw, 512
+inline constexpr const char kGramineUserReportData[] = "user_report_data";  // rw, 64
+inline constexpr const char kGramineReport[] = "report";                    // r, 432
+inline constexpr std::size_t kGramineMyTargetInfoSize = sizeof(TargetInfo);
+inline constexpr std::size_t kGramineTargetInfoSize = sizeof(TargetInfo);
+inline constexpr std::size_t kGramineUserReportDataSize = sizeof(ReportData);
+inline constexpr std::size_t kGramineReportSize = sizeof(Report);
+static_assert(kGramineMyTargetInfoSize == 512 && kGramineUserReportDataSize == 64 &&
+              kGramineReportSize == 432);
+
+// ENCLU leaf numbers (in RAX) for the in-enclave instructions.
+inline constexpr std::uint64_t kEncluEreport = 0;
+inline constexpr std::uint64_t kEncluEgetkey = 1;
+
+}  // namespace sealroot::sgx::abi

@@ -1,0 +1,81 @@
+// Key release over local attestation (CONTRACTS.md "Local attestation and key release"; the
+// message schema is in design/attestation.md).
+//
+// The stub (enclave-agent) serves one unix socket per container with a KeyReleaseServer: it is
+// the sgx_dh responder, checks the app enclave's msg2 report against the release policy (which
+// always includes the container's CONFIGID), sends msg3, then sends the KeyRelease sealed under
+// AEK and waits for the boot's sealed acknowledgement. The app enclave (sealroot-boot) calls
+// FetchKeyRelease: it is the initiator, checks the stub's msg3 report against the stub policy,
+// and checks that the release is for the container its own CONFIGID names.
+//
+// A refused peer gets the connection closed and nothing else (no reasons are told to an
+// unattested peer); the stub reports every session's outcome, with the failed check, to
+// ReleaseServerOptions::on_session and the log.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/crypto.h"
+#include "base/secret.h"
+#include "base/status.h"
+#include "local-attest/policy.h"
+#include "local-attest/tee.h"
+
+namespace sealroot::attest {
+
+// One sealed root the app enclave may mount.
+struct ReleasedRoot {
+  std::string name;       // e.g. "rootfs"; 1..255 bytes
+  Sha256Digest root_hash{};
+  SecretBytes key;        // 16..64 bytes
+};
+
+// What the stub releases to one container's app enclave.
+struct KeyRelease {
+  std::string container_id;   // 1..1024 bytes
+  Sha256Digest spec_digest{};  // SHA-256 of the OCI process spec the boot must run
+  std::vector<ReleasedRoot> roots;  // 1..16
+};
+
+// The release message's plaintext (before AES-GCM); strict decoding, no trailing bytes.
+Result<SecretBytes> EncodeKeyRelease(const KeyRelease& release);
+Result<KeyRelease> DecodeKeyRelease(std::span<const std::uint8_t> bytes);
+
+// Per-message cap on the wire (msg1..msg3, the release, the ack).
+inline constexpr std::size_t kMaxFrameSize = 64 * 1024;
+
+struct ReleaseServerOptions {
+  std::chrono::milliseconds io_timeout{5000};  // per session, for the whole exchange
+  std::size_t max_sessions = 8;                 // concurrent; more connections wait in backlog
+  // Called once per session, from the session's thread: OK when the key was delivered and
+  // acknowledged, else which step or check failed.
+  std::function<void(const Status&)> on_session;
+};
+
+// Serves one container's release. Thread-safety: Stop() may be called from any thread.
+class KeyReleaseServer {
+ public:
+  // Binds `socket_path` (mode 0600; a stale socket file there is replaced) and starts serving.
+  // The policy's config_id is set to ContainerConfigId(release); `tee` must outlive the server.
+  static Result<std::unique_ptr<KeyReleaseServer>> Start(sgx::Tee& tee, std::string socket_path,
+                                                         IdentityPolicy app_policy, KeyRelease release,
+                                                         ReleaseServerOptions options = {});
+  virtual ~KeyReleaseServer() = default;
+  // Stops accepting, aborts sessions in flight, joins every thread, removes the socket file.
+  virtual void Stop() = 0;
+  virtual const std::string& socket_path() const = 0;
+};
+
+struct FetchOptions {
+  std::chrono::milliseconds timeout{10000};  // for the whole exchange
+};
+
+// Attests to the stub at `socket_path` and returns the release meant for this enclave.
+Result<KeyRelease> FetchKeyRelease(sgx::Tee& tee, const std::string& socket_path,
+                                   const IdentityPolicy& stub_policy, const FetchOptions& options = {});
+
+}  // namespace sealroot::attest

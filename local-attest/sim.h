@@ -1,0 +1,95 @@
+// The simulated SGX CPU ("sim" backend). It gives NO SECURITY: the base keys are the Intel SDK
+// simulation-mode constants, public by design, so anyone can forge a sim report or derive a sim
+// key. What it models faithfully is SGX's *behaviour*: the byte-exact structures, EREPORT's MAC
+// with the target's report key, and EGETKEY's derivations (the SDK simulation-mode ones, so the
+// SDK's vectors apply), and that an enclave's identity is fixed by whoever created it, never
+// claimed by the enclave.
+//
+// In sealroot the launcher (stub-enclave/launcher.h) is the simulated CPU: it measures an
+// enclave, builds a SimCpu for that identity and serves it to the enclave process over an
+// inherited socket (SimCpuServer below); the enclave reaches it through OpenTee() (tee.h).
+// NewInProcessSimTee() puts a SimCpu in the caller's own process, for tests and benchmarks only:
+// a process that builds its own SimCpu can claim any identity.
+//
+// Thread-safety: SimCpu is immutable after construction and thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "base/fd.h"
+#include "base/secret.h"
+#include "base/status.h"
+#include "local-attest/sgx_types.h"
+#include "local-attest/tee.h"
+
+namespace sealroot::sgx {
+
+// What the CPU knows about an enclave after EINIT (the SECS fields reports and keys use).
+struct EnclaveIdentity {
+  Measurement mr_enclave{};
+  Measurement mr_signer{};
+  Attributes attributes{};  // INITTED is set by the CPU model itself
+  std::uint32_t misc_select = 0;
+  std::uint16_t isv_prod_id = 0;
+  std::uint16_t isv_svn = 0;
+  ConfigId config_id{};  // KSS; non-zero only with kFlagKss
+  std::uint16_t config_svn = 0;
+};
+
+// The SDK simulation-mode constants (facts/sgx-local-attestation.md).
+inline constexpr CpuSvn kSimDefaultCpuSvn = {0x48, 0x20, 0xf3, 0x37, 0x6a, 0xe6, 0xb2, 0xf2,
+                                             0x03, 0x4d, 0x3b, 0x7a, 0x4b, 0x48, 0xa7, 0x78};
+
+// The report key the CPU derives for `target` and `key_id` (the SDK-sim dd_report_key layout:
+// 192 bytes CMAC'ed with the REPORT base key). Exposed for tests against the facts' layout.
+Key128 DeriveSimReportKey(const TargetInfo& target, const KeyId& key_id);
+
+class SimCpu {
+ public:
+  // Refuses identities SGX could not have initialised (no MODE64BIT, XFRM without x87/SSE,
+  // a CONFIGID without KSS).
+  static Result<SimCpu> Create(EnclaveIdentity identity);
+
+  const EnclaveIdentity& identity() const { return identity_; }
+
+  // EREPORT: a report on this enclave, MAC'ed with `target`'s report key.
+  Report CreateReport(const TargetInfo& target, const ReportData& data) const;
+  // EGETKEY. Errors mirror the instruction's: invalid key name, ISVSVN/CPUSVN above the
+  // enclave's, reserved bits or unsupported policy bits set.
+  Result<SecretBytes> GetKey(const KeyRequest& request) const;
+
+ private:
+  explicit SimCpu(EnclaveIdentity identity) : identity_(identity) {}
+  EnclaveIdentity identity_;
+};
+
+// The launcher's side of the sim TEE socket: answers one enclave's EREPORT/EGETKEY requests.
+// The socket is a SOCK_SEQPACKET pair end; every request and reply is one packet:
+//   request  = op u32 (1 EREPORT, 2 EGETKEY) || TARGETINFO(512) || REPORTDATA(64)   (EREPORT)
+//                                            || KEYREQUEST(512)                      (EGETKEY)
+//   reply    = status u32 (0 ok, else the EGETKEY error number) || REPORT(432) | KEY(16)
+// Malformed requests get status 0xffffffff and the connection stays usable.
+//
+// Serve() loops until the peer closes its end (the enclave and all its fd copies are gone) or
+// Shutdown() is called from another thread; it returns OK in both cases.
+class SimCpuServer {
+ public:
+  SimCpuServer(SimCpu cpu, UniqueFd socket) : cpu_(std::move(cpu)), socket_(std::move(socket)) {}
+  Status Serve();
+  // Makes a running Serve() return soon (thread-safe).
+  void Shutdown();
+
+ private:
+  SimCpu cpu_;
+  UniqueFd socket_;
+};
+
+// The environment variable naming the inherited sim TEE socket fd in an enclave process.
+inline constexpr const char kSimTeeFdEnv[] = "SEALROOT_SIM_TEE_FD";
+
+// A Tee backed by a SimCpu living in this process (tests and benchmarks only; see above).
+std::unique_ptr<Tee> NewInProcessSimTee(SimCpu cpu);
+// A Tee that asks the launcher over `socket` (a SimCpuServer's peer end).
+std::unique_ptr<Tee> NewRemoteSimTee(UniqueFd socket);
+
+}  // namespace sealroot::sgx

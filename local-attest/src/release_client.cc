@@ -1,0 +1,74 @@
+// The app enclave's side of key release (sealroot-boot).
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/fd.h"
+#include "local-attest/channel.h"
+#include "local-attest/dh.h"
+#include "local-attest/release.h"
+
+namespace sealroot::attest {
+namespace {
+
+constexpr char kAck[] = "sealroot-release-ack";
+
+Result<UniqueFd> Connect(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus("creating a unix socket", errno);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus("connecting to the stub at " + path, errno);
+  }
+  return fd;
+}
+
+Status Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy, Deadline deadline,
+                KeyRelease& out) {
+  SR_ASSIGN_OR_RETURN(DhInitiator dh, DhInitiator::Create(tee));
+  SR_ASSIGN_OR_RETURN(auto msg1, ReadFrame(fd, kMaxFrameSize, deadline));
+  SR_ASSIGN_OR_RETURN(auto msg2, dh.ProcessMsg1(msg1));
+  SR_RETURN_IF_ERROR_CTX(WriteFrame(fd, msg2, deadline), "sending msg2");
+  Result<std::vector<std::uint8_t>> msg3 = ReadFrame(fd, kMaxFrameSize, deadline);
+  if (!msg3.ok() && msg3.status().code() == Code::kUnavailable) {
+    return PermissionDenied("the stub refused this enclave after msg2 (the stub's log names the failed check)");
+  }
+  if (!msg3.ok()) return std::move(msg3).status().WithContext("msg3");
+  SR_ASSIGN_OR_RETURN(sgx::ReportBody stub, dh.ProcessMsg3(*msg3));
+  SR_RETURN_IF_ERROR_CTX(CheckIdentity(stub, stub_policy), "stub enclave " + DescribeIdentity(stub));
+  SR_ASSIGN_OR_RETURN(SecureChannel channel, SecureChannel::Create(dh.TakeAek(), ChannelRole::kInitiator));
+  SR_ASSIGN_OR_RETURN(auto sealed, ReadFrame(fd, kMaxFrameSize, deadline));
+  Result<SecretBytes> plain = channel.Open(sealed);
+  if (!plain.ok()) return std::move(plain).status().WithContext("release message");
+  SR_ASSIGN_OR_RETURN(KeyRelease release, DecodeKeyRelease(plain->span()));
+  // The release must be for the container this enclave was launched for (its CONFIGID).
+  SR_ASSIGN_OR_RETURN(sgx::Report self, tee.CreateReport(sgx::TargetInfo{}, sgx::ReportData{}));
+  if (!ConstantTimeEqual(self.body.config_id, ContainerConfigId(release.container_id, release.spec_digest))) {
+    return PermissionDenied("release is for container '" + release.container_id +
+                            "', which is not the container this enclave was launched for (CONFIGID)");
+  }
+  SR_ASSIGN_OR_RETURN(auto ack, channel.Seal(AsBytes(kAck)));
+  SR_RETURN_IF_ERROR_CTX(WriteFrame(fd, ack, deadline), "sending the acknowledgement");
+  out = std::move(release);
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<KeyRelease> FetchKeyRelease(sgx::Tee& tee, const std::string& socket_path,
+                                   const IdentityPolicy& stub_policy, const FetchOptions& options) {
+  SR_RETURN_IF_ERROR_CTX(stub_policy.Validate(), "stub policy");
+  SR_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path));
+  KeyRelease release;
+  SR_RETURN_IF_ERROR_CTX(
+      Exchange(tee, fd.get(), stub_policy, std::chrono::steady_clock::now() + options.timeout, release),
+      "key release from " + socket_path);
+  return release;
+}
+
+}  // namespace sealroot::attest
