@@ -1,0 +1,57 @@
+// The FUSE adapter: serves a Filesystem through libfuse3's low-level API on libfuse's worker
+// threads (fuse_session_loop_mt). Each FUSE callback calls one Filesystem method and replies to
+// the kernel exactly once.
+//
+//   auto mount = FuseMount::Create(fs, {.mountpoint = "/mnt/x"});  // mounted when this returns
+//   mount->Daemonize(log_file);   // optional: the caller's parent process exits 0 here
+//   mount->Serve();               // until unmounted or a signal
+//
+// Read-only mounts get long entry/attribute timeouts, keep_cache and cache_readdir: the tree is
+// immutable and everything that reaches the page cache was verified.
+//
+// Thread-safety: Create/Daemonize/Serve from one thread; the Filesystem must be thread-safe and
+// outlive the FuseMount.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "fusefs/filesystem.h"
+
+struct fuse_session;
+
+namespace sealroot::sealfs {
+
+struct FuseMountOptions {
+  std::string mountpoint;
+  std::string fsname = "sealfs";
+  bool read_only = true;
+  bool allow_other = true;  // with default_permissions: the kernel checks modes for every user
+  unsigned max_threads = 16;
+  bool debug = false;  // libfuse's request trace on stderr
+};
+
+class FuseMount {
+ public:
+  static Result<std::unique_ptr<FuseMount>> Create(Filesystem& fs, const FuseMountOptions& options);
+  ~FuseMount();  // unmounts if still mounted
+  FuseMount(const FuseMount&) = delete;
+  FuseMount& operator=(const FuseMount&) = delete;
+
+  // Forks: the calling (parent) process exits with status 0; the child continues detached, with
+  // stdin/stdout on /dev/null and stderr appended to `log_file` (or /dev/null when empty).
+  Status Daemonize(const std::string& log_file);
+  // Serves requests until the filesystem is unmounted or SIGINT/SIGTERM/SIGHUP arrives.
+  Status Serve();
+
+ private:
+  struct Adapter;
+  FuseMount() = default;
+  std::unique_ptr<Adapter> adapter_;
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+  unsigned max_threads_ = 16;
+};
+
+}  // namespace sealroot::sealfs

@@ -1,0 +1,266 @@
+#define FUSE_USE_VERSION 312
+#include "fusefs/fuse_mount.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "base/log.h"
+
+namespace sealroot::sealfs {
+namespace {
+
+constexpr double kReadOnlyTimeout = 86400;  // immutable tree: cache entries and attributes for a day
+constexpr unsigned kMaxRequest = 1u << 20;
+
+struct stat ToStat(const Attr& a) {
+  struct stat st {};
+  st.st_ino = a.ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_rdev = a.rdev;
+  st.st_blksize = 64 * 1024;
+  st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st.st_mtim = {a.mtime_sec, static_cast<long>(a.mtime_nsec)};
+  st.st_atim = st.st_mtim;
+  st.st_ctim = st.st_mtim;
+  return st;
+}
+
+int Errno(const Status& s) {
+  return StatusToErrno(s);
+}
+
+}  // namespace
+
+// The userdata of the session: the Filesystem plus the reply policy. Every On* replies once.
+struct FuseMount::Adapter {
+  Filesystem& fs;
+  double timeout;
+
+  static Adapter& Of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
+
+  static void OnInit(void* userdata, fuse_conn_info* conn) {
+    (void)userdata;
+    conn->max_readahead = kMaxRequest;
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  }
+
+  static void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Adapter& a = Of(req);
+    auto attr = a.fs.Lookup(parent, name);
+    fuse_entry_param e{};
+    e.attr_timeout = a.timeout;
+    e.entry_timeout = a.timeout;
+    if (!attr.ok()) {
+      // A negative entry (ino 0) lets the kernel cache the miss; only for a definite "no".
+      if (attr.status().code() == Code::kNotFound) {
+        fuse_reply_entry(req, &e);
+      } else {
+        fuse_reply_err(req, Errno(attr.status()));
+      }
+      return;
+    }
+    e.ino = attr->ino;
+    e.generation = 1;
+    e.attr = ToStat(*attr);
+    fuse_reply_entry(req, &e);
+  }
+
+  static void OnForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    Of(req).fs.Forget(ino, nlookup);
+    fuse_reply_none(req);
+  }
+
+  static void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+    for (size_t i = 0; i < count; ++i) Of(req).fs.Forget(forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+  }
+
+  static void OnGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    Adapter& a = Of(req);
+    auto attr = a.fs.GetAttr(ino);
+    if (!attr.ok()) return (void)fuse_reply_err(req, Errno(attr.status()));
+    struct stat st = ToStat(*attr);
+    fuse_reply_attr(req, &st, a.timeout);
+  }
+
+  static void OnReadLink(fuse_req_t req, fuse_ino_t ino) {
+    auto target = Of(req).fs.ReadLink(ino);
+    if (!target.ok()) return (void)fuse_reply_err(req, Errno(target.status()));
+    fuse_reply_readlink(req, target->c_str());
+  }
+
+  static void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto handle = Of(req).fs.Open(ino, fi->flags);
+    if (!handle.ok()) {
+      int err = handle.status().code() == Code::kPermissionDenied ? EROFS : Errno(handle.status());
+      return (void)fuse_reply_err(req, err);
+    }
+    fi->fh = *handle;
+    fi->keep_cache = 1;
+    if (fuse_reply_open(req, fi) != 0) Of(req).fs.Release(*handle);
+  }
+
+  static void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+    thread_local std::vector<std::uint8_t> buf;
+    buf.resize(std::min<size_t>(size, kMaxRequest));
+    auto n = Of(req).fs.Read(fi->fh, static_cast<std::uint64_t>(off), buf);
+    if (!n.ok()) return (void)fuse_reply_err(req, Errno(n.status()));
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+  }
+
+  static void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    Of(req).fs.Release(fi->fh);
+    fuse_reply_err(req, 0);
+  }
+
+  static void OnOpenDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+  }
+
+  static void OnReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    std::vector<char> buf(std::min<size_t>(size, kMaxRequest));
+    size_t used = 0;
+    Status s =
+        Of(req).fs.ReadDir(ino, static_cast<std::uint64_t>(off), [&](const DirEntry& e, std::uint64_t next) {
+          struct stat st {};
+          st.st_ino = e.ino;
+          st.st_mode = e.mode;
+          std::string name(e.name);
+          size_t need = fuse_add_direntry(req, buf.data() + used, buf.size() - used, name.c_str(), &st,
+                                          static_cast<off_t>(next));
+          if (need > buf.size() - used) return false;
+          used += need;
+          return true;
+        });
+    if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+    fuse_reply_buf(req, buf.data(), used);
+  }
+
+  static void OnReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+  static void ReplySized(fuse_req_t req, size_t size, const std::string& value) {
+    if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+    if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+
+  static void OnGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    auto value = Of(req).fs.GetXattr(ino, name);
+    if (!value.ok()) {
+      int err = value.status().code() == Code::kNotFound ? ENODATA : Errno(value.status());
+      return (void)fuse_reply_err(req, err);
+    }
+    ReplySized(req, size, *value);
+  }
+
+  static void OnListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    auto names = Of(req).fs.ListXattr(ino);
+    if (!names.ok()) return (void)fuse_reply_err(req, Errno(names.status()));
+    std::string list;
+    for (const std::string& n : *names) list.append(n).push_back('\0');
+    ReplySized(req, size, list);
+  }
+
+  static void OnStatFs(fuse_req_t req, fuse_ino_t) {
+    FsStats stats = Of(req).fs.StatFs();
+    struct statvfs st {};
+    st.f_bsize = 4096;
+    st.f_frsize = 4096;
+    st.f_blocks = stats.blocks;
+    st.f_files = stats.files;
+    st.f_namemax = 255;
+    fuse_reply_statfs(req, &st);
+  }
+};
+
+Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseMountOptions& options) {
+  static const fuse_lowlevel_ops kOps = [] {
+    fuse_lowlevel_ops ops{};
+    ops.init = Adapter::OnInit;
+    ops.lookup = Adapter::OnLookup;
+    ops.forget = Adapter::OnForget;
+    ops.forget_multi = Adapter::OnForgetMulti;
+    ops.getattr = Adapter::OnGetAttr;
+    ops.readlink = Adapter::OnReadLink;
+    ops.open = Adapter::OnOpen;
+    ops.read = Adapter::OnRead;
+    ops.release = Adapter::OnRelease;
+    ops.opendir = Adapter::OnOpenDir;
+    ops.readdir = Adapter::OnReadDir;
+    ops.releasedir = Adapter::OnReleaseDir;
+    ops.getxattr = Adapter::OnGetXattr;
+    ops.listxattr = Adapter::OnListXattr;
+    ops.statfs = Adapter::OnStatFs;
+    return ops;
+  }();
+  const std::string ctx = "mounting " + options.mountpoint;
+  auto mount = std::unique_ptr<FuseMount>(new FuseMount());
+  mount->adapter_ = std::make_unique<Adapter>(Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0});
+  mount->max_threads_ = options.max_threads;
+
+  std::string opts = "fsname=" + options.fsname + ",subtype=sealfs,max_read=" + std::to_string(kMaxRequest);
+  if (options.read_only) opts += ",ro";
+  if (options.allow_other) opts += ",allow_other,default_permissions";
+  std::vector<std::string> argv = {"sealroot", "-o", opts};
+  if (options.debug) argv.push_back("-d");
+  std::vector<char*> cargv;
+  for (std::string& s : argv) cargv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
+  mount->session_ = fuse_session_new(&args, &kOps, sizeof kOps, mount->adapter_.get());
+  fuse_opt_free_args(&args);
+  if (mount->session_ == nullptr) return Internal(ctx + ": libfuse refused the session options");
+  if (fuse_session_mount(mount->session_, options.mountpoint.c_str()) != 0) {
+    return Unavailable(ctx + ": the kernel refused the FUSE mount (see the message above)");
+  }
+  mount->mounted_ = true;
+  if (fuse_set_signal_handlers(mount->session_) != 0) return Internal(ctx + ": installing signal handlers");
+  return mount;
+}
+
+FuseMount::~FuseMount() {
+  if (session_ == nullptr) return;
+  fuse_remove_signal_handlers(session_);
+  if (mounted_) fuse_session_unmount(session_);
+  fuse_session_destroy(session_);
+}
+
+Status FuseMount::Daemonize(const std::string& log_file) {
+  int log_fd = -1;
+  if (!log_file.empty()) {
+    log_fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0) return ErrnoStatus("opening log file " + log_file, errno);
+  }
+  // fuse_daemonize forks; the parent exits once the child is set up, and the mount already
+  // exists, so `sealroot mount` returns with a usable mount.
+  if (fuse_daemonize(0) != 0) return Internal("daemonizing the FUSE server");
+  if (log_fd >= 0) {
+    dup2(log_fd, STDERR_FILENO);
+    close(log_fd);
+  }
+  return OkStatus();
+}
+
+Status FuseMount::Serve() {
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  if (config == nullptr) return Internal("creating the FUSE loop configuration");
+  fuse_loop_cfg_set_max_threads(config, max_threads_);
+  int rc = fuse_session_loop_mt(session_, config);
+  fuse_loop_cfg_destroy(config);
+  if (rc < 0) return Internal("the FUSE loop failed: " + std::string(std::strerror(-rc)));
+  return OkStatus();
+}
+
+}  // namespace sealroot::sealfs

@@ -1,0 +1,247 @@
+// Flattening the committed layers of an image into one authenticated tree
+// (design/sealfs.md "Layers and image roots": why flatten).
+#include <map>
+#include <memory>
+#include <string_view>
+
+#include "base/interrupt.h"
+#include "fusefs/src/image_root.h"
+#include "fusefs/src/object.h"
+#include "fusefs/src/records.h"
+#include "fusefs/writer.h"
+
+namespace sealroot::sealfs {
+namespace {
+
+// One inode of the merged tree; hard links share a Node.
+struct Node {
+  Record rec;  // attributes and content; rec.name is unused
+  std::map<std::string, std::shared_ptr<Node>, std::less<>> children;  // directories
+  std::uint64_t ino = 0;
+  std::uint32_t links = 0;
+};
+
+Result<std::vector<std::string_view>> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    std::size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    if (part.empty() || part == "." || part == "..") {
+      return DataLoss("layer index holds an unclean path");
+    }
+    parts.push_back(part);
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+std::shared_ptr<Node> ImplicitDirectory() {
+  auto dir = std::make_shared<Node>();
+  dir->rec.type = NodeType::kDirectory;
+  dir->rec.mode = 0755;
+  return dir;
+}
+
+class Tree {
+ public:
+  Tree() : root_(ImplicitDirectory()) {}
+  const std::shared_ptr<Node>& root() const { return root_; }
+
+  // The directory holding `parts.back()`, creating missing parents as tar extractors do.
+  Result<Node*> Parent(const std::vector<std::string_view>& parts, bool create) {
+    Node* dir = root_.get();
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      auto it = dir->children.find(parts[i]);
+      if (it == dir->children.end() || it->second->rec.type != NodeType::kDirectory) {
+        if (!create) return static_cast<Node*>(nullptr);
+        it = dir->children.insert_or_assign(std::string(parts[i]), ImplicitDirectory()).first;
+      }
+      dir = it->second.get();
+    }
+    return dir;
+  }
+
+  Result<std::shared_ptr<Node>> Find(std::string_view path) {
+    SR_ASSIGN_OR_RETURN(auto parts, SplitPath(path));
+    if (parts.empty()) return root_;
+    SR_ASSIGN_OR_RETURN(Node * dir, Parent(parts, false));
+    if (dir == nullptr) return std::shared_ptr<Node>();
+    auto it = dir->children.find(parts.back());
+    return it == dir->children.end() ? std::shared_ptr<Node>() : it->second;
+  }
+
+  // Whiteouts and opaque markers hide what the layers below put there.
+  Status Hide(const Record& rec) {
+    SR_ASSIGN_OR_RETURN(auto parts, SplitPath(rec.name));
+    if (rec.type == NodeType::kOpaque) {
+      SR_ASSIGN_OR_RETURN(auto dir, Find(rec.name));
+      if (dir && dir->rec.type == NodeType::kDirectory) dir->children.clear();
+      return OkStatus();
+    }
+    if (parts.empty()) return DataLoss("a whiteout of the root directory");
+    SR_ASSIGN_OR_RETURN(Node * dir, Parent(parts, false));
+    if (dir != nullptr) dir->children.erase(std::string(parts.back()));
+    return OkStatus();
+  }
+
+  Status Add(const Record& rec) {
+    SR_ASSIGN_OR_RETURN(auto parts, SplitPath(rec.name));
+    if (parts.empty()) {
+      if (rec.type != NodeType::kDirectory) return DataLoss("the root is not a directory");
+      UpdateDirectory(*root_, rec);
+      return OkStatus();
+    }
+    SR_ASSIGN_OR_RETURN(Node * dir, Parent(parts, true));
+    std::string name(parts.back());
+    if (rec.type == NodeType::kHardLink) {
+      SR_ASSIGN_OR_RETURN(auto target, Find(rec.target));
+      if (!target || target->rec.type == NodeType::kDirectory) {
+        return DataLoss("hard link " + rec.name + " to missing or directory '" + rec.target + "'");
+      }
+      dir->children.insert_or_assign(std::move(name), std::move(target));
+      return OkStatus();
+    }
+    auto it = dir->children.find(name);
+    if (rec.type == NodeType::kDirectory && it != dir->children.end() &&
+        it->second->rec.type == NodeType::kDirectory) {
+      UpdateDirectory(*it->second, rec);  // an existing directory keeps its children
+      return OkStatus();
+    }
+    auto node = std::make_shared<Node>();
+    node->rec = rec;
+    node->rec.name.clear();
+    dir->children.insert_or_assign(std::move(name), std::move(node));
+    return OkStatus();
+  }
+
+ private:
+  static void UpdateDirectory(Node& dir, const Record& rec) {
+    std::optional<ObjectRef> keep = dir.rec.ref;
+    dir.rec = rec;
+    dir.rec.name.clear();
+    dir.rec.ref = keep;
+  }
+  std::shared_ptr<Node> root_;
+};
+
+Status ApplyLayer(const Store& store, const StoreKey& key, const std::string& diff_id, Tree& tree,
+                  ObjectRef& index) {
+  SR_ASSIGN_OR_RETURN(index, store.LayerIndex(key, diff_id));
+  SR_ASSIGN_OR_RETURN(auto bytes, ReadWholeObject(store, key, index, ObjectKind::kLayerIndex));
+  std::vector<Record> records;
+  ByteReader r(bytes);
+  while (!r.done()) {
+    Record rec;
+    if (!DecodeRecord(r, rec)) return DataLoss("malformed layer index");
+    records.push_back(std::move(rec));
+  }
+  // A layer's whiteouts apply to the layers below it only, wherever they sit in its tar.
+  for (const Record& rec : records) {
+    if (rec.type == NodeType::kWhiteout || rec.type == NodeType::kOpaque) SR_RETURN_IF_ERROR(tree.Hide(rec));
+  }
+  for (const Record& rec : records) {
+    if (rec.type != NodeType::kWhiteout && rec.type != NodeType::kOpaque) {
+      SR_RETURN_IF_ERROR_CTX(tree.Add(rec), rec.name);
+    }
+  }
+  return OkStatus();
+}
+
+void Number(Node& node, std::uint64_t& next_ino) {
+  if (node.ino == 0) node.ino = next_ino++;
+  ++node.links;
+  for (auto& [name, child] : node.children) Number(*child, next_ino);
+}
+
+// Writes the directory objects bottom-up; each directory's ref lands in its rec.ref.
+class DirectoryWriter {
+ public:
+  DirectoryWriter(const Store& store, const StoreKey& key) : writer_(store, key) {}
+  std::vector<Hash32>& written() { return written_; }
+
+  Status Write(Node& dir) {
+    if (Interrupted()) return Cancelled("interrupted");
+    for (auto& [name, child] : dir.children) {
+      if (child->rec.type == NodeType::kDirectory) SR_RETURN_IF_ERROR(Write(*child));
+    }
+    SR_RETURN_IF_ERROR(writer_.Begin(ObjectKind::kDirectory));
+    ByteWriter w;
+    w.U32(static_cast<std::uint32_t>(dir.children.size()));
+    for (auto& [name, child] : dir.children) {
+      Record rec = child->rec;
+      rec.name = name;
+      rec.ino = child->ino;
+      rec.nlink = rec.type == NodeType::kDirectory ? 2 + Subdirectories(*child) : child->links;
+      EncodeRecord(rec, w);
+      if (w.bytes().size() >= kChunkSize) {
+        SR_RETURN_IF_ERROR(writer_.Write(w.bytes()));
+        w.bytes().clear();
+      }
+    }
+    SR_RETURN_IF_ERROR(writer_.Write(w.bytes()));
+    SR_ASSIGN_OR_RETURN(ObjectRef ref, writer_.Finish());
+    written_.push_back(ref.name);
+    dir.rec.ref = ref;
+    return OkStatus();
+  }
+
+  Result<ObjectRef> WriteRoot(const ImageRoot& root) {
+    SR_RETURN_IF_ERROR(writer_.Begin(ObjectKind::kImageRoot));
+    SR_RETURN_IF_ERROR(writer_.Write(EncodeImageRoot(root)));
+    SR_ASSIGN_OR_RETURN(ObjectRef ref, writer_.Finish());
+    written_.push_back(ref.name);
+    return ref;
+  }
+
+  static std::uint32_t Subdirectories(const Node& dir) {
+    std::uint32_t n = 0;
+    for (const auto& [name, child] : dir.children) n += child->rec.type == NodeType::kDirectory;
+    return n;
+  }
+
+ private:
+  ObjectWriter writer_;
+  std::vector<Hash32> written_;
+};
+
+}  // namespace
+
+Result<RootHash> BuildImageRoot(const Store& store, const StoreKey& key, const ImageMetadata& image) {
+  Tree tree;
+  ImageRoot root;
+  root.manifest_digest = image.manifest_digest;
+  root.config_digest = image.config_digest;
+  root.config_json = image.config_json;
+  for (const std::string& diff_id : image.diff_ids) {
+    ObjectRef index;
+    SR_RETURN_IF_ERROR_CTX(ApplyLayer(store, key, diff_id, tree, index), "flattening layer " + diff_id);
+    root.layers.emplace_back(diff_id, index);
+  }
+  std::uint64_t next_ino = 1;
+  Number(*tree.root(), next_ino);
+  root.max_ino = next_ino - 1;
+
+  DirectoryWriter dirs(store, key);
+  auto cleanup = [&] {
+    for (const Hash32& name : dirs.written()) store.RemoveObject(name);
+  };
+  Status s = dirs.Write(*tree.root());
+  if (s.ok()) {
+    root.root = tree.root()->rec;
+    root.root.ino = 1;
+    root.root.nlink = 2 + DirectoryWriter::Subdirectories(*tree.root());
+    auto ref = dirs.WriteRoot(root);
+    if (ref.ok()) {
+      s = store.Sync();
+      if (s.ok()) s = store.CommitRoot(ref->name, image.diff_ids, dirs.written());
+      if (s.ok()) return ref->name;
+    } else {
+      s = ref.status();
+    }
+  }
+  cleanup();
+  return std::move(s).WithContext("writing the image root");
+}
+
+}  // namespace sealroot::sealfs

@@ -1,0 +1,124 @@
+// The sealed store directory (design/sealfs.md "Store layout"): format version, lock, key
+// check, write-once objects, committed layers and image roots, gc and df. Everything read from
+// the directory is untrusted; what authenticates content is the object format (object.h) and the
+// record MACs checked here.
+//
+// Thread-safety: a Store may be shared by threads once opened (its methods only use *at()
+// calls on the directory fd and its immutable fields).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/fd.h"
+#include "base/status.h"
+#include "fusefs/store_key.h"
+#include "fusefs/types.h"
+
+namespace sealroot::sealfs {
+
+inline constexpr std::string_view kStoreVersion = "sealfs-store 1\n";
+
+enum class StoreLock {
+  kNone,       // readers: objects are write-once, nothing they read can disappear under gc
+  kShared,     // writers: keeps gc out while objects are not yet listed by a layer or root
+  kExclusive,  // gc
+};
+
+// A temporary file under staging/, removed on destruction unless published.
+class StagedFile {
+ public:
+  StagedFile(int dir_fd, std::string name, UniqueFd fd)
+      : dir_fd_(dir_fd), name_(std::move(name)), fd_(std::move(fd)) {}
+  ~StagedFile();
+  StagedFile(StagedFile&& other) noexcept
+      : dir_fd_(other.dir_fd_), name_(std::exchange(other.name_, {})), fd_(std::move(other.fd_)) {}
+  StagedFile& operator=(StagedFile&&) = delete;
+  StagedFile(const StagedFile&) = delete;
+  int fd() const { return fd_.get(); }
+  const std::string& name() const { return name_; }  // relative to the store directory
+  // Forget the file (it was renamed away).
+  void Release() { name_.clear(); }
+
+ private:
+  int dir_fd_;
+  std::string name_;
+  UniqueFd fd_;
+};
+
+struct GcReport {
+  std::uint64_t objects_removed = 0;
+  std::uint64_t bytes_removed = 0;
+  std::uint64_t layers_removed = 0;
+  std::uint64_t staging_removed = 0;
+};
+
+struct UsageReport {
+  std::uint64_t objects = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t layers = 0;
+  std::uint64_t roots = 0;
+  std::uint64_t unreferenced_objects = 0;  // what gc would remove
+  std::uint64_t unreferenced_bytes = 0;
+};
+
+class Store {
+ public:
+  // Opens the store at `dir`. With `create`, a missing or empty directory becomes a new store;
+  // otherwise it must already be one. A directory with other content, or another format
+  // version, is refused. kExclusive fails with kUnavailable while a writer holds the store.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, bool create, StoreLock lock);
+
+  const std::string& dir() const { return dir_; }
+
+  // Checks that `key` is this store's key. With `bind`, a store without a key check yet is bound
+  // to `key`. A different key is kUnauthenticated.
+  Status CheckKey(const StoreKey& key, bool bind) const;
+
+  // Objects.
+  Result<UniqueFd> OpenObject(const Hash32& name) const;
+  Result<StagedFile> CreateStaged(std::string_view what) const;
+  Status PublishObject(StagedFile& staged, const Hash32& name) const;
+  void RemoveObject(const Hash32& name) const;
+  // Makes everything written so far durable (syncfs).
+  Status Sync() const;
+
+  // Layers, keyed by DiffID ("sha256:<hex>").
+  bool HasLayer(std::string_view diff_id) const;
+  // The layer's index ref, after checking the record's MAC (kNotFound if absent).
+  Result<ObjectRef> LayerIndex(const StoreKey& key, std::string_view diff_id) const;
+  // Commits a layer: its record and object list appear at once. If another writer committed the
+  // same layer first, theirs is kept and this is not an error.
+  Status CommitLayer(const StoreKey& key, std::string_view diff_id, const ObjectRef& index,
+                     std::span<const Hash32> objects) const;
+
+  // Image roots.
+  Status CommitRoot(const RootHash& root, std::span<const std::string> diff_ids,
+                    std::span<const Hash32> objects) const;
+  bool HasRoot(const RootHash& root) const;
+  Result<std::vector<RootHash>> ListRoots() const;
+
+  // Requires StoreLock::kExclusive.
+  Result<GcReport> CollectGarbage() const;
+  Result<UsageReport> Usage() const;
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+ private:
+  struct Liveness;
+  Store(std::string dir, UniqueFd dir_fd, UniqueFd lock_fd, StoreLock lock)
+      : dir_(std::move(dir)), dir_fd_(std::move(dir_fd)), lock_fd_(std::move(lock_fd)), lock_(lock) {}
+  Result<Liveness> ComputeLiveness() const;
+
+  std::string dir_;
+  UniqueFd dir_fd_;
+  UniqueFd lock_fd_;
+  StoreLock lock_;
+};
+
+}  // namespace sealroot::sealfs
