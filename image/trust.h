@@ -38,28 +38,70 @@ class LayerDecryptor {
   // Wraps the (digest-verifying) ciphertext stream of `layer` into a stream of the compressed
   // plaintext. The returned reader fails with kDataLoss at end of stream if the HMAC or the
   // plaintext digest does not match, naming which check failed.
-  virtual Result<std::unique_ptr<Reader>> Decrypt(const Descriptor& layer, std::unique_ptr<Reader> ciphertext) = 0;
+  virtual Result<std::unique_ptr<Reader>> Decrypt(const Descriptor& layer,
+                                                  std::unique_ptr<Reader> ciphertext) = 0;
   // The media type of the plaintext layer ("...tar+gzip+encrypted" -> "...tar+gzip").
   virtual std::string PlaintextMediaType(std::string_view media_type) const = 0;
 };
 
 // Command-line/config options for trust, shared by `sealroot unpack|pull|inspect` and the agent.
 struct TrustOptions {
-  std::string policy_path;                     // --policy
-  std::string registries_d;                    // --registries.d
-  std::vector<std::string> decryption_keys;    // --decryption-key FILE[:PASS] (repeatable)
-  std::string passphrase_file;                 // --passphrase-file
-  std::string keyprovider_config;              // --keyprovider-config / OCICRYPT_KEYPROVIDER_CONFIG
+  std::string policy_path;                   // --policy
+  std::string registries_d;                  // --registries.d
+  std::vector<std::string> decryption_keys;  // --decryption-key FILE[:PASS] (repeatable)
+  std::string passphrase_file;               // --passphrase-file
+  std::string keyprovider_config;            // --keyprovider-config / OCICRYPT_KEYPROVIDER_CONFIG
+  bool insecure_policy = false;              // --insecure-policy: accept any image, unsigned too
 };
 
-// Registers --policy, --registries.d, --decryption-key, --passphrase-file, --keyprovider-config.
+// Registers --policy, --registries.d, --decryption-key, --passphrase-file, --keyprovider-config,
+// --insecure-policy.
 void AddTrustFlags(ArgParser& parser);
 TrustOptions TrustOptionsFromFlags(const ArgParser& parser);
 
-// Builds the verifier for `options` (the default policy when no --policy is given, see
-// design/trust.md).
+// Builds the verifier for `options`. Without --policy the default policy applies, which
+// rejects every image (design/trust.md, "Default policy"); --insecure-policy accepts any.
 Result<std::unique_ptr<SignatureVerifier>> MakeSignatureVerifier(const TrustOptions& options);
 // Builds a decryptor from the configured keys/key providers; nullptr when none are configured.
 Result<std::unique_ptr<LayerDecryptor>> MakeLayerDecryptor(const TrustOptions& options);
+
+// What `sealroot inspect` shows about trust: per layer, whether it is encrypted and for which
+// recipients; which signatures exist and whether they verify under the policy; the verdict.
+struct LayerTrustInfo {
+  std::size_t index = 0;
+  std::string digest;
+  std::string media_type;
+  bool encrypted = false;
+  // One per wrapped key: "jwe RSA-OAEP", "jwe ECDH-ES+A256KW P-256", "pkcs7 rsa issuer=/CN=x
+  // serial=..", "provider <name>", "pgp" — recipients, never key material.
+  std::vector<std::string> recipients;
+  bool decryptable = false;  // a configured key or provider unwraps it (only tried if keys given)
+};
+
+struct SignatureTrustInfo {
+  std::string kind;              // "simple-signing" or "cosign"
+  std::string location;          // lookaside URL / attachment tag
+  std::string signed_reference;  // claims, only filled once the signature verified
+  std::string signed_digest;
+  std::string signer;     // OpenPGP fingerprint (simple signing)
+  bool verified = false;  // accepted by a requirement of the policy that applies
+  std::string detail;     // why not, when not verified
+};
+
+struct TrustReport {
+  std::string policy_scope;               // which scope of the policy applies
+  std::vector<std::string> requirements;  // their descriptions
+  bool accepted = false;                  // the policy verdict
+  std::string verdict;                    // "accepted" or the rejection message
+  std::vector<LayerTrustInfo> layers;     // empty when `manifest` is an index
+  std::vector<SignatureTrustInfo> signatures;
+};
+
+// Gathers the report for the image manifest `manifest` fetched from `source`.
+Result<TrustReport> InspectTrust(ImageSource& source, const ManifestBytes& manifest,
+                                 const TrustOptions& options);
+// Human-readable lines (one per layer and signature) and a JSON object for `--json`.
+std::string FormatTrustReport(const TrustReport& report);
+std::string TrustReportJson(const TrustReport& report);
 
 }  // namespace sealroot::image

@@ -1,0 +1,32 @@
+// The policy-enforcing SignatureVerifier, and how options become a policy.
+#pragma once
+
+#include <memory>
+
+#include "image/trust.h"
+#include "image/trust/lookaside.h"
+#include "image/trust/policy.h"
+
+namespace sealroot::image::trust {
+
+// The policy used when no --policy is given: reject everything (design/trust.md).
+inline constexpr std::string_view kDefaultPolicy = R"({"default":[{"type":"reject"}]})";
+inline constexpr std::string_view kInsecurePolicy = R"({"default":[{"type":"insecureAcceptAnything"}]})";
+inline constexpr std::string_view kSystemRegistriesD = "/etc/containers/registries.d";
+
+// The policy `options` select (--policy, --insecure-policy, or the default) and registries.d.
+Result<Policy> LoadPolicy(const TrustOptions& options);
+Result<RegistriesD> LoadRegistries(const TrustOptions& options);
+
+class PolicyVerifier final : public SignatureVerifier {
+ public:
+  PolicyVerifier(Policy policy, RegistriesD registries)
+      : policy_(std::move(policy)), registries_(std::move(registries)) {}
+  Status VerifyImage(ImageSource& source, const ManifestBytes& manifest) override;
+
+ private:
+  Policy policy_;
+  RegistriesD registries_;
+};
+
+}  // namespace sealroot::image::trust
