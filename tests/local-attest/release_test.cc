@@ -1,0 +1,265 @@
+// Key release between in-process sim enclaves over a real unix socket: policy refusals with
+// their reasons, the release message schema, and hostile peers (truncated, oversized, stalled)
+// while the server keeps serving.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "base/fd.h"
+#include "local-attest/channel.h"
+#include "local-attest/release.h"
+#include "local-attest/sim.h"
+#include "tests/support/process.h"
+
+namespace sealroot::attest {
+namespace {
+
+using namespace std::chrono_literals;
+
+const Sha256Digest kSpec = Sha256Of(std::string_view("process spec"));
+
+sgx::EnclaveIdentity AppIdentity(std::string_view container) {
+  sgx::EnclaveIdentity id;
+  id.mr_enclave.fill(0xa0);
+  id.mr_signer.fill(0x51);
+  id.attributes = {.flags = sgx::kFlagMode64Bit | sgx::kFlagKss, .xfrm = sgx::kXfrmLegacy};
+  id.isv_prod_id = 2;
+  id.isv_svn = 5;
+  id.config_id = ContainerConfigId(container, kSpec);
+  return id;
+}
+
+sgx::EnclaveIdentity StubIdentity() {
+  sgx::EnclaveIdentity id = AppIdentity("");
+  id.mr_enclave.fill(0x5b);
+  id.config_id = {};
+  return id;
+}
+
+KeyRelease Release(std::string container) {
+  KeyRelease r;
+  r.container_id = std::move(container);
+  r.spec_digest = kSpec;
+  ReleasedRoot root;
+  root.name = "rootfs";
+  root.root_hash.fill(0x42);
+  root.key = SecretBytes(std::vector<std::uint8_t>(32, 0x77));
+  r.roots.push_back(std::move(root));
+  return r;
+}
+
+// Collects the server's per-session outcomes.
+class Outcomes {
+ public:
+  std::function<void(const Status&)> Callback() {
+    return [this](const Status& s) {
+      std::lock_guard lock(mu_);
+      seen_.push_back(s);
+      cv_.notify_all();
+    };
+  }
+  Status Next() {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, 20s, [&] { return taken_ < seen_.size(); })) return Internal("no session outcome");
+    return seen_[taken_++];
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Status> seen_;
+  std::size_t taken_ = 0;
+};
+
+class ReleaseTest : public ::testing::Test {
+ protected:
+  void StartServer(IdentityPolicy policy, std::chrono::milliseconds timeout = 5000ms) {
+    ReleaseServerOptions options;
+    options.io_timeout = timeout;
+    options.on_session = outcomes_.Callback();
+    server_ = KeyReleaseServer::Start(*stub_tee_, socket_, std::move(policy), Release("ctr-a"), options).value();
+  }
+  IdentityPolicy AppPolicy() {
+    IdentityPolicy p;
+    p.mr_enclave = AppIdentity("ctr-a").mr_enclave;
+    return p;
+  }
+  IdentityPolicy StubPolicy() {
+    IdentityPolicy p;
+    p.mr_enclave = StubIdentity().mr_enclave;
+    return p;
+  }
+  Result<KeyRelease> Fetch(const sgx::EnclaveIdentity& app) {
+    auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(app).value());
+    return FetchKeyRelease(*tee, socket_, StubPolicy());
+  }
+  UniqueFd RawConnect() {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, socket_.c_str());
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    return fd;
+  }
+  // The server still serves a legitimate app after whatever the test did.
+  void ExpectStillServing() {
+    auto r = Fetch(AppIdentity("ctr-a"));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(outcomes_.Next().ok());
+  }
+
+  testing::TempDir dir_;
+  std::string socket_ = dir_ / "ctr-a.sock";
+  std::unique_ptr<sgx::Tee> stub_tee_ = sgx::NewInProcessSimTee(sgx::SimCpu::Create(StubIdentity()).value());
+  Outcomes outcomes_;
+  std::unique_ptr<KeyReleaseServer> server_;
+};
+
+TEST_F(ReleaseTest, ExpectedAppReceivesTheRelease) {
+  StartServer(AppPolicy());
+  struct stat st {};
+  ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto r = Fetch(AppIdentity("ctr-a"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->container_id, "ctr-a");
+  EXPECT_EQ(r->spec_digest, kSpec);
+  ASSERT_EQ(r->roots.size(), 1u);
+  EXPECT_EQ(r->roots[0].name, "rootfs");
+  EXPECT_TRUE(r->roots[0].key == Release("x").roots[0].key);
+  EXPECT_TRUE(outcomes_.Next().ok());
+}
+
+TEST_F(ReleaseTest, EveryPolicyRefusalNamesItsCheck) {
+  IdentityPolicy policy;
+  policy.signer = SignerPolicy{.mr_signer = AppIdentity("").mr_signer, .isv_prod_id = 2, .min_isv_svn = 5};
+  StartServer(policy);
+  struct Case {
+    const char* name;
+    sgx::EnclaveIdentity id;
+    const char* reason;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"other signer", AppIdentity("ctr-a"), "MRSIGNER mismatch"});
+  cases.back().id.mr_signer.fill(0x99);
+  cases.push_back({"other product", AppIdentity("ctr-a"), "ISVPRODID 3"});
+  cases.back().id.isv_prod_id = 3;
+  cases.push_back({"old svn", AppIdentity("ctr-a"), "ISVSVN 4 is below the minimum 5"});
+  cases.back().id.isv_svn = 4;
+  cases.push_back({"debug", AppIdentity("ctr-a"), "DEBUG enclave refused"});
+  cases.back().id.attributes.flags |= sgx::kFlagDebug;
+  cases.push_back({"other container", AppIdentity("ctr-b"), "CONFIGID mismatch"});
+  for (const Case& c : cases) {
+    auto r = Fetch(c.id);
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << c.name << ": " << r.status().ToString();
+    Status outcome = outcomes_.Next();
+    EXPECT_NE(outcome.message().find(c.reason), std::string::npos) << c.name << ": " << outcome.ToString();
+  }
+  ExpectStillServing();
+}
+
+TEST_F(ReleaseTest, MrEnclavePolicyRefusesAnotherBinary) {
+  StartServer(AppPolicy());
+  sgx::EnclaveIdentity impostor = AppIdentity("ctr-a");
+  impostor.mr_enclave[0] ^= 1;
+  EXPECT_FALSE(Fetch(impostor).ok());
+  EXPECT_NE(outcomes_.Next().message().find("MRENCLAVE mismatch"), std::string::npos);
+}
+
+TEST_F(ReleaseTest, BootRefusesAnUnexpectedStub) {
+  StartServer(AppPolicy());
+  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  IdentityPolicy expect_other;
+  expect_other.mr_enclave.emplace();
+  expect_other.mr_enclave->fill(0xee);
+  auto r = FetchKeyRelease(*tee, socket_, expect_other);
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(r.status().message().find("stub enclave"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(outcomes_.Next().ok());  // the boot hung up before taking the release
+  ExpectStillServing();
+}
+
+TEST_F(ReleaseTest, TruncatedAndOversizedFramesFailCleanly) {
+  StartServer(AppPolicy());
+  const auto deadline = [] { return std::chrono::steady_clock::now() + 5s; };
+  {
+    UniqueFd fd = RawConnect();
+    ASSERT_TRUE(ReadFrame(fd.get(), kMaxFrameSize, deadline()).ok());  // msg1
+    const std::uint8_t partial[] = {0, 0, 2, 0, 1, 2, 3};               // says 512, sends 3
+    ASSERT_EQ(::send(fd.get(), partial, sizeof(partial), MSG_NOSIGNAL), 7);
+    ::shutdown(fd.get(), SHUT_WR);
+    Status s = outcomes_.Next();
+    EXPECT_EQ(s.code(), Code::kDataLoss) << s.ToString();
+    EXPECT_NE(s.message().find("truncated frame"), std::string::npos);
+  }
+  {
+    UniqueFd fd = RawConnect();
+    ASSERT_TRUE(ReadFrame(fd.get(), kMaxFrameSize, deadline()).ok());
+    const std::uint8_t huge[] = {0x7f, 0xff, 0xff, 0xff};
+    ASSERT_EQ(::send(fd.get(), huge, sizeof(huge), MSG_NOSIGNAL), 4);
+    Status s = outcomes_.Next();
+    EXPECT_EQ(s.code(), Code::kResourceExhausted) << s.ToString();
+    EXPECT_NE(s.message().find("oversized frame"), std::string::npos);
+  }
+  {
+    UniqueFd fd = RawConnect();
+    ASSERT_TRUE(ReadFrame(fd.get(), kMaxFrameSize, deadline()).ok());
+    std::vector<std::uint8_t> wrong(100, 0);
+    ASSERT_TRUE(WriteFrame(fd.get(), wrong, deadline()).ok());
+    Status s = outcomes_.Next();
+    EXPECT_NE(s.message().find("msg2: expected 512 bytes"), std::string::npos) << s.ToString();
+  }
+  ExpectStillServing();
+}
+
+TEST_F(ReleaseTest, StalledPeerTimesOutWhileOthersAreServed) {
+  StartServer(AppPolicy(), 1500ms);
+  UniqueFd stalled = RawConnect();  // connects, never answers msg1
+  ExpectStillServing();             // served meanwhile, by another session thread
+  Status s = outcomes_.Next();
+  EXPECT_EQ(s.code(), Code::kDeadlineExceeded) << s.ToString();
+  EXPECT_NE(s.message().find("stalled"), std::string::npos);
+}
+
+TEST_F(ReleaseTest, StopEndsSessionsInFlightAndRemovesTheSocket) {
+  StartServer(AppPolicy(), 60000ms);
+  UniqueFd stalled = RawConnect();
+  ASSERT_TRUE(ReadFrame(stalled.get(), kMaxFrameSize, std::chrono::steady_clock::now() + 5s).ok());
+  server_->Stop();
+  EXPECT_FALSE(outcomes_.Next().ok());
+  struct stat st {};
+  EXPECT_NE(::stat(socket_.c_str(), &st), 0);
+}
+
+TEST(ReleaseMessage, RoundTripsAndRefusesMalformedInput) {
+  KeyRelease r = Release("container-1");
+  SecretBytes encoded = EncodeKeyRelease(r).value();
+  KeyRelease back = DecodeKeyRelease(encoded.span()).value();
+  EXPECT_EQ(back.container_id, "container-1");
+  EXPECT_EQ(back.roots[0].root_hash, r.roots[0].root_hash);
+  EXPECT_TRUE(back.roots[0].key == r.roots[0].key);
+  std::vector<std::uint8_t> bytes(encoded.span().begin(), encoded.span().end());
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    EXPECT_FALSE(DecodeKeyRelease(std::span(bytes).first(cut)).ok()) << "truncated at " << cut;
+  }
+  bytes.push_back(0);
+  EXPECT_FALSE(DecodeKeyRelease(bytes).ok());  // trailing byte
+  r.roots[0].key = SecretBytes(8);
+  EXPECT_FALSE(EncodeKeyRelease(r).ok());
+  r.roots.clear();
+  EXPECT_FALSE(EncodeKeyRelease(r).ok());
+}
+
+TEST(ReleaseServer, RefusesAPolicyThatNamesNobody) {
+  testing::TempDir dir;
+  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(StubIdentity()).value());
+  auto s = KeyReleaseServer::Start(*tee, dir / "s.sock", IdentityPolicy{}, Release("c"));
+  EXPECT_EQ(s.status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sealroot::attest
