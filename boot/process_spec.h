@@ -83,6 +83,10 @@ struct ProcessSpec {
 // relative cwds are kInvalidArgument errors naming the offending field.
 Result<BootSpec> ParseBootSpec(std::string_view json);
 
+// Reads Entrypoint, Cmd, Env, WorkingDir and User from a whole OCI image config document (its
+// "config" object; an image without one has none of them).
+Result<ImageProcess> ParseImageConfig(std::string_view config_json);
+
 // Applies the precedence: spec args (when non-empty) replace Entrypoint+Cmd; env is the image's
 // with the spec's entries overriding by key; cwd and user from the spec when set; everything but
 // rlimits and no_new_privileges from the image when pinned. kInvalidArgument when no command is left.

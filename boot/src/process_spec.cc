@@ -216,6 +216,15 @@ Result<BootSpec> ParseBootSpec(std::string_view text) {
   return out;
 }
 
+Result<ImageProcess> ParseImageConfig(std::string_view config_json) {
+  if (config_json.size() > kMaxSpecBytes) return InvalidArgument("image config: larger than 1 MiB");
+  json doc = json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return InvalidArgument("image config: not a JSON object");
+  auto it = doc.find("config");
+  if (it == doc.end() || it->is_null()) return ImageProcess{};
+  return ParseImageProcess(*it);
+}
+
 Result<ProcessSpec> ResolveProcess(const BootSpec& spec) {
   const SpecProcess& p = spec.process;
   const ImageProcess& image = spec.image;

@@ -1,0 +1,89 @@
+#include "boot/attested.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "base/file.h"
+#include "boot/container.h"
+#include "boot/process_spec.h"
+#include "boot/src/sealed_root.h"
+#include "local-attest/release.h"
+
+namespace sealroot::boot {
+namespace {
+
+// The name of the container's root filesystem in a key release (design/boot.md).
+constexpr std::string_view kRootName = "rootfs";
+
+Result<attest::IdentityPolicy> StubPolicy(sgx::Tee& tee, const StubIdentity& stub) {
+  attest::IdentityPolicy policy;
+  attest::SignerPolicy signer;
+  if (stub.mr_signer) {
+    signer.mr_signer = *stub.mr_signer;
+  } else {
+    SR_ASSIGN_OR_RETURN(sgx::Report self, tee.CreateReport(sgx::TargetInfo{}, sgx::ReportData{}));
+    signer.mr_signer = self.body.mr_signer;
+  }
+  signer.isv_prod_id = stub.isv_prod_id;
+  signer.min_isv_svn = stub.min_isv_svn;
+  policy.signer = signer;
+  policy.mr_enclave = stub.mr_enclave;
+  return policy;
+}
+
+Result<attest::ReleasedRoot*> FindRoot(attest::KeyRelease& release) {
+  for (attest::ReleasedRoot& root : release.roots) {
+    if (root.name == kRootName) return &root;
+  }
+  return InvalidArgument("the key release has no root named '" + std::string(kRootName) + "'");
+}
+
+// The boot's own mount points live in a tmpfs of its private mount namespace: the host sees an
+// empty directory, and nothing of the container is ever written to host storage by the boot.
+Result<std::string> MountScratch(const std::string& dir) {
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=700") != 0) {
+    return ErrnoStatus("mounting the boot's scratch tmpfs on " + dir, errno);
+  }
+  std::string lower = JoinPath(dir, "root");
+  if (::mkdir(lower.c_str(), 0755) != 0) return ErrnoStatus("creating " + lower, errno);
+  return lower;
+}
+
+}  // namespace
+
+Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
+  SR_ASSIGN_OR_RETURN(std::string spec_text, ReadFile(options.spec_path));
+  SR_ASSIGN_OR_RETURN(attest::IdentityPolicy stub_policy, StubPolicy(tee, options.stub));
+  attest::FetchOptions fetch;
+  fetch.timeout = options.attest_timeout;
+  SR_ASSIGN_OR_RETURN(attest::KeyRelease release,
+                      attest::FetchKeyRelease(tee, options.socket_path, stub_policy, fetch));
+  const std::string ctx = "container " + release.container_id;
+  // The host hands the spec over; only its digest came through the attested channel.
+  if (!ConstantTimeEqual(BootSpecDigest(spec_text), release.spec_digest)) {
+    return PermissionDenied(ctx + ": boot spec " + options.spec_path + " does not match the released digest");
+  }
+  SR_ASSIGN_OR_RETURN(BootSpec spec, ParseBootSpec(spec_text));
+  SR_ASSIGN_OR_RETURN(attest::ReleasedRoot * root, FindRoot(release));
+
+  SR_ASSIGN_OR_RETURN(std::string lower, MountScratch(options.scratch_dir));
+  auto mount = SealedRootMount::Create(options.store_dir, root->root_hash, std::move(root->key), lower);
+  if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
+  // Entrypoint, Cmd, Env, WorkingDir and User come from the config sealed with the root, so the
+  // host cannot substitute another image's.
+  auto image = ParseImageConfig((*mount)->config_json());
+  if (!image.ok()) return std::move(image).status().WithContext(ctx);
+  spec.image = std::move(*image);
+  SR_ASSIGN_OR_RETURN(ProcessSpec process, ResolveProcess(spec));
+
+  ContainerOptions container;
+  container.root = lower;
+  container.in_memory_upper = true;
+  container.hostname = spec.hostname;
+  container.process = std::move(process);
+  return RunContainer(container);
+}
+
+}  // namespace sealroot::boot
