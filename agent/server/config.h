@@ -1,0 +1,78 @@
+// The enclave-agent's configuration: a JSON file (format in design/api.md, default
+// /etc/sealroot/agent.json), overridable from the command line. A loaded AgentConfig is valid:
+// LoadAgentConfig checks addresses, limits and identities before anything listens.
+//
+// Thread-safety: a value type.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "image/trust.h"
+
+namespace sealroot::agent {
+
+inline constexpr char kDefaultConfigPath[] = "/etc/sealroot/agent.json";
+inline constexpr char kDefaultStateDir[] = "/var/lib/sealroot/agent";
+inline constexpr char kDefaultStoreDir[] = "/var/lib/sealroot/store";
+
+// Where a server listens: "unix:///abs/path" or (ttrpc only) "tcp://127.0.0.1:PORT".
+struct ListenAddress {
+  enum class Kind { kUnix, kTcp };
+  Kind kind = Kind::kUnix;
+  std::string path;  // kUnix
+  std::string host;  // kTcp: a loopback address only (the API has no authentication)
+  std::uint16_t port = 0;
+
+  static Result<ListenAddress> Parse(std::string_view text);
+  std::string ToString() const;
+};
+
+// An app enclave the agent may release a container's root key to (checked by the boot's local
+// attestation, handed to the ContainerRuntime). Hex fields are 64 lowercase hex characters.
+struct EnclaveIdentity {
+  std::string mrenclave;  // empty: any
+  std::string mrsigner;   // empty: any
+  std::uint16_t isv_prod_id = 0;
+  std::uint16_t min_isv_svn = 0;
+};
+
+struct Limits {
+  std::size_t max_concurrent_pulls = 4;
+  std::size_t max_message_size = 4u << 20;  // ttrpc's own limit, also applied to gRPC
+  std::size_t max_connections = 64;
+  std::size_t max_requests_in_flight = 256;
+  std::chrono::milliseconds frame_timeout{30'000};  // a started frame must complete within this
+  std::size_t max_image_ref_size = 4096;
+};
+
+// How the persisted agent state is sealed: "tee" (EGETKEY SEAL key, MRENCLAVE policy) or
+// "file" (a 256-bit key in a 0600 file; for development without a TEE: no protection from the
+// host, who can read the file).
+struct StateSealing {
+  std::string source = "file";
+  std::string key_file;  // "file": default <state_dir>/seal.key
+};
+
+struct AgentConfig {
+  std::vector<ListenAddress> ttrpc;
+  std::vector<ListenAddress> grpc;
+  std::string state_dir = kDefaultStateDir;
+  std::string store_dir = kDefaultStoreDir;
+  image::TrustOptions trust;
+  std::vector<EnclaveIdentity> app_enclaves;
+  bool allow_exec = false;  // ExecProcess runs a command in the app enclave: off unless asked
+  StateSealing sealing;
+  Limits limits;
+};
+
+// Parses a config document. Unknown keys are errors (a typo must not silently drop a policy).
+Result<AgentConfig> ParseAgentConfig(std::string_view json_text);
+// Reads and parses `path`; a missing file at the default path yields the defaults.
+Result<AgentConfig> LoadAgentConfig(const std::string& path, bool path_is_default);
+
+}  // namespace sealroot::agent

@@ -1,0 +1,41 @@
+// ImagePuller: how the agent turns an image reference into a sealed root. The agent decides
+// where (one sealed store directory per image) and with which key; the puller pulls, verifies
+// per policy, decrypts and seals, and either finishes the store or leaves nothing usable.
+//
+// Thread-safety: Pull may be called from several threads at once (distinct images).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "agent/server/config.h"
+#include "base/secret.h"
+#include "base/status.h"
+
+namespace sealroot::agent {
+
+struct PullJob {
+  std::string image;                 // as the client wrote it
+  SecretBytes source_creds;          // "USER[:PASS]" or empty; never logged
+  std::string store_dir;             // a fresh directory path for this image's sealed store
+  const SecretBytes* key = nullptr;  // the store's 256-bit key (owned by the caller)
+};
+
+struct PulledImage {
+  std::string image_ref;      // canonical, pinned to the manifest digest
+  std::string root_hash_hex;  // 64 lowercase hex characters
+};
+
+class ImagePuller {
+ public:
+  virtual ~ImagePuller() = default;
+  // Errors: kPermissionDenied (policy refused), kDataLoss (digest/MAC mismatch, wrong key),
+  // kNotFound, kUnauthenticated, kUnavailable (registry), each naming the image.
+  virtual Result<PulledImage> Pull(const PullJob& job) = 0;
+};
+
+// The real pipeline: image/pull.h streaming into agent/sealing's sealed store, with trust from
+// `trust` (signature policy, decryption keys).
+Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const image::TrustOptions& trust);
+
+}  // namespace sealroot::agent

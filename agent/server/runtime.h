@@ -1,0 +1,55 @@
+// ContainerRuntime: the seam between container records and the processes that run them. The
+// boot issue implements it (launch `sealroot-boot` through the sim launcher, attest, release the
+// root key); until then the agent uses UnavailableRuntime, whose Start says so.
+//
+// Thread-safety: a ContainerRuntime and each Process may be called from several threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/server/config.h"
+#include "base/secret.h"
+#include "base/status.h"
+
+namespace sealroot::agent {
+
+// What StartContainer hands the runtime: everything the app enclave's boot needs.
+struct ContainerLaunch {
+  std::string container_id;
+  std::string store_dir;  // the image's sealed store
+  std::string root_hash_hex;
+  const SecretBytes* key = nullptr;  // released only to an attested app enclave
+  std::string upper_dir;             // the container's writable layer
+  std::string spec;                  // the OCI spec (serialized grpc.Spec) from CreateContainer
+  std::vector<EnclaveIdentity> allowed_enclaves;
+};
+
+// A running process (a container's init or an exec). Stream reads block until data or EOF.
+class Process {
+ public:
+  virtual ~Process() = default;
+  virtual Result<std::int32_t> Wait() = 0;  // exit status, blocks until exit
+  virtual Status Signal(int signal) = 0;
+  virtual Result<std::string> ReadStdout(std::size_t max_len) = 0;  // "" = EOF
+  virtual Result<std::string> ReadStderr(std::size_t max_len) = 0;
+  virtual Result<std::size_t> WriteStdin(std::string_view data) = 0;
+  virtual Status CloseStdin() = 0;
+};
+
+class ContainerRuntime {
+ public:
+  virtual ~ContainerRuntime() = default;
+  virtual Result<std::unique_ptr<Process>> Start(const ContainerLaunch& launch) = 0;
+  // Runs an extra command in a started container (only when the config allows exec).
+  virtual Result<std::unique_ptr<Process>> Exec(const std::string& container_id,
+                                                const std::string& process_spec) = 0;
+};
+
+// Answers every Start/Exec with kFailedPrecondition "boot not available" until the boot issue
+// provides the real runtime.
+std::unique_ptr<ContainerRuntime> MakeUnavailableRuntime();
+
+}  // namespace sealroot::agent

@@ -1,0 +1,91 @@
+#include "agent/server/agent.h"
+
+#include <condition_variable>
+
+#include "agent/server/dispatcher.h"
+#include "agent/server/src/executor.h"
+#include "agent/server/src/servers.h"
+#include "base/interrupt.h"
+#include "base/log.h"
+#include "base/thread_annotations.h"
+
+namespace sealroot::agent {
+
+struct Agent::Impl {
+  explicit Impl(const AgentConfig& c)
+      : config(c), executor(c.limits.max_requests_in_flight, c.limits.max_requests_in_flight) {}
+
+  AgentConfig config;
+  // Destruction order matters: ~Agent drains the executor and stops the servers before the
+  // dispatcher and the service go.
+  std::unique_ptr<AgentService> service;
+  std::unique_ptr<RpcDispatcher> dispatcher;
+  Executor executor;
+  std::vector<std::unique_ptr<Server>> servers;
+
+  Mutex mu;
+  std::condition_variable_any cv;
+  bool stop_requested SR_GUARDED_BY(mu) = false;
+};
+
+Result<ServiceDeps> MakeDefaultDeps(const AgentConfig& config) {
+  ServiceDeps deps;
+  SR_ASSIGN_OR_RETURN(deps.puller, MakePipelinePuller(config.trust));
+  deps.runtime = MakeUnavailableRuntime();
+  SR_ASSIGN_OR_RETURN(deps.sealer, MakeStateSealer(config.sealing));
+  return deps;
+}
+
+Result<std::unique_ptr<Agent>> Agent::Start(const AgentConfig& config, ServiceDeps deps) {
+  auto impl = std::make_unique<Impl>(config);
+  SR_ASSIGN_OR_RETURN(impl->service, AgentService::Create(impl->config, std::move(deps)));
+  impl->dispatcher = std::make_unique<RpcDispatcher>(*impl->service);
+  Impl* raw = impl.get();
+  impl->service->SetShutdownHandler([raw] {
+    {
+      MutexLock lock(raw->mu);
+      raw->stop_requested = true;
+    }
+    raw->cv.notify_all();
+  });
+  for (const ListenAddress& address : impl->config.ttrpc) {
+    Result<std::unique_ptr<Server>> server =
+        ServeTtrpc(address, *impl->dispatcher, impl->config.limits, impl->executor);
+    if (!server.ok()) return std::move(server).status().WithContext("ttrpc on " + address.ToString());
+    impl->servers.push_back(std::move(*server));
+  }
+  if (!impl->config.grpc.empty()) {
+    SR_ASSIGN_OR_RETURN(std::unique_ptr<Server> server,
+                        ServeGrpc(impl->config.grpc, *impl->dispatcher, impl->config.limits, impl->executor));
+    impl->servers.push_back(std::move(server));
+  }
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
+}
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Agent::~Agent() {
+  // Handlers first, so that replies in flight (DestroySandbox's own) still reach their clients;
+  // requests arriving meanwhile are refused. Long pulls unwind on SIGTERM (Interrupted()).
+  impl_->executor.Shutdown();
+  for (auto& server : impl_->servers) server->Stop();
+  impl_->servers.clear();
+}
+
+void Agent::Wait() {
+  MutexLock lock(impl_->mu);
+  while (!impl_->stop_requested && !Interrupted()) {
+    // Interrupted() is a flag set by a signal handler, which cannot notify: poll it.
+    impl_->cv.wait_for(impl_->mu, std::chrono::milliseconds(200));
+  }
+}
+
+void Agent::RequestStop() {
+  {
+    MutexLock lock(impl_->mu);
+    impl_->stop_requested = true;
+  }
+  impl_->cv.notify_all();
+}
+
+}  // namespace sealroot::agent

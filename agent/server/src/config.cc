@@ -1,0 +1,222 @@
+#include "agent/server/config.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/encoding.h"
+#include "base/file.h"
+
+namespace sealroot::agent {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kDefaultTtrpcSocket[] = "unix:///run/sealroot/agent.sock";
+constexpr char kDefaultGrpcSocket[] = "unix:///run/sealroot/agent-grpc.sock";
+
+Status CheckKeys(const json& object, std::string_view where,
+                 const std::set<std::string, std::less<>>& allowed) {
+  if (!object.is_object()) return InvalidArgument(std::string(where) + ": expected a JSON object");
+  for (const auto& [key, value] : object.items()) {
+    if (!allowed.contains(key)) return InvalidArgument(std::string(where) + ": unknown key \"" + key + "\"");
+  }
+  return OkStatus();
+}
+
+Result<std::vector<ListenAddress>> ParseAddresses(const json& value, std::string_view key, bool allow_tcp) {
+  if (!value.is_array()) return InvalidArgument(std::string(key) + ": expected an array of addresses");
+  std::vector<ListenAddress> out;
+  for (const json& item : value) {
+    if (!item.is_string()) return InvalidArgument(std::string(key) + ": addresses are strings");
+    SR_ASSIGN_OR_RETURN(ListenAddress address, ListenAddress::Parse(item.get<std::string>()));
+    if (!allow_tcp && address.kind == ListenAddress::Kind::kTcp) {
+      return InvalidArgument(std::string(key) +
+                             ": gRPC listens on unix sockets only: " + item.get<std::string>());
+    }
+    out.push_back(std::move(address));
+  }
+  return out;
+}
+
+Result<std::size_t> PositiveSize(const json& value, std::string_view key, std::size_t max) {
+  if (!value.is_number_unsigned() || value.get<std::uint64_t>() == 0 || value.get<std::uint64_t>() > max) {
+    return InvalidArgument("limits." + std::string(key) + ": expected an integer in 1.." +
+                           std::to_string(max));
+  }
+  return static_cast<std::size_t>(value.get<std::uint64_t>());
+}
+
+Status ParseLimits(const json& object, Limits& limits) {
+  SR_RETURN_IF_ERROR(CheckKeys(object, "limits",
+                               {"max_concurrent_pulls", "max_message_size", "max_connections",
+                                "max_requests_in_flight", "frame_timeout_ms", "max_image_ref_size"}));
+  struct Field {
+    const char* key;
+    std::size_t* target;
+    std::size_t max;
+  };
+  std::size_t frame_timeout_ms = static_cast<std::size_t>(limits.frame_timeout.count());
+  const Field fields[] = {
+      {"max_concurrent_pulls", &limits.max_concurrent_pulls, 64},
+      {"max_message_size", &limits.max_message_size, 64u << 20},
+      {"max_connections", &limits.max_connections, 4096},
+      {"max_requests_in_flight", &limits.max_requests_in_flight, 4096},
+      {"frame_timeout_ms", &frame_timeout_ms, 3'600'000},
+      {"max_image_ref_size", &limits.max_image_ref_size, 65536},
+  };
+  for (const Field& field : fields) {
+    if (!object.contains(field.key)) continue;
+    SR_ASSIGN_OR_RETURN(*field.target, PositiveSize(object.at(field.key), field.key, field.max));
+  }
+  limits.frame_timeout = std::chrono::milliseconds(frame_timeout_ms);
+  return OkStatus();
+}
+
+Result<EnclaveIdentity> ParseIdentity(const json& object) {
+  SR_RETURN_IF_ERROR(
+      CheckKeys(object, "app_enclaves[]", {"mrenclave", "mrsigner", "isv_prod_id", "min_isv_svn"}));
+  EnclaveIdentity id;
+  id.mrenclave = object.value("mrenclave", "");
+  id.mrsigner = object.value("mrsigner", "");
+  for (const std::string* hex : {&id.mrenclave, &id.mrsigner}) {
+    if (!hex->empty() && !IsLowerHex(*hex, 64)) {
+      return InvalidArgument("app_enclaves[]: measurements are 64 lowercase hex characters, got \"" + *hex +
+                             "\"");
+    }
+  }
+  if (id.mrenclave.empty() && id.mrsigner.empty()) {
+    return InvalidArgument("app_enclaves[]: an identity needs mrenclave or mrsigner");
+  }
+  id.isv_prod_id = object.value<std::uint16_t>("isv_prod_id", 0);
+  id.min_isv_svn = object.value<std::uint16_t>("min_isv_svn", 0);
+  return id;
+}
+
+Status ParseTrust(const json& object, image::TrustOptions& trust) {
+  SR_RETURN_IF_ERROR(
+      CheckKeys(object, "trust",
+                {"policy", "registries_d", "decryption_keys", "passphrase_file", "keyprovider_config"}));
+  trust.policy_path = object.value("policy", "");
+  trust.registries_d = object.value("registries_d", "");
+  trust.passphrase_file = object.value("passphrase_file", "");
+  trust.keyprovider_config = object.value("keyprovider_config", "");
+  if (object.contains("decryption_keys")) {
+    trust.decryption_keys = object.at("decryption_keys").get<std::vector<std::string>>();
+  }
+  return OkStatus();
+}
+
+Status ParseDocument(const json& doc, AgentConfig& config) {
+  SR_RETURN_IF_ERROR(CheckKeys(doc, "agent config",
+                               {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "app_enclaves",
+                                "allow_exec", "state_sealing", "limits"}));
+  if (doc.contains("ttrpc")) {
+    SR_ASSIGN_OR_RETURN(config.ttrpc, ParseAddresses(doc.at("ttrpc"), "ttrpc", /*allow_tcp=*/true));
+  }
+  if (doc.contains("grpc")) {
+    SR_ASSIGN_OR_RETURN(config.grpc, ParseAddresses(doc.at("grpc"), "grpc", /*allow_tcp=*/false));
+  }
+  config.state_dir = doc.value("state_dir", config.state_dir);
+  config.store_dir = doc.value("store_dir", config.store_dir);
+  config.allow_exec = doc.value("allow_exec", false);
+  if (doc.contains("trust")) SR_RETURN_IF_ERROR(ParseTrust(doc.at("trust"), config.trust));
+  if (doc.contains("app_enclaves")) {
+    for (const json& item : doc.at("app_enclaves")) {
+      SR_ASSIGN_OR_RETURN(EnclaveIdentity id, ParseIdentity(item));
+      config.app_enclaves.push_back(std::move(id));
+    }
+  }
+  if (doc.contains("state_sealing")) {
+    const json& sealing = doc.at("state_sealing");
+    SR_RETURN_IF_ERROR(CheckKeys(sealing, "state_sealing", {"source", "key_file"}));
+    config.sealing.source = sealing.value("source", config.sealing.source);
+    config.sealing.key_file = sealing.value("key_file", "");
+  }
+  if (config.sealing.source != "tee" && config.sealing.source != "file") {
+    return InvalidArgument("state_sealing.source: expected \"tee\" or \"file\", got \"" +
+                           config.sealing.source + "\"");
+  }
+  if (doc.contains("limits")) SR_RETURN_IF_ERROR(ParseLimits(doc.at("limits"), config.limits));
+  return OkStatus();
+}
+
+void ApplyDefaults(AgentConfig& config) {
+  if (config.ttrpc.empty() && config.grpc.empty()) {
+    config.ttrpc.push_back(*ListenAddress::Parse(kDefaultTtrpcSocket));
+    config.grpc.push_back(*ListenAddress::Parse(kDefaultGrpcSocket));
+  }
+  if (config.sealing.source == "file" && config.sealing.key_file.empty()) {
+    config.sealing.key_file = JoinPath(config.state_dir, "seal.key");
+  }
+}
+
+}  // namespace
+
+Result<ListenAddress> ListenAddress::Parse(std::string_view text) {
+  ListenAddress address;
+  if (text.starts_with("unix://")) {
+    address.kind = Kind::kUnix;
+    address.path = std::string(text.substr(7));
+    if (!address.path.starts_with('/'))
+      return InvalidArgument("unix socket path must be absolute: " + std::string(text));
+    if (address.path.size() >= 108) return InvalidArgument("unix socket path too long: " + std::string(text));
+    return address;
+  }
+  if (text.starts_with("tcp://")) {
+    std::string_view rest = text.substr(6);
+    std::size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos)
+      return InvalidArgument("tcp address needs HOST:PORT: " + std::string(text));
+    address.kind = Kind::kTcp;
+    address.host = std::string(rest.substr(0, colon));
+    std::string_view port = rest.substr(colon + 1);
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+      return InvalidArgument("bad tcp port in " + std::string(text));
+    }
+    address.port = static_cast<std::uint16_t>(value);
+    in_addr parsed{};
+    if (inet_pton(AF_INET, address.host.c_str(), &parsed) != 1 || (ntohl(parsed.s_addr) >> 24) != 127) {
+      // The API has no authentication: only the local host may reach it.
+      return InvalidArgument("tcp listen address must be an IPv4 loopback address: " + std::string(text));
+    }
+    return address;
+  }
+  return InvalidArgument("listen address must be unix:///PATH or tcp://127.0.0.1:PORT, got \"" +
+                         std::string(text) + "\"");
+}
+
+std::string ListenAddress::ToString() const {
+  return kind == Kind::kUnix ? "unix://" + path : "tcp://" + host + ":" + std::to_string(port);
+}
+
+Result<AgentConfig> ParseAgentConfig(std::string_view json_text) {
+  AgentConfig config;
+  json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgument("agent config is not valid JSON");
+  try {
+    SR_RETURN_IF_ERROR(ParseDocument(doc, config));
+  } catch (const json::exception& e) {
+    // A value of the wrong JSON type (e.g. "allow_exec": "yes").
+    return InvalidArgument(std::string("agent config: ") + e.what());
+  }
+  ApplyDefaults(config);
+  return config;
+}
+
+Result<AgentConfig> LoadAgentConfig(const std::string& path, bool path_is_default) {
+  Result<std::string> text = ReadFile(path, 1u << 20);
+  if (!text.ok()) {
+    if (path_is_default && text.status().code() == Code::kNotFound) return ParseAgentConfig("{}");
+    return std::move(text).status().WithContext("reading agent config " + path);
+  }
+  Result<AgentConfig> config = ParseAgentConfig(*text);
+  if (!config.ok()) return std::move(config).status().WithContext(path);
+  return config;
+}
+
+}  // namespace sealroot::agent

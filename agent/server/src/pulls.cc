@@ -1,0 +1,174 @@
+// PullImage and the pull machinery: joining pulls in flight, bounding concurrent pulls, and
+// recording a sealed image only once its store is complete and the state that names it is
+// durable.
+#include <dirent.h>
+
+#include "agent/server/src/service_impl.h"
+#include "agent/server/src/validate.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "base/file.h"
+#include "base/log.h"
+
+namespace sealroot::agent {
+namespace {
+
+constexpr int kMaxPrepareAttempts = 3;
+
+// A container id for a PullImage without one (enclave-cc's shim derives one from the image).
+std::string DerivedContainerId(std::string_view image) {
+  Sha256Digest digest = Sha256Of(image);
+  return "img-" + HexEncode(std::span<const std::uint8_t>(digest).first(16));
+}
+
+}  // namespace
+
+Result<::grpc::PullImageResponse> AgentServiceImpl::PullImage(const ::grpc::PullImageRequest& request) {
+  SR_RETURN_IF_ERROR(ValidateImageRef(request.image(), config_.limits.max_image_ref_size));
+  std::string id =
+      request.container_id().empty() ? DerivedContainerId(request.image()) : request.container_id();
+  SR_RETURN_IF_ERROR(ValidateContainerId(id));
+  SecretBytes creds(AsBytes(request.source_creds()));
+  SR_ASSIGN_OR_RETURN(std::string image_ref, PrepareContainerRoot(request.image(), id, std::move(creds)));
+  ::grpc::PullImageResponse response;
+  response.set_image_ref(image_ref);
+  return response;
+}
+
+Result<std::string> AgentServiceImpl::PrepareContainerRoot(const std::string& image,
+                                                           const std::string& container_id,
+                                                           SecretBytes creds) {
+  {
+    MutexLock lock(mu_);
+    auto it = state_.containers.find(container_id);
+    if (it != state_.containers.end()) {
+      if (it->second.image != image) {
+        return AlreadyExists("container " + container_id + " already exists with image " + it->second.image);
+      }
+      return state_.images.at(image).image_ref;  // repeated PullImage for the same container
+    }
+  }
+  // The image may be released by a concurrent RemoveContainer between the pull and attaching
+  // this container to it; then pull again.
+  for (int attempt = 0; attempt < kMaxPrepareAttempts; ++attempt) {
+    SR_RETURN_IF_ERROR(EnsureImage(image, creds.Clone()));
+    MutexLock lock(mu_);
+    auto image_it = state_.images.find(image);
+    if (image_it == state_.images.end()) continue;
+    if (state_.containers.contains(container_id))
+      return AlreadyExists("container " + container_id + " already exists");
+    image_it->second.users.insert(container_id);
+    ContainerRecord record;
+    record.id = container_id;
+    record.image = image;
+    state_.containers.emplace(container_id, std::move(record));
+    Status persisted = Persist();
+    if (!persisted.ok()) {
+      state_.containers.erase(container_id);
+      image_it->second.users.erase(container_id);
+      return persisted;
+    }
+    return image_it->second.image_ref;
+  }
+  return Status(Code::kAborted,
+                "image " + image + " was removed while container " + container_id + " was being prepared");
+}
+
+Status AgentServiceImpl::EnsureImage(const std::string& image, SecretBytes creds) {
+  std::shared_ptr<InFlightPull> flight;
+  bool leader = false;
+  {
+    MutexLock lock(mu_);
+    if (state_.images.contains(image)) return OkStatus();
+    auto it = in_flight_.find(image);
+    if (it == in_flight_.end()) {
+      flight = std::make_shared<InFlightPull>();
+      in_flight_.emplace(image, flight);
+      leader = true;
+    } else {
+      flight = it->second;
+    }
+  }
+  if (!leader) {
+    SR_LOG(kInfo) << "PullImage " << image << ": joining the pull in flight";
+    MutexLock lock(mu_);
+    while (!flight->done) flight->cv.wait(mu_);
+    return flight->status;
+  }
+  Status status = RunPull(image, std::move(creds));
+  {
+    MutexLock lock(mu_);
+    flight->done = true;
+    flight->status = status;
+    in_flight_.erase(image);
+  }
+  flight->cv.notify_all();
+  return status;
+}
+
+Status AgentServiceImpl::RunPull(const std::string& image, SecretBytes creds) {
+  {
+    MutexLock lock(pull_slots_mu_);
+    while (pulls_running_ >= config_.limits.max_concurrent_pulls) pull_slots_cv_.wait(pull_slots_mu_);
+    ++pulls_running_;
+  }
+  ScopeGuard release_slot([this] {
+    {
+      MutexLock lock(pull_slots_mu_);
+      --pulls_running_;
+    }
+    pull_slots_cv_.notify_one();
+  });
+
+  std::array<std::uint8_t, 16> name_bytes{};
+  RandomBytes(name_bytes);
+  ImageRecord record;
+  record.image = image;
+  record.store_name = HexEncode(name_bytes);
+  record.key = SecretBytes::Random(32);
+  const std::string store = StorePath(record.store_name);
+  SR_RETURN_IF_ERROR(MakeDirs(Dirname(store), 0700));
+  // Until the record is persisted the store is an orphan: a crash leaves it for startup cleanup.
+  ScopeGuard remove_store([&store] { (void)RemoveTree(store); });
+
+  SR_LOG(kInfo) << "PullImage " << image << ": pulling into store " << record.store_name;
+  PullJob job{image, std::move(creds), store, &record.key};
+  Result<PulledImage> pulled = deps_.puller->Pull(job);
+  if (!pulled.ok()) {
+    SR_LOG(kWarning) << "PullImage " << image << ": " << pulled.status().ToString();
+    return std::move(pulled).status().WithContext("pulling " + image);
+  }
+  record.image_ref = pulled->image_ref;
+  record.root_hash_hex = pulled->root_hash_hex;
+
+  MutexLock lock(mu_);
+  state_.images.emplace(image, std::move(record));
+  Status persisted = Persist();
+  if (!persisted.ok()) {
+    state_.images.erase(image);
+    return persisted.WithContext("recording image " + image);
+  }
+  remove_store.Dismiss();
+  SR_LOG(kInfo) << "PullImage " << image << ": sealed, root " << pulled->root_hash_hex;
+  return OkStatus();
+}
+
+Status AgentServiceImpl::RemoveOrphanStores() {
+  const std::string images_dir = JoinPath(config_.store_dir, "images");
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(images_dir.c_str()), closedir);
+  if (!dir) return errno == ENOENT ? OkStatus() : ErrnoStatus("listing " + images_dir, errno);
+  std::set<std::string> known;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [name, image] : state_.images) known.insert(image.store_name);
+  }
+  while (dirent* entry = readdir(dir.get())) {
+    std::string name = entry->d_name;
+    if (name == "." || name == ".." || known.contains(name)) continue;
+    SR_LOG(kInfo) << "removing unrecorded image store " << name << " (an interrupted pull)";
+    SR_RETURN_IF_ERROR(RemoveTree(JoinPath(images_dir, name)));
+  }
+  return OkStatus();
+}
+
+}  // namespace sealroot::agent

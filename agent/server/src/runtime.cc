@@ -1,0 +1,23 @@
+#include "agent/server/runtime.h"
+
+namespace sealroot::agent {
+namespace {
+
+class UnavailableRuntime final : public ContainerRuntime {
+ public:
+  Result<std::unique_ptr<Process>> Start(const ContainerLaunch& launch) override {
+    return FailedPrecondition("StartContainer " + launch.container_id +
+                              ": boot not available (this agent build has no app-enclave runtime)");
+  }
+  Result<std::unique_ptr<Process>> Exec(const std::string& container_id, const std::string&) override {
+    return FailedPrecondition("ExecProcess in " + container_id + ": boot not available");
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ContainerRuntime> MakeUnavailableRuntime() {
+  return std::make_unique<UnavailableRuntime>();
+}
+
+}  // namespace sealroot::agent

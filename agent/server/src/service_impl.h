@@ -1,0 +1,76 @@
+// The AgentService implementation (private): records, pull joining, persistence.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "agent/server/service.h"
+#include "agent/server/src/records.h"
+#include "base/thread_annotations.h"
+
+namespace sealroot::agent {
+
+class AgentServiceImpl final : public AgentService {
+ public:
+  AgentServiceImpl(const AgentConfig& config, ServiceDeps deps, AgentState state);
+  Status RemoveOrphanStores();
+
+  void SetShutdownHandler(std::function<void()> handler) override;
+  Result<::grpc::PullImageResponse> PullImage(const ::grpc::PullImageRequest& request) override;
+  Result<Empty> CreateSandbox(const ::grpc::CreateSandboxRequest& request) override;
+  Result<Empty> DestroySandbox(const ::grpc::DestroySandboxRequest& request) override;
+  Result<Empty> CreateContainer(const ::grpc::CreateContainerRequest& request) override;
+  Result<Empty> StartContainer(const ::grpc::StartContainerRequest& request) override;
+  Result<Empty> RemoveContainer(const ::grpc::RemoveContainerRequest& request) override;
+  Result<Empty> ExecProcess(const ::grpc::ExecProcessRequest& request) override;
+  Result<Empty> SignalProcess(const ::grpc::SignalProcessRequest& request) override;
+  Result<::grpc::WaitProcessResponse> WaitProcess(const ::grpc::WaitProcessRequest& request) override;
+  Result<::grpc::ReadStreamResponse> ReadStdout(const ::grpc::ReadStreamRequest& request) override;
+  Result<::grpc::ReadStreamResponse> ReadStderr(const ::grpc::ReadStreamRequest& request) override;
+  Result<::grpc::WriteStreamResponse> WriteStdin(const ::grpc::WriteStreamRequest& request) override;
+  Result<Empty> CloseStdin(const ::grpc::CloseStdinRequest& request) override;
+  Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) override;
+  Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) override;
+
+ private:
+  // One pull in progress; later requests for the same image wait for it.
+  struct InFlightPull {
+    bool done = false;
+    Status status;
+    std::condition_variable_any cv;
+  };
+
+  // Makes sure `image` is pulled and sealed (joining a pull in flight), then records
+  // `container_id` as prepared for it. Returns the image's canonical reference.
+  Result<std::string> PrepareContainerRoot(const std::string& image, const std::string& container_id,
+                                           SecretBytes creds) SR_EXCLUDES(mu_);
+  Status EnsureImage(const std::string& image, SecretBytes creds) SR_EXCLUDES(mu_);
+  // Runs one pull into a fresh store directory and records it. Called by the pull's leader.
+  Status RunPull(const std::string& image, SecretBytes creds) SR_EXCLUDES(mu_);
+  Result<std::shared_ptr<Process>> FindProcess(const std::string& container_id, const std::string& exec_id)
+      SR_EXCLUDES(mu_);
+  Status Persist() SR_REQUIRES(mu_);
+  // Drops `container_id` from its image's users and removes the image's store if it was last.
+  void ReleaseImage(const std::string& image, const std::string& container_id) SR_REQUIRES(mu_);
+  std::string StorePath(const std::string& store_name) const;
+  std::string UpperPath(const std::string& container_id) const;
+
+  const AgentConfig config_;
+  const ServiceDeps deps_;
+
+  Mutex mu_;
+  AgentState state_ SR_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<InFlightPull>> in_flight_ SR_GUARDED_BY(mu_);
+  std::function<void()> shutdown_ SR_GUARDED_BY(mu_);
+  std::string sandbox_id_ SR_GUARDED_BY(mu_);
+
+  // Bounds concurrent pulls (config limits.max_concurrent_pulls); joiners do not count.
+  Mutex pull_slots_mu_;
+  std::condition_variable_any pull_slots_cv_;
+  std::size_t pulls_running_ SR_GUARDED_BY(pull_slots_mu_) = 0;
+};
+
+}  // namespace sealroot::agent

@@ -1,0 +1,222 @@
+// The ttrpc server: one accept thread, one reader thread per connection, handlers on the
+// Executor, responses written under a per-connection lock (calls on one connection may complete
+// out of order; the stream id pairs them up, as in containerd/ttrpc).
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <list>
+#include <thread>
+
+#include "agent/server/src/servers.h"
+#include "agent/server/ttrpc.h"
+#include "base/log.h"
+#include "base/thread_annotations.h"
+#include "ttrpc.pb.h"
+
+namespace sealroot::agent {
+namespace {
+
+using ttrpc::FrameHeader;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(UniqueFd fd, const RpcDispatcher& dispatcher, const Limits& limits, Executor& executor)
+      : fd_(std::move(fd)), dispatcher_(dispatcher), limits_(limits), executor_(executor) {}
+
+  // Reads frames until EOF, a protocol error or Close().
+  void Serve();
+  void Close() { shutdown(fd_.get(), SHUT_RDWR); }
+  bool finished() const { return finished_.load(); }
+
+ private:
+  Status ServeOneFrame();
+  void Reply(std::uint32_t stream, const Status& status, std::string payload) SR_EXCLUDES(write_mu_);
+  Status Discard(std::size_t length, std::chrono::steady_clock::time_point deadline);
+
+  UniqueFd fd_;
+  const RpcDispatcher& dispatcher_;
+  const Limits& limits_;
+  Executor& executor_;
+  Mutex write_mu_;
+  std::atomic<bool> finished_{false};
+};
+
+void Connection::Serve() {
+  while (true) {
+    Status status = ServeOneFrame();
+    if (!status.ok()) {
+      if (status.code() != Code::kOutOfRange) {
+        SR_LOG(kInfo) << "ttrpc connection closed: " << status.message();
+      }
+      break;
+    }
+  }
+  finished_ = true;
+}
+
+Status Connection::ServeOneFrame() {
+  // Wait as long as needed for a frame to start; once started it must complete in time, so a
+  // half-sent frame cannot pin the connection forever.
+  pollfd pfd{fd_.get(), POLLIN, 0};
+  while (poll(&pfd, 1, -1) < 0) {
+    if (errno != EINTR) return ErrnoStatus("poll", errno);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + limits_.frame_timeout;
+  std::array<std::uint8_t, ttrpc::kHeaderSize> head{};
+  SR_RETURN_IF_ERROR(ttrpc::ReadFull(fd_.get(), head, deadline));
+  FrameHeader header = ttrpc::DecodeHeader(head);
+  if (header.type != ttrpc::kTypeRequest) {
+    return InvalidArgument("unexpected ttrpc message type " + std::to_string(header.type));
+  }
+  if (header.length > limits_.max_message_size) {
+    SR_RETURN_IF_ERROR(Discard(header.length, deadline));
+    Reply(header.stream_id,
+          ResourceExhausted("message length " + std::to_string(header.length) +
+                            " exceeds maximum message size of " + std::to_string(limits_.max_message_size)),
+          {});
+    return OkStatus();
+  }
+  std::string body(header.length, '\0');
+  SR_RETURN_IF_ERROR(ttrpc::ReadFull(
+      fd_.get(), std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), deadline));
+  if (header.stream_id % 2 != 1) {
+    Reply(header.stream_id, InvalidArgument("stream id must be odd for client-initiated calls"), {});
+    return OkStatus();
+  }
+  auto request = std::make_shared<::ttrpc::Request>();
+  if (!request->ParseFromString(body)) {
+    Reply(header.stream_id, InvalidArgument("malformed ttrpc request"), {});
+    return OkStatus();
+  }
+  auto self = shared_from_this();
+  bool queued = executor_.Submit([self, request, stream = header.stream_id] {
+    RpcReply reply = self->dispatcher_.Call(request->service(), request->method(), request->payload());
+    self->Reply(stream, reply.status, std::move(reply.payload));
+  });
+  if (!queued) Reply(header.stream_id, ResourceExhausted("too many requests in flight"), {});
+  return OkStatus();
+}
+
+Status Connection::Discard(std::size_t length, std::chrono::steady_clock::time_point deadline) {
+  std::array<std::uint8_t, 16384> sink{};
+  while (length > 0) {
+    std::size_t n = std::min(length, sink.size());
+    SR_RETURN_IF_ERROR(ttrpc::ReadFull(fd_.get(), std::span(sink.data(), n), deadline));
+    length -= n;
+  }
+  return OkStatus();
+}
+
+void Connection::Reply(std::uint32_t stream, const Status& status, std::string payload) {
+  ::ttrpc::Response response;
+  response.mutable_status()->set_code(static_cast<int>(status.code()));
+  response.mutable_status()->set_message(status.message());
+  response.set_payload(std::move(payload));
+  std::string bytes = response.SerializeAsString();
+  if (bytes.size() > limits_.max_message_size) {
+    response.clear_payload();
+    response.mutable_status()->set_code(static_cast<int>(Code::kResourceExhausted));
+    response.mutable_status()->set_message("response larger than the maximum message size");
+    bytes = response.SerializeAsString();
+  }
+  MutexLock lock(write_mu_);
+  // A client that went away mid-call just loses its answer.
+  Status written = ttrpc::WriteFrame(
+      fd_.get(), {static_cast<std::uint32_t>(bytes.size()), stream, ttrpc::kTypeResponse, 0}, bytes);
+  if (!written.ok()) {
+    SR_LOG(kDebug) << "ttrpc reply to stream " << stream << ": " << written.message();
+  }
+}
+
+class TtrpcServer final : public Server {
+ public:
+  TtrpcServer(UniqueFd listener, UniqueFd wake, std::string name, const RpcDispatcher& dispatcher,
+              const Limits& limits, Executor& executor)
+      : listener_(std::move(listener)),
+        wake_(std::move(wake)),
+        name_(std::move(name)),
+        dispatcher_(dispatcher),
+        limits_(limits),
+        executor_(executor) {
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~TtrpcServer() override { Stop(); }
+
+  void Stop() override {
+    if (!accept_thread_.joinable()) return;
+    std::uint64_t one = 1;
+    (void)!write(wake_.get(), &one, sizeof(one));
+    accept_thread_.join();
+    MutexLock lock(mu_);
+    for (Entry& e : connections_) e.connection->Close();
+    for (Entry& e : connections_) e.thread.join();
+    connections_.clear();
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<Connection> connection;
+    std::thread thread;
+  };
+
+  void AcceptLoop();
+  void ReapFinished() SR_REQUIRES(mu_);
+
+  UniqueFd listener_;
+  UniqueFd wake_;
+  const std::string name_;
+  const RpcDispatcher& dispatcher_;
+  const Limits& limits_;
+  Executor& executor_;
+  std::thread accept_thread_;
+  Mutex mu_;
+  std::list<Entry> connections_ SR_GUARDED_BY(mu_);
+};
+
+void TtrpcServer::ReapFinished() {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    if (!it->connection->finished()) {
+      ++it;
+      continue;
+    }
+    it->thread.join();
+    it = connections_.erase(it);
+  }
+}
+
+void TtrpcServer::AcceptLoop() {
+  SR_LOG(kInfo) << "ttrpc listening on " << name_;
+  while (true) {
+    pollfd pfds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    if (poll(pfds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      SR_LOG(kError) << "ttrpc " << name_ << ": poll: " << std::strerror(errno);
+      return;
+    }
+    if (pfds[1].revents != 0) return;
+    UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!fd) continue;
+    MutexLock lock(mu_);
+    ReapFinished();
+    if (connections_.size() >= limits_.max_connections) {
+      SR_LOG(kWarning) << "ttrpc " << name_ << ": connection limit reached, refusing a connection";
+      continue;
+    }
+    auto connection = std::make_shared<Connection>(std::move(fd), dispatcher_, limits_, executor_);
+    connections_.push_back({connection, std::thread([connection] { connection->Serve(); })});
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcDispatcher& dispatcher,
+                                           const Limits& limits, Executor& executor) {
+  SR_ASSIGN_OR_RETURN(UniqueFd listener, ListenOn(address));
+  UniqueFd wake(eventfd(0, EFD_CLOEXEC));
+  if (!wake) return ErrnoStatus("eventfd", errno);
+  return std::unique_ptr<Server>(std::make_unique<TtrpcServer>(
+      std::move(listener), std::move(wake), address.ToString(), dispatcher, limits, executor));
+}
+
+}  // namespace sealroot::agent

@@ -1,0 +1,325 @@
+// AgentService in-process, with a fake puller and runtime: records, pull joining, validation,
+// removal, persistence across restarts, and the attacks named in the test names.
+#include "agent/server/service.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "base/file.h"
+#include "tests/agent/fakes.h"
+#include "tests/support/process.h"
+
+namespace sealroot::agent {
+namespace {
+
+using sealroot::testing::TempDir;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.state_dir = dir_ / "state";
+    config_.store_dir = dir_ / "store";
+    seal_key_ = SecretBytes::Random(32);
+    Restart();
+  }
+
+  void Restart(bool with_runtime = false) {
+    service_.reset();
+    ServiceDeps deps;
+    auto puller = std::make_unique<testing::FakePuller>();
+    puller_ = puller.get();
+    deps.puller = std::move(puller);
+    deps.runtime = with_runtime ? std::make_unique<testing::EchoRuntime>() : MakeUnavailableRuntime();
+    deps.sealer = *MakeKeySealer(seal_key_.Clone());
+    auto service = AgentService::Create(config_, std::move(deps));
+    ASSERT_TRUE(service.ok()) << service.status().ToString();
+    service_ = std::move(*service);
+  }
+
+  Result<::grpc::PullImageResponse> Pull(const std::string& image, const std::string& id) {
+    ::grpc::PullImageRequest request;
+    request.set_image(image);
+    request.set_container_id(id);
+    return service_->PullImage(request);
+  }
+
+  static ::grpc::CreateContainerRequest CreateRequest(const std::string& id) {
+    ::grpc::CreateContainerRequest request;
+    request.set_container_id(id);
+    request.mutable_oci()->mutable_process()->add_args("/bin/sh");
+    request.mutable_oci()->mutable_process()->add_env("PATH=/bin");
+    request.mutable_oci()->mutable_process()->set_cwd("/");
+    return request;
+  }
+
+  Status Create(const std::string& id) {
+    auto r = service_->CreateContainer(CreateRequest(id));
+    return r.ok() ? OkStatus() : r.status();
+  }
+
+  int StoreCount() {
+    auto listing = sealroot::testing::Shell("ls " + config_.store_dir + "/images | wc -l");
+    return std::stoi(listing.out);
+  }
+
+  TempDir dir_;
+  AgentConfig config_;
+  SecretBytes seal_key_;
+  testing::FakePuller* puller_ = nullptr;
+  std::unique_ptr<AgentService> service_;
+};
+
+TEST_F(ServiceTest, HealthCheckServesAndVersionNamesTheAgent) {
+  auto health = service_->Check({});
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status(), ::grpc::HealthCheckResponse::SERVING);
+  auto version = service_->Version({});
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(version->agent_version(), SEALROOT_VERSION);
+}
+
+TEST_F(ServiceTest, ConcurrentPullsOfTwoImagesDownloadEachOnce) {
+  puller_->Close();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      std::string image = i % 2 ? "registry/a:1" : "registry/b:1";
+      if (Pull(image, "c" + std::to_string(i)).ok()) ++ok;
+    });
+  }
+  ASSERT_TRUE(puller_->WaitRunning(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the joiners arrive
+  puller_->Open();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(puller_->pulls("registry/a:1"), 1);
+  EXPECT_EQ(puller_->pulls("registry/b:1"), 1);
+  EXPECT_EQ(StoreCount(), 2);
+}
+
+TEST_F(ServiceTest, PullImageReturnsThePinnedReferenceAndPassesCredentials) {
+  ::grpc::PullImageRequest request;
+  request.set_image("registry/a:1");
+  request.set_container_id("c1");
+  request.set_source_creds("user:s3cret");
+  auto response = service_->PullImage(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->image_ref(), "registry/a:1@sha256:" + std::string(64, 'a'));
+  EXPECT_EQ(puller_->last_creds(), "user:s3cret");
+}
+
+TEST_F(ServiceTest, PullImageWithoutContainerIdDerivesOne) {
+  ASSERT_TRUE(Pull("registry/a:1", "").ok());
+  ASSERT_TRUE(Pull("registry/a:1", "").ok());  // the same derived id: idempotent
+  EXPECT_EQ(puller_->pulls("registry/a:1"), 1);
+}
+
+TEST_F(ServiceTest, PullForAnExistingContainerWithAnotherImageIsRefused) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  auto again = Pull("registry/b:1", "c1");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Code::kAlreadyExists);
+}
+
+TEST_F(ServiceTest, FailedPullLeavesNoStoreAndIsRetried) {
+  auto failed = Pull("registry/fail:1", "c1");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Code::kDataLoss);
+  EXPECT_NE(failed.status().message().find("registry/fail:1"), std::string::npos);
+  EXPECT_EQ(StoreCount(), 0);
+  EXPECT_FALSE(Pull("registry/fail:1", "c1").ok());
+  EXPECT_EQ(puller_->pulls("registry/fail:1"), 2);  // a failure is not cached
+}
+
+TEST_F(ServiceTest, UnsignedImageRefusedByPolicyIsPermissionDenied) {
+  auto refused = Pull("registry/unsigned:1", "c1");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+}
+
+TEST_F(ServiceTest, CreateContainerForUnknownContainerFails) {
+  Status s = Create("nobody");
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  ::grpc::StartContainerRequest start;
+  start.set_container_id("nobody");
+  EXPECT_EQ(service_->StartContainer(start).status().code(), Code::kNotFound);
+  ::grpc::RemoveContainerRequest remove;
+  remove.set_container_id("nobody");
+  EXPECT_EQ(service_->RemoveContainer(remove).status().code(), Code::kNotFound);
+  ::grpc::WaitProcessRequest wait;
+  wait.set_container_id("nobody");
+  EXPECT_EQ(service_->WaitProcess(wait).status().code(), Code::kNotFound);
+}
+
+TEST_F(ServiceTest, DuplicateCreateContainerIsAlreadyExists) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  EXPECT_EQ(Create("c1").code(), Code::kAlreadyExists);
+}
+
+TEST_F(ServiceTest, MalformedSpecIsInvalidArgument) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  auto no_spec = CreateRequest("c1");
+  no_spec.clear_oci();
+  EXPECT_EQ(service_->CreateContainer(no_spec).status().code(), Code::kInvalidArgument);
+  auto no_process = CreateRequest("c1");
+  no_process.mutable_oci()->clear_process();
+  EXPECT_EQ(service_->CreateContainer(no_process).status().code(), Code::kInvalidArgument);
+  auto relative_cwd = CreateRequest("c1");
+  relative_cwd.mutable_oci()->mutable_process()->set_cwd("tmp");
+  EXPECT_EQ(service_->CreateContainer(relative_cwd).status().code(), Code::kInvalidArgument);
+  auto bad_env = CreateRequest("c1");
+  bad_env.mutable_oci()->mutable_process()->add_env("=oops");
+  EXPECT_EQ(service_->CreateContainer(bad_env).status().code(), Code::kInvalidArgument);
+  auto bad_mount = CreateRequest("c1");
+  bad_mount.mutable_oci()->add_mounts()->set_destination("relative");
+  EXPECT_EQ(service_->CreateContainer(bad_mount).status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(Create("c1").ok());  // none of the above changed the record
+}
+
+TEST_F(ServiceTest, PathTraversalContainerIdIsRefused) {
+  for (const char* id : {"../../etc", "a/b", "..", "x", "a\nb", "-leadingdash"}) {
+    EXPECT_EQ(Pull("registry/a:1", id).status().code(), Code::kInvalidArgument) << id;
+    EXPECT_EQ(Create(id).code(), Code::kInvalidArgument) << id;
+  }
+  EXPECT_EQ(Create("").code(), Code::kInvalidArgument);
+  EXPECT_EQ(StoreCount(), 0);
+}
+
+TEST_F(ServiceTest, ImageRefWithControlCharactersIsRefused) {
+  EXPECT_EQ(Pull("registry/a:1\nX-Injected: 1", "c1").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(Pull(std::string(5000, 'a'), "c1").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(Pull("", "c1").status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(ServiceTest, ImageGuestPullStorageCreatesInOneCall) {
+  auto request = CreateRequest("c1");
+  auto* storage = request.add_storages();
+  storage->set_driver("image_guest_pull");
+  storage->set_source("registry/a:1");
+  storage->add_driver_options("image_guest_pull={}");
+  ASSERT_TRUE(service_->CreateContainer(request).ok());
+  EXPECT_EQ(puller_->pulls("registry/a:1"), 1);
+  EXPECT_EQ(service_->CreateContainer(request).status().code(), Code::kAlreadyExists);
+}
+
+TEST_F(ServiceTest, StartWithoutBootRuntimeSaysBootNotAvailable) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  ::grpc::StartContainerRequest start;
+  start.set_container_id("c1");
+  auto started = service_->StartContainer(start);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(started.status().message().find("boot not available"), std::string::npos);
+}
+
+TEST_F(ServiceTest, ExecIsRefusedByDefaultPolicy) {
+  ::grpc::ExecProcessRequest exec;
+  exec.set_container_id("c1");
+  exec.set_exec_id("e1");
+  EXPECT_EQ(service_->ExecProcess(exec).status().code(), Code::kPermissionDenied);
+}
+
+TEST_F(ServiceTest, ProcessStreamsReachTheRuntime) {
+  Restart(/*with_runtime=*/true);
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  ::grpc::StartContainerRequest start;
+  start.set_container_id("c1");
+  ASSERT_TRUE(service_->StartContainer(start).ok());
+  ::grpc::WriteStreamRequest write;
+  write.set_container_id("c1");
+  write.set_data("hello");
+  ASSERT_EQ(service_->WriteStdin(write)->len(), 5u);
+  ::grpc::ReadStreamRequest read;
+  read.set_container_id("c1");
+  read.set_len(100);
+  EXPECT_EQ(service_->ReadStdout(read)->data(), "hello");
+  ::grpc::CloseStdinRequest close;
+  close.set_container_id("c1");
+  ASSERT_TRUE(service_->CloseStdin(close).ok());
+  ::grpc::WaitProcessRequest wait;
+  wait.set_container_id("c1");
+  EXPECT_EQ(service_->WaitProcess(wait)->status(), 7);
+  EXPECT_EQ(service_->StartContainer(start).status().code(), Code::kFailedPrecondition);  // stopped
+}
+
+TEST_F(ServiceTest, RemoveContainerRemovesUpperAndImageOnlyItUsed) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Pull("registry/a:1", "c2").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  struct stat st {};
+  ASSERT_EQ(stat((config_.state_dir + "/containers/c1/upper").c_str(), &st), 0);
+  ::grpc::RemoveContainerRequest remove;
+  remove.set_container_id("c1");
+  ASSERT_TRUE(service_->RemoveContainer(remove).ok());
+  EXPECT_NE(stat((config_.state_dir + "/containers/c1").c_str(), &st), 0);
+  EXPECT_EQ(StoreCount(), 1);  // c2 still uses the image
+  remove.set_container_id("c2");
+  ASSERT_TRUE(service_->RemoveContainer(remove).ok());
+  EXPECT_EQ(StoreCount(), 0);
+  EXPECT_EQ(service_->RemoveContainer(remove).status().code(), Code::kNotFound);
+}
+
+TEST_F(ServiceTest, RestartedAgentKeepsItsSealedImagesAndContainers) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  Restart();
+  EXPECT_EQ(Create("c1").code(), Code::kAlreadyExists);  // the record survived
+  ASSERT_TRUE(Pull("registry/a:1", "c2").ok());
+  EXPECT_EQ(puller_->pulls("registry/a:1"), 0);  // the sealed image was reused, not pulled again
+  EXPECT_EQ(StoreCount(), 1);
+}
+
+TEST_F(ServiceTest, StateSealedWithAnotherKeyIsRefused) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  service_.reset();
+  ServiceDeps deps;
+  deps.puller = std::make_unique<testing::FakePuller>();
+  deps.runtime = MakeUnavailableRuntime();
+  deps.sealer = *MakeKeySealer(SecretBytes::Random(32));
+  auto other = AgentService::Create(config_, std::move(deps));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), Code::kDataLoss);
+}
+
+TEST_F(ServiceTest, TamperedStateFileIsRefused) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  service_.reset();
+  std::string path = config_.state_dir + "/state.sealed";
+  std::string sealed = *ReadFile(path);
+  sealed[sealed.size() / 2] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(path, sealed).ok());
+  ServiceDeps deps;
+  deps.puller = std::make_unique<testing::FakePuller>();
+  deps.runtime = MakeUnavailableRuntime();
+  deps.sealer = *MakeKeySealer(seal_key_.Clone());
+  EXPECT_EQ(AgentService::Create(config_, std::move(deps)).status().code(), Code::kDataLoss);
+}
+
+TEST_F(ServiceTest, StateFileHoldsNoPlaintext) {
+  ::grpc::PullImageRequest request;
+  request.set_image("registry/plaintext-marker:1");
+  request.set_container_id("c1");
+  request.set_source_creds("user:creds-marker");
+  ASSERT_TRUE(service_->PullImage(request).ok());
+  std::string sealed = *ReadFile(config_.state_dir + "/state.sealed");
+  EXPECT_EQ(sealed.find("plaintext-marker"), std::string::npos);
+  EXPECT_EQ(sealed.find("creds-marker"), std::string::npos);
+  EXPECT_EQ(sealed.find(std::string(64, 'b')), std::string::npos);  // the root hash
+}
+
+TEST_F(ServiceTest, OrphanStoreOfAnInterruptedPullIsRemovedAtStart) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(MakeDirs(config_.store_dir + "/images/" + std::string(32, 'f')).ok());
+  ASSERT_TRUE(WriteFileAtomic(config_.store_dir + "/images/" + std::string(32, 'f') + "/half", "x").ok());
+  Restart();
+  EXPECT_EQ(StoreCount(), 1);
+}
+
+}  // namespace
+}  // namespace sealroot::agent
