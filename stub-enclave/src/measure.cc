@@ -140,7 +140,9 @@ Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const Enc
     if (interp != own) {
       return FailedPrecondition(executable + ": interpreter " + interp + " is not the system loader " + own);
     }
-    SR_ASSIGN_OR_RETURN(auto paths, internal::ListLibraries(own, "/proc/self/fd/" + std::to_string(exec.get())));
+    // The loader runs as a child: name our fd through our pid, not its /proc/self.
+    const std::string exec_path = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(exec.get());
+    SR_ASSIGN_OR_RETURN(auto paths, internal::ListLibraries(own, exec_path));
     for (const std::string& lib : paths) {
       UniqueFd fd(::open(lib.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) return ErrnoStatus("opening library " + lib + " of " + executable, errno);
