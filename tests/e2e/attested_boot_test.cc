@@ -1,0 +1,312 @@
+// The app enclave's boot end to end, with this test process as the stub enclave: a sealed
+// busybox image, the key release served over local attestation, sealroot-boot launched as a sim
+// enclave (measured and signed), the sealed root mounted over FUSE inside the boot, the image's
+// entrypoint run, its output and exit status relayed back.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "base/encoding.h"
+#include "base/file.h"
+#include "boot/app_enclave.h"
+#include "local-attest/sim.h"
+#include "stub-enclave/launcher.h"
+#include "stub-enclave/measure.h"
+#include "stub-enclave/sigstruct.h"
+#include "tests/e2e/sealed_image.h"
+#include "tests/support/process.h"
+
+namespace sealroot::boot {
+namespace {
+
+using testing::BuiltProgram;
+using testing::TempDir;
+
+constexpr char kMarker[] = "PLAINTEXT-MARKER-4b1d9f";
+constexpr std::uint16_t kStubProdId = 1;
+constexpr std::uint16_t kBootProdId = 2;
+const enclave::EnclaveConfig kEnclaveConfig{.heap_size = 1 << 20, .threads = 2};
+
+// Image A runs as the non-root image user; image B echoes its stdin.
+const char kConfigA[] =
+    R"({"architecture":"amd64","os":"linux","config":{"Entrypoint":["sh","-c"],
+       "Cmd":["echo hello from $NAME in $(pwd); id -u; cat /etc/motd"],"Env":["NAME=image-a"],
+       "WorkingDir":"/home/app","User":"app"},"rootfs":{"type":"layers","diff_ids":[]}})";
+const char kConfigB[] =
+    R"({"architecture":"amd64","os":"linux","config":{"Cmd":["cat"]},"rootfs":{"type":"layers","diff_ids":[]}})";
+
+struct Suite {
+  TempDir dir;
+  std::string store;
+  SecretBytes key = SecretBytes::Random(32);
+  Sha256Digest root_a{}, root_b{};
+  EvpPkeyPtr signing_key;
+  sgx::Measurement boot_mrenclave{};
+  sgx::Sigstruct boot_sig{};
+  std::unique_ptr<sgx::Tee> stub_tee;
+};
+Suite* suite = nullptr;
+
+class AttestedBootTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    suite = new Suite;
+    std::string rootfs = suite->dir / "rootfs";
+    testing::MakeBusyboxRoot(rootfs, kMarker);
+    suite->store = suite->dir / "store";
+    auto sealed_a = testing::SealDirectory(suite->store, suite->key, rootfs, kConfigA);
+    ASSERT_TRUE(sealed_a.ok()) << sealed_a.status().ToString();
+    suite->root_a = *sealed_a;
+    suite->root_b = testing::SealDirectory(suite->store, suite->key, rootfs, kConfigB).value();
+    suite->signing_key = enclave::GenerateSigningKey().value();
+    auto image = enclave::EnclaveImage::Load(BuiltProgram("sealroot-boot"), kEnclaveConfig).value();
+    suite->boot_mrenclave = image.measurement().mr_enclave;
+    suite->boot_sig = Sign(suite->boot_mrenclave);
+    // The stub: another enclave of the same signer (product 1); this process plays its CPU.
+    sgx::EnclaveIdentity stub;
+    stub.mr_enclave = Sha256Of(std::string_view("the enclave-agent build under test"));
+    stub.mr_signer = enclave::MrSignerOf(suite->boot_sig);
+    stub.attributes.flags = sgx::kFlagMode64Bit;
+    stub.attributes.xfrm = 0x3;
+    stub.isv_prod_id = kStubProdId;
+    suite->stub_tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(stub).value());
+  }
+  static void TearDownTestSuite() {
+    delete suite;
+    suite = nullptr;
+  }
+
+  static sgx::Sigstruct Sign(const sgx::Measurement& mr_enclave) {
+    return enclave::SignEnclave(suite->signing_key.get(), mr_enclave,
+                                {.isv_prod_id = kBootProdId, .isv_svn = 1})
+        .value();
+  }
+
+  AppEnclaveSpec Spec(const std::string& container_id, const std::string& boot_spec, bool image_a = true) {
+    AppEnclaveSpec spec;
+    spec.container_id = container_id;
+    spec.boot_spec = boot_spec;
+    spec.store_dir = suite->store;
+    spec.root_hash = image_a ? suite->root_a : suite->root_b;
+    spec.key = suite->key.Clone();
+    spec.state_dir = state_ / container_id;
+    spec.boot_executable = BuiltProgram("sealroot-boot");
+    spec.enclave_config = kEnclaveConfig;
+    spec.sigstruct = suite->boot_sig;
+    spec.boot_args = {"--stub-prod-id", std::to_string(kStubProdId)};
+    spec.app_policy.mr_enclave = suite->boot_mrenclave;
+    spec.app_policy.signer = attest::SignerPolicy{enclave::MrSignerOf(suite->boot_sig), kBootProdId, 1};
+    return spec;
+  }
+
+  static std::unique_ptr<AppEnclave> Launch(AppEnclaveSpec spec) {
+    auto launched = AppEnclave::Launch(*suite->stub_tee, std::move(spec));
+    EXPECT_TRUE(launched.ok()) << launched.status().ToString();
+    return launched.ok() ? std::move(*launched) : nullptr;
+  }
+
+  static std::string ReadAll(AppEnclave& app, bool stderr_stream = false) {
+    std::string out;
+    while (true) {
+      auto chunk = stderr_stream ? app.ReadStderr(4096) : app.ReadStdout(4096);
+      if (!chunk.ok() || chunk->empty()) return out;
+      out += *chunk;
+    }
+  }
+
+  struct Outcome {
+    int exit_code = -1;
+    std::string out, err;
+  };
+  static Outcome Finish(AppEnclave& app) {
+    Outcome o;
+    std::thread err_reader([&] { o.err = ReadAll(app, true); });
+    o.out = ReadAll(app);
+    err_reader.join();
+    auto code = app.Wait();
+    EXPECT_TRUE(code.ok()) << code.status().ToString();
+    o.exit_code = code.ok() ? *code : -1;
+    return o;
+  }
+
+  TempDir state_;
+};
+
+TEST_F(AttestedBootTest, ImageEntrypointRunsAsTheImageUserFromTheSealedRoot) {
+  auto app = Launch(Spec("ctr-a", R"({"hostname":"ctr-a"})"));
+  ASSERT_TRUE(app);
+  Outcome o = Finish(*app);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "hello from image-a in /home/app\n1000\n" + std::string(kMarker) + "\n");
+  EXPECT_TRUE(app->release_status().ok()) << app->release_status().ToString();
+}
+
+TEST_F(AttestedBootTest, SpecArgsEnvAndCwdOverrideTheImage) {
+  auto app = Launch(Spec("ctr-args", R"({"process":{"args":["sh","-c","echo $NAME $EXTRA; pwd; exit 7"],
+      "env":["NAME=from-spec","EXTRA=x"],"cwd":"/tmp","user":{"uid":4242,"gid":4242}}})"));
+  ASSERT_TRUE(app);
+  Outcome o = Finish(*app);
+  EXPECT_EQ(o.exit_code, 7) << o.err;
+  EXPECT_EQ(o.out, "from-spec x\n/tmp\n");
+}
+
+TEST_F(AttestedBootTest, StdinStreamsToTheContainer) {
+  auto app = Launch(Spec("ctr-cat", "{}", /*image_a=*/false));
+  ASSERT_TRUE(app);
+  ASSERT_TRUE(app->WriteStdin("through the pipe\n").ok());
+  ASSERT_TRUE(app->CloseStdin().ok());
+  Outcome o = Finish(*app);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "through the pipe\n");
+}
+
+TEST_F(AttestedBootTest, SignalsReachTheEntrypoint) {
+  auto term = Launch(Spec("ctr-term", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
+  auto kill = Launch(Spec("ctr-kill", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
+  ASSERT_TRUE(term && kill);
+  EXPECT_EQ(term->ReadStdout(3).value(), "up\n");  // running: the root was mounted and entered
+  EXPECT_EQ(kill->ReadStdout(3).value(), "up\n");
+  EXPECT_TRUE(term->Signal(SIGTERM).ok());
+  EXPECT_TRUE(kill->Signal(SIGKILL).ok());
+  EXPECT_EQ(term->Wait().value(), 128 + SIGTERM);
+  EXPECT_EQ(kill->Wait().value(), 128 + SIGKILL);
+  EXPECT_EQ(term->Signal(SIGTERM).code(), Code::kNotFound);
+}
+
+TEST_F(AttestedBootTest, ImpostorBootGetsNoKeyAndTheContainerDoesNotStart) {
+  // An honest but different build: one byte appended changes MRENCLAVE, not the signer.
+  std::string impostor = state_ / "impostor-boot";
+  ASSERT_TRUE(testing::Shell("cp '" + BuiltProgram("sealroot-boot") + "' '" + impostor +
+                             "' && printf x >> '" + impostor + "'")
+                  .ok());
+  auto image = enclave::EnclaveImage::Load(impostor, kEnclaveConfig).value();
+  AppEnclaveSpec spec = Spec("ctr-impostor", "{}");
+  spec.boot_executable = impostor;
+  spec.sigstruct = Sign(image.measurement().mr_enclave);
+  auto app = Launch(std::move(spec));
+  ASSERT_TRUE(app);
+  Outcome o = Finish(*app);
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_EQ(o.out, "");
+  EXPECT_NE(o.err.find("refused this enclave"), std::string::npos) << o.err;
+  EXPECT_EQ(app->release_status().code(), Code::kPermissionDenied);
+  EXPECT_NE(app->release_status().message().find("MRENCLAVE"), std::string::npos)
+      << app->release_status().message();
+}
+
+TEST_F(AttestedBootTest, ReleaseForContainerACannotStartContainerB) {
+  auto a = Launch(Spec("ctr-a2", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->ReadStdout(3).value(), "up\n");
+  // The host launches B's app enclave (B's CONFIGID) but points it at A's release socket.
+  std::string b_spec = R"({"process":{"args":["echo","b ran"]}})";
+  std::string b_dir = state_ / "b";
+  ASSERT_TRUE(MakeDirs(b_dir + "/scratch").ok());
+  ASSERT_TRUE(WriteFileAtomic(b_dir + "/spec.json", b_spec).ok());
+  enclave::LaunchSpec launch;
+  launch.executable = BuiltProgram("sealroot-boot");
+  launch.config = kEnclaveConfig;
+  launch.sigstruct = suite->boot_sig;
+  launch.args = {"--attest-socket", state_ / "ctr-a2/attest.sock",
+                 "--store",         suite->store,
+                 "--spec",          b_dir + "/spec.json",
+                 "--scratch",       b_dir + "/scratch",
+                 "--stub-prod-id",  "1"};
+  launch.config_id = attest::ContainerConfigId("ctr-b", Sha256Of(b_spec));
+  auto b = enclave::LaunchEnclave(launch).value();
+  EXPECT_NE(b->Wait().value(), 0);
+  EXPECT_EQ(a->release_status().code(), Code::kOk);  // A's own boot got A's key earlier
+  EXPECT_TRUE(a->Signal(SIGKILL).ok());
+  EXPECT_EQ(a->Wait().value(), 128 + SIGKILL);
+}
+
+TEST_F(AttestedBootTest, SpecChangedByTheHostIsRefused) {
+  AppEnclaveSpec spec = Spec("ctr-swap", R"({"process":{"args":["echo","released spec"]}})");
+  std::string state_dir = spec.state_dir;
+  // Launch with one spec, then make the boot read another one: launch a second boot by hand
+  // with the same CONFIGID but a spec file the host rewrote.
+  auto app = Launch(std::move(spec));
+  ASSERT_TRUE(app);
+  Outcome first = Finish(*app);
+  EXPECT_EQ(first.out, "released spec\n");
+
+  AppEnclaveSpec again = Spec("ctr-swap2", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})");
+  std::string released = again.boot_spec;
+  auto holder = Launch(std::move(again));
+  ASSERT_TRUE(holder);
+  ASSERT_EQ(holder->ReadStdout(3).value(), "up\n");
+  std::string forged_dir = state_ / "forged";
+  ASSERT_TRUE(MakeDirs(forged_dir + "/scratch").ok());
+  ASSERT_TRUE(WriteFileAtomic(forged_dir + "/spec.json", R"({"process":{"args":["echo","forged"]}})").ok());
+  enclave::LaunchSpec launch;
+  launch.executable = BuiltProgram("sealroot-boot");
+  launch.config = kEnclaveConfig;
+  launch.sigstruct = suite->boot_sig;
+  launch.args = {"--attest-socket", state_ / "ctr-swap2/attest.sock",
+                 "--store",         suite->store,
+                 "--spec",          forged_dir + "/spec.json",
+                 "--scratch",       forged_dir + "/scratch",
+                 "--stub-prod-id",  "1"};
+  launch.config_id = attest::ContainerConfigId("ctr-swap2", Sha256Of(released));
+  std::string err_path = forged_dir + "/err";
+  UniqueFd err(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  launch.stderr_fd = err.get();
+  auto forged = enclave::LaunchEnclave(launch).value();
+  EXPECT_EQ(forged->Wait().value(), 3);  // verification failure
+  EXPECT_NE(ReadFile(err_path).value().find("does not match the released digest"), std::string::npos);
+  EXPECT_TRUE(holder->Signal(SIGKILL).ok());
+}
+
+TEST_F(AttestedBootTest, EightConcurrentContainersFromTwoImages) {
+  std::vector<std::unique_ptr<AppEnclave>> apps;
+  for (int i = 0; i < 8; ++i) {
+    std::string id = "ctr-par-" + std::to_string(i);
+    std::string spec = i % 2 == 0 ? R"({"process":{"env":["NAME=)" + id + R"("]}})" : "{}";
+    apps.push_back(Launch(Spec(id, spec, /*image_a=*/i % 2 == 0)));
+    ASSERT_TRUE(apps.back());
+    if (i % 2 == 1) {
+      ASSERT_TRUE(apps.back()->CloseStdin().ok());
+    }
+  }
+  for (int i = 0; i < 8; ++i) {
+    Outcome o = Finish(*apps[i]);
+    EXPECT_EQ(o.exit_code, 0) << i << ": " << o.err;
+    if (i % 2 == 0) {
+      EXPECT_EQ(o.out.substr(0, o.out.find('\n')),
+                "hello from ctr-par-" + std::to_string(i) + " in /home/app");
+    } else {
+      EXPECT_EQ(o.out, "");
+    }
+  }
+}
+
+TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
+  std::string mounts_before = ReadFile("/proc/self/mountinfo").value();
+  std::string store_before = testing::Shell("cd '" + suite->store + "' && find . | sort").out;
+  std::string state_dir;
+  {
+    AppEnclaveSpec spec =
+        Spec("ctr-clean",
+             R"({"process":{"args":["sh","-c","echo data > /home/app/new; echo up; exec sleep 60"]}})");
+    state_dir = spec.state_dir;
+    auto app = Launch(std::move(spec));
+    ASSERT_TRUE(app);
+    ASSERT_EQ(app->ReadStdout(3).value(), "up\n");
+    // While it runs, the host sees neither the FUSE mount nor the writable layer.
+    EXPECT_EQ(ReadFile("/proc/self/mountinfo").value(), mounts_before);
+    EXPECT_EQ(testing::Shell("find '" + state_dir + "' -mindepth 1 | sort").out,
+              state_dir + "/attest.sock\n" + state_dir + "/scratch\n" + state_dir + "/spec.json\n");
+  }  // RemoveContainer while running: the AppEnclave kills the boot and cleans up
+  EXPECT_NE(::access(state_dir.c_str(), F_OK), 0);
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo").value(), mounts_before);
+  EXPECT_EQ(testing::Shell("cd '" + suite->store + "' && find . | sort").out, store_before);
+  // The store holds no plaintext of the image.
+  EXPECT_EQ(testing::Shell("grep -rl '" + std::string(kMarker) + "' '" + suite->store + "'").out, "");
+}
+
+}  // namespace
+}  // namespace sealroot::boot
