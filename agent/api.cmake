@@ -31,6 +31,7 @@ add_library(sealroot_agent STATIC
   server/src/grpc_server.cc
   server/src/listen.cc
   server/src/pipeline_puller.cc
+  server/src/private_dir.cc
   server/src/pulls.cc
   server/src/records.cc
   server/src/runtime.cc

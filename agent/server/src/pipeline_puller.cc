@@ -7,7 +7,7 @@ namespace {
 class PipelinePuller final : public ImagePuller {
  public:
   Result<PulledImage> Pull(const PullJob& job) override {
-    return Unavailable("pulling " + job.image + ": the image pull pipeline is not in this build yet");
+    return Unavailable("the image pull pipeline is not in this build yet");
   }
 };
 

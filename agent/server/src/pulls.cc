@@ -127,7 +127,6 @@ Status AgentServiceImpl::RunPull(const std::string& image, SecretBytes creds) {
   record.store_name = HexEncode(name_bytes);
   record.key = SecretBytes::Random(32);
   const std::string store = StorePath(record.store_name);
-  SR_RETURN_IF_ERROR(MakeDirs(Dirname(store), 0700));
   // Until the record is persisted the store is an orphan: a crash leaves it for startup cleanup.
   ScopeGuard remove_store([&store] { (void)RemoveTree(store); });
 

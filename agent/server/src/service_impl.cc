@@ -3,6 +3,7 @@
 
 #include <csignal>
 
+#include "agent/server/src/private_dir.h"
 #include "agent/server/src/validate.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -18,8 +19,8 @@ constexpr std::size_t kMaxReadSize = 1u << 20;
 Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& config, ServiceDeps deps) {
   if (!deps.puller || !deps.runtime || !deps.sealer)
     return InvalidArgument("agent service: missing dependency");
-  SR_RETURN_IF_ERROR_CTX(MakeDirs(config.state_dir, 0700), "creating agent state directory");
-  SR_RETURN_IF_ERROR_CTX(MakeDirs(JoinPath(config.store_dir, "images"), 0700),
+  SR_RETURN_IF_ERROR_CTX(MakePrivateDir(config.state_dir), "creating agent state directory");
+  SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(config.store_dir, "images")),
                          "creating image store directory");
   SR_ASSIGN_OR_RETURN(AgentState state, LoadState(*deps.sealer, config.state_dir));
   SR_LOG(kInfo) << "agent state: " << state.images.size() << " images, " << state.containers.size()
@@ -94,7 +95,7 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   }
   ContainerRecord& record = it->second;
   if (record.state != ContainerState::kPulled) return AlreadyExists("container " + id + " already exists");
-  SR_RETURN_IF_ERROR_CTX(MakeDirs(JoinPath(UpperPath(id), "upper"), 0700), "CreateContainer " + id);
+  SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(UpperPath(id), "upper")), "CreateContainer " + id);
   record.spec = request.oci().SerializeAsString();
   record.state = ContainerState::kCreated;
   Status persisted = Persist();

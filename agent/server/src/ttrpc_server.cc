@@ -52,6 +52,9 @@ void Connection::Serve() {
       break;
     }
   }
+  // Tell the peer now; the fd itself stays open until in-flight handlers drop their reference,
+  // so a late reply can never reach a new connection that reused the number.
+  shutdown(fd_.get(), SHUT_RDWR);
   finished_ = true;
 }
 
@@ -131,11 +134,12 @@ void Connection::Reply(std::uint32_t stream, const Status& status, std::string p
 
 class TtrpcServer final : public Server {
  public:
-  TtrpcServer(UniqueFd listener, UniqueFd wake, std::string name, const RpcDispatcher& dispatcher,
+  TtrpcServer(UniqueFd listener, UniqueFd wake, const ListenAddress& address, const RpcDispatcher& dispatcher,
               const Limits& limits, Executor& executor)
       : listener_(std::move(listener)),
         wake_(std::move(wake)),
-        name_(std::move(name)),
+        name_(address.ToString()),
+        socket_path_(address.kind == ListenAddress::Kind::kUnix ? address.path : ""),
         dispatcher_(dispatcher),
         limits_(limits),
         executor_(executor) {
@@ -152,6 +156,7 @@ class TtrpcServer final : public Server {
     for (Entry& e : connections_) e.connection->Close();
     for (Entry& e : connections_) e.thread.join();
     connections_.clear();
+    if (!socket_path_.empty()) unlink(socket_path_.c_str());
   }
 
  private:
@@ -166,6 +171,7 @@ class TtrpcServer final : public Server {
   UniqueFd listener_;
   UniqueFd wake_;
   const std::string name_;
+  const std::string socket_path_;  // removed on Stop
   const RpcDispatcher& dispatcher_;
   const Limits& limits_;
   Executor& executor_;
@@ -215,8 +221,8 @@ Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const R
   SR_ASSIGN_OR_RETURN(UniqueFd listener, ListenOn(address));
   UniqueFd wake(eventfd(0, EFD_CLOEXEC));
   if (!wake) return ErrnoStatus("eventfd", errno);
-  return std::unique_ptr<Server>(std::make_unique<TtrpcServer>(
-      std::move(listener), std::move(wake), address.ToString(), dispatcher, limits, executor));
+  return std::unique_ptr<Server>(std::make_unique<TtrpcServer>(std::move(listener), std::move(wake), address,
+                                                               dispatcher, limits, executor));
 }
 
 }  // namespace sealroot::agent
