@@ -79,6 +79,9 @@ struct ProcessSpec {
   bool no_new_privileges = false;
 };
 
+// The boot spec document for `spec` (what the agent writes; ParseBootSpec reads it back).
+std::string EncodeBootSpec(const BootSpec& spec);
+
 // Parses a boot spec. Malformed or oversized documents, wrong types, unknown rlimit names and
 // relative cwds are kInvalidArgument errors naming the offending field.
 Result<BootSpec> ParseBootSpec(std::string_view json);

@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "boot/process_spec.h"
 
 namespace sealroot::boot {
 namespace {
@@ -60,8 +61,7 @@ Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(sgx::Tee& stub_tee, AppEn
   if (::mkdir(scratch.c_str(), 0700) != 0 && errno != EEXIST)
     return ErrnoStatus(ctx + ": creating " + scratch, errno);
 
-  // The digest the boot checks its spec against (BootSpecDigest in process_spec.h).
-  const Sha256Digest spec_digest = Sha256Of(spec.boot_spec);
+  const Sha256Digest spec_digest = BootSpecDigest(spec.boot_spec);
   attest::KeyRelease release;
   release.container_id = spec.container_id;
   release.spec_digest = spec_digest;

@@ -193,7 +193,41 @@ UserRef ImageUser(const std::string& user) {
   return out;
 }
 
+std::string_view RlimitName(int resource) {
+  for (const auto& [name, value] : kRlimitNames) {
+    if (value == resource) return name;
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string EncodeBootSpec(const BootSpec& spec) {
+  const SpecProcess& p = spec.process;
+  json process = {{"args", p.args}, {"env", p.env}, {"noNewPrivileges", p.no_new_privileges}};
+  if (!p.cwd.empty()) process["cwd"] = p.cwd;
+  if (p.user) {
+    process["user"] = {
+        {"uid", p.user->uid}, {"gid", p.user->gid}, {"additionalGids", p.user->additional_gids}};
+  }
+  json rlimits = json::array();
+  for (const Rlimit& limit : p.rlimits) {
+    rlimits.push_back({{"type", RlimitName(limit.resource)}, {"soft", limit.soft}, {"hard", limit.hard}});
+  }
+  process["rlimits"] = std::move(rlimits);
+  json doc = {{"process", std::move(process)}, {"pinToImage", spec.pin_to_image}};
+  if (!spec.hostname.empty()) doc["hostname"] = spec.hostname;
+  const ImageProcess& image = spec.image;
+  if (!image.entrypoint.empty() || !image.cmd.empty() || !image.env.empty() || !image.working_dir.empty() ||
+      !image.user.empty()) {
+    doc["image"] = {{"Entrypoint", image.entrypoint},
+                    {"Cmd", image.cmd},
+                    {"Env", image.env},
+                    {"WorkingDir", image.working_dir},
+                    {"User", image.user}};
+  }
+  return doc.dump();
+}
 
 Result<BootSpec> ParseBootSpec(std::string_view text) {
   if (text.size() > kMaxSpecBytes) return FieldError("document", "larger than 1 MiB");

@@ -1,6 +1,7 @@
 #include "boot/process_spec.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <string>
 
@@ -135,6 +136,37 @@ TEST(ParseBootSpecTest, MalformedInputsNameTheField) {
     EXPECT_EQ(s.code(), Code::kInvalidArgument) << c.json;
     EXPECT_NE(s.message().find(c.field), std::string::npos) << c.json << " -> " << s.message();
   }
+}
+
+TEST(EncodeBootSpecTest, RoundTrips) {
+  BootSpec spec;
+  spec.hostname = "h";
+  spec.process.args = {"sh", "-c", "echo \"quoted\""};
+  spec.process.env = {"A=1"};
+  spec.process.cwd = "/w";
+  spec.process.user = SpecProcess::User{5, 6, {7}};
+  spec.process.rlimits = {{RLIMIT_NOFILE, 10, 20}};
+  spec.process.no_new_privileges = true;
+  spec.pin_to_image = true;
+  spec.image.cmd = {"/app"};
+  auto parsed = ParseBootSpec(EncodeBootSpec(spec));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->hostname, "h");
+  EXPECT_EQ(parsed->process.args, spec.process.args);
+  EXPECT_EQ(parsed->process.env, spec.process.env);
+  EXPECT_EQ(parsed->process.cwd, "/w");
+  ASSERT_TRUE(parsed->process.user.has_value());
+  EXPECT_EQ(parsed->process.user->uid, 5u);
+  EXPECT_EQ(parsed->process.user->additional_gids, (std::vector<gid_t>{7}));
+  ASSERT_EQ(parsed->process.rlimits.size(), 1u);
+  EXPECT_EQ(parsed->process.rlimits[0].resource, RLIMIT_NOFILE);
+  EXPECT_EQ(parsed->process.rlimits[0].hard, 20u);
+  EXPECT_TRUE(parsed->process.no_new_privileges);
+  EXPECT_TRUE(parsed->pin_to_image);
+  EXPECT_EQ(parsed->image.cmd, (Strings{"/app"}));
+  // An unset user stays unset, so the image's User applies.
+  spec.process.user.reset();
+  EXPECT_FALSE(ParseBootSpec(EncodeBootSpec(spec))->process.user.has_value());
 }
 
 TEST(BootSpecDigestTest, IsSha256OfTheExactBytes) {
