@@ -1,34 +1,195 @@
-// Placeholder: replaced by the issue that builds these commands.
+// sealroot mount | umount | fsck | gc | df: the sealed store's commands (design/sealfs.md).
+#include <sys/mount.h>
+#include <unistd.h>
+
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "agent/cli/commands.h"
+#include "agent/sealing/sealing.h"
 #include "base/cli.h"
+#include "base/log.h"
+#include "fusefs/fuse_mount.h"
+#include "fusefs/sealed_tree.h"
+#include "fusefs/store.h"
 
 namespace sealroot::cli {
+namespace {
 
-int Mount(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+using nlohmann::json;
+namespace sf = sealroot::sealfs;
+
+void AddKeyFlags(ArgParser& p) {
+  p.Option("root", "HEX", "the image's root hash (64 hex characters)");
+  p.Option("key-file", "FILE", "the store key (32 raw bytes or 64 hex characters)");
+  p.Option("key-fd", "N", "read the store key from file descriptor N");
 }
 
-int Umount(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+struct Opened {
+  std::shared_ptr<const sf::Store> store;
+  std::shared_ptr<const sf::StoreKey> key;
+  sf::RootHash root{};
+};
+
+// The store, key and root hash named on a command line. Never creates a key or a store.
+Result<Opened> OpenRoot(const ArgParser& p, const std::string& store_dir) {
+  auto root_hex = p.Get("root");
+  if (!root_hex) return InvalidArgument("--root HEX is required");
+  Opened o;
+  SR_ASSIGN_OR_RETURN(o.root, sf::ParseHash(*root_hex));
+  std::optional<int> key_fd;
+  if (auto fd = p.Get("key-fd")) {
+    try {
+      key_fd = std::stoi(*fd);
+    } catch (const std::exception&) {
+      return InvalidArgument("--key-fd: not a file descriptor: " + *fd);
+    }
+  }
+  auto key_file = p.Get("key-file");
+  if (key_file && access(key_file->c_str(), F_OK) != 0)
+    return NotFound("key file " + *key_file + " does not exist");
+  SR_ASSIGN_OR_RETURN(SecretBytes key_bytes, sealing::LoadOrCreateKey(key_file, key_fd));
+  SR_ASSIGN_OR_RETURN(sf::StoreKey key, sf::StoreKey::Create(std::move(key_bytes)));
+  o.key = std::make_shared<const sf::StoreKey>(std::move(key));
+  SR_ASSIGN_OR_RETURN(o.store, sf::Store::Open(store_dir, false, sf::StoreLock::kNone));
+  return o;
 }
 
-int Fsck(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+Status RunMount(const ArgParser& p) {
+  const std::string& store_dir = p.positionals()[0];
+  const std::string& mountpoint = p.positionals()[1];
+  if (p.Has("upper"))
+    return Unimplemented("--upper: the writable upper layer is not built yet; mount --read-only");
+  SR_ASSIGN_OR_RETURN(Opened o, OpenRoot(p, store_dir));
+  // Open and verify the root before mounting: a bad key or root never produces a mount.
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::SealedTree> tree, sf::SealedTree::Open(o.store, o.key, o.root));
+  sf::FuseMountOptions options;
+  options.mountpoint = mountpoint;
+  options.fsname = "sealfs:" + sf::HashHex(o.root).substr(0, 16);
+  options.debug = p.Bool("debug-fuse");
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::FuseMount> mount, sf::FuseMount::Create(*tree, options));
+  if (!p.Bool("foreground")) SR_RETURN_IF_ERROR(mount->Daemonize(p.Get("log-file").value_or("")));
+  return mount->Serve();
 }
 
-int Gc(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+Status RunFsck(const ArgParser& p) {
+  SR_ASSIGN_OR_RETURN(Opened o, OpenRoot(p, p.positionals()[0]));
+  json bad = json::array();
+  auto report = sf::Fsck(
+      *o.store, *o.key, o.root, [&](const std::string& object, const std::string& path, const Status& error) {
+        bad.push_back({{"object", object}, {"path", path}, {"error", error.message()}});
+        if (!p.Bool("json"))
+          std::cout << "bad object " << object << " (" << path << "): " << error.message() << "\n";
+      });
+  if (!report.ok()) return report.status();
+  if (p.Bool("json")) {
+    std::cout << json{{"root", sf::HashHex(o.root)},
+                      {"objects_checked", report->objects_checked},
+                      {"bytes_checked", report->bytes_checked},
+                      {"bad_objects", bad}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "checked " << report->objects_checked << " objects (" << report->bytes_checked
+              << " bytes): " << report->bad_objects << " bad\n";
+  }
+  if (report->bad_objects > 0) {
+    return DataLoss("root " + sf::HashHex(o.root) + ": " + std::to_string(report->bad_objects) +
+                    " damaged objects");
+  }
+  return OkStatus();
 }
 
-int Df(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+// Runs `body` after the common parsing; returns the exit code.
+template <typename Body>
+int RunCommand(ArgParser& p, Args args, std::size_t positionals, Body body) {
+  AddCommonFlags(p);
+  if (auto exit = ParseCommandLine(p, args)) return *exit;
+  Status s = p.ExpectPositionals(positionals, positionals);
+  if (s.ok()) s = body(p);
+  return s.ok() ? kExitOk : ReportError(p, s);
+}
+
+}  // namespace
+
+int Mount(Args args) {
+  // -f is the conventional spelling (CONTRACTS.md); ArgParser only knows long options.
+  std::vector<std::string> rewritten(args.begin(), args.end());
+  for (std::string& a : rewritten) {
+    if (a == "-f") a = "--foreground";
+  }
+  ArgParser p("sealroot mount", "STORE MOUNTPOINT", "Mount a sealed image root (read-only FUSE).");
+  AddKeyFlags(p);
+  p.Flag("read-only", "mount read-only (the only mode until the writable upper exists)", true);
+  p.Option("upper", "DIR", "a writable upper layer (not built yet)");
+  p.Flag("foreground", "stay in the foreground (-f) instead of returning once mounted");
+  p.Option("log-file", "FILE", "where the daemon logs (integrity failures name the path)");
+  p.Flag("debug-fuse", "trace FUSE requests on stderr");
+  return RunCommand(p, rewritten, 2, RunMount);
+}
+
+int Umount(Args args) {
+  ArgParser p("sealroot umount", "MOUNTPOINT", "Unmount a sealed root.");
+  return RunCommand(p, args, 1, [](const ArgParser& parser) -> Status {
+    const std::string& mnt = parser.positionals()[0];
+    if (umount2(mnt.c_str(), 0) == 0) return OkStatus();
+    int err = errno;
+    if (err == EPERM) {  // not root: the setuid helper may unmount the user's own FUSE mounts
+      std::string cmd = "fusermount3 -u -- '" + mnt + "'";
+      if (mnt.find('\'') == std::string::npos && std::system(cmd.c_str()) == 0) return OkStatus();
+    }
+    return ErrnoStatus("unmounting " + mnt, err);
+  });
+}
+
+int Fsck(Args args) {
+  ArgParser p("sealroot fsck", "STORE", "Verify every object of a sealed image root; report each bad one.");
+  AddKeyFlags(p);
+  return RunCommand(p, args, 1, RunFsck);
+}
+
+int Gc(Args args) {
+  ArgParser p("sealroot gc", "STORE", "Remove the layers and objects no image root uses.");
+  return RunCommand(p, args, 1, [](const ArgParser& parser) -> Status {
+    SR_ASSIGN_OR_RETURN(auto store,
+                        sf::Store::Open(parser.positionals()[0], false, sf::StoreLock::kExclusive));
+    SR_ASSIGN_OR_RETURN(sf::GcReport r, store->CollectGarbage());
+    if (parser.Bool("json")) {
+      std::cout << json{{"objects_removed", r.objects_removed},
+                        {"bytes_removed", r.bytes_removed},
+                        {"layers_removed", r.layers_removed},
+                        {"staging_removed", r.staging_removed}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "removed " << r.objects_removed << " objects (" << r.bytes_removed << " bytes), "
+                << r.layers_removed << " layers, " << r.staging_removed << " staged files\n";
+    }
+    return OkStatus();
+  });
+}
+
+int Df(Args args) {
+  ArgParser p("sealroot df", "STORE", "Show a sealed store's space usage.");
+  return RunCommand(p, args, 1, [](const ArgParser& parser) -> Status {
+    SR_ASSIGN_OR_RETURN(auto store, sf::Store::Open(parser.positionals()[0], false, sf::StoreLock::kNone));
+    SR_ASSIGN_OR_RETURN(sf::UsageReport r, store->Usage());
+    if (parser.Bool("json")) {
+      std::cout << json{{"roots", r.roots},
+                        {"layers", r.layers},
+                        {"objects", r.objects},
+                        {"bytes", r.bytes},
+                        {"unreferenced_objects", r.unreferenced_objects},
+                        {"unreferenced_bytes", r.unreferenced_bytes}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "roots " << r.roots << "\nlayers " << r.layers << "\nobjects " << r.objects << " ("
+                << r.bytes << " bytes)\nreclaimable " << r.unreferenced_objects << " objects ("
+                << r.unreferenced_bytes << " bytes)\n";
+    }
+    return OkStatus();
+  });
 }
 
 }  // namespace sealroot::cli

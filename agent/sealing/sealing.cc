@@ -1,0 +1,175 @@
+// The image -> sealed store adapter: an image::ImageSink whose layers are sealfs LayerWriters and
+// whose Finish flattens the layers into an image root (design/sealfs.md).
+#include "agent/sealing/sealing.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "base/file.h"
+#include "fusefs/writer.h"
+
+namespace sealroot::sealing {
+namespace {
+
+using sealfs::NodeType;
+
+NodeType ToNodeType(image::EntryType type) {
+  switch (type) {
+    case image::EntryType::kDirectory:
+      return NodeType::kDirectory;
+    case image::EntryType::kRegular:
+      return NodeType::kRegular;
+    case image::EntryType::kSymlink:
+      return NodeType::kSymlink;
+    case image::EntryType::kHardLink:
+      return NodeType::kHardLink;
+    case image::EntryType::kCharDevice:
+      return NodeType::kCharDevice;
+    case image::EntryType::kBlockDevice:
+      return NodeType::kBlockDevice;
+    case image::EntryType::kFifo:
+      return NodeType::kFifo;
+    case image::EntryType::kWhiteout:
+      return NodeType::kWhiteout;
+    case image::EntryType::kOpaque:
+      return NodeType::kOpaque;
+  }
+  return NodeType::kRegular;
+}
+
+// Lets the sealfs writer pull a file's content from the image pipeline.
+class PipelineContent final : public sealfs::ContentSource {
+ public:
+  explicit PipelineContent(image::Reader& reader) : reader_(reader) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override { return reader_.Read(out); }
+
+ private:
+  image::Reader& reader_;
+};
+
+class SealingLayerSink final : public image::LayerSink {
+ public:
+  SealingLayerSink(std::unique_ptr<sealfs::LayerWriter> writer, std::string context)
+      : writer_(std::move(writer)), context_(std::move(context)) {}
+
+  Status AddEntry(const image::Entry& entry, image::Reader* content) override {
+    sealfs::LayerEntry e;
+    e.type = ToNodeType(entry.type);
+    e.path = entry.path;
+    e.mode = entry.mode;
+    e.uid = entry.uid;
+    e.gid = entry.gid;
+    e.mtime_sec = entry.mtime_sec;
+    e.mtime_nsec = entry.mtime_nsec;
+    e.size = entry.size;
+    e.link_target = entry.link_target;
+    e.dev_major = entry.dev_major;
+    e.dev_minor = entry.dev_minor;
+    e.xattrs = entry.xattrs;
+    if (content == nullptr) return writer_->Add(e, nullptr).WithContext(context_);
+    PipelineContent source(*content);
+    return writer_->Add(e, &source).WithContext(context_);
+  }
+  Status Commit() override { return writer_->Commit().WithContext(context_); }
+  void Abort(const Status&) override { writer_->Abort(); }
+
+ private:
+  std::unique_ptr<sealfs::LayerWriter> writer_;
+  std::string context_;
+};
+
+class SealingSinkImpl final : public SealingSink {
+ public:
+  SealingSinkImpl(std::shared_ptr<const sealfs::Store> store, std::shared_ptr<const sealfs::StoreKey> key)
+      : store_(std::move(store)), key_(std::move(key)) {}
+
+  std::string root_hash_hex() const override { return root_hex_; }
+
+  bool HasLayer(const image::Digest& diff_id) const override {
+    return store_->HasLayer(diff_id.str()) && store_->LayerIndex(*key_, diff_id.str()).ok();
+  }
+  bool parallel_layers() const override { return true; }
+
+  Result<std::unique_ptr<image::LayerSink>> OpenLayer(const image::LayerInfo& info) override {
+    std::string context = "sealing layer " + std::to_string(info.index + 1) + "/" +
+                          std::to_string(info.count) + " " + info.diff_id.str() + " into " + store_->dir();
+    auto writer = sealfs::LayerWriter::Create(store_, key_, info.diff_id.str());
+    if (!writer.ok()) return writer.status().WithContext(context);
+    return std::unique_ptr<image::LayerSink>(
+        std::make_unique<SealingLayerSink>(std::move(writer).value(), std::move(context)));
+  }
+
+  Status Finish(const image::ImageInfo& image) override {
+    sealfs::ImageMetadata meta;
+    meta.manifest_digest = image.manifest_digest.str();
+    meta.config_digest = image.config_digest.str();
+    meta.config_json = image.config_json;
+    for (const image::Digest& d : image.diff_ids) meta.diff_ids.push_back(d.str());
+    auto root = sealfs::BuildImageRoot(*store_, *key_, meta);
+    if (!root.ok())
+      return root.status().WithContext("sealing image " + image.reference + " into " + store_->dir());
+    root_hex_ = sealfs::HashHex(*root);
+    return OkStatus();
+  }
+
+  // Committed layers stay in the store for reuse (gc removes them if no root ever uses them);
+  // uncommitted layers were already removed by their own Abort.
+  void Abort(const Status&) override {}
+
+ private:
+  std::shared_ptr<const sealfs::Store> store_;
+  std::shared_ptr<const sealfs::StoreKey> key_;
+  std::string root_hex_;
+};
+
+// A key file holds the 32 raw key bytes, or 64 hex characters and an optional newline.
+Result<SecretBytes> ParseKey(std::string& text, const std::string& where) {
+  ScopeGuard wipe([&] { SecureWipe(std::span(reinterpret_cast<std::uint8_t*>(text.data()), text.size())); });
+  if (text.size() == 32) return SecretBytes(AsBytes(text));
+  std::string_view hex = text;
+  if (hex.ends_with('\n')) hex.remove_suffix(1);
+  if (IsLowerHex(hex, 64)) {
+    auto bytes = HexDecode(hex);
+    if (bytes.ok()) {
+      SecretBytes key(*bytes);
+      SecureWipe(*bytes);
+      return key;
+    }
+  }
+  return InvalidArgument(where + " must hold one 256-bit key (32 raw bytes or 64 hex characters), got " +
+                         std::to_string(text.size()) + " bytes");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options) {
+  SR_ASSIGN_OR_RETURN(sealfs::StoreKey key, sealfs::StoreKey::Create(std::move(options.key)));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<sealfs::Store> store,
+                      sealfs::Store::Open(options.store_dir, /*create=*/true, sealfs::StoreLock::kShared));
+  SR_RETURN_IF_ERROR(store->CheckKey(key, /*bind=*/true));
+  return std::unique_ptr<SealingSink>(std::make_unique<SealingSinkImpl>(
+      std::move(store), std::make_shared<const sealfs::StoreKey>(std::move(key))));
+}
+
+Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, std::optional<int> key_fd) {
+  if (key_file.has_value() == key_fd.has_value()) {
+    return InvalidArgument("give exactly one of --key-file and --key-fd");
+  }
+  if (key_fd) {
+    SR_ASSIGN_OR_RETURN(std::string text, ReadFd(*key_fd, 4096));
+    return ParseKey(text, "key fd " + std::to_string(*key_fd));
+  }
+  struct stat st {};
+  if (stat(key_file->c_str(), &st) != 0 && errno == ENOENT) {
+    SecretBytes key = SecretBytes::Random(32);
+    SR_RETURN_IF_ERROR(
+        WriteFileAtomic(*key_file, key.span(), 0600).WithContext("creating key file " + *key_file));
+    return key;
+  }
+  SR_ASSIGN_OR_RETURN(std::string text, ReadFile(*key_file, 4096));
+  return ParseKey(text, "key file " + *key_file);
+}
+
+}  // namespace sealroot::sealing
