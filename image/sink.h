@@ -57,10 +57,10 @@ struct Entry {
 
 // What is known about a layer when it is opened.
 struct LayerInfo {
-  std::size_t index = 0;   // position in the manifest (0 = bottom)
-  std::size_t count = 0;   // layers in the image
-  Descriptor descriptor;   // as in the manifest (digest of the possibly encrypted blob)
-  Digest diff_id;          // from the config's rootfs.diff_ids (checked at end of stream)
+  std::size_t index = 0;  // position in the manifest (0 = bottom)
+  std::size_t count = 0;  // layers in the image
+  Descriptor descriptor;  // as in the manifest (digest of the possibly encrypted blob)
+  Digest diff_id;         // from the config's rootfs.diff_ids (checked at end of stream)
 };
 
 class LayerSink {
@@ -77,11 +77,11 @@ class LayerSink {
 
 // What is known about the whole image when it is finished.
 struct ImageInfo {
-  std::string reference;            // as the user gave it
+  std::string reference;  // as the user gave it
   Digest manifest_digest;
-  std::string manifest_json;        // exact bytes
+  std::string manifest_json;  // exact bytes
   Digest config_digest;
-  std::string config_json;          // exact bytes
+  std::string config_json;  // exact bytes
   std::vector<Digest> diff_ids;
 };
 

@@ -1,24 +1,307 @@
-// Placeholder: replaced by the issue that builds these commands.
+// sealroot unpack | pull | inspect: the image path's commands (image/pull.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "agent/cli/commands.h"
+#include "agent/sealing/sealing.h"
 #include "base/cli.h"
+#include "base/interrupt.h"
+#include "image/dir_sink.h"
+#include "image/pull.h"
+#include "image/trust.h"
 
 namespace sealroot::cli {
+namespace {
 
-int Unpack(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+using image::PullOptions;
+using nlohmann::json;
+
+void AddSourceFlags(ArgParser& p) {
+  p.Option("creds", "USER:PASS", "registry credentials (visible in /proc: prefer --authfile)");
+  p.Option("authfile", "FILE",
+           "containers auth.json (default: REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, "
+           "~/.docker/config.json)");
+  p.Option("cert-dir", "DIR", "trust the CAs in DIR/*.crt; client certificate DIR/*.cert + *.key");
+  p.Flag("tls-verify", "require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)", true);
+  p.Option("registries-conf", "FILE",
+           "registries.conf marking insecure registries (default /etc/containers/registries.conf)");
+  p.Option("platform", "OS/ARCH[/VARIANT]",
+           "platform to pick from a multi-platform image (default: this host's)");
+  p.Option("parallel", "N", "layers downloaded at once (default 3)");
+  p.Option("spool-dir", "DIR", "where layers fetched ahead wait (default $TMPDIR)");
+  p.Option("max-layer-size", "BYTES", "refuse a layer that decompresses to more (default 64 GiB)");
+  image::AddTrustFlags(p);
+  AddCommonFlags(p);
 }
 
-int Pull(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+Result<std::uint64_t> ParseCount(const ArgParser& p, std::string_view name, std::uint64_t fallback) {
+  auto v = p.Get(name);
+  if (!v) return fallback;
+  try {
+    std::size_t used = 0;
+    unsigned long long n = std::stoull(*v, &used);
+    if (used == v->size()) return static_cast<std::uint64_t>(n);
+  } catch (const std::exception&) {
+  }
+  return InvalidArgument("--" + std::string(name) + ": not a number: " + *v);
 }
 
-int Inspect(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+// A one-line progress display on a terminal; nothing when stderr is not a tty or with --json.
+class ProgressDisplay {
+ public:
+  explicit ProgressDisplay(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  ~ProgressDisplay() {
+    if (enabled_ && drawn_) std::fputs("\r\033[K", stderr);
+  }
+  image::ProgressCallback Callback() {
+    if (!enabled_) return nullptr;
+    return [this](const image::ProgressEvent& e) { Update(e); };
+  }
+
+ private:
+  void Update(const image::ProgressEvent& e) {
+    std::lock_guard lock(mu_);
+    using Phase = image::ProgressEvent::Phase;
+    if (e.phase == Phase::kLayerBytes || e.phase == Phase::kLayerDone) {
+      total_done_ += e.phase == Phase::kLayerDone ? 0 : e.bytes - std::min(e.bytes, last_bytes_[e.layer]);
+      last_bytes_[e.layer] = e.bytes;
+    }
+    if (e.phase == Phase::kFinished || e.layer_count == 0) return;
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    double mb = static_cast<double>(e.bytes) / 1e6, total = static_cast<double>(e.total) / 1e6;
+    double rate = secs > 0 ? static_cast<double>(total_done_) / 1e6 / secs : 0;
+    std::fprintf(stderr, "\r\033[Klayer %zu/%zu  %.1f/%.1f MB  %.1f MB/s", e.layer + 1, e.layer_count, mb,
+                 total, rate);
+    drawn_ = true;
+  }
+
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::mutex mu_;
+  std::uint64_t total_done_ = 0;
+  std::map<std::size_t, std::uint64_t> last_bytes_;
+};
+
+// Options, plus the trust objects they point to (kept alive here).
+struct Pipeline {
+  PullOptions options;
+  std::unique_ptr<image::SignatureVerifier> verifier;
+  std::unique_ptr<image::LayerDecryptor> decryptor;
+};
+
+Result<std::unique_ptr<Pipeline>> MakePipeline(const ArgParser& p) {
+  auto pipe = std::make_unique<Pipeline>();
+  PullOptions& o = pipe->options;
+  if (auto c = p.Get("creds")) {
+    if (c->find(':') == std::string::npos) return InvalidArgument("--creds: want USER:PASS");
+    o.creds = SecretBytes(std::span(reinterpret_cast<const std::uint8_t*>(c->data()), c->size()));
+  }
+  o.authfile = p.Get("authfile").value_or("");
+  o.cert_dir = p.Get("cert-dir").value_or("");
+  o.tls_verify = p.Bool("tls-verify");
+  o.registries_conf = p.Get("registries-conf").value_or("");
+  if (auto platform = p.Get("platform")) {
+    SR_ASSIGN_OR_RETURN(o.platform, image::Platform::Parse(*platform));
+  }
+  SR_ASSIGN_OR_RETURN(std::uint64_t parallel, ParseCount(p, "parallel", 3));
+  if (parallel < 1 || parallel > 16) return InvalidArgument("--parallel: between 1 and 16");
+  o.parallel_downloads = static_cast<int>(parallel);
+  o.spool_dir = p.Get("spool-dir").value_or("");
+  SR_ASSIGN_OR_RETURN(o.max_layer_size, ParseCount(p, "max-layer-size", o.max_layer_size));
+  image::TrustOptions trust = image::TrustOptionsFromFlags(p);
+  SR_ASSIGN_OR_RETURN(pipe->verifier, image::MakeSignatureVerifier(trust));
+  SR_ASSIGN_OR_RETURN(pipe->decryptor, image::MakeLayerDecryptor(trust));
+  o.verifier = pipe->verifier.get();
+  o.decryptor = pipe->decryptor.get();
+  return pipe;
+}
+
+bool WantProgress(const ArgParser& p) {
+  return !p.Bool("json") && ::isatty(STDERR_FILENO);
+}
+
+Result<std::optional<int>> KeyFd(const ArgParser& p) {
+  if (!p.Get("key-fd")) return std::optional<int>();
+  SR_ASSIGN_OR_RETURN(std::uint64_t fd, ParseCount(p, "key-fd", 0));
+  return std::optional<int>(static_cast<int>(fd));
+}
+
+Status RunSeal(const ArgParser& p, const image::Reference& ref, Pipeline& pipe, json& out) {
+  std::optional<std::string> key_file = p.Get("key-file");
+  SR_ASSIGN_OR_RETURN(std::optional<int> key_fd, KeyFd(p));
+  if (key_file.has_value() == key_fd.has_value())
+    return InvalidArgument("--seal needs exactly one of --key-file or --key-fd");
+  SR_ASSIGN_OR_RETURN(SecretBytes key, sealing::LoadOrCreateKey(key_file, key_fd));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<sealing::SealingSink> sink,
+                      sealing::OpenSealingSink({*p.Get("seal"), std::move(key)}));
+  SR_RETURN_IF_ERROR(image::PullAndUnpack(ref, pipe.options, *sink));
+  out["root_hash"] = sink->root_hash_hex();
+  out["store"] = *p.Get("seal");
+  return OkStatus();
+}
+
+}  // namespace
+
+int Unpack(Args args) {
+  ArgParser p("sealroot unpack", "SOURCE [DEST]",
+              "Pull, verify and unpack an image into an OCI bundle (DEST/rootfs + DEST/config.json, as umoci "
+              "unpack), or into a sealed store with --seal.\nSOURCE: docker://HOST/REPO[:TAG][@DIGEST], "
+              "oci:DIR[:TAG], oci-archive:FILE[:TAG].");
+  AddSourceFlags(p);
+  p.Flag("rootless", "do not chown or mknod; record ownership in user.rootlesscontainers (umoci --rootless)");
+  p.Flag("replace", "replace a non-empty DEST once the new bundle is complete");
+  p.Option("seal", "STORE", "unpack into this sealed store instead of a bundle; prints the root hash");
+  p.Option("key-file", "FILE", "with --seal: the store key (created, mode 0600, if absent)");
+  p.Option("key-fd", "N", "with --seal: read the store key from file descriptor N");
+  if (auto rc = ParseCommandLine(p, args)) return *rc;
+  bool seal = p.Has("seal");
+  Status usage = p.ExpectPositionals(seal ? 1 : 2, seal ? 1 : 2);
+  if (!usage.ok()) return ReportError(p, usage);
+  auto ref = image::Reference::Parse(p.positionals()[0]);
+  if (!ref.ok()) return ReportError(p, ref.status());
+  auto pipe = MakePipeline(p);
+  if (!pipe.ok()) return ReportError(p, pipe.status());
+  ProgressDisplay progress(WantProgress(p));
+  (*pipe)->options.progress = progress.Callback();
+  json out = {{"image", ref->ToString()}};
+  Status s;
+  if (seal) {
+    s = RunSeal(p, *ref, **pipe, out);
+  } else {
+    image::DirSinkOptions sink_options{p.Bool("rootless"), p.Bool("replace"), true};
+    auto sink = image::OpenDirSink(p.positionals()[1], sink_options);
+    s = sink.ok() ? image::PullAndUnpack(*ref, (*pipe)->options, **sink) : sink.status();
+    out["bundle"] = p.positionals()[1];
+  }
+  if (!s.ok()) return ReportError(p, s);
+  if (p.Bool("json")) {
+    std::cout << out.dump() << std::endl;
+  } else if (seal) {
+    std::cout << out["root_hash"].get<std::string>() << std::endl;
+  }
+  return kExitOk;
+}
+
+int Pull(Args args) {
+  ArgParser p("sealroot pull", "SOURCE oci:DIR[:TAG]",
+              "Copy one platform of an image, every blob verified, into an OCI image layout.");
+  AddSourceFlags(p);
+  if (auto rc = ParseCommandLine(p, args)) return *rc;
+  if (Status s = p.ExpectPositionals(2, 2); !s.ok()) return ReportError(p, s);
+  auto ref = image::Reference::Parse(p.positionals()[0]);
+  if (!ref.ok()) return ReportError(p, ref.status());
+  auto dest = image::Reference::Parse(p.positionals()[1]);
+  if (!dest.ok()) return ReportError(p, dest.status());
+  auto pipe = MakePipeline(p);
+  if (!pipe.ok()) return ReportError(p, pipe.status());
+  ProgressDisplay progress(WantProgress(p));
+  (*pipe)->options.progress = progress.Callback();
+  Status s = image::PullToLayout(*ref, *dest, (*pipe)->options);
+  if (!s.ok()) return ReportError(p, s);
+  if (p.Bool("json"))
+    std::cout << json{{"image", ref->ToString()}, {"destination", dest->ToString()}}.dump() << std::endl;
+  return kExitOk;
+}
+
+}  // namespace sealroot::cli
+
+namespace sealroot::cli {
+namespace {
+
+json InspectJson(const image::Reference& ref, const image::ResolvedImage& img) {
+  json layers = json::array();
+  for (std::size_t i = 0; i < img.parsed.layers.size(); ++i) {
+    const image::Descriptor& d = img.parsed.layers[i];
+    layers.push_back({{"digest", d.digest.str()},
+                      {"size", d.size},
+                      {"media_type", d.media_type},
+                      {"diff_id", img.config.diff_ids[i].str()}});
+  }
+  json out = {
+      {"image", ref.ToString()},
+      {"digest", img.manifest.digest.str()},
+      {"media_type", img.manifest.media_type},
+      {"platform", image::Platform{img.config.os, img.config.architecture, img.config.variant}.ToString()},
+      {"manifest", json::parse(img.manifest.bytes)},
+      {"config", json::parse(img.config_json)},
+      {"layers", layers}};
+  if (img.index) {
+    out["index_digest"] = img.index->digest.str();
+    json platforms = json::array();
+    auto index = image::ParseIndex(img.index->bytes, img.index->media_type);
+    if (index.ok()) {
+      for (const auto& e : index->manifests) {
+        if (e.platform) platforms.push_back(e.platform->ToString());
+      }
+    }
+    out["platforms"] = platforms;
+  }
+  return out;
+}
+
+std::string Joined(const json& list) {
+  std::string out;
+  for (const auto& v : list) out += (out.empty() ? "" : " ") + v.get<std::string>();
+  return out;
+}
+
+void PrintInspect(const json& j) {
+  std::cout << "Image:       " << j["image"].get<std::string>() << "\n";
+  if (j.contains("index_digest")) {
+    std::cout << "Index:       " << j["index_digest"].get<std::string>() << "\n";
+    std::cout << "Platforms:   " << Joined(j["platforms"]) << "\n";
+  }
+  std::cout << "Manifest:    " << j["digest"].get<std::string>() << " (" << j["media_type"].get<std::string>()
+            << ")\n";
+  std::cout << "Platform:    " << j["platform"].get<std::string>() << "\n";
+  const json& cfg = j["config"].value("config", json::object());
+  for (const char* key : {"Entrypoint", "Cmd", "Env"}) {
+    if (cfg.contains(key) && cfg[key].is_array())
+      std::cout << std::string(key) + ":" << std::string(12 - std::string(key).size(), ' ')
+                << Joined(cfg[key]) << "\n";
+  }
+  for (const char* key : {"WorkingDir", "User"}) {
+    if (cfg.contains(key) && cfg[key].is_string())
+      std::cout << std::string(key) + ":" << std::string(12 - std::string(key).size(), ' ')
+                << cfg[key].get<std::string>() << "\n";
+  }
+  std::cout << "Layers:\n";
+  for (const auto& l : j["layers"]) {
+    std::cout << "  " << l["digest"].get<std::string>() << "  " << l["size"].get<std::int64_t>() << " bytes  "
+              << l["media_type"].get<std::string>() << "\n";
+  }
+}
+
+}  // namespace
+
+int Inspect(Args args) {
+  ArgParser p("sealroot inspect", "SOURCE",
+              "Show an image's manifest, config, layers and platforms (manifest and config verified).");
+  AddSourceFlags(p);
+  if (auto rc = ParseCommandLine(p, args)) return *rc;
+  if (Status s = p.ExpectPositionals(1, 1); !s.ok()) return ReportError(p, s);
+  auto ref = image::Reference::Parse(p.positionals()[0]);
+  if (!ref.ok()) return ReportError(p, ref.status());
+  auto pipe = MakePipeline(p);
+  if (!pipe.ok()) return ReportError(p, pipe.status());
+  auto source = image::OpenImageSource(*ref, (*pipe)->options);
+  if (!source.ok()) return ReportError(p, source.status());
+  auto resolved = image::ResolveImage(**source, (*pipe)->options);
+  if (!resolved.ok())
+    return ReportError(p, std::move(resolved).status().WithContext("inspecting " + ref->ToString()));
+  json j = InspectJson(*ref, *resolved);
+  if (p.Bool("json")) {
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    PrintInspect(j);
+  }
+  return kExitOk;
 }
 
 }  // namespace sealroot::cli

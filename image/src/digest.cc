@@ -13,6 +13,8 @@ Result<Digest> Digest::Parse(std::string_view text) {
   return Digest(std::string(text));
 }
 
-Digest Digest::FromSha256(const Sha256Digest& hash) { return Digest("sha256:" + HexEncode(hash)); }
+Digest Digest::FromSha256(const Sha256Digest& hash) {
+  return Digest("sha256:" + HexEncode(hash));
+}
 
 }  // namespace sealroot::image

@@ -1,0 +1,90 @@
+// The image pipeline, end to end: resolve a reference to one platform's manifest, check
+// signatures, then stream every layer once
+//
+//   blob bytes -> [blob digest+size] -> [decrypt, if +encrypted] -> decompress -> [DiffID]
+//              -> tar walk -> LayerSink ... Commit
+//
+// and Finish the ImageSink only when every layer committed. See design/architecture.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/secret.h"
+#include "base/status.h"
+#include "image/config.h"
+#include "image/manifest.h"
+#include "image/reference.h"
+#include "image/sink.h"
+#include "image/source.h"
+#include "image/trust.h"
+
+namespace sealroot::image {
+
+// What the pipeline reports while it works (for a progress display). Called from the thread
+// doing the work; several downloads may report concurrently, so the callback must be thread-safe.
+struct ProgressEvent {
+  enum class Phase { kResolving, kLayerStarted, kLayerBytes, kLayerSkipped, kLayerDone, kFinished };
+  Phase phase = Phase::kResolving;
+  std::size_t layer = 0;  // index, bottom layer 0
+  std::size_t layer_count = 0;
+  std::uint64_t bytes = 0;  // compressed bytes of this layer read so far
+  std::uint64_t total = 0;  // compressed size of this layer
+};
+using ProgressCallback = std::function<void(const ProgressEvent&)>;
+
+struct PullOptions {
+  // Registry access (skopeo's flags).
+  SecretBytes creds;                 // --creds USER:PASS; empty: look in the auth files
+  std::string authfile;              // --authfile; empty: REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/
+                                     // auth.json, ~/.docker/config.json (first that exists)
+  std::string cert_dir;              // --cert-dir: *.crt trusted CAs, *.cert/*.key client certificate
+  bool tls_verify = true;            // --tls-verify=false: plain HTTP allowed, certificates not checked
+  std::string registries_conf;       // registries.conf with [[registry]] insecure=true entries
+  std::optional<Platform> platform;  // --platform; default Platform::Host()
+
+  // Streaming.
+  int parallel_downloads = 3;                  // layers fetched ahead at once (registry only)
+  std::string spool_dir;                       // where fetched-ahead layers wait; default $TMPDIR
+  std::uint64_t spool_cap = 2ull << 30;        // bytes of fetched-ahead layers on disk at once
+  std::uint64_t max_layer_size = 64ull << 30;  // decompressed bytes per layer (bomb limit)
+
+  // Trust (image/trust.h): not owned, may be null.
+  SignatureVerifier* verifier = nullptr;
+  LayerDecryptor* decryptor = nullptr;
+
+  ProgressCallback progress;
+};
+
+// One transport's source for `ref` (registry, oci:, oci-archive:).
+Result<std::unique_ptr<ImageSource>> OpenImageSource(const Reference& ref, const PullOptions& options);
+
+// An image resolved to one platform, its manifest and config verified against their digests.
+struct ResolvedImage {
+  std::optional<ManifestBytes> index;  // when the reference named an index/list
+  ManifestBytes manifest;
+  Manifest parsed;
+  std::string config_json;
+  ImageConfig config;
+};
+
+// Fetches the manifest the reference names (checked against the reference's digest), picks the
+// platform from an index, runs options.verifier, fetches and checks the config, and checks that
+// the config lists one DiffID per layer.
+Result<ResolvedImage> ResolveImage(ImageSource& source, const PullOptions& options);
+
+// The one-pass pipeline into `sink`. The sink commits each layer only after its blob digest
+// (and decryption checks) and DiffID passed, and is Finished only if every layer did; on any
+// error it is Aborted and the error names the image, the layer and the cause.
+Status PullAndUnpack(const Reference& ref, const PullOptions& options, ImageSink& sink);
+Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink& sink);
+
+// `sealroot pull`: copies the image (one platform) into the OCI layout `dest` (created if
+// absent), every blob verified before it is named by its digest; tags it with dest.tag (or the
+// source's tag). Layers stay as they are (compressed, possibly encrypted).
+Status PullToLayout(const Reference& ref, const Reference& dest, const PullOptions& options);
+
+}  // namespace sealroot::image

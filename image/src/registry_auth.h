@@ -1,0 +1,49 @@
+// Registry authentication: credentials (--creds, auth.json lookup), WWW-Authenticate parsing,
+// Basic and Bearer (token fetched from the realm, cached per scope). Private to image/.
+//
+// Thread-safety: RegistryAuth is shared by parallel downloads; its token cache is locked.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "base/secret.h"
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "image/src/http.h"
+
+namespace sealroot::image::internal {
+
+struct Challenge {
+  std::string scheme;                         // lowercase: "basic" or "bearer"
+  std::map<std::string, std::string> params;  // realm, service, scope
+};
+Result<Challenge> ParseChallenge(std::string_view header);
+
+// "user:pass" for `registry`/`repository` from the first auth file that exists: `authfile` if
+// given, else REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+// The most specific key wins (host/ns/repo over host/ns over host); docker.io and
+// index.docker.io are the same. Empty when nothing matches.
+Result<SecretBytes> LookupCredentials(const std::string& authfile, const std::string& registry,
+                                      const std::string& repository);
+
+class RegistryAuth {
+ public:
+  RegistryAuth(const HttpClient& http, SecretBytes creds, std::string scope)
+      : http_(http), creds_(std::move(creds)), scope_(std::move(scope)) {}
+  // The Authorization header line to send, or empty.
+  std::string Header() const;
+  // Answers a 401's challenge (fetching a token for Bearer). kUnauthenticated when the
+  // credentials are refused or missing.
+  Status Answer(const std::string& www_authenticate);
+
+ private:
+  const HttpClient& http_;
+  SecretBytes creds_;  // "user:pass"
+  std::string scope_;
+  mutable Mutex mu_;
+  std::string header_ SR_GUARDED_BY(mu_);  // holds credentials or a token: never logged
+};
+
+}  // namespace sealroot::image::internal
