@@ -7,11 +7,18 @@
 // `count`; an implementation may drop an inode's cached state when its count reaches zero.
 // Inode 1 is the root and is never forgotten.
 //
+// Write operations default to EROFS, so a read-only implementation overrides none of them.
+// Errors become errnos through ErrnoOf(): a Status made by FsError(err, ...) carries its exact
+// errno (ENOTEMPTY, EXDEV, ... have no Status code of their own); any other Status maps by code.
+//
 // Thread-safety: implementations are thread-safe; the adapter calls them from libfuse's threads.
 #pragma once
 
+#include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +40,60 @@ struct DirEntry {
 struct FsStats {
   std::uint64_t blocks = 0;  // in 4 KiB units
   std::uint64_t files = 0;
+  std::uint64_t free_blocks = 0;
+  std::uint64_t free_files = 0;
+};
+
+// A Status carrying an exact errno: "what [errno N]" (the suffix survives WithContext).
+inline Status FsError(int err, std::string_view what) {
+  Status by_class = ErrnoStatus(what, err);
+  return Status(by_class.code(), std::string(what) + " [errno " + std::to_string(err) + "]");
+}
+inline int ErrnoOf(const Status& status) {
+  std::string_view m = status.message();
+  constexpr std::string_view kTag = " [errno ";
+  if (auto at = m.rfind(kTag); at != std::string_view::npos && m.ends_with(']')) {
+    int err = 0;
+    const char* first = m.data() + at + kTag.size();
+    if (std::from_chars(first, m.data() + m.size() - 1, err).ec == std::errc() && err > 0) return err;
+  }
+  return StatusToErrno(status);
+}
+
+struct Timespec {
+  std::int64_t sec = 0;
+  std::uint32_t nsec = 0;
+  friend bool operator==(const Timespec&, const Timespec&) = default;
+};
+
+// Attr plus the two times a writable filesystem keeps apart from mtime.
+struct Stat {
+  Attr attr;
+  Timespec atime;
+  Timespec ctime;
+};
+
+// Who asks (for the owner of what it creates); the kernel checks permissions
+// (default_permissions) before the call reaches the filesystem.
+struct Caller {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+
+// The attributes a setattr changes; unset fields stay. Times are resolved ("now") by the adapter.
+struct SetAttrRequest {
+  std::optional<std::uint32_t> mode;  // permission bits only
+  std::optional<std::uint32_t> uid;
+  std::optional<std::uint32_t> gid;
+  std::optional<std::uint64_t> size;
+  std::optional<Timespec> atime;
+  std::optional<Timespec> mtime;
+  std::optional<std::uint64_t> handle;  // the open file it came through, if any
+};
+
+struct Created {
+  Stat stat;
+  std::uint64_t handle = 0;
 };
 
 class Filesystem {
@@ -58,6 +119,56 @@ class Filesystem {
   virtual Result<std::string> GetXattr(std::uint64_t ino, std::string_view name) = 0;
   virtual Result<std::vector<std::string>> ListXattr(std::uint64_t ino) = 0;
   virtual FsStats StatFs() = 0;
+
+  // Full attributes; the read-only tree reports mtime for all three times.
+  virtual Result<Stat> LookupStat(std::uint64_t parent, std::string_view name) {
+    SR_ASSIGN_OR_RETURN(Attr attr, Lookup(parent, name));
+    return WithMtimes(attr);
+  }
+  virtual Result<Stat> GetStat(std::uint64_t ino) {
+    SR_ASSIGN_OR_RETURN(Attr attr, GetAttr(ino));
+    return WithMtimes(attr);
+  }
+
+  // Write operations. Those returning a Stat add one lookup reference, like Lookup.
+  // `mode` of MakeNode carries the file type (regular, fifo, socket, devices).
+  virtual Result<Stat> MakeNode(const Caller&, std::uint64_t, std::string_view, std::uint32_t,
+                                std::uint64_t) {
+    return ReadOnly();
+  }
+  virtual Result<Stat> MakeDir(const Caller&, std::uint64_t, std::string_view, std::uint32_t) {
+    return ReadOnly();
+  }
+  virtual Result<Stat> MakeSymlink(const Caller&, std::uint64_t, std::string_view, std::string_view) {
+    return ReadOnly();
+  }
+  virtual Result<Stat> Link(std::uint64_t, std::uint64_t, std::string_view) { return ReadOnly(); }
+  virtual Status Unlink(std::uint64_t, std::string_view) { return ReadOnly(); }
+  virtual Status RemoveDir(std::uint64_t, std::string_view) { return ReadOnly(); }
+  // `flags`: RENAME_NOREPLACE / RENAME_EXCHANGE as renameat2(2).
+  virtual Status Rename(std::uint64_t, std::string_view, std::uint64_t, std::string_view, unsigned) {
+    return ReadOnly();
+  }
+  virtual Result<Stat> SetAttr(std::uint64_t, const SetAttrRequest&) { return ReadOnly(); }
+  // Creates and opens a regular file (O_CREAT): the handle is for Read/Write/Release.
+  virtual Result<Created> Create(const Caller&, std::uint64_t, std::string_view, std::uint32_t, int) {
+    return ReadOnly();
+  }
+  virtual Result<std::size_t> Write(std::uint64_t, std::uint64_t, std::span<const std::uint8_t>) {
+    return ReadOnly();
+  }
+  // Makes the file's data and the filesystem's state durable (and, for an upper, its root fresh).
+  virtual Status Fsync(std::uint64_t /*handle*/, bool /*datasync*/) { return OkStatus(); }
+  // `flags`: XATTR_CREATE / XATTR_REPLACE.
+  virtual Status SetXattr(std::uint64_t, std::string_view, std::string_view, int) { return ReadOnly(); }
+  virtual Status RemoveXattr(std::uint64_t, std::string_view) { return ReadOnly(); }
+
+ private:
+  static Status ReadOnly() { return FsError(EROFS, "the sealed root is read-only"); }
+  static Stat WithMtimes(const Attr& attr) {
+    Timespec t{attr.mtime_sec, attr.mtime_nsec};
+    return Stat{attr, t, t};
+  }
 };
 
 }  // namespace sealroot::sealfs

@@ -7,7 +7,8 @@
 //   mount->Serve();               // until unmounted or a signal
 //
 // Read-only mounts get long entry/attribute timeouts, keep_cache and cache_readdir: the tree is
-// immutable and everything that reaches the page cache was verified.
+// immutable and everything that reaches the page cache was verified. Writable mounts get 1 s
+// timeouts, writeback cache and 1 MiB writes, and forward the Filesystem's write operations.
 //
 // Thread-safety: Create/Daemonize/Serve from one thread; the Filesystem must be thread-safe and
 // outlive the FuseMount.

@@ -19,7 +19,8 @@ namespace {
 constexpr double kReadOnlyTimeout = 86400;  // immutable tree: cache entries and attributes for a day
 constexpr unsigned kMaxRequest = 1u << 20;
 
-struct stat ToStat(const Attr& a) {
+struct stat ToStat(const Stat& full) {
+  const Attr& a = full.attr;
   struct stat st {};
   st.st_ino = a.ino;
   st.st_mode = a.mode;
@@ -31,13 +32,24 @@ struct stat ToStat(const Attr& a) {
   st.st_blksize = 64 * 1024;
   st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
   st.st_mtim = {a.mtime_sec, static_cast<long>(a.mtime_nsec)};
-  st.st_atim = st.st_mtim;
-  st.st_ctim = st.st_mtim;
+  st.st_atim = {full.atime.sec, static_cast<long>(full.atime.nsec)};
+  st.st_ctim = {full.ctime.sec, static_cast<long>(full.ctime.nsec)};
   return st;
 }
 
 int Errno(const Status& s) {
-  return StatusToErrno(s);
+  return ErrnoOf(s);
+}
+
+Timespec Now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
+}
+
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return {ctx->uid, ctx->gid};
 }
 
 }  // namespace
@@ -46,18 +58,125 @@ int Errno(const Status& s) {
 struct FuseMount::Adapter {
   Filesystem& fs;
   double timeout;
+  bool read_only;
 
   static Adapter& Of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
 
   static void OnInit(void* userdata, fuse_conn_info* conn) {
-    (void)userdata;
     conn->max_readahead = kMaxRequest;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    if (static_cast<Adapter*>(userdata)->read_only) return;
+    conn->max_write = kMaxRequest;
+    // Safe because every change goes through this kernel mount: the page cache is the only
+    // writer, and it sends mtime/size with its flushes.
+    if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    if (conn->capable & FUSE_CAP_ASYNC_DIO) conn->want |= FUSE_CAP_ASYNC_DIO;
+  }
+
+  static void ReplyEntry(fuse_req_t req, const Result<Stat>& stat) {
+    if (!stat.ok()) return (void)fuse_reply_err(req, Errno(stat.status()));
+    fuse_entry_param e{};
+    e.attr_timeout = Of(req).timeout;
+    e.entry_timeout = Of(req).timeout;
+    e.ino = stat->attr.ino;
+    e.generation = 1;
+    e.attr = ToStat(*stat);
+    // The filesystem counted a lookup reference; a lost reply must give it back.
+    if (fuse_reply_entry(req, &e) != 0) Of(req).fs.Forget(e.ino, 1);
+  }
+
+  static void OnMkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+    ReplyEntry(req, Of(req).fs.MakeNode(CallerOf(req), parent, name, mode, rdev));
+  }
+  static void OnMkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    ReplyEntry(req, Of(req).fs.MakeDir(CallerOf(req), parent, name, mode));
+  }
+  static void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+    ReplyEntry(req, Of(req).fs.MakeSymlink(CallerOf(req), parent, name, target));
+  }
+  static void OnLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
+    ReplyEntry(req, Of(req).fs.Link(ino, parent, name));
+  }
+  static void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    fuse_reply_err(req, Errno(Of(req).fs.Unlink(parent, name)));
+  }
+  static void OnRmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    fuse_reply_err(req, Errno(Of(req).fs.RemoveDir(parent, name)));
+  }
+  static void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+                       const char* new_name, unsigned flags) {
+    fuse_reply_err(req, Errno(Of(req).fs.Rename(parent, name, new_parent, new_name, flags)));
+  }
+
+  static void OnSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+    SetAttrRequest r;
+    if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode & 07777;
+    if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<std::uint64_t>(attr->st_size);
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+      r.atime = Now();
+    } else if (to_set & FUSE_SET_ATTR_ATIME) {
+      r.atime = Timespec{attr->st_atim.tv_sec, static_cast<std::uint32_t>(attr->st_atim.tv_nsec)};
+    }
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      r.mtime = Now();
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+      r.mtime = Timespec{attr->st_mtim.tv_sec, static_cast<std::uint32_t>(attr->st_mtim.tv_nsec)};
+    }
+    if (fi != nullptr) r.handle = fi->fh;
+    auto stat = Of(req).fs.SetAttr(ino, r);
+    if (!stat.ok()) return (void)fuse_reply_err(req, Errno(stat.status()));
+    struct stat st = ToStat(*stat);
+    fuse_reply_attr(req, &st, Of(req).timeout);
+  }
+
+  static void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+    Adapter& a = Of(req);
+    auto created = a.fs.Create(CallerOf(req), parent, name, mode, fi->flags);
+    if (!created.ok()) return (void)fuse_reply_err(req, Errno(created.status()));
+    fuse_entry_param e{};
+    e.attr_timeout = a.timeout;
+    e.entry_timeout = a.timeout;
+    e.ino = created->stat.attr.ino;
+    e.generation = 1;
+    e.attr = ToStat(created->stat);
+    fi->fh = created->handle;
+    fi->keep_cache = 1;
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      a.fs.Release(created->handle);
+      a.fs.Forget(e.ino, 1);
+    }
+  }
+
+  static void OnWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
+                      fuse_file_info* fi) {
+    auto n = Of(req).fs.Write(fi->fh, static_cast<std::uint64_t>(off),
+                              {reinterpret_cast<const std::uint8_t*>(data), size});
+    if (!n.ok()) return (void)fuse_reply_err(req, Errno(n.status()));
+    fuse_reply_write(req, *n);
+  }
+
+  static void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+  static void OnFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+    fuse_reply_err(req, Errno(Of(req).fs.Fsync(fi->fh, datasync != 0)));
+  }
+  static void OnFsyncDir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info*) {
+    fuse_reply_err(req, Errno(Of(req).fs.Fsync(0, datasync != 0)));
+  }
+
+  static void OnSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                         int flags) {
+    fuse_reply_err(req, Errno(Of(req).fs.SetXattr(ino, name, {value, size}, flags)));
+  }
+  static void OnRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    fuse_reply_err(req, Errno(Of(req).fs.RemoveXattr(ino, name)));
   }
 
   static void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Adapter& a = Of(req);
-    auto attr = a.fs.Lookup(parent, name);
+    auto attr = a.fs.LookupStat(parent, name);
     fuse_entry_param e{};
     e.attr_timeout = a.timeout;
     e.entry_timeout = a.timeout;
@@ -70,10 +189,10 @@ struct FuseMount::Adapter {
       }
       return;
     }
-    e.ino = attr->ino;
+    e.ino = attr->attr.ino;
     e.generation = 1;
     e.attr = ToStat(*attr);
-    fuse_reply_entry(req, &e);
+    if (fuse_reply_entry(req, &e) != 0) a.fs.Forget(e.ino, 1);
   }
 
   static void OnForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -88,7 +207,7 @@ struct FuseMount::Adapter {
 
   static void OnGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     Adapter& a = Of(req);
-    auto attr = a.fs.GetAttr(ino);
+    auto attr = a.fs.GetStat(ino);
     if (!attr.ok()) return (void)fuse_reply_err(req, Errno(attr.status()));
     struct stat st = ToStat(*attr);
     fuse_reply_attr(req, &st, a.timeout);
@@ -103,7 +222,9 @@ struct FuseMount::Adapter {
   static void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto handle = Of(req).fs.Open(ino, fi->flags);
     if (!handle.ok()) {
-      int err = handle.status().code() == Code::kPermissionDenied ? EROFS : Errno(handle.status());
+      // The read-only tree answers a write open with kPermissionDenied: that is EROFS.
+      int err = Errno(handle.status());
+      if (Of(req).read_only && err == EACCES) err = EROFS;
       return (void)fuse_reply_err(req, err);
     }
     fi->fh = *handle;
@@ -125,8 +246,9 @@ struct FuseMount::Adapter {
   }
 
   static void OnOpenDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    fi->cache_readdir = 1;
-    fi->keep_cache = 1;
+    // A writable directory changes: its listing must not outlive the open.
+    fi->cache_readdir = Of(req).read_only ? 1 : 0;
+    fi->keep_cache = fi->cache_readdir;
     fuse_reply_open(req, fi);
   }
 
@@ -181,6 +303,10 @@ struct FuseMount::Adapter {
     st.f_frsize = 4096;
     st.f_blocks = stats.blocks;
     st.f_files = stats.files;
+    st.f_bfree = stats.free_blocks;
+    st.f_bavail = stats.free_blocks;
+    st.f_ffree = stats.free_files;
+    st.f_favail = stats.free_files;
     st.f_namemax = 255;
     fuse_reply_statfs(req, &st);
   }
@@ -204,11 +330,27 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
     ops.getxattr = Adapter::OnGetXattr;
     ops.listxattr = Adapter::OnListXattr;
     ops.statfs = Adapter::OnStatFs;
+    ops.mknod = Adapter::OnMkNod;
+    ops.mkdir = Adapter::OnMkDir;
+    ops.symlink = Adapter::OnSymlink;
+    ops.link = Adapter::OnLink;
+    ops.unlink = Adapter::OnUnlink;
+    ops.rmdir = Adapter::OnRmDir;
+    ops.rename = Adapter::OnRename;
+    ops.setattr = Adapter::OnSetAttr;
+    ops.create = Adapter::OnCreate;
+    ops.write = Adapter::OnWrite;
+    ops.flush = Adapter::OnFlush;
+    ops.fsync = Adapter::OnFsync;
+    ops.fsyncdir = Adapter::OnFsyncDir;
+    ops.setxattr = Adapter::OnSetXattr;
+    ops.removexattr = Adapter::OnRemoveXattr;
     return ops;
   }();
   const std::string ctx = "mounting " + options.mountpoint;
   auto mount = std::unique_ptr<FuseMount>(new FuseMount());
-  mount->adapter_ = std::make_unique<Adapter>(Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0});
+  mount->adapter_ =
+      std::make_unique<Adapter>(Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0, options.read_only});
   mount->max_threads_ = options.max_threads;
 
   std::string opts = "fsname=" + options.fsname + ",subtype=sealfs,max_read=" + std::to_string(kMaxRequest);
