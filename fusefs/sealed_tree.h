@@ -23,7 +23,7 @@ class SealedTree : public Filesystem {
  public:
   // Refuses a store that is not one, has another version, another key, or lacks the root (what a
   // rolled-back store looks like), and a root that does not verify.
-  static Result<std::unique_ptr<SealedTree>> Open(std::shared_ptr<const Store> store,
+  static Result<std::unique_ptr<SealedTree>> OpenRoot(std::shared_ptr<const Store> store,
                                                   std::shared_ptr<const StoreKey> key, const RootHash& root);
 
   // The image's config JSON and digests, as sealed.

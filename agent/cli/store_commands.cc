@@ -62,7 +62,7 @@ Status RunMount(const ArgParser& p) {
     return Unimplemented("--upper: the writable upper layer is not built yet; mount --read-only");
   SR_ASSIGN_OR_RETURN(Opened o, OpenRoot(p, store_dir));
   // Open and verify the root before mounting: a bad key or root never produces a mount.
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::SealedTree> tree, sf::SealedTree::Open(o.store, o.key, o.root));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::SealedTree> tree, sf::SealedTree::OpenRoot(o.store, o.key, o.root));
   sf::FuseMountOptions options;
   options.mountpoint = mountpoint;
   options.fsname = "sealfs:" + sf::HashHex(o.root).substr(0, 16);

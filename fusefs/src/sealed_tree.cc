@@ -218,7 +218,7 @@ class SealedTreeImpl final : public SealedTree {
 
 }  // namespace
 
-Result<std::unique_ptr<SealedTree>> SealedTree::Open(std::shared_ptr<const Store> store,
+Result<std::unique_ptr<SealedTree>> SealedTree::OpenRoot(std::shared_ptr<const Store> store,
                                                      std::shared_ptr<const StoreKey> key,
                                                      const RootHash& root) {
   const std::string ctx = "opening root " + HashHex(root) + " in store " + store->dir();
