@@ -52,7 +52,8 @@ for i in $(seq "$n"); do
   ctr_ms+=($(( (e - s) / 1000 )))
 done
 ctr_median=$(printf '%s\n' "${ctr_ms[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int(NR/2)+1]/1000}')
-ctr_rss=$(/usr/bin/time -f %M ctr run --rm docker.io/library/bb:latest benchrss 2>&1 >/dev/null | tail -1)
+ctr_rss=$(/usr/bin/time -f %M ctr -a "$work/ctd/containerd.sock" run --rm docker.io/library/bb:latest benchrss \
+          2>&1 >/dev/null | tail -1)
 
 ours=$(/usr/bin/time -f "host_peak_rss_kb=%M" "$build/bin/cold_start" --boot "$build/bin/sealroot-boot" \
        --iterations "$n" --work "$work/sealroot" 2>&1)
