@@ -1,0 +1,162 @@
+// UnionFs's implementation (fusefs/upper.h). One inode table for the whole union: lower inodes
+// enter it when their directory is first listed (keeping the lower's numbers), upper inodes get
+// numbers above the lower's. Lock order: mu_, then an UpperFile's lock; the lower's calls are
+// made under mu_ (the lower never calls back). File I/O runs outside mu_.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "base/fd.h"
+#include "base/thread_annotations.h"
+#include "fusefs/src/upper_file.h"
+#include "fusefs/src/upper_state.h"
+#include "fusefs/upper.h"
+
+namespace sealroot::sealfs {
+
+// A directory's entries with stable readdir offsets: an entry keeps its sequence number while it
+// exists, new entries get higher ones (so a listing in progress neither repeats nor skips).
+struct Listing {
+  std::unordered_map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_name;  // ino, seq
+  std::map<std::uint64_t, std::string> by_seq;
+  std::uint64_t next_seq = 1;
+
+  void Add(const std::string& name, std::uint64_t ino) {
+    by_name[name] = {ino, next_seq};
+    by_seq[next_seq++] = name;
+  }
+  void Remove(const std::string& name) {
+    auto it = by_name.find(name);
+    by_seq.erase(it->second.second);
+    by_name.erase(it);
+  }
+};
+
+struct Node {
+  std::uint64_t ino = 0;
+  std::uint64_t parent = kRootIno;  // directories: for ".."
+  std::uint32_t mode = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::uint32_t nlink = 1;
+  std::uint64_t rdev = 0;
+  Timespec atime, mtime, ctime;
+  std::string target;
+  std::map<std::string, std::string> xattrs;
+  // Where content and listing come from until copied up. lower_resolved: the lower holds a
+  // lookup reference to `ino` in this mount (needed before reading it).
+  bool from_lower = false;
+  bool lower_resolved = false;
+  std::string lower_path;
+  std::uint64_t lower_size = 0;
+  std::shared_ptr<UpperFile> data;   // regular files once in the upper
+  std::unique_ptr<Listing> listing;  // directories once listed
+  bool changed = false;              // differs from the lower: persisted
+  bool listing_changed = false;      // listing persisted whole (opaque)
+  std::uint64_t lookups = 0;
+  std::uint64_t opens = 0;
+};
+
+class UnionFsImpl final : public UnionFs {
+ public:
+  UnionFsImpl(std::unique_ptr<SealedTree> lower, std::shared_ptr<const StoreKey> key, const RootHash& root)
+      : lower_(std::move(lower)), key_(std::move(key)), lower_root_(root) {}
+  ~UnionFsImpl() override;
+
+  // Sets up the upper directory (or memory) and the root; restores a persisted state.
+  Status Init(const UpperOptions& options);
+
+  Result<Attr> Lookup(std::uint64_t parent, std::string_view name) override;
+  Result<Stat> LookupStat(std::uint64_t parent, std::string_view name) override;
+  void Forget(std::uint64_t ino, std::uint64_t count) override;
+  Result<Attr> GetAttr(std::uint64_t ino) override;
+  Result<Stat> GetStat(std::uint64_t ino) override;
+  Result<std::string> ReadLink(std::uint64_t ino) override;
+  Result<std::uint64_t> Open(std::uint64_t ino, int flags) override;
+  Result<std::size_t> Read(std::uint64_t handle, std::uint64_t offset, std::span<std::uint8_t> out) override;
+  void Release(std::uint64_t handle) override;
+  Status ReadDir(std::uint64_t ino, std::uint64_t offset, const DirFiller& add) override;
+  Result<std::string> GetXattr(std::uint64_t ino, std::string_view name) override;
+  Result<std::vector<std::string>> ListXattr(std::uint64_t ino) override;
+  FsStats StatFs() override;
+
+  Result<Stat> MakeNode(const Caller& caller, std::uint64_t parent, std::string_view name, std::uint32_t mode,
+                        std::uint64_t rdev) override;
+  Result<Stat> MakeDir(const Caller& caller, std::uint64_t parent, std::string_view name,
+                       std::uint32_t mode) override;
+  Result<Stat> MakeSymlink(const Caller& caller, std::uint64_t parent, std::string_view name,
+                           std::string_view target) override;
+  Result<Stat> Link(std::uint64_t ino, std::uint64_t new_parent, std::string_view new_name) override;
+  Status Unlink(std::uint64_t parent, std::string_view name) override;
+  Status RemoveDir(std::uint64_t parent, std::string_view name) override;
+  Status Rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
+                std::string_view new_name, unsigned flags) override;
+  Result<Stat> SetAttr(std::uint64_t ino, const SetAttrRequest& request) override;
+  Result<Created> Create(const Caller& caller, std::uint64_t parent, std::string_view name,
+                         std::uint32_t mode, int flags) override;
+  Result<std::size_t> Write(std::uint64_t handle, std::uint64_t offset,
+                            std::span<const std::uint8_t> data) override;
+  Status Fsync(std::uint64_t handle, bool datasync) override;
+  Status SetXattr(std::uint64_t ino, std::string_view name, std::string_view value, int flags) override;
+  Status RemoveXattr(std::uint64_t ino, std::string_view name) override;
+
+  Result<Hash32> Commit() override;
+  std::optional<Hash32> state_hash() const override;
+
+ private:
+  struct Handle {
+    std::uint64_t ino = 0;
+    std::optional<std::uint64_t> lower_handle;  // reads of a file not copied up yet
+  };
+
+  // Tree (union_fs.cc).
+  Result<Node*> Find(std::uint64_t ino) SR_REQUIRES(mu_);
+  Result<Node*> FindDir(std::uint64_t ino) SR_REQUIRES(mu_);
+  Status ResolveLower(Node& node) SR_REQUIRES(mu_);
+  Status LoadListing(Node& dir) SR_REQUIRES(mu_);
+  Node& AdoptLower(const Stat& stat, const std::string& path) SR_REQUIRES(mu_);
+  Result<Node*> NewChild(const Caller& caller, Node& parent, std::string_view name, std::uint32_t mode)
+      SR_REQUIRES(mu_);
+  void Touch(Node& dir) SR_REQUIRES(mu_);
+  void DropLink(Node& node) SR_REQUIRES(mu_);
+  void MaybeErase(std::uint64_t ino) SR_REQUIRES(mu_);
+  Stat StatOf(const Node& node) const SR_REQUIRES(mu_);
+  Status CheckEmpty(Node& dir) SR_REQUIRES(mu_);
+
+  // Data (union_io.cc).
+  Result<std::shared_ptr<UpperFile>> NewUpperFile() SR_REQUIRES(mu_);
+  Status CopyUp(Node& node) SR_REQUIRES(mu_);
+
+  // State (union_persist.cc).
+  UpperState Snapshot() SR_REQUIRES(mu_);
+  Status Restore(UpperState state) SR_REQUIRES(mu_);
+  Status RemoveUnreferencedData() SR_REQUIRES(mu_);
+
+  const std::unique_ptr<SealedTree> lower_;
+  const std::shared_ptr<const StoreKey> key_;
+  const RootHash lower_root_;
+  UniqueFd dir_fd_;   // the upper directory (invalid: in memory)
+  UniqueFd data_fd_;  // its data/ subdirectory
+  UniqueFd lock_fd_;
+  std::string dir_;
+
+  mutable Mutex mu_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Node>> nodes_ SR_GUARDED_BY(mu_);
+  std::unordered_map<std::uint64_t, Handle> handles_ SR_GUARDED_BY(mu_);
+  std::uint64_t next_handle_ SR_GUARDED_BY(mu_) = 1;
+  std::uint64_t next_ino_ SR_GUARDED_BY(mu_) = 0;
+  std::uint64_t next_file_id_ SR_GUARDED_BY(mu_) = 1;
+  std::uint64_t generation_ SR_GUARDED_BY(mu_) = 0;
+  std::optional<Hash32> state_hash_ SR_GUARDED_BY(mu_);
+
+  Mutex commit_mu_;  // one Commit at a time, so states land in generation order
+};
+
+Timespec NowTime();
+
+}  // namespace sealroot::sealfs

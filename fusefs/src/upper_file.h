@@ -1,0 +1,90 @@
+// One regular file of the writable upper (design/sealfs-upper.md "Data files"): fixed 64 KiB
+// blocks, each AES-256-GCM sealed on its own, stored at block * 64 KiB in a host file that holds
+// ciphertext only. The block table — per block its key epoch, sealed length, write counter and
+// tag — lives in enclave memory (and in the sealed upper state), never on the host: a block the
+// host changes, replays from an earlier write or moves from another file or position fails its
+// tag. Holes are table entries, never inferred from the host file.
+//
+// Keys: one key per (file, epoch); an epoch starts at the first write of each mount, with a
+// fresh random salt. Within an epoch the nonce is a counter that only grows, so no (key, nonce)
+// pair is ever used twice, even when the host rolls the persisted state back between mounts.
+//
+// Thread-safety: thread-safe (one lock per file around its table and host I/O, so a read never
+// sees a block between its table entry and its bytes; size() is lock-free).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/fd.h"
+#include "base/secret.h"
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "fusefs/store_key.h"
+#include "fusefs/types.h"
+
+namespace sealroot::sealfs {
+
+inline constexpr std::size_t kUpperBlockSize = 64 * 1024;
+
+// One entry of the block table. len == 0 is a hole (reads as zeros).
+struct UpperBlock {
+  std::uint32_t epoch = 0;
+  std::uint32_t len = 0;
+  std::uint64_t counter = 0;
+  std::array<std::uint8_t, 16> tag{};
+};
+
+// What the sealed state keeps of a file.
+struct UpperFileState {
+  std::uint64_t id = 0;
+  std::uint64_t size = 0;
+  std::vector<Hash32> epoch_salts;
+  std::vector<UpperBlock> blocks;
+};
+
+class UpperFile {
+ public:
+  // `host` holds the ciphertext (a file in the upper directory, or a memfd). `state` is trusted
+  // (from the sealed state, or empty for a new file); `name` is for error messages only.
+  static Result<std::unique_ptr<UpperFile>> Open(std::shared_ptr<const StoreKey> key, UniqueFd host,
+                                                 UpperFileState state, std::string name);
+
+  // Reads [offset, offset + out.size()) clamped to the size. kDataLoss if a block fails its tag.
+  Result<std::size_t> Read(std::uint64_t offset, std::span<std::uint8_t> out) const;
+  Result<std::size_t> Write(std::uint64_t offset, std::span<const std::uint8_t> data);
+  Status Truncate(std::uint64_t size);
+  Status Sync() const;
+  std::uint64_t size() const { return size_.load(std::memory_order_acquire); }
+  UpperFileState Snapshot() const;
+  std::uint64_t id() const { return id_; }
+
+ private:
+  UpperFile(std::shared_ptr<const StoreKey> key, UniqueFd host, UpperFileState state, std::string name);
+  Status StartEpoch() SR_REQUIRES(mu_);
+  // Decrypts block `index` into `out` (kUpperBlockSize bytes; zero beyond its length).
+  Status OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) const SR_REQUIRES(mu_);
+  Status SealBlock(std::uint64_t index, std::span<const std::uint8_t> plain) SR_REQUIRES(mu_);
+
+  const std::shared_ptr<const StoreKey> key_;
+  const UniqueFd host_;
+  const std::uint64_t id_;
+  const std::string name_;
+  mutable Mutex mu_;
+  std::vector<Hash32> epoch_salts_ SR_GUARDED_BY(mu_);
+  std::vector<SecretBytes> epoch_keys_ SR_GUARDED_BY(mu_);
+  std::vector<UpperBlock> blocks_ SR_GUARDED_BY(mu_);
+  bool epoch_started_ SR_GUARDED_BY(mu_) = false;
+  std::uint64_t counter_ SR_GUARDED_BY(mu_) = 0;
+  std::atomic<std::uint64_t> size_{0};
+};
+
+// The key of one (file, epoch): HKDF of the store key with a salt that no lower object can have.
+Result<SecretBytes> UpperKey(const StoreKey& key, std::string_view purpose, const Hash32& salt);
+
+}  // namespace sealroot::sealfs

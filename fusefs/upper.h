@@ -1,0 +1,59 @@
+// The writable root (design/sealfs-upper.md): a union of a verified, read-only SealedTree (the
+// lower) and an encrypted, integrity-protected upper that takes every change. Lower files are
+// copied up on their first write; deletions and renames of lower entries are recorded in the
+// upper (a changed directory is stored whole, i.e. opaque), so the lower is never consulted for
+// a changed directory again.
+//
+//   auto fs = UnionFs::Open(std::move(lower), key, root, {.dir = "/var/lib/x/upper"});
+//   auto mount = FuseMount::Create(**fs, {.mountpoint = "/mnt", .read_only = false});
+//   mount->Serve();
+//   (*fs)->Commit();   // the upper's new root hash
+//
+// While mounted, the upper's trusted state (inode table, directory listings, every data block's
+// key epoch, counter and tag) lives in memory: any change, replay or rollback of the host's
+// bytes is EIO. A persistent upper (`dir`) seals that state with the store key on fsync and on
+// Commit(); the state names the lower root it belongs to and is refused over another lower.
+// Freshness across mounts holds only if the key holder passes the last root hash back in
+// `expected_state` (the host can otherwise offer an older sealed state).
+//
+// Thread-safety: thread-safe (Filesystem); Commit may run concurrently with operations.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/status.h"
+#include "fusefs/filesystem.h"
+#include "fusefs/sealed_tree.h"
+#include "fusefs/store_key.h"
+#include "fusefs/types.h"
+
+namespace sealroot::sealfs {
+
+struct UpperOptions {
+  // The persistent upper's directory (created if missing or empty); empty: an in-memory upper
+  // (data blocks in memfds, still sealed), gone at unmount.
+  std::string dir;
+  // Refuse a persisted state whose root hash is not this one (freshness across mounts).
+  std::optional<Hash32> expected_state;
+};
+
+class UnionFs : public Filesystem {
+ public:
+  // Refuses: an upper directory with other content or another format version, one in use by
+  // another mount (kUnavailable), a state that fails authentication or belongs to another lower
+  // root (kDataLoss / kFailedPrecondition), a state other than `expected_state`, a state naming
+  // data files that are missing.
+  static Result<std::unique_ptr<UnionFs>> Open(std::unique_ptr<SealedTree> lower,
+                                               std::shared_ptr<const StoreKey> key,
+                                               const RootHash& lower_root, const UpperOptions& options);
+
+  // Makes every change so far durable and returns the upper's root hash: the SHA-256 of the
+  // sealed state just written. An in-memory upper writes nothing and returns kFailedPrecondition.
+  virtual Result<Hash32> Commit() = 0;
+  // The root hash of the state last read or written (none for a new or in-memory upper).
+  virtual std::optional<Hash32> state_hash() const = 0;
+};
+
+}  // namespace sealroot::sealfs
