@@ -29,15 +29,15 @@ namespace sealroot::attest {
 
 // One sealed root the app enclave may mount.
 struct ReleasedRoot {
-  std::string name;       // e.g. "rootfs"; 1..255 bytes
+  std::string name;  // e.g. "rootfs"; 1..255 bytes
   Sha256Digest root_hash{};
-  SecretBytes key;        // 16..64 bytes
+  SecretBytes key;  // 16..64 bytes
 };
 
 // What the stub releases to one container's app enclave.
 struct KeyRelease {
-  std::string container_id;   // 1..1024 bytes
-  Sha256Digest spec_digest{};  // SHA-256 of the OCI process spec the boot must run
+  std::string container_id;         // 1..1024 bytes
+  Sha256Digest spec_digest{};       // SHA-256 of the OCI process spec the boot must run
   std::vector<ReleasedRoot> roots;  // 1..16
 };
 
@@ -50,7 +50,7 @@ inline constexpr std::size_t kMaxFrameSize = 64 * 1024;
 
 struct ReleaseServerOptions {
   std::chrono::milliseconds io_timeout{5000};  // per session, for the whole exchange
-  std::size_t max_sessions = 8;                 // concurrent; more connections wait in backlog
+  std::size_t max_sessions = 8;                // concurrent; more connections wait in backlog
   // Called once per session, from the session's thread: OK when the key was delivered and
   // acknowledged, else which step or check failed.
   std::function<void(const Status&)> on_session;

@@ -217,8 +217,7 @@ concept SgxStruct = std::is_trivially_copyable_v<T> && std::has_unique_object_re
 // The wire/memory bytes of a structure.
 template <SgxStruct T>
 std::span<const std::uint8_t, sizeof(T)> BytesOf(const T& value) {
-  return std::span<const std::uint8_t, sizeof(T)>(reinterpret_cast<const std::uint8_t*>(&value),
-                                                  sizeof(T));
+  return std::span<const std::uint8_t, sizeof(T)>(reinterpret_cast<const std::uint8_t*>(&value), sizeof(T));
 }
 template <SgxStruct T>
 std::span<std::uint8_t, sizeof(T)> MutableBytesOf(T& value) {
@@ -229,8 +228,8 @@ std::span<std::uint8_t, sizeof(T)> MutableBytesOf(T& value) {
 template <SgxStruct T>
 Result<T> StructFromBytes(std::span<const std::uint8_t> bytes, const char* what) {
   if (bytes.size() != sizeof(T)) {
-    return InvalidArgument(std::string(what) + ": expected " + std::to_string(sizeof(T)) +
-                           " bytes, got " + std::to_string(bytes.size()));
+    return InvalidArgument(std::string(what) + ": expected " + std::to_string(sizeof(T)) + " bytes, got " +
+                           std::to_string(bytes.size()));
   }
   T value;
   std::memcpy(&value, bytes.data(), sizeof(T));

@@ -39,7 +39,7 @@ struct LaunchSpec {
   int stdin_fd = -1;              // -1: inherit the launcher's
   int stdout_fd = -1;
   int stderr_fd = -1;
-  sgx::ConfigId config_id{};      // e.g. attest::ContainerConfigId(...)
+  sgx::ConfigId config_id{};  // e.g. attest::ContainerConfigId(...)
   std::uint16_t config_svn = 0;
 };
 

@@ -28,7 +28,8 @@ Result<std::string> SigningKeyToPem(EVP_PKEY* key);
 
 // SIGSTRUCT for `mr_enclave`: attributes MODE64BIT | KSS (| DEBUG), XFRM 0x3, every attribute
 // bit in the mask; q1/q2 filled so hardware could check it.
-Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enclave, const SigningParams& params);
+Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enclave,
+                                   const SigningParams& params);
 
 // Checks the SIGSTRUCT's fixed headers, exponent, RSA signature, q1/q2, and that it signs
 // `mr_enclave`. Returns MRSIGNER (SHA-256 of the little-endian modulus).

@@ -16,8 +16,8 @@ constexpr char kAad[] = "sealroot-la-v1";
 // Waits until `fd` is ready for `events` or the deadline passes.
 Status WaitFor(int fd, short events, Deadline deadline, const char* what) {
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                      std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return DeadlineExceeded(std::string(what) + ": the peer stalled (timeout)");
     pollfd p{fd, events, 0};
     int n = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 1 << 30)));
@@ -60,7 +60,8 @@ Status WriteFrame(int fd, std::span<const std::uint8_t> payload, Deadline deadli
     ssize_t n = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      if (errno == EPIPE || errno == ECONNRESET) return Unavailable("writing a frame: the peer closed the connection");
+      if (errno == EPIPE || errno == ECONNRESET)
+        return Unavailable("writing a frame: the peer closed the connection");
       return ErrnoStatus("writing a frame", errno);
     }
     done += static_cast<std::size_t>(n);

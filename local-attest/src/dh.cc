@@ -108,8 +108,7 @@ Result<std::vector<std::uint8_t>> DhResponder::MakeMsg3() {
   sgx::ReportData data{};
   Sha256Digest binding = HashKeys(g_b_, KeyAt(msg1_));
   std::memcpy(data.data(), binding.data(), binding.size());
-  SR_ASSIGN_OR_RETURN(sgx::Report report,
-                      tee_->CreateReport(sgx::TargetInfoFromReport(*peer_), data));
+  SR_ASSIGN_OR_RETURN(sgx::Report report, tee_->CreateReport(sgx::TargetInfoFromReport(*peer_), data));
   std::vector<std::uint8_t> msg3(kMsg3MinSize, 0);  // additional_prop_length = 0
   auto bytes = sgx::BytesOf(report);
   std::memcpy(msg3.data() + 16, bytes.data(), bytes.size());
@@ -173,8 +172,8 @@ Result<sgx::ReportBody> DhInitiator::ProcessMsg3(std::span<const std::uint8_t> m
     aek_ = SecretBytes();
     return DataLoss("msg3: CMAC under the session's SMK does not verify (tampered, or from another session)");
   }
-  SR_ASSIGN_OR_RETURN(sgx::Report report,
-                      sgx::StructFromBytes<sgx::Report>(msg3.subspan(16, sizeof(sgx::Report)), "msg3 report"));
+  SR_ASSIGN_OR_RETURN(sgx::Report report, sgx::StructFromBytes<sgx::Report>(
+                                              msg3.subspan(16, sizeof(sgx::Report)), "msg3 report"));
   if (Status s = tee_->VerifyReport(report); !s.ok()) {
     aek_ = SecretBytes();
     return std::move(s).WithContext("msg3: responder's report");

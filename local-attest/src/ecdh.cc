@@ -59,8 +59,8 @@ Result<std::unique_ptr<EphemeralKey>> EphemeralKey::Generate() {
   if (!key) return OpensslStatus("generating an ephemeral P-256 key");
   std::array<std::uint8_t, 65> sec1;
   std::size_t len = 0;
-  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, sec1.data(), sec1.size(),
-                                      &len) <= 0 ||
+  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, sec1.data(), sec1.size(), &len) <=
+          0 ||
       len != sec1.size() || sec1[0] != 0x04) {
     return OpensslStatus("reading the ephemeral P-256 public key");
   }

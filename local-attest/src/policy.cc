@@ -41,9 +41,11 @@ Status CheckIdentity(const sgx::ReportBody& body, const IdentityPolicy& policy) 
     }
   }
   if (policy.config_id && !ConstantTimeEqual(*policy.config_id, body.config_id)) {
-    return PermissionDenied("identity check: CONFIGID mismatch: the enclave was launched for another "
-                            "container or spec (expected " + HexEncode(std::span(policy.config_id->data(), 32)) +
-                            ", got " + HexEncode(std::span(body.config_id.data(), 32)) + ")");
+    return PermissionDenied(
+        "identity check: CONFIGID mismatch: the enclave was launched for another "
+        "container or spec (expected " +
+        HexEncode(std::span(policy.config_id->data(), 32)) + ", got " +
+        HexEncode(std::span(body.config_id.data(), 32)) + ")");
   }
   return OkStatus();
 }

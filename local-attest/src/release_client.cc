@@ -36,7 +36,8 @@ Status Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy, Deadli
   SR_RETURN_IF_ERROR_CTX(WriteFrame(fd, msg2, deadline), "sending msg2");
   Result<std::vector<std::uint8_t>> msg3 = ReadFrame(fd, kMaxFrameSize, deadline);
   if (!msg3.ok() && msg3.status().code() == Code::kUnavailable) {
-    return PermissionDenied("the stub refused this enclave after msg2 (the stub's log names the failed check)");
+    return PermissionDenied(
+        "the stub refused this enclave after msg2 (the stub's log names the failed check)");
   }
   if (!msg3.ok()) return std::move(msg3).status().WithContext("msg3");
   SR_ASSIGN_OR_RETURN(sgx::ReportBody stub, dh.ProcessMsg3(*msg3));

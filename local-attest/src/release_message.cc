@@ -84,7 +84,8 @@ Result<KeyRelease> DecodeKeyRelease(std::span<const std::uint8_t> bytes) {
   SR_ASSIGN_OR_RETURN(std::size_t hi, c.U8("container id length"));
   SR_ASSIGN_OR_RETURN(std::size_t lo, c.U8("container id length"));
   const std::size_t id_len = hi << 8 | lo;
-  if (id_len == 0 || id_len > kMaxContainerId) return InvalidArgument("release message: bad container id length");
+  if (id_len == 0 || id_len > kMaxContainerId)
+    return InvalidArgument("release message: bad container id length");
   KeyRelease r;
   SR_ASSIGN_OR_RETURN(auto id, c.Take(id_len, "container id"));
   r.container_id = std::string(AsChars(id));

@@ -13,9 +13,9 @@
 #include <set>
 #include <thread>
 
+#include "base/fd.h"
 #include "base/log.h"
 #include "base/thread_annotations.h"
-#include "base/fd.h"
 #include "local-attest/channel.h"
 #include "local-attest/dh.h"
 #include "local-attest/release.h"
@@ -100,7 +100,8 @@ class Server final : public KeyReleaseServer {
       if (stopped_) return;
       const std::uint64_t id = next_id_++;
       live_.insert(conn.get());
-      sessions_[id] = std::thread([this, id, c = std::move(conn)]() mutable { RunSession(id, std::move(c)); });
+      sessions_[id] =
+          std::thread([this, id, c = std::move(conn)]() mutable { RunSession(id, std::move(c)); });
     }
   }
 
@@ -171,7 +172,8 @@ class Server final : public KeyReleaseServer {
 }  // namespace
 
 Result<std::unique_ptr<KeyReleaseServer>> KeyReleaseServer::Start(sgx::Tee& tee, std::string socket_path,
-                                                                  IdentityPolicy app_policy, KeyRelease release,
+                                                                  IdentityPolicy app_policy,
+                                                                  KeyRelease release,
                                                                   ReleaseServerOptions options) {
   SR_RETURN_IF_ERROR_CTX(app_policy.Validate(), "key release for container " + release.container_id);
   app_policy.config_id = ContainerConfigId(release.container_id, release.spec_digest);

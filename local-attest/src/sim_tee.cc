@@ -31,8 +31,7 @@ void AppendU32(std::vector<std::uint8_t>& out, std::uint32_t v) {
 // One request -> one reply packet.
 std::vector<std::uint8_t> Answer(const SimCpu& cpu, std::span<const std::uint8_t> request) {
   std::vector<std::uint8_t> reply;
-  if (request.size() == 4 + sizeof(TargetInfo) + sizeof(ReportData) &&
-      LoadU32(request.data()) == kOpReport) {
+  if (request.size() == 4 + sizeof(TargetInfo) + sizeof(ReportData) && LoadU32(request.data()) == kOpReport) {
     TargetInfo target;
     ReportData data;
     std::memcpy(&target, request.data() + 4, sizeof(target));
@@ -123,8 +122,8 @@ class RemoteSimTee final : public Tee {
     MutexLock lock(mu_);
     if (::send(socket_.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
         static_cast<ssize_t>(request.size())) {
-      return Unavailable(std::string("sim ") + what + ": the launcher (simulated CPU) is gone: " +
-                         std::strerror(errno));
+      return Unavailable(std::string("sim ") + what +
+                         ": the launcher (simulated CPU) is gone: " + std::strerror(errno));
     }
     std::vector<std::uint8_t> reply(4 + 512);
     ssize_t n;
@@ -170,7 +169,9 @@ Status SimCpuServer::Serve() {
   }
 }
 
-void SimCpuServer::Shutdown() { ::shutdown(socket_.get(), SHUT_RDWR); }
+void SimCpuServer::Shutdown() {
+  ::shutdown(socket_.get(), SHUT_RDWR);
+}
 
 std::unique_ptr<Tee> NewInProcessSimTee(SimCpu cpu) {
   return std::make_unique<InProcessSimTee>(std::move(cpu));

@@ -35,12 +35,14 @@ Result<std::string> ElfInterpreter(int fd) {
   }
   for (unsigned i = 0; i < eh.e_phnum; ++i) {
     Elf64_Phdr ph;
-    SR_RETURN_IF_ERROR(PreadExactly(fd, &ph, sizeof(ph), static_cast<off_t>(eh.e_phoff + i * sizeof(ph)),
-                                    "program header"));
+    SR_RETURN_IF_ERROR(
+        PreadExactly(fd, &ph, sizeof(ph), static_cast<off_t>(eh.e_phoff + i * sizeof(ph)), "program header"));
     if (ph.p_type != PT_INTERP) continue;
-    if (ph.p_filesz == 0 || ph.p_filesz > 4096) return InvalidArgument("not a valid ELF file: PT_INTERP size");
+    if (ph.p_filesz == 0 || ph.p_filesz > 4096)
+      return InvalidArgument("not a valid ELF file: PT_INTERP size");
     std::string interp(ph.p_filesz, '\0');
-    SR_RETURN_IF_ERROR(PreadExactly(fd, interp.data(), interp.size(), static_cast<off_t>(ph.p_offset), "PT_INTERP"));
+    SR_RETURN_IF_ERROR(
+        PreadExactly(fd, interp.data(), interp.size(), static_cast<off_t>(ph.p_offset), "PT_INTERP"));
     interp.resize(std::strlen(interp.c_str()));
     return interp;
   }

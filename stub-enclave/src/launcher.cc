@@ -18,7 +18,8 @@ namespace {
 constexpr int kTeeFd = 3;
 
 // Child side of the fork: async-signal-safe calls only. Never returns.
-[[noreturn]] void ExecChild(int exec_fd, int tee_fd, const int stdio[3], char* const argv[], char* const envp[]) {
+[[noreturn]] void ExecChild(int exec_fd, int tee_fd, const int stdio[3], char* const argv[],
+                            char* const envp[]) {
   // Move everything above the fds we assign, so dup2 cannot clobber a source.
   int moved_exec = ::fcntl(exec_fd, F_DUPFD_CLOEXEC, 10);
   int moved_tee = ::fcntl(tee_fd, F_DUPFD, 10);
@@ -69,7 +70,8 @@ Result<sgx::EnclaveIdentity> IdentityFor(const EnclaveImage& image, const sgx::S
   return id;
 }
 
-LaunchedEnclave::LaunchedEnclave(pid_t pid, sgx::EnclaveIdentity identity, std::unique_ptr<sgx::SimCpuServer> cpu)
+LaunchedEnclave::LaunchedEnclave(pid_t pid, sgx::EnclaveIdentity identity,
+                                 std::unique_ptr<sgx::SimCpuServer> cpu)
     : pid_(pid), identity_(identity), cpu_(std::move(cpu)) {
   cpu_thread_ = std::thread([server = cpu_.get()] {
     if (Status s = server->Serve(); !s.ok()) {
@@ -115,13 +117,15 @@ Result<std::unique_ptr<LaunchedEnclave>> LaunchEnclave(const LaunchSpec& spec) {
   const std::string what = "launching enclave " + spec.executable;
   Result<EnclaveImage> image = EnclaveImage::Load(spec.executable, spec.config);
   if (!image.ok()) return std::move(image).status().WithContext(what);
-  Result<sgx::EnclaveIdentity> identity = IdentityFor(*image, spec.sigstruct, spec.config_id, spec.config_svn);
+  Result<sgx::EnclaveIdentity> identity =
+      IdentityFor(*image, spec.sigstruct, spec.config_id, spec.config_svn);
   if (!identity.ok()) return std::move(identity).status().WithContext(what);
   Result<sgx::SimCpu> cpu = sgx::SimCpu::Create(*identity);
   if (!cpu.ok()) return std::move(cpu).status().WithContext(what);
 
   int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return ErrnoStatus(what + ": socketpair", errno);
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return ErrnoStatus(what + ": socketpair", errno);
   UniqueFd ours(pair[0]), theirs(pair[1]);
 
   std::vector<std::string> argv_strings = {spec.executable};
@@ -135,8 +139,8 @@ Result<std::unique_ptr<LaunchedEnclave>> LaunchEnclave(const LaunchSpec& spec) {
   if (pid == 0) ExecChild(image->exec_fd(), theirs.get(), stdio, argv.data(), envp.data());
   theirs.Reset();
   SR_LOG(kDebug) << "launched sim enclave " << spec.executable << " pid " << pid;
-  return std::make_unique<LaunchedEnclave>(pid, cpu->identity(),
-                                           std::make_unique<sgx::SimCpuServer>(std::move(cpu).value(), std::move(ours)));
+  return std::make_unique<LaunchedEnclave>(
+      pid, cpu->identity(), std::make_unique<sgx::SimCpuServer>(std::move(cpu).value(), std::move(ours)));
 }
 
 }  // namespace sealroot::enclave

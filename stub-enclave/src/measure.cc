@@ -19,9 +19,15 @@ constexpr std::size_t kRecord = 64, kChunk = 256, kBatch = 256 * 1024;
 constexpr std::uint64_t kCodeFlags = kPageTypeReg | kSecinfoR | kSecinfoX;
 constexpr std::uint64_t kDataFlags = kPageTypeReg | kSecinfoR | kSecinfoW;
 
-void PutU32(std::uint8_t* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
-void PutU64(std::uint8_t* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
-std::uint64_t Pages(std::uint64_t bytes) { return (bytes + kPageSize - 1) / kPageSize; }
+void PutU32(std::uint8_t* p, std::uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
+void PutU64(std::uint8_t* p, std::uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
+std::uint64_t Pages(std::uint64_t bytes) {
+  return (bytes + kPageSize - 1) / kPageSize;
+}
 
 Result<std::uint64_t> FileSize(int fd, const std::string& path) {
   struct stat st {};
@@ -68,7 +74,8 @@ Result<std::uint64_t> AddFile(MrEnclaveBuilder& b, int fd, std::uint64_t size, s
 }
 
 // The configuration page(s): everything that shapes the layout, in a canonical text form.
-std::string ConfigText(const EnclaveConfig& c, std::uint64_t exec_size, const std::vector<MeasuredFile>& libs) {
+std::string ConfigText(const EnclaveConfig& c, std::uint64_t exec_size,
+                       const std::vector<MeasuredFile>& libs) {
   std::string text = "sealroot enclave layout v1\nheap_size " + std::to_string(c.heap_size) + "\nthreads " +
                      std::to_string(c.threads) + "\nssa_frame_pages " + std::to_string(c.ssa_frame_pages) +
                      "\nexecutable " + std::to_string(exec_size) + "\n";
@@ -80,7 +87,8 @@ std::string ConfigText(const EnclaveConfig& c, std::uint64_t exec_size, const st
 
 Status EnclaveConfig::Validate() const {
   if (threads == 0 || threads > 1024) return InvalidArgument("enclave config: threads must be 1..1024");
-  if (ssa_frame_pages == 0 || ssa_frame_pages > 16) return InvalidArgument("enclave config: ssa frame pages 1..16");
+  if (ssa_frame_pages == 0 || ssa_frame_pages > 16)
+    return InvalidArgument("enclave config: ssa frame pages 1..16");
   if (heap_size > (64ull << 30)) return InvalidArgument("enclave config: heap larger than 64 GiB");
   return OkStatus();
 }
@@ -169,15 +177,18 @@ Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const Enc
   }
   SR_ASSIGN_OR_RETURN(offset, AddFile(b, exec.get(), exec_size, offset, executable));
   for (std::size_t i = 0; i < lib_fds.size(); ++i) {
-    SR_ASSIGN_OR_RETURN(offset, AddFile(b, lib_fds[i].get(), m.libraries[i].size, offset, m.libraries[i].path));
+    SR_ASSIGN_OR_RETURN(offset,
+                        AddFile(b, lib_fds[i].get(), m.libraries[i].size, offset, m.libraries[i].path));
   }
   std::fill(page.begin(), page.end(), 0);
   for (std::uint32_t t = 0; t < config.threads; ++t) {
     b.AddPage(offset, kPageTypeTcs, page);
     offset += kPageSize;
-    for (std::uint32_t s = 0; s < config.ssa_frame_pages; ++s, offset += kPageSize) b.AddPage(offset, kDataFlags, {});
+    for (std::uint32_t s = 0; s < config.ssa_frame_pages; ++s, offset += kPageSize)
+      b.AddPage(offset, kDataFlags, {});
   }
-  for (std::uint64_t h = 0; h < Pages(config.heap_size); ++h, offset += kPageSize) b.AddPage(offset, kDataFlags, {});
+  for (std::uint64_t h = 0; h < Pages(config.heap_size); ++h, offset += kPageSize)
+    b.AddPage(offset, kDataFlags, {});
   m.mr_enclave = b.Finish();
   std::uint64_t extended = Pages(config_text.size()) + Pages(exec_size) + config.threads;
   for (const MeasuredFile& lib : m.libraries) extended += Pages(lib.size);

@@ -12,7 +12,8 @@
 namespace sealroot::enclave {
 namespace {
 
-constexpr std::array<std::uint8_t, 12> kHeader = {0x06, 0x00, 0x00, 0x00, 0xe1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00};
+constexpr std::array<std::uint8_t, 12> kHeader = {0x06, 0x00, 0x00, 0x00, 0xe1, 0x00,
+                                                  0x00, 0x00, 0x00, 0x00, 0x01, 0x00};
 constexpr std::array<std::uint8_t, 16> kHeader2 = {0x01, 0x01, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00,
                                                    0x60, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00};
 constexpr std::uint32_t kTypeDebug = 0x80000000u;
@@ -36,7 +37,8 @@ Status CheckKeyShape(EVP_PKEY* key) {
     return InvalidArgument("enclave signing key must be RSA-3072");
   }
   BIGNUM* e = nullptr;
-  if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) <= 0) return OpensslStatus("reading the RSA exponent");
+  if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) <= 0)
+    return OpensslStatus("reading the RSA exponent");
   BignumPtr owned(e);
   if (!BN_is_word(e, 3)) return InvalidArgument("enclave signing key must have public exponent 3");
   return OkStatus();
@@ -49,10 +51,11 @@ Status ComputeQ(const BIGNUM* s, const BIGNUM* n, std::array<std::uint8_t, 384>&
   BignumPtr s2(BN_new()), q1(BN_new()), t(BN_new()), q2(BN_new());
   if (!ctx || !s2 || !q1 || !t || !q2 || !BN_mul(s2.get(), s, s, ctx.get()) ||
       !BN_div(q1.get(), nullptr, s2.get(), n, ctx.get()) ||
-      !BN_mul(t.get(), s2.get(), s, ctx.get()) ||                 // s^3
+      !BN_mul(t.get(), s2.get(), s, ctx.get()) ||  // s^3
       !BN_mul(s2.get(), q1.get(), s, ctx.get()) || !BN_mul(s2.get(), s2.get(), n, ctx.get()) ||
       !BN_sub(t.get(), t.get(), s2.get()) || !BN_div(q2.get(), nullptr, t.get(), n, ctx.get()) ||
-      BN_bn2lebinpad(q1.get(), q1_out.data(), 384) != 384 || BN_bn2lebinpad(q2.get(), q2_out.data(), 384) != 384) {
+      BN_bn2lebinpad(q1.get(), q1_out.data(), 384) != 384 ||
+      BN_bn2lebinpad(q2.get(), q2_out.data(), 384) != 384) {
     return OpensslStatus("computing SIGSTRUCT q1/q2");
   }
   return OkStatus();
@@ -67,15 +70,16 @@ std::uint32_t TodayBcd() {
     for (int i = 0; i < digits; ++i, v /= 10) out |= (v % 10) << (4 * i);
     return out;
   };
-  return bcd(static_cast<unsigned>(tm.tm_year + 1900), 4) << 16 | bcd(static_cast<unsigned>(tm.tm_mon + 1), 2) << 8 |
-         bcd(static_cast<unsigned>(tm.tm_mday), 2);
+  return bcd(static_cast<unsigned>(tm.tm_year + 1900), 4) << 16 |
+         bcd(static_cast<unsigned>(tm.tm_mon + 1), 2) << 8 | bcd(static_cast<unsigned>(tm.tm_mday), 2);
 }
 
 Result<EvpPkeyPtr> PublicKeyFromModulus(std::span<const std::uint8_t> modulus_le) {
   BignumPtr n(BN_lebin2bn(modulus_le.data(), static_cast<int>(modulus_le.size()), nullptr));
   BignumPtr e(BN_new());
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!n || !e || !bld || !BN_set_word(e.get(), 3) || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) ||
+  if (!n || !e || !bld || !BN_set_word(e.get(), 3) ||
+      !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) ||
       !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get())) {
     return OpensslStatus("building the SIGSTRUCT public key");
   }
@@ -121,7 +125,8 @@ Result<std::string> SigningKeyToPem(EVP_PKEY* key) {
   return std::string(data, static_cast<std::size_t>(len));
 }
 
-Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enclave, const SigningParams& params) {
+Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enclave,
+                                   const SigningParams& params) {
   SR_RETURN_IF_ERROR(CheckKeyShape(key));
   sgx::Sigstruct sig;
   sig.header = kHeader;
@@ -137,7 +142,8 @@ Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enc
   sig.isv_prod_id = params.isv_prod_id;
   sig.isv_svn = params.isv_svn;
   BIGNUM* n_raw = nullptr;
-  if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n_raw) <= 0) return OpensslStatus("reading the RSA modulus");
+  if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n_raw) <= 0)
+    return OpensslStatus("reading the RSA modulus");
   BignumPtr n(n_raw);
   if (BN_bn2lebinpad(n.get(), sig.modulus.data(), kModulusBytes) != kModulusBytes) {
     return Internal("RSA modulus is not 384 bytes");
@@ -158,7 +164,9 @@ Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enc
   return sig;
 }
 
-sgx::Measurement MrSignerOf(const sgx::Sigstruct& sig) { return Sha256Of(sig.modulus); }
+sgx::Measurement MrSignerOf(const sgx::Sigstruct& sig) {
+  return Sha256Of(sig.modulus);
+}
 
 Result<sgx::Measurement> VerifySigstruct(const sgx::Sigstruct& sig, const sgx::Measurement& mr_enclave) {
   if (sig.header != kHeader || sig.header2 != kHeader2) return DataLoss("SIGSTRUCT: bad header constants");

@@ -1,12 +1,13 @@
 // The occlum and gramine backends at the byte/ABI level (no SGX here): ioctl numbers and
 // argument sizes, the gramine file protocol against stand-in files, and backend selection.
+#include "local-attest/libos_abi.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
 #include "base/crypto.h"
 #include "base/file.h"
-#include "local-attest/libos_abi.h"
 #include "local-attest/sim.h"
 #include "tests/support/process.h"
 

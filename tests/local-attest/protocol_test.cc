@@ -66,8 +66,8 @@ TEST_F(DhTest, FlippedBitInGbIsRefused) {
 }
 
 TEST_F(DhTest, FlippedBitInMsg2ReportIsRefusedByCmac) {
-  for (std::size_t offset : {64u + 64u /* mr_enclave */, 64u + 320u /* report_data */, 64u + 384u /* key_id */,
-                             64u + 416u /* report mac */}) {
+  for (std::size_t offset : {64u + 64u /* mr_enclave */, 64u + 320u /* report_data */,
+                             64u + 384u /* key_id */, 64u + 416u /* report mac */}) {
     Status s = Msg2WithFlip(*stub_, *app_, offset);
     EXPECT_EQ(s.code(), Code::kDataLoss) << offset;
     EXPECT_NE(s.message().find("CMAC"), std::string::npos) << s.message();

@@ -1,6 +1,8 @@
 // Key release between in-process sim enclaves over a real unix socket: policy refusals with
 // their reasons, the release message schema, and hostile peers (truncated, oversized, stalled)
 // while the server keeps serving.
+#include "local-attest/release.h"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,7 +13,6 @@
 
 #include "base/fd.h"
 #include "local-attest/channel.h"
-#include "local-attest/release.h"
 #include "local-attest/sim.h"
 #include "tests/support/process.h"
 
@@ -64,7 +65,8 @@ class Outcomes {
   }
   Status Next() {
     std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, 20s, [&] { return taken_ < seen_.size(); })) return Internal("no session outcome");
+    if (!cv_.wait_for(lock, 20s, [&] { return taken_ < seen_.size(); }))
+      return Internal("no session outcome");
     return seen_[taken_++];
   }
 
@@ -81,7 +83,8 @@ class ReleaseTest : public ::testing::Test {
     ReleaseServerOptions options;
     options.io_timeout = timeout;
     options.on_session = outcomes_.Callback();
-    server_ = KeyReleaseServer::Start(*stub_tee_, socket_, std::move(policy), Release("ctr-a"), options).value();
+    server_ =
+        KeyReleaseServer::Start(*stub_tee_, socket_, std::move(policy), Release("ctr-a"), options).value();
   }
   IdentityPolicy AppPolicy() {
     IdentityPolicy p;
@@ -189,7 +192,7 @@ TEST_F(ReleaseTest, TruncatedAndOversizedFramesFailCleanly) {
   {
     UniqueFd fd = RawConnect();
     ASSERT_TRUE(ReadFrame(fd.get(), kMaxFrameSize, deadline()).ok());  // msg1
-    const std::uint8_t partial[] = {0, 0, 2, 0, 1, 2, 3};               // says 512, sends 3
+    const std::uint8_t partial[] = {0, 0, 2, 0, 1, 2, 3};              // says 512, sends 3
     ASSERT_EQ(::send(fd.get(), partial, sizeof(partial), MSG_NOSIGNAL), 7);
     ::shutdown(fd.get(), SHUT_WR);
     Status s = outcomes_.Next();

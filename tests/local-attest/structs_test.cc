@@ -11,7 +11,9 @@
 namespace sealroot::sgx {
 namespace {
 
-std::string Hex(std::span<const std::uint8_t> b) { return HexEncode(b); }
+std::string Hex(std::span<const std::uint8_t> b) {
+  return HexEncode(b);
+}
 
 TEST(SgxStructs, SizesAndOffsetsMatchTheArchitecture) {
   EXPECT_EQ(sizeof(Attributes), 16u);
@@ -94,7 +96,9 @@ EnclaveIdentity Identity(std::uint8_t tag) {
   return id;
 }
 
-SimCpu Cpu(EnclaveIdentity id) { return SimCpu::Create(id).value(); }
+SimCpu Cpu(EnclaveIdentity id) {
+  return SimCpu::Create(id).value();
+}
 
 TEST(SimCpu, ReportKeyFollowsTheSdkDerivationLayout) {
   // dd_report_key (192 bytes): key_name@0 attributes@8 misc_select@24 owner_epoch@28

@@ -1,7 +1,7 @@
 // Full handshakes between two separately launched sim enclaves (two processes, each measured
 // and signed, each served its own simulated CPU by this test process acting as launcher).
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 
 #include <thread>
 
@@ -68,10 +68,11 @@ class HandshakeTest : public ::testing::Test {
   }
 
   // Starts the test stub (signed with key A, product 1) serving container `container`.
-  void StartStub(std::vector<std::string> policy_args, int sessions = 1, const std::string& container = "ctr-a") {
-    std::vector<std::string> args = {"--socket", socket_, "--container-id", container, "--spec-digest",
-                                     HexEncode(kSpec), "--root-hash", kRootHash, "--key", kKeyHex,
-                                     "--sessions", std::to_string(sessions)};
+  void StartStub(std::vector<std::string> policy_args, int sessions = 1,
+                 const std::string& container = "ctr-a") {
+    std::vector<std::string> args = {
+        "--socket",    socket_,   "--container-id", container, "--spec-digest", HexEncode(kSpec),
+        "--root-hash", kRootHash, "--key",          kKeyHex,   "--sessions",    std::to_string(sessions)};
     args.insert(args.end(), policy_args.begin(), policy_args.end());
     stub_enclave_ = Launch(*stub_, testkeys::KeyA(), {.isv_prod_id = 1, .isv_svn = 1}, args, stub_out_);
     ASSERT_TRUE(stub_enclave_);
@@ -103,8 +104,12 @@ class HandshakeTest : public ::testing::Test {
 
   std::vector<std::string> MrEnclavePolicy() { return {"--mrenclave", HexEncode(app_->mr_enclave)}; }
   std::vector<std::string> SignerPolicy(int min_svn) {
-    return {"--mrsigner", HexEncode(Sha256Of(SignEnclave(testkeys::KeyA(), app_->mr_enclave, {}).value().modulus)),
-            "--prodid", "2", "--min-svn", std::to_string(min_svn)};
+    return {"--mrsigner",
+            HexEncode(Sha256Of(SignEnclave(testkeys::KeyA(), app_->mr_enclave, {}).value().modulus)),
+            "--prodid",
+            "2",
+            "--min-svn",
+            std::to_string(min_svn)};
   }
 
   static Program* stub_;
@@ -206,7 +211,8 @@ TEST(Launcher, TheEnclaveGetsItsMeasuredIdentityAndNoLdVariables) {
   LaunchSpec spec;
   spec.executable = testing::BuiltProgram("test_app");
   spec.config = kConfig;
-  spec.sigstruct = SignEnclave(testkeys::KeyB(), image.measurement().mr_enclave, {.isv_prod_id = 9, .isv_svn = 4}).value();
+  spec.sigstruct =
+      SignEnclave(testkeys::KeyB(), image.measurement().mr_enclave, {.isv_prod_id = 9, .isv_svn = 4}).value();
   spec.args = {"--socket", "/nonexistent.sock", "--stub-mrenclave", std::string(64, '0')};
   spec.env = {"LD_PRELOAD=/nonexistent.so", "KEEP=1"};
   testing::TempDir dir;

@@ -1,11 +1,12 @@
 // MRENCLAVE: the record format, what changes it and what does not.
+#include "stub-enclave/measure.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
 
 #include "base/file.h"
-#include "stub-enclave/measure.h"
 #include "tests/support/process.h"
 
 namespace sealroot::enclave {
@@ -22,14 +23,14 @@ TEST(MrEnclaveBuilder, HashesSgxRecordsByteForByte) {
   Sha256 h;
   std::uint8_t rec[64] = {};
   std::memcpy(rec, "ECREATE", 8);
-  rec[8] = 2;                       // ssa_frame_size u32 @8
-  rec[12 + 2] = 0x01;               // size u64 @12 = 0x10000
+  rec[8] = 2;          // ssa_frame_size u32 @8
+  rec[12 + 2] = 0x01;  // size u64 @12 = 0x10000
   h.Update(std::span(rec, 64));
   std::memset(rec, 0, 64);
   std::memcpy(rec, "EADD", 4);
-  rec[8 + 1] = 0x10;                // offset 0x1000
-  rec[16] = 0x05;                   // R|X
-  rec[17] = 0x02;                   // PT_REG << 8
+  rec[8 + 1] = 0x10;  // offset 0x1000
+  rec[16] = 0x05;     // R|X
+  rec[17] = 0x02;     // PT_REG << 8
   h.Update(std::span(rec, 64));
   for (std::size_t i = 0; i < kPageSize; i += 256) {
     std::uint8_t ext[64] = {};
@@ -42,7 +43,7 @@ TEST(MrEnclaveBuilder, HashesSgxRecordsByteForByte) {
   std::memset(rec, 0, 64);
   std::memcpy(rec, "EADD", 4);
   rec[8 + 1] = 0x20;
-  rec[17] = 0x01;                   // PT_TCS << 8
+  rec[17] = 0x01;  // PT_TCS << 8
   h.Update(std::span(rec, 64));
   EXPECT_EQ(got, h.Finish());
 }
@@ -56,15 +57,18 @@ TEST(EnclaveImage, MeasurementIsDeterministicAndCoversCodeAndLayout) {
   EXPECT_NE(app.measurement().mr_enclave, impostor.measurement().mr_enclave);
   EnclaveConfig more_threads = config;
   more_threads.threads = 3;
-  EXPECT_NE(EnclaveImage::Load(testing::BuiltProgram("test_app"), more_threads).value().measurement().mr_enclave,
-            app.measurement().mr_enclave);
+  EXPECT_NE(
+      EnclaveImage::Load(testing::BuiltProgram("test_app"), more_threads).value().measurement().mr_enclave,
+      app.measurement().mr_enclave);
   EnclaveConfig bigger_heap = config;
   bigger_heap.heap_size = 2 << 20;
-  EXPECT_NE(EnclaveImage::Load(testing::BuiltProgram("test_app"), bigger_heap).value().measurement().mr_enclave,
-            app.measurement().mr_enclave);
+  EXPECT_NE(
+      EnclaveImage::Load(testing::BuiltProgram("test_app"), bigger_heap).value().measurement().mr_enclave,
+      app.measurement().mr_enclave);
   // A dynamic executable: its libraries are measured (libc at least), ECREATE size a power of 2.
   bool has_libc = false;
-  for (const MeasuredFile& lib : app.measurement().libraries) has_libc |= lib.path.find("libc.so") != std::string::npos;
+  for (const MeasuredFile& lib : app.measurement().libraries)
+    has_libc |= lib.path.find("libc.so") != std::string::npos;
   EXPECT_TRUE(has_libc);
   EXPECT_EQ(app.measurement().enclave_size & (app.measurement().enclave_size - 1), 0u);
   EXPECT_GT(app.measurement().measured_bytes, 0u);
@@ -92,7 +96,9 @@ TEST(EnclaveImage, NonElfAndBadConfigsAreRefused) {
 }
 
 TEST(EnclaveImage, TheMeasuredCopyCannotBeChanged) {
-  auto app = EnclaveImage::Load(testing::BuiltProgram("test_app"), EnclaveConfig{.heap_size = 4096, .threads = 1}).value();
+  auto app =
+      EnclaveImage::Load(testing::BuiltProgram("test_app"), EnclaveConfig{.heap_size = 4096, .threads = 1})
+          .value();
   // The memfd behind the exec fd is sealed: even a writable reopening cannot change it.
   const int seals = ::fcntl(app.exec_fd(), F_GET_SEALS);
   EXPECT_EQ(seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),

@@ -1,7 +1,8 @@
 // SIGSTRUCT signing and verification.
+#include "stub-enclave/sigstruct.h"
+
 #include <gtest/gtest.h>
 
-#include "stub-enclave/sigstruct.h"
 #include "tests/stub-enclave/signing_keys.h"
 
 namespace sealroot::enclave {

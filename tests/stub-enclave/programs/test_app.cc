@@ -41,8 +41,8 @@ Status Run(int argc, char** argv) {
   SR_ASSIGN_OR_RETURN(attest::KeyRelease release,
                       attest::FetchKeyRelease(*tee, p.Get("socket").value_or(""), stub));
   for (const attest::ReleasedRoot& root : release.roots) {
-    std::cout << "released " << release.container_id << " " << root.name << " " << HexEncode(root.root_hash) << " "
-              << HexEncode(Sha256Of(root.key.span())) << " by " << kRole << std::endl;
+    std::cout << "released " << release.container_id << " " << root.name << " " << HexEncode(root.root_hash)
+              << " " << HexEncode(Sha256Of(root.key.span())) << " by " << kRole << std::endl;
   }
   return OkStatus();
 }

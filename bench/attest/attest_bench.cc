@@ -1,0 +1,109 @@
+// Attestation benchmarks (driven by bench/attest/run.sh, results in RESULTS.md):
+//   attest_bench handshake N   N key releases (sgx_dh + policy + AEAD release + ack) between a
+//                              stub and an app enclave whose sim CPUs answer over sockets, as
+//                              launched enclaves do; prints median/p90/min in microseconds
+//   attest_bench measure FILE  MRENCLAVE of FILE (an ELF) with the default layout; prints MB/s
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "base/encoding.h"
+#include "base/file.h"
+#include "local-attest/release.h"
+#include "local-attest/sim.h"
+#include "stub-enclave/measure.h"
+
+namespace {
+
+using namespace sealroot;
+using Clock = std::chrono::steady_clock;
+
+// A sim CPU served on its own thread over a socketpair, exactly as the launcher does.
+class ServedCpu {
+ public:
+  explicit ServedCpu(sgx::EnclaveIdentity id) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) std::abort();
+    server_ = std::make_unique<sgx::SimCpuServer>(sgx::SimCpu::Create(id).value(), UniqueFd(pair[0]));
+    tee_ = sgx::NewRemoteSimTee(UniqueFd(pair[1]));
+    thread_ = std::thread([this] { (void)server_->Serve(); });
+  }
+  ~ServedCpu() {
+    server_->Shutdown();
+    thread_.join();
+  }
+  sgx::Tee& tee() { return *tee_; }
+
+ private:
+  std::unique_ptr<sgx::SimCpuServer> server_;
+  std::unique_ptr<sgx::Tee> tee_;
+  std::thread thread_;
+};
+
+sgx::EnclaveIdentity Identity(std::uint8_t tag, const sgx::ConfigId& config_id) {
+  sgx::EnclaveIdentity id;
+  id.mr_enclave.fill(tag);
+  id.mr_signer.fill(0x33);
+  id.attributes = {.flags = sgx::kFlagMode64Bit | sgx::kFlagKss, .xfrm = sgx::kXfrmLegacy};
+  id.config_id = config_id;
+  return id;
+}
+
+int Handshake(int n) {
+  const Sha256Digest spec = Sha256Of(std::string_view("spec"));
+  ServedCpu stub(Identity(1, {}));
+  ServedCpu app(Identity(2, attest::ContainerConfigId("bench", spec)));
+  attest::KeyRelease release;
+  release.container_id = "bench";
+  release.spec_digest = spec;
+  release.roots.push_back({"rootfs", Sha256Of(std::string_view("root")), SecretBytes::Random(32)});
+  attest::IdentityPolicy app_policy, stub_policy;
+  app_policy.mr_enclave = Identity(2, {}).mr_enclave;
+  stub_policy.mr_enclave = Identity(1, {}).mr_enclave;
+  const std::string socket = "/tmp/sealroot-attest-bench-" + std::to_string(::getpid()) + ".sock";
+  auto server = attest::KeyReleaseServer::Start(stub.tee(), socket, app_policy, std::move(release)).value();
+  std::vector<double> us;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    auto r = attest::FetchKeyRelease(app.tee(), socket, stub_policy);
+    auto t1 = Clock::now();
+    if (!r.ok()) {
+      std::cerr << "handshake failed: " << r.status().ToString() << "\n";
+      return 1;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  server->Stop();
+  std::sort(us.begin(), us.end());
+  std::cout << "handshake+release n=" << n << " median_us=" << us[us.size() / 2]
+            << " p90_us=" << us[us.size() * 9 / 10] << " min_us=" << us.front() << "\n";
+  return 0;
+}
+
+int Measure(const std::string& path) {
+  auto t0 = Clock::now();
+  auto image = enclave::EnclaveImage::Load(path, enclave::EnclaveConfig{});
+  auto t1 = Clock::now();
+  if (!image.ok()) {
+    std::cerr << image.status().ToString() << "\n";
+    return 1;
+  }
+  const double seconds = std::chrono::duration<double>(t1 - t0).count();
+  const double mb = static_cast<double>(image->measurement().measured_bytes) / 1e6;
+  std::cout << "measure mrenclave=" << HexEncode(image->measurement().mr_enclave) << " measured_mb=" << mb
+            << " seconds=" << seconds << " mb_per_s=" << mb / seconds << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "handshake" && argc == 3) return Handshake(std::max(1, std::atoi(argv[2])));
+  if (mode == "measure" && argc == 3) return Measure(argv[2]);
+  std::cerr << "usage: attest_bench handshake N | measure FILE\n";
+  return 2;
+}
