@@ -1,14 +1,272 @@
-// Placeholder: replaced by the issue that builds these commands.
+// `sealroot ctl`: a client of the enclave-agent API for people and scripts. Every subcommand is
+// one or a few ttrpc calls (the same API a shim uses), printed as text or, with --json, as one
+// JSON object on stdout.
 #include <iostream>
+#include <nlohmann/json.hpp>
 
+#include "agent.pb.h"
 #include "agent/cli/commands.h"
+#include "agent/server/ttrpc.h"
 #include "base/cli.h"
+#include "base/file.h"
+#include "health.pb.h"
+#include "image.pb.h"
 
 namespace sealroot::cli {
+namespace {
 
-int Ctl(Args) {
-  std::cerr << "sealroot: this command is not built yet\n";
-  return kExitFailure;
+using agent::ListenAddress;
+using nlohmann::json;
+
+constexpr char kDefaultAddress[] = "unix:///run/sealroot/agent.sock";
+constexpr char kAgentService[] = "grpc.AgentService";
+
+struct Subcommand {
+  std::string_view name;
+  std::string_view synopsis;
+  std::string_view summary;
+  Result<json> (*run)(ArgParser& parser, agent::ttrpc::Client& client);
+};
+
+// One unary call: serialize, call, parse.
+template <typename Response, typename Request>
+Result<Response> Call(agent::ttrpc::Client& client, std::string_view service, std::string_view method,
+                      const Request& request) {
+  SR_ASSIGN_OR_RETURN(std::string bytes, client.Call(service, method, request.SerializeAsString()));
+  Response response;
+  if (!response.ParseFromString(bytes))
+    return Internal(std::string(method) + ": malformed response from the agent");
+  return response;
+}
+
+const std::string& Id(const ArgParser& parser) {
+  return parser.positionals().at(0);
+}
+
+Result<json> Pull(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::PullImageRequest request;
+  request.set_image(parser.positionals().at(0));
+  request.set_container_id(parser.Get("container-id").value_or(""));
+  if (auto file = parser.Get("creds-file")) {
+    SR_ASSIGN_OR_RETURN(std::string creds, ReadFile(*file, 4096));
+    while (!creds.empty() && (creds.back() == '\n' || creds.back() == '\r')) creds.pop_back();
+    request.set_source_creds(std::move(creds));
+  } else if (auto creds = parser.Get("creds")) {
+    request.set_source_creds(*creds);
+  }
+  SR_ASSIGN_OR_RETURN(auto response,
+                      Call<::grpc::PullImageResponse>(client, "grpc.Image", "PullImage", request));
+  return json{{"image_ref", response.image_ref()}, {"container_id", request.container_id()}};
+}
+
+// The container's process: --spec (an OCI runtime config.json) or flags; command after "--".
+Result<::grpc::Spec> SpecFromFlags(const ArgParser& parser) {
+  ::grpc::Spec spec;
+  ::grpc::Process* process = spec.mutable_process();
+  if (auto file = parser.Get("spec")) {
+    SR_ASSIGN_OR_RETURN(std::string text, ReadFile(*file, 1u << 20));
+    json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_object())
+      return InvalidArgument(*file + ": not a JSON OCI runtime spec");
+    try {
+      spec.set_version(doc.value("ociVersion", ""));
+      spec.set_hostname(doc.value("hostname", ""));
+      const json& p = doc.value("process", json::object());
+      for (const auto& arg : p.value("args", json::array())) process->add_args(arg.get<std::string>());
+      for (const auto& env : p.value("env", json::array())) process->add_env(env.get<std::string>());
+      process->set_cwd(p.value("cwd", ""));
+      process->set_terminal(p.value("terminal", false));
+      const json& user = p.value("user", json::object());
+      process->mutable_user()->set_uid(user.value<std::uint32_t>("uid", 0));
+      process->mutable_user()->set_gid(user.value<std::uint32_t>("gid", 0));
+    } catch (const json::exception& e) {
+      return InvalidArgument(*file + ": " + e.what());
+    }
+  }
+  std::vector<std::string> command(parser.positionals().begin() + 1, parser.positionals().end());
+  if (!command.empty()) {
+    process->clear_args();
+    for (const std::string& arg : command) process->add_args(arg);
+  }
+  for (const std::string& env : parser.GetAll("env")) process->add_env(env);
+  if (auto cwd = parser.Get("cwd")) process->set_cwd(*cwd);
+  return spec;
+}
+
+Result<json> Create(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::CreateContainerRequest request;
+  request.set_container_id(Id(parser));
+  SR_ASSIGN_OR_RETURN(*request.mutable_oci(), SpecFromFlags(parser));
+  if (auto image = parser.Get("image")) {
+    // kata 3.x guest pull: the agent pulls inside CreateContainer.
+    ::grpc::Storage* storage = request.add_storages();
+    storage->set_driver("image_guest_pull");
+    storage->set_source(*image);
+    storage->add_driver_options("image_guest_pull={}");
+  }
+  SR_RETURN_IF_ERROR(client.Call(kAgentService, "CreateContainer", request.SerializeAsString()).status());
+  return json{{"container_id", Id(parser)}, {"state", "created"}};
+}
+
+Result<json> Start(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::StartContainerRequest request;
+  request.set_container_id(Id(parser));
+  SR_RETURN_IF_ERROR(client.Call(kAgentService, "StartContainer", request.SerializeAsString()).status());
+  return json{{"container_id", Id(parser)}, {"state", "running"}};
+}
+
+Result<json> Wait(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::WaitProcessRequest request;
+  request.set_container_id(Id(parser));
+  request.set_exec_id(parser.Get("exec-id").value_or(""));
+  SR_ASSIGN_OR_RETURN(auto response,
+                      Call<::grpc::WaitProcessResponse>(client, kAgentService, "WaitProcess", request));
+  return json{{"container_id", Id(parser)}, {"exit_status", response.status()}};
+}
+
+// Streams stdout (or stderr) until EOF; text mode writes the bytes through as they come.
+Result<json> Logs(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::ReadStreamRequest request;
+  request.set_container_id(Id(parser));
+  request.set_exec_id(parser.Get("exec-id").value_or(""));
+  request.set_len(64u << 10);
+  const char* method = parser.Bool("stderr") ? "ReadStderr" : "ReadStdout";
+  std::string all;
+  while (true) {
+    SR_ASSIGN_OR_RETURN(auto chunk, Call<::grpc::ReadStreamResponse>(client, kAgentService, method, request));
+    if (chunk.data().empty()) break;
+    if (parser.Bool("json")) {
+      all += chunk.data();
+    } else {
+      std::cout.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size())).flush();
+    }
+  }
+  return json{{"container_id", Id(parser)}, {"data", all}};
+}
+
+Result<json> Exec(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::ExecProcessRequest request;
+  request.set_container_id(Id(parser));
+  auto exec_id = parser.Get("exec-id");
+  if (!exec_id) return InvalidArgument("exec needs --exec-id");
+  request.set_exec_id(*exec_id);
+  for (auto it = parser.positionals().begin() + 1; it != parser.positionals().end(); ++it) {
+    request.mutable_process()->add_args(*it);
+  }
+  if (request.process().args_size() == 0) return InvalidArgument("exec needs a command after --");
+  SR_RETURN_IF_ERROR(client.Call(kAgentService, "ExecProcess", request.SerializeAsString()).status());
+  return json{{"container_id", Id(parser)}, {"exec_id", *exec_id}};
+}
+
+Result<json> Remove(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::RemoveContainerRequest request;
+  request.set_container_id(Id(parser));
+  SR_RETURN_IF_ERROR(client.Call(kAgentService, "RemoveContainer", request.SerializeAsString()).status());
+  return json{{"container_id", Id(parser)}, {"removed", true}};
+}
+
+Result<json> Health(ArgParser&, agent::ttrpc::Client& client) {
+  SR_ASSIGN_OR_RETURN(
+      auto health, Call<::grpc::HealthCheckResponse>(client, "grpc.Health", "Check", ::grpc::CheckRequest()));
+  return json{{"status", ::grpc::HealthCheckResponse::ServingStatus_Name(health.status())}};
+}
+
+Result<json> AgentStatus(ArgParser& parser, agent::ttrpc::Client& client) {
+  SR_ASSIGN_OR_RETURN(json out, Health(parser, client));
+  SR_ASSIGN_OR_RETURN(auto version, Call<::grpc::VersionCheckResponse>(client, "grpc.Health", "Version",
+                                                                       ::grpc::CheckRequest()));
+  out["agent_version"] = version.agent_version();
+  out["api_version"] = version.grpc_version();
+  return out;
+}
+
+constexpr Subcommand kSubcommands[] = {
+    {"pull", "IMAGE", "pull, verify, decrypt and seal an image for a container", Pull},
+    {"create", "ID [-- COMMAND...]", "create a container (from a pulled image, or --image to pull now)",
+     Create},
+    {"start", "ID", "start a created container", Start},
+    {"wait", "ID", "wait for a container's (or --exec-id's) exit status", Wait},
+    {"logs", "ID", "print a container's stdout (or --stderr) until it closes", Logs},
+    {"exec", "ID -- COMMAND...", "run a command in a container (if the agent's policy allows it)", Exec},
+    {"rm", "ID", "remove a container, its upper layer and any image only it used", Remove},
+    {"status", "", "show the agent's health and version", AgentStatus},
+    {"health", "", "check the agent's health", Health},
+};
+
+void AddSubcommandFlags(ArgParser& parser, std::string_view name) {
+  AddCommonFlags(parser);
+  parser.Option(
+      "address", "ADDR",
+      std::string("agent ttrpc address (default $SEALROOT_AGENT_ADDRESS or ") + kDefaultAddress + ")");
+  if (name == "pull") {
+    parser.Option("container-id", "ID", "the container this image is for");
+    parser.Option("creds", "USER:PASS", "registry credentials (visible in /proc: prefer --creds-file)");
+    parser.Option("creds-file", "FILE", "read USER:PASS from FILE");
+  } else if (name == "create") {
+    parser.Option("image", "IMAGE", "pull IMAGE inside CreateContainer (kata image_guest_pull)");
+    parser.Option("spec", "FILE", "an OCI runtime spec (config.json) for the process");
+    parser.Option("env", "NAME=VALUE", "add an environment variable (repeatable)");
+    parser.Option("cwd", "DIR", "working directory");
+  } else if (name == "wait" || name == "logs" || name == "exec") {
+    parser.Option("exec-id", "ID", "an exec'd process instead of the container's init");
+    if (name == "logs") parser.Flag("stderr", "read stderr instead of stdout");
+  }
+}
+
+void PrintText(std::string_view name, const json& out) {
+  if (name == "logs") return;  // already streamed
+  if (name == "pull") {
+    std::cout << out["image_ref"].get<std::string>() << "\n";
+  } else if (name == "wait") {
+    std::cout << out["exit_status"].get<int>() << "\n";
+  } else if (name == "health" || name == "status") {
+    for (const auto& [key, value] : out.items()) std::cout << key << ": " << value.get<std::string>() << "\n";
+  }
+}
+
+void PrintUsage(std::ostream& out) {
+  out << "Usage: sealroot ctl SUBCOMMAND [OPTIONS] [ARGS]\n\nTalk to an enclave-agent over ttrpc.\n\n";
+  for (const Subcommand& s : kSubcommands) {
+    out << "  " << s.name << std::string(8 - s.name.size(), ' ') << s.summary << "\n";
+  }
+}
+
+}  // namespace
+
+int Ctl(Args args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    PrintUsage(args.empty() ? std::cerr : std::cout);
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  for (const Subcommand& sub : kSubcommands) {
+    if (sub.name != args[0]) continue;
+    ArgParser parser("sealroot ctl " + std::string(sub.name), std::string(sub.synopsis),
+                     std::string(sub.summary));
+    AddSubcommandFlags(parser, sub.name);
+    if (auto exit_code = ParseCommandLine(parser, args.subspan(1))) return *exit_code;
+    const std::size_t min_positionals = sub.synopsis.empty() ? 0 : 1;
+    const bool takes_command = sub.synopsis.find("COMMAND") != std::string_view::npos;
+    Status arity = parser.ExpectPositionals(min_positionals, takes_command ? SIZE_MAX : min_positionals);
+    if (!arity.ok()) return ReportError(parser, arity);
+
+    const char* env_address = std::getenv("SEALROOT_AGENT_ADDRESS");
+    std::string address_text = parser.Get("address").value_or(env_address ? env_address : kDefaultAddress);
+    Result<ListenAddress> address = ListenAddress::Parse(address_text);
+    if (!address.ok()) return ReportError(parser, address.status());
+    auto client = agent::ttrpc::Client::Connect(*address);
+    if (!client.ok()) return ReportError(parser, client.status());
+    Result<json> out = sub.run(parser, **client);
+    if (!out.ok()) return ReportError(parser, out.status());
+    if (parser.Bool("json")) {
+      std::cout << out->dump() << std::endl;
+    } else {
+      PrintText(sub.name, *out);
+    }
+    return kExitOk;
+  }
+  std::cerr << "sealroot ctl: unknown subcommand '" << args[0] << "'\n";
+  PrintUsage(std::cerr);
+  return kExitUsage;
 }
 
 }  // namespace sealroot::cli

@@ -41,6 +41,14 @@ struct EnclaveIdentity {
   std::uint16_t min_isv_svn = 0;
 };
 
+// Registry access for pulls (skopeo's flags, image/pull.h PullOptions).
+struct RegistryAccess {
+  bool tls_verify = true;       // false: plain HTTP allowed, certificates not checked
+  std::string cert_dir;         // *.crt CAs, *.cert/*.key client certificate
+  std::string registries_conf;  // [[registry]] insecure=true entries
+  std::string authfile;         // credentials when PullImage carries none
+};
+
 struct Limits {
   std::size_t max_concurrent_pulls = 4;
   std::size_t max_message_size = 4u << 20;  // ttrpc's own limit, also applied to gRPC
@@ -64,6 +72,7 @@ struct AgentConfig {
   std::string state_dir = kDefaultStateDir;
   std::string store_dir = kDefaultStoreDir;
   image::TrustOptions trust;
+  RegistryAccess registry;
   std::vector<EnclaveIdentity> app_enclaves;
   bool allow_exec = false;  // ExecProcess runs a command in the app enclave: off unless asked
   StateSealing sealing;

@@ -35,7 +35,8 @@ class ImagePuller {
 };
 
 // The real pipeline: image/pull.h streaming into agent/sealing's sealed store, with trust from
-// `trust` (signature policy, decryption keys).
-Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const image::TrustOptions& trust);
+// config.trust (signature policy, decryption keys; both built per pull, so an edited policy
+// applies to the next pull) and registry access from config.registry.
+Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const AgentConfig& config);
 
 }  // namespace sealroot::agent

@@ -30,7 +30,7 @@ struct Agent::Impl {
 
 Result<ServiceDeps> MakeDefaultDeps(const AgentConfig& config) {
   ServiceDeps deps;
-  SR_ASSIGN_OR_RETURN(deps.puller, MakePipelinePuller(config.trust));
+  SR_ASSIGN_OR_RETURN(deps.puller, MakePipelinePuller(config));
   deps.runtime = MakeUnavailableRuntime();
   SR_ASSIGN_OR_RETURN(deps.sealer, MakeStateSealer(config.sealing));
   return deps;

@@ -109,6 +109,16 @@ Status ParseTrust(const json& object, image::TrustOptions& trust) {
   return OkStatus();
 }
 
+Status ParseRegistry(const json& object, RegistryAccess& registry) {
+  SR_RETURN_IF_ERROR(
+      CheckKeys(object, "registry", {"tls_verify", "cert_dir", "registries_conf", "authfile"}));
+  registry.tls_verify = object.value("tls_verify", true);
+  registry.cert_dir = object.value("cert_dir", "");
+  registry.registries_conf = object.value("registries_conf", "");
+  registry.authfile = object.value("authfile", "");
+  return OkStatus();
+}
+
 Status ParseDocument(const json& doc, AgentConfig& config) {
   SR_RETURN_IF_ERROR(CheckKeys(doc, "agent config",
                                {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "app_enclaves",
@@ -123,6 +133,7 @@ Status ParseDocument(const json& doc, AgentConfig& config) {
   config.store_dir = doc.value("store_dir", config.store_dir);
   config.allow_exec = doc.value("allow_exec", false);
   if (doc.contains("trust")) SR_RETURN_IF_ERROR(ParseTrust(doc.at("trust"), config.trust));
+  if (doc.contains("registry")) SR_RETURN_IF_ERROR(ParseRegistry(doc.at("registry"), config.registry));
   if (doc.contains("app_enclaves")) {
     for (const json& item : doc.at("app_enclaves")) {
       SR_ASSIGN_OR_RETURN(EnclaveIdentity id, ParseIdentity(item));
