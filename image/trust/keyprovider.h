@@ -15,6 +15,7 @@
 
 #include "base/secret.h"
 #include "base/status.h"
+#include "image/trust/private_keys.h"
 
 namespace sealroot::image::trust {
 
@@ -42,5 +43,12 @@ Result<std::vector<KeyProvider>> LoadKeyProviderConfig(const std::string& path);
 // returns the private options JSON.
 Result<SecretBytes> ProviderUnwrap(const KeyProvider& provider, std::span<const std::uint8_t> annotation,
                                    std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// The offline key broker (`sealroot keyprovider`): every private key (PEM/DER) directly in
+// `dir`; `passphrase_file` (may be empty) unlocks encrypted ones.
+Result<std::vector<PrivateKey>> LoadKeyDirectory(const std::string& dir, const std::string& passphrase_file);
+// Answers one unwrap request: the annotation is a JWE, as ocicrypt's JWE key wrapper makes it,
+// for one of `keys`. Returns the response document (secret). kNotFound if no key fits.
+Result<SecretBytes> ServeUnwrapRequest(std::string_view request, std::span<const PrivateKey> keys);
 
 }  // namespace sealroot::image::trust

@@ -1,9 +1,13 @@
 // The JSON documents of the key-provider protocol. ocicrypt marshals Go []byte fields as
 // standard base64, hence the encodings here.
+#include <dirent.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "base/crypto.h"
 #include "base/encoding.h"
+#include "image/trust/jwe.h"
 #include "image/trust/keyprovider.h"
 
 namespace sealroot::image::trust {
@@ -64,6 +68,30 @@ Result<SecretBytes> ParseUnwrapResponse(std::span<const std::uint8_t> response) 
   SecretBytes out(*bytes);
   SecureWipe(*bytes);
   return out;
+}
+
+Result<std::vector<PrivateKey>> LoadKeyDirectory(const std::string& dir, const std::string& passphrase_file) {
+  struct DirCloser {
+    void operator()(DIR* d) const { closedir(d); }
+  };
+  std::unique_ptr<DIR, DirCloser> d(opendir(dir.c_str()));
+  if (!d) return ErrnoStatus("key directory " + dir, errno);
+  std::vector<std::string> specs;
+  while (dirent* e = readdir(d.get())) {
+    std::string name = e->d_name;
+    if (name.starts_with(".") || e->d_type != DT_REG) continue;
+    specs.push_back(dir + "/" + name);
+  }
+  std::sort(specs.begin(), specs.end());
+  SR_ASSIGN_OR_RETURN(auto keys, LoadPrivateKeys(specs, passphrase_file));
+  if (keys.empty()) return NotFound("key directory " + dir + " holds no private keys");
+  return keys;
+}
+
+Result<SecretBytes> ServeUnwrapRequest(std::string_view request, std::span<const PrivateKey> keys) {
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> annotation, ParseUnwrapRequest(request));
+  SR_ASSIGN_OR_RETURN(SecretBytes opts, JweDecrypt(AsChars(annotation), keys));
+  return BuildUnwrapResponse(opts);
 }
 
 }  // namespace sealroot::image::trust

@@ -95,7 +95,7 @@ Result<RecipientInfo> ParseRecipient(const Tlv& seq) {
 }
 
 // GCMParameters ::= SEQUENCE { nonce OCTET STRING, icvLen INTEGER DEFAULT 12 }, either standard
-// or, as go pkcs7 writes it, a full SEQUENCE inside a primitive tag 16.
+// or, as go pkcs7 writes it, a full SEQUENCE inside a primitive tag 16 with the nonce tagged [4].
 Status ParseGcmParams(const Tlv& params, Enveloped& out) {
   if (params.tag != V_ASN1_SEQUENCE || params.cls != V_ASN1_UNIVERSAL) {
     return InvalidArgument("PKCS7: AES-GCM parameters are not a SEQUENCE");
@@ -108,7 +108,11 @@ Status ParseGcmParams(const Tlv& params, Enveloped& out) {
     fields = seq.content;
   }
   Der d(fields);
-  SR_ASSIGN_OR_RETURN(Tlv nonce, d.Expect(V_ASN1_OCTET_STRING, V_ASN1_UNIVERSAL, false, "AES-GCM nonce"));
+  // go pkcs7 tags the nonce [4] IMPLICIT; RFC 5084 has a plain OCTET STRING. Accept both.
+  SR_ASSIGN_OR_RETURN(Tlv nonce, d.Next("AES-GCM nonce"));
+  bool octets = nonce.tag == V_ASN1_OCTET_STRING && nonce.cls == V_ASN1_UNIVERSAL;
+  bool go_tagged = nonce.tag == 4 && nonce.cls == V_ASN1_CONTEXT_SPECIFIC;
+  if ((!octets && !go_tagged) || nonce.constructed) return InvalidArgument("PKCS7: malformed AES-GCM nonce");
   if (nonce.content.size() != 12) return InvalidArgument("PKCS7: AES-GCM nonce is not 96 bits");
   out.nonce = nonce.content;
   if (!d.empty()) {

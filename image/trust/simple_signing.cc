@@ -67,7 +67,7 @@ Result<SignatureClaims> ParseSignaturePayload(std::string_view payload, std::str
   if (simple) {
     if (!j.contains("optional")) return InvalidArgument("signature payload: missing \"optional\"");
     SR_RETURN_IF_ERROR(CheckOptional(j["optional"]));
-  } else if (j.contains("optional") && !j["optional"].is_object()) {
+  } else if (j.contains("optional") && !j["optional"].is_object() && !j["optional"].is_null()) {
     return InvalidArgument("signature payload: \"optional\" is not an object");
   }
   const json& critical = j["critical"];
