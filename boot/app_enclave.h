@@ -43,6 +43,8 @@ struct AppEnclaveSpec {
   // A directory only the agent uses (created 0700 if missing; removed with the AppEnclave):
   // the key-release socket, the spec file and the boot's scratch mount point live there.
   std::string state_dir;
+  // The container's persistent writable layer (passed as --upper); empty: in memory.
+  std::string upper_dir;
 
   // The app enclave: sealroot-boot, its enclave layout and its SIGSTRUCT.
   std::string boot_executable;

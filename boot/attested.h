@@ -1,8 +1,8 @@
 // The app enclave's second stage as the agent launches it (CONTRACTS.md "Process model"):
 // attest to the agent's per-container socket as the initiator, receive the root key, root hash
-// and spec digest, refuse a spec that does not match the digest, mount the sealed root (FUSE,
-// read-only) under an in-memory writable layer, and run the container. design/boot.md has the
-// whole sequence and what each check protects.
+// and spec digest, refuse a spec that does not match the digest, mount the sealed root (FUSE)
+// with a writable layer (persistent sealed upper, or in-memory), and run the container. design/boot.md has
+// the whole sequence and what each check protects.
 //
 // Thread-safety: RunAttestedBoot is called once, from the main thread, after
 // EnterContainerNamespaces (container.h).
@@ -33,6 +33,9 @@ struct AttestedBootOptions {
   std::string store_dir;    // the sealed store holding the container's root
   std::string spec_path;    // the boot spec (process_spec.h); its digest must match the release
   std::string scratch_dir;  // an existing directory; the boot mounts its private tmpfs there
+  // The container's persistent writable layer (fusefs upper: encrypted, integrity-protected,
+  // bound to this root); empty: an in-memory layer, gone when the container ends.
+  std::string upper_dir;
   StubIdentity stub;
   std::chrono::milliseconds attest_timeout{10'000};
 };

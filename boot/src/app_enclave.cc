@@ -86,6 +86,7 @@ Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(sgx::Tee& stub_tee, AppEn
   launch.sigstruct = spec.sigstruct;
   launch.args = {"--attest-socket", socket_path, "--store",   spec.store_dir,
                  "--spec",          spec_path,   "--scratch", scratch};
+  if (!spec.upper_dir.empty()) launch.args.insert(launch.args.end(), {"--upper", spec.upper_dir});
   launch.args.insert(launch.args.end(), spec.boot_args.begin(), spec.boot_args.end());
   launch.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
   launch.stdin_fd = in.read.get();

@@ -87,7 +87,8 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   SR_ASSIGN_OR_RETURN(attest::ReleasedRoot * root, FindRoot(release));
 
   SR_ASSIGN_OR_RETURN(std::string lower, MountScratch(options.scratch_dir));
-  auto mount = SealedRootMount::Create(options.store_dir, root->root_hash, std::move(root->key), lower);
+  auto mount = SealedRootMount::Create(options.store_dir, root->root_hash, std::move(root->key), lower,
+                                       options.upper_dir);
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
   // Entrypoint, Cmd, Env, WorkingDir and User come from the config sealed with the root, so the
   // host cannot substitute another image's.
@@ -99,7 +100,7 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
 
   ContainerOptions container;
   container.root = lower;
-  container.in_memory_upper = true;
+  container.in_memory_upper = !(*mount)->writable();
   container.hostname = spec.hostname;
   container.process = std::move(process);
   return RunContainer(container);

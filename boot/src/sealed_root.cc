@@ -5,15 +5,21 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/encoding.h"
 #include "base/log.h"
+#include "fusefs/sealed_tree.h"
+#include "fusefs/store.h"
+#include "fusefs/store_key.h"
+#include "fusefs/upper.h"
 
 namespace sealroot::boot {
 
 Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(const std::string& store_dir,
                                                                  const sealfs::RootHash& root_hash,
                                                                  SecretBytes key,
-                                                                 const std::string& mountpoint) {
-  const std::string ctx = "sealed root in " + store_dir;
+                                                                 const std::string& mountpoint,
+                                                                 const std::string& upper_dir) {
+  const std::string ctx = "sealed root " + HexEncode(root_hash) + " in " + store_dir;
   auto store = sealfs::Store::Open(store_dir, /*create=*/false, sealfs::StoreLock::kNone);
   if (!store.ok()) return std::move(store).status().WithContext(ctx);
   auto store_key = sealfs::StoreKey::Create(std::move(key));
@@ -22,13 +28,24 @@ Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(const std::stri
   auto shared_key = std::make_shared<const sealfs::StoreKey>(std::move(*store_key));
 
   auto out = std::unique_ptr<SealedRootMount>(new SealedRootMount());
-  auto tree = sealfs::SealedTree::Open(shared_store, shared_key, root_hash);
+  auto tree = sealfs::SealedTree::OpenRoot(shared_store, shared_key, root_hash);
   if (!tree.ok()) return std::move(tree).status().WithContext(ctx);
-  out->tree_ = std::move(*tree);
+  out->config_json_ = (*tree)->config_json();
+  if (upper_dir.empty()) {
+    out->fs_ = std::move(*tree);
+  } else {
+    sealfs::UpperOptions upper;
+    upper.dir = upper_dir;
+    auto fs = sealfs::UnionFs::Open(std::move(*tree), shared_key, root_hash, upper);
+    if (!fs.ok()) return std::move(fs).status().WithContext(ctx + ": upper " + upper_dir);
+    out->fs_ = std::move(*fs);
+    out->writable_ = true;
+  }
   sealfs::FuseMountOptions options;
   options.mountpoint = mountpoint;
   options.fsname = "sealroot";
-  auto mount = sealfs::FuseMount::Create(*out->tree_, options);
+  options.read_only = !out->writable_;
+  auto mount = sealfs::FuseMount::Create(*out->fs_, options);
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
   out->mount_ = std::move(*mount);
   out->mountpoint_ = mountpoint;
@@ -47,6 +64,14 @@ SealedRootMount::~SealedRootMount() {
     SR_LOG(kWarning) << "unmounting " << mountpoint_ << ": " << std::strerror(errno);
   }
   if (server_.joinable()) server_.join();
+  if (writable_) {
+    auto committed = static_cast<sealfs::UnionFs&>(*fs_).Commit();
+    if (!committed.ok()) {
+      SR_LOG(kError) << "committing the container's upper: " << committed.status().message();
+    } else {
+      SR_LOG(kInfo) << "upper committed, state " << HexEncode(*committed);
+    }
+  }
 }
 
 }  // namespace sealroot::boot

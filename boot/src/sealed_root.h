@@ -1,6 +1,8 @@
 // The container's sealed root, served by this process: the store opened read-only, the image
 // root verified from its root hash, and a FUSE mount of it served on libfuse's threads until
-// this object dies.
+// this object dies. With an upper directory the mount is fusefs's writable union (sealed lower +
+// encrypted, integrity-protected upper); without one it is the read-only lower, and the
+// container's writes go to an in-memory overlay (container.h).
 #pragma once
 
 #include <memory>
@@ -9,31 +11,37 @@
 
 #include "base/secret.h"
 #include "base/status.h"
+#include "fusefs/filesystem.h"
 #include "fusefs/fuse_mount.h"
-#include "fusefs/sealed_tree.h"
+#include "fusefs/types.h"
 
 namespace sealroot::boot {
 
 class SealedRootMount {
  public:
-  // Mounts root `root_hash` of the store at `store_dir` (opened with `key`) on `mountpoint`.
-  // Refused (kUnauthenticated/kDataLoss/kNotFound) for another key, a tampered store, or a
-  // store that lacks the root.
+  // Mounts root `root_hash` of the store at `store_dir` (opened with `key`) on `mountpoint`,
+  // writable through `upper_dir` when it is not empty. Refused (kUnauthenticated/kDataLoss/
+  // kNotFound) for another key, a tampered store, a store that lacks the root, or an upper that
+  // belongs to another root.
   static Result<std::unique_ptr<SealedRootMount>> Create(const std::string& store_dir,
                                                          const sealfs::RootHash& root_hash, SecretBytes key,
-                                                         const std::string& mountpoint);
-  // Detaches the mount and waits for the serving threads.
+                                                         const std::string& mountpoint,
+                                                         const std::string& upper_dir);
+  // Detaches the mount, waits for the serving threads, and makes a persistent upper durable.
   ~SealedRootMount();
   SealedRootMount(const SealedRootMount&) = delete;
   SealedRootMount& operator=(const SealedRootMount&) = delete;
 
   // The image config as sealed with the root (authenticated by the root hash).
-  const std::string& config_json() const { return tree_->config_json(); }
+  const std::string& config_json() const { return config_json_; }
+  bool writable() const { return writable_; }
 
  private:
   SealedRootMount() = default;
   std::string mountpoint_;
-  std::unique_ptr<sealfs::SealedTree> tree_;
+  std::string config_json_;
+  bool writable_ = false;
+  std::unique_ptr<sealfs::Filesystem> fs_;
   std::unique_ptr<sealfs::FuseMount> mount_;
   std::thread server_;
 };

@@ -284,6 +284,32 @@ TEST_F(AttestedBootTest, EightConcurrentContainersFromTwoImages) {
   }
 }
 
+TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
+  const std::string secret = "upper-secret-" + std::to_string(::getpid());
+  std::string upper = state_ / "upper";
+  AppEnclaveSpec first =
+      Spec("ctr-upper-1", R"({"process":{"args":["sh","-c","echo )" + secret +
+                              R"( > /etc/note; rm /etc/motd"],"user":{"uid":0,"gid":0}}})");
+  first.upper_dir = upper;
+  auto writer = Launch(std::move(first));
+  ASSERT_TRUE(writer);
+  Outcome wrote = Finish(*writer);
+  ASSERT_EQ(wrote.exit_code, 0) << wrote.err;
+  writer.reset();
+
+  AppEnclaveSpec second =
+      Spec("ctr-upper-2", R"({"process":{"args":["sh","-c","cat /etc/note; ls /etc/motd"]}})");
+  second.upper_dir = upper;
+  auto reader = Launch(std::move(second));
+  ASSERT_TRUE(reader);
+  Outcome read = Finish(*reader);
+  EXPECT_EQ(read.out, secret + "\n");
+  EXPECT_NE(read.exit_code, 0);  // the deletion persisted too
+  // What the container wrote is on the host only sealed.
+  EXPECT_EQ(testing::Shell("grep -rl '" + secret + "' '" + upper + "'").out, "");
+  EXPECT_NE(testing::Shell("find '" + upper + "' -type f | wc -l").out, "0\n");
+}
+
 TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
   std::string mounts_before = ReadFile("/proc/self/mountinfo").value();
   std::string store_before = testing::Shell("cd '" + suite->store + "' && find . | sort").out;
