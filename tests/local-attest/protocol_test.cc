@@ -86,7 +86,8 @@ TEST_F(DhTest, ReportForAnotherTargetIsRefusedEvenWithAValidCmac) {
   DhResponder r = DhResponder::Create(*stub_).value();
   auto msg1 = r.msg1();
   auto other = sgx::NewInProcessSimTee(sgx::SimCpu::Create(Identity(9)).value());
-  auto target = sgx::BytesOf(other->SelfTargetInfo().value());
+  const sgx::TargetInfo other_target = other->SelfTargetInfo().value();
+  auto target = sgx::BytesOf(other_target);
   std::copy(target.begin(), target.end(), msg1.begin() + 64);
   DhInitiator i = DhInitiator::Create(*app_).value();
   auto msg2 = i.ProcessMsg1(msg1).value();

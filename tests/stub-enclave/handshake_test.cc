@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <thread>
 
 #include "base/encoding.h"
@@ -40,15 +41,11 @@ Program Measure(const std::string& name) {
 
 class HandshakeTest : public ::testing::Test {
  protected:
+  // Measured once per suite: measuring includes every library of the (ASan) programs.
   static void SetUpTestSuite() {
-    stub_ = new Program(Measure("test_stub"));
-    app_ = new Program(Measure("test_app"));
-    impostor_ = new Program(Measure("test_impostor"));
-  }
-  static void TearDownTestSuite() {
-    delete stub_;
-    delete app_;
-    delete impostor_;
+    stub_.emplace(Measure("test_stub"));
+    app_.emplace(Measure("test_app"));
+    impostor_.emplace(Measure("test_impostor"));
   }
 
   std::unique_ptr<LaunchedEnclave> Launch(const Program& p, EVP_PKEY* key, SigningParams params,
@@ -112,18 +109,13 @@ class HandshakeTest : public ::testing::Test {
             std::to_string(min_svn)};
   }
 
-  static Program* stub_;
-  static Program* app_;
-  static Program* impostor_;
+  static inline std::optional<Program> stub_, app_, impostor_;
   testing::TempDir dir_;
   std::string socket_ = dir_ / "ctr.sock";
   std::string stub_out_ = dir_ / "stub.out";
   std::unique_ptr<LaunchedEnclave> stub_enclave_;
   int apps_ = 0;
 };
-Program* HandshakeTest::stub_ = nullptr;
-Program* HandshakeTest::app_ = nullptr;
-Program* HandshakeTest::impostor_ = nullptr;
 
 TEST_F(HandshakeTest, ExpectedAppEnclaveReceivesTheKey) {
   StartStub(MrEnclavePolicy());
