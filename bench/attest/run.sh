@@ -19,7 +19,7 @@ echo "== measurement of a large executable"
 big=$work/big-exe
 cp "$bench" "$big"
 truncate -s 512M "$big"         # sparse tail: bytes the measurement must still hash
-cat /dev/urandom | head -c 64M | dd of="$big" bs=1M seek=16 conv=notrunc status=none
+head -c 64M /dev/urandom | dd of="$big" bs=1M seek=16 conv=notrunc status=none
 cat "$big" >/dev/null           # warm the page cache for both contenders
 for i in 1 2 3; do
   /usr/bin/time -f "sealroot_rss_kb=%M" "$bench" measure "$big" 2>&1

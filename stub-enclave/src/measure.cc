@@ -58,17 +58,24 @@ Result<UniqueFd> SealedCopy(int src, const std::string& path) {
   return ro;
 }
 
-// EADDs and EEXTENDs `size` bytes of `fd` (zero-padded to whole pages) at `offset`.
+// EADDs and EEXTENDs `size` bytes of `fd` (zero-padded to whole pages) at `offset`, reading
+// 1 MiB at a time.
 Result<std::uint64_t> AddFile(MrEnclaveBuilder& b, int fd, std::uint64_t size, std::uint64_t offset,
                               const std::string& path) {
-  std::vector<std::uint8_t> page(kPageSize);
-  for (std::uint64_t done = 0; done < size; done += kPageSize) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kPageSize, size - done));
-    std::fill(page.begin() + static_cast<std::ptrdiff_t>(want), page.end(), 0);
-    ssize_t n = ::pread(fd, page.data(), want, static_cast<off_t>(done));
+  constexpr std::size_t kRead = 1 << 20;
+  std::vector<std::uint8_t> buffer(kRead);
+  for (std::uint64_t done = 0; done < size;) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kRead, size - done));
+    ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(done));
     if (n != static_cast<ssize_t>(want)) return DataLoss(path + ": changed size while being measured");
-    b.AddPage(offset, kCodeFlags, page);
-    offset += kPageSize;
+    const std::size_t padded = (want + kPageSize - 1) / kPageSize * kPageSize;
+    std::fill(buffer.begin() + static_cast<std::ptrdiff_t>(want),
+              buffer.begin() + static_cast<std::ptrdiff_t>(padded), 0);
+    for (std::size_t page = 0; page < padded; page += kPageSize) {
+      b.AddPage(offset, kCodeFlags, std::span(buffer).subspan(page, kPageSize));
+      offset += kPageSize;
+    }
+    done += want;
   }
   return offset;
 }
