@@ -56,7 +56,7 @@ struct ProcessUser {
 
 // Resolves "name|uid[:group|gid]" like runc's user.GetExecUser (as umoci uses it): a name must
 // exist in the root's /etc/passwd, a numeric uid need not; supplementary groups only when no
-// group was given.
+// group was given. An empty user is uid 0 (and still gets HOME from /etc/passwd).
 Result<ProcessUser> ResolveUser(std::string_view user, int rootfs_fd);
 
 // config.json as `umoci unpack` writes it: runtime-tools' default Linux spec, then

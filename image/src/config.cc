@@ -117,11 +117,12 @@ Result<ImageConfig> ParseImageConfig(std::string_view text) {
 
 Result<ProcessUser> ResolveUser(std::string_view spec, int rootfs_fd) {
   std::string_view user_arg = spec.substr(0, spec.find(':'));
+  if (user_arg.empty()) user_arg = "0";  // runc: no user is uid 0, still looked up for HOME
   std::string_view group_arg =
       spec.find(':') == std::string_view::npos ? "" : spec.substr(spec.find(':') + 1);
   ProcessUser out;
   std::string matched_name;
-  if (!user_arg.empty()) {
+  {
     std::optional<std::uint32_t> numeric = ParseId(user_arg);
     bool found = false;
     ForEachLine(ReadAccountFile(rootfs_fd, "etc/passwd"), [&](const std::vector<std::string_view>& f) {

@@ -62,6 +62,11 @@ std::string RootlessXattr(std::uint32_t uid, std::uint32_t gid) {
   return out;
 }
 
+class EmptyReader final : public Reader {
+ public:
+  Result<std::size_t> Read(std::span<std::uint8_t>) override { return std::size_t{0}; }
+};
+
 std::string JoinEntryPath(std::string_view parent, std::string_view name) {
   return parent.empty() ? std::string(name) : std::string(parent) + "/" + std::string(name);
 }
@@ -254,10 +259,18 @@ Status Extractor::MakeNode(int parent_fd, const std::string& name, const Entry& 
   mode_t type = entry.type == EntryType::kFifo         ? S_IFIFO
                 : entry.type == EntryType::kCharDevice ? S_IFCHR
                                                        : S_IFBLK;
-  if (type != S_IFIFO && (options_.rootless || !options_.can_mknod)) {
+  if (type != S_IFIFO && options_.rootless) {
+    // As umoci --rootless: an empty file with the device's mode stands in for it.
+    Entry placeholder = entry;
+    placeholder.type = EntryType::kRegular;
+    placeholder.size = 0;
     ++skipped_devices_;
-    SR_LOG(kWarning) << "'" << entry.path
-                     << "': device node skipped (needs root; not created in rootless mode)";
+    EmptyReader empty;
+    return WriteRegular(parent_fd, name, placeholder, empty);
+  }
+  if (type != S_IFIFO && !options_.can_mknod) {
+    ++skipped_devices_;
+    SR_LOG(kWarning) << "'" << entry.path << "': device node skipped (creating devices needs root)";
     return OkStatus();
   }
   if (::mknodat(parent_fd, name.c_str(), type | 0600, makedev(entry.dev_major, entry.dev_minor)) != 0) {

@@ -20,11 +20,12 @@
 namespace sealroot::image::internal {
 
 struct ExtractorOptions {
-  // umoci --rootless: no chown and no device nodes; ownership other than 0:0 is recorded in
-  // the "user.rootlesscontainers" xattr (the rootlesscontainers.io protobuf), as umoci does.
+  // umoci --rootless: no chown; ownership other than 0:0 is recorded in the
+  // "user.rootlesscontainers" xattr (the rootlesscontainers.io protobuf) and a device node
+  // becomes an empty file with its mode, as umoci does.
   bool rootless = false;
-  // Whether mknod is possible at all (running as root). Devices are reported and skipped when
-  // it is not, or when rootless.
+  // Whether mknod is possible at all (running as root). Without it devices are reported and
+  // skipped.
   bool can_mknod = true;
 };
 

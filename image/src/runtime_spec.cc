@@ -122,7 +122,9 @@ Result<json> RuntimeSpecFromImageConfig(const ImageConfig& config, const Runtime
   json process = json::object();
   process["terminal"] = true;
   process["user"] = {{"uid", user.uid}, {"gid", user.gid}};
-  if (!user.additional_gids.empty()) process["user"]["additionalGids"] = user.additional_gids;
+  // A rootless container maps only its own gid: supplementary groups cannot be set (as umoci).
+  if (!user.additional_gids.empty() && !options.rootless)
+    process["user"]["additionalGids"] = user.additional_gids;
   json args = json::array();
   for (const std::string& a : config.entrypoint) args.push_back(a);
   for (const std::string& a : config.cmd) args.push_back(a);
