@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -56,7 +57,35 @@ struct AppEnclaveSpec {
   std::chrono::milliseconds attest_timeout{10'000};
 };
 
-class AppEnclave {
+// A process running in an app enclave (the container's entrypoint, or an exec): its stdio
+// pipes, its exit status, signals.
+class EnclaveProcess {
+ public:
+  virtual ~EnclaveProcess() = default;
+  // Blocks until the process exits: its exit code (128+N for a signal); every caller gets the
+  // same value.
+  virtual Result<int> Wait() = 0;
+  // Delivers `sig` to the process. kNotFound once it has exited.
+  virtual Status Signal(int sig) = 0;
+  // Up to `max_len` bytes, blocking until some arrive; "" at end of stream.
+  Result<std::string> ReadStdout(std::size_t max_len);
+  Result<std::string> ReadStderr(std::size_t max_len);
+  Result<std::size_t> WriteStdin(std::string_view data);
+  Status CloseStdin();
+
+ protected:
+  // Creates the three pipes; returns the process's ends (stdin read end, stdout and stderr
+  // write ends) and keeps ours.
+  Result<std::array<UniqueFd, 3>> MakePipes();
+
+ private:
+  Mutex in_mu_, out_mu_, err_mu_;
+  UniqueFd stdin_ SR_GUARDED_BY(in_mu_);
+  UniqueFd stdout_ SR_GUARDED_BY(out_mu_);
+  UniqueFd stderr_ SR_GUARDED_BY(err_mu_);
+};
+
+class AppEnclave : public EnclaveProcess {
  public:
   // Starts the release server and the app enclave; `stub_tee` (the agent's own TEE) must
   // outlive the AppEnclave.
@@ -67,24 +96,22 @@ class AppEnclave {
   AppEnclave& operator=(const AppEnclave&) = delete;
 
   pid_t pid() const { return pid_; }
-  // Blocks until the boot exits: the entrypoint's exit code (128+N for a signal); every caller
-  // gets the same value.
-  Result<int> Wait();
+  // The boot's exit: the entrypoint's exit code (128+N for a signal).
+  Result<int> Wait() override;
   // Delivers `sig` to the boot, which forwards it to the entrypoint (SIGKILL ends the whole
-  // container). kNotFound once the boot has exited.
-  Status Signal(int sig);
-  // Up to `max_len` bytes, blocking until some arrive; "" at end of stream.
-  Result<std::string> ReadStdout(std::size_t max_len);
-  Result<std::string> ReadStderr(std::size_t max_len);
-  Result<std::size_t> WriteStdin(std::string_view data);
-  Status CloseStdin();
+  // container).
+  Status Signal(int sig) override;
+  // ExecProcess: runs the process of `boot_spec` (a boot spec document whose process.args is
+  // not empty) inside the running container — its root and namespaces, in the app enclave —
+  // over the boot's authenticated exec socket. Waits up to `timeout` for the container to run.
+  Result<std::unique_ptr<EnclaveProcess>> Exec(std::string_view boot_spec,
+                                               std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // OK once the boot attested and acknowledged its key; before that kUnavailable; the failed
   // check (e.g. "MRENCLAVE mismatch") when the release was refused.
   Status release_status() const;
 
  private:
   AppEnclave() = default;
-  static Result<std::string> ReadStream(int fd, std::size_t max_len);
 
   std::string state_dir_;
   std::unique_ptr<attest::KeyReleaseServer> release_server_;
@@ -94,10 +121,8 @@ class AppEnclave {
 
   Mutex wait_mu_;
   std::optional<Result<int>> exit_ SR_GUARDED_BY(wait_mu_);
-  Mutex in_mu_, out_mu_, err_mu_;
-  UniqueFd stdin_ SR_GUARDED_BY(in_mu_);
-  UniqueFd stdout_ SR_GUARDED_BY(out_mu_);
-  UniqueFd stderr_ SR_GUARDED_BY(err_mu_);
+  std::string container_id_;
+  SecretBytes exec_key_;
   // Shared with the release server's session thread (its on_session callback).
   struct ReleaseState {
     mutable Mutex mu;

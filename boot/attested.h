@@ -36,6 +36,8 @@ struct AttestedBootOptions {
   // The container's persistent writable layer (fusefs upper: encrypted, integrity-protected,
   // bound to this root); empty: an in-memory layer, gone when the container ends.
   std::string upper_dir;
+  // Where to serve ExecProcess requests (boot/exec.h) once the container runs; empty: no exec.
+  std::string exec_socket;
   StubIdentity stub;
   std::chrono::milliseconds attest_timeout{10'000};
 };

@@ -13,6 +13,10 @@
 // that forked it).
 #pragma once
 
+#include <sys/types.h>
+
+#include <array>
+#include <functional>
 #include <string>
 
 #include "base/status.h"
@@ -33,6 +37,9 @@ struct ContainerOptions {
   bool in_memory_upper = false;
   std::string hostname;
   ProcessSpec process;
+  // Called once the entrypoint's execve succeeded, with the container init's pid (in the
+  // boot's PID namespace): the handle SpawnInContainer needs.
+  std::function<void(pid_t init)> on_started;
 };
 
 // Runs the container and waits for it. Returns the entrypoint's exit code, or 128+N when a
@@ -40,5 +47,12 @@ struct ContainerOptions {
 // back from the container before the exec. SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
 // SIGWINCH and SIGCONT received meanwhile are forwarded to the entrypoint.
 Result<int> RunContainer(const ContainerOptions& options);
+
+// Starts another process in the running container whose init is `init` (ExecProcess): it
+// joins init's mount, PID, UTS and IPC namespaces — so it sees the container's root, never the
+// host's — with `stdio` as its fds 0-2. Returns the pid of its supervisor (a child of the
+// caller, which forwards signals and exits with the process's exit code, 128+N for a signal).
+// Setup failures (unknown user, missing executable) are errors, as for RunContainer.
+Result<pid_t> SpawnInContainer(pid_t init, const ProcessSpec& process, const std::array<int, 3>& stdio);
 
 }  // namespace sealroot::boot

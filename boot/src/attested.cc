@@ -9,7 +9,9 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "boot/container.h"
+#include "boot/exec.h"
 #include "boot/process_spec.h"
+#include "boot/src/exec_server.h"
 #include "boot/src/sealed_root.h"
 #include "local-attest/release.h"
 
@@ -87,6 +89,7 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   SR_ASSIGN_OR_RETURN(attest::ReleasedRoot * root, FindRoot(release));
 
   SR_ASSIGN_OR_RETURN(std::string lower, MountScratch(options.scratch_dir));
+  SecretBytes exec_key = ExecKey(root->key.span(), release.container_id);
   auto mount = SealedRootMount::Create(options.store_dir, root->root_hash, std::move(root->key), lower,
                                        options.upper_dir);
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
@@ -103,6 +106,17 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   container.in_memory_upper = !(*mount)->writable();
   container.hostname = spec.hostname;
   container.process = std::move(process);
+  std::unique_ptr<ExecServer> exec_server;  // outlives the container: stopped after it ends
+  if (!options.exec_socket.empty()) {
+    container.on_started = [&](pid_t init) {
+      auto server = ExecServer::Start(options.exec_socket, std::move(exec_key), init);
+      if (server.ok()) {
+        exec_server = std::move(*server);
+      } else {
+        SR_LOG(kError) << ctx << ": exec unavailable: " << server.status().message();
+      }
+    };
+  }
   return RunContainer(container);
 }
 

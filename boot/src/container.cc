@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,7 +70,52 @@ Result<int> RunContainer(const ContainerOptions& options) {
     ::waitpid(init, &status, 0);
     return DecodeSetupError(report).WithContext("container root " + options.root);
   }
+  if (options.on_started) options.on_started(init);
   return Supervise(init, /*reap_all=*/false);
+}
+
+Result<pid_t> SpawnInContainer(pid_t init, const ProcessSpec& process, const std::array<int, 3>& stdio) {
+  if (process.args.empty()) return InvalidArgument("exec: no command");
+  UniqueFd init_fd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
+  if (!init_fd) return ErrnoStatus("exec: the container's init", errno);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+  UniqueFd report_read(fds[0]);
+  UniqueFd report_write(fds[1]);
+
+  pid_t supervisor = ::fork();
+  if (supervisor < 0) return ErrnoStatus("exec: fork", errno);
+  if (supervisor == 0) {
+    // The supervisor joins the namespaces (setns of a mount namespace needs a single thread,
+    // which a fresh child is); its own child is then born inside the container's PID namespace.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::setns(init_fd.get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
+      FailSetup(report_write.get(), ErrnoStatus("joining the container's namespaces", errno));
+    }
+    pid_t child = ::fork();
+    if (child < 0) FailSetup(report_write.get(), ErrnoStatus("fork", errno));
+    if (child == 0) {
+      for (int i = 0; i < 3; ++i) {
+        if (::dup2(stdio[i], i) < 0) FailSetup(report_write.get(), ErrnoStatus("exec: stdio", errno));
+      }
+      FailSetup(report_write.get(), ExecEntrypoint(process).WithContext("exec " + process.args[0]));
+    }
+    // Nothing the boot had open stays open here: a copy of the process's stdio would keep its
+    // pipes from reaching EOF, and the FUSE device and sockets are none of its business.
+    (void)report_write.Release();
+    (void)init_fd.Release();
+    ::close_range(3, ~0U, 0);
+    auto exit_code = Supervise(child, /*reap_all=*/false);
+    ::_exit(exit_code.ok() ? *exit_code : 255);
+  }
+  report_write.Reset();
+  SR_ASSIGN_OR_RETURN(std::string report, ReadFd(report_read.get(), 64u << 10));
+  if (!report.empty()) {
+    int status = 0;
+    ::waitpid(supervisor, &status, 0);
+    return DecodeSetupError(report);
+  }
+  return supervisor;
 }
 
 }  // namespace sealroot::boot

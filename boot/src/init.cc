@@ -1,5 +1,6 @@
 #include "boot/src/init.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -23,12 +24,6 @@ namespace {
 
 constexpr std::string_view kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr std::size_t kMaxUserDbBytes = 4u << 20;
-
-[[noreturn]] void FailSetup(int status_pipe, const Status& status) {
-  std::string report = std::to_string(static_cast<int>(status.code())) + " " + status.message();
-  (void)WriteAll(status_pipe, AsBytes(report));
-  ::_exit(127);
-}
 
 Result<std::string> ReadIfPresent(const std::string& path) {
   auto content = ReadFile(path, kMaxUserDbBytes);
@@ -96,7 +91,8 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
-// Runs in the entrypoint's process after the root is entered; returns only on failure.
+}  // namespace
+
 Status ExecEntrypoint(const ProcessSpec& process) {
   SR_ASSIGN_OR_RETURN(std::string passwd, ReadIfPresent("/etc/passwd"));
   SR_ASSIGN_OR_RETURN(std::string group, ReadIfPresent("/etc/group"));
@@ -117,13 +113,24 @@ Status ExecEntrypoint(const ProcessSpec& process) {
   return ErrnoStatus("executing " + path, errno);
 }
 
-}  // namespace
+[[noreturn]] void FailSetup(int status_pipe, const Status& status) {
+  std::string report = std::to_string(static_cast<int>(status.code())) + " " + status.message();
+  (void)WriteAll(status_pipe, AsBytes(report));
+  ::_exit(127);
+}
 
 void RunInit(const ContainerOptions& options, UniqueFd status_pipe) {
   // If the boot dies (even by SIGKILL), PID 1 dies with it, and the kernel kills the rest of the
   // container's PID namespace.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   ::umask(0);
+  // The boot's other descriptors (FUSE device, sockets, exec pipes) are none of init's business.
+  if (status_pipe.get() != 3) {
+    if (::dup3(status_pipe.get(), 3, O_CLOEXEC) < 0) ::_exit(127);
+    (void)status_pipe.Release();
+    status_pipe.Reset(3);
+  }
+  ::close_range(4, ~0U, 0);
   // A mount namespace of its own: pivot_root moves every process of the namespace whose root is
   // the old root, and the boot must keep its view (the sealed store, the FUSE mount).
   Status status = ::unshare(CLONE_NEWNS) == 0

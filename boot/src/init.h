@@ -13,6 +13,14 @@ namespace sealroot::boot {
 // exit code. Never returns.
 [[noreturn]] void RunInit(const ContainerOptions& options, UniqueFd status_pipe);
 
+// Runs in a process that is already inside the container's root and namespaces: resolves the
+// user against the root's /etc/passwd, applies rlimits, groups, ids, cwd, no_new_privs, resets
+// signals, marks every fd above 2 close-on-exec and execs. Returns only on failure.
+Status ExecEntrypoint(const ProcessSpec& process);
+
+// Reports a failure before the exec into the status pipe and exits (127).
+[[noreturn]] void FailSetup(int status_pipe, const Status& status);
+
 // Decodes what a failed setup wrote into the status pipe.
 Status DecodeSetupError(std::string_view report);
 

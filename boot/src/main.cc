@@ -2,6 +2,7 @@
 //
 // As the agent launches it, inside a (sim) enclave:
 //   sealroot-boot --attest-socket SOCK --store DIR --spec FILE --scratch DIR [--upper DIR]
+//                 [--exec-socket SOCK]
 //                 [--stub-prod-id N] [--stub-min-svn N] [--stub-mrsigner HEX] [--stub-mrenclave HEX]
 // For development, with a plain directory as root and no attestation:
 //   sealroot-boot --rootfs DIR --spec FILE [--spec-digest HEX] [--in-memory-upper]
@@ -69,6 +70,7 @@ Result<boot::AttestedBootOptions> AttestedOptions(const ArgParser& args, const s
   options.scratch_dir = *scratch;
   options.spec_path = spec_path;
   options.upper_dir = args.Get("upper").value_or("");
+  options.exec_socket = args.Get("exec-socket").value_or("");
   SR_ASSIGN_OR_RETURN(options.stub.isv_prod_id, ParseU16(args, "stub-prod-id"));
   SR_ASSIGN_OR_RETURN(options.stub.min_isv_svn, ParseU16(args, "stub-min-svn"));
   if (auto hex = args.Get("stub-mrsigner")) {
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
   args.Option("store", "DIR", "the sealed store holding the container's root");
   args.Option("scratch", "DIR", "an empty directory for the boot's private mounts");
   args.Option("upper", "DIR", "the container's persistent writable layer (default: in memory)");
+  args.Option("exec-socket", "PATH", "serve the agent's authenticated exec requests there");
   args.Option("stub-prod-id", "N", "the agent enclave's ISVPRODID (default 0)");
   args.Option("stub-min-svn", "N", "the agent enclave's minimum ISVSVN (default 0)");
   args.Option("stub-mrsigner", "HEX", "the agent enclave's MRSIGNER (default: this enclave's own)");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/encoding.h"
+#include "boot/exec.h"
 #include "boot/src/user.h"
 
 namespace sealroot::boot {
@@ -167,6 +168,16 @@ TEST(EncodeBootSpecTest, RoundTrips) {
   // An unset user stays unset, so the image's User applies.
   spec.process.user.reset();
   EXPECT_FALSE(ParseBootSpec(EncodeBootSpec(spec))->process.user.has_value());
+}
+
+TEST(ExecKeyTest, BoundToTheStoreKeyAndTheContainer) {
+  SecretBytes store = SecretBytes::Random(32);
+  EXPECT_TRUE(ExecKey(store.span(), "a") == ExecKey(store.span(), "a"));
+  EXPECT_FALSE(ExecKey(store.span(), "a") == ExecKey(store.span(), "b"));
+  EXPECT_FALSE(ExecKey(store.span(), "a") == ExecKey(SecretBytes::Random(32).span(), "a"));
+  std::array<std::uint8_t, 32> challenge{};
+  EXPECT_NE(ExecRequestMac(ExecKey(store.span(), "a"), challenge, "{}"),
+            ExecRequestMac(ExecKey(store.span(), "a"), challenge, "{ }"));
 }
 
 TEST(BootSpecDigestTest, IsSha256OfTheExactBytes) {

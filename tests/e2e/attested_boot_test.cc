@@ -13,6 +13,8 @@
 #include "base/encoding.h"
 #include "base/file.h"
 #include "boot/app_enclave.h"
+#include "boot/exec.h"
+#include "boot/src/exec_client.h"
 #include "local-attest/sim.h"
 #include "stub-enclave/launcher.h"
 #include "stub-enclave/measure.h"
@@ -109,7 +111,7 @@ class AttestedBootTest : public ::testing::Test {
     return launched.ok() ? std::move(*launched) : nullptr;
   }
 
-  static std::string ReadAll(AppEnclave& app, bool stderr_stream = false) {
+  static std::string ReadAllFrom(EnclaveProcess& app, bool stderr_stream = false) {
     std::string out;
     while (true) {
       auto chunk = stderr_stream ? app.ReadStderr(4096) : app.ReadStdout(4096);
@@ -124,8 +126,8 @@ class AttestedBootTest : public ::testing::Test {
   };
   static Outcome Finish(AppEnclave& app) {
     Outcome o;
-    std::thread err_reader([&] { o.err = ReadAll(app, true); });
-    o.out = ReadAll(app);
+    std::thread err_reader([&] { o.err = ReadAllFrom(app, true); });
+    o.out = ReadAllFrom(app);
     err_reader.join();
     auto code = app.Wait();
     EXPECT_TRUE(code.ok()) << code.status().ToString();
@@ -310,6 +312,47 @@ TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   EXPECT_NE(testing::Shell("find '" + upper + "' -type f | wc -l").out, "0\n");
 }
 
+TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
+  auto app = Launch(
+      Spec("ctr-exec", R"({"hostname":"exec-box","process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
+  ASSERT_TRUE(app);
+  ASSERT_EQ(app->ReadStdout(3).value(), "up\n");
+  auto exec = app->Exec(
+      R"({"process":{"args":["sh","-c","cat /etc/motd; hostname; echo $$; id -u; read x; echo got $x"],
+      "user":{"uid":1000,"gid":1000}}})");
+  ASSERT_TRUE(exec.ok()) << exec.status().ToString();
+  ASSERT_TRUE((*exec)->WriteStdin("input\n").ok());
+  std::string out = ReadAllFrom(**exec);
+  EXPECT_EQ((*exec)->Wait().value(), 0);
+  // The sealed image's motd, the container's hostname and PID namespace: not the host's.
+  EXPECT_EQ(out, std::string(kMarker) + "\nexec-box\n3\n1000\ngot input\n");
+
+  auto sleeper = app->Exec(R"({"process":{"args":["sleep","60"]}})");
+  ASSERT_TRUE(sleeper.ok()) << sleeper.status().ToString();
+  EXPECT_TRUE((*sleeper)->Signal(SIGTERM).ok());
+  EXPECT_EQ((*sleeper)->Wait().value(), 128 + SIGTERM);
+
+  auto missing = app->Exec(R"({"process":{"args":["no-such-tool"]}})");
+  EXPECT_EQ(missing.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(missing.status().message().find("not found in the container's PATH"), std::string::npos)
+      << missing.status().message();
+  EXPECT_TRUE(app->Signal(SIGKILL).ok());
+}
+
+TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
+  auto app = Launch(Spec("ctr-forge", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
+  ASSERT_TRUE(app);
+  ASSERT_EQ(app->ReadStdout(3).value(), "up\n");
+  // The host knows the socket but not the store key the exec key derives from.
+  SecretBytes guessed = ExecKey(SecretBytes::Random(32).span(), "ctr-forge");
+  auto forged = StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
+                          std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  EXPECT_FALSE(forged.ok());
+  EXPECT_NE(forged.status().message().find("not authenticated"), std::string::npos)
+      << forged.status().message();
+  EXPECT_TRUE(app->Signal(SIGKILL).ok());
+}
+
 TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
   std::string mounts_before = ReadFile("/proc/self/mountinfo").value();
   std::string store_before = testing::Shell("cd '" + suite->store + "' && find . | sort").out;
@@ -325,7 +368,8 @@ TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
     // While it runs, the host sees neither the FUSE mount nor the writable layer.
     EXPECT_EQ(ReadFile("/proc/self/mountinfo").value(), mounts_before);
     EXPECT_EQ(testing::Shell("find '" + state_dir + "' -mindepth 1 | sort").out,
-              state_dir + "/attest.sock\n" + state_dir + "/scratch\n" + state_dir + "/spec.json\n");
+              state_dir + "/attest.sock\n" + state_dir + "/exec.sock\n" + state_dir + "/scratch\n" +
+                  state_dir + "/spec.json\n");
   }  // RemoveContainer while running: the AppEnclave kills the boot and cleans up
   EXPECT_NE(::access(state_dir.c_str(), F_OK), 0);
   EXPECT_EQ(ReadFile("/proc/self/mountinfo").value(), mounts_before);

@@ -1,0 +1,36 @@
+// ExecProcess inside a running container's app enclave (design/boot.md "Exec"): the boot serves
+// exec requests on a unix socket in the container's state directory; the host can reach that
+// socket, so every request is authenticated with a key the agent and the boot share and the
+// host does not: derived from the container's store key, which only the attested boot received.
+//
+// Wire (frames as in local-attest/channel.h: u32 BE length + bytes, 64 KiB cap):
+//   boot -> agent   challenge (32 random bytes)
+//   agent -> boot   HMAC-SHA256(exec key, "sealroot exec v1" || challenge || request) || request
+//                   where request is a boot spec document with the process to run
+//   agent -> boot   one byte with SCM_RIGHTS: the process's stdin, stdout, stderr
+//   boot -> agent   "ok" or "error: <message>"
+//   agent -> boot   signal numbers (u32 BE), any time
+//   boot -> agent   the exit code (u32 BE; 128+N for signal N), then the boot closes
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "base/crypto.h"
+#include "base/secret.h"
+
+namespace sealroot::boot {
+
+inline constexpr std::size_t kExecChallengeSize = 32;
+inline constexpr std::size_t kExecMaxFrame = 64 * 1024;
+
+// HMAC-SHA256(store key, "sealroot exec key v1" || container id).
+SecretBytes ExecKey(std::span<const std::uint8_t> store_key, std::string_view container_id);
+
+Sha256Digest ExecRequestMac(const SecretBytes& exec_key, std::span<const std::uint8_t> challenge,
+                            std::string_view request);
+
+}  // namespace sealroot::boot

@@ -1,0 +1,204 @@
+// EnclaveProcess's streams, and the exec client.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <thread>
+
+#include "base/file.h"
+#include "boot/app_enclave.h"
+#include "boot/exec.h"
+#include "boot/src/exec_client.h"
+#include "local-attest/channel.h"
+
+namespace sealroot::boot {
+namespace {
+
+constexpr std::size_t kMaxRead = 1u << 20;
+
+Result<std::string> ReadStream(int fd, std::size_t max_len) {
+  if (fd < 0) return FailedPrecondition("stream already closed");
+  std::string buffer(std::min(max_len == 0 ? kMaxRead : max_len, kMaxRead), '\0');
+  while (true) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("reading the process's output", errno);
+    buffer.resize(static_cast<std::size_t>(n));
+    return buffer;
+  }
+}
+
+// A write to a pipe whose reader is gone raises SIGPIPE, which would end the agent: block it in
+// this thread for the write and consume the one the write may have raised.
+Status WriteWithoutSigpipe(int fd, std::string_view data) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  Status written = WriteAll(fd, AsBytes(data));
+  if (!written.ok()) {
+    timespec zero{};
+    while (::sigtimedwait(&pipe_set, nullptr, &zero) == SIGPIPE) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return written;
+}
+
+Result<UniqueFd> Connect(const std::string& path, std::chrono::steady_clock::time_point deadline) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return InvalidArgument("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  while (true) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return ErrnoStatus("socket", errno);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    // The boot opens the socket once the container runs, which may be a moment after StartContainer.
+    if ((errno != ENOENT && errno != ECONNREFUSED) || std::chrono::steady_clock::now() > deadline) {
+      return ErrnoStatus("connecting to the boot's exec socket " + path, errno);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+Status SendStdio(int conn, const std::array<UniqueFd, 3>& fds) {
+  char byte = 's';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+  for (int i = 0; i < 3; ++i) {
+    int fd = fds[i].get();
+    std::memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof fd);
+  }
+  if (::sendmsg(conn, &msg, MSG_NOSIGNAL) != 1) return ErrnoStatus("sending the exec's stdio", errno);
+  return OkStatus();
+}
+
+// A process the boot runs for us; the connection carries signals to it and its exit code back.
+class ExecProcess final : public EnclaveProcess {
+ public:
+  static Result<std::unique_ptr<ExecProcess>> Start(const std::string& socket_path, const SecretBytes& key,
+                                                    std::string_view boot_spec, attest::Deadline deadline) {
+    auto out = std::unique_ptr<ExecProcess>(new ExecProcess());
+    SR_ASSIGN_OR_RETURN(out->conn_, Connect(socket_path, deadline));
+    int conn = out->conn_.get();
+    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> challenge,
+                        attest::ReadFrame(conn, kExecMaxFrame, deadline));
+    Sha256Digest mac = ExecRequestMac(key, challenge, boot_spec);
+    std::vector<std::uint8_t> request(mac.begin(), mac.end());
+    request.insert(request.end(), boot_spec.begin(), boot_spec.end());
+    SR_RETURN_IF_ERROR(attest::WriteFrame(conn, request, deadline));
+    using Stdio = std::array<UniqueFd, 3>;
+    SR_ASSIGN_OR_RETURN(Stdio stdio, out->MakePipes());
+    SR_RETURN_IF_ERROR(SendStdio(conn, stdio));
+    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> reply, attest::ReadFrame(conn, kExecMaxFrame, deadline));
+    std::string text(reply.begin(), reply.end());
+    if (text != "ok") return FailedPrecondition("the app enclave refused the exec: " + text);
+    return out;
+  }
+
+  ~ExecProcess() override {
+    // Hanging up makes the boot kill the process.
+    conn_.Reset();
+  }
+
+  Result<int> Wait() override {
+    MutexLock lock(wait_mu_);
+    if (!exit_) {
+      auto frame = attest::ReadFrame(conn_.get(), 4, std::chrono::steady_clock::time_point::max());
+      if (!frame.ok()) {
+        exit_ = std::move(frame).status().WithContext("waiting for the exec");
+      } else if (frame->size() != 4) {
+        exit_ = DataLoss("waiting for the exec: malformed exit status");
+      } else {
+        const auto& f = *frame;
+        exit_ = static_cast<int>((f[0] << 24) | (f[1] << 16) | (f[2] << 8) | f[3]);
+      }
+    }
+    return *exit_;
+  }
+
+  Status Signal(int sig) override {
+    MutexLock lock(write_mu_);
+    std::uint32_t v = static_cast<std::uint32_t>(sig);
+    std::uint8_t frame[4] = {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+                             static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+    Status sent =
+        attest::WriteFrame(conn_.get(), frame, std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    if (!sent.ok()) return NotFound("the exec'd process has exited");
+    return OkStatus();
+  }
+
+ private:
+  ExecProcess() = default;
+  UniqueFd conn_;
+  Mutex wait_mu_, write_mu_;
+  std::optional<Result<int>> exit_ SR_GUARDED_BY(wait_mu_);
+};
+
+}  // namespace
+
+Result<std::array<UniqueFd, 3>> EnclaveProcess::MakePipes() {
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus("creating a stdio pipe", errno);
+  UniqueFd in_read(in[0]), in_write(in[1]);
+  if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus("creating a stdio pipe", errno);
+  UniqueFd out_read(out[0]), out_write(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return ErrnoStatus("creating a stdio pipe", errno);
+  UniqueFd err_read(err[0]), err_write(err[1]);
+  {
+    MutexLock a(in_mu_), b(out_mu_), c(err_mu_);
+    stdin_ = std::move(in_write);
+    stdout_ = std::move(out_read);
+    stderr_ = std::move(err_read);
+  }
+  return std::array<UniqueFd, 3>{std::move(in_read), std::move(out_write), std::move(err_write)};
+}
+
+Result<std::string> EnclaveProcess::ReadStdout(std::size_t max_len) {
+  MutexLock lock(out_mu_);
+  return ReadStream(stdout_.get(), max_len);
+}
+
+Result<std::string> EnclaveProcess::ReadStderr(std::size_t max_len) {
+  MutexLock lock(err_mu_);
+  return ReadStream(stderr_.get(), max_len);
+}
+
+Result<std::size_t> EnclaveProcess::WriteStdin(std::string_view data) {
+  MutexLock lock(in_mu_);
+  if (!stdin_) return FailedPrecondition("the process's stdin is closed");
+  SR_RETURN_IF_ERROR_CTX(WriteWithoutSigpipe(stdin_.get(), data), "writing the process's stdin");
+  return data.size();
+}
+
+Status EnclaveProcess::CloseStdin() {
+  MutexLock lock(in_mu_);
+  stdin_.Reset();
+  return OkStatus();
+}
+
+Result<std::unique_ptr<EnclaveProcess>> StartExec(const std::string& socket_path, const SecretBytes& exec_key,
+                                                  std::string_view boot_spec,
+                                                  std::chrono::steady_clock::time_point deadline) {
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<ExecProcess> process,
+                      ExecProcess::Start(socket_path, exec_key, boot_spec, deadline));
+  return std::unique_ptr<EnclaveProcess>(std::move(process));
+}
+
+}  // namespace sealroot::boot

@@ -1,0 +1,21 @@
+// The agent's side of ExecProcess (boot/exec.h), used by AppEnclave::Exec.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/secret.h"
+#include "base/status.h"
+#include "boot/app_enclave.h"
+
+namespace sealroot::boot {
+
+// Connects to the boot's exec socket (retrying until `deadline` while it does not exist yet),
+// authenticates `boot_spec`, hands over fresh stdio pipes and returns the running process.
+Result<std::unique_ptr<EnclaveProcess>> StartExec(const std::string& socket_path, const SecretBytes& exec_key,
+                                                  std::string_view boot_spec,
+                                                  std::chrono::steady_clock::time_point deadline);
+
+}  // namespace sealroot::boot

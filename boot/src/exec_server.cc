@@ -1,0 +1,186 @@
+#include "boot/src/exec_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "base/log.h"
+#include "boot/container.h"
+#include "boot/exec.h"
+#include "boot/process_spec.h"
+#include "boot/src/supervise.h"
+#include "local-attest/channel.h"
+
+namespace sealroot::boot {
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+
+attest::Deadline Soon() {
+  return std::chrono::steady_clock::now() + kHandshakeTimeout;
+}
+
+std::array<std::uint8_t, 4> U32(std::uint32_t v) {
+  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+          static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+}
+
+// The three stdio descriptors sent with SCM_RIGHTS.
+Result<std::array<UniqueFd, 3>> ReceiveStdio(int conn) {
+  pollfd p{conn, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kHandshakeTimeout).count())) != 1) {
+    return DeadlineExceeded("exec: no stdio descriptors");
+  }
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) != 1) return ErrnoStatus("exec: receiving stdio", errno);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  std::array<UniqueFd, 3> out;
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int)) ||
+      (msg.msg_flags & MSG_CTRUNC)) {
+    // Close whatever arrived before refusing.
+    for (cmsghdr* h = CMSG_FIRSTHDR(&msg); h != nullptr; h = CMSG_NXTHDR(&msg, h)) {
+      if (h->cmsg_type != SCM_RIGHTS) continue;
+      std::size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < n; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+        ::close(fd);
+      }
+    }
+    return InvalidArgument("exec: expected exactly three stdio descriptors");
+  }
+  for (int i = 0; i < 3; ++i) {
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+    out[i].Reset(fd);
+  }
+  return out;
+}
+
+// Authenticates one request and starts its process; returns the supervisor's pid.
+Result<pid_t> Accept(int conn, const SecretBytes& key, pid_t init) {
+  std::array<std::uint8_t, kExecChallengeSize> challenge;
+  RandomBytes(challenge);
+  SR_RETURN_IF_ERROR(attest::WriteFrame(conn, challenge, Soon()));
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> frame, attest::ReadFrame(conn, kExecMaxFrame, Soon()));
+  if (frame.size() < 32) return InvalidArgument("exec: request too short");
+  std::string request(frame.begin() + 32, frame.end());
+  Sha256Digest mac = ExecRequestMac(key, challenge, request);
+  if (!ConstantTimeEqual(std::span(frame).first(32), mac)) {
+    return PermissionDenied("exec: request not authenticated (not from this container's agent)");
+  }
+  using Stdio = std::array<UniqueFd, 3>;
+  SR_ASSIGN_OR_RETURN(Stdio stdio, ReceiveStdio(conn));
+  SR_ASSIGN_OR_RETURN(BootSpec spec, ParseBootSpec(request));
+  if (spec.process.args.empty()) return InvalidArgument("exec: process.args is empty");
+  SR_ASSIGN_OR_RETURN(ProcessSpec process, ResolveProcess(spec));
+  return SpawnInContainer(init, process, {stdio[0].get(), stdio[1].get(), stdio[2].get()});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ExecServer>> ExecServer::Start(const std::string& socket_path, SecretBytes exec_key,
+                                                      pid_t init) {
+  auto out = std::unique_ptr<ExecServer>(new ExecServer());
+  out->socket_path_ = socket_path;
+  out->key_ = std::move(exec_key);
+  out->init_ = init;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path)
+    return InvalidArgument("exec socket path too long: " + socket_path);
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  out->listen_.Reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!out->listen_) return ErrnoStatus("exec socket", errno);
+  ::unlink(socket_path.c_str());
+  mode_t old = ::umask(077);
+  int bound = ::bind(out->listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (bound != 0 || ::listen(out->listen_.get(), 8) != 0) return ErrnoStatus("binding " + socket_path, errno);
+  int stop[2];
+  if (::pipe2(stop, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+  out->stop_read_.Reset(stop[0]);
+  out->stop_write_.Reset(stop[1]);
+  out->acceptor_ = std::thread([server = out.get()] { server->AcceptLoop(); });
+  return out;
+}
+
+ExecServer::~ExecServer() {
+  if (stop_write_) (void)::write(stop_write_.get(), "x", 1);
+  if (acceptor_.joinable()) acceptor_.join();
+  std::vector<std::thread> sessions;
+  {
+    MutexLock lock(mu_);
+    sessions.swap(sessions_);
+  }
+  for (std::thread& t : sessions) t.join();
+  if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
+}
+
+void ExecServer::AcceptLoop() {
+  while (true) {
+    pollfd fds[2] = {{listen_.get(), POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents == 0) continue;
+    int conn = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) continue;
+    MutexLock lock(mu_);
+    sessions_.emplace_back([this, conn] { Serve(conn); });
+  }
+}
+
+void ExecServer::Serve(int raw_conn) {
+  UniqueFd conn(raw_conn);
+  auto supervisor = Accept(conn.get(), key_, init_);
+  if (!supervisor.ok()) {
+    SR_LOG(kWarning) << supervisor.status().message();
+    (void)attest::WriteFrame(conn.get(), AsBytes("error: " + supervisor.status().message()), Soon());
+    return;
+  }
+  pid_t pid = *supervisor;
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!attest::WriteFrame(conn.get(), AsBytes("ok"), Soon()).ok()) ::kill(pid, SIGKILL);
+  // Until the process ends: signals from the agent go to it; the agent hanging up, or the
+  // container ending (the stop pipe), kills it.
+  while (true) {
+    pollfd fds[3] = {{pidfd.get(), POLLIN, 0}, {conn.get(), POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
+    if (::poll(fds, 3, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents != 0) break;
+    if (fds[2].revents != 0) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    if (fds[1].revents == 0) continue;
+    auto frame = attest::ReadFrame(conn.get(), 4, Soon());
+    if (!frame.ok() || frame->size() != 4) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    int sig = ((*frame)[0] << 24) | ((*frame)[1] << 16) | ((*frame)[2] << 8) | (*frame)[3];
+    ::kill(pid, sig);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(ExitCodeOf(status))), Soon());
+}
+
+}  // namespace sealroot::boot
