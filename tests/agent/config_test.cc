@@ -25,6 +25,7 @@ TEST(AgentConfigTest, FullDocumentParses) {
     "grpc": ["unix:///tmp/g.sock"],
     "state_dir": "/s", "store_dir": "/t",
     "trust": {"policy": "/p.json", "decryption_keys": ["/k.pem"]},
+    "registry": {"tls_verify": false, "cert_dir": "/certs"},
     "app_enclaves": [{"mrenclave": ")" +
                                  std::string(64, 'a') + R"(", "isv_prod_id": 1}],
     "allow_exec": true,
@@ -34,6 +35,8 @@ TEST(AgentConfigTest, FullDocumentParses) {
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->ttrpc[1].port, 7788);
   EXPECT_EQ(config->trust.policy_path, "/p.json");
+  EXPECT_FALSE(config->registry.tls_verify);
+  EXPECT_EQ(config->registry.cert_dir, "/certs");
   EXPECT_EQ(config->app_enclaves.at(0).isv_prod_id, 1);
   EXPECT_TRUE(config->allow_exec);
   EXPECT_EQ(config->limits.max_concurrent_pulls, 2u);

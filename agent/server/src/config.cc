@@ -121,8 +121,8 @@ Status ParseRegistry(const json& object, RegistryAccess& registry) {
 
 Status ParseDocument(const json& doc, AgentConfig& config) {
   SR_RETURN_IF_ERROR(CheckKeys(doc, "agent config",
-                               {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "app_enclaves",
-                                "allow_exec", "state_sealing", "limits"}));
+                               {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "registry",
+                                "app_enclaves", "allow_exec", "state_sealing", "limits"}));
   if (doc.contains("ttrpc")) {
     SR_ASSIGN_OR_RETURN(config.ttrpc, ParseAddresses(doc.at("ttrpc"), "ttrpc", /*allow_tcp=*/true));
   }
