@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,6 +59,8 @@ class LaunchedEnclave {
 
   // Waits for the child; returns its exit code (128+N if killed by signal N).
   Result<int> Wait();
+  // Like Wait() without blocking: std::nullopt while the child runs.
+  Result<std::optional<int>> Poll();
   // Sends a signal to a child that has not been waited for.
   Status Kill(int sig);
 
@@ -66,6 +69,7 @@ class LaunchedEnclave {
 
  private:
   void StopCpu();
+  void Reaped(int status);
   pid_t pid_;
   bool reaped_ = false;
   int exit_code_ = -1;

@@ -6,15 +6,20 @@
 //   verify EXE --sigstruct SIG [layout]    checks SIG against EXE, prints the identity
 //   run EXE --sigstruct SIG [layout] [--container-id ID --spec-digest HEX | --config-id HEX]
 //       [--env NAME=VALUE]... -- ARGS...   launches EXE as a sim enclave, exits with its status
+#include <signal.h>
+
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "agent/cli/commands.h"
 #include "base/cli.h"
 #include "base/encoding.h"
 #include "base/file.h"
+#include "base/interrupt.h"
 #include "local-attest/policy.h"
 #include "stub-enclave/launcher.h"
 #include "stub-enclave/sigstruct.h"
@@ -96,6 +101,21 @@ nlohmann::json IdentityJson(const sgx::EnclaveIdentity& id) {
           {"isv_svn", id.isv_svn},
           {"debug", (id.attributes.flags & sgx::kFlagDebug) != 0},
           {"attributes", id.attributes.flags}};
+}
+
+// Waits for a launched enclave; on SIGINT/SIGTERM to the launcher, passes SIGTERM on once (the
+// enclave cannot outlive the simulated CPU that this process is).
+Result<int> WaitForwardingInterrupts(enclave::LaunchedEnclave& launched) {
+  bool forwarded = false;
+  for (;;) {
+    SR_ASSIGN_OR_RETURN(std::optional<int> code, launched.Poll());
+    if (code) return *code;
+    if (Interrupted() && !forwarded) {
+      (void)launched.Kill(SIGTERM);
+      forwarded = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 // Runs `body` with a parser set up by `setup`, mapping errors to the CLI conventions.
@@ -249,7 +269,7 @@ int Run(Args args) {
                    for (char** e = environ; *e; ++e) spec.env.emplace_back(*e);
                    for (const std::string& e : p.GetAll("env")) spec.env.push_back(e);
                    SR_ASSIGN_OR_RETURN(auto launched, enclave::LaunchEnclave(spec));
-                   return launched->Wait();
+                   return WaitForwardingInterrupts(*launched);
                  });
 }
 

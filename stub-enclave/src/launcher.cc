@@ -101,10 +101,25 @@ Result<int> LaunchedEnclave::Wait() {
   while (::waitpid(pid_, &status, 0) < 0) {
     if (errno != EINTR) return ErrnoStatus("waiting for enclave process " + std::to_string(pid_), errno);
   }
+  Reaped(status);
+  return exit_code_;
+}
+
+Result<std::optional<int>> LaunchedEnclave::Poll() {
+  if (reaped_) return std::optional<int>(exit_code_);
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r < 0 && errno != EINTR)
+    return ErrnoStatus("waiting for enclave process " + std::to_string(pid_), errno);
+  if (r <= 0) return std::optional<int>();
+  Reaped(status);
+  return std::optional<int>(exit_code_);
+}
+
+void LaunchedEnclave::Reaped(int status) {
   reaped_ = true;
   exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   StopCpu();  // descendants that kept the socket lose their CPU with the enclave
-  return exit_code_;
 }
 
 Status LaunchedEnclave::Kill(int sig) {

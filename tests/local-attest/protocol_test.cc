@@ -65,6 +65,23 @@ TEST_F(DhTest, FlippedBitInGbIsRefused) {
   EXPECT_NE(s.message().find("not a valid P-256 point"), std::string::npos);
 }
 
+TEST_F(DhTest, FlippedBitInGaIsRefused) {
+  for (std::size_t offset : {2u /* x */, 33u, 63u /* y */}) {
+    DhResponder r = DhResponder::Create(*stub_).value();
+    DhInitiator i = DhInitiator::Create(*app_).value();
+    auto msg1 = r.msg1();
+    msg1[offset] ^= 0x10;
+    // Off the curve: the initiator refuses msg1. Still on it: the initiator agrees on a key the
+    // responder does not have, and the responder refuses msg2's CMAC.
+    auto msg2 = i.ProcessMsg1(msg1);
+    if (!msg2.ok()) {
+      EXPECT_NE(msg2.status().message().find("not a valid P-256 point"), std::string::npos);
+      continue;
+    }
+    EXPECT_EQ(r.ProcessMsg2(*msg2).status().code(), Code::kDataLoss) << offset;
+  }
+}
+
 TEST_F(DhTest, FlippedBitInMsg2ReportIsRefusedByCmac) {
   for (std::size_t offset : {64u + 64u /* mr_enclave */, 64u + 320u /* report_data */,
                              64u + 384u /* key_id */, 64u + 416u /* report mac */}) {

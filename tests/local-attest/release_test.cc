@@ -13,6 +13,7 @@
 
 #include "base/fd.h"
 #include "local-attest/channel.h"
+#include "local-attest/dh.h"
 #include "local-attest/sim.h"
 #include "tests/support/process.h"
 
@@ -215,6 +216,26 @@ TEST_F(ReleaseTest, TruncatedAndOversizedFramesFailCleanly) {
     ASSERT_TRUE(WriteFrame(fd.get(), wrong, deadline()).ok());
     Status s = outcomes_.Next();
     EXPECT_NE(s.message().find("msg2: expected 512 bytes"), std::string::npos) << s.ToString();
+  }
+  ExpectStillServing();
+}
+
+TEST_F(ReleaseTest, TamperedMsg2OnTheWireIsRefusedAndServingContinues) {
+  StartServer(AppPolicy());
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  for (std::size_t offset :
+       {10u /* g_b */, 64u + 320u /* report_data */, 64u + 384u /* key_id */, 500u /* cmac */}) {
+    UniqueFd fd = RawConnect();
+    DhInitiator dh = DhInitiator::Create(*tee).value();
+    auto msg1 = ReadFrame(fd.get(), kMaxFrameSize, deadline).value();
+    auto msg2 = dh.ProcessMsg1(msg1).value();
+    msg2[offset] ^= 0x02;
+    ASSERT_TRUE(WriteFrame(fd.get(), msg2, deadline).ok());
+    EXPECT_EQ(ReadFrame(fd.get(), kMaxFrameSize, deadline).status().code(), Code::kUnavailable);  // closed
+    Status s = outcomes_.Next();
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("msg2"), std::string::npos) << s.ToString();
   }
   ExpectStillServing();
 }

@@ -187,6 +187,25 @@ TEST_F(HandshakeTest, BootRefusesAStubWithAnUnexpectedIdentity) {
   EXPECT_NE(StubOutput().find("session: refused"), std::string::npos);
 }
 
+TEST(Launcher, StaticExecutablesHaveNoLibrariesAndRunFromTheMeasuredCopy) {
+  const std::string busybox = "/bin/busybox";  // busybox-static
+  auto image = EnclaveImage::Load(busybox, kConfig).value();
+  EXPECT_TRUE(image.measurement().libraries.empty());
+  LaunchSpec spec;
+  spec.executable = busybox;
+  spec.config = kConfig;
+  spec.sigstruct = SignEnclave(testkeys::KeyA(), image.measurement().mr_enclave, {}).value();
+  spec.args = {"sh", "-c", "exit 7"};
+  auto launched = LaunchEnclave(spec).value();
+  std::optional<int> code;
+  for (int i = 0; i < 500 && !code; ++i) {
+    code = launched->Poll().value();
+    if (!code) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(code, 7);
+  EXPECT_EQ(launched->Wait().value(), 7);
+}
+
 TEST(Launcher, RefusesASigstructForAnotherBinary) {
   LaunchSpec spec;
   spec.executable = testing::BuiltProgram("test_app");
