@@ -8,10 +8,12 @@
 #include "agent/cli/commands.h"
 #include "agent/sealing/sealing.h"
 #include "base/cli.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "fusefs/fuse_mount.h"
 #include "fusefs/sealed_tree.h"
 #include "fusefs/store.h"
+#include "fusefs/upper.h"
 
 namespace sealroot::cli {
 namespace {
@@ -58,18 +60,40 @@ Result<Opened> OpenRoot(const ArgParser& p, const std::string& store_dir) {
 Status RunMount(const ArgParser& p) {
   const std::string& store_dir = p.positionals()[0];
   const std::string& mountpoint = p.positionals()[1];
-  if (p.Has("upper"))
-    return Unimplemented("--upper: the writable upper layer is not built yet; mount --read-only");
+  const bool read_only = p.Bool("read-only");
+  if (read_only && (p.Has("upper") || p.Has("upper-root")))
+    return InvalidArgument("--upper and --upper-root need a writable mount (drop --read-only)");
   SR_ASSIGN_OR_RETURN(Opened o, OpenRoot(p, store_dir));
-  // Open and verify the root before mounting: a bad key or root never produces a mount.
+  // Open and verify the root (and the upper's state) before mounting: a bad key, root or upper
+  // never produces a mount.
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::SealedTree> tree, sf::SealedTree::OpenRoot(o.store, o.key, o.root));
+  std::unique_ptr<sf::UnionFs> writable;
+  if (!read_only) {
+    sf::UpperOptions upper{.dir = p.Get("upper").value_or("")};
+    if (auto pinned = p.Get("upper-root")) {
+      SR_ASSIGN_OR_RETURN(upper.expected_state, sf::ParseHash(*pinned));
+    }
+    SR_ASSIGN_OR_RETURN(writable, sf::UnionFs::Open(std::move(tree), o.key, o.root, upper));
+  }
+  sf::Filesystem& fs = writable ? static_cast<sf::Filesystem&>(*writable) : *tree;
   sf::FuseMountOptions options;
   options.mountpoint = mountpoint;
   options.fsname = "sealfs:" + sf::HashHex(o.root).substr(0, 16);
+  options.read_only = read_only;
   options.debug = p.Bool("debug-fuse");
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::FuseMount> mount, sf::FuseMount::Create(*tree, options));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::FuseMount> mount, sf::FuseMount::Create(fs, options));
   if (!p.Bool("foreground")) SR_RETURN_IF_ERROR(mount->Daemonize(p.Get("log-file").value_or("")));
-  return mount->Serve();
+  Status served = mount->Serve();
+  mount.reset();  // unmounted: nothing changes the upper any more
+  if (writable && p.Has("upper")) {
+    // The new upper root: the key holder keeps it to pin the next mount (--upper-root).
+    SR_ASSIGN_OR_RETURN(sf::Hash32 state, writable->Commit());
+    SR_LOG(kInfo) << "upper " << *p.Get("upper") << " committed, upper root " << sf::HashHex(state);
+    if (auto file = p.Get("upper-root-file")) {
+      SR_RETURN_IF_ERROR(WriteFileAtomic(*file, sf::HashHex(state) + "\n", 0600));
+    }
+  }
+  return served;
 }
 
 Status RunFsck(const ArgParser& p) {
@@ -118,10 +142,13 @@ int Mount(Args args) {
   for (std::string& a : rewritten) {
     if (a == "-f") a = "--foreground";
   }
-  ArgParser p("sealroot mount", "STORE MOUNTPOINT", "Mount a sealed image root (read-only FUSE).");
+  ArgParser p("sealroot mount", "STORE MOUNTPOINT",
+              "Mount a sealed image root (FUSE): writable through an encrypted upper, or read-only.");
   AddKeyFlags(p);
-  p.Flag("read-only", "mount read-only (the only mode until the writable upper exists)", true);
-  p.Option("upper", "DIR", "a writable upper layer (not built yet)");
+  p.Flag("read-only", "mount the sealed root read-only (no upper)");
+  p.Option("upper", "DIR", "keep the writable upper in DIR across mounts (default: in memory)");
+  p.Option("upper-root", "HEX", "refuse an upper whose state is not this root (freshness across mounts)");
+  p.Option("upper-root-file", "FILE", "write the upper's root at unmount to FILE");
   p.Flag("foreground", "stay in the foreground (-f) instead of returning once mounted");
   p.Option("log-file", "FILE", "where the daemon logs (integrity failures name the path)");
   p.Flag("debug-fuse", "trace FUSE requests on stderr");

@@ -64,6 +64,7 @@ struct FuseMount::Adapter {
 
   static void OnInit(void* userdata, fuse_conn_info* conn) {
     conn->max_readahead = kMaxRequest;
+    conn->max_read = kMaxRequest;  // must equal the max_read mount option, or libfuse aborts init
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     if (static_cast<Adapter*>(userdata)->read_only) return;
     conn->max_write = kMaxRequest;

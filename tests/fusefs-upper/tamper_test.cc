@@ -1,0 +1,199 @@
+// Attacks on the upper's stored bytes, while mounted and between mounts: each must end in EIO
+// or a refused mount, never in wrong data.
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/fusefs-upper/posix_suite.h"
+
+namespace sealroot::sealfs::testing {
+namespace {
+
+namespace fsys = std::filesystem;
+
+class UpperTamperTest : public UpperTest {
+ protected:
+  void SetUp() override {
+    UpperTest::SetUp();
+    root_ = SealDefaultLower();
+    ASSERT_TRUE(MountPersistent(root_).ok());
+  }
+
+  // Writes a file through the mount and makes it durable; returns its host data file.
+  std::string WriteDurable(const std::string& rel, const std::string& content) {
+    auto before = DataFiles();
+    int fd = open(P(rel).c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    EXPECT_EQ(fsync(fd), 0);
+    close(fd);
+    for (const std::string& f : DataFiles()) {
+      if (!before.contains(f)) return f;
+    }
+    return *before.begin();  // rewritten in place
+  }
+
+  std::set<std::string> DataFiles() const {
+    std::set<std::string> files;
+    for (const auto& e : fsys::directory_iterator(upper_ + "/data")) files.insert(e.path().string());
+    return files;
+  }
+
+  // Reads through the mount with the page cache dropped first: returns content or "errno N".
+  std::string ReadUncached(const std::string& rel) {
+    int fd = open(P(rel).c_str(), O_RDONLY);
+    if (fd < 0) return "errno " + std::to_string(errno);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    return ReadFile(P(rel));
+  }
+
+  static std::string Slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+  static void Put(const std::string& path, const std::string& data) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+  static void FlipByte(const std::string& path, std::size_t offset) {
+    std::string d = Slurp(path);
+    ASSERT_LT(offset, d.size());
+    d[offset] = static_cast<char>(d[offset] ^ 0x20);
+    Put(path, d);
+  }
+
+  Result<std::unique_ptr<UnionFs>> OpenUpper(UpperOptions options, std::shared_ptr<StoreKey> key = nullptr) {
+    SR_ASSIGN_OR_RETURN(auto lower, OpenTree(root_));
+    options.dir = upper_;
+    return UnionFs::Open(std::move(lower), key ? key : key_, root_, options);
+  }
+
+  RootHash root_{};
+};
+
+const std::string kErrIo = "errno " + std::to_string(EIO);
+
+TEST_F(UpperTamperTest, FlippedByteInAnUpperBlockIsEio) {
+  const std::string host = WriteDurable("f", Pattern(200000, 1));
+  FlipByte(host, 70000);
+  EXPECT_EQ(ReadUncached("f"), kErrIo);
+}
+
+TEST_F(UpperTamperTest, BlockReplayedFromAnEarlierWriteIsEio) {
+  const std::string host = WriteDurable("f", std::string(100000, 'A'));
+  const std::string old_bytes = Slurp(host);
+  int fd = open(P("f").c_str(), O_WRONLY);
+  ASSERT_EQ(pwrite(fd, "BBBB", 4, 10), 4);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  Put(host, old_bytes);  // the host rolls the file back to its previous, validly sealed bytes
+  EXPECT_EQ(ReadUncached("f"), kErrIo);
+}
+
+TEST_F(UpperTamperTest, SwappedDataFilesOfTwoFilesAreEio) {
+  const std::string a = WriteDurable("a", std::string(70000, 'a'));
+  const std::string b = WriteDurable("b", std::string(70000, 'b'));
+  ASSERT_NE(a, b);
+  const std::string da = Slurp(a), db = Slurp(b);
+  Put(a, db);
+  Put(b, da);
+  EXPECT_EQ(ReadUncached("a"), kErrIo);
+  EXPECT_EQ(ReadUncached("b"), kErrIo);
+}
+
+TEST_F(UpperTamperTest, TruncatedHostFileIsEio) {
+  const std::string host = WriteDurable("f", Pattern(150000, 2));
+  ASSERT_EQ(truncate(host.c_str(), 100000), 0);
+  EXPECT_EQ(ReadUncached("f"), kErrIo);
+}
+
+TEST_F(UpperTamperTest, ZeroedBlockIsNotAHole) {
+  const std::string host = WriteDurable("f", Pattern(65536, 3));
+  Put(host, std::string(65536, '\0'));
+  EXPECT_EQ(ReadUncached("f"), kErrIo);
+}
+
+TEST_F(UpperTamperTest, TamperedBlockBetweenMountsIsEio) {
+  const std::string host = WriteDurable("f", Pattern(100000, 4));
+  Unmount();
+  FlipByte(host, 5);
+  ASSERT_TRUE(MountPersistent(root_).ok());
+  EXPECT_EQ(ReadUncached("f"), kErrIo);
+}
+
+TEST_F(UpperTamperTest, TamperedStateRefusesTheMount) {
+  WriteDurable("f", "x");
+  Unmount();
+  FlipByte(upper_ + "/state", 60);
+  auto fs = OpenUpper({});
+  ASSERT_FALSE(fs.ok());
+  EXPECT_EQ(fs.status().code(), Code::kDataLoss);
+}
+
+TEST_F(UpperTamperTest, StateUnderAnotherKeyRefusesTheMount) {
+  WriteDurable("f", "x");
+  Unmount();
+  auto other = StoreKey::Create(SecretBytes::Random(32));
+  ASSERT_TRUE(other.ok());
+  auto fs = OpenUpper({}, std::make_shared<StoreKey>(std::move(other).value()));
+  ASSERT_FALSE(fs.ok());
+  EXPECT_EQ(fs.status().code(), Code::kDataLoss);
+}
+
+TEST_F(UpperTamperTest, RolledBackStateIsRefusedWhenTheRootIsPinned) {
+  WriteDurable("f", "old");
+  const Hash32 old_root = Unmount();
+  const std::string old_state = Slurp(upper_ + "/state");
+  ASSERT_TRUE(MountPersistent(root_).ok());
+  WriteDurable("f", "new");
+  const Hash32 new_root = Unmount();
+  ASSERT_NE(old_root, new_root);
+  Put(upper_ + "/state", old_state);
+  auto refused = OpenUpper({.expected_state = new_root});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kDataLoss);
+  EXPECT_NE(refused.status().message().find("not the expected one"), std::string::npos);
+  // The pin is what decides: the old root pinned opens the old state.
+  auto old = OpenUpper({.expected_state = old_root});
+  EXPECT_TRUE(old.ok()) << old.status().ToString();
+}
+
+TEST_F(UpperTamperTest, DeletedStateIsRefusedWhenTheRootIsPinned) {
+  WriteDurable("f", "x");
+  const Hash32 pinned = Unmount();
+  ASSERT_EQ(unlink((upper_ + "/state").c_str()), 0);
+  auto fs = OpenUpper({.expected_state = pinned});
+  ASSERT_FALSE(fs.ok());
+  EXPECT_EQ(fs.status().code(), Code::kDataLoss);
+}
+
+TEST_F(UpperTamperTest, DeletedDataFileRefusesTheMount) {
+  const std::string host = WriteDurable("f", "x");
+  Unmount();
+  ASSERT_EQ(unlink(host.c_str()), 0);
+  auto fs = OpenUpper({});
+  ASSERT_FALSE(fs.ok());
+  EXPECT_NE(fs.status().message().find("damaged"), std::string::npos) << fs.status().ToString();
+}
+
+TEST_F(UpperTamperTest, UpperHoldsNoPlaintextNamesOrContent) {
+  const std::string secret = "TOP-SECRET-CONTENT-0123456789";
+  std::string content;
+  for (int i = 0; i < 1000; ++i) content += secret;
+  WriteDurable("secret-file-name", content);
+  ASSERT_EQ(setxattr(P("secret-file-name").c_str(), "user.secret-xattr", "v", 1, 0), 0);
+  Unmount();
+  for (const auto& e : fsys::recursive_directory_iterator(upper_)) {
+    if (!e.is_regular_file()) continue;
+    const std::string bytes = Slurp(e.path().string());
+    EXPECT_EQ(bytes.find("TOP-SECRET"), std::string::npos) << e.path();
+    EXPECT_EQ(bytes.find("secret-file-name"), std::string::npos) << e.path();
+    EXPECT_EQ(bytes.find("secret-xattr"), std::string::npos) << e.path();
+  }
+}
+
+}  // namespace
+}  // namespace sealroot::sealfs::testing
