@@ -30,13 +30,18 @@ Result<UniqueFd> Listen(const std::string& path) {
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus("creating a unix socket", errno);
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return AlreadyExists(path + " exists and is not a socket");
+    // A socket someone still accepts on is not stale: never steal a live server's endpoint.
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      return AlreadyExists(path + ": another server is listening there");
+    }
     ::unlink(path.c_str());  // a stale socket from an earlier agent
   }
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return ErrnoStatus("creating a unix socket", errno);
   // Mode 0600 from the start: Linux creates the socket file with the socket inode's mode.
   ::fchmod(fd.get(), 0600);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
@@ -90,7 +95,11 @@ class Server final : public KeyReleaseServer {
     for (;;) {
       ReapFinished();
       pollfd p[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      if (::poll(p, 2, -1) < 0 && errno != EINTR) return;
+      if (::poll(p, 2, -1) < 0 && errno != EINTR) {
+        SR_LOG(kError) << "key release for container " << container_id_
+                       << ": stopped serving: poll: " << std::strerror(errno);
+        return;
+      }
       if (p[1].revents) return;
       if (!(p[0].revents & POLLIN)) continue;
       UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));

@@ -259,6 +259,22 @@ TEST_F(ReleaseTest, StopEndsSessionsInFlightAndRemovesTheSocket) {
   EXPECT_NE(::stat(socket_.c_str(), &st), 0);
 }
 
+TEST_F(ReleaseTest, ALiveSocketIsNotTakenOverButAStaleOneIs) {
+  StartServer(AppPolicy());
+  auto second = KeyReleaseServer::Start(*stub_tee_, socket_, AppPolicy(), Release("ctr-a"));
+  EXPECT_EQ(second.status().code(), Code::kAlreadyExists) << second.status().ToString();
+  EXPECT_FALSE(outcomes_.Next().ok());  // the liveness probe: connected, then hung up
+  ExpectStillServing();
+  server_.reset();  // removes its socket; leave a stale socket file behind instead
+  UniqueFd stale(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, socket_.c_str());
+  ASSERT_EQ(::bind(stale.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  StartServer(AppPolicy());
+  ExpectStillServing();
+}
+
 TEST(ReleaseMessage, RoundTripsAndRefusesMalformedInput) {
   KeyRelease r = Release("container-1");
   SecretBytes encoded = EncodeKeyRelease(r).value();
