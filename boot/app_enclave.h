@@ -42,7 +42,7 @@ struct AppEnclaveSpec {
   Sha256Digest root_hash{};
   SecretBytes key;  // the store key, released only to the attested app enclave
   // A directory only the agent uses (created 0700 if missing; removed with the AppEnclave):
-  // the key-release socket, the spec file and the boot's scratch mount point live there.
+  // the key-release and exec sockets, the spec file and the boot's scratch mount point live there.
   std::string state_dir;
   // The container's persistent writable layer (passed as --upper); empty: in memory.
   std::string upper_dir;
