@@ -26,6 +26,8 @@ class ImageSource {
  public:
   virtual ~ImageSource() = default;
   virtual const Reference& reference() const = 0;
+  // True when blobs come over the network, so fetching later layers ahead pays off.
+  virtual bool IsRemote() const { return false; }
   // Fetches a manifest or index by tag or by digest string. For a digest, the bytes are
   // verified against it (kDataLoss on mismatch).
   virtual Result<ManifestBytes> GetManifest(std::string_view tag_or_digest) = 0;

@@ -1,7 +1,11 @@
 #include "image/pull.h"
 
+#include <cerrno>
+#include <cstdlib>
+
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "image/src/prefetch.h"
 #include "image/src/sources.h"
 #include "image/src/tar_walk.h"
 #include "image/stream.h"
@@ -56,11 +60,12 @@ Result<std::unique_ptr<Reader>> LayerStream(std::unique_ptr<Reader> blob, const 
   SR_ASSIGN_OR_RETURN(Compression compression, CompressionOfLayer(media_type));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> tar,
                       MakeDecompressor(compression, std::move(blob), options.max_layer_size));
-  return MakeVerifyingReader(std::move(tar), diff_id, -1, "DiffID");
+  // Digests and decompression on one core, the tar walk and file writes on another.
+  return MakeReadAhead(MakeVerifyingReader(std::move(tar), diff_id, -1, "DiffID"));
 }
 
-Status UnpackLayer(ImageSource& source, const ResolvedImage& image, std::size_t i, const PullOptions& options,
-                   ImageSink& sink) {
+Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
+                   std::size_t i, const PullOptions& options, ImageSink& sink) {
   const Descriptor& desc = image.parsed.layers[i];
   std::size_t n = image.parsed.layers.size();
   const Digest& diff_id = image.config.diff_ids[i];
@@ -69,7 +74,7 @@ Status UnpackLayer(ImageSource& source, const ResolvedImage& image, std::size_t 
     return OkStatus();
   }
   Report(options, ProgressEvent::Phase::kLayerStarted, i, n, static_cast<std::uint64_t>(desc.size));
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, source.OpenBlob(desc));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, prefetcher ? prefetcher->Open(i) : source.OpenBlob(desc));
   if (options.progress) {
     blob = std::make_unique<ProgressReader>(
         std::move(blob), options.progress,
@@ -85,6 +90,25 @@ Status UnpackLayer(ImageSource& source, const ResolvedImage& image, std::size_t 
   }
   Report(options, ProgressEvent::Phase::kLayerDone, i, n, static_cast<std::uint64_t>(desc.size));
   return OkStatus();
+}
+
+// Fetch-ahead only pays off over a network, with several layers, for a sink that does not
+// already hold them.
+Result<std::unique_ptr<internal::Prefetcher>> StartPrefetcher(ImageSource& source, const ResolvedImage& image,
+                                                              const PullOptions& options,
+                                                              const ImageSink& sink) {
+  const std::vector<Descriptor>& layers = image.parsed.layers;
+  if (!source.IsRemote() || options.parallel_downloads < 2 || layers.size() < 2) {
+    return std::unique_ptr<internal::Prefetcher>();
+  }
+  std::vector<bool> ahead(layers.size());
+  for (std::size_t i = 1; i < layers.size(); ++i) ahead[i] = !sink.HasLayer(image.config.diff_ids[i]);
+  const char* tmp = std::getenv("TMPDIR");
+  std::string base = !options.spool_dir.empty() ? options.spool_dir : (tmp && *tmp ? tmp : "/tmp");
+  std::string dir = base + "/sealroot-spool-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) return ErrnoStatus("creating a spool directory in " + base, errno);
+  return std::make_unique<internal::Prefetcher>(source, layers, std::move(ahead),
+                                                options.parallel_downloads - 1, dir, options.spool_cap);
 }
 
 Result<ManifestBytes> FetchManifest(ImageSource& source, const std::string& tag_or_digest,
@@ -149,8 +173,14 @@ Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink&
   std::string what = "unpacking " + source.reference().ToString();
   auto resolved = ResolveImage(source, options);
   Status s = resolved.status();
+  std::unique_ptr<internal::Prefetcher> prefetcher;
+  if (s.ok()) {
+    auto started = StartPrefetcher(source, *resolved, options, sink);
+    s = started.status();
+    if (s.ok()) prefetcher = std::move(*started);
+  }
   for (std::size_t i = 0; s.ok() && i < resolved->parsed.layers.size(); ++i) {
-    s = UnpackLayer(source, *resolved, i, options, sink);
+    s = UnpackLayer(prefetcher.get(), source, *resolved, i, options, sink);
     if (!s.ok())
       s = std::move(s).WithContext(LayerLabel(i, resolved->parsed.layers.size(), resolved->parsed.layers[i]));
   }

@@ -110,6 +110,7 @@ class RegistrySource final : public ImageSource {
   }
 
   const Reference& reference() const override { return ref_; }
+  bool IsRemote() const override { return true; }
 
   Result<ManifestBytes> GetManifest(std::string_view tag_or_digest) override {
     std::string what = "manifest " + ref_.registry + "/" + ref_.repository + ":" + std::string(tag_or_digest);
