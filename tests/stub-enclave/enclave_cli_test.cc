@@ -1,0 +1,88 @@
+// `sealroot enclave keygen|measure|sign|verify|run` end to end, with the CLI exit codes.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/file.h"
+#include "tests/support/process.h"
+
+namespace sealroot::enclave {
+namespace {
+
+using testing::BuiltProgram;
+
+class EnclaveCliTest : public ::testing::Test {
+ protected:
+  testing::CommandResult Sealroot(std::vector<std::string> args) {
+    args.insert(args.begin(), {BuiltProgram("sealroot"), "enclave"});
+    return testing::Run(args);
+  }
+  void SetUp() override { ASSERT_TRUE(Sealroot({"keygen", key_}).ok()); }
+
+  testing::TempDir dir_;
+  std::string key_ = dir_ / "signer.pem";
+  std::string app_ = BuiltProgram("test_app");
+};
+
+TEST_F(EnclaveCliTest, KeygenWritesAPrivateKeyOnceWithMode0600) {
+  struct stat st {};
+  ASSERT_EQ(::stat(key_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(ReadFile(key_).value().find("PRIVATE KEY"), std::string::npos);
+  auto again = Sealroot({"keygen", key_});
+  EXPECT_NE(again.exit_code, 0);  // never overwrites a key
+}
+
+TEST_F(EnclaveCliTest, MeasureSignVerifyAgree) {
+  auto measured = Sealroot({"measure", app_, "--threads", "2", "--heap-size", "1M"});
+  ASSERT_TRUE(measured.ok()) << measured.err;
+  const std::string mr = measured.out.substr(0, 64);
+  auto json =
+      nlohmann::json::parse(Sealroot({"measure", app_, "--threads=2", "--heap-size=1M", "--json"}).out);
+  EXPECT_EQ(json["mrenclave"], mr);
+  EXPECT_FALSE(json["libraries"].empty());
+  auto signed_ = Sealroot({"sign", app_, "--key", key_, "--out", dir_ / "app.sig", "--isv-prod-id", "2",
+                           "--isv-svn", "5", "--threads", "2", "--heap-size", "1M", "--json"});
+  ASSERT_TRUE(signed_.ok()) << signed_.err;
+  auto id = nlohmann::json::parse(signed_.out);
+  EXPECT_EQ(id["mrenclave"], mr);
+  EXPECT_EQ(id["isv_prod_id"], 2);
+  EXPECT_EQ(id["isv_svn"], 5);
+  EXPECT_EQ(id["debug"], false);
+  EXPECT_EQ(ReadFile(dir_ / "app.sig").value().size(), 1808u);
+  auto verified =
+      Sealroot({"verify", app_, "--sigstruct", dir_ / "app.sig", "--threads", "2", "--heap-size", "1M"});
+  EXPECT_TRUE(verified.ok()) << verified.err;
+  EXPECT_NE(verified.out.find("ok mrenclave " + mr), std::string::npos);
+  // Another layout is another MRENCLAVE: the same SIGSTRUCT no longer verifies (exit 3).
+  auto other_layout = Sealroot({"verify", app_, "--sigstruct", dir_ / "app.sig"});
+  EXPECT_EQ(other_layout.exit_code, 3) << other_layout.err;
+}
+
+TEST_F(EnclaveCliTest, TamperedSigstructFailsVerificationWithExit3) {
+  ASSERT_TRUE(Sealroot({"sign", app_, "--key", key_, "--out", dir_ / "app.sig"}).ok());
+  std::string sig = ReadFile(dir_ / "app.sig").value();
+  sig[1024] ^= 1;  // ISVPRODID
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "bad.sig", sig).ok());
+  auto r = Sealroot({"verify", app_, "--sigstruct", dir_ / "bad.sig"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("signature does not verify"), std::string::npos) << r.err;
+  auto run = Sealroot({"run", app_, "--sigstruct", dir_ / "bad.sig"});
+  EXPECT_EQ(run.exit_code, 3);
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "short.sig", sig.substr(0, 100)).ok());
+  EXPECT_NE(Sealroot({"verify", app_, "--sigstruct", dir_ / "short.sig"}).exit_code, 0);
+}
+
+TEST_F(EnclaveCliTest, RunPassesArgumentsAndExitStatus) {
+  ASSERT_TRUE(Sealroot({"sign", "/bin/busybox", "--key", key_, "--out", dir_ / "bb.sig"}).ok());
+  auto r = Sealroot({"run", "/bin/busybox", "--sigstruct", dir_ / "bb.sig", "--env", "GREETING=hi", "--",
+                     "sh", "-c", "echo $GREETING $SEALROOT_SIM_TEE_FD; exit 5"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_EQ(r.out, "hi 3\n");
+  auto usage = Sealroot({"run", "/bin/busybox"});
+  EXPECT_EQ(usage.exit_code, 2);  // --sigstruct missing
+}
+
+}  // namespace
+}  // namespace sealroot::enclave
