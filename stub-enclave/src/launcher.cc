@@ -24,10 +24,11 @@ constexpr int kTeeFd = 3;
   int moved_exec = ::fcntl(exec_fd, F_DUPFD_CLOEXEC, 10);
   int moved_tee = ::fcntl(tee_fd, F_DUPFD, 10);
   int moved_stdio[3];
-  for (int i = 0; i < 3; ++i) moved_stdio[i] = stdio[i] >= 0 ? ::fcntl(stdio[i], F_DUPFD, 10) : i;
+  for (int i = 0; i < 3; ++i) moved_stdio[i] = stdio[i] >= 0 ? ::fcntl(stdio[i], F_DUPFD, 10) : -1;
   if (moved_exec < 0 || moved_tee < 0) ::_exit(126);
   for (int i = 0; i < 3; ++i) {
-    if (moved_stdio[i] < 0 || ::dup2(moved_stdio[i], i) < 0) ::_exit(126);
+    // -1: keep the launcher's own fd i, even if it is closed (a daemon's stdin may be).
+    if (stdio[i] >= 0 && (moved_stdio[i] < 0 || ::dup2(moved_stdio[i], i) < 0)) ::_exit(126);
   }
   if (::dup2(moved_tee, kTeeFd) < 0 || ::dup2(moved_exec, kTeeFd + 1) < 0) ::_exit(126);
   ::fcntl(kTeeFd + 1, F_SETFD, FD_CLOEXEC);  // fexecve opens it before close-on-exec applies
