@@ -129,10 +129,17 @@ class Server final : public KeyReleaseServer {
 
   void RunSession(std::uint64_t id, UniqueFd conn) {
     Status status = Session(conn.get());
+    // The peer's pid, for the operator's log only: it proves nothing (the report does).
+    ucred peer{};
+    socklen_t len = sizeof(peer);
+    const std::string who = ::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0
+                                ? " (peer pid " + std::to_string(peer.pid) + ")"
+                                : "";
     if (status.ok()) {
-      SR_LOG(kInfo) << "key release for container " << container_id_ << ": delivered";
+      SR_LOG(kInfo) << "key release for container " << container_id_ << who << ": delivered";
     } else {
-      SR_LOG(kWarning) << "key release for container " << container_id_ << ": refused: " << status.message();
+      SR_LOG(kWarning) << "key release for container " << container_id_ << who
+                       << ": refused: " << status.message();
     }
     if (options_.on_session) options_.on_session(status);
     MutexLock lock(mu_);
