@@ -1,6 +1,7 @@
 #include "boot/app_enclave.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -123,6 +124,10 @@ Status AppEnclave::Signal(int sig) {
 
 Result<std::unique_ptr<EnclaveProcess>> AppEnclave::Exec(std::string_view boot_spec,
                                                          std::chrono::milliseconds timeout) {
+  pollfd exited{pidfd_.get(), POLLIN, 0};
+  if (::poll(&exited, 1, 0) == 1) {
+    return FailedPrecondition("ExecProcess in container " + container_id_ + ": the container has exited");
+  }
   auto started = StartExec(JoinPath(state_dir_, kExecSocket), exec_key_, boot_spec,
                            std::chrono::steady_clock::now() + timeout);
   if (!started.ok())

@@ -337,6 +337,8 @@ TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
   EXPECT_NE(missing.status().message().find("not found in the container's PATH"), std::string::npos)
       << missing.status().message();
   EXPECT_TRUE(app->Signal(SIGKILL).ok());
+  EXPECT_EQ(app->Wait().value(), 128 + SIGKILL);
+  EXPECT_EQ(app->Exec(R"({"process":{"args":["true"]}})").status().code(), Code::kFailedPrecondition);
 }
 
 TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
