@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build/release}
 sealroot=$PWD/$build/agent/sealroot
-[[ -x $sealroot ]] || sealroot=$PWD/$build/sealroot
+[[ -x $sealroot ]] || sealroot=$PWD/$build/bin/sealroot
 [[ -x $sealroot ]] || { echo "no sealroot binary under $build" >&2; exit 1; }
 work=$(mktemp -d /var/tmp/sealfs-upper-bench.XXXXXX)
 pids=()
@@ -25,7 +25,7 @@ wait_mounted() { for _ in $(seq 200); do mountpoint -q "$1" && return 0; sleep 0
 # The lower: an empty image sealed into a store (the upper takes every write).
 umoci init --layout "$work/oci" >/dev/null
 umoci new --image "$work/oci:empty" >/dev/null
-root=$("$sealroot" unpack "oci:$work/oci:empty" --seal "$work/store" --key-file "$work/key" 2>/dev/null | tail -1)
+root=$("$sealroot" unpack "oci:$work/oci:empty" --insecure-policy --seal "$work/store" --key-file "$work/key" | tail -1)
 tar cf "$work/include.tar" -C /usr include
 files=$(tar tf "$work/include.tar" | wc -l)
 
@@ -63,6 +63,7 @@ run() {
   echo "$name $(secs "$t0" "$t1") $(secs "$t1" "$t2") $(secs "$t2" "$t3") $rates $(cat "$work/rss-$name")"
 }
 
+mkdir "$work/cipher"
 gocryptfs -init -q -extpass "echo benchpw" "$work/cipher" >/dev/null
 echo "# untar of /usr/include ($files entries), 1 GiB write, 1 GiB rewrite (s); create/stat/unlink per s; peak RSS KiB"
 echo "# name untar write rewrite create stat unlink rss_kib"

@@ -108,8 +108,9 @@ Result<std::size_t> UnionFsImpl::Read(std::uint64_t handle, std::uint64_t offset
     lower_handle = it->second.lower_handle;
   }
   auto n = data ? data->Read(offset, out) : lower_->Read(*lower_handle, offset, out);
-  if (!n.ok() && n.status().code() == Code::kDataLoss)
+  if (!n.ok() && n.status().code() == Code::kDataLoss) {
     SR_LOG(kError) << "integrity failure: " << n.status().message();
+  }
   return n;
 }
 
