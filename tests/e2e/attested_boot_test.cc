@@ -135,7 +135,40 @@ class AttestedBootTest : public ::testing::Test {
     return o;
   }
 
+  struct HandLaunch {
+    int exit_code = -1;
+    std::string err;
+  };
+  // What a hostile host can do by hand: launch the genuine boot (measured, signed) with
+  // `config_id` against `socket`, giving it a spec file of its choosing.
+  HandLaunch LaunchBootByHand(const std::string& socket, const std::string& spec_text,
+                              const sgx::ConfigId& config_id) {
+    std::string dir = state_ / ("by-hand-" + std::to_string(++hand_launches_));
+    EXPECT_TRUE(MakeDirs(dir + "/scratch").ok());
+    EXPECT_TRUE(WriteFileAtomic(dir + "/spec.json", spec_text).ok());
+    enclave::LaunchSpec launch;
+    launch.executable = BuiltProgram("sealroot-boot");
+    launch.config = kEnclaveConfig;
+    launch.sigstruct = suite->boot_sig;
+    launch.args = {"--attest-socket",  socket,      "--store",        suite->store,     "--spec",
+                   dir + "/spec.json", "--scratch", dir + "/scratch", "--stub-prod-id", "1"};
+    launch.config_id = config_id;
+    UniqueFd err(::open((dir + "/err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    launch.stderr_fd = err.get();
+    HandLaunch out;
+    auto launched = enclave::LaunchEnclave(launch);
+    EXPECT_TRUE(launched.ok()) << launched.status().ToString();
+    if (launched.ok()) {
+      auto code = (*launched)->Wait();
+      out.exit_code = code.ok() ? *code : -1;
+    }
+    auto err_text = ReadFile(dir + "/err");
+    out.err = err_text.ok() ? *err_text : "";
+    return out;
+  }
+
   TempDir state_;
+  int hand_launches_ = 0;
 };
 
 TEST_F(AttestedBootTest, ImageEntrypointRunsAsTheImageUserFromTheSealedRoot) {
@@ -206,60 +239,28 @@ TEST_F(AttestedBootTest, ReleaseForContainerACannotStartContainerB) {
   ASSERT_EQ(a->ReadStdout(3).value(), "up\n");
   // The host launches B's app enclave (B's CONFIGID) but points it at A's release socket.
   std::string b_spec = R"({"process":{"args":["echo","b ran"]}})";
-  std::string b_dir = state_ / "b";
-  ASSERT_TRUE(MakeDirs(b_dir + "/scratch").ok());
-  ASSERT_TRUE(WriteFileAtomic(b_dir + "/spec.json", b_spec).ok());
-  enclave::LaunchSpec launch;
-  launch.executable = BuiltProgram("sealroot-boot");
-  launch.config = kEnclaveConfig;
-  launch.sigstruct = suite->boot_sig;
-  launch.args = {"--attest-socket", state_ / "ctr-a2/attest.sock",
-                 "--store",         suite->store,
-                 "--spec",          b_dir + "/spec.json",
-                 "--scratch",       b_dir + "/scratch",
-                 "--stub-prod-id",  "1"};
-  launch.config_id = attest::ContainerConfigId("ctr-b", Sha256Of(b_spec));
-  auto b = enclave::LaunchEnclave(launch).value();
-  EXPECT_NE(b->Wait().value(), 0);
+  HandLaunch b = LaunchBootByHand(state_ / "ctr-a2/attest.sock", b_spec,
+                                  attest::ContainerConfigId("ctr-b", Sha256Of(b_spec)));
+  EXPECT_NE(b.exit_code, 0);
+  EXPECT_NE(b.err.find("refused this enclave"), std::string::npos) << b.err;
   EXPECT_EQ(a->release_status().code(), Code::kOk);  // A's own boot got A's key earlier
   EXPECT_TRUE(a->Signal(SIGKILL).ok());
   EXPECT_EQ(a->Wait().value(), 128 + SIGKILL);
 }
 
 TEST_F(AttestedBootTest, SpecChangedByTheHostIsRefused) {
-  AppEnclaveSpec spec = Spec("ctr-swap", R"({"process":{"args":["echo","released spec"]}})");
-  std::string state_dir = spec.state_dir;
-  // Launch with one spec, then make the boot read another one: launch a second boot by hand
-  // with the same CONFIGID but a spec file the host rewrote.
-  auto app = Launch(std::move(spec));
-  ASSERT_TRUE(app);
-  Outcome first = Finish(*app);
-  EXPECT_EQ(first.out, "released spec\n");
-
-  AppEnclaveSpec again = Spec("ctr-swap2", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})");
-  std::string released = again.boot_spec;
-  auto holder = Launch(std::move(again));
+  AppEnclaveSpec spec = Spec("ctr-swap", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})");
+  std::string released = spec.boot_spec;
+  auto holder = Launch(std::move(spec));
   ASSERT_TRUE(holder);
   ASSERT_EQ(holder->ReadStdout(3).value(), "up\n");
-  std::string forged_dir = state_ / "forged";
-  ASSERT_TRUE(MakeDirs(forged_dir + "/scratch").ok());
-  ASSERT_TRUE(WriteFileAtomic(forged_dir + "/spec.json", R"({"process":{"args":["echo","forged"]}})").ok());
-  enclave::LaunchSpec launch;
-  launch.executable = BuiltProgram("sealroot-boot");
-  launch.config = kEnclaveConfig;
-  launch.sigstruct = suite->boot_sig;
-  launch.args = {"--attest-socket", state_ / "ctr-swap2/attest.sock",
-                 "--store",         suite->store,
-                 "--spec",          forged_dir + "/spec.json",
-                 "--scratch",       forged_dir + "/scratch",
-                 "--stub-prod-id",  "1"};
-  launch.config_id = attest::ContainerConfigId("ctr-swap2", Sha256Of(released));
-  std::string err_path = forged_dir + "/err";
-  UniqueFd err(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  launch.stderr_fd = err.get();
-  auto forged = enclave::LaunchEnclave(launch).value();
-  EXPECT_EQ(forged->Wait().value(), 3);  // verification failure
-  EXPECT_NE(ReadFile(err_path).value().find("does not match the released digest"), std::string::npos);
+  // A second, genuine boot launched for the same container and released digest (so the agent
+  // releases the key to it), reading a spec file the host rewrote.
+  HandLaunch forged =
+      LaunchBootByHand(state_ / "ctr-swap/attest.sock", R"({"process":{"args":["echo","forged"]}})",
+                       attest::ContainerConfigId("ctr-swap", Sha256Of(released)));
+  EXPECT_EQ(forged.exit_code, 3);  // verification failure
+  EXPECT_NE(forged.err.find("does not match the released digest"), std::string::npos) << forged.err;
   EXPECT_TRUE(holder->Signal(SIGKILL).ok());
 }
 
