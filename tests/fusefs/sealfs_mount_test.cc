@@ -1,0 +1,178 @@
+// The sealed root through the kernel: `sealroot unpack --seal`, `sealroot mount`, the mounted
+// tree against `umoci unpack`'s, running a program from it, tampering seen as EIO with a log
+// line naming the path, bad keys and roots refused before anything is mounted, fsck/gc/df.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/support/images.h"
+#include "tests/support/process.h"
+
+namespace sealroot::testing {
+namespace {
+
+constexpr unsigned kFuseSuperMagic = 0x65735546;
+
+std::string Sealroot() {
+  return BuiltProgram("sealroot");
+}
+
+// Runs a command (gtest's Test::Run would shadow the support library's Run inside fixtures).
+CommandResult Exec(const std::vector<std::string>& argv) {
+  return sealroot::testing::Run(argv);
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool IsFuseMount(const std::string& path) {
+  struct statfs st {};
+  return statfs(path.c_str(), &st) == 0 && static_cast<unsigned>(st.f_type) == kFuseSuperMagic;
+}
+
+// A sealed store holding images, and mounts that are unmounted when the test ends.
+class SealfsMountTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const std::string& m : mounts_) Exec({Sealroot(), "umount", m});
+  }
+
+  // `sealroot unpack REF --seal STORE --key-file KEY --json`: the root hash.
+  std::string Seal(const std::string& ref) {
+    auto r = Exec(
+        {Sealroot(), "unpack", "--insecure-policy", ref, "--seal", store_, "--key-file", key_, "--json"});
+    EXPECT_TRUE(r.ok()) << r.err << r.out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_discarded() || !j.contains("root_hash")) return "";
+    return j["root_hash"].get<std::string>();
+  }
+
+  CommandResult Mount(const std::string& root, const std::string& mnt, const std::string& key) {
+    std::filesystem::create_directories(mnt);
+    auto r = Exec({Sealroot(), "mount", store_, mnt, "--root", root, "--key-file", key, "--read-only",
+                   "--log-file", log_});
+    if (r.ok()) mounts_.push_back(mnt);
+    return r;
+  }
+
+  TempDir tmp_;
+  std::string store_ = tmp_ / "store";
+  std::string key_ = tmp_ / "key";
+  std::string log_ = tmp_ / "daemon.log";
+  std::vector<std::string> mounts_;
+};
+
+TEST_F(SealfsMountTest, MountedTreeEqualsUmociUnpack) {
+  std::string ref = BuildFeatureRichImage(tmp_ / "layout");
+  std::string root = Seal(ref);
+  ASSERT_EQ(root.size(), 64u);
+  EXPECT_EQ(std::filesystem::status(key_).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // Same depth as bundle/rootfs: ScanTree names absolute symlinks' targets relative to the root.
+  ASSERT_TRUE(Mount(root, tmp_ / "sealed/rootfs", key_).ok());
+  ASSERT_TRUE(IsFuseMount(tmp_ / "sealed/rootfs"));
+  UmociUnpack(ref, tmp_ / "bundle");
+  Tree expected = ScanTree(tmp_ / "bundle/rootfs"), actual = ScanTree(tmp_ / "sealed/rootfs");
+  EXPECT_GT(expected.size(), 10u);
+  EXPECT_EQ(DiffTrees(expected, actual), "");
+}
+
+TEST_F(SealfsMountTest, RunsAProgramFromTheSealedRootAndReusesLayers) {
+  std::string ref = BuildBusyboxImage(tmp_ / "layout");
+  std::string root = Seal(ref);
+  ASSERT_EQ(root.size(), 64u);
+  ASSERT_TRUE(Mount(root, tmp_ / "mnt", key_).ok());
+  auto r = Exec(
+      {"chroot", tmp_ / "mnt", "/bin/sh", "-c", "echo sealed $(cat /etc/passwd | head -1 | cut -d: -f1)"});
+  EXPECT_EQ(r.out, "sealed root\n") << r.err;
+  // allow_other + default_permissions: another user reads what the modes allow.
+  std::filesystem::permissions(tmp_.path(), std::filesystem::perms::others_exec,
+                               std::filesystem::perm_options::add);
+  auto nobody =
+      Exec({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", tmp_ / "mnt/etc/group"});
+  EXPECT_TRUE(nobody.ok()) << nobody.err;
+  // A second pull of the same image seals no layer again: the store gains only the new image
+  // root and its directory objects, no data object.
+  auto dirs = Exec({"find", tmp_ / "mnt", "-type", "d"});
+  int directories = static_cast<int>(std::count(dirs.out.begin(), dirs.out.end(), '\n'));
+  auto before = Exec({Sealroot(), "df", store_, "--json"});
+  std::string root2 = Seal(ref);
+  auto after = Exec({Sealroot(), "df", store_, "--json"});
+  auto b = nlohmann::json::parse(before.out), a = nlohmann::json::parse(after.out);
+  EXPECT_NE(root2, root);
+  EXPECT_EQ(a["layers"], b["layers"]);
+  EXPECT_EQ(a["objects"].get<int>() - b["objects"].get<int>(), directories + 1);
+}
+
+TEST_F(SealfsMountTest, TamperedObjectReadsAsEioAndIsLoggedAndNamedByFsck) {
+  std::string ref = BuildBusyboxImage(tmp_ / "layout");
+  std::string root = Seal(ref);
+  // Flip one bit in every data object bigger than 1 MiB (the busybox binary).
+  auto flipped = Shell("cd '" + store_ +
+                       "/objects' && for f in $(find . -type f -size +1M); do "
+                       "printf '\\x55' | dd of=$f bs=1 seek=200 conv=notrunc status=none; echo $f; done");
+  ASSERT_TRUE(flipped.ok());
+  ASSERT_FALSE(flipped.out.empty());
+  ASSERT_TRUE(Mount(root, tmp_ / "mnt", key_).ok());
+  auto cat = Exec({"cat", tmp_ / "mnt/bin/busybox"});
+  EXPECT_NE(cat.exit_code, 0);
+  EXPECT_NE(cat.err.find("Input/output error"), std::string::npos) << cat.err;
+  EXPECT_EQ(ReadText(tmp_ / "mnt/etc/group").substr(0, 5), "root:");  // unaffected
+  EXPECT_NE(ReadText(log_).find("integrity failure: /bin/busybox"), std::string::npos) << ReadText(log_);
+  auto fsck = Exec({Sealroot(), "fsck", store_, "--root", root, "--key-file", key_});
+  EXPECT_EQ(fsck.exit_code, 3);
+  EXPECT_NE(fsck.out.find("/bin/busybox"), std::string::npos) << fsck.out;
+}
+
+TEST_F(SealfsMountTest, WrongKeyOrRootIsRefusedBeforeMounting) {
+  std::string root = Seal(BuildBusyboxImage(tmp_ / "layout"));
+  ASSERT_EQ(root.size(), 64u);
+  std::string other_key = tmp_ / "other-key";
+  std::ofstream(other_key) << std::string(64, 'a');
+  auto wrong_key = Mount(root, tmp_ / "m1", other_key);
+  EXPECT_EQ(wrong_key.exit_code, 3) << wrong_key.err;
+  EXPECT_NE(wrong_key.err.find("different key"), std::string::npos) << wrong_key.err;
+  EXPECT_FALSE(IsFuseMount(tmp_ / "m1"));
+  auto wrong_root = Mount(std::string(64, '0'), tmp_ / "m2", key_);
+  EXPECT_EQ(wrong_root.exit_code, 4) << wrong_root.err;
+  EXPECT_FALSE(IsFuseMount(tmp_ / "m2"));
+  auto bad_hex = Mount("xyz", tmp_ / "m3", key_);
+  EXPECT_EQ(bad_hex.exit_code, 2) << bad_hex.err;
+  auto missing_key = Mount(root, tmp_ / "m4", tmp_ / "no-such-key");
+  EXPECT_NE(missing_key.exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "no-such-key"));  // mount never creates a key
+  auto foreign = Exec({Sealroot(), "fsck", tmp_.path(), "--root", root, "--key-file", key_});
+  EXPECT_NE(foreign.exit_code, 0);
+  EXPECT_NE(foreign.err.find("not a sealed store"), std::string::npos) << foreign.err;
+}
+
+TEST_F(SealfsMountTest, GcKeepsMountedRootsAndDfReportsUsage) {
+  std::string root = Seal(BuildBusyboxImage(tmp_ / "layout"));
+  ASSERT_TRUE(Mount(root, tmp_ / "mnt", key_).ok());
+  auto gc = Exec({Sealroot(), "gc", store_, "--json"});
+  ASSERT_TRUE(gc.ok()) << gc.err;
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["objects_removed"], 0);
+  auto fsck = Exec({Sealroot(), "fsck", store_, "--root", root, "--key-file", key_});
+  EXPECT_TRUE(fsck.ok()) << fsck.out << fsck.err;
+  auto df = Exec({Sealroot(), "df", store_, "--json"});
+  auto j = nlohmann::json::parse(df.out);
+  EXPECT_EQ(j["roots"], 1);
+  EXPECT_EQ(j["layers"], 1);
+  EXPECT_EQ(j["unreferenced_objects"], 0);
+  auto umount = Exec({Sealroot(), "umount", tmp_ / "mnt"});
+  EXPECT_TRUE(umount.ok()) << umount.err;
+  mounts_.clear();
+  EXPECT_FALSE(IsFuseMount(tmp_ / "mnt"));
+}
+
+}  // namespace
+}  // namespace sealroot::testing
