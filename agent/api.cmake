@@ -43,8 +43,8 @@ add_library(sealroot_agent STATIC
 )
 target_include_directories(sealroot_agent PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(sealroot_agent
-  PUBLIC sealroot_agent_proto sealroot_base
-  PRIVATE PkgConfig::GRPCPP nlohmann_json::nlohmann_json)
+  PUBLIC sealroot_agent_proto sealroot_local_attest sealroot_base
+  PRIVATE sealroot_sealing sealroot_image PkgConfig::GRPCPP nlohmann_json::nlohmann_json)
 sealroot_defaults(sealroot_agent)
 
 add_executable(enclave-agent enclave_agent_main.cc)

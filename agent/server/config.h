@@ -58,9 +58,10 @@ struct Limits {
   std::size_t max_image_ref_size = 4096;
 };
 
-// How the persisted agent state is sealed: "tee" (EGETKEY SEAL key, MRENCLAVE policy) or
-// "file" (a 256-bit key in a 0600 file; for development without a TEE: no protection from the
-// host, who can read the file).
+// How the persisted agent state is sealed: "tee" (EGETKEY SEAL key, MRENCLAVE policy, through
+// local-attest's TEE backend: what an agent in an enclave uses) or "file" (a 256-bit key in a 0600
+// file; the default, for running outside an enclave: no protection from the host, who can read
+// the file).
 struct StateSealing {
   std::string source = "file";
   std::string key_file;  // "file": default <state_dir>/seal.key

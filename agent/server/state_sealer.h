@@ -14,6 +14,7 @@
 #include "agent/server/config.h"
 #include "base/secret.h"
 #include "base/status.h"
+#include "local-attest/tee.h"
 
 namespace sealroot::agent {
 
@@ -27,6 +28,8 @@ class StateSealer {
 
 // AES-256-GCM with `key` (32 bytes).
 Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key);
+// AES-256-GCM with a key derived from `tee`'s EGETKEY(SEAL_KEY, MRENCLAVE policy).
+Result<std::unique_ptr<StateSealer>> MakeTeeSealer(sgx::Tee& tee);
 // The sealer the config asks for.
 Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing);
 

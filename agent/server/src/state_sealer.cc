@@ -7,6 +7,7 @@
 
 #include "base/crypto.h"
 #include "base/file.h"
+#include "local-attest/tee.h"
 
 namespace sealroot::agent {
 namespace {
@@ -63,6 +64,22 @@ Result<SecretBytes> LoadOrCreateKeyFile(const std::string& path) {
   return key;
 }
 
+// EGETKEY(SEAL_KEY, MRENCLAVE policy): only this agent build, on this CPU, gets this key. The
+// 128-bit SEAL key is widened to AES-256 with HMAC-SHA256 under a fixed label; the key id names
+// what the key is for, so no other sealed data of the enclave shares it.
+Result<SecretBytes> TeeSealingKey(sgx::Tee& tee) {
+  const Sha256Digest label = Sha256Of(std::string_view("sealroot enclave-agent state sealing key"));
+  sgx::KeyId key_id{};
+  std::copy(label.begin(), label.end(), key_id.begin());
+  SR_ASSIGN_OR_RETURN(SecretBytes seal_key, sgx::GetSealKey(tee, sgx::kPolicyMrEnclave, key_id));
+  HmacSha256 widen(seal_key.span());
+  widen.Update(AsBytes(kAad));
+  Sha256Digest wide = widen.Finish();
+  SecretBytes key(wide);
+  SecureWipe(wide);
+  return key;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key) {
@@ -70,14 +87,20 @@ Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key) {
   return std::unique_ptr<StateSealer>(std::make_unique<KeySealer>(std::move(key)));
 }
 
+Result<std::unique_ptr<StateSealer>> MakeTeeSealer(sgx::Tee& tee) {
+  Result<SecretBytes> key = TeeSealingKey(tee);
+  if (!key.ok()) return std::move(key).status().WithContext("getting the agent's SEAL key");
+  return MakeKeySealer(std::move(*key));
+}
+
 Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing) {
   if (sealing.source == "file") {
     SR_ASSIGN_OR_RETURN(SecretBytes key, LoadOrCreateKeyFile(sealing.key_file));
     return MakeKeySealer(std::move(key));
   }
-  // The EGETKEY SEAL key comes from the local-attestation TEE backend, which this build does not
-  // link yet (design/api.md, "State sealing").
-  return FailedPrecondition("state_sealing.source \"tee\": no TEE backend is available in this build");
+  Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
+  if (!tee.ok()) return std::move(tee).status().WithContext("state_sealing.source \"tee\"");
+  return MakeTeeSealer(**tee);
 }
 
 }  // namespace sealroot::agent
