@@ -18,7 +18,8 @@ constexpr int kMaxSignatures = 128;
 // The subset of YAML registries.d uses: nested mappings of scalars.
 struct YamlNode {
   std::string scalar;
-  std::vector<std::pair<std::string, YamlNode>> map;
+  std::vector<std::string> keys;  // a mapping: keys[i] -> values[i], in document order
+  std::vector<YamlNode> values;
   bool is_map = false;
 };
 
@@ -36,7 +37,7 @@ class YamlParser {
   Result<YamlNode> Document() {
     for (;;) {
       SR_ASSIGN_OR_RETURN(yaml_event_type_t type, Next());
-      if (type == YAML_STREAM_END_EVENT) return YamlNode{{}, {}, true};
+      if (type == YAML_STREAM_END_EVENT) return YamlNode{{}, {}, {}, true};
       if (type == YAML_MAPPING_START_EVENT) return Mapping(0);
       if (type != YAML_STREAM_START_EVENT && type != YAML_DOCUMENT_START_EVENT) {
         return InvalidArgument("the top level is not a mapping");
@@ -62,21 +63,23 @@ class YamlParser {
 
   Result<YamlNode> Mapping(int depth) {
     if (depth > 8) return InvalidArgument("YAML nested too deeply");
-    YamlNode node{{}, {}, true};
+    YamlNode node{{}, {}, {}, true};
     for (;;) {
       SR_ASSIGN_OR_RETURN(yaml_event_type_t type, Next());
       if (type == YAML_MAPPING_END_EVENT) return node;
       if (type != YAML_SCALAR_EVENT) return InvalidArgument("a mapping key is not a scalar");
       std::string key = last_scalar_;
-      for (const auto& [k, v] : node.map) {
-        if (k == key) return InvalidArgument("key \"" + key + "\" appears twice");
+      if (std::find(node.keys.begin(), node.keys.end(), key) != node.keys.end()) {
+        return InvalidArgument("key \"" + key + "\" appears twice");
       }
       SR_ASSIGN_OR_RETURN(yaml_event_type_t vtype, Next());
       if (vtype == YAML_SCALAR_EVENT) {
-        node.map.emplace_back(key, YamlNode{last_scalar_, {}, false});
+        node.keys.push_back(key);
+        node.values.push_back(YamlNode{last_scalar_, {}, {}, false});
       } else if (vtype == YAML_MAPPING_START_EVENT) {
         SR_ASSIGN_OR_RETURN(YamlNode child, Mapping(depth + 1));
-        node.map.emplace_back(key, std::move(child));
+        node.keys.push_back(key);
+        node.values.push_back(std::move(child));
       } else {
         return InvalidArgument("the value of \"" + key + "\" is not a scalar or mapping");
       }
@@ -92,7 +95,9 @@ class YamlParser {
 Result<std::optional<std::string>> ParseEntry(const YamlNode& entry, const std::string& what) {
   if (!entry.is_map) return InvalidArgument(what + ": not a mapping");
   std::optional<std::string> url;
-  for (const auto& [key, value] : entry.map) {
+  for (std::size_t i = 0; i < entry.keys.size(); ++i) {
+    const std::string& key = entry.keys[i];
+    const YamlNode& value = entry.values[i];
     bool known = key == "lookaside" || key == "sigstore" || key == "lookaside-staging" ||
                  key == "sigstore-staging" || key == "use-sigstore-attachments";
     if (!known) return InvalidArgument(what + ": unknown key \"" + key + "\"");
@@ -166,13 +171,17 @@ Result<RegistriesD> RegistriesD::Load(const std::string& dir) {
     YamlParser parser(text);
     Result<YamlNode> doc = parser.Document();
     if (!doc.ok()) return std::move(doc).status().WithContext(path);
-    for (const auto& [key, value] : doc->map) {
+    for (std::size_t i = 0; i < doc->keys.size(); ++i) {
+      const std::string& key = doc->keys[i];
+      const YamlNode& value = doc->values[i];
       if (key == "default-docker") {
         if (out.default_) return InvalidArgument(path + ": default-docker is configured twice");
         SR_ASSIGN_OR_RETURN(out.default_, ParseEntry(value, path + ": default-docker"));
       } else if (key == "docker") {
         if (!value.is_map) return InvalidArgument(path + ": docker is not a mapping");
-        for (const auto& [ns, entry] : value.map) {
+        for (std::size_t j = 0; j < value.keys.size(); ++j) {
+          const std::string& ns = value.keys[j];
+          const YamlNode& entry = value.values[j];
           if (out.namespaces_.contains(ns))
             return InvalidArgument(path + ": docker namespace " + ns + " configured twice");
           SR_ASSIGN_OR_RETURN(auto url, ParseEntry(entry, path + ": docker." + ns));
