@@ -1,0 +1,147 @@
+// The image -> sealed store adapter (agent/sealing): key files and the ImageSink contract.
+#include "agent/sealing/sealing.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "fusefs/sealed_tree.h"
+#include "tests/fusefs/sealfs_fixture.h"
+#include "tests/support/process.h"
+
+namespace sealroot::sealing {
+namespace {
+
+using sealroot::testing::TempDir;
+
+class StringReader final : public image::Reader {
+ public:
+  explicit StringReader(std::string data) : data_(std::move(data)) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
+    std::size_t n = std::min(out.size(), data_.size() - pos_);
+    std::copy_n(data_.data() + pos_, n, out.data());
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  std::size_t pos_ = 0;
+};
+
+image::Digest DigestOf(const std::string& s) {
+  return image::Digest::FromSha256(Sha256Of(s));
+}
+
+image::Entry MakeEntry(image::EntryType type, std::string path, std::uint64_t size = 0) {
+  image::Entry e;
+  e.type = type;
+  e.path = std::move(path);
+  e.mode = 0644;
+  e.size = size;
+  return e;
+}
+
+TEST(SealingKeyTest, MissingKeyFileIsCreatedWithMode0600AndReloaded) {
+  TempDir tmp;
+  auto key = LoadOrCreateKey(tmp / "key", std::nullopt);
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(key->size(), 32u);
+  struct stat st {};
+  ASSERT_EQ(stat((tmp / "key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+  auto again = LoadOrCreateKey(tmp / "key", std::nullopt);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(*key == *again);
+}
+
+TEST(SealingKeyTest, KeyFromFdAcceptsHex) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::string hex(64, 'a');
+  ASSERT_EQ(write(fds[1], (hex + "\n").data(), 65), 65);
+  close(fds[1]);
+  auto key = LoadOrCreateKey(std::nullopt, fds[0]);
+  close(fds[0]);
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(key->data()[0], 0xaa);
+}
+
+TEST(SealingKeyTest, MalformedKeyFileIsRefused) {
+  TempDir tmp;
+  std::ofstream(tmp / "short") << "0123456789";
+  EXPECT_EQ(LoadOrCreateKey(tmp / "short", std::nullopt).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(LoadOrCreateKey(std::nullopt, std::nullopt).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(LoadOrCreateKey(tmp / "short", 0).status().code(), Code::kInvalidArgument);
+}
+
+TEST(SealingSinkTest, SealsLayersAndAppliesWhiteoutsAtFinish) {
+  TempDir tmp;
+  SecretBytes key = SecretBytes::Random(32);
+  auto sink = OpenSealingSink({tmp / "store", key.Clone()});
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  image::Digest d1 = DigestOf("layer1"), d2 = DigestOf("layer2");
+  auto add_layer = [&](const image::Digest& diff, std::size_t index,
+                       const std::vector<std::pair<image::Entry, std::string>>& entries) {
+    image::LayerInfo info{.index = index,
+                          .count = 2,
+                          .descriptor = {.media_type = "application/vnd.oci.image.layer.v1.tar",
+                                         .digest = diff,
+                                         .size = 0,
+                                         .annotations = {}},
+                          .diff_id = diff};
+    auto layer = (*sink)->OpenLayer(info);
+    ASSERT_TRUE(layer.ok()) << layer.status().ToString();
+    for (const auto& [entry, content] : entries) {
+      StringReader reader(content);
+      Status s = (*layer)->AddEntry(entry, entry.type == image::EntryType::kRegular ? &reader : nullptr);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
+    ASSERT_TRUE((*layer)->Commit().ok());
+  };
+  image::Entry file = MakeEntry(image::EntryType::kRegular, "etc/os-release", 5);
+  image::Entry gone = MakeEntry(image::EntryType::kRegular, "etc/gone", 3);
+  image::Entry wh = MakeEntry(image::EntryType::kWhiteout, "etc/gone");
+  add_layer(d1, 0, {{file, "hello"}, {gone, "bye"}});
+  add_layer(d2, 1, {{wh, ""}});
+  EXPECT_TRUE((*sink)->HasLayer(d1));
+  EXPECT_FALSE((*sink)->HasLayer(DigestOf("unknown")));
+  image::ImageInfo info{.reference = "test",
+                        .manifest_digest = DigestOf("manifest"),
+                        .manifest_json = "{}",
+                        .config_digest = DigestOf("config"),
+                        .config_json = "{\"config\":{}}",
+                        .diff_ids = {d1, d2}};
+  ASSERT_TRUE((*sink)->Finish(info).ok());
+  std::string root_hex = (*sink)->root_hash_hex();
+  ASSERT_TRUE(IsLowerHex(root_hex, 64));
+  EXPECT_TRUE(std::filesystem::exists(tmp / ("store/roots/" + root_hex)));
+  // The sealed root reads back through the verifying reader, with the whiteout applied.
+  auto store = sealfs::Store::Open(tmp / "store", false, sealfs::StoreLock::kNone);
+  auto store_key = sealfs::StoreKey::Create(std::move(key));
+  ASSERT_TRUE(store.ok() && store_key.ok());
+  auto tree = sealfs::SealedTree::OpenRoot(std::move(store).value(),
+                                           std::make_shared<sealfs::StoreKey>(std::move(store_key).value()),
+                                           *sealfs::ParseHash(root_hex));
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  EXPECT_EQ(*sealfs::testing::ReadAll(**tree, "etc/os-release"), "hello");
+  EXPECT_EQ(sealfs::testing::Walk(**tree, "etc/gone").status().code(), Code::kNotFound);
+  EXPECT_EQ((*tree)->config_json(), "{\"config\":{}}");
+}
+
+TEST(SealingSinkTest, StoreSealedUnderAnotherKeyIsRefused) {
+  TempDir tmp;
+  ASSERT_TRUE(OpenSealingSink({tmp / "store", SecretBytes::Random(32)}).ok());
+  auto other = OpenSealingSink({tmp / "store", SecretBytes::Random(32)});
+  EXPECT_EQ(other.status().code(), Code::kUnauthenticated);
+}
+
+}  // namespace
+}  // namespace sealroot::sealing
