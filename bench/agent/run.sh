@@ -113,6 +113,7 @@ field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f" %
   echo
   echo "Produced by \`bench/agent/run.sh\` on $(date -u +%F) ($(nproc) cores, $runs runs each, best time, highest peak RSS)."
   echo "Image: /usr/include + /usr/bin as two gzip layers, JWE-encrypted by skopeo, $((image_size / 1000000)) MB in the registry."
+  echo "Load average when the run ended: $(cut -d' ' -f1-3 /proc/loadavg) (other jobs share the machine: compare ratios, not seconds)."
   echo
   echo "| what | time | peak RSS | ratio to gzip -dc |"
   echo "|---|---:|---:|---:|"
