@@ -28,7 +28,8 @@ struct FuseMountOptions {
   std::string mountpoint;
   std::string fsname = "sealfs";
   bool read_only = true;
-  bool allow_other = true;  // with default_permissions: the kernel checks modes for every user
+  bool writeback_cache = true;  // writable mounts: let the kernel batch writes in its page cache
+  bool allow_other = true;      // with default_permissions: the kernel checks modes for every user
   unsigned max_threads = 16;
   bool debug = false;  // libfuse's request trace on stderr
 };

@@ -80,6 +80,7 @@ Status RunMount(const ArgParser& p) {
   options.mountpoint = mountpoint;
   options.fsname = "sealfs:" + sf::HashHex(o.root).substr(0, 16);
   options.read_only = read_only;
+  options.writeback_cache = !p.Bool("no-writeback-cache");
   options.debug = p.Bool("debug-fuse");
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::FuseMount> mount, sf::FuseMount::Create(fs, options));
   if (!p.Bool("foreground")) SR_RETURN_IF_ERROR(mount->Daemonize(p.Get("log-file").value_or("")));
@@ -149,6 +150,7 @@ int Mount(Args args) {
   p.Option("upper", "DIR", "keep the writable upper in DIR across mounts (default: in memory)");
   p.Option("upper-root", "HEX", "refuse an upper whose state is not this root (freshness across mounts)");
   p.Option("upper-root-file", "FILE", "write the upper's root at unmount to FILE");
+  p.Flag("no-writeback-cache", "send every write to the daemon at once (no kernel write batching)");
   p.Flag("foreground", "stay in the foreground (-f) instead of returning once mounted");
   p.Option("log-file", "FILE", "where the daemon logs (integrity failures name the path)");
   p.Flag("debug-fuse", "trace FUSE requests on stderr");

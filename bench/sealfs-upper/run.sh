@@ -9,7 +9,9 @@ build=${1:-build/release}
 sealroot=$PWD/$build/agent/sealroot
 [[ -x $sealroot ]] || sealroot=$PWD/$build/bin/sealroot
 [[ -x $sealroot ]] || { echo "no sealroot binary under $build" >&2; exit 1; }
-work=$(mktemp -d /var/tmp/sealfs-upper-bench.XXXXXX)
+# Backing storage for both: tmpfs by default (CPU-bound, as the facts were measured); set
+# SEALFS_BENCH_DIR=/var/tmp for disk.
+work=$(mktemp -d "${SEALFS_BENCH_DIR:-/dev/shm}/sealfs-upper-bench.XXXXXX")
 pids=()
 cleanup() {
   for m in "$work"/mnt-*; do mountpoint -q "$m" && umount "$m" || true; done

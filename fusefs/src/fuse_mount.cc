@@ -59,6 +59,7 @@ struct FuseMount::Adapter {
   Filesystem& fs;
   double timeout;
   bool read_only;
+  bool writeback_cache;
 
   static Adapter& Of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
 
@@ -70,7 +71,8 @@ struct FuseMount::Adapter {
     conn->max_write = kMaxRequest;
     // Safe because every change goes through this kernel mount: the page cache is the only
     // writer, and it sends mtime/size with its flushes.
-    if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    if (static_cast<Adapter*>(userdata)->writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+      conn->want |= FUSE_CAP_WRITEBACK_CACHE;
     if (conn->capable & FUSE_CAP_ASYNC_DIO) conn->want |= FUSE_CAP_ASYNC_DIO;
   }
 
@@ -350,8 +352,8 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
   }();
   const std::string ctx = "mounting " + options.mountpoint;
   auto mount = std::unique_ptr<FuseMount>(new FuseMount());
-  mount->adapter_ =
-      std::make_unique<Adapter>(Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0, options.read_only});
+  mount->adapter_ = std::make_unique<Adapter>(
+      Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0, options.read_only, options.writeback_cache});
   mount->max_threads_ = options.max_threads;
 
   std::string opts = "fsname=" + options.fsname + ",subtype=sealfs,max_read=" + std::to_string(kMaxRequest);
