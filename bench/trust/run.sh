@@ -76,7 +76,8 @@ overhead=$(awk -v a="${best_time[sealroot unpack encrypted]}" -v b="${best_time[
   echo
   echo "Machine: $(nproc) vCPU, $(uname -r); $(date -u +%Y-%m-%d). Image: /usr/include + /usr/bin as two gzip"
   echo "layers ($((image_size / 1000000)) MB encrypted), skopeo 1.9.3 JWE RSA-OAEP encryption. Best of $runs runs;"
-  echo "peak RSS is the highest of the runs. Reproduce: \`bench/trust/run.sh\`."
+  echo "peak RSS is the highest of the runs. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "Reproduce: \`bench/trust/run.sh\`."
   echo
   echo "| command | best wall time | peak RSS |"
   echo "|---|---|---|"

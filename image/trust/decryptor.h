@@ -17,7 +17,6 @@ namespace sealroot::image::trust {
 inline constexpr std::string_view kEncryptedSuffix = "+encrypted";
 inline constexpr std::string_view kJweAnnotation = "org.opencontainers.image.enc.keys.jwe";
 inline constexpr std::string_view kPkcs7Annotation = "org.opencontainers.image.enc.keys.pkcs7";
-inline constexpr std::string_view kPgpAnnotation = "org.opencontainers.image.enc.keys.pgp";
 inline constexpr std::string_view kPuboptsAnnotation = "org.opencontainers.image.enc.pubopts";
 
 // Splits a comma-separated list of standard-base64 blobs, as ocicrypt stores wrapped keys.

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -75,6 +76,24 @@ Result<SecretBytes> GrpcUnwrap(const KeyProvider& provider, std::span<const std:
   return opts;
 }
 
+// Writes the request to the provider's stdin. A provider that exits without reading must not
+// kill us with SIGPIPE: the signal is blocked for this thread and a pending one consumed, so
+// the process-wide disposition is left alone.
+Status WriteRequest(int fd, std::string_view request) {
+  sigset_t pipe_set, old_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  Status wrote = WriteAll(fd, AsBytes(request));
+  if (!wrote.ok()) {
+    timespec zero{};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) == SIGPIPE) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+  return wrote;
+}
+
 // Runs the provider command with the request on stdin; its stdout is the response.
 Result<SecretBytes> CmdUnwrap(const KeyProvider& provider, std::span<const std::uint8_t> annotation,
                               std::chrono::seconds timeout) {
@@ -100,7 +119,7 @@ Result<SecretBytes> CmdUnwrap(const KeyProvider& provider, std::span<const std::
   in_r.Reset();
   out_w.Reset();
   std::string request = BuildUnwrapRequest(annotation);
-  Status wrote = WriteAll(in_w.get(), AsBytes(request));
+  Status wrote = WriteRequest(in_w.get(), request);
   in_w.Reset();
   SecretBytes response(kMaxResponse);
   std::size_t used = 0;

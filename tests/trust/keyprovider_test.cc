@@ -111,6 +111,17 @@ TEST_F(KeyProviders, CmdProviderWithoutTheKeyFails) {
   EXPECT_NE(s.message().find("sealroot"), std::string::npos) << s.message();
 }
 
+TEST_F(KeyProviders, CmdProviderThatExitsWithoutAnsweringAttack) {
+  // Exits at once without reading stdin (EPIPE must not kill us) or answering.
+  for (const char* cmd : {"/bin/true", "/bin/false"}) {
+    auto providers =
+        Config(R"({"key-providers":{"sealroot":{"cmd":{"path":")" + std::string(cmd) + R"("}}}})");
+    ASSERT_TRUE(providers.ok());
+    Status s = DecryptAll(*providers);
+    EXPECT_FALSE(s.ok()) << cmd;
+  }
+}
+
 TEST_F(KeyProviders, GrpcKeyProviderServiceUnwraps) {
   int port = FreePort();
   std::string address = "127.0.0.1:" + std::to_string(port);
