@@ -58,8 +58,7 @@ e2e_demo() {
 
   step "e2e: launch sealroot-boot as the app enclave of demo-e2e: attest, mount the sealed root, run"
   mkdir -p "$dir/scratch"
-  local mounts_before out
-  mounts_before=$(wc -l </proc/self/mountinfo)
+  local out
   out=$(sealroot enclave run "$bin/sealroot-boot" --sigstruct "$dir/boot.sig" --container-id demo-e2e \
     --spec-digest "$spec_digest" -- --attest-socket "$dir/attest.sock" --store "$dir/store" \
     --spec "$dir/spec.json" --scratch "$dir/scratch" --stub-prod-id 1 --stub-mrenclave "$stub_mr") ||
@@ -79,7 +78,7 @@ e2e_demo() {
 
   step "e2e: the store holds no plaintext, and nothing of the container is mounted"
   if grep -rqa "$marker" "$dir/store"; then fail "plaintext found in the sealed store"; fi
-  [[ $(wc -l </proc/self/mountinfo) == "$mounts_before" ]] || fail "mounts left behind"
-  echo "no '$marker' in $(find "$dir/store" -type f | wc -l) store files; mount table unchanged"
+  if grep -q "$dir" /proc/self/mountinfo; then fail "mounts left behind under $dir"; fi
+  echo "no '$marker' in $(find "$dir/store" -type f | wc -l) store files; no mount under $dir"
 }
 e2e_demo
