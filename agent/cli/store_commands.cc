@@ -2,6 +2,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -83,6 +84,9 @@ Status RunMount(const ArgParser& p) {
   options.writeback_cache = !p.Bool("no-writeback-cache");
   options.debug = p.Bool("debug-fuse");
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::FuseMount> mount, sf::FuseMount::Create(fs, options));
+  // Absolute before daemonizing: the daemon runs in "/".
+  const std::string root_file =
+      p.Has("upper-root-file") ? std::filesystem::absolute(*p.Get("upper-root-file")).string() : "";
   if (!p.Bool("foreground")) SR_RETURN_IF_ERROR(mount->Daemonize(p.Get("log-file").value_or("")));
   Status served = mount->Serve();
   mount.reset();  // unmounted: nothing changes the upper any more
@@ -90,9 +94,7 @@ Status RunMount(const ArgParser& p) {
     // The new upper root: the key holder keeps it to pin the next mount (--upper-root).
     SR_ASSIGN_OR_RETURN(sf::Hash32 state, writable->Commit());
     SR_LOG(kInfo) << "upper " << *p.Get("upper") << " committed, upper root " << sf::HashHex(state);
-    if (auto file = p.Get("upper-root-file")) {
-      SR_RETURN_IF_ERROR(WriteFileAtomic(*file, sf::HashHex(state) + "\n", 0600));
-    }
+    if (!root_file.empty()) SR_RETURN_IF_ERROR(WriteFileAtomic(root_file, sf::HashHex(state) + "\n", 0600));
   }
   return served;
 }
