@@ -335,7 +335,9 @@ std::string DiffTrees(const Tree& expected, const Tree& actual, std::size_t max_
   auto note = [&](const std::string& path, const std::string& what) {
     if (lines++ < max_lines) out << "  /" << path << ": " << what << "\n";
   };
-  for (const auto& [path, e] : expected) {
+  for (const auto& expected_entry : expected) {
+    const std::string& path = expected_entry.first;  // named (not bound): lambdas capture it
+    const TreeNode& e = expected_entry.second;
     auto it = actual.find(path);
     if (it == actual.end()) {
       note(path, "missing");
