@@ -70,11 +70,6 @@ void Check(const CommandResult& r, const std::string& what) {
     throw std::runtime_error(what + " failed (" + std::to_string(r.exit_code) + "): " + r.err + r.out);
 }
 
-std::string LayoutDir(const std::string& ref) {
-  std::string s = ref.substr(4);  // "oci:"
-  return s.substr(0, s.find(':'));
-}
-
 void WriteText(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path) << text;
