@@ -164,7 +164,7 @@ TEST_F(BootContainerTest, NothingLeaksIntoTheHostMountNamespace) {
   std::string marker = root_ + "/started";
   ::unlink(marker.c_str());
   BackgroundProcess boot(BootArgs(Sh("touch /started; exec sleep 30")), spec_dir_ / "log");
-  for (int i = 0; i < 500 && ::access(marker.c_str(), F_OK) != 0; ++i) {
+  for (int i = 0; i < 3000 && ::access(marker.c_str(), F_OK) != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(::access(marker.c_str(), F_OK), 0) << "container did not start";
