@@ -127,28 +127,38 @@ Status UpperFile::OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) co
   return OkStatus();
 }
 
-Status UpperFile::SealBlock(std::uint64_t index, std::span<const std::uint8_t> plain) {
+// Seals consecutive blocks from `index` on (all full but maybe the last) and writes them with
+// one pwrite; the table changes only once the bytes are written.
+Status UpperFile::SealBlocks(std::uint64_t index, std::span<const std::uint8_t> plain) {
   if (!epoch_started_) SR_RETURN_IF_ERROR(StartEpoch());
-  UpperBlock b;
-  b.epoch = static_cast<std::uint32_t>(epoch_salts_.size() - 1);
-  b.len = static_cast<std::uint32_t>(plain.size());
-  b.counter = ++counter_;
-  thread_local std::vector<std::uint8_t> cipher(kUpperBlockSize);
+  thread_local std::vector<std::uint8_t> cipher;
+  if (cipher.size() < plain.size()) cipher.resize(plain.size());
+  const std::size_t count = (plain.size() + kUpperBlockSize - 1) / kUpperBlockSize;
+  thread_local std::vector<UpperBlock> sealed;
+  sealed.assign(count, UpperBlock{});
   EVP_CIPHER_CTX* ctx = ThreadCipher();
-  auto nonce = Nonce(b.epoch, b.counter);
-  auto aad = Aad(id_, index, b.len);
-  int len = 0;
-  bool ok =
-      EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, epoch_keys_[b.epoch].data(), nonce.data()) == 1 &&
-      EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), kAadSize) == 1 &&
-      EVP_EncryptUpdate(ctx, cipher.data(), &len, plain.data(), static_cast<int>(plain.size())) == 1 &&
-      EVP_EncryptFinal_ex(ctx, cipher.data() + len, &len) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, b.tag.data()) == 1;
-  if (!ok) return OpensslStatus(name_ + ": sealing block " + std::to_string(index));
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t at = k * kUpperBlockSize;
+    const std::size_t n = std::min(kUpperBlockSize, plain.size() - at);
+    UpperBlock& b = sealed[k];
+    b.epoch = static_cast<std::uint32_t>(epoch_salts_.size() - 1);
+    b.len = static_cast<std::uint32_t>(n);
+    b.counter = ++counter_;
+    auto nonce = Nonce(b.epoch, b.counter);
+    auto aad = Aad(id_, index + k, b.len);
+    int len = 0;
+    bool ok =
+        EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, epoch_keys_[b.epoch].data(), nonce.data()) == 1 &&
+        EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), kAadSize) == 1 &&
+        EVP_EncryptUpdate(ctx, cipher.data() + at, &len, plain.data() + at, static_cast<int>(n)) == 1 &&
+        EVP_EncryptFinal_ex(ctx, cipher.data() + at + len, &len) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, b.tag.data()) == 1;
+    if (!ok) return OpensslStatus(name_ + ": sealing block " + std::to_string(index + k));
+  }
   SR_RETURN_IF_ERROR_CTX(FullPwrite(host_.get(), {cipher.data(), plain.size()}, index * kUpperBlockSize),
                          name_);
-  if (index >= blocks_.size()) blocks_.resize(index + 1);
-  blocks_[index] = b;
+  if (index + count > blocks_.size()) blocks_.resize(index + count);
+  std::copy(sealed.begin(), sealed.end(), blocks_.begin() + static_cast<std::ptrdiff_t>(index));
   return OkStatus();
 }
 
@@ -183,16 +193,17 @@ Result<std::size_t> UpperFile::Write(std::uint64_t offset, std::span<const std::
     const std::uint64_t pos = offset + done;
     const std::uint64_t index = pos / kUpperBlockSize;
     const std::size_t in_block = pos % kUpperBlockSize;
-    const std::size_t n = std::min(data.size() - done, kUpperBlockSize - in_block);
+    std::size_t n = std::min(data.size() - done, kUpperBlockSize - in_block);
     if (in_block == 0 && n == kUpperBlockSize) {
-      SR_RETURN_IF_ERROR(SealBlock(index, data.subspan(done, n)));
+      n = (data.size() - done) / kUpperBlockSize * kUpperBlockSize;  // every full block at once
+      SR_RETURN_IF_ERROR(SealBlocks(index, data.subspan(done, n)));
     } else {
       // Partial block: read-modify-write; the sealed length covers the old and the new bytes.
       SR_RETURN_IF_ERROR(OpenBlock(index, plain));
       std::memcpy(plain.data() + in_block, data.data() + done, n);
       std::size_t old_len = index < blocks_.size() ? blocks_[index].len : 0;
       std::size_t len = std::max(old_len, in_block + n);
-      SR_RETURN_IF_ERROR(SealBlock(index, {plain.data(), len}));
+      SR_RETURN_IF_ERROR(SealBlocks(index, {plain.data(), len}));
     }
     done += n;
   }
@@ -210,7 +221,7 @@ Status UpperFile::Truncate(std::uint64_t size) {
   if (tail != 0 && keep > 0 && keep - 1 < blocks_.size() && blocks_[keep - 1].len > tail) {
     thread_local std::vector<std::uint8_t> plain(kUpperBlockSize);
     SR_RETURN_IF_ERROR(OpenBlock(keep - 1, plain));
-    SR_RETURN_IF_ERROR(SealBlock(keep - 1, {plain.data(), tail}));
+    SR_RETURN_IF_ERROR(SealBlocks(keep - 1, {plain.data(), tail}));
   }
   size_.store(size, std::memory_order_release);
   // The host file's length means nothing to readers; shrinking it only returns space.

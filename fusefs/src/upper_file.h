@@ -69,7 +69,7 @@ class UpperFile {
   Status StartEpoch() SR_REQUIRES(mu_);
   // Decrypts block `index` into `out` (kUpperBlockSize bytes; zero beyond its length).
   Status OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) const SR_REQUIRES(mu_);
-  Status SealBlock(std::uint64_t index, std::span<const std::uint8_t> plain) SR_REQUIRES(mu_);
+  Status SealBlocks(std::uint64_t index, std::span<const std::uint8_t> plain) SR_REQUIRES(mu_);
 
   const std::shared_ptr<const StoreKey> key_;
   const UniqueFd host_;
