@@ -1,6 +1,7 @@
 // `sealroot ctl`: a client of the enclave-agent API for people and scripts. Every subcommand is
 // one or a few ttrpc calls (the same API a shim uses), printed as text or, with --json, as one
 // JSON object on stdout.
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -231,9 +232,28 @@ void PrintUsage(std::ostream& out) {
   }
 }
 
+// The subcommand may follow common options ("ctl --address A pull IMAGE"): find the first word
+// that is not an option or an option's value, and move it to the front.
+std::vector<std::string> SubcommandFirst(Args args) {
+  std::vector<std::string> out(args.begin(), args.end());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == "--address" || out[i] == "--log-level") {
+      ++i;
+      continue;
+    }
+    if (out[i].starts_with("-")) continue;
+    std::rotate(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(i),
+                out.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    break;
+  }
+  return out;
+}
+
 }  // namespace
 
-int Ctl(Args args) {
+int Ctl(Args raw_args) {
+  const std::vector<std::string> reordered = SubcommandFirst(raw_args);
+  Args args(reordered);
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     PrintUsage(args.empty() ? std::cerr : std::cout);
     return args.empty() ? kExitUsage : kExitOk;
