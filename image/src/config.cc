@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "image/src/root_fs.h"
 
@@ -115,56 +116,70 @@ Result<ImageConfig> ParseImageConfig(std::string_view text) {
   return out;
 }
 
-Result<ProcessUser> ResolveUser(std::string_view spec, int rootfs_fd) {
-  std::string_view user_arg = spec.substr(0, spec.find(':'));
-  if (user_arg.empty()) user_arg = "0";  // runc: no user is uid 0, still looked up for HOME
-  std::string_view group_arg =
-      spec.find(':') == std::string_view::npos ? "" : spec.substr(spec.find(':') + 1);
-  ProcessUser out;
-  std::string matched_name;
-  {
-    std::optional<std::uint32_t> numeric = ParseId(user_arg);
-    bool found = false;
-    ForEachLine(ReadAccountFile(rootfs_fd, "etc/passwd"), [&](const std::vector<std::string_view>& f) {
-      if (found || f.size() < 6) return;
-      auto uid = ParseId(f[2]);
-      auto gid = ParseId(f[3]);
-      if (!uid || !gid) return;
-      if (f[0] == user_arg || (numeric && *uid == *numeric)) {
-        found = true;
-        matched_name = std::string(f[0]);
-        out = ProcessUser{*uid, *gid, {}, std::string(f[5])};
-      }
-    });
-    if (!found && !numeric)
-      return NotFound("image user '" + std::string(spec) + "': no such user in /etc/passwd");
-    if (!found) out.uid = *numeric;
-  }
-  if (group_arg.empty() && matched_name.empty()) return out;
-  std::optional<std::uint32_t> numeric_group = ParseId(group_arg);
-  bool group_found = false;
+namespace {
+
+// The /etc/passwd entry whose name is `user` or whose uid is `user` (numeric).
+std::optional<std::pair<std::string, ProcessUser>> FindPasswdEntry(std::string_view user, int rootfs_fd) {
+  std::optional<std::uint32_t> numeric = ParseId(user);
+  std::optional<std::pair<std::string, ProcessUser>> match;
+  ForEachLine(ReadAccountFile(rootfs_fd, "etc/passwd"), [&](const std::vector<std::string_view>& f) {
+    if (match || f.size() < 6) return;
+    auto uid = ParseId(f[2]);
+    auto gid = ParseId(f[3]);
+    if (uid && gid && (f[0] == user || (numeric && *uid == *numeric))) {
+      match.emplace(std::string(f[0]), ProcessUser{*uid, *gid, {}, std::string(f[5])});
+    }
+  });
+  return match;
+}
+
+// With an explicit group: its gid (a name must exist). Without: the supplementary groups that
+// list `member`.
+Status ApplyGroups(std::string_view spec, std::string_view group, const std::string& member, int rootfs_fd,
+                   ProcessUser& out) {
+  std::optional<std::uint32_t> numeric = ParseId(group);
+  bool found = false;
   ForEachLine(ReadAccountFile(rootfs_fd, "etc/group"), [&](const std::vector<std::string_view>& f) {
-    if (f.size() < 4) return;
-    auto gid = ParseId(f[2]);
+    auto gid = f.size() >= 4 ? ParseId(f[2]) : std::nullopt;
     if (!gid) return;
-    if (!group_arg.empty()) {
-      if (!group_found && (f[0] == group_arg || (numeric_group && *gid == *numeric_group))) {
-        group_found = true;
+    if (!group.empty()) {
+      if (!found && (f[0] == group || (numeric && *gid == *numeric))) {
+        found = true;
         out.gid = *gid;
       }
       return;
     }
     for (std::string_view members = f[3]; !members.empty();) {
       std::size_t comma = members.find(',');
-      if (members.substr(0, comma) == matched_name) out.additional_gids.push_back(*gid);
+      if (members.substr(0, comma) == member) out.additional_gids.push_back(*gid);
       members = comma == std::string_view::npos ? std::string_view() : members.substr(comma + 1);
     }
   });
-  if (!group_arg.empty() && !group_found) {
-    if (!numeric_group)
-      return NotFound("image user '" + std::string(spec) + "': no such group in /etc/group");
-    out.gid = *numeric_group;
+  if (group.empty() || found) return OkStatus();
+  if (!numeric) return NotFound("image user '" + std::string(spec) + "': no such group in /etc/group");
+  out.gid = *numeric;
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<ProcessUser> ResolveUser(std::string_view spec, int rootfs_fd) {
+  std::size_t colon = spec.find(':');
+  std::string_view user = spec.substr(0, colon);
+  std::string_view group = colon == std::string_view::npos ? "" : spec.substr(colon + 1);
+  if (user.empty()) user = "0";  // runc: no user is uid 0, still looked up for HOME
+  ProcessUser out;
+  std::string matched_name;
+  if (auto entry = FindPasswdEntry(user, rootfs_fd)) {
+    matched_name = entry->first;
+    out = entry->second;
+  } else if (auto numeric = ParseId(user)) {
+    out.uid = *numeric;
+  } else {
+    return NotFound("image user '" + std::string(spec) + "': no such user in /etc/passwd");
   }
+  if (group.empty() && matched_name.empty()) return out;
+  SR_RETURN_IF_ERROR(ApplyGroups(spec, group, matched_name, rootfs_fd, out));
   return out;
 }
 

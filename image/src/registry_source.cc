@@ -103,6 +103,7 @@ class RegistrySource final : public ImageSource {
       base_ = scheme + host_;
       auto r = http_.Fetch(base_ + "/v2/", {}, 64 * 1024);
       if (r.ok()) return OkStatus();
+      if (r.status().code() == Code::kCancelled) return r.status();
       last = r.status();
     }
     return Unavailable("cannot reach registry " + host_ + ": " + last.message() +

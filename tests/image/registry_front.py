@@ -3,7 +3,8 @@
   --bearer USER:PASS  demand Bearer tokens, issued by its own /token endpoint after Basic auth;
   --drop-after N      cut the first response of each blob after N bytes (the client must resume);
   --redirect          send blob GETs (307) to another origin (localhost instead of 127.0.0.1),
-                      which refuses any request carrying an Authorization header.
+                      which refuses any request carrying an Authorization header;
+  --delay-blobs S     wait S seconds before answering a blob GET (to interrupt a pull).
 Written for sealroot's tests; stdlib only."""
 import argparse
 import base64
@@ -13,6 +14,7 @@ import secrets
 import socketserver
 import sys
 import threading
+import time
 
 args = None
 tokens = set()
@@ -48,6 +50,8 @@ class Front(http.server.BaseHTTPRequestHandler):
                 args.port, repo)
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                               [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
+        if args.delay_blobs and "/blobs/" in path:
+            time.sleep(args.delay_blobs)
         if args.redirect and "/blobs/" in path:
             return self.reply(307, b"", [("Location", "http://localhost:%d/redirected%s" % (args.port, path))])
         return self.proxy(path)
@@ -103,6 +107,7 @@ def main():
     p.add_argument("--bearer", default="")
     p.add_argument("--drop-after", type=int, default=0)
     p.add_argument("--redirect", action="store_true")
+    p.add_argument("--delay-blobs", type=float, default=0)
     args = p.parse_args()
     Server(("127.0.0.1", args.port), Front).serve_forever()
 

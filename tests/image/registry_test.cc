@@ -5,9 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "image/dir_sink.h"
 #include "image/pull.h"
@@ -199,6 +202,33 @@ TEST_F(RegistryTest, RedirectDoesNotLeakAuthorization) {
   Status s = Unpack("docker://127.0.0.1:" + std::to_string(port) + "/busybox:latest", o, work_ / "b");
   ASSERT_TRUE(s.ok()) << s.ToString();
   ExpectTree("busybox-umoci", work_ / "b");
+}
+
+TEST_F(RegistryTest, CtrlCLeavesNoStaging) {
+  Registry reg;
+  reg.Push(busybox_, "busybox:latest");
+  int port = FreePort();
+  auto front = Front(reg, port, {"--delay-blobs", "30"});
+  std::string parent = work_ / "out";
+  std::filesystem::create_directories(parent);
+  BackgroundProcess unpack(
+      {BuiltProgram("sealroot"), "unpack", "--insecure-policy", "--tls-verify=false",
+       "docker://127.0.0.1:" + std::to_string(port) + "/busybox:latest", parent + "/bundle"},
+      work_ / "unpack.log");
+  auto staging_exists = [&] {
+    for (const auto& e : std::filesystem::directory_iterator(parent)) {
+      if (e.path().filename().string().starts_with(".bundle.sealroot-")) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 200 && !staging_exists(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(staging_exists()) << "the unpack never started staging";
+  int code = unpack.Stop(SIGINT);
+  std::ifstream log(work_ / "unpack.log");
+  EXPECT_EQ(code, 130) << std::string((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_FALSE(staging_exists()) << "Ctrl-C left the staging directory behind";
+  EXPECT_FALSE(std::filesystem::exists(parent + "/bundle"));
 }
 
 TEST_F(RegistryTest, PullToLayoutFromRegistry) {

@@ -145,6 +145,18 @@ TEST_F(UnpackTest, LibraryPipelineIntoDirSink) {
   EXPECT_EQ(events.back().phase, image::ProgressEvent::Phase::kFinished);
 }
 
+TEST_F(UnpackTest, SealIntoStorePrintsRootHash) {
+  TempDir work;
+  auto r = Sealroot({"unpack", busybox_, "--seal", work / "store", "--key-file", work / "key", "--json"});
+  ASSERT_TRUE(r.ok()) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  std::string hash = j["root_hash"];
+  EXPECT_EQ(hash.size(), 64u);
+  EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos) << hash;
+  EXPECT_EQ(std::filesystem::status(work / "key").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
 TEST_F(UnpackTest, InspectShowsLayersAndConfig) {
   auto r = Sealroot({"inspect", rich_, "--json"});
   ASSERT_TRUE(r.ok()) << r.err;
