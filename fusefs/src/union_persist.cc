@@ -226,7 +226,12 @@ Status UnionFsImpl::Restore(UpperState state) {
     if (r.listing) {
       node->listing = std::make_unique<Listing>();
       node->listing_changed = true;
-      for (auto& [name, ino] : *r.listing) node->listing->Add(name, ino);
+      for (auto& [name, ino] : *r.listing) {
+        if (name.empty() || name.size() > 255 || name.find('/') != std::string::npos ||
+            node->listing->by_name.contains(name))
+          return DataLoss(what + ": malformed directory listing");
+        node->listing->Add(name, ino);
+      }
     }
     if (r.ino == kRootIno) node->lookups = 1;
     nodes_[r.ino] = std::move(node);
