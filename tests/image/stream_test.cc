@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
 
 #include "base/crypto.h"
@@ -133,6 +134,51 @@ TEST(Decompress, ZstdRoundTripTruncationAndBomb) {
   EXPECT_EQ(*out, data);
   EXPECT_EQ(Decompress(Compression::kZstd, zst.substr(0, zst.size() - 10)).status().code(), Code::kDataLoss);
   EXPECT_EQ(Decompress(Compression::kZstd, zst, 1000).status().code(), Code::kResourceExhausted);
+}
+
+// Fails after yielding `good` bytes.
+class FailingReader final : public Reader {
+ public:
+  explicit FailingReader(std::string good) : inner_(std::move(good)) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
+    SR_ASSIGN_OR_RETURN(std::size_t n, inner_.Read(out));
+    if (n == 0) return DataLoss("blob y: digest mismatch");
+    return n;
+  }
+
+ private:
+  MemoryReader inner_;
+};
+
+TEST(ReadAhead, PassesEveryByteThrough) {
+  std::string data = Payload();
+  auto r = MakeReadAhead(Mem(data), 4096, 2);
+  auto all = ReadAll(*r, 1u << 30);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(*all, data);
+}
+
+TEST(ReadAhead, ErrorArrivesAfterTheDataBeforeIt) {
+  auto r = MakeReadAhead(std::make_unique<FailingReader>(std::string(10000, 'z')), 4096, 2);
+  std::string got;
+  std::array<std::uint8_t, 1000> buf;
+  while (true) {
+    auto n = r->Read(buf);
+    if (!n.ok()) {
+      EXPECT_EQ(n.status().code(), Code::kDataLoss);
+      break;
+    }
+    ASSERT_NE(*n, 0u) << "end of stream instead of the error";
+    got.append(reinterpret_cast<const char*>(buf.data()), *n);
+  }
+  EXPECT_EQ(got, std::string(10000, 'z'));
+}
+
+TEST(ReadAhead, AbandonedEarlyStopsItsThread) {
+  auto r = MakeReadAhead(Mem(Payload()), 1024, 1);
+  std::array<std::uint8_t, 10> buf;
+  ASSERT_TRUE(r->Read(buf).ok());
+  r.reset();  // must join, not hang, while the producer waits for queue space
 }
 
 TEST(Decompress, MediaTypes) {
