@@ -70,7 +70,8 @@ Status RunMount(const ArgParser& p) {
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::SealedTree> tree, sf::SealedTree::OpenRoot(o.store, o.key, o.root));
   std::unique_ptr<sf::UnionFs> writable;
   if (!read_only) {
-    sf::UpperOptions upper{.dir = p.Get("upper").value_or("")};
+    sf::UpperOptions upper;
+    upper.dir = p.Get("upper").value_or("");
     if (auto pinned = p.Get("upper-root")) {
       SR_ASSIGN_OR_RETURN(upper.expected_state, sf::ParseHash(*pinned));
     }

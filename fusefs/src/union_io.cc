@@ -34,9 +34,10 @@ Result<std::shared_ptr<UpperFile>> UnionFsImpl::NewUpperFile() {
     fd.Reset(memfd_create("sealfs-upper", MFD_CLOEXEC));
   }
   if (!fd) return ErrnoStatus("creating upper data file " + std::string(name), errno);
-  SR_ASSIGN_OR_RETURN(
-      std::unique_ptr<UpperFile> file,
-      UpperFile::Open(key_, std::move(fd), UpperFileState{.id = id}, "upper file " + std::string(name)));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<UpperFile> file,
+                      UpperFile::Open(key_, std::move(fd),
+                                      UpperFileState{.id = id, .size = 0, .epoch_salts = {}, .blocks = {}},
+                                      "upper file " + std::string(name)));
   return std::shared_ptr<UpperFile>(std::move(file));
 }
 
@@ -74,7 +75,7 @@ Result<std::uint64_t> UnionFsImpl::Open(std::uint64_t ino, int flags) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   if (!S_ISREG(node->mode)) return FsError(S_ISDIR(node->mode) ? EISDIR : EINVAL, "not a regular file");
-  Handle h{.ino = ino};
+  Handle h{.ino = ino, .lower_handle = std::nullopt};
   if ((flags & O_TRUNC) && !node->data) {
     // Nothing of the lower content survives: start an empty upper file instead of copying.
     SR_ASSIGN_OR_RETURN(node->data, NewUpperFile());
@@ -137,7 +138,7 @@ Result<Created> UnionFsImpl::Create(const Caller& caller, std::uint64_t parent, 
   node->data = std::move(data);
   ++node->opens;
   const std::uint64_t id = next_handle_++;
-  handles_.emplace(id, Handle{.ino = node->ino});
+  handles_.emplace(id, Handle{.ino = node->ino, .lower_handle = std::nullopt});
   return Created{StatOf(*node), id};
 }
 

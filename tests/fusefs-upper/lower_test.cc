@@ -91,7 +91,8 @@ TEST_F(UpperTest, UpperOfAnotherLowerIsRefused) {
   const RootHash other = SealSingle("other", {File("a", "a")});
   auto lower = OpenTree(other);
   ASSERT_TRUE(lower.ok());
-  auto fs = UnionFs::Open(std::move(lower).value(), key_, other, {.dir = upper_});
+  auto fs =
+      UnionFs::Open(std::move(lower).value(), key_, other, {.dir = upper_, .expected_state = std::nullopt});
   ASSERT_FALSE(fs.ok());
   EXPECT_NE(fs.status().message().find("another lower root"), std::string::npos) << fs.status().ToString();
 }
@@ -101,7 +102,8 @@ TEST_F(UpperTest, UpperInUseIsRefused) {
   ASSERT_TRUE(MountPersistent(root).ok());
   auto lower = OpenTree(root);
   ASSERT_TRUE(lower.ok());
-  auto second = UnionFs::Open(std::move(lower).value(), key_, root, {.dir = upper_});
+  auto second =
+      UnionFs::Open(std::move(lower).value(), key_, root, {.dir = upper_, .expected_state = std::nullopt});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Code::kUnavailable);
 }

@@ -152,12 +152,12 @@ TEST_F(UpperTamperTest, RolledBackStateIsRefusedWhenTheRootIsPinned) {
   const Hash32 new_root = Unmount();
   ASSERT_NE(old_root, new_root);
   Put(upper_ + "/state", old_state);
-  auto refused = OpenUpper({.expected_state = new_root});
+  auto refused = OpenUpper({.dir = "", .expected_state = new_root});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Code::kDataLoss);
   EXPECT_NE(refused.status().message().find("not the expected one"), std::string::npos);
   // The pin is what decides: the old root pinned opens the old state.
-  auto old = OpenUpper({.expected_state = old_root});
+  auto old = OpenUpper({.dir = "", .expected_state = old_root});
   EXPECT_TRUE(old.ok()) << old.status().ToString();
 }
 
@@ -165,7 +165,7 @@ TEST_F(UpperTamperTest, DeletedStateIsRefusedWhenTheRootIsPinned) {
   WriteDurable("f", "x");
   const Hash32 pinned = Unmount();
   ASSERT_EQ(unlink((upper_ + "/state").c_str()), 0);
-  auto fs = OpenUpper({.expected_state = pinned});
+  auto fs = OpenUpper({.dir = "", .expected_state = pinned});
   ASSERT_FALSE(fs.ok());
   EXPECT_EQ(fs.status().code(), Code::kDataLoss);
 }

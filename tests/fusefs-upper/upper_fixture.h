@@ -54,7 +54,9 @@ class UpperTest : public SealfsTest {
     server_ = std::thread([this] { (void)mount_->Serve(); });
     return OkStatus();
   }
-  Status MountPersistent(const RootHash& root) { return Mount(root, UpperOptions{.dir = upper_}); }
+  Status MountPersistent(const RootHash& root) {
+    return Mount(root, UpperOptions{.dir = upper_, .expected_state = std::nullopt});
+  }
 
   // Unmounts, then commits a persistent upper; returns its root hash (zeros if in memory).
   Hash32 Unmount() {
