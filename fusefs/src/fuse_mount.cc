@@ -68,6 +68,8 @@ struct FuseMount::Adapter {
     conn->max_read = kMaxRequest;  // must equal the max_read mount option, or libfuse aborts init
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     if (static_cast<Adapter*>(userdata)->read_only) return;
+    // readdirplus is for the immutable tree, where a listing's attributes never go stale.
+    conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
     conn->max_write = kMaxRequest;
     // Safe because every change goes through this kernel mount: the page cache is the only
     // writer, and it sends mtime/size with its flushes.
@@ -274,6 +276,47 @@ struct FuseMount::Adapter {
     fuse_reply_buf(req, buf.data(), used);
   }
 
+  // readdirplus answers the lstat that tar, ls -l and find -type do on every entry in the same
+  // round trip as the listing. Every entry but "." and ".." counts as one lookup, as after
+  // OnLookup; an entry that no longer fits in the reply gives its lookup back.
+  static void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    Adapter& a = Of(req);
+    std::vector<char> buf(std::min<size_t>(size, kMaxRequest));
+    size_t used = 0;
+    Status failed;
+    Status s = a.fs.ReadDir(ino, static_cast<std::uint64_t>(off), [&](const DirEntry& e, std::uint64_t next) {
+      std::string name(e.name);
+      fuse_entry_param p{};
+      bool dots = name == "." || name == "..";
+      if (dots) {
+        p.attr.st_ino = e.ino;
+        p.attr.st_mode = e.mode;
+      } else {
+        auto stat = a.fs.LookupStat(ino, name);
+        if (!stat.ok()) {
+          failed = stat.status();
+          return false;
+        }
+        p.ino = stat->attr.ino;
+        p.generation = 1;
+        p.attr = ToStat(*stat);
+        p.attr_timeout = a.timeout;
+        p.entry_timeout = a.timeout;
+      }
+      size_t need = fuse_add_direntry_plus(req, buf.data() + used, buf.size() - used, name.c_str(), &p,
+                                           static_cast<off_t>(next));
+      if (need > buf.size() - used) {
+        if (!dots) a.fs.Forget(p.ino, 1);
+        return false;
+      }
+      used += need;
+      return true;
+    });
+    if (s.ok() && used == 0 && !failed.ok()) s = failed;
+    if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+    fuse_reply_buf(req, buf.data(), used);
+  }
+
   static void OnReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
   static void ReplySized(fuse_req_t req, size_t size, const std::string& value) {
@@ -329,6 +372,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
     ops.release = Adapter::OnRelease;
     ops.opendir = Adapter::OnOpenDir;
     ops.readdir = Adapter::OnReadDir;
+    ops.readdirplus = Adapter::OnReadDirPlus;
     ops.releasedir = Adapter::OnReleaseDir;
     ops.getxattr = Adapter::OnGetXattr;
     ops.listxattr = Adapter::OnListXattr;
