@@ -25,7 +25,7 @@ step "sealfs: sealroot mount (read-only FUSE), then run a command from the seale
   --read-only --log-file "$seal_dir/daemon.log" || fail "sealroot mount"
 echo "'$SEALROOT_BIN/sealroot' umount '$seal_dir/mnt'" >>"$DEMO_WORK/cleanup"
 mount | grep -F "$seal_dir/mnt"
-out=$(chroot "$seal_dir/mnt" /bin/sh -c 'echo hello from the sealed root; ls /bin | wc -l') ||
+out=$(chroot "$seal_dir/mnt" /bin/busybox sh -c 'echo hello from the sealed root: $(busybox ls /bin | busybox wc -l) entries in /bin') ||
   fail "running a command from the sealed root"
 echo "$out"
 
