@@ -25,6 +25,7 @@ target_link_libraries(sealroot_agent_proto PUBLIC PkgConfig::PROTOBUF)
 
 add_library(sealroot_agent STATIC
   server/src/agent.cc
+  server/src/boot_runtime.cc
   server/src/config.cc
   server/src/dispatcher.cc
   server/src/executor.cc
@@ -44,7 +45,7 @@ add_library(sealroot_agent STATIC
 target_include_directories(sealroot_agent PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(sealroot_agent
   PUBLIC sealroot_agent_proto sealroot_local_attest sealroot_base
-  PRIVATE sealroot_sealing sealroot_image PkgConfig::GRPCPP nlohmann_json::nlohmann_json)
+  PRIVATE sealroot_sealing sealroot_image sealroot_boot_launch PkgConfig::GRPCPP nlohmann_json::nlohmann_json)
 sealroot_defaults(sealroot_agent)
 
 add_executable(enclave-agent enclave_agent_main.cc)

@@ -17,7 +17,8 @@
 namespace sealroot::agent {
 
 // The production dependencies for `config`: the image pipeline puller with config.trust, the
-// runtime (boot not available yet), the state sealer config.state_sealing asks for.
+// runtime (BootRuntime when config.boot names a boot and the agent runs in an enclave, else
+// "boot not available"), the state sealer config.state_sealing asks for.
 Result<ServiceDeps> MakeDefaultDeps(const AgentConfig& config);
 
 class Agent {

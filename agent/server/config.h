@@ -67,6 +67,16 @@ struct StateSealing {
   std::string key_file;  // "file": default <state_dir>/seal.key
 };
 
+// The app enclave StartContainer launches through the sim launcher (design/api.md "boot"):
+// sealroot-boot, the SIGSTRUCT it was signed with, and the enclave layout that SIGSTRUCT covers
+// (the layout is part of MRENCLAVE). No executable: StartContainer answers "boot not available".
+struct BootConfig {
+  std::string executable;
+  std::string sigstruct;  // path of the 1808-byte SIGSTRUCT (sealroot enclave sign --out)
+  std::uint64_t heap_size = 64ull << 20;
+  std::uint32_t threads = 4;
+};
+
 struct AgentConfig {
   std::vector<ListenAddress> ttrpc;
   std::vector<ListenAddress> grpc;
@@ -77,6 +87,7 @@ struct AgentConfig {
   std::vector<EnclaveIdentity> app_enclaves;
   bool allow_exec = false;  // ExecProcess runs a command in the app enclave: off unless asked
   StateSealing sealing;
+  BootConfig boot;
   Limits limits;
 };
 

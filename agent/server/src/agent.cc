@@ -3,6 +3,7 @@
 #include <condition_variable>
 
 #include "agent/server/dispatcher.h"
+#include "agent/server/src/boot_runtime.h"
 #include "agent/server/src/executor.h"
 #include "agent/server/src/servers.h"
 #include "base/interrupt.h"
@@ -28,10 +29,31 @@ struct Agent::Impl {
   bool stop_requested SR_GUARDED_BY(mu) = false;
 };
 
+namespace {
+
+// The boot needs the agent's own TEE (it serves each container's key release over local
+// attestation): without a configured boot, or outside an enclave, StartContainer says
+// "boot not available". A configured boot that cannot be set up (its SIGSTRUCT unreadable) is
+// a configuration error.
+Result<std::unique_ptr<ContainerRuntime>> MakeRuntime(const AgentConfig& config) {
+  if (config.boot.executable.empty()) return MakeUnavailableRuntime();
+  Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
+  if (!tee.ok()) {
+    SR_LOG(kWarning) << "boot configured but " << tee.status().message()
+                     << ": containers cannot be started";
+    return MakeUnavailableRuntime();
+  }
+  Result<std::unique_ptr<ContainerRuntime>> runtime = MakeBootRuntime(config, std::move(*tee));
+  if (!runtime.ok()) return std::move(runtime).status().WithContext("boot " + config.boot.executable);
+  return runtime;
+}
+
+}  // namespace
+
 Result<ServiceDeps> MakeDefaultDeps(const AgentConfig& config) {
   ServiceDeps deps;
   SR_ASSIGN_OR_RETURN(deps.puller, MakePipelinePuller(config));
-  deps.runtime = MakeUnavailableRuntime();
+  SR_ASSIGN_OR_RETURN(deps.runtime, MakeRuntime(config));
   SR_ASSIGN_OR_RETURN(deps.sealer, MakeStateSealer(config.sealing));
   return deps;
 }

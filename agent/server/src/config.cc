@@ -119,10 +119,40 @@ Status ParseRegistry(const json& object, RegistryAccess& registry) {
   return OkStatus();
 }
 
+Status ParseBoot(const json& object, BootConfig& boot) {
+  SR_RETURN_IF_ERROR(CheckKeys(object, "boot", {"executable", "sigstruct", "heap_size", "threads"}));
+  boot.executable = object.value("executable", "");
+  boot.sigstruct = object.value("sigstruct", "");
+  if (boot.executable.empty() != boot.sigstruct.empty()) {
+    return InvalidArgument("boot: \"executable\" and \"sigstruct\" go together");
+  }
+  for (const std::string* path : {&boot.executable, &boot.sigstruct}) {
+    if (!path->empty() && !path->starts_with('/')) {
+      return InvalidArgument("boot: paths must be absolute, got \"" + *path + "\"");
+    }
+  }
+  auto bounded = [&](const char* key, std::uint64_t max) -> Result<std::uint64_t> {
+    const json& value = object.at(key);
+    if (!value.is_number_unsigned() || value.get<std::uint64_t>() == 0 || value.get<std::uint64_t>() > max) {
+      return InvalidArgument(std::string("boot.") + key + ": expected an integer in 1.." +
+                             std::to_string(max));
+    }
+    return value.get<std::uint64_t>();
+  };
+  if (object.contains("heap_size")) {
+    SR_ASSIGN_OR_RETURN(boot.heap_size, bounded("heap_size", 64ull << 30));
+  }
+  if (object.contains("threads")) {
+    SR_ASSIGN_OR_RETURN(std::uint64_t threads, bounded("threads", 1024));
+    boot.threads = static_cast<std::uint32_t>(threads);
+  }
+  return OkStatus();
+}
+
 Status ParseDocument(const json& doc, AgentConfig& config) {
   SR_RETURN_IF_ERROR(CheckKeys(doc, "agent config",
                                {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "registry",
-                                "app_enclaves", "allow_exec", "state_sealing", "limits"}));
+                                "app_enclaves", "allow_exec", "state_sealing", "boot", "limits"}));
   if (doc.contains("ttrpc")) {
     SR_ASSIGN_OR_RETURN(config.ttrpc, ParseAddresses(doc.at("ttrpc"), "ttrpc", /*allow_tcp=*/true));
   }
@@ -150,6 +180,7 @@ Status ParseDocument(const json& doc, AgentConfig& config) {
     return InvalidArgument("state_sealing.source: expected \"tee\" or \"file\", got \"" +
                            config.sealing.source + "\"");
   }
+  if (doc.contains("boot")) SR_RETURN_IF_ERROR(ParseBoot(doc.at("boot"), config.boot));
   if (doc.contains("limits")) SR_RETURN_IF_ERROR(ParseLimits(doc.at("limits"), config.limits));
   return OkStatus();
 }

@@ -1,0 +1,253 @@
+#include "agent/server/src/boot_runtime.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "agent/server/src/private_dir.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/thread_annotations.h"
+#include "boot/app_enclave.h"
+#include "boot/process_spec.h"
+#include "oci.pb.h"
+#include "stub-enclave/sigstruct.h"
+
+namespace sealroot::agent {
+namespace {
+
+constexpr std::chrono::milliseconds kAttestTimeout{10'000};
+
+// A container's init (the AppEnclave itself, shared with the runtime for ExecProcess) or one of
+// its execs: every method forwards.
+class BootProcess final : public Process {
+ public:
+  explicit BootProcess(std::shared_ptr<boot::EnclaveProcess> process) : process_(std::move(process)) {}
+  Result<std::int32_t> Wait() override { return process_->Wait(); }
+  Status Signal(int signal) override { return process_->Signal(signal); }
+  Result<std::string> ReadStdout(std::size_t max_len) override { return process_->ReadStdout(max_len); }
+  Result<std::string> ReadStderr(std::size_t max_len) override { return process_->ReadStderr(max_len); }
+  Result<std::size_t> WriteStdin(std::string_view data) override { return process_->WriteStdin(data); }
+  Status CloseStdin() override { return process_->CloseStdin(); }
+
+ private:
+  std::shared_ptr<boot::EnclaveProcess> process_;
+};
+
+Result<int> RlimitResource(const std::string& name) {
+  static const std::map<std::string, int, std::less<>> kByName = {
+      {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_CORE", RLIMIT_CORE},
+      {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA},
+      {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+      {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},
+      {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_STACK", RLIMIT_STACK},
+  };
+  auto it = kByName.find(name);
+  if (it == kByName.end()) return InvalidArgument("process.rlimits: unknown type \"" + name + "\"");
+  return it->second;
+}
+
+// The OCI process of the shim's spec as the boot's SpecProcess; unset fields stay unset so the
+// image's values apply (boot::ResolveProcess does the precedence).
+Result<boot::SpecProcess> ToSpecProcess(const ::grpc::Process& in) {
+  boot::SpecProcess out;
+  out.args.assign(in.args().begin(), in.args().end());
+  out.env.assign(in.env().begin(), in.env().end());
+  out.cwd = in.cwd();
+  if (in.has_user()) {
+    out.user =
+        boot::SpecProcess::User{in.user().uid(),
+                                in.user().gid(),
+                                {in.user().additionalgids().begin(), in.user().additionalgids().end()}};
+  }
+  for (const ::grpc::POSIXRlimit& limit : in.rlimits()) {
+    SR_ASSIGN_OR_RETURN(int resource, RlimitResource(limit.type()));
+    out.rlimits.push_back({resource, limit.soft(), limit.hard()});
+  }
+  out.no_new_privileges = in.nonewprivileges();
+  return out;
+}
+
+Result<sgx::Measurement> MeasurementFromHex(const std::string& hex, std::string_view what) {
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, HexDecode(hex));
+  sgx::Measurement out{};
+  if (bytes.size() != out.size()) return InvalidArgument(std::string(what) + ": expected 64 hex digits");
+  std::copy(bytes.begin(), bytes.end(), out.begin());
+  return out;
+}
+
+Result<attest::IdentityPolicy> ToPolicy(const EnclaveIdentity& id) {
+  attest::IdentityPolicy policy;
+  if (!id.mrenclave.empty()) {
+    SR_ASSIGN_OR_RETURN(policy.mr_enclave, MeasurementFromHex(id.mrenclave, "mrenclave"));
+  }
+  if (!id.mrsigner.empty()) {
+    SR_ASSIGN_OR_RETURN(sgx::Measurement signer, MeasurementFromHex(id.mrsigner, "mrsigner"));
+    policy.signer = attest::SignerPolicy{signer, id.isv_prod_id, id.min_isv_svn};
+  }
+  return policy;
+}
+
+// StartContainer answers once the container's key went to an attested app enclave, so that a
+// refused boot (an impostor, a wrong policy) fails the call with the reason instead of leaving a
+// "running" container that never ran.
+Status AwaitRelease(const boot::AppEnclave& app, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    Status status = app.release_status();
+    if (status.code() != Code::kUnavailable) return status;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status(Code::kDeadlineExceeded,
+                    "the app enclave did not attest within " + std::to_string(timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+class BootRuntime final : public ContainerRuntime {
+ public:
+  BootRuntime(const AgentConfig& config, std::unique_ptr<sgx::Tee> tee, sgx::Sigstruct sigstruct,
+              const sgx::ReportBody& self)
+      : config_(config), tee_(std::move(tee)), sigstruct_(sigstruct) {
+    // The boot accepts its key only from this very agent build (same signer by default).
+    stub_args_ = {"--stub-prod-id",   std::to_string(self.isv_prod_id),
+                  "--stub-mrenclave", HexEncode(self.mr_enclave),
+                  "--stub-mrsigner",  HexEncode(self.mr_signer)};
+  }
+
+  Result<std::unique_ptr<Process>> Start(const ContainerLaunch& launch) override {
+    const std::string ctx = "StartContainer " + launch.container_id;
+    ::grpc::Spec oci;
+    if (!oci.ParseFromString(launch.spec)) return Internal(ctx + ": the stored OCI spec does not parse");
+    boot::BootSpec spec;
+    spec.hostname = oci.hostname();
+    Result<boot::SpecProcess> process = ToSpecProcess(oci.process());
+    if (!process.ok()) return std::move(process).status().WithContext(ctx);
+    spec.process = std::move(*process);
+
+    boot::AppEnclaveSpec app;
+    app.container_id = launch.container_id;
+    app.boot_spec = boot::EncodeBootSpec(spec);
+    app.store_dir = launch.store_dir;
+    Result<sgx::Measurement> root = MeasurementFromHex(launch.root_hash_hex, "root hash");
+    if (!root.ok()) return std::move(root).status().WithContext(ctx);
+    std::copy(root->begin(), root->end(), app.root_hash.begin());
+    if (launch.key == nullptr) return Internal(ctx + ": no image key");
+    app.key = launch.key->Clone();
+    SR_ASSIGN_OR_RETURN(app.state_dir, StateDir(launch.container_id));
+    app.upper_dir = launch.upper_dir;
+    app.boot_executable = config_.boot.executable;
+    app.enclave_config = {.heap_size = config_.boot.heap_size, .threads = config_.boot.threads};
+    app.sigstruct = sigstruct_;
+    app.boot_args = stub_args_;
+    Result<attest::IdentityPolicy> policy = AppPolicy(launch.allowed_enclaves);
+    if (!policy.ok()) return std::move(policy).status().WithContext(ctx);
+    app.app_policy = std::move(*policy);
+    app.attest_timeout = kAttestTimeout;
+
+    Result<std::unique_ptr<boot::AppEnclave>> launched = boot::AppEnclave::Launch(*tee_, std::move(app));
+    if (!launched.ok()) return std::move(launched).status().WithContext(ctx);
+    std::shared_ptr<boot::AppEnclave> enclave = std::move(*launched);
+    // Dropping `enclave` on failure kills the boot and removes its state directory.
+    SR_RETURN_IF_ERROR_CTX(AwaitRelease(*enclave, kAttestTimeout), ctx + ": key release");
+    SR_LOG(kInfo) << ctx << ": app enclave pid " << enclave->pid();
+    MutexLock lock(mu_);
+    std::erase_if(running_, [](const auto& entry) { return entry.second.expired(); });
+    running_[launch.container_id] = enclave;
+    return std::unique_ptr<Process>(std::make_unique<BootProcess>(std::move(enclave)));
+  }
+
+  Result<std::unique_ptr<Process>> Exec(const std::string& container_id,
+                                        const std::string& process_spec) override {
+    const std::string ctx = "ExecProcess in " + container_id;
+    std::shared_ptr<boot::AppEnclave> enclave;
+    {
+      MutexLock lock(mu_);
+      auto it = running_.find(container_id);
+      if (it != running_.end()) enclave = it->second.lock();
+    }
+    if (!enclave) return FailedPrecondition(ctx + ": the container's app enclave is not running");
+    ::grpc::Process oci;
+    if (!oci.ParseFromString(process_spec)) return InvalidArgument(ctx + ": malformed process");
+    if (oci.args().empty()) return InvalidArgument(ctx + ": process.args is empty");
+    boot::BootSpec spec;
+    Result<boot::SpecProcess> process = ToSpecProcess(oci);
+    if (!process.ok()) return std::move(process).status().WithContext(ctx);
+    spec.process = std::move(*process);
+    Result<std::unique_ptr<boot::EnclaveProcess>> exec = enclave->Exec(boot::EncodeBootSpec(spec));
+    if (!exec.ok()) return std::move(exec).status().WithContext(ctx);
+    return std::unique_ptr<Process>(
+        std::make_unique<BootProcess>(std::shared_ptr<boot::EnclaveProcess>(std::move(*exec))));
+  }
+
+ private:
+  // Sockets live in the state directory, and unix socket paths are short (108 bytes): a
+  // container id can be 64+ characters, so the directory is named by a digest of it.
+  Result<std::string> StateDir(const std::string& container_id) const {
+    const std::string parent = JoinPath(config_.state_dir, "boot");
+    SR_RETURN_IF_ERROR_CTX(MakePrivateDir(parent), "creating " + parent);
+    return JoinPath(parent, HexEncode(Sha256Of(container_id)).substr(0, 16));
+  }
+
+  // The release server checks one policy: the configured identity naming this boot (by
+  // MRENCLAVE, or by signer and product), else the first one; none configured: exactly the
+  // configured boot's SIGSTRUCT (its MRENCLAVE, signer, product and minimum SVN).
+  Result<attest::IdentityPolicy> AppPolicy(const std::vector<EnclaveIdentity>& allowed) const {
+    const std::string boot_mrenclave = HexEncode(sigstruct_.enclave_hash);
+    const std::string boot_signer = HexEncode(enclave::MrSignerOf(sigstruct_));
+    if (allowed.empty()) {
+      attest::IdentityPolicy policy;
+      policy.mr_enclave = sigstruct_.enclave_hash;
+      policy.signer =
+          attest::SignerPolicy{enclave::MrSignerOf(sigstruct_), sigstruct_.isv_prod_id, sigstruct_.isv_svn};
+      return policy;
+    }
+    auto names_boot = [&](const EnclaveIdentity& id) {
+      return id.mrenclave == boot_mrenclave ||
+             (id.mrenclave.empty() && id.mrsigner == boot_signer && id.isv_prod_id == sigstruct_.isv_prod_id);
+    };
+    auto it = std::find_if(allowed.begin(), allowed.end(), names_boot);
+    return ToPolicy(it != allowed.end() ? *it : allowed.front());
+  }
+
+  const AgentConfig config_;
+  std::unique_ptr<sgx::Tee>
+      tee_;  // outlives every AppEnclave: they are owned by records the service drops first
+  const sgx::Sigstruct sigstruct_;
+  std::vector<std::string> stub_args_;
+  Mutex mu_;
+  std::map<std::string, std::weak_ptr<boot::AppEnclave>> running_ SR_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ContainerRuntime>> MakeBootRuntime(const AgentConfig& config,
+                                                          std::unique_ptr<sgx::Tee> tee) {
+  const std::string& path = config.boot.sigstruct;
+  Result<std::string> bytes = ReadFile(path, sizeof(sgx::Sigstruct) + 1);
+  if (!bytes.ok()) return std::move(bytes).status().WithContext("reading the boot's SIGSTRUCT");
+  SR_ASSIGN_OR_RETURN(sgx::Sigstruct sigstruct,
+                      sgx::StructFromBytes<sgx::Sigstruct>(AsBytes(*bytes), ("SIGSTRUCT " + path).c_str()));
+  Result<sgx::Report> self = tee->CreateReport(sgx::TargetInfo{}, sgx::ReportData{});
+  if (!self.ok()) return std::move(self).status().WithContext("the agent's own report");
+  return std::unique_ptr<ContainerRuntime>(
+      std::make_unique<BootRuntime>(config, std::move(tee), sigstruct, self->body));
+}
+
+}  // namespace sealroot::agent
