@@ -1,12 +1,10 @@
-# Step 90: the app enclave's boot, end to end, with real programs: a busybox image (non-root
-# image user) is unpacked, verified and sealed into a sealed store; sealroot-boot is measured,
-# signed and launched as a sim enclave for one container; it attests to the stub enclave, gets
-# the store key and root hash, checks its spec against the released digest, mounts the sealed
-# root (FUSE, in its private namespaces) and runs the image's entrypoint. A boot spec changed by
-# the host is refused; the store holds no plaintext; nothing stays mounted.
-# The stub side is test_stub (tests/stub-enclave/programs), which serves the key release with the
-# same library calls the agent uses: enclave-agent's StartContainer does not launch the boot yet
-# (design/boot.md "Wiring into the agent").
+# Step 90: the whole flow through the API (issue 8's main job). A busybox image (non-root image
+# user) is encrypted for step 15's key broker and signed with its gpg key into the loopback
+# registry; enclave-agent runs as a sim stub enclave with step 15's signedBy policy and the
+# broker as key provider; then with `sealroot ctl`: pull (verified, decrypted, sealed) -> create
+# -> start (sealroot-boot launched as the container's app enclave, attested, given the key and
+# root hash, booted from the sealed root) -> wait; the container's output; rm. The store holds
+# no plaintext; nothing of the container is left.
 e2e_demo() {
   local bin=$SEALROOT_BIN dir=$DEMO_WORK/e2e marker="demo-plaintext-$RANDOM$RANDOM"
   mkdir -p "$dir"
@@ -27,58 +25,76 @@ e2e_demo() {
         --config.cmd 'echo "$GREETING from $(id -un) (uid $(id -u)) in $(pwd) on $(hostname)"; cat /etc/motd'
   ) >"$dir/build.log" 2>&1 || { cat "$dir/build.log"; fail "building the image"; }
 
-  step "e2e: unpack and seal it (verified, streamed) into a sealed store"
-  local root
-  root=$(sealroot unpack "oci:$dir/oci:busybox" --seal "$dir/store" --key-file "$dir/store.key" --insecure-policy) ||
-    fail "sealroot unpack --seal"
-  echo "root hash $root"
+  step "e2e: encrypt (skopeo, JWE for the key broker) and sign (gpg) it into the registry"
+  local image=docker://$DEMO_REGISTRY/demo/e2e:latest
+  (
+    set -e
+    export GNUPGHOME=$trust_dir/gnupg
+    skopeo --insecure-policy copy --quiet --encryption-key "jwe:$trust_dir/layer.pub" \
+      "oci:$dir/oci:busybox" "oci:$dir/enc:busybox"
+    # The layer keys are wrapped for the provider "broker" (sealroot keyprovider of step 15).
+    python3 tests/trust/rewrite_layout.py "$dir/enc" busybox provider broker
+    skopeo --insecure-policy --registries.d "$trust_dir/registries.d" copy --quiet --dest-tls-verify=false \
+      --sign-by "$fpr" "oci:$dir/enc:busybox" "$image"
+  ) >"$dir/push.log" 2>&1 || { cat "$dir/push.log"; fail "encrypting, signing and pushing"; }
+  echo "$image: encrypted for the key broker, signed by $fpr"
 
-  step "e2e: sign the stub (ISVPRODID 1) and sealroot-boot (2) with one signer"
+  step "e2e: sign enclave-agent (ISVPRODID 1) and sealroot-boot (2) with one signer"
   sealroot enclave keygen "$dir/signer.pem" >/dev/null || fail "keygen"
-  sealroot enclave sign "$bin/test_stub" --key "$dir/signer.pem" --out "$dir/stub.sig" --isv-prod-id 1 --isv-svn 1 >/dev/null ||
-    fail "sign stub"
+  sealroot enclave sign "$bin/enclave-agent" --key "$dir/signer.pem" --out "$dir/agent.sig" --isv-prod-id 1 --isv-svn 1 >/dev/null ||
+    fail "sign agent"
   sealroot enclave sign "$bin/sealroot-boot" --key "$dir/signer.pem" --out "$dir/boot.sig" --isv-prod-id 2 --isv-svn 1 >/dev/null ||
     fail "sign boot"
-  local boot_mr stub_mr spec_digest
+  local boot_mr
   boot_mr=$(sealroot enclave measure "$bin/sealroot-boot") || fail "measure boot"
-  stub_mr=$(sealroot enclave measure "$bin/test_stub") || fail "measure stub"
-  printf '{"hostname":"demo-e2e"}' >"$dir/spec.json"
-  spec_digest=$(sha256sum "$dir/spec.json" | cut -c1-64)
   echo "sealroot-boot MRENCLAVE $boot_mr"
 
-  step "e2e: the stub releases container demo-e2e's key only to that MRENCLAVE (2 sessions)"
-  sealroot enclave run "$bin/test_stub" --sigstruct "$dir/stub.sig" -- --socket "$dir/attest.sock" \
-    --container-id demo-e2e --spec-digest "$spec_digest" --root-hash "$root" \
-    --key "$(od -An -tx1 "$dir/store.key" | tr -d ' \n')" --mrenclave "$boot_mr" --sessions 2 \
-    >"$dir/stub.out" 2>"$dir/stub.err" &
-  local stub_pid=$!
-  echo "kill $stub_pid" >>"$DEMO_WORK/cleanup"
-  for _ in $(seq 100); do grep -q ready "$dir/stub.out" 2>/dev/null && break; sleep 0.1; done
-  grep -q ready "$dir/stub.out" || { cat "$dir/stub.out" "$dir/stub.err"; fail "stub did not start"; }
+  step "e2e: start enclave-agent as a sim stub enclave (signature policy, key broker, this boot only)"
+  cat >"$dir/agent.json" <<JSON
+{"ttrpc": ["unix://$dir/agent.sock"], "grpc": [],
+ "state_dir": "$dir/state", "store_dir": "$dir/store",
+ "trust": {"policy": "$trust_dir/policy.json", "registries_d": "$trust_dir/registries.d",
+           "keyprovider_config": "$trust_dir/keyprovider.json"},
+ "registry": {"tls_verify": false},
+ "app_enclaves": [{"mrenclave": "$boot_mr"}],
+ "state_sealing": {"source": "tee"},
+ "boot": {"executable": "$bin/sealroot-boot", "sigstruct": "$dir/boot.sig"}}
+JSON
+  cat "$dir/agent.json"
+  sealroot enclave run "$bin/enclave-agent" --sigstruct "$dir/agent.sig" -- --config "$dir/agent.json" \
+    >"$dir/agent.log" 2>&1 &
+  local agent_pid=$!
+  echo "kill $agent_pid 2>/dev/null" >>"$DEMO_WORK/cleanup"
+  ctl() { sealroot ctl --address "unix://$dir/agent.sock" "$@"; }
+  for _ in $(seq 100); do ctl health >/dev/null 2>&1 && break; sleep 0.1; done
+  ctl status || { cat "$dir/agent.log"; fail "the agent did not come up"; }
 
-  step "e2e: launch sealroot-boot as the app enclave of demo-e2e: attest, mount the sealed root, run"
-  mkdir -p "$dir/scratch"
-  local out
-  out=$(sealroot enclave run "$bin/sealroot-boot" --sigstruct "$dir/boot.sig" --container-id demo-e2e \
-    --spec-digest "$spec_digest" -- --attest-socket "$dir/attest.sock" --store "$dir/store" \
-    --spec "$dir/spec.json" --scratch "$dir/scratch" --stub-prod-id 1 --stub-mrenclave "$stub_mr") ||
-    fail "the container did not run"
-  echo "container output:"
+  step "e2e: sealroot ctl pull (verify the signature, decrypt through the broker, seal)"
+  ctl pull "$image" --container-id demo-e2e || { cat "$dir/agent.log"; fail "PullImage"; }
+
+  step "e2e: create -> start (sealroot-boot attests, gets the key, boots the sealed root) -> wait"
+  ctl create demo-e2e || fail "CreateContainer"
+  ctl start demo-e2e || { cat "$dir/agent.log"; fail "StartContainer"; }
+  local out status
+  out=$(ctl logs demo-e2e) || fail "ReadStdout"
+  status=$(ctl wait demo-e2e) || fail "WaitProcess"
+  echo "container output (exit status $status):"
   printf '%s\n' "$out" | sed 's/^/  | /'
-  [[ $out == "hello from app (uid 1000) in /home/app on demo-e2e"$'\n'"$marker" ]] || fail "unexpected output"
+  [[ $status == 0 ]] || fail "the container exited with $status"
+  [[ $out == "hello from app (uid 1000) in /home/app on "*$'\n'"$marker" ]] || fail "unexpected output"
 
-  step "e2e: the host rewrites the spec after the release decision: the boot refuses it"
-  printf '{"process":{"args":["sh","-c","echo the host ran this"]}}' >"$dir/spec.json"
-  if sealroot enclave run "$bin/sealroot-boot" --sigstruct "$dir/boot.sig" --container-id demo-e2e \
-      --spec-digest "$spec_digest" -- --attest-socket "$dir/attest.sock" --store "$dir/store" \
-      --spec "$dir/spec.json" --scratch "$dir/scratch" --stub-prod-id 1 --stub-mrenclave "$stub_mr"; then
-    fail "a changed spec ran"
-  fi
-  wait "$stub_pid" || fail "stub exited with an error"
-
-  step "e2e: the store holds no plaintext, and nothing of the container is mounted"
+  step "e2e: the sealed store holds no plaintext of the image"
   if grep -rqa "$marker" "$dir/store"; then fail "plaintext found in the sealed store"; fi
+  if grep -rqa 'BusyBox is a multi-call binary' "$dir/store"; then fail "busybox plaintext in the store"; fi
+  echo "no '$marker' and no busybox text in $(find "$dir/store" -type f | wc -l) store files"
+
+  step "e2e: sealroot ctl rm demo-e2e: nothing of the container is left"
+  ctl rm demo-e2e || fail "RemoveContainer"
+  [[ -z $(ls "$dir/store/images") ]] || fail "the image store outlived its container"
+  [[ -z $(ls "$dir/state/boot") ]] || fail "boot state left behind"
   if grep -q "$dir" /proc/self/mountinfo; then fail "mounts left behind under $dir"; fi
-  echo "no '$marker' in $(find "$dir/store" -type f | wc -l) store files; no mount under $dir"
+  echo "store empty, no boot state, no mount under $dir"
+  kill -TERM "$agent_pid"
+  wait "$agent_pid" || fail "the agent exited with $?"
 }
 e2e_demo
