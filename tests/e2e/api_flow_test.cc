@@ -168,10 +168,11 @@ class ApiFlowTest : public ::testing::Test {
     start.set_container_id(id);
     return Agent("StartContainer", start);
   }
-  std::string ReadAll(const std::string& id) {
+  std::string ReadAll(const std::string& id, const std::string& exec_id = "") {
     std::string out;
     ::grpc::ReadStreamRequest read;
     read.set_container_id(id);
+    read.set_exec_id(exec_id);
     read.set_len(4096);
     while (true) {
       auto chunk = Call<::grpc::ReadStreamResponse>("grpc.AgentService", "ReadStdout", read);
@@ -179,9 +180,10 @@ class ApiFlowTest : public ::testing::Test {
       out += chunk->data();
     }
   }
-  int WaitFor(const std::string& id) {
+  int WaitFor(const std::string& id, const std::string& exec_id = "") {
     ::grpc::WaitProcessRequest wait;
     wait.set_container_id(id);
+    wait.set_exec_id(exec_id);
     auto status = Call<::grpc::WaitProcessResponse>("grpc.AgentService", "WaitProcess", wait);
     EXPECT_TRUE(status.ok()) << status.status().ToString();
     return status.ok() ? status->status() : -1;
@@ -282,7 +284,29 @@ TEST_F(ApiFlowTest, ExecIsRefusedByDefault) {
   exec.mutable_process()->add_args("/bin/sh");
   Status refused = Agent("ExecProcess", exec);
   EXPECT_EQ(refused.code(), Code::kPermissionDenied) << refused.ToString();
+  // Removed while running: the boot is killed and its state goes with it.
   ASSERT_NO_FATAL_FAILURE(Remove("no-exec"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "state/boot"));
+}
+
+TEST_F(ApiFlowTest, ExecWhenAllowedRunsInsideTheContainerRoot) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartAgent(BuiltProgram("sealroot-boot"), material->dir / "boot.sig", /*allow_exec=*/true));
+  ASSERT_NO_FATAL_FAILURE(Create("with-exec", {"sh", "-c", "echo up; exec sleep 600"}));
+  ASSERT_TRUE(Start("with-exec").ok()) << Log();
+  ::grpc::ExecProcessRequest exec;
+  exec.set_container_id("with-exec");
+  exec.set_exec_id("probe");
+  exec.mutable_process()->add_args("sh");
+  exec.mutable_process()->add_args("-c");
+  exec.mutable_process()->add_args("head -1 /etc/passwd; exit 5");
+  exec.mutable_process()->set_cwd("/");
+  Status started = Agent("ExecProcess", exec);
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << Log();
+  // The image's /etc/passwd, not the host's: the exec runs in the container's sealed root.
+  EXPECT_EQ(ReadAll("with-exec", "probe"), "root:x:0:0:root:/root:/bin/sh\n");
+  EXPECT_EQ(WaitFor("with-exec", "probe"), 5);
+  ASSERT_NO_FATAL_FAILURE(Remove("with-exec"));
 }
 
 }  // namespace
