@@ -291,16 +291,23 @@ int Inspect(Args args) {
   if (!ref.ok()) return ReportError(p, ref.status());
   auto pipe = MakePipeline(p);
   if (!pipe.ok()) return ReportError(p, pipe.status());
+  // Inspect reports the policy's verdict (below) instead of enforcing it.
+  (*pipe)->options.verifier = nullptr;
   auto source = image::OpenImageSource(*ref, (*pipe)->options);
   if (!source.ok()) return ReportError(p, source.status());
   auto resolved = image::ResolveImage(**source, (*pipe)->options);
   if (!resolved.ok())
     return ReportError(p, std::move(resolved).status().WithContext("inspecting " + ref->ToString()));
   json j = InspectJson(*ref, *resolved);
+  auto trust = image::InspectTrust(**source, resolved->manifest, image::TrustOptionsFromFlags(p));
   if (p.Bool("json")) {
+    j["trust"] =
+        trust.ok() ? json::parse(image::TrustReportJson(*trust)) : json{{"error", trust.status().message()}};
     std::cout << j.dump(2) << std::endl;
   } else {
     PrintInspect(j);
+    std::cout << (trust.ok() ? image::FormatTrustReport(*trust)
+                             : "trust: " + trust.status().message() + "\n");
   }
   return kExitOk;
 }

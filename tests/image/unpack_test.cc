@@ -163,8 +163,24 @@ TEST_F(UnpackTest, InspectShowsLayersAndConfig) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["layers"].size(), 3u);
   EXPECT_EQ(j["config"]["config"]["User"], "app");
+  EXPECT_EQ(j["trust"]["policy"]["accepted"], true);
   auto text = Sealroot({"inspect", rich_});
   EXPECT_NE(text.out.find("Layers:"), std::string::npos);
+  EXPECT_NE(text.out.find("signatures: none"), std::string::npos);
+}
+
+TEST_F(UnpackTest, InspectReportsAPolicyRejectionInsteadOfFailing) {
+  // Without --policy the default policy rejects every image: inspect still shows the image and
+  // says why the policy refuses it, where unpack would stop.
+  auto r = testing::Run({BuiltProgram("sealroot"), "inspect", rich_, "--json"});
+  ASSERT_TRUE(r.ok()) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["layers"].size(), 3u);
+  EXPECT_EQ(j["trust"]["policy"]["accepted"], false);
+  TempDir work;
+  auto unpack = testing::Run({BuiltProgram("sealroot"), "unpack", rich_, work / "bundle"});
+  EXPECT_EQ(unpack.exit_code, 3) << unpack.err;
+  EXPECT_FALSE(std::filesystem::exists(work / "bundle"));
 }
 
 TEST_F(UnpackTest, PullToLayoutThenUnpackEqualsUmoci) {
