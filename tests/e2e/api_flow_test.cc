@@ -3,7 +3,7 @@
 // registry is pulled and sealed, a container created and started (sealroot-boot launched as the
 // container's app enclave, attested, booted from the sealed root), its output read and its exit
 // status waited for, then removed — over ttrpc (the project's own client, as `sealroot ctl`
-// uses) and over gRPC (Python grpcio from the project's protos).
+// uses) and over gRPC (Python grpcio from the project's protos). Also the "boot" config section.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "agent.pb.h"
+#include "agent/server/agent.h"
 #include "agent/server/config.h"
 #include "agent/server/ttrpc.h"
 #include "base/crypto.h"
@@ -307,6 +308,40 @@ TEST_F(ApiFlowTest, ExecWhenAllowedRunsInsideTheContainerRoot) {
   EXPECT_EQ(ReadAll("with-exec", "probe"), "root:x:0:0:root:/root:/bin/sh\n");
   EXPECT_EQ(WaitFor("with-exec", "probe"), 5);
   ASSERT_NO_FATAL_FAILURE(Remove("with-exec"));
+}
+
+TEST(BootConfigTest, HalfOrRelativeBootConfigsAreRefused) {
+  EXPECT_EQ(ParseAgentConfig(R"({"boot": {"executable": "/usr/bin/sealroot-boot"}})").status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(ParseAgentConfig(R"({"boot": {"executable": "boot", "sigstruct": "/b.sig"}})").status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(ParseAgentConfig(R"({"boot": {"executable": "/b", "sigstruct": "/s", "heap_size": 0}})")
+                .status()
+                .code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(ParseAgentConfig(R"({"boot": {"exectuable": "/b"}})").status().code(), Code::kInvalidArgument);
+  auto parsed = ParseAgentConfig(R"({"boot": {"executable": "/b", "sigstruct": "/s", "threads": 2}})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->boot.executable, "/b");
+  EXPECT_EQ(parsed->boot.threads, 2u);
+  EXPECT_EQ(parsed->boot.heap_size, 64ull << 20);
+}
+
+TEST(BootConfigTest, OutsideAnEnclaveAConfiguredBootIsNotAvailable) {
+  TempDir dir;
+  auto config = ParseAgentConfig(R"({"state_dir": ")" + (dir / "state") + R"(", "store_dir": ")" +
+                                 (dir / "store") + R"(", "boot": {"executable": "/b", "sigstruct": "/s"}})");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(::getenv("SEALROOT_SIM_TEE_FD"), nullptr);  // this test process has no TEE
+  auto deps = MakeDefaultDeps(*config);
+  ASSERT_TRUE(deps.ok()) << deps.status().ToString();
+  SecretBytes key = SecretBytes::Random(32);
+  ContainerLaunch launch;
+  launch.container_id = "c1";
+  launch.key = &key;
+  auto started = deps->runtime->Start(launch);
+  EXPECT_EQ(started.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(started.status().message().find("boot not available"), std::string::npos);
 }
 
 }  // namespace
