@@ -60,6 +60,9 @@ struct Material {
     auto appended = sealroot::testing::Shell("printf x >> " + (dir / "impostor"));
     if (!appended.ok()) throw std::runtime_error("making the impostor: " + appended.err);
     (void)SignFile(dir / "impostor", 2, dir / "impostor.sig").value();
+    // A "boot" that exits at once without attesting.
+    std::filesystem::copy_file("/bin/busybox", dir / "dead-boot");
+    (void)SignFile(dir / "dead-boot", 2, dir / "dead-boot.sig").value();
     // Signatures are the trust tests' business (tests/trust, tests/agent): accept this image.
     if (!WriteFileAtomic(dir / "policy.json", R"({"default": [{"type": "insecureAcceptAnything"}]})").ok()) {
       throw std::runtime_error("writing policy.json");
@@ -273,6 +276,15 @@ TEST_F(ApiFlowTest, ImpostorBootGetsNoKeyAndTheContainerDoesNotStart) {
   EXPECT_EQ(Agent("WaitProcess", wait).code(), Code::kFailedPrecondition);  // never started
   ASSERT_NO_FATAL_FAILURE(Remove("impostor"));
   EXPECT_TRUE(std::filesystem::is_empty(dir_ / "state/boot"));
+}
+
+TEST_F(ApiFlowTest, BootDyingBeforeAttestationFailsStartContainer) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent(material->dir / "dead-boot", material->dir / "dead-boot.sig"));
+  ASSERT_NO_FATAL_FAILURE(Create("dead", {"sh", "-c", "echo must not run"}));
+  Status started = Start("dead");
+  EXPECT_EQ(started.code(), Code::kFailedPrecondition) << started.ToString();
+  EXPECT_NE(started.message().find("exited before it attested"), std::string::npos) << started.ToString();
+  ASSERT_NO_FATAL_FAILURE(Remove("dead"));
 }
 
 TEST_F(ApiFlowTest, ExecIsRefusedByDefault) {

@@ -1,6 +1,7 @@
 #include "agent/server/src/boot_runtime.h"
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
@@ -104,15 +105,32 @@ Result<attest::IdentityPolicy> ToPolicy(const EnclaveIdentity& id) {
   return policy;
 }
 
+// Whether the boot has exited, without reaping it (the AppEnclave does that).
+bool BootExited(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
 // StartContainer answers once the container's key went to an attested app enclave, so that a
 // refused boot (an impostor, a wrong policy) fails the call with the reason instead of leaving a
-// "running" container that never ran.
+// "running" container that never ran. A boot that dies before attesting (a crash, a layout its
+// SIGSTRUCT does not cover) fails it too, after a short grace for the release server to record
+// a refusal that made the boot exit.
 Status AwaitRelease(const boot::AppEnclave& app, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  using Clock = std::chrono::steady_clock;
+  constexpr std::chrono::milliseconds kExitGrace{500};
+  auto deadline = Clock::now() + timeout;
+  bool exited = false;
   while (true) {
     Status status = app.release_status();
     if (status.code() != Code::kUnavailable) return status;
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (!exited && BootExited(app.pid())) {
+      exited = true;
+      deadline = std::min(deadline, Clock::now() + kExitGrace);
+    }
+    if (Clock::now() >= deadline) {
+      if (exited) return FailedPrecondition("the app enclave exited before it attested");
       return Status(Code::kDeadlineExceeded,
                     "the app enclave did not attest within " + std::to_string(timeout.count()) + " ms");
     }
