@@ -1,6 +1,7 @@
-// ContainerRuntime: the seam between container records and the processes that run them. The
-// boot issue implements it (launch `sealroot-boot` through the sim launcher, attest, release the
-// root key); until then the agent uses UnavailableRuntime, whose Start says so.
+// ContainerRuntime: the seam between container records and the processes that run them.
+// BootRuntime (src/boot_runtime.h) implements it: it launches `sealroot-boot` through the sim
+// launcher, serves the attested key release and relays the app enclave's stdio and status. An
+// agent with no "boot" configured, or not running in an enclave, uses UnavailableRuntime.
 //
 // Thread-safety: a ContainerRuntime and each Process may be called from several threads.
 #pragma once
@@ -48,8 +49,8 @@ class ContainerRuntime {
                                                 const std::string& process_spec) = 0;
 };
 
-// Answers every Start/Exec with kFailedPrecondition "boot not available" until the boot issue
-// provides the real runtime.
+// Answers every Start/Exec with kFailedPrecondition "boot not available" (no boot configured, or
+// no TEE to attest with).
 std::unique_ptr<ContainerRuntime> MakeUnavailableRuntime();
 
 }  // namespace sealroot::agent

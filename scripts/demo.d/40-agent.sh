@@ -52,7 +52,7 @@ except grpc.RpcError as e:
     print("PauseContainer:", e.code().name, "-", e.details())
 PY
 
-step "agent: sealroot ctl create demo1 -- /bin/echo hello; start (the boot is wired by a later step)"
+step "agent: sealroot ctl create demo1 -- /bin/echo hello; start (no boot configured here: step 90 runs the attested boot)"
 ctl create demo1 --cwd / -- /bin/echo hello || fail "CreateContainer"
 if ctl start demo1; then echo "agent: started"; else echo "agent: StartContainer answered as documented above"; fi
 

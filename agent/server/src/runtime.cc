@@ -7,7 +7,7 @@ class UnavailableRuntime final : public ContainerRuntime {
  public:
   Result<std::unique_ptr<Process>> Start(const ContainerLaunch& launch) override {
     return FailedPrecondition("StartContainer " + launch.container_id +
-                              ": boot not available (this agent build has no app-enclave runtime)");
+                              ": boot not available (no \"boot\" configured, or the agent runs outside an enclave)");
   }
   Result<std::unique_ptr<Process>> Exec(const std::string& container_id, const std::string&) override {
     return FailedPrecondition("ExecProcess in " + container_id + ": boot not available");
