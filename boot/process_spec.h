@@ -82,6 +82,9 @@ struct ProcessSpec {
 // The boot spec document for `spec` (what the agent writes; ParseBootSpec reads it back).
 std::string EncodeBootSpec(const BootSpec& spec);
 
+// The RLIMIT_* resource an OCI rlimit type names ("RLIMIT_NOFILE"), or nullopt if unknown.
+std::optional<int> RlimitFromName(std::string_view name);
+
 // Parses a boot spec. Malformed or oversized documents, wrong types, unknown rlimit names and
 // relative cwds are kInvalidArgument errors naming the offending field.
 Result<BootSpec> ParseBootSpec(std::string_view json);

@@ -107,14 +107,9 @@ Result<std::vector<Rlimit>> ParseRlimits(const json& rlimits) {
     if (!item.is_object()) return FieldError("process.rlimits", "entries must be objects");
     SR_ASSIGN_OR_RETURN(std::string type, GetString(item, "type", "process.rlimits.type"));
     Rlimit limit;
-    bool known = false;
-    for (const auto& [name, resource] : kRlimitNames) {
-      if (name == type) {
-        limit.resource = resource;
-        known = true;
-      }
-    }
-    if (!known) return FieldError("process.rlimits.type", "unknown rlimit '" + type + "'");
+    std::optional<int> resource = RlimitFromName(type);
+    if (!resource) return FieldError("process.rlimits.type", "unknown rlimit '" + type + "'");
+    limit.resource = *resource;
     SR_ASSIGN_OR_RETURN(limit.soft, GetUnsigned<std::uint64_t>(item, "soft", "process.rlimits.soft"));
     SR_ASSIGN_OR_RETURN(limit.hard, GetUnsigned<std::uint64_t>(item, "hard", "process.rlimits.hard"));
     if (limit.soft > limit.hard) return FieldError("process.rlimits", type + ": soft limit above hard limit");
@@ -201,6 +196,13 @@ std::string_view RlimitName(int resource) {
 }
 
 }  // namespace
+
+std::optional<int> RlimitFromName(std::string_view name) {
+  for (const auto& [known, resource] : kRlimitNames) {
+    if (known == name) return resource;
+  }
+  return std::nullopt;
+}
 
 std::string EncodeBootSpec(const BootSpec& spec) {
   const SpecProcess& p = spec.process;

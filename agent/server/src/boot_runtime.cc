@@ -40,30 +40,6 @@ class BootProcess final : public Process {
   std::shared_ptr<boot::EnclaveProcess> process_;
 };
 
-Result<int> RlimitResource(const std::string& name) {
-  static const std::map<std::string, int, std::less<>> kByName = {
-      {"RLIMIT_AS", RLIMIT_AS},
-      {"RLIMIT_CORE", RLIMIT_CORE},
-      {"RLIMIT_CPU", RLIMIT_CPU},
-      {"RLIMIT_DATA", RLIMIT_DATA},
-      {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-      {"RLIMIT_NICE", RLIMIT_NICE},
-      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},
-      {"RLIMIT_RSS", RLIMIT_RSS},
-      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-      {"RLIMIT_STACK", RLIMIT_STACK},
-  };
-  auto it = kByName.find(name);
-  if (it == kByName.end()) return InvalidArgument("process.rlimits: unknown type \"" + name + "\"");
-  return it->second;
-}
-
 // The OCI process of the shim's spec as the boot's SpecProcess; unset fields stay unset so the
 // image's values apply (boot::ResolveProcess does the precedence).
 Result<boot::SpecProcess> ToSpecProcess(const ::grpc::Process& in) {
@@ -78,8 +54,9 @@ Result<boot::SpecProcess> ToSpecProcess(const ::grpc::Process& in) {
                                 {in.user().additionalgids().begin(), in.user().additionalgids().end()}};
   }
   for (const ::grpc::POSIXRlimit& limit : in.rlimits()) {
-    SR_ASSIGN_OR_RETURN(int resource, RlimitResource(limit.type()));
-    out.rlimits.push_back({resource, limit.soft(), limit.hard()});
+    std::optional<int> resource = boot::RlimitFromName(limit.type());
+    if (!resource) return InvalidArgument("process.rlimits: unknown type \"" + limit.type() + "\"");
+    out.rlimits.push_back({*resource, limit.soft(), limit.hard()});
   }
   out.no_new_privileges = in.nonewprivileges();
   return out;
