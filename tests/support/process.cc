@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,8 +119,13 @@ CommandResult Shell(const std::string& script, const CommandOptions& options) {
 
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::string& log_path,
                                      const std::map<std::string, std::string>& env) {
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // Servers die with the test process, even when a fixture is never destroyed (a static
+    // shared by a whole suite): CI must not be left with registries and agents running.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
     int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     int null = open("/dev/null", O_RDONLY);
     dup2(null, 0);
