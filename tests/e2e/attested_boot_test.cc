@@ -350,9 +350,15 @@ TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
   SecretBytes guessed = ExecKey(SecretBytes::Random(32).span(), "ctr-forge");
   auto forged = StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
                           std::chrono::steady_clock::now() + std::chrono::seconds(5));
-  EXPECT_FALSE(forged.ok());
-  EXPECT_NE(forged.status().message().find("not authenticated"), std::string::npos)
-      << forged.status().message();
+  ASSERT_FALSE(forged.ok());
+  // The boot checks the request's MAC before anything else and hangs up: the client reads the
+  // refusal, or, when the hang-up wins the race with its sending of the stdio descriptors, a
+  // broken pipe. Either way nothing ran.
+  const std::string& why = forged.status().message();
+  EXPECT_TRUE(why.find("not authenticated") != std::string::npos ||
+              why.find("Broken pipe") != std::string::npos ||
+              why.find("Connection reset") != std::string::npos)
+      << why;
   EXPECT_TRUE(app->Signal(SIGKILL).ok());
 }
 
