@@ -42,22 +42,7 @@ if [[ ! -f $tcache/done ]]; then
 fi
 image_size=$(du -sb "$tcache/layout/blobs" | cut -f1)
 
-declare -A best_time max_rss
-measure() {
-  local name=$1 prep=$2 cmd=$3 t rss
-  best_time[$name]=999999
-  max_rss[$name]=0
-  for _ in $(seq "$runs"); do
-    eval "$prep"
-    /usr/bin/time -f '%e %M' -o "$work/time" bash -c "$cmd" >/dev/null 2>"$work/err" ||
-      { cat "$work/err" >&2; echo "failed: $cmd" >&2; exit 1; }
-    read -r t rss <"$work/time"
-    best_time[$name]=$(awk -v a="${best_time[$name]}" -v b="$t" 'BEGIN{print (b<a)?b:a}')
-    max_rss[$name]=$(( rss > max_rss[$name] ? rss : max_rss[$name] ))
-  done
-  printf '%-44s %8.2f s  %8d KiB\n' "$name" "${best_time[$name]}" "${max_rss[$name]}"
-}
-ratio() { awk -v a="${best_time[$1]}" -v b="${best_time[$2]}" 'BEGIN{printf "%.2f", a/b}'; }
+source "$top/bench/lib.sh"
 
 out=$work/out
 key=$tcache/key.pem
