@@ -5,14 +5,13 @@
 #include <optional>
 #include <vector>
 
+#include "boot/src/cgroup_devices.h"
 #include "boot/src/cgroup_files.h"
 
 namespace sealroot::boot {
 namespace {
 
 using Json = nlohmann::json;
-
-constexpr std::int64_t kAnyNumber = -1;
 
 Status FieldError(const std::string& field, const std::string& what) {
   return InvalidArgument("linux.resources." + field + ": " + what);
@@ -68,112 +67,6 @@ Status Put(const std::string* dir, std::string_view controller, const std::strin
   if (!dir) return FieldError(field, "the host has no " + std::string(controller) + " cgroup controller");
   if (!CgroupFileExists(*dir, file)) return FieldError(field, "this kernel's cgroup has no " + file);
   SR_RETURN_IF_ERROR_CTX(WriteCgroupFile(*dir, file, value), "linux.resources." + field);
-  return OkStatus();
-}
-
-// ---- devices -------------------------------------------------------------------------------
-
-struct DeviceRule {
-  bool allow = false;
-  char type = 'a';
-  std::int64_t major = kAnyNumber;
-  std::int64_t minor = kAnyNumber;
-  std::string access = "rwm";
-};
-
-// What runc adds after the spec's rules: mknod of any device, the standard character devices,
-// ptys and tun.
-const DeviceRule kRuncDefaultRules[] = {
-    {true, 'c', kAnyNumber, kAnyNumber, "m"},
-    {true, 'b', kAnyNumber, kAnyNumber, "m"},
-    {true, 'c', 1, 3, "rwm"},
-    {true, 'c', 1, 8, "rwm"},
-    {true, 'c', 1, 7, "rwm"},
-    {true, 'c', 5, 0, "rwm"},
-    {true, 'c', 1, 5, "rwm"},
-    {true, 'c', 1, 9, "rwm"},
-    {true, 'c', 136, kAnyNumber, "rwm"},
-    {true, 'c', 5, 2, "rwm"},
-    {true, 'c', 10, 200, "rwm"},
-};
-
-Result<DeviceRule> ParseDeviceRule(const Json& rule, const std::string& field) {
-  if (!rule.is_object()) return FieldError(field, "must be an object");
-  DeviceRule out;
-  const Json* allow = Member(rule, "allow");
-  if (!allow || !allow->is_boolean()) return FieldError(field + ".allow", "must be a boolean");
-  out.allow = allow->get<bool>();
-  SR_ASSIGN_OR_RETURN(std::optional<std::string> type, Str(rule, "type", field));
-  if (type && (type->size() != 1 || std::string_view("abc").find((*type)[0]) == std::string_view::npos)) {
-    return FieldError(field + ".type", "must be a, b or c");
-  }
-  if (type) out.type = (*type)[0];
-  SR_ASSIGN_OR_RETURN(std::optional<std::int64_t> major, Int(rule, "major", field));
-  SR_ASSIGN_OR_RETURN(std::optional<std::int64_t> minor, Int(rule, "minor", field));
-  out.major = major.value_or(kAnyNumber);
-  out.minor = minor.value_or(kAnyNumber);
-  SR_ASSIGN_OR_RETURN(std::optional<std::string> access, Str(rule, "access", field));
-  if (access) {
-    if (access->empty() || access->find_first_not_of("rwm") != std::string::npos) {
-      return FieldError(field + ".access", "must be made of r, w and m");
-    }
-    out.access = *access;
-  }
-  return out;
-}
-
-Result<std::vector<DeviceRule>> SpecDeviceRules(const Json& resources) {
-  SR_ASSIGN_OR_RETURN(const Json* rules, Section(resources, "devices", Json::value_t::array));
-  std::vector<DeviceRule> out;
-  for (std::size_t i = 0; rules && i < rules->size(); ++i) {
-    SR_ASSIGN_OR_RETURN(DeviceRule rule, ParseDeviceRule((*rules)[i], "devices[" + std::to_string(i) + "]"));
-    out.push_back(rule);
-  }
-  return out;
-}
-
-// Each device node the spec creates is usable ("rwm"), as runc allows it.
-Result<std::vector<DeviceRule>> NodeRules(const Json& linux_devices) {
-  std::vector<DeviceRule> out;
-  if (linux_devices.is_null()) return out;
-  if (!linux_devices.is_array()) return InvalidArgument("linux.devices: must be an array");
-  for (std::size_t i = 0; i < linux_devices.size(); ++i) {
-    const Json& device = linux_devices[i];
-    std::string field = "linux.devices[" + std::to_string(i) + "]";
-    const Json* type = device.is_object() ? Member(device, "type") : nullptr;
-    const Json* major = device.is_object() ? Member(device, "major") : nullptr;
-    const Json* minor = device.is_object() ? Member(device, "minor") : nullptr;
-    if (!type || !type->is_string() || !major || !major->is_number_integer() || !minor ||
-        !minor->is_number_integer()) {
-      return InvalidArgument(field + ": needs type, major and minor");
-    }
-    std::string kind = type->get<std::string>();
-    if (kind == "p") continue;  // a FIFO is no device to the devices controller
-    if (kind != "c" && kind != "u" && kind != "b")
-      return InvalidArgument(field + ".type: must be c, u, b or p");
-    out.push_back(
-        {true, kind == "b" ? 'b' : 'c', major->get<std::int64_t>(), minor->get<std::int64_t>(), "rwm"});
-  }
-  return out;
-}
-
-std::string DeviceNumber(std::int64_t n) {
-  return n < 0 ? "*" : std::to_string(n);
-}
-
-Status DevicesV1(const std::string* dir, const Json& resources, const Json& linux_devices) {
-  SR_ASSIGN_OR_RETURN(std::vector<DeviceRule> rules, SpecDeviceRules(resources));
-  rules.insert(rules.end(), std::begin(kRuncDefaultRules), std::end(kRuncDefaultRules));
-  SR_ASSIGN_OR_RETURN(std::vector<DeviceRule> nodes, NodeRules(linux_devices));
-  rules.insert(rules.end(), nodes.begin(), nodes.end());
-  // Start from "nothing allowed", then apply the rules in order: the last matching rule wins.
-  SR_RETURN_IF_ERROR(Put(dir, "devices", "devices.deny", "a", "devices"));
-  for (const DeviceRule& rule : rules) {
-    std::string line = rule.type == 'a' ? "a"
-                                        : std::string(1, rule.type) + " " + DeviceNumber(rule.major) + ":" +
-                                              DeviceNumber(rule.minor) + " " + rule.access;
-    SR_RETURN_IF_ERROR(Put(dir, "devices", rule.allow ? "devices.allow" : "devices.deny", line, "devices"));
-  }
   return OkStatus();
 }
 
@@ -496,7 +389,9 @@ Status ApplyResourcesV1(const ControllerDir& dir, const Json& resources, const J
   if (!r.is_object()) return InvalidArgument("linux.resources: must be an object");
   if (NonEmpty(r, "unified")) return FieldError("unified", "cgroup v2 files, and this host uses cgroup v1");
   if (NonEmpty(r, "rdma")) return FieldError("rdma", "not supported by sealroot-boot");
-  SR_RETURN_IF_ERROR(DevicesV1(dir("devices"), r, linux_devices));
+  SR_ASSIGN_OR_RETURN(std::vector<DeviceRule> device_rules, DeviceRules(r, linux_devices));
+  if (!dir("devices")) return FieldError("devices", "the host has no devices cgroup controller");
+  SR_RETURN_IF_ERROR(ApplyDeviceRulesV1(*dir("devices"), device_rules));
   SR_RETURN_IF_ERROR(MemoryV1(dir("memory"), r));
   SR_RETURN_IF_ERROR(CpuV1(dir, r));
   SR_ASSIGN_OR_RETURN(std::optional<std::string> pids_max, PidsMax(r));
@@ -506,18 +401,12 @@ Status ApplyResourcesV1(const ControllerDir& dir, const Json& resources, const J
   return NetworkV1(dir, r);
 }
 
-// linux.devices only widens the device rules, and v2 applies none (refused below when asked).
-Status ApplyResourcesV2(const std::string& dir, const Json& resources, const Json& /*linux_devices*/) {
+Status ApplyResourcesV2(const std::string& dir, const Json& resources, const Json& linux_devices) {
   static const Json kNone = Json::object();
   const Json& r = resources.is_null() ? kNone : resources;
   if (!r.is_object()) return InvalidArgument("linux.resources: must be an object");
-  // The v2 devices controller is a BPF program, which sealroot-boot does not build yet: refused
-  // rather than leaving every device open.
-  if (NonEmpty(r, "devices")) {
-    return FieldError(
-        "devices",
-        "device rules on cgroup v2 need a BPF device filter, which sealroot-boot does not implement");
-  }
+  SR_ASSIGN_OR_RETURN(std::vector<DeviceRule> device_rules, DeviceRules(r, linux_devices));
+  SR_RETURN_IF_ERROR_CTX(AttachDeviceFilter(dir, device_rules), "linux.resources.devices");
   if (NonEmpty(r, "network")) return FieldError("network", "cgroup v2 has no net_cls/net_prio controllers");
   if (NonEmpty(r, "rdma")) return FieldError("rdma", "not supported by sealroot-boot");
   SR_RETURN_IF_ERROR(MemoryV2(dir, r));

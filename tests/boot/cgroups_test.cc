@@ -5,8 +5,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +20,8 @@
 #include <vector>
 
 #include "base/file.h"
+#include "boot/src/cgroup_devices.h"
+#include "boot/src/cgroup_files.h"
 #include "tests/support/process.h"
 
 namespace sealroot::boot {
@@ -173,37 +177,91 @@ TEST(CgroupTest, PidsLimitStopsAForkBombAndDestructionKillsWhatIsLeft) {
   for (const std::string& dir : dirs) EXPECT_FALSE(Exists(dir)) << dir;
 }
 
+// In a child: mknod of a loop device and /dev/mem's numbers works; opening them fails with EPERM
+// when `restricted` (and not with EPERM otherwise); /dev/null and /dev/zero open. Returns 0 when
+// all of that holds, else the number of the step that did not.
+int DeviceProbe(const std::string& dir, bool restricted) {
+  std::string node = dir + "/loop0";
+  std::string mem = dir + "/mem";
+  ::unlink(node.c_str());
+  ::unlink(mem.c_str());
+  if (::mknod(node.c_str(), S_IFBLK | 0600, ::makedev(7, 0)) != 0) return 1;
+  if (::mknod(mem.c_str(), S_IFCHR | 0600, ::makedev(1, 1)) != 0) return 2;
+  int loop = ::open(node.c_str(), O_RDONLY);
+  if (restricted != (loop < 0 && errno == EPERM)) return 3;
+  int fd = ::open(mem.c_str(), O_RDONLY);
+  if (restricted != (fd < 0 && errno == EPERM)) return 4;
+  if (::open("/dev/null", O_RDWR) < 0 || ::open("/dev/zero", O_RDONLY) < 0) return 5;
+  return 0;
+}
+
+// The spec's rules as `runc spec` writes them: deny everything (runc's defaults follow).
+const Json kDenyAll = {{"devices", Json::array({{{"allow", false}, {"access", "rwm"}}})}};
+
 TEST(CgroupTest, RuncDefaultDeviceRulesAllowMknodButNotOpeningOtherDevices) {
   testing::TempDir tmp;
-  std::string node = tmp / "loop0";
-  std::string mem = tmp / "mem";
-  // 0 when every expectation holds in the child; otherwise the number of the one that failed.
-  auto probe = [&](bool in_cgroup) {
-    return [&node, &mem, in_cgroup] {
-      ::unlink(node.c_str());
-      ::unlink(mem.c_str());
-      if (::mknod(node.c_str(), S_IFBLK | 0600, ::makedev(7, 0)) != 0) return 1;
-      if (::mknod(mem.c_str(), S_IFCHR | 0600, ::makedev(1, 1)) != 0) return 2;
-      int loop = ::open(node.c_str(), O_RDONLY);
-      if (in_cgroup != (loop < 0 && errno == EPERM)) return 3;
-      int fd = ::open(mem.c_str(), O_RDONLY);
-      if (in_cgroup != (fd < 0 && errno == EPERM)) return 4;
-      if (::open("/dev/null", O_RDWR) < 0 || ::open("/dev/zero", O_RDONLY) < 0) return 5;
-      return 0;
-    };
-  };
-  // The spec's rules, as runc's `runc spec` writes them: deny everything; runc's defaults follow.
-  Json resources = {{"devices", Json::array({{{"allow", false}, {"access", "rwm"}}})}};
-  std::unique_ptr<Cgroup> cgroup = MustCreate("", resources, UniqueId("devices"));
+  std::unique_ptr<Cgroup> cgroup = MustCreate("", kDenyAll, UniqueId("devices"));
   ASSERT_NE(cgroup, nullptr);
-  Child inside(probe(true));
+  Child inside([&] { return DeviceProbe(tmp.path(), true); });
   ASSERT_TRUE(cgroup->AddProcess(inside.pid()).ok());
   inside.Release();
   EXPECT_EQ(inside.Wait(), 0) << "step " << WEXITSTATUS(inside.Wait());
   // The same probe outside the cgroup: the EPERMs came from the cgroup.
-  Child outside(probe(false));
+  Child outside([&] { return DeviceProbe(tmp.path(), false); });
   outside.Release();
   EXPECT_EQ(outside.Wait(), 0) << "step " << WEXITSTATUS(outside.Wait());
+}
+
+// cgroup v2's device filter is a BPF program; this host's hybrid layout has a v2 hierarchy
+// (without controllers) at /sys/fs/cgroup/unified, where the program works the same.
+class DeviceFilterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct statfs fs;
+    std::string root = ::statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC
+                           ? "/sys/fs/cgroup"
+                           : "/sys/fs/cgroup/unified";
+    ASSERT_EQ(::statfs(root.c_str(), &fs), 0);
+    ASSERT_EQ(fs.f_type, CGROUP2_SUPER_MAGIC) << root;
+    dir_ = root + "/" + UniqueId("sealroot-device-filter");
+    ASSERT_EQ(::mkdir(dir_.c_str(), 0755), 0) << dir_;
+  }
+  void TearDown() override { EXPECT_EQ(::rmdir(dir_.c_str()), 0) << dir_; }
+
+  // Runs `body` in a child that is in the v2 cgroup; returns its exit code.
+  int RunInside(const std::function<int()>& body) {
+    Child child(body);
+    Status joined = WriteCgroupFile(dir_, "cgroup.procs", std::to_string(child.pid()));
+    EXPECT_TRUE(joined.ok()) << joined.ToString();
+    child.Release();
+    int status = child.Wait();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  std::string dir_;
+  testing::TempDir tmp_;
+};
+
+TEST_F(DeviceFilterTest, RuncDefaultRulesAsABpfProgram) {
+  Result<std::vector<DeviceRule>> rules = DeviceRules(kDenyAll, nullptr);
+  ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+  ASSERT_TRUE(AttachDeviceFilter(dir_, *rules).ok());
+  EXPECT_EQ(RunInside([&] { return DeviceProbe(tmp_.path(), true); }), 0);
+}
+
+TEST_F(DeviceFilterTest, LastMatchingRuleDecides) {
+  // Everything allowed, then reading or writing /dev/null (1:3) denied; mknod is not covered.
+  std::vector<DeviceRule> rules = {{true, 'a', DeviceRule::kAny, DeviceRule::kAny, "rwm"},
+                                   {false, 'c', 1, 3, "rw"}};
+  ASSERT_TRUE(AttachDeviceFilter(dir_, rules).ok());
+  std::string null_copy = tmp_ / "null";
+  EXPECT_EQ(RunInside([&] {
+              if (::open("/dev/null", O_RDONLY) >= 0 || errno != EPERM) return 1;
+              if (::open("/dev/zero", O_RDONLY) < 0) return 2;
+              if (::mknod(null_copy.c_str(), S_IFCHR | 0600, ::makedev(1, 3)) != 0) return 3;
+              return 0;
+            }),
+            0);
 }
 
 TEST(CgroupTest, CpuSettingsAndStats) {
