@@ -83,10 +83,12 @@ Status MemoryV1(const std::string* dir, const Json& resources) {
   SR_ASSIGN_OR_RETURN(std::optional<std::uint64_t> swappiness, Uint(*memory, "swappiness", "memory"));
   SR_ASSIGN_OR_RETURN(bool no_oom_killer, Bool(*memory, "disableOOMKiller", "memory"));
   // As runc: an unlimited memory limit without a swap limit means unlimited swap too.
-  if (limit == -1 && !swap && dir && CgroupFileExists(*dir, "memory.memsw.limit_in_bytes")) swap = -1;
+  if (limit == -1 && !swap) swap = -1;
   if (limit)
     SR_RETURN_IF_ERROR(Put(dir, "memory", "memory.limit_in_bytes", std::to_string(*limit), "memory.limit"));
-  if (swap) {
+  // Unlimited swap needs no swap accounting; a swap limit does.
+  bool swap_accounting = dir && CgroupFileExists(*dir, "memory.memsw.limit_in_bytes");
+  if (swap && (*swap != -1 || swap_accounting)) {
     SR_RETURN_IF_ERROR(
         Put(dir, "memory", "memory.memsw.limit_in_bytes", std::to_string(*swap), "memory.swap"));
   }
@@ -287,7 +289,7 @@ Status MemoryV2(const std::string& dir, const Json& resources) {
   if (no_oom_killer) return FieldError("memory.disableOOMKiller", "cgroup v2 cannot disable the OOM killer");
   if (limit == -1 && !swap) swap = -1;
   auto bytes = [](std::int64_t v) { return v < 0 ? std::string("max") : std::to_string(v); };
-  if (swap && *swap != 0) {
+  if (swap && *swap != 0 && (*swap != -1 || CgroupFileExists(dir, "memory.swap.max"))) {
     SR_ASSIGN_OR_RETURN(std::string swap_max, SwapMaxV2(limit, *swap));
     SR_RETURN_IF_ERROR(Put(&dir, "memory", "memory.swap.max", swap_max, "memory.swap"));
   }

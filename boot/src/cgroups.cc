@@ -198,7 +198,7 @@ Result<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view cgroups_path, co
                                                std::string_view container_id, const Json& linux_devices) {
   bool absolute = false;
   SR_ASSIGN_OR_RETURN(std::vector<std::string> inner, InnerPath(cgroups_path, container_id, absolute));
-  std::unique_ptr<Cgroup> cgroup(new Cgroup());
+  auto cgroup = std::make_unique<Cgroup>(Key());
   struct statfs fs;
   if (::statfs(kCgroupRoot, &fs) != 0) return ErrnoStatus(std::string("inspecting ") + kCgroupRoot, errno);
   cgroup->unified_ = fs.f_type == CGROUP2_SUPER_MAGIC;

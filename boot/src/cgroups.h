@@ -34,7 +34,12 @@ struct CgroupStats {
 };
 
 class Cgroup {
+  struct Key {
+    explicit Key() = default;
+  };
+
  public:
+  explicit Cgroup(Key) {}  // Create() makes them
   // `cgroups_path`: runc's semantics. An absolute path is relative to each hierarchy's root; a
   // relative one to the boot's own cgroup (v1) or its parent (v2, whose own cgroup holds
   // processes and so cannot delegate controllers). Empty: "sealroot/<container_id>", relative.
@@ -67,7 +72,6 @@ class Cgroup {
     std::string leaf;                      // the container's directory
     std::vector<std::string> created;      // directories Create made, outermost first
   };
-  Cgroup() = default;
   const Hierarchy* Find(std::string_view controller) const;
   void KillAll();
   void RemoveDirectories();
