@@ -144,6 +144,13 @@ TEST_F(SeccompTest, KillAndTrapActionsEndTheProcessWithSigsys) {
   }
 }
 
+TEST_F(SeccompTest, TraceWithoutATracerFailsWithEnosysAndLogAllows) {
+  SeccompProgram program = Compile(AllowAllBut({{{"names", {"getppid"}}, {"action", "SCMP_ACT_TRACE"}},
+                                                {{"names", {"getpid"}}, {"action", "SCMP_ACT_LOG"}}}));
+  EXPECT_EQ(ExitCode(RunFiltered(program, [] { return ErrnoOf(::syscall(SYS_getppid)); })), ENOSYS);
+  EXPECT_EQ(ExitCode(RunFiltered(program, [] { return ErrnoOf(::syscall(SYS_getpid)); })), 0);
+}
+
 TEST_F(SeccompTest, UnknownSyscallNamesAreSkippedAndFlagsAccepted) {
   Json profile = AllowAllBut({{{"names", {"no_such_syscall_here", "mkdir"}}, {"action", "SCMP_ACT_ERRNO"}}});
   profile["flags"] = {"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
