@@ -16,6 +16,7 @@
 
 #include "base/fd.h"
 #include "base/file.h"
+#include "boot/src/seccomp_enosys.h"
 
 namespace sealroot::boot {
 namespace {
@@ -124,8 +125,9 @@ Status AddRule(scmp_filter_ctx ctx, int syscall, std::uint32_t action, const std
   return OkStatus();
 }
 
+// Adds one syscalls[] entry; appends its names (known or not) to `named`.
 Status AddSyscalls(scmp_filter_ctx ctx, const Json& rule, std::uint32_t default_action,
-                   const std::string& field) {
+                   const std::string& field, std::vector<std::string>& named) {
   if (!rule.is_object()) return FieldError(field, "must be an object");
   SR_ASSIGN_OR_RETURN(std::string action_name, StringField(rule, "action", field + ".action"));
   SR_ASSIGN_OR_RETURN(std::optional<std::uint64_t> errno_ret,
@@ -153,6 +155,7 @@ Status AddSyscalls(scmp_filter_ctx ctx, const Json& rule, std::uint32_t default_
     if (!name_json.is_string())
       return FieldError(field + ".names[" + std::to_string(i) + "]", "must be a string");
     std::string name = name_json.get<std::string>();
+    named.push_back(name);
     int syscall = seccomp_syscall_resolve_name(name.c_str());
     if (syscall == __NR_SCMP_ERROR) continue;  // unknown to this libseccomp/kernel: skipped, as runc does
     if (action == default_action) continue;
@@ -194,6 +197,7 @@ Result<SeccompProgram> CompileSeccomp(const Json& linux_seccomp) {
 
   Filter filter(seccomp_init(default_action));
   if (!filter) return Internal("libseccomp refused to create a filter");
+  std::vector<std::uint32_t> filter_arches = {seccomp_arch_native()};
   if (auto arches = linux_seccomp.find("architectures");
       arches != linux_seccomp.end() && !arches->is_null()) {
     if (!arches->is_array()) return FieldError("architectures", "must be an array");
@@ -202,6 +206,7 @@ Result<SeccompProgram> CompileSeccomp(const Json& linux_seccomp) {
       SR_ASSIGN_OR_RETURN(std::uint32_t arch, ParseArch((*arches)[i], field));
       int rc = seccomp_arch_add(filter.get(), arch);
       if (rc != 0 && rc != -EEXIST) return FieldError(field, std::string("adding it: ") + std::strerror(-rc));
+      if (rc == 0) filter_arches.push_back(arch);
     }
   }
   unsigned int flags = 0;
@@ -212,14 +217,23 @@ Result<SeccompProgram> CompileSeccomp(const Json& linux_seccomp) {
       flags |= flag;
     }
   }
+  std::vector<std::string> named;
   if (auto rules = linux_seccomp.find("syscalls"); rules != linux_seccomp.end() && !rules->is_null()) {
     if (!rules->is_array()) return FieldError("syscalls", "must be an array");
     for (std::size_t i = 0; i < rules->size(); ++i) {
-      SR_RETURN_IF_ERROR(
-          AddSyscalls(filter.get(), (*rules)[i], default_action, "syscalls[" + std::to_string(i) + "]"));
+      SR_RETURN_IF_ERROR(AddSyscalls(filter.get(), (*rules)[i], default_action,
+                                     "syscalls[" + std::to_string(i) + "]", named));
     }
   }
   SR_ASSIGN_OR_RETURN(std::vector<sock_filter> program, Export(filter.get()));
+  // runc's -ENOSYS stub, unless the default already allows or already says ENOSYS.
+  bool permissive = default_action == SCMP_ACT_ALLOW || default_action == SCMP_ACT_LOG;
+  if (!permissive && default_action != SCMP_ACT_ERRNO(ENOSYS)) {
+    std::vector<sock_filter> stub = EnosysStub(filter_arches, named);
+    program.insert(program.begin(), stub.begin(), stub.end());
+  }
+  if (program.size() > BPF_MAXINSNS)
+    return InvalidArgument("linux.seccomp: the profile compiles to too long a program");
   return SeccompProgram(std::move(program), flags);
 }
 

@@ -144,6 +144,31 @@ TEST_F(SeccompTest, KillAndTrapActionsEndTheProcessWithSigsys) {
   }
 }
 
+TEST_F(SeccompTest, SyscallsNewerThanTheProfileFailWithEnosysAsUnderRunc) {
+  // exit_group (231) is the newest syscall named: getcpu (309) is newer, dup (32) older.
+  Json profile = {
+      {"defaultAction", "SCMP_ACT_ERRNO"},
+      {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
+      {"syscalls",
+       Json::array({{{"names", {"exit_group", "exit", "getpid", "mkdir"}}, {"action", "SCMP_ACT_ALLOW"}}})}};
+  SeccompProgram program = Compile(profile);
+  auto getcpu = [] { return ErrnoOf(::syscall(SYS_getcpu, nullptr, nullptr, nullptr)); };
+  EXPECT_EQ(ExitCode(RunFiltered(program, getcpu)), ENOSYS);
+  EXPECT_EQ(ExitCode(RunFiltered(program, [] { return ErrnoOf(::syscall(SYS_dup, 0)); })), EPERM);
+  EXPECT_EQ(ExitCode(RunFiltered(program, [] { return ErrnoOf(::syscall(SYS_getpid)); })), 0);
+  // The default profile: a syscall added after its newest (462, mseal) says ENOSYS, so that libc
+  // falls back; an old one it leaves out (swapon) stays EPERM.
+  SeccompProgram defaults = Compile(DefaultSeccompProfile());
+  EXPECT_EQ(ExitCode(RunFiltered(defaults, [] { return ErrnoOf(::syscall(462, 0, 0, 0)); })), ENOSYS);
+  EXPECT_EQ(ExitCode(RunFiltered(defaults, [] { return ErrnoOf(::syscall(SYS_swapon, "/nonexistent", 0)); })),
+            EPERM);
+  // An explicit ENOSYS default needs no stub; an allowing default gets none.
+  profile["defaultErrnoRet"] = ENOSYS;
+  EXPECT_EQ(ExitCode(RunFiltered(Compile(profile), [] { return ErrnoOf(::syscall(SYS_dup, 0)); })), ENOSYS);
+  SeccompProgram allowing = Compile(AllowAllBut({{{"names", {"mkdir"}}, {"action", "SCMP_ACT_ERRNO"}}}));
+  EXPECT_EQ(ExitCode(RunFiltered(allowing, [] { return ErrnoOf(::syscall(SYS_getppid)); })), 0);
+}
+
 TEST_F(SeccompTest, TraceWithoutATracerFailsWithEnosysAndLogAllows) {
   SeccompProgram program = Compile(AllowAllBut({{{"names", {"getppid"}}, {"action", "SCMP_ACT_TRACE"}},
                                                 {{"names", {"getpid"}}, {"action", "SCMP_ACT_LOG"}}}));
