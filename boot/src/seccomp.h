@@ -42,9 +42,9 @@ class SeccompProgram {
 // profile may name syscalls this kernel or libseccomp does not know); rules whose action equals
 // the default action are dropped; several conditions on the same argument become separate
 // rules (OR), conditions on different arguments one rule (AND); errnoRet defaults to EPERM for
-// SCMP_ACT_ERRNO and SCMP_ACT_TRACE; unless the default action
-// allows, syscalls numbered above every syscall the profile names fail with ENOSYS (runc's stub). Unknown
-// actions, operators, architectures or flags, and SCMP_ACT_NOTIFY (sealroot-boot has no listener), are
+// SCMP_ACT_ERRNO and SCMP_ACT_TRACE; unless the default action allows, syscalls numbered above
+// every syscall the profile names fail with ENOSYS (runc's stub). Unknown actions, operators,
+// architectures or flags, and SCMP_ACT_NOTIFY (sealroot-boot has no listener), are
 // INVALID_ARGUMENT naming the field.
 Result<SeccompProgram> CompileSeccomp(const nlohmann::json& linux_seccomp);
 
