@@ -339,7 +339,12 @@ void Cgroup::RemoveDirectories() {
 
 Result<CgroupStats> Cgroup::Stats() const {
   CgroupStats stats;
-  if (const Hierarchy* memory = Find("memory")) {
+  // On v2 a controller the parents did not delegate has no files: its stats stay 0.
+  const Hierarchy* memory = Find("memory");
+  if (memory && unified_ && !CgroupFileExists(memory->leaf, "memory.current")) memory = nullptr;
+  const Hierarchy* pids = Find("pids");
+  if (pids && !CgroupFileExists(pids->leaf, "pids.current")) pids = nullptr;
+  if (memory) {
     const std::string& dir = memory->leaf;
     if (unified_) {
       SR_ASSIGN_OR_RETURN(stats.memory_usage, ReadCount(dir, "memory.current"));
@@ -357,7 +362,7 @@ Result<CgroupStats> Cgroup::Stats() const {
       SR_ASSIGN_OR_RETURN(stats.oom_kills, ReadKeyedValue(dir, "memory.oom_control", "oom_kill"));
     }
   }
-  if (const Hierarchy* pids = Find("pids")) {
+  if (pids) {
     SR_ASSIGN_OR_RETURN(stats.pids_current, ReadCount(pids->leaf, "pids.current"));
     SR_ASSIGN_OR_RETURN(stats.pids_limit, ReadCount(pids->leaf, "pids.max"));
     if (stats.pids_limit == std::numeric_limits<std::uint64_t>::max()) stats.pids_limit = 0;
