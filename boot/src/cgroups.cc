@@ -64,6 +64,7 @@ struct V1Mount {
   std::vector<std::string> controllers;
 };
 
+// Every v1 hierarchy, plus the v2 one of a hybrid host (controllers empty), which runc joins too.
 Result<std::vector<V1Mount>> V1Mounts() {
   SR_ASSIGN_OR_RETURN(std::string mountinfo, ReadFile("/proc/self/mountinfo"));
   std::vector<V1Mount> mounts;
@@ -71,8 +72,11 @@ Result<std::vector<V1Mount>> V1Mounts() {
   for (const std::string& line : Split(mountinfo, '\n')) {
     std::vector<std::string> fields = Split(line, ' ');
     auto dash = std::find(fields.begin(), fields.end(), "-");
-    if (fields.size() < 5 || dash == fields.end() || fields.end() - dash < 4 || dash[1] != "cgroup") continue;
+    if (fields.size() < 5 || dash == fields.end() || fields.end() - dash < 4) continue;
     V1Mount mount{Unescape(fields[4]), Unescape(fields[3]), {}};
+    if (dash[1] == "cgroup2" && seen.insert(std::vector<std::string>()).second)
+      mounts.push_back(std::move(mount));
+    if (dash[1] != "cgroup") continue;
     for (const std::string& option : Split(dash[3], ',')) {
       bool known =
           std::find(std::begin(kV1Controllers), std::end(kV1Controllers), option) != std::end(kV1Controllers);
@@ -82,7 +86,8 @@ Result<std::vector<V1Mount>> V1Mounts() {
     if (mount.controllers.empty() || !seen.insert(mount.controllers).second) continue;
     mounts.push_back(std::move(mount));
   }
-  if (mounts.empty()) return FailedPrecondition("no cgroup hierarchy is mounted");
+  if (mounts.size() == seen.count(std::vector<std::string>()))
+    return FailedPrecondition("no cgroup v1 hierarchy is mounted");
   return mounts;
 }
 

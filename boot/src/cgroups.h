@@ -63,12 +63,13 @@ class Cgroup {
   Result<CgroupStats> Stats() const;
 
   bool unified() const { return unified_; }
-  // The cgroup's directories: one per v1 hierarchy, or the one v2 directory.
+  // The cgroup's directories: one per v1 hierarchy (and the hybrid v2 one), or the one v2
+  // directory.
   std::vector<std::string> directories() const;
 
  private:
   struct Hierarchy {
-    std::vector<std::string> controllers;  // v1: "memory", "cpu", "name=systemd"...; v2: empty
+    std::vector<std::string> controllers;  // v1: "memory", "cpu", "name=systemd"...; v2: none
     std::string leaf;                      // the container's directory
     std::vector<std::string> created;      // directories Create made, outermost first
   };

@@ -108,6 +108,15 @@ TEST(CgroupTest, ThisHostIsCgroupV1) {
   EXPECT_NE(DirOf(*cgroup, "memory"), "");
   EXPECT_NE(DirOf(*cgroup, "pids"), "");
   EXPECT_NE(DirOf(*cgroup, "devices"), "");
+  // The hybrid layout's v2 hierarchy is joined too, as runc joins it.
+  EXPECT_NE(DirOf(*cgroup, "unified"), "");
+  Child child([] { return 0; });
+  ASSERT_TRUE(cgroup->AddProcess(child.pid()).ok());
+  Result<std::string> listed = ReadFile(DirOf(*cgroup, "unified") + "/cgroup.procs");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, std::to_string(child.pid()) + "\n");
+  child.Release();
+  EXPECT_EQ(child.Wait(), 0);
 }
 
 TEST(CgroupTest, AllocationPastTheMemoryLimitIsOomKilled) {
@@ -302,7 +311,7 @@ TEST(CgroupTest, AbsolutePathAndEveryCreatedParentAreRemoved) {
   cgroup.reset();
   int status = sleeper.Wait();
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  for (const char* hierarchy : {"memory", "pids", "devices", "cpu", "freezer", "systemd"}) {
+  for (const char* hierarchy : {"memory", "pids", "devices", "cpu", "freezer", "systemd", "unified"}) {
     EXPECT_FALSE(Exists(std::string("/sys/fs/cgroup/") + hierarchy + "/" + top)) << hierarchy;
   }
 }
