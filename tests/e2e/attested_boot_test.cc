@@ -313,6 +313,60 @@ TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   EXPECT_NE(testing::Shell("find '" + upper + "' -type f | wc -l").out, "0\n");
 }
 
+// The host's moves against a persistent upper: each one must leave the boot refusing to serve
+// (a non-zero exit that names the refusal, nothing on stdout).
+class UpperPinningTest : public AttestedBootTest {
+ protected:
+  // One boot of container `id` over `upper` running `script` as root.
+  Outcome Boot(const std::string& id, const std::string& upper, const std::string& script) {
+    AppEnclaveSpec spec = Spec(id, R"({"process":{"args":["sh","-c",")" + script +
+                                       R"("],"user":{"uid":0,"gid":0}}})");
+    spec.state_dir = state_ / (id + "-" + std::to_string(++boots_));
+    spec.upper_dir = upper;
+    auto app = Launch(std::move(spec));
+    if (!app) return {};
+    return Finish(*app);
+  }
+  void ExpectRefused(const Outcome& o, std::string_view why) {
+    EXPECT_NE(o.exit_code, 0);
+    EXPECT_EQ(o.out, "");
+    EXPECT_NE(o.err.find(why), std::string::npos) << o.err;
+  }
+  int boots_ = 0;
+};
+
+TEST_F(UpperPinningTest, UpperOfAnotherContainerCopiedIntoItsPlaceIsRefused) {
+  std::string a = state_ / "upper-a", b = state_ / "upper-b";
+  ASSERT_EQ(Boot("ctr-own-a", a, "echo private-to-a > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("cp -a '" + a + "' '" + b + "'").ok());
+  ExpectRefused(Boot("ctr-own-b", b, "cat /etc/note"), "upper");
+}
+
+TEST_F(UpperPinningTest, RolledBackUpperIsRefused) {
+  std::string upper = state_ / "upper", saved = state_ / "upper-v1";
+  ASSERT_EQ(Boot("ctr-rollback", upper, "echo v1 > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("cp -a '" + upper + "' '" + saved + "'").ok());
+  ASSERT_EQ(Boot("ctr-rollback", upper, "echo v2 > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("rm -rf '" + upper + "' && mv '" + saved + "' '" + upper + "'").ok());
+  ExpectRefused(Boot("ctr-rollback", upper, "cat /etc/note"), "not the expected one");
+}
+
+TEST_F(UpperPinningTest, EmptiedUpperIsRefusedWhenAStateIsExpected) {
+  std::string upper = state_ / "upper";
+  ASSERT_EQ(Boot("ctr-emptied", upper, "echo mine > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("rm -rf '" + upper + "'/*").ok());
+  ExpectRefused(Boot("ctr-emptied", upper, "cat /etc/note; true"), "no state");
+}
+
+TEST_F(UpperPinningTest, RestartOfTheSameContainerSeesItsOwnFiles) {
+  std::string upper = state_ / "upper";
+  ASSERT_EQ(Boot("ctr-restart", upper, "echo first > /etc/note; sync").exit_code, 0);
+  ASSERT_EQ(Boot("ctr-restart", upper, "echo second >> /etc/note").exit_code, 0);
+  Outcome o = Boot("ctr-restart", upper, "cat /etc/note");
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "first\nsecond\n");
+}
+
 TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
   auto app = Launch(
       Spec("ctr-exec", R"({"hostname":"exec-box","process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
