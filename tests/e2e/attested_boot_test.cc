@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "base/encoding.h"
@@ -88,8 +90,34 @@ class AttestedBootTest : public ::testing::Test {
         .value();
   }
 
+  // This test plays the agent: each container's own keys and the last upper root its boot
+  // reported (recorded only when it follows the one known, as the agent's keyring does).
+  struct ContainerRecord {
+    SecretBytes upper_key = SecretBytes::Random(32);
+    SecretBytes exec_key = SecretBytes::Random(32);
+    std::optional<Sha256Digest> upper_root;
+  };
+  ContainerRecord& Record(const std::string& container_id) {
+    std::lock_guard lock(records_mu_);
+    return records_[container_id];
+  }
+
   AppEnclaveSpec Spec(const std::string& container_id, const std::string& boot_spec, bool image_a = true) {
     AppEnclaveSpec spec;
+    {
+      ContainerRecord& record = Record(container_id);
+      std::lock_guard lock(records_mu_);
+      spec.upper_key = record.upper_key.Clone();
+      spec.exec_key = record.exec_key.Clone();
+      spec.upper_root = record.upper_root;
+    }
+    spec.on_upper_commit = [this, container_id](const attest::UpperCommit& commit) {
+      std::lock_guard lock(records_mu_);
+      std::optional<Sha256Digest>& known = records_[container_id].upper_root;
+      if (commit.previous != known) return FailedPrecondition("the commit does not follow the known state");
+      known = commit.root;
+      return OkStatus();
+    };
     spec.container_id = container_id;
     spec.boot_spec = boot_spec;
     spec.store_dir = suite->store;
@@ -169,6 +197,8 @@ class AttestedBootTest : public ::testing::Test {
 
   TempDir state_;
   int hand_launches_ = 0;
+  std::mutex records_mu_;
+  std::map<std::string, ContainerRecord> records_;  // std::map: references stay valid
 };
 
 TEST_F(AttestedBootTest, ImageEntrypointRunsAsTheImageUserFromTheSealedRoot) {
@@ -290,9 +320,8 @@ TEST_F(AttestedBootTest, EightConcurrentContainersFromTwoImages) {
 TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   const std::string secret = "upper-secret-" + std::to_string(::getpid());
   std::string upper = state_ / "upper";
-  AppEnclaveSpec first =
-      Spec("ctr-upper-1", R"({"process":{"args":["sh","-c","echo )" + secret +
-                              R"( > /etc/note; rm /etc/motd"],"user":{"uid":0,"gid":0}}})");
+  AppEnclaveSpec first = Spec("ctr-upper", R"({"process":{"args":["sh","-c","echo )" + secret +
+                                               R"( > /etc/note; rm /etc/motd"],"user":{"uid":0,"gid":0}}})");
   first.upper_dir = upper;
   auto writer = Launch(std::move(first));
   ASSERT_TRUE(writer);
@@ -301,7 +330,7 @@ TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   writer.reset();
 
   AppEnclaveSpec second =
-      Spec("ctr-upper-2", R"({"process":{"args":["sh","-c","cat /etc/note; ls /etc/motd"]}})");
+      Spec("ctr-upper", R"({"process":{"args":["sh","-c","cat /etc/note; ls /etc/motd"]}})");
   second.upper_dir = upper;
   auto reader = Launch(std::move(second));
   ASSERT_TRUE(reader);
@@ -400,8 +429,8 @@ TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
   auto app = Launch(Spec("ctr-forge", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
   ASSERT_TRUE(app);
   ASSERT_EQ(app->ReadStdout(3).value(), "up\n");
-  // The host knows the socket but not the store key the exec key derives from.
-  SecretBytes guessed = ExecKey(SecretBytes::Random(32).span(), "ctr-forge");
+  // The host knows the socket but not the container's exec key.
+  SecretBytes guessed = SecretBytes::Random(32);
   auto forged = StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
                           std::chrono::steady_clock::now() + std::chrono::seconds(5));
   ASSERT_FALSE(forged.ok());
@@ -414,6 +443,28 @@ TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
               why.find("Connection reset") != std::string::npos)
       << why;
   EXPECT_TRUE(app->Signal(SIGKILL).ok());
+}
+
+TEST_F(AttestedBootTest, ExecKeyOfAnotherContainerIsRefused) {
+  const std::string sleeper = R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})";
+  auto a = Launch(Spec("ctr-keys-a", sleeper));
+  auto b = Launch(Spec("ctr-keys-b", sleeper));
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->ReadStdout(3).value(), "up\n");
+  ASSERT_EQ(b->ReadStdout(3).value(), "up\n");
+  // What A's boot holds (its exec key) does not authenticate an exec to B, though both run the
+  // same image with the same store key.
+  auto forged =
+      StartExec(state_ / "ctr-keys-b/exec.sock", Record("ctr-keys-a").exec_key,
+                R"({"process":{"args":["id"]}})", std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  ASSERT_FALSE(forged.ok());
+  auto own = StartExec(state_ / "ctr-keys-a/exec.sock", Record("ctr-keys-a").exec_key,
+                       R"({"process":{"args":["true"]}})",
+                       std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ((*own)->Wait().value(), 0);
+  EXPECT_TRUE(a->Signal(SIGKILL).ok());
+  EXPECT_TRUE(b->Signal(SIGKILL).ok());
 }
 
 TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
