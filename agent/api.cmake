@@ -27,6 +27,7 @@ add_library(sealroot_agent STATIC
   server/src/agent.cc
   server/src/boot_runtime.cc
   server/src/config.cc
+  server/src/container_keys.cc
   server/src/dispatcher.cc
   server/src/executor.cc
   server/src/grpc_server.cc

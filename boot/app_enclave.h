@@ -17,6 +17,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,7 +41,14 @@ struct AppEnclaveSpec {
   std::string boot_spec;  // the boot spec document (process_spec.h), exactly as the boot gets it
   std::string store_dir;  // the sealed store holding the root
   Sha256Digest root_hash{};
-  SecretBytes key;  // the store key, released only to the attested app enclave
+  SecretBytes key;  // the image's store key, released only to the attested app enclave
+  // The container's own keys (32 bytes each; the agent derives them, see design/attestation.md)
+  // and the state its writable layer must be in (none: a fresh layer).
+  SecretBytes upper_key;
+  SecretBytes exec_key;
+  std::optional<Sha256Digest> upper_root;
+  // Records each upper commit the attested boot reports (KeyReleaseServer's on_upper_commit).
+  std::function<Status(const attest::UpperCommit&)> on_upper_commit;
   // A directory only the agent uses (created 0700 if missing; removed with the AppEnclave):
   // the key-release and exec sockets, the spec file and the boot's scratch mount point live there.
   std::string state_dir;

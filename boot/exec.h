@@ -1,7 +1,8 @@
 // ExecProcess inside a running container's app enclave (design/boot.md "Exec"): the boot serves
 // exec requests on a unix socket in the container's state directory; the host can reach that
 // socket, so every request is authenticated with a key the agent and the boot share and the
-// host does not: derived from the container's store key, which only the attested boot received.
+// host does not: the container's own exec key, which the agent derives from a secret it never
+// releases and hands only to this container's attested boot (in the key release).
 //
 // Wire (frames as in local-attest/channel.h: u32 BE length + bytes, 64 KiB cap):
 //   boot -> agent   challenge (32 random bytes)
@@ -26,9 +27,6 @@ namespace sealroot::boot {
 
 inline constexpr std::size_t kExecChallengeSize = 32;
 inline constexpr std::size_t kExecMaxFrame = 64 * 1024;
-
-// HMAC-SHA256(store key, "sealroot exec key v1" || container id).
-SecretBytes ExecKey(std::span<const std::uint8_t> store_key, std::string_view container_id);
 
 Sha256Digest ExecRequestMac(const SecretBytes& exec_key, std::span<const std::uint8_t> challenge,
                             std::string_view request);

@@ -11,14 +11,16 @@
 //
 // While mounted, the upper's trusted state (inode table, directory listings, every data block's
 // key epoch, counter and tag) lives in memory: any change, replay or rollback of the host's
-// bytes is EIO. A persistent upper (`dir`) seals that state with the store key on fsync and on
-// Commit(); the state names the lower root it belongs to and is refused over another lower.
-// Freshness across mounts holds only if the key holder passes the last root hash back in
-// `expected_state` (the host can otherwise offer an older sealed state).
+// bytes is EIO. A persistent upper (`dir`) seals that state with its key on fsync and on
+// Commit(); the state names the lower root and the owner it belongs to and is refused over
+// another lower or for another owner. Freshness across mounts holds only if the key holder
+// passes the last root hash back in `expected_state` (or `expect_fresh`) and learns each new
+// one from `on_commit` (the host can otherwise offer an older sealed state).
 //
 // Thread-safety: thread-safe (Filesystem); Commit may run concurrently with operations.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,16 +37,26 @@ struct UpperOptions {
   // The persistent upper's directory (created if missing or empty); empty: an in-memory upper
   // (data blocks in memfds, still sealed), gone at unmount.
   std::string dir;
+  // Who the upper belongs to (e.g. a container id), sealed into every state: a state naming
+  // another owner is refused.
+  std::string owner;
   // Refuse a persisted state whose root hash is not this one (freshness across mounts).
   std::optional<Hash32> expected_state;
+  // Refuse any persisted state: the key holder knows of no commit.
+  bool expect_fresh = false;
+  // Called by each commit with the state it replaces (none: the first) and the new state's root,
+  // once the new state is durable beside the current one and before it replaces it; an error
+  // fails the commit and the current state stays. The key holder records the root here, so a
+  // crash in between leaves a state the next mount with that root in `expected_state` adopts.
+  std::function<Status(const std::optional<Hash32>& previous, const Hash32& root)> on_commit;
 };
 
 class UnionFs : public Filesystem {
  public:
   // Refuses: an upper directory with other content or another format version, one in use by
   // another mount (kUnavailable), a state that fails authentication or belongs to another lower
-  // root (kDataLoss / kFailedPrecondition), a state other than `expected_state`, a state naming
-  // data files that are missing.
+  // root or owner (kDataLoss / kFailedPrecondition), a state other than `expected_state` (also a
+  // missing one), any state under `expect_fresh`, a state naming data files that are missing.
   static Result<std::unique_ptr<UnionFs>> Open(std::unique_ptr<SealedTree> lower,
                                                std::shared_ptr<const StoreKey> key,
                                                const RootHash& lower_root, const UpperOptions& options);

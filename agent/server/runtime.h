@@ -7,13 +7,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/server/config.h"
+#include "base/crypto.h"
 #include "base/secret.h"
 #include "base/status.h"
+#include "local-attest/release.h"
 
 namespace sealroot::agent {
 
@@ -26,6 +30,13 @@ struct ContainerLaunch {
   std::string upper_dir;             // the container's writable layer
   std::string spec;                  // the OCI spec (serialized grpc.Spec) from CreateContainer
   std::vector<EnclaveIdentity> allowed_enclaves;
+  // This container's own keys (never another container's; src/container_keys.h) and the state
+  // of its writable layer the boot must find (none: a fresh layer).
+  const SecretBytes* upper_key = nullptr;
+  const SecretBytes* exec_key = nullptr;
+  std::optional<Sha256Digest> upper_root;
+  // Records each upper commit the attested boot reports.
+  std::function<Status(const attest::UpperCommit&)> on_upper_commit;
 };
 
 // A running process (a container's init or an exec). Stream reads block until data or EOF.

@@ -60,6 +60,8 @@ int Handshake(int n) {
   release.container_id = "bench";
   release.spec_digest = spec;
   release.roots.push_back({"rootfs", Sha256Of(std::string_view("root")), SecretBytes::Random(32)});
+  release.upper_key = SecretBytes::Random(attest::kContainerKeySize);
+  release.exec_key = SecretBytes::Random(attest::kContainerKeySize);
   attest::IdentityPolicy app_policy, stub_policy;
   app_policy.mr_enclave = Identity(2, {}).mr_enclave;
   stub_policy.mr_enclave = Identity(1, {}).mr_enclave;

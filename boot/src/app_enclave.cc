@@ -43,13 +43,17 @@ Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(sgx::Tee& stub_tee, AppEn
 
   const Sha256Digest spec_digest = BootSpecDigest(spec.boot_spec);
   out->container_id_ = spec.container_id;
-  out->exec_key_ = ExecKey(spec.key.span(), spec.container_id);
+  out->exec_key_ = spec.exec_key.Clone();
   attest::KeyRelease release;
   release.container_id = spec.container_id;
   release.spec_digest = spec_digest;
   release.roots.push_back({.name = "rootfs", .root_hash = spec.root_hash, .key = std::move(spec.key)});
+  release.upper_key = std::move(spec.upper_key);
+  release.exec_key = std::move(spec.exec_key);
+  release.upper_root = spec.upper_root;
   attest::ReleaseServerOptions options;
   options.io_timeout = spec.attest_timeout;
+  options.on_upper_commit = std::move(spec.on_upper_commit);
   options.on_session = [state = out->release_](const Status& session) {
     MutexLock lock(state->mu);
     if (!state->status.ok()) state->status = session;  // the key went out once: that stays true

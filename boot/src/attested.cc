@@ -44,6 +44,25 @@ Result<attest::ReleasedRoot*> FindRoot(attest::KeyRelease& release) {
   return InvalidArgument("the key release has no root named '" + std::string(kRootName) + "'");
 }
 
+// The container's writable layer as the agent released it: its key, its owner, the state it must
+// be in, and the report of each commit back to the agent over the attested session.
+Result<SealedUpper> ContainerUpper(const AttestedBootOptions& options, attest::ReleaseSession& session) {
+  attest::KeyRelease& release = session.release();
+  if (options.upper_dir.empty() && release.upper_root) {
+    return FailedPrecondition("container " + release.container_id +
+                              ": the agent expects a committed upper, but no --upper was given");
+  }
+  SealedUpper upper;
+  upper.dir = options.upper_dir;
+  upper.key = std::move(release.upper_key);
+  upper.owner = release.container_id;
+  upper.expected_root = release.upper_root;
+  upper.report = [&session](const std::optional<sealfs::Hash32>& previous, const sealfs::Hash32& root) {
+    return session.ReportUpperCommit({.previous = previous, .root = root});
+  };
+  return upper;
+}
+
 // The boot's own mount points live in a tmpfs of its private mount namespace: the host sees an
 // empty directory, and nothing of the container is ever written to host storage by the boot.
 Result<std::string> MountScratch(const std::string& dir) {
@@ -77,8 +96,11 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   SR_ASSIGN_OR_RETURN(attest::IdentityPolicy stub_policy, StubPolicy(tee, options.stub));
   attest::FetchOptions fetch;
   fetch.timeout = options.attest_timeout;
-  SR_ASSIGN_OR_RETURN(attest::KeyRelease release,
-                      attest::FetchKeyRelease(tee, options.socket_path, stub_policy, fetch));
+  // Open for the whole boot: each commit of the container's upper is reported over it, the
+  // last one when the mount (destroyed before the session) ends.
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<attest::ReleaseSession> session,
+                      attest::OpenReleaseSession(tee, options.socket_path, stub_policy, fetch));
+  attest::KeyRelease& release = session->release();
   timer.Done("attest");
   const std::string ctx = "container " + release.container_id;
   // The host hands the spec over; only its digest came through the attested channel.
@@ -88,10 +110,12 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   SR_ASSIGN_OR_RETURN(BootSpec spec, ParseBootSpec(spec_text));
   SR_ASSIGN_OR_RETURN(attest::ReleasedRoot * root, FindRoot(release));
 
+  SR_ASSIGN_OR_RETURN(SealedUpper upper, ContainerUpper(options, *session));
+
   SR_ASSIGN_OR_RETURN(std::string lower, MountScratch(options.scratch_dir));
-  SecretBytes exec_key = ExecKey(root->key.span(), release.container_id);
+  SecretBytes exec_key = std::move(release.exec_key);
   auto mount = SealedRootMount::Create(options.store_dir, root->root_hash, std::move(root->key), lower,
-                                       options.upper_dir);
+                                       std::move(upper));
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
   // Entrypoint, Cmd, Env, WorkingDir and User come from the config sealed with the root, so the
   // host cannot substitute another image's.

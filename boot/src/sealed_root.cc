@@ -18,7 +18,7 @@ Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(const std::stri
                                                                  const sealfs::RootHash& root_hash,
                                                                  SecretBytes key,
                                                                  const std::string& mountpoint,
-                                                                 const std::string& upper_dir) {
+                                                                 SealedUpper upper) {
   const std::string ctx = "sealed root " + HexEncode(root_hash) + " in " + store_dir;
   auto store = sealfs::Store::Open(store_dir, /*create=*/false, sealfs::StoreLock::kNone);
   if (!store.ok()) return std::move(store).status().WithContext(ctx);
@@ -31,13 +31,22 @@ Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(const std::stri
   auto tree = sealfs::SealedTree::OpenRoot(shared_store, shared_key, root_hash);
   if (!tree.ok()) return std::move(tree).status().WithContext(ctx);
   out->config_json_ = (*tree)->config_json();
-  if (upper_dir.empty()) {
+  if (upper.dir.empty()) {
     out->fs_ = std::move(*tree);
   } else {
-    sealfs::UpperOptions upper;
-    upper.dir = upper_dir;
-    auto fs = sealfs::UnionFs::Open(std::move(*tree), shared_key, root_hash, upper);
-    if (!fs.ok()) return std::move(fs).status().WithContext(ctx + ": upper " + upper_dir);
+    // The upper is sealed under the container's own key, never the image's shared store key.
+    auto upper_key = sealfs::StoreKey::Create(std::move(upper.key));
+    if (!upper_key.ok()) return std::move(upper_key).status().WithContext(ctx + ": upper key");
+    sealfs::UpperOptions options;
+    options.dir = upper.dir;
+    options.owner = std::move(upper.owner);
+    options.expected_state = upper.expected_root;
+    options.expect_fresh = !upper.expected_root;
+    options.on_commit = std::move(upper.report);
+    auto fs = sealfs::UnionFs::Open(std::move(*tree),
+                                    std::make_shared<const sealfs::StoreKey>(std::move(*upper_key)),
+                                    root_hash, options);
+    if (!fs.ok()) return std::move(fs).status().WithContext(ctx + ": upper " + upper.dir);
     out->fs_ = std::move(*fs);
     out->writable_ = true;
   }

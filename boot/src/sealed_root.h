@@ -5,7 +5,9 @@
 // container's writes go to an in-memory overlay (container.h).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -17,16 +19,26 @@
 
 namespace sealroot::boot {
 
+// The container's persistent writable layer, as the key release describes it.
+struct SealedUpper {
+  std::string dir;    // empty: no persistent upper (the container's writes stay in memory)
+  SecretBytes key;    // the container's upper key
+  std::string owner;  // the container id, sealed into the upper's state
+  std::optional<sealfs::Hash32> expected_root;  // none: a fresh upper is expected
+  // Reports each commit (state replaced, new root) before it replaces the current state.
+  std::function<Status(const std::optional<sealfs::Hash32>&, const sealfs::Hash32&)> report;
+};
+
 class SealedRootMount {
  public:
   // Mounts root `root_hash` of the store at `store_dir` (opened with `key`) on `mountpoint`,
-  // writable through `upper_dir` when it is not empty. Refused (kUnauthenticated/kDataLoss/
-  // kNotFound) for another key, a tampered store, a store that lacks the root, or an upper that
-  // belongs to another root.
+  // writable through `upper.dir` when it is not empty. Refused (kUnauthenticated/kDataLoss/
+  // kNotFound/kFailedPrecondition) for another key, a tampered store, a store that lacks the
+  // root, or an upper that belongs to another root or container, or is not in the expected
+  // state.
   static Result<std::unique_ptr<SealedRootMount>> Create(const std::string& store_dir,
                                                          const sealfs::RootHash& root_hash, SecretBytes key,
-                                                         const std::string& mountpoint,
-                                                         const std::string& upper_dir);
+                                                         const std::string& mountpoint, SealedUpper upper);
   // Detaches the mount, waits for the serving threads, and makes a persistent upper durable.
   ~SealedRootMount();
   SealedRootMount(const SealedRootMount&) = delete;

@@ -136,6 +136,7 @@ class UnionFsImpl final : public UnionFs {
   UpperState Snapshot() SR_REQUIRES(mu_);
   Status Restore(UpperState state) SR_REQUIRES(mu_);
   Status RemoveUnreferencedData() SR_REQUIRES(mu_);
+  Status AdoptReportedState(const Hash32& expected) SR_REQUIRES(mu_);
 
   const std::unique_ptr<SealedTree> lower_;
   const std::shared_ptr<const StoreKey> key_;
@@ -144,6 +145,8 @@ class UnionFsImpl final : public UnionFs {
   UniqueFd data_fd_;  // its data/ subdirectory
   UniqueFd lock_fd_;
   std::string dir_;
+  std::string owner_;  // UpperOptions::owner
+  std::function<Status(const std::optional<Hash32>&, const Hash32&)> on_commit_;
 
   mutable Mutex mu_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Node>> nodes_ SR_GUARDED_BY(mu_);

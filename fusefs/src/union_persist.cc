@@ -116,7 +116,11 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
   nodes_.emplace(kRootIno, std::move(root));
   if (options.dir.empty()) return OkStatus();
 
+  if (options.expect_fresh && options.expected_state)
+    return InvalidArgument("an upper cannot be expected both fresh and in a given state");
   dir_ = options.dir;
+  owner_ = options.owner;
+  on_commit_ = options.on_commit;
   SR_ASSIGN_OR_RETURN(dir_fd_, OpenUpperDir(dir_));
   lock_fd_.Reset(openat(dir_fd_.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock_fd_) return ErrnoStatus("opening the upper's lock", errno);
@@ -125,19 +129,25 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
   data_fd_.Reset(openat(dir_fd_.get(), "data", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!data_fd_) return ErrnoStatus("opening the upper's data directory", errno);
 
+  if (options.expected_state) SR_RETURN_IF_ERROR(AdoptReportedState(*options.expected_state));
   auto bytes = ReadAt(dir_fd_.get(), kStateFile, std::size_t{1} << 32);
   if (!bytes.ok()) {
     if (bytes.status().code() != Code::kNotFound) return bytes.status();
     if (options.expected_state)
-      return DataLoss("the upper has no state, but a state was expected (rolled back?)");
+      return DataLoss("the upper has no state, but a state was expected (emptied or rolled back?)");
     return RemoveUnreferencedData();
   }
+  if (options.expect_fresh)
+    return DataLoss("the upper has a state, but a fresh upper was expected (another's upper, or replayed)");
   const Hash32 hash = Sha256Of(*bytes);
   if (options.expected_state && !ConstantTimeEqual(hash, *options.expected_state))
     return DataLoss("the upper's state is not the expected one (rolled back or replaced)");
   SR_ASSIGN_OR_RETURN(UpperState state, OpenUpperState(*key_, AsBytes(*bytes)));
   if (!ConstantTimeEqual(state.lower_root, lower_root_))
     return FailedPrecondition("the upper belongs to another lower root");
+  if (state.owner != owner_)
+    return FailedPrecondition("the upper belongs to another owner ('" + state.owner + "', not '" + owner_ +
+                              "')");
   state_hash_ = hash;
   generation_ = state.generation;
   SR_RETURN_IF_ERROR(Restore(std::move(state)));
@@ -147,6 +157,7 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
 UpperState UnionFsImpl::Snapshot() {
   UpperState state;
   state.lower_root = lower_root_;
+  state.owner = owner_;
   state.generation = ++generation_;
   state.next_ino = next_ino_;
   state.next_file_id = next_file_id_;
@@ -246,6 +257,18 @@ Status UnionFsImpl::Restore(UpperState state) {
   return OkStatus();
 }
 
+// A crash after a commit was reported but before its state replaced the current one leaves the
+// reported state in state.tmp: the key holder's record is the truth, so that state wins.
+Status UnionFsImpl::AdoptReportedState(const Hash32& expected) {
+  auto pending = ReadAt(dir_fd_.get(), kStateTemp, std::size_t{1} << 32);
+  if (!pending.ok() || !ConstantTimeEqual(Sha256Of(*pending), expected)) return OkStatus();
+  if (renameat(dir_fd_.get(), kStateTemp, dir_fd_.get(), kStateFile) != 0)
+    return ErrnoStatus("adopting the upper's reported state", errno);
+  if (fsync(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper directory", errno);
+  SR_LOG(kInfo) << "upper " << dir_ << ": completed the commit interrupted after its report";
+  return OkStatus();
+}
+
 Status UnionFsImpl::RemoveUnreferencedData() {
   std::unordered_set<std::string> live;
   for (const auto& [ino, node] : nodes_) {
@@ -268,21 +291,30 @@ Result<Hash32> UnionFsImpl::Commit() {
   if (!dir_fd_) return FailedPrecondition("an in-memory upper has no state to commit");
   MutexLock commit(commit_mu_);
   UpperState state;
+  std::optional<Hash32> previous;
   {
     MutexLock lock(mu_);
     state = Snapshot();
+    previous = state_hash_;
   }
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, SealUpperState(*key_, state));
+  const Hash32 hash = Sha256Of(bytes);
   // Data first, then the state that vouches for it; rename makes the new state appear whole.
   if (syncfs(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper", errno);
   UniqueFd tmp(openat(dir_fd_.get(), kStateTemp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!tmp) return ErrnoStatus("writing the upper state", errno);
   SR_RETURN_IF_ERROR(WriteAllAt(tmp.get(), bytes));
   if (fsync(tmp.get()) != 0) return ErrnoStatus("syncing the upper state", errno);
+  if (on_commit_) {
+    if (Status recorded = on_commit_(previous, hash); !recorded.ok()) {
+      unlinkat(dir_fd_.get(), kStateTemp, 0);
+      // EIO for fsync, whatever the reason: the data is not durable as far as anyone knows.
+      return DataLoss("committing the upper: the new state was not recorded: " + recorded.message());
+    }
+  }
   if (renameat(dir_fd_.get(), kStateTemp, dir_fd_.get(), kStateFile) != 0)
     return ErrnoStatus("publishing the upper state", errno);
   if (fsync(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper directory", errno);
-  const Hash32 hash = Sha256Of(bytes);
   MutexLock lock(mu_);
   state_hash_ = hash;
   return hash;

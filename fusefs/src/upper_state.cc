@@ -8,7 +8,7 @@
 namespace sealroot::sealfs {
 namespace {
 
-constexpr std::string_view kMagic = "SFUPPER\1";  // 8 bytes: magic + format version 1
+constexpr std::string_view kMagic = "SFUPPER\2";  // 8 bytes: magic + format version 2
 constexpr std::size_t kHeaderSize = 48;           // magic, salt[32], generation u64
 constexpr std::size_t kTagSize = 16;
 constexpr std::string_view kPurpose = "sealfs v1 upper state key";
@@ -180,6 +180,7 @@ UpperNodeRecord DecodeNode(Decoder& d) {
 Result<std::vector<std::uint8_t>> SealUpperState(const StoreKey& key, const UpperState& state) {
   Encoder body;
   body.Bytes(state.lower_root);
+  body.Str(state.owner);
   body.U64(state.generation);
   body.U64(state.next_ino);
   body.U64(state.next_file_id);
@@ -213,6 +214,7 @@ Result<UpperState> OpenUpperState(const StoreKey& key, std::span<const std::uint
   Decoder d(body->span());
   UpperState state;
   d.Bytes(state.lower_root);
+  state.owner = d.Str();
   state.generation = d.U64();
   state.next_ino = d.U64();
   state.next_file_id = d.U64();

@@ -42,6 +42,7 @@ struct UpperNodeRecord {
 
 struct UpperState {
   RootHash lower_root{};
+  std::string owner;  // UpperOptions::owner
   std::uint64_t generation = 0;
   std::uint64_t next_ino = 0;
   std::uint64_t next_file_id = 1;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/fd.h"
+#include "base/thread_annotations.h"
 #include "local-attest/channel.h"
 #include "local-attest/dh.h"
 #include "local-attest/release.h"
@@ -14,6 +15,8 @@ namespace sealroot::attest {
 namespace {
 
 constexpr char kAck[] = "sealroot-release-ack";
+constexpr std::string_view kRecorded = "recorded";
+constexpr std::string_view kRefused = "refused: ";
 
 Result<UniqueFd> Connect(const std::string& path) {
   sockaddr_un addr{};
@@ -28,8 +31,8 @@ Result<UniqueFd> Connect(const std::string& path) {
   return fd;
 }
 
-Status Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy, Deadline deadline,
-                KeyRelease& out) {
+Result<SecureChannel> Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy, Deadline deadline,
+                               KeyRelease& out) {
   SR_ASSIGN_OR_RETURN(DhInitiator dh, DhInitiator::Create(tee));
   SR_ASSIGN_OR_RETURN(auto msg1, ReadFrame(fd, kMaxFrameSize, deadline));
   SR_ASSIGN_OR_RETURN(auto msg2, dh.ProcessMsg1(msg1));
@@ -56,20 +59,61 @@ Status Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy, Deadli
   SR_ASSIGN_OR_RETURN(auto ack, channel.Seal(AsBytes(kAck)));
   SR_RETURN_IF_ERROR_CTX(WriteFrame(fd, ack, deadline), "sending the acknowledgement");
   out = std::move(release);
-  return OkStatus();
+  return channel;
 }
+
+class Session final : public ReleaseSession {
+ public:
+  Session(UniqueFd fd, SecureChannel channel, KeyRelease release, std::chrono::milliseconds timeout)
+      : fd_(std::move(fd)), release_(std::move(release)), timeout_(timeout), channel_(std::move(channel)) {}
+
+  KeyRelease& release() override { return release_; }
+
+  Status ReportUpperCommit(const UpperCommit& commit) override {
+    MutexLock lock(mu_);
+    const Deadline deadline = std::chrono::steady_clock::now() + timeout_;
+    SR_ASSIGN_OR_RETURN(auto sealed, channel_.Seal(EncodeUpperCommit(commit)));
+    SR_RETURN_IF_ERROR_CTX(WriteFrame(fd_.get(), sealed, deadline), "reporting an upper commit to the stub");
+    SR_ASSIGN_OR_RETURN(auto frame, ReadFrame(fd_.get(), kMaxFrameSize, deadline));
+    SR_ASSIGN_OR_RETURN(SecretBytes answer, channel_.Open(frame));
+    const std::string_view text = AsChars(answer.span());
+    if (text == kRecorded) return OkStatus();
+    if (text.starts_with(kRefused)) {
+      return PermissionDenied("the stub refused the upper commit: " +
+                              std::string(text.substr(kRefused.size())));
+    }
+    return DataLoss("the stub's answer to an upper commit is malformed");
+  }
+
+ private:
+  const UniqueFd fd_;
+  KeyRelease release_;
+  const std::chrono::milliseconds timeout_;
+  Mutex mu_;
+  SecureChannel channel_ SR_GUARDED_BY(mu_);
+};
 
 }  // namespace
 
-Result<KeyRelease> FetchKeyRelease(sgx::Tee& tee, const std::string& socket_path,
-                                   const IdentityPolicy& stub_policy, const FetchOptions& options) {
+Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(sgx::Tee& tee, const std::string& socket_path,
+                                                           const IdentityPolicy& stub_policy,
+                                                           const FetchOptions& options) {
+  const std::string ctx = "key release from " + socket_path;
   SR_RETURN_IF_ERROR_CTX(stub_policy.Validate(), "stub policy");
   SR_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path));
   KeyRelease release;
-  SR_RETURN_IF_ERROR_CTX(
-      Exchange(tee, fd.get(), stub_policy, std::chrono::steady_clock::now() + options.timeout, release),
-      "key release from " + socket_path);
-  return release;
+  Result<SecureChannel> channel =
+      Exchange(tee, fd.get(), stub_policy, std::chrono::steady_clock::now() + options.timeout, release);
+  if (!channel.ok()) return std::move(channel).status().WithContext(ctx);
+  return std::unique_ptr<ReleaseSession>(
+      std::make_unique<Session>(std::move(fd), std::move(*channel), std::move(release), options.timeout));
+}
+
+Result<KeyRelease> FetchKeyRelease(sgx::Tee& tee, const std::string& socket_path,
+                                   const IdentityPolicy& stub_policy, const FetchOptions& options) {
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<ReleaseSession> session,
+                      OpenReleaseSession(tee, socket_path, stub_policy, options));
+  return std::move(session->release());
 }
 
 }  // namespace sealroot::attest

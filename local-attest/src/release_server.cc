@@ -24,6 +24,8 @@ namespace sealroot::attest {
 namespace {
 
 constexpr char kAck[] = "sealroot-release-ack";
+constexpr std::string_view kRecorded = "recorded";
+constexpr std::string_view kRefused = "refused: ";
 
 Result<UniqueFd> Listen(const std::string& path) {
   sockaddr_un addr{};
@@ -128,27 +130,34 @@ class Server final : public KeyReleaseServer {
   }
 
   void RunSession(std::uint64_t id, UniqueFd conn) {
-    Status status = Session(conn.get());
+    Result<SecureChannel> channel = Release(conn.get());
     // The peer's pid, for the operator's log only: it proves nothing (the report does).
     ucred peer{};
     socklen_t len = sizeof(peer);
     const std::string who = ::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0
                                 ? " (peer pid " + std::to_string(peer.pid) + ")"
                                 : "";
-    if (status.ok()) {
+    if (channel.ok()) {
       SR_LOG(kInfo) << "key release for container " << container_id_ << who << ": delivered";
     } else {
       SR_LOG(kWarning) << "key release for container " << container_id_ << who
-                       << ": refused: " << status.message();
+                       << ": refused: " << channel.status().message();
     }
-    if (options_.on_session) options_.on_session(status);
+    if (options_.on_session) options_.on_session(channel.status());
+    if (channel.ok()) {
+      if (Status reports = ServeReports(conn.get(), *channel); !reports.ok()) {
+        SR_LOG(kWarning) << "container " << container_id_ << who
+                         << ": upper commit reports ended: " << reports.message();
+      }
+    }
     MutexLock lock(mu_);
     live_.erase(conn.get());
     finished_.push_back(id);
     cv_.notify_all();
   }
 
-  Status Session(int fd) {
+  // The handshake and the release; returns the session's channel once the boot acknowledged.
+  Result<SecureChannel> Release(int fd) {
     const Deadline deadline = std::chrono::steady_clock::now() + options_.io_timeout;
     SR_ASSIGN_OR_RETURN(DhResponder dh, DhResponder::Create(tee_));
     SR_RETURN_IF_ERROR_CTX(WriteFrame(fd, dh.msg1(), deadline), "sending msg1");
@@ -164,7 +173,31 @@ class Server final : public KeyReleaseServer {
     Result<SecretBytes> ack = channel.Open(ack_frame);
     if (!ack.ok()) return std::move(ack).status().WithContext("the boot's acknowledgement");
     if (AsChars(ack->span()) != kAck) return DataLoss("the boot's acknowledgement is malformed");
-    return OkStatus();
+    return channel;
+  }
+
+  // The attested boot's reports of committed upper states, each answered once recorded, until
+  // the boot hangs up (or Stop shuts the connection down). No deadline between reports: a
+  // container may run for months; Stop ends the wait.
+  Status ServeReports(int fd, SecureChannel& channel) {
+    for (;;) {
+      Result<std::vector<std::uint8_t>> frame = ReadFrame(fd, kMaxFrameSize, Deadline::max());
+      if (!frame.ok()) {
+        return frame.status().code() == Code::kUnavailable ? OkStatus() : frame.status();
+      }
+      SR_ASSIGN_OR_RETURN(SecretBytes plain, channel.Open(*frame));
+      Result<UpperCommit> commit = DecodeUpperCommit(plain.span());
+      Status recorded = !commit.ok()               ? commit.status()
+                        : options_.on_upper_commit ? options_.on_upper_commit(*commit)
+                                                   : FailedPrecondition("this stub records no upper commits");
+      const std::string answer =
+          recorded.ok() ? std::string(kRecorded) : std::string(kRefused) + recorded.message();
+      if (!recorded.ok()) {
+        SR_LOG(kWarning) << "container " << container_id_ << ": upper commit refused: " << recorded.message();
+      }
+      SR_ASSIGN_OR_RETURN(auto sealed, channel.Seal(AsBytes(answer)));
+      SR_RETURN_IF_ERROR(WriteFrame(fd, sealed, std::chrono::steady_clock::now() + options_.io_timeout));
+    }
   }
 
   sgx::Tee& tee_;

@@ -170,14 +170,11 @@ TEST(EncodeBootSpecTest, RoundTrips) {
   EXPECT_FALSE(ParseBootSpec(EncodeBootSpec(spec))->process.user.has_value());
 }
 
-TEST(ExecKeyTest, BoundToTheStoreKeyAndTheContainer) {
-  SecretBytes store = SecretBytes::Random(32);
-  EXPECT_TRUE(ExecKey(store.span(), "a") == ExecKey(store.span(), "a"));
-  EXPECT_FALSE(ExecKey(store.span(), "a") == ExecKey(store.span(), "b"));
-  EXPECT_FALSE(ExecKey(store.span(), "a") == ExecKey(SecretBytes::Random(32).span(), "a"));
+TEST(ExecRequestMacTest, BindsTheKeyAndTheRequest) {
+  SecretBytes key = SecretBytes::Random(32);
   std::array<std::uint8_t, 32> challenge{};
-  EXPECT_NE(ExecRequestMac(ExecKey(store.span(), "a"), challenge, "{}"),
-            ExecRequestMac(ExecKey(store.span(), "a"), challenge, "{ }"));
+  EXPECT_NE(ExecRequestMac(key, challenge, "{}"), ExecRequestMac(key, challenge, "{ }"));
+  EXPECT_NE(ExecRequestMac(key, challenge, "{}"), ExecRequestMac(SecretBytes::Random(32), challenge, "{}"));
 }
 
 TEST(BootSpecDigestTest, IsSha256OfTheExactBytes) {

@@ -322,6 +322,31 @@ TEST_F(ApiFlowTest, ExecWhenAllowedRunsInsideTheContainerRoot) {
   ASSERT_NO_FATAL_FAILURE(Remove("with-exec"));
 }
 
+TEST_F(ApiFlowTest, UpperOfAnotherContainerCopiedIntoItsPlaceIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  ASSERT_NO_FATAL_FAILURE(Create("owner-a", {"sh", "-c", "echo private-to-a > /etc/note"}));
+  ASSERT_TRUE(Start("owner-a").ok()) << Log();
+  ASSERT_EQ(WaitFor("owner-a"), 0) << Log();
+  ASSERT_NO_FATAL_FAILURE(Create("thief-b", {"sh", "-c", "cat /etc/note"}));
+  // The host puts A's writable layer where B's boot will look for B's.
+  const std::string containers = dir_ / "state/containers";
+  auto copied = sealroot::testing::Shell("rm -rf '" + containers + "/thief-b/upper' && cp -a '" + containers +
+                                         "/owner-a/upper' '" + containers + "/thief-b/upper'");
+  ASSERT_TRUE(copied.ok()) << copied.err;
+  Status started = Start("thief-b");
+  if (started.ok()) {
+    EXPECT_EQ(ReadAll("thief-b"), "");
+    EXPECT_NE(WaitFor("thief-b"), 0);
+    ::grpc::ReadStreamRequest read;
+    read.set_container_id("thief-b");
+    read.set_len(4096);
+    auto err = Call<::grpc::ReadStreamResponse>("grpc.AgentService", "ReadStderr", read);
+    ASSERT_TRUE(err.ok()) << err.status().ToString();
+    EXPECT_NE(err->data().find("upper"), std::string::npos) << err->data();
+  }
+  EXPECT_EQ(Log().find("private-to-a"), std::string::npos);
+}
+
 TEST(BootConfigTest, HalfOrRelativeBootConfigsAreRefused) {
   EXPECT_EQ(ParseAgentConfig(R"({"boot": {"executable": "/usr/bin/sealroot-boot"}})").status().code(),
             Code::kInvalidArgument);

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "base/encoding.h"
@@ -88,8 +90,34 @@ class AttestedBootTest : public ::testing::Test {
         .value();
   }
 
+  // This test plays the agent: each container's own keys and the last upper root its boot
+  // reported (recorded only when it follows the one known, as the agent's keyring does).
+  struct ContainerRecord {
+    SecretBytes upper_key = SecretBytes::Random(32);
+    SecretBytes exec_key = SecretBytes::Random(32);
+    std::optional<Sha256Digest> upper_root;
+  };
+  ContainerRecord& Record(const std::string& container_id) {
+    std::lock_guard lock(records_mu_);
+    return records_[container_id];
+  }
+
   AppEnclaveSpec Spec(const std::string& container_id, const std::string& boot_spec, bool image_a = true) {
     AppEnclaveSpec spec;
+    {
+      ContainerRecord& record = Record(container_id);
+      std::lock_guard lock(records_mu_);
+      spec.upper_key = record.upper_key.Clone();
+      spec.exec_key = record.exec_key.Clone();
+      spec.upper_root = record.upper_root;
+    }
+    spec.on_upper_commit = [this, container_id](const attest::UpperCommit& commit) {
+      std::lock_guard lock(records_mu_);
+      std::optional<Sha256Digest>& known = records_[container_id].upper_root;
+      if (commit.previous != known) return FailedPrecondition("the commit does not follow the known state");
+      known = commit.root;
+      return OkStatus();
+    };
     spec.container_id = container_id;
     spec.boot_spec = boot_spec;
     spec.store_dir = suite->store;
@@ -169,6 +197,8 @@ class AttestedBootTest : public ::testing::Test {
 
   TempDir state_;
   int hand_launches_ = 0;
+  std::mutex records_mu_;
+  std::map<std::string, ContainerRecord> records_;  // std::map: references stay valid
 };
 
 TEST_F(AttestedBootTest, ImageEntrypointRunsAsTheImageUserFromTheSealedRoot) {
@@ -290,9 +320,8 @@ TEST_F(AttestedBootTest, EightConcurrentContainersFromTwoImages) {
 TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   const std::string secret = "upper-secret-" + std::to_string(::getpid());
   std::string upper = state_ / "upper";
-  AppEnclaveSpec first =
-      Spec("ctr-upper-1", R"({"process":{"args":["sh","-c","echo )" + secret +
-                              R"( > /etc/note; rm /etc/motd"],"user":{"uid":0,"gid":0}}})");
+  AppEnclaveSpec first = Spec("ctr-upper", R"({"process":{"args":["sh","-c","echo )" + secret +
+                                               R"( > /etc/note; rm /etc/motd"],"user":{"uid":0,"gid":0}}})");
   first.upper_dir = upper;
   auto writer = Launch(std::move(first));
   ASSERT_TRUE(writer);
@@ -301,7 +330,7 @@ TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   writer.reset();
 
   AppEnclaveSpec second =
-      Spec("ctr-upper-2", R"({"process":{"args":["sh","-c","cat /etc/note; ls /etc/motd"]}})");
+      Spec("ctr-upper", R"({"process":{"args":["sh","-c","cat /etc/note; ls /etc/motd"]}})");
   second.upper_dir = upper;
   auto reader = Launch(std::move(second));
   ASSERT_TRUE(reader);
@@ -311,6 +340,60 @@ TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   // What the container wrote is on the host only sealed.
   EXPECT_EQ(testing::Shell("grep -rl '" + secret + "' '" + upper + "'").out, "");
   EXPECT_NE(testing::Shell("find '" + upper + "' -type f | wc -l").out, "0\n");
+}
+
+// The host's moves against a persistent upper: each one must leave the boot refusing to serve
+// (a non-zero exit that names the refusal, nothing on stdout).
+class UpperPinningTest : public AttestedBootTest {
+ protected:
+  // One boot of container `id` over `upper` running `script` as root.
+  Outcome Boot(const std::string& id, const std::string& upper, const std::string& script) {
+    AppEnclaveSpec spec = Spec(id, R"({"process":{"args":["sh","-c",")" + script +
+                                       R"("],"user":{"uid":0,"gid":0}}})");
+    spec.state_dir = state_ / (id + "-" + std::to_string(++boots_));
+    spec.upper_dir = upper;
+    auto app = Launch(std::move(spec));
+    if (!app) return {};
+    return Finish(*app);
+  }
+  void ExpectRefused(const Outcome& o, std::string_view why) {
+    EXPECT_NE(o.exit_code, 0);
+    EXPECT_EQ(o.out, "");
+    EXPECT_NE(o.err.find(why), std::string::npos) << o.err;
+  }
+  int boots_ = 0;
+};
+
+TEST_F(UpperPinningTest, UpperOfAnotherContainerCopiedIntoItsPlaceIsRefused) {
+  std::string a = state_ / "upper-a", b = state_ / "upper-b";
+  ASSERT_EQ(Boot("ctr-own-a", a, "echo private-to-a > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("cp -a '" + a + "' '" + b + "'").ok());
+  ExpectRefused(Boot("ctr-own-b", b, "cat /etc/note"), "upper");
+}
+
+TEST_F(UpperPinningTest, RolledBackUpperIsRefused) {
+  std::string upper = state_ / "upper", saved = state_ / "upper-v1";
+  ASSERT_EQ(Boot("ctr-rollback", upper, "echo v1 > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("cp -a '" + upper + "' '" + saved + "'").ok());
+  ASSERT_EQ(Boot("ctr-rollback", upper, "echo v2 > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("rm -rf '" + upper + "' && mv '" + saved + "' '" + upper + "'").ok());
+  ExpectRefused(Boot("ctr-rollback", upper, "cat /etc/note"), "not the expected one");
+}
+
+TEST_F(UpperPinningTest, EmptiedUpperIsRefusedWhenAStateIsExpected) {
+  std::string upper = state_ / "upper";
+  ASSERT_EQ(Boot("ctr-emptied", upper, "echo mine > /etc/note").exit_code, 0);
+  ASSERT_TRUE(testing::Shell("rm -rf '" + upper + "'/*").ok());
+  ExpectRefused(Boot("ctr-emptied", upper, "cat /etc/note; true"), "no state");
+}
+
+TEST_F(UpperPinningTest, RestartOfTheSameContainerSeesItsOwnFiles) {
+  std::string upper = state_ / "upper";
+  ASSERT_EQ(Boot("ctr-restart", upper, "echo first > /etc/note; sync").exit_code, 0);
+  ASSERT_EQ(Boot("ctr-restart", upper, "echo second >> /etc/note").exit_code, 0);
+  Outcome o = Boot("ctr-restart", upper, "cat /etc/note");
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "first\nsecond\n");
 }
 
 TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
@@ -346,8 +429,8 @@ TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
   auto app = Launch(Spec("ctr-forge", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
   ASSERT_TRUE(app);
   ASSERT_EQ(app->ReadStdout(3).value(), "up\n");
-  // The host knows the socket but not the store key the exec key derives from.
-  SecretBytes guessed = ExecKey(SecretBytes::Random(32).span(), "ctr-forge");
+  // The host knows the socket but not the container's exec key.
+  SecretBytes guessed = SecretBytes::Random(32);
   auto forged = StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
                           std::chrono::steady_clock::now() + std::chrono::seconds(5));
   ASSERT_FALSE(forged.ok());
@@ -360,6 +443,28 @@ TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
               why.find("Connection reset") != std::string::npos)
       << why;
   EXPECT_TRUE(app->Signal(SIGKILL).ok());
+}
+
+TEST_F(AttestedBootTest, ExecKeyOfAnotherContainerIsRefused) {
+  const std::string sleeper = R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})";
+  auto a = Launch(Spec("ctr-keys-a", sleeper));
+  auto b = Launch(Spec("ctr-keys-b", sleeper));
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->ReadStdout(3).value(), "up\n");
+  ASSERT_EQ(b->ReadStdout(3).value(), "up\n");
+  // What A's boot holds (its exec key) does not authenticate an exec to B, though both run the
+  // same image with the same store key.
+  auto forged =
+      StartExec(state_ / "ctr-keys-b/exec.sock", Record("ctr-keys-a").exec_key,
+                R"({"process":{"args":["id"]}})", std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  ASSERT_FALSE(forged.ok());
+  auto own = StartExec(state_ / "ctr-keys-a/exec.sock", Record("ctr-keys-a").exec_key,
+                       R"({"process":{"args":["true"]}})",
+                       std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ((*own)->Wait().value(), 0);
+  EXPECT_TRUE(a->Signal(SIGKILL).ok());
+  EXPECT_TRUE(b->Signal(SIGKILL).ok());
 }
 
 TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {

@@ -51,6 +51,8 @@ KeyRelease Release(std::string container) {
   root.root_hash.fill(0x42);
   root.key = SecretBytes(std::vector<std::uint8_t>(32, 0x77));
   r.roots.push_back(std::move(root));
+  r.upper_key = SecretBytes(std::vector<std::uint8_t>(kContainerKeySize, 0x55));
+  r.exec_key = SecretBytes(std::vector<std::uint8_t>(kContainerKeySize, 0x66));
   return r;
 }
 
@@ -276,22 +278,103 @@ TEST_F(ReleaseTest, ALiveSocketIsNotTakenOverButAStaleOneIs) {
 }
 
 TEST(ReleaseMessage, RoundTripsAndRefusesMalformedInput) {
-  KeyRelease r = Release("container-1");
-  SecretBytes encoded = EncodeKeyRelease(r).value();
-  KeyRelease back = DecodeKeyRelease(encoded.span()).value();
-  EXPECT_EQ(back.container_id, "container-1");
-  EXPECT_EQ(back.roots[0].root_hash, r.roots[0].root_hash);
-  EXPECT_TRUE(back.roots[0].key == r.roots[0].key);
-  std::vector<std::uint8_t> bytes(encoded.span().begin(), encoded.span().end());
-  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
-    EXPECT_FALSE(DecodeKeyRelease(std::span(bytes).first(cut)).ok()) << "truncated at " << cut;
+  for (bool pinned : {false, true}) {
+    KeyRelease r = Release("container-1");
+    if (pinned) r.upper_root = Sha256Of(std::string_view("upper state"));
+    SecretBytes encoded = EncodeKeyRelease(r).value();
+    KeyRelease back = DecodeKeyRelease(encoded.span()).value();
+    EXPECT_EQ(back.container_id, "container-1");
+    EXPECT_EQ(back.roots[0].root_hash, r.roots[0].root_hash);
+    EXPECT_TRUE(back.roots[0].key == r.roots[0].key);
+    EXPECT_TRUE(back.upper_key == r.upper_key);
+    EXPECT_TRUE(back.exec_key == r.exec_key);
+    EXPECT_EQ(back.upper_root, r.upper_root);
+    std::vector<std::uint8_t> bytes(encoded.span().begin(), encoded.span().end());
+    for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+      EXPECT_FALSE(DecodeKeyRelease(std::span(bytes).first(cut)).ok()) << "truncated at " << cut;
+    }
+    bytes.push_back(0);
+    EXPECT_FALSE(DecodeKeyRelease(bytes).ok());  // trailing byte
   }
-  bytes.push_back(0);
-  EXPECT_FALSE(DecodeKeyRelease(bytes).ok());  // trailing byte
+  KeyRelease r = Release("container-1");
+  std::vector<std::uint8_t> bytes = [&] {
+    SecretBytes e = EncodeKeyRelease(r).value();
+    return std::vector<std::uint8_t>(e.span().begin(), e.span().end());
+  }();
+  bytes.back() = 2;  // the upper flag is 0 or 1
+  EXPECT_FALSE(DecodeKeyRelease(bytes).ok());
+  bytes.back() = 0;
+  bytes[4] = 1;  // the previous version, which carried no container keys
+  EXPECT_NE(DecodeKeyRelease(bytes).status().message().find("unsupported version"), std::string::npos);
+  r.exec_key = SecretBytes(16);
+  EXPECT_FALSE(EncodeKeyRelease(r).ok());
+  r = Release("container-1");
+  r.upper_key = SecretBytes();
+  EXPECT_FALSE(EncodeKeyRelease(r).ok());
+  r = Release("container-1");
   r.roots[0].key = SecretBytes(8);
   EXPECT_FALSE(EncodeKeyRelease(r).ok());
   r.roots.clear();
   EXPECT_FALSE(EncodeKeyRelease(r).ok());
+}
+
+TEST(UpperCommitMessage, RoundTripsAndRefusesMalformedInput) {
+  UpperCommit first{.previous = std::nullopt, .root = Sha256Of(std::string_view("one"))};
+  UpperCommit next{.previous = first.root, .root = Sha256Of(std::string_view("two"))};
+  for (const UpperCommit& c : {first, next}) {
+    std::vector<std::uint8_t> bytes = EncodeUpperCommit(c);
+    UpperCommit back = DecodeUpperCommit(bytes).value();
+    EXPECT_EQ(back.previous, c.previous);
+    EXPECT_EQ(back.root, c.root);
+    for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+      EXPECT_FALSE(DecodeUpperCommit(std::span(bytes).first(cut)).ok()) << "truncated at " << cut;
+    }
+    bytes.push_back(0);
+    EXPECT_FALSE(DecodeUpperCommit(bytes).ok());
+  }
+  std::vector<std::uint8_t> bytes = EncodeUpperCommit(first);
+  bytes[5] = 2;  // an unknown flag
+  EXPECT_FALSE(DecodeUpperCommit(bytes).ok());
+}
+
+TEST_F(ReleaseTest, TheSessionCarriesUpperCommitsToTheStubAfterTheRelease) {
+  std::mutex mu;
+  std::vector<UpperCommit> recorded;
+  ReleaseServerOptions options;
+  options.on_session = outcomes_.Callback();
+  options.on_upper_commit = [&](const UpperCommit& c) {
+    std::lock_guard lock(mu);
+    if (c.previous.has_value() != !recorded.empty()) return FailedPrecondition("out of order");
+    recorded.push_back(c);
+    return OkStatus();
+  };
+  server_ = KeyReleaseServer::Start(*stub_tee_, socket_, AppPolicy(), Release("ctr-a"), options).value();
+  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  auto session = OpenReleaseSession(*tee, socket_, StubPolicy());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_TRUE(outcomes_.Next().ok());  // delivered, while the session stays open
+  EXPECT_TRUE((*session)->release().exec_key == Release("x").exec_key);
+  const Sha256Digest one = Sha256Of(std::string_view("one")), two = Sha256Of(std::string_view("two"));
+  ASSERT_TRUE((*session)->ReportUpperCommit({.previous = std::nullopt, .root = one}).ok());
+  ASSERT_TRUE((*session)->ReportUpperCommit({.previous = one, .root = two}).ok());
+  Status refused = (*session)->ReportUpperCommit({.previous = std::nullopt, .root = two});
+  EXPECT_EQ(refused.code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.message().find("out of order"), std::string::npos) << refused.ToString();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded[1].previous, one);
+  EXPECT_EQ(recorded[1].root, two);
+}
+
+TEST_F(ReleaseTest, AStubThatRecordsNothingRefusesReportsAndStopEndsTheSession) {
+  StartServer(AppPolicy());
+  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  auto session = OpenReleaseSession(*tee, socket_, StubPolicy());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_EQ((*session)->ReportUpperCommit({.previous = std::nullopt, .root = kSpec}).code(),
+            Code::kPermissionDenied);
+  server_->Stop();
+  EXPECT_FALSE((*session)->ReportUpperCommit({.previous = std::nullopt, .root = kSpec}).ok());
 }
 
 TEST(ReleaseServer, RefusesAPolicyThatNamesNobody) {

@@ -143,8 +143,13 @@ class BootRuntime final : public ContainerRuntime {
     Result<sgx::Measurement> root = MeasurementFromHex(launch.root_hash_hex, "root hash");
     if (!root.ok()) return std::move(root).status().WithContext(ctx);
     std::copy(root->begin(), root->end(), app.root_hash.begin());
-    if (launch.key == nullptr) return Internal(ctx + ": no image key");
+    if (launch.key == nullptr || launch.upper_key == nullptr || launch.exec_key == nullptr)
+      return Internal(ctx + ": no image or container keys");
     app.key = launch.key->Clone();
+    app.upper_key = launch.upper_key->Clone();
+    app.exec_key = launch.exec_key->Clone();
+    app.upper_root = launch.upper_root;
+    app.on_upper_commit = launch.on_upper_commit;
     SR_ASSIGN_OR_RETURN(app.state_dir, StateDir(launch.container_id));
     app.upper_dir = launch.upper_dir;
     app.boot_executable = config_.boot.executable;

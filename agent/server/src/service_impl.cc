@@ -25,13 +25,17 @@ Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& co
   SR_ASSIGN_OR_RETURN(AgentState state, LoadState(*deps.sealer, config.state_dir));
   SR_LOG(kInfo) << "agent state: " << state.images.size() << " images, " << state.containers.size()
                 << " containers";
-  auto service = std::make_unique<AgentServiceImpl>(config, std::move(deps), std::move(state));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<ContainerKeyring> keyring,
+                      ContainerKeyring::Load(*deps.sealer, config.state_dir));
+  auto service =
+      std::make_unique<AgentServiceImpl>(config, std::move(deps), std::move(state), std::move(keyring));
   SR_RETURN_IF_ERROR(service->RemoveOrphanStores());
   return std::unique_ptr<AgentService>(std::move(service));
 }
 
-AgentServiceImpl::AgentServiceImpl(const AgentConfig& config, ServiceDeps deps, AgentState state)
-    : config_(config), deps_(std::move(deps)), state_(std::move(state)) {}
+AgentServiceImpl::AgentServiceImpl(const AgentConfig& config, ServiceDeps deps, AgentState state,
+                                   std::unique_ptr<ContainerKeyring> keyring)
+    : config_(config), deps_(std::move(deps)), keyring_(std::move(keyring)), state_(std::move(state)) {}
 
 void AgentServiceImpl::SetShutdownHandler(std::function<void()> handler) {
   MutexLock lock(mu_);
@@ -96,6 +100,7 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   ContainerRecord& record = it->second;
   if (record.state != ContainerState::kPulled) return AlreadyExists("container " + id + " already exists");
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(UpperPath(id), "upper")), "CreateContainer " + id);
+  SR_RETURN_IF_ERROR_CTX(keyring_->Register(id), "CreateContainer " + id);
   record.spec = request.oci().SerializeAsString();
   record.state = ContainerState::kCreated;
   Status persisted = Persist();
@@ -118,13 +123,21 @@ Result<AgentService::Empty> AgentServiceImpl::StartContainer(const ::grpc::Start
                               std::string(ContainerStateName(record.state)) + ", not created");
   }
   const ImageRecord& image = state_.images.at(record.image);
+  SR_ASSIGN_OR_RETURN(ContainerSecrets secrets, keyring_->Secrets(id));
+  auto record_commit = [keyring = keyring_.get(), id](const attest::UpperCommit& commit) {
+    return keyring->RecordUpperCommit(id, commit);
+  };
   ContainerLaunch launch{id,
                          StorePath(image.store_name),
                          image.root_hash_hex,
                          &image.key,
                          JoinPath(UpperPath(id), "upper"),
                          record.spec,
-                         config_.app_enclaves};
+                         config_.app_enclaves,
+                         &secrets.upper_key,
+                         &secrets.exec_key,
+                         secrets.upper_root,
+                         record_commit};
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process, deps_.runtime->Start(launch));
   record.init = std::move(process);
   record.state = ContainerState::kRunning;
@@ -145,6 +158,10 @@ Result<AgentService::Empty> AgentServiceImpl::RemoveContainer(const ::grpc::Remo
   state_.containers.erase(it);
   ReleaseImage(image, id);
   SR_RETURN_IF_ERROR_CTX(Persist(), "RemoveContainer " + id);
+  // A leftover entry is harmless: a new container with this id gets a new incarnation.
+  if (Status forgot = keyring_->Forget(id); !forgot.ok()) {
+    SR_LOG(kWarning) << "RemoveContainer " << id << ": " << forgot.message();
+  }
   return Empty();
 }
 

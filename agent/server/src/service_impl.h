@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agent/server/service.h"
+#include "agent/server/src/container_keys.h"
 #include "agent/server/src/records.h"
 #include "base/thread_annotations.h"
 
@@ -15,7 +16,8 @@ namespace sealroot::agent {
 
 class AgentServiceImpl final : public AgentService {
  public:
-  AgentServiceImpl(const AgentConfig& config, ServiceDeps deps, AgentState state);
+  AgentServiceImpl(const AgentConfig& config, ServiceDeps deps, AgentState state,
+                   std::unique_ptr<ContainerKeyring> keyring);
   Status RemoveOrphanStores();
 
   void SetShutdownHandler(std::function<void()> handler) override;
@@ -60,6 +62,8 @@ class AgentServiceImpl final : public AgentService {
 
   const AgentConfig config_;
   const ServiceDeps deps_;
+  // Outlives the records (declared before them): their boots report upper commits to it.
+  const std::unique_ptr<ContainerKeyring> keyring_;
 
   Mutex mu_;
   AgentState state_ SR_GUARDED_BY(mu_);

@@ -51,6 +51,8 @@ Status Run(int argc, char** argv) {
   SR_ASSIGN_OR_RETURN(auto key, HexDecode(p.Get("key").value_or("")));
   root.key = SecretBytes(key);
   release.roots.push_back(std::move(root));
+  release.upper_key = SecretBytes::Random(attest::kContainerKeySize);
+  release.exec_key = SecretBytes::Random(attest::kContainerKeySize);
 
   const int sessions = std::stoi(p.Get("sessions").value_or("1"));
   std::mutex mu;
