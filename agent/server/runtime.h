@@ -26,6 +26,7 @@ struct ContainerLaunch {
   std::string upper_dir;             // the container's writable layer
   std::string spec;                  // the OCI spec (serialized grpc.Spec) from CreateContainer
   std::vector<EnclaveIdentity> allowed_enclaves;
+  bool pin_to_image = false;  // the workload policy allows nothing beyond the image's process
 };
 
 // A running process (a container's init or an exec). Stream reads block until data or EOF.
