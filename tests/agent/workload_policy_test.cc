@@ -87,12 +87,10 @@ TEST(WorkloadPolicyTest, OwnerPolicyAllowsExactlyTheListedArgv) {
 }
 
 TEST(WorkloadPolicyTest, InjectedOrChangedEnvironmentIsRefusedByName) {
-  for (const char* env : {"LD_PRELOAD=/tmp/x.so", "PATH=/tmp/evil:/usr/bin", "NGINX_VERSION=0.1"}) {
+  for (const std::string env : {"LD_PRELOAD=/tmp/x.so", "PATH=/tmp/evil:/usr/bin", "NGINX_VERSION=0.1"}) {
     ::grpc::Spec spec = ImageSpec();
     spec.mutable_process()->add_env(env);
-    ExpectDenied(CheckContainerSpec({}, kImage, spec), std::string("process.env: ") + env);
-    ExpectDenied(CheckContainerSpec({}, kImage, spec),
-                 std::string(env).substr(0, std::string(env).find('=')));
+    ExpectDenied(CheckContainerSpec({}, kImage, spec), "process.env: " + env.substr(0, env.find('=')));
   }
   WorkloadPolicy policy = *ParseWorkloadPolicy(R"({"env": ["MODE=fast", "DEBUG=*"]})");
   ::grpc::Spec spec = ImageSpec();

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <cerrno>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>

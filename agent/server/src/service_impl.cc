@@ -169,6 +169,10 @@ void AgentServiceImpl::ReleaseImage(const std::string& image, const std::string&
 
 Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProcessRequest& request) {
   SR_RETURN_IF_ERROR(ValidateContainerId(request.container_id()));
+  if (config_.workload.exec.empty()) {
+    return PermissionDenied("ExecProcess in " + request.container_id() +
+                            ": process.args: the workload policy lists no command exec may run");
+  }
   if (request.exec_id().empty() || request.exec_id() == request.container_id()) {
     return InvalidArgument("ExecProcess: exec_id must be set and differ from the container id");
   }
