@@ -210,6 +210,7 @@ class ApiFlowTest : public ::testing::Test {
                                                       const std::vector<std::string>& args) {
     ::grpc::CreateContainerRequest create;
     create.set_container_id(id);
+    create.mutable_oci()->mutable_process();  // present even when empty: the image's own process
     for (const std::string& arg : args) create.mutable_oci()->mutable_process()->add_args(arg);
     if (!args.empty()) create.mutable_oci()->mutable_process()->set_cwd("/");
     return create;
@@ -467,7 +468,10 @@ TEST_F(ApiFlowTest, AManifestEditedByTheHostIsRefused) {
   ASSERT_TRUE(host_sig.ok());
   ASSERT_NO_FATAL_FAILURE(StartAgent(edited, *host_sig));
   ASSERT_NO_FATAL_FAILURE(Pull("stolen"));
-  ASSERT_TRUE(Agent("CreateContainer", CreateRequest("stolen", {"/bin/tar", "c", "/"})).ok());
+  ::grpc::CreateContainerRequest tar = CreateRequest("stolen", {"/bin/tar", "c", "/"});
+  tar.mutable_oci()->mutable_process()->clear_cwd();
+  Status created = Agent("CreateContainer", tar);
+  ASSERT_TRUE(created.ok()) << created.ToString();
   Status started = Start("stolen");
   EXPECT_FALSE(started.ok()) << Log();
   EXPECT_EQ(ReadAll("stolen"), "");
