@@ -485,6 +485,10 @@ TEST_F(ApiFlowTest, ConfigFromTheHostAndStateUnderAnotherManifestAreRefused) {
   ASSERT_TRUE(with_config.ok()) << with_config.status().ToString();
   EXPECT_NE((*with_config)->Wait().value(), 0);
   EXPECT_NE(Log().find("measured manifest"), std::string::npos) << Log();
+  auto without_manifest = Launch("");  // an enclave launched with none has no configuration
+  ASSERT_TRUE(without_manifest.ok()) << without_manifest.status().ToString();
+  EXPECT_NE((*without_manifest)->Wait().value(), 0);
+  EXPECT_NE(Log().find("no measured manifest"), std::string::npos) << Log();
 
   ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest()));
   ASSERT_NO_FATAL_FAILURE(Pull("kept"));  // the state now holds the image's key
