@@ -506,6 +506,29 @@ TEST_F(ApiFlowTest, ConfigFromTheHostAndStateUnderAnotherManifestAreRefused) {
   ASSERT_NO_FATAL_FAILURE(Create("kept", kHello));
 }
 
+// The boot takes the stub it accepts keys from out of its measured manifest only: --stub-*
+// flags a host adds to make it trust another agent are refused.
+TEST_F(ApiFlowTest, ABootWithAManifestRefusesStubFlagsFromTheHost) {
+  auto sig = material->SignFile(BuiltProgram("sealroot-boot"), 2, "");
+  ASSERT_TRUE(sig.ok());
+  UniqueFd log(::open((dir_ / "boot.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  enclave::LaunchSpec spec;
+  spec.executable = BuiltProgram("sealroot-boot");
+  spec.config = kLayout;
+  spec.sigstruct = *sig;
+  spec.manifest = material->boot_manifest;
+  spec.args = {"--attest-socket", dir_ / "attest.sock", "--store",        dir_.path(),
+               "--spec",          dir_ / "spec.json",   "--scratch",      dir_.path(),
+               "--stub-mrsigner", std::string(64, '0'), "--stub-prod-id", "7"};
+  spec.stdout_fd = log.get();
+  spec.stderr_fd = log.get();
+  auto boot = enclave::LaunchEnclave(spec);
+  ASSERT_TRUE(boot.ok()) << boot.status().ToString();
+  EXPECT_EQ((*boot)->Wait().value(), 3);
+  EXPECT_NE(ReadFile(dir_ / "boot.log").value().find("comes from its measured manifest"), std::string::npos)
+      << ReadFile(dir_ / "boot.log").value();
+}
+
 TEST(BootConfigTest, HalfOrRelativeBootConfigsAreRefused) {
   EXPECT_EQ(ParseAgentConfig(R"({"boot": {"executable": "/usr/bin/sealroot-boot"}})").status().code(),
             Code::kInvalidArgument);
