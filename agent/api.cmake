@@ -42,6 +42,7 @@ add_library(sealroot_agent STATIC
   server/src/ttrpc_server.cc
   server/src/ttrpc_wire.cc
   server/src/validate.cc
+  server/src/workload_policy.cc
 )
 target_include_directories(sealroot_agent PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(sealroot_agent

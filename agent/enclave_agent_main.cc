@@ -1,5 +1,7 @@
 // enclave-agent: the daemon a shim talks to (kata-agent-compatible API over ttrpc and gRPC).
-// It runs inside the stub enclave; see design/api.md for its configuration and protocol.
+// It runs inside the stub enclave; see design/api.md for its configuration and protocol. In an
+// enclave its whole configuration is its measured manifest (--config is refused); only listen
+// addresses and the state and store directories come from the command line.
 #include <iostream>
 
 #include "agent/server/agent.h"
@@ -8,6 +10,8 @@
 #include "base/cli.h"
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "local-attest/manifest.h"
+#include "local-attest/tee.h"
 
 namespace {
 
@@ -30,7 +34,7 @@ sealroot::Status ApplyOverrides(const sealroot::ArgParser& args, AgentConfig& co
     config.grpc.push_back(std::move(address));
   }
   if (auto dir = args.Get("state-dir")) {
-    // The default seal key lives in the state directory: follow it.
+    // The default development seal key lives in the state directory: follow it.
     if (config.sealing.source == "file" && config.sealing.key_file == config.state_dir + "/seal.key") {
       config.sealing.key_file = *dir + "/seal.key";
     }
@@ -40,6 +44,28 @@ sealroot::Status ApplyOverrides(const sealroot::ArgParser& args, AgentConfig& co
   if (config.ttrpc.empty() && config.grpc.empty())
     return sealroot::InvalidArgument("no listen address configured");
   return sealroot::OkStatus();
+}
+
+// In an enclave (a TEE opens), the configuration is the measured manifest and nothing else: a
+// host-given file could name other app enclaves, keys and policies. Outside one (development,
+// tests), --config FILE.
+sealroot::Result<AgentConfig> LoadConfig(const sealroot::ArgParser& args) {
+  if (sealroot::sgx::OpenTee().ok()) {
+    if (args.Has("config")) {
+      return sealroot::PermissionDenied(
+          "--config: an agent in an enclave reads its configuration only from its measured manifest");
+    }
+    SR_ASSIGN_OR_RETURN(std::optional<std::string> manifest, sealroot::sgx::ReadEnclaveManifest());
+    if (!manifest) {
+      return sealroot::FailedPrecondition(
+          "this enclave has no measured manifest: launch the agent with one (sealroot enclave run --manifest "
+          "FILE); it holds the agent's whole configuration");
+    }
+    return sealroot::agent::ParseAgentManifest(*manifest);
+  }
+  const bool default_path = !args.Has("config");
+  return sealroot::agent::LoadAgentConfig(args.Get("config").value_or(sealroot::agent::kDefaultConfigPath),
+                                          default_path);
 }
 
 }  // namespace
@@ -53,7 +79,8 @@ int main(int argc, char** argv) {
       "ttrpc and gRPC.");
   sealroot::cli::AddCommonFlags(args);
   args.Option("config", "FILE",
-              std::string("agent configuration (default ") + sealroot::agent::kDefaultConfigPath + ")");
+              std::string("agent configuration outside an enclave (default ") +
+                  sealroot::agent::kDefaultConfigPath + "; in an enclave: the measured manifest)");
   args.Option("ttrpc", "ADDR", "ttrpc listen address, unix:///PATH or tcp://127.0.0.1:PORT (repeatable)");
   args.Option("grpc", "ADDR", "gRPC listen address, unix:///PATH (repeatable)");
   args.Option("state-dir", "DIR", "state directory (sealed records, container uppers)");
@@ -63,9 +90,7 @@ int main(int argc, char** argv) {
   if (sealroot::Status s = args.ExpectPositionals(0, 0); !s.ok()) return sealroot::cli::ReportError(args, s);
   sealroot::InstallInterruptHandler();
 
-  const bool default_path = !args.Has("config");
-  auto config = sealroot::agent::LoadAgentConfig(
-      args.Get("config").value_or(sealroot::agent::kDefaultConfigPath), default_path);
+  auto config = LoadConfig(args);
   if (!config.ok()) return sealroot::cli::ReportError(args, config.status());
   if (sealroot::Status s = ApplyOverrides(args, *config); !s.ok()) return sealroot::cli::ReportError(args, s);
 

@@ -60,6 +60,7 @@ struct AppEnclaveSpec {
   enclave::EnclaveConfig enclave_config;
   sgx::Sigstruct sigstruct;
   std::vector<std::string> boot_args;  // extra flags, e.g. {"--stub-prod-id", "1"}
+  std::string boot_manifest;           // measured with the boot (its expected stub); empty: none
   // Who may receive the key; the container's CONFIGID is added to it.
   attest::IdentityPolicy app_policy;
   std::chrono::milliseconds attest_timeout{10'000};

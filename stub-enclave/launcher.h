@@ -4,6 +4,10 @@
 // process bound to the identity: MRENCLAVE from the measurement; MRSIGNER, ISVPRODID, ISVSVN,
 // attributes and MISCSELECT from the SIGSTRUCT; CONFIGID/CONFIGSVN from the launch spec.
 //
+// An enclave launched with a manifest (LaunchSpec::manifest) has it measured into MRENCLAVE and
+// reads it from a sealed read-only memfd at fd 5, announced in SEALROOT_SIM_MANIFEST_FD
+// (local-attest/manifest.h).
+//
 // The child reaches its CPU through SEALROOT_SIM_TEE_FD (fd 3, a SOCK_SEQPACKET socket); the
 // parent answers EREPORT/EGETKEY on **one serving thread per launched enclave**, owned by the
 // LaunchedEnclave, which ends when the child and every copy of its socket are gone, or when
@@ -42,6 +46,7 @@ struct LaunchSpec {
   int stderr_fd = -1;
   sgx::ConfigId config_id{};  // e.g. attest::ContainerConfigId(...)
   std::uint16_t config_svn = 0;
+  std::string manifest;  // empty: none (design/attestation.md "Measured layout")
 };
 
 // The identity the launcher would give `image` signed by `sig` (verifies the SIGSTRUCT).

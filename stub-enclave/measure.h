@@ -5,8 +5,9 @@
 // What is measured: a configuration page (the layout parameters and the list of libraries by
 // path and size), the executable, and every shared library the system loader would map for it
 // (found with `ld.so --list`; static executables have none), each EADDed and EEXTENDed in full;
-// then per thread a TCS page (EEXTENDed) and its SSA pages, then the heap (EADDed only: as SGX
-// measures it, only the layout, not contents).
+// then the enclave's manifest when it has one (the document it reads its configuration from,
+// local-attest/manifest.h), then per thread a TCS page (EEXTENDed) and its SSA pages, then the
+// heap (EADDed only: as SGX measures it, only the layout, not contents).
 //
 // EnclaveImage::Load copies the executable into a sealed memfd while it is measured, so the
 // launcher executes exactly the bytes that were measured (fexecve of that memfd). Libraries are
@@ -47,23 +48,32 @@ struct EnclaveMeasurement {
   std::uint64_t enclave_size = 0;    // ECREATE size (a power of two)
   std::uint64_t measured_bytes = 0;  // bytes EEXTENDed
   std::vector<MeasuredFile> libraries;
+  std::uint64_t manifest_size = 0;  // 0: no manifest
 };
 
 class EnclaveImage {
  public:
-  // Loads and measures `executable` (an ELF for this machine) with `config`.
-  static Result<EnclaveImage> Load(const std::string& executable, const EnclaveConfig& config);
+  // Loads and measures `executable` (an ELF for this machine) with `config` and, when not
+  // empty, `manifest` (at most 1 MiB), which is copied into a sealed memfd as it is measured.
+  static Result<EnclaveImage> Load(const std::string& executable, const EnclaveConfig& config,
+                                   std::string_view manifest = {});
 
   const std::string& path() const { return path_; }
   const EnclaveMeasurement& measurement() const { return measurement_; }
   // A read-only fd of the sealed in-memory copy that was measured (for fexecve).
   int exec_fd() const { return exec_.get(); }
+  // A read-only fd of the sealed manifest copy that was measured; -1 without a manifest.
+  int manifest_fd() const { return manifest_.get(); }
 
  private:
-  EnclaveImage(std::string path, UniqueFd exec, EnclaveMeasurement m)
-      : path_(std::move(path)), exec_(std::move(exec)), measurement_(std::move(m)) {}
+  EnclaveImage(std::string path, UniqueFd exec, UniqueFd manifest, EnclaveMeasurement m)
+      : path_(std::move(path)),
+        exec_(std::move(exec)),
+        manifest_(std::move(manifest)),
+        measurement_(std::move(m)) {}
   std::string path_;
   UniqueFd exec_;
+  UniqueFd manifest_;
   EnclaveMeasurement measurement_;
 };
 

@@ -1,7 +1,7 @@
 // `sealroot enclave keygen|measure|sign|verify|run`: enclave tooling over stub-enclave/
 // (design/attestation.md "CLI").
 //   keygen KEY.pem                         an RSA-3072 (e=3) signing key, mode 0600
-//   measure EXE [layout]                   MRENCLAVE of EXE (+ its libraries)
+//   measure EXE [layout]                   MRENCLAVE of EXE (+ its libraries, + its manifest)
 //   sign EXE --key K --out SIG [identity]  SIGSTRUCT for EXE's MRENCLAVE
 //   verify EXE --sigstruct SIG [layout]    checks SIG against EXE, prints the identity
 //   run EXE --sigstruct SIG [layout] [--container-id ID --spec-digest HEX | --config-id HEX]
@@ -35,6 +35,16 @@ void AddLayoutOptions(ArgParser& p) {
   p.Option("heap-size", "BYTES", "enclave heap size (suffixes K, M, G; default 64M)");
   p.Option("threads", "N", "enclave threads / TCS pages (default 4)");
   p.Option("ssa-pages", "N", "SSA frame pages per thread (default 1)");
+  p.Option("manifest", "FILE", "the enclave's manifest: measured into MRENCLAVE, handed to the enclave");
+}
+
+// The --manifest document (empty: none). Part of the measured layout like the options above.
+Result<std::string> ManifestFrom(const ArgParser& p) {
+  auto path = p.Get("manifest");
+  if (!path) return std::string();
+  SR_ASSIGN_OR_RETURN(std::string text, ReadFile(*path, 1u << 20));
+  if (text.empty()) return InvalidArgument("--manifest " + *path + ": empty");
+  return text;
 }
 
 Result<std::uint64_t> ParseNumber(const std::string& text, const std::string& what, std::uint64_t max) {
@@ -152,7 +162,9 @@ int Measure(Args args) {
                  AddLayoutOptions, [](ArgParser& p) -> Result<int> {
                    SR_RETURN_IF_ERROR(p.ExpectPositionals(1, 1));
                    SR_ASSIGN_OR_RETURN(EnclaveConfig config, LayoutFrom(p));
-                   SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(p.positionals()[0], config));
+                   SR_ASSIGN_OR_RETURN(std::string manifest, ManifestFrom(p));
+                   SR_ASSIGN_OR_RETURN(auto image,
+                                       enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
                    const enclave::EnclaveMeasurement& m = image.measurement();
                    if (!p.Bool("json")) {
                      std::cout << HexEncode(m.mr_enclave) << "\n";
@@ -164,6 +176,7 @@ int Measure(Args args) {
                    std::cout << nlohmann::json{{"mrenclave", HexEncode(m.mr_enclave)},
                                                {"enclave_size", m.enclave_size},
                                                {"measured_bytes", m.measured_bytes},
+                                               {"manifest_size", m.manifest_size},
                                                {"libraries", libs}}
                                     .dump()
                              << "\n";
@@ -198,7 +211,8 @@ int Sign(Args args) {
         Result<EvpPkeyPtr> key = enclave::ParseSigningKey(pem);
         SecureWipe({reinterpret_cast<std::uint8_t*>(pem.data()), pem.size()});
         if (!key.ok()) return std::move(key).status().WithContext(*p.Get("key"));
-        SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(p.positionals()[0], config));
+        SR_ASSIGN_OR_RETURN(std::string manifest, ManifestFrom(p));
+        SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
         SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig,
                             enclave::SignEnclave(key->get(), image.measurement().mr_enclave, params));
         SR_RETURN_IF_ERROR(WriteFileAtomic(*p.Get("out"), sgx::BytesOf(sig), 0644));
@@ -218,24 +232,25 @@ int Verify(Args args) {
     AddLayoutOptions(p);
     p.Option("sigstruct", "FILE", "the SIGSTRUCT to check");
   };
-  return Command("verify", "EXECUTABLE", "Check a SIGSTRUCT against an executable; print the identity.", args,
-                 setup, [](ArgParser& p) -> Result<int> {
-                   SR_RETURN_IF_ERROR(p.ExpectPositionals(1, 1));
-                   if (!p.Get("sigstruct")) return InvalidArgument("--sigstruct is required");
-                   SR_ASSIGN_OR_RETURN(EnclaveConfig config, LayoutFrom(p));
-                   SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig, ReadSigstruct(*p.Get("sigstruct")));
-                   SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(p.positionals()[0], config));
-                   SR_ASSIGN_OR_RETURN(sgx::EnclaveIdentity id, enclave::IdentityFor(image, sig));
-                   if (p.Bool("json")) {
-                     std::cout << IdentityJson(id).dump() << "\n";
-                   } else {
-                     std::cout << "ok mrenclave " << HexEncode(id.mr_enclave) << " mrsigner "
-                               << HexEncode(id.mr_signer) << " prodid " << id.isv_prod_id << " svn "
-                               << id.isv_svn << ((id.attributes.flags & sgx::kFlagDebug) ? " DEBUG" : "")
-                               << "\n";
-                   }
-                   return kExitOk;
-                 });
+  return Command(
+      "verify", "EXECUTABLE", "Check a SIGSTRUCT against an executable; print the identity.", args, setup,
+      [](ArgParser& p) -> Result<int> {
+        SR_RETURN_IF_ERROR(p.ExpectPositionals(1, 1));
+        if (!p.Get("sigstruct")) return InvalidArgument("--sigstruct is required");
+        SR_ASSIGN_OR_RETURN(EnclaveConfig config, LayoutFrom(p));
+        SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig, ReadSigstruct(*p.Get("sigstruct")));
+        SR_ASSIGN_OR_RETURN(std::string manifest, ManifestFrom(p));
+        SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
+        SR_ASSIGN_OR_RETURN(sgx::EnclaveIdentity id, enclave::IdentityFor(image, sig));
+        if (p.Bool("json")) {
+          std::cout << IdentityJson(id).dump() << "\n";
+        } else {
+          std::cout << "ok mrenclave " << HexEncode(id.mr_enclave) << " mrsigner " << HexEncode(id.mr_signer)
+                    << " prodid " << id.isv_prod_id << " svn " << id.isv_svn
+                    << ((id.attributes.flags & sgx::kFlagDebug) ? " DEBUG" : "") << "\n";
+        }
+        return kExitOk;
+      });
 }
 
 int Run(Args args) {
@@ -256,6 +271,7 @@ int Run(Args args) {
                    spec.args.assign(p.positionals().begin() + 1, p.positionals().end());
                    SR_ASSIGN_OR_RETURN(spec.config, LayoutFrom(p));
                    SR_ASSIGN_OR_RETURN(spec.sigstruct, ReadSigstruct(*p.Get("sigstruct")));
+                   SR_ASSIGN_OR_RETURN(spec.manifest, ManifestFrom(p));
                    if (auto id = p.Get("container-id")) {
                      SR_ASSIGN_OR_RETURN(auto digest,
                                          HexArray<32>(p.Get("spec-digest").value_or(""), "--spec-digest"));

@@ -8,9 +8,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "agent/server/workload_policy.h"
+#include "base/crypto.h"
+#include "base/fd.h"
 #include "base/status.h"
 #include "image/trust.h"
 
@@ -58,12 +63,12 @@ struct Limits {
   std::size_t max_image_ref_size = 4096;
 };
 
-// How the persisted agent state is sealed: "tee" (EGETKEY SEAL key, MRENCLAVE policy, through
-// local-attest's TEE backend: what an agent in an enclave uses) or "file" (a 256-bit key in a 0600
-// file; the default, for running outside an enclave: no protection from the host, who can read
-// the file).
+// How the persisted agent state is sealed: "tee" (the default: EGETKEY SEAL key with MRSIGNER
+// policy — same signer, product and at least this SVN — through local-attest's TEE backend,
+// bound to the measured manifest's digest) or "file" (development outside an enclave only: a
+// 256-bit key in a 0600 file the host can read; the agent says so loudly).
 struct StateSealing {
-  std::string source = "file";
+  std::string source = "tee";
   std::string key_file;  // "file": default <state_dir>/seal.key
 };
 
@@ -73,6 +78,9 @@ struct StateSealing {
 struct BootConfig {
   std::string executable;
   std::string sigstruct;  // path of the 1808-byte SIGSTRUCT (sealroot enclave sign --out)
+  // The boot's own manifest (its expected stub identity), measured into the boot's MRENCLAVE,
+  // so the SIGSTRUCT covers it. Empty: the development form, the stub identity on the boot's argv.
+  std::string manifest;
   std::uint64_t heap_size = 64ull << 20;
   std::uint32_t threads = 4;
 };
@@ -85,15 +93,27 @@ struct AgentConfig {
   image::TrustOptions trust;
   RegistryAccess registry;
   std::vector<EnclaveIdentity> app_enclaves;
-  bool allow_exec = false;  // ExecProcess runs a command in the app enclave: off unless asked
+  WorkloadPolicy workload;  // what containers may run beyond their image; exec only as listed
   StateSealing sealing;
   BootConfig boot;
   Limits limits;
+  // Set when the config came from the enclave's measured manifest: its SHA-256 (part of the
+  // sealed state), and the sealed memfds holding the documents it inlines (trust policy,
+  // key-provider config), which the trust code reads as /proc/self/fd/N paths.
+  std::optional<Sha256Digest> manifest_digest;
+  std::shared_ptr<const std::vector<UniqueFd>> inline_documents;
 };
 
 // Parses a config document. Unknown keys are errors (a typo must not silently drop a policy).
 Result<AgentConfig> ParseAgentConfig(std::string_view json_text);
 // Reads and parses `path`; a missing file at the default path yields the defaults.
 Result<AgentConfig> LoadAgentConfig(const std::string& path, bool path_is_default);
+// The configuration of an agent in an enclave: its measured manifest, self-contained. Besides
+// ParseAgentConfig's checks, nothing may name a host file that decides what the agent trusts:
+// "trust.policy" and "trust.keyprovider_config" are inline JSON objects (signature keys as
+// keyData, key providers over gRPC only), there are no private keys (the host can read the
+// manifest), and a configured boot needs "app_enclaves". Listen addresses and the state and
+// store directories may still come from the command line.
+Result<AgentConfig> ParseAgentManifest(std::string_view manifest);
 
 }  // namespace sealroot::agent

@@ -24,6 +24,7 @@ struct PullJob {
 struct PulledImage {
   std::string image_ref;      // canonical, pinned to the manifest digest
   std::string root_hash_hex;  // 64 lowercase hex characters
+  std::string config_json;    // the verified image config (exact bytes)
 };
 
 class ImagePuller {

@@ -37,6 +37,7 @@ struct ContainerLaunch {
   std::optional<Sha256Digest> upper_root;
   // Records each upper commit the attested boot reports.
   std::function<Status(const attest::UpperCommit&)> on_upper_commit;
+  bool pin_to_image = false;  // the workload policy allows nothing beyond the image's process
 };
 
 // A running process (a container's init or an exec). Stream reads block until data or EOF.

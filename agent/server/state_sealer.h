@@ -1,7 +1,9 @@
 // StateSealer: seals the agent's persisted state (image keys, root hashes, containers) so that
-// only this agent enclave can read it back after a restart. The "tee" sealer derives its key
-// with EGETKEY(SEAL_KEY, MRENCLAVE policy); the "file" sealer (development, no TEE) keeps its
-// key in a 0600 file. Both use AES-256-GCM with a fresh nonce per write.
+// only this agent, under this measured configuration, can read it back after a restart. The
+// "tee" sealer derives its key with EGETKEY(SEAL_KEY, MRSIGNER policy: signer, ISVPRODID, and
+// the sealing ISVSVN, so a signed upgrade keeps the state); the "file" sealer (development, no
+// TEE) keeps its key in a 0600 file. Both use AES-256-GCM with a fresh nonce per write and bind
+// the manifest digest: state sealed under another manifest is refused (kFailedPrecondition).
 //
 // Thread-safety: Seal/Unseal are const and may be called concurrently.
 #pragma once
@@ -26,11 +28,14 @@ class StateSealer {
   virtual Result<SecretBytes> Unseal(std::span<const std::uint8_t> sealed) const = 0;
 };
 
+// `manifest`: the digest of the measured configuration the state belongs to (zeros: none).
 // AES-256-GCM with `key` (32 bytes).
-Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key);
-// AES-256-GCM with a key derived from `tee`'s EGETKEY(SEAL_KEY, MRENCLAVE policy).
-Result<std::unique_ptr<StateSealer>> MakeTeeSealer(sgx::Tee& tee);
-// The sealer the config asks for.
-Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing);
+Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key, const Sha256Digest& manifest = {});
+// AES-256-GCM with a key derived from `tee`'s EGETKEY(SEAL_KEY, MRSIGNER policy).
+Result<std::unique_ptr<StateSealer>> MakeTeeSealer(std::unique_ptr<sgx::Tee> tee,
+                                                   const Sha256Digest& manifest = {});
+// The sealer the config asks for ("file" logs that it is for development only).
+Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing,
+                                                     const Sha256Digest& manifest = {});
 
 }  // namespace sealroot::agent

@@ -78,7 +78,7 @@ cat >"$work/agent.json" <<JSON
 {"ttrpc": ["unix://$work/agent.sock"], "grpc": ["unix://$work/agent-grpc.sock"],
  "state_dir": "$work/state", "store_dir": "$work/store",
  "trust": {"policy": "$work/policy.json", "decryption_keys": ["$work/priv.pem"]},
- "registry": {"tls_verify": false}}
+ "registry": {"tls_verify": false}, "state_sealing": {"source": "file"}}
 JSON
 start_agent() {
   /usr/bin/time -f '%M' -o "$work/agent.rss" "$bin/enclave-agent" --config "$work/agent.json" --log-level warning \

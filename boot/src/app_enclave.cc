@@ -69,6 +69,7 @@ Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(sgx::Tee& stub_tee, AppEn
   launch.executable = spec.boot_executable;
   launch.config = spec.enclave_config;
   launch.sigstruct = spec.sigstruct;
+  launch.manifest = spec.boot_manifest;
   launch.args = {
       "--attest-socket", socket_path, "--store", spec.store_dir,  "--spec",
       spec_path,         "--scratch", scratch,   "--exec-socket", JoinPath(spec.state_dir, kExecSocket)};

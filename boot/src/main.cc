@@ -3,6 +3,9 @@
 // As the agent launches it, inside a (sim) enclave:
 //   sealroot-boot --attest-socket SOCK --store DIR --spec FILE --scratch DIR [--upper DIR]
 //                 [--exec-socket SOCK]
+// The stub (agent) it accepts keys from comes from its measured manifest, {"stub": {"mrenclave",
+// "mrsigner", "isv_prod_id", "min_isv_svn"}} (launched with one, the flags below are refused);
+// without a manifest (development) from
 //                 [--stub-prod-id N] [--stub-min-svn N] [--stub-mrsigner HEX] [--stub-mrenclave HEX]
 // For development, with a plain directory as root and no attestation:
 //   sealroot-boot --rootfs DIR --spec FILE [--spec-digest HEX] [--in-memory-upper]
@@ -11,6 +14,7 @@
 // cannot start, exits with the codes of base/cli.h and says why on stderr.
 #include <charconv>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,6 +25,7 @@
 #include "boot/attested.h"
 #include "boot/container.h"
 #include "boot/process_spec.h"
+#include "local-attest/manifest.h"
 
 namespace {
 
@@ -41,6 +46,32 @@ Result<std::uint16_t> ParseU16(const ArgParser& args, const std::string& flag) {
   if (ec != std::errc() || end != text.data() + text.size())
     return InvalidArgument("--" + flag + ": expected 0..65535");
   return value;
+}
+
+// The stub identity of the boot's measured manifest; nullopt when launched without one.
+Result<std::optional<boot::StubIdentity>> ManifestStub() {
+  SR_ASSIGN_OR_RETURN(std::optional<std::string> manifest, sgx::ReadEnclaveManifest());
+  if (!manifest) return std::optional<boot::StubIdentity>();
+  using nlohmann::json;
+  json doc = json::parse(*manifest, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || doc.size() != 1 || !doc.contains("stub") ||
+      !doc["stub"].is_object())
+    return InvalidArgument("boot manifest: expected {\"stub\": {...}}");
+  boot::StubIdentity stub;
+  for (const auto& [key, value] : doc["stub"].items()) {
+    if (key == "mrenclave" || key == "mrsigner") {
+      if (!value.is_string()) return InvalidArgument("boot manifest: stub." + key + " is a hex string");
+      SR_ASSIGN_OR_RETURN(sgx::Measurement m, ParseMeasurement("stub." + key, value.get<std::string>()));
+      (key == "mrenclave" ? stub.mr_enclave : stub.mr_signer) = m;
+    } else if (key == "isv_prod_id" || key == "min_isv_svn") {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() > 0xffff)
+        return InvalidArgument("boot manifest: stub." + key + " is 0..65535");
+      (key == "isv_prod_id" ? stub.isv_prod_id : stub.min_isv_svn) = value.get<std::uint16_t>();
+    } else {
+      return InvalidArgument("boot manifest: unknown key stub." + key);
+    }
+  }
+  return std::optional<boot::StubIdentity>(stub);
 }
 
 Result<boot::ContainerOptions> DirectoryRootOptions(const ArgParser& args, const std::string& spec_path) {
@@ -71,6 +102,19 @@ Result<boot::AttestedBootOptions> AttestedOptions(const ArgParser& args, const s
   options.spec_path = spec_path;
   options.upper_dir = args.Get("upper").value_or("");
   options.exec_socket = args.Get("exec-socket").value_or("");
+  SR_ASSIGN_OR_RETURN(std::optional<boot::StubIdentity> measured, ManifestStub());
+  if (measured) {
+    for (const char* flag : {"stub-prod-id", "stub-min-svn", "stub-mrsigner", "stub-mrenclave"}) {
+      if (args.Has(flag)) {
+        return PermissionDenied(
+            std::string("--") + flag +
+            ": this boot's stub identity comes from its measured manifest, not its command line");
+      }
+    }
+    options.stub = *measured;
+    return options;
+  }
+  SR_LOG(kInfo) << "no measured manifest: the stub identity comes from the command line (development form)";
   SR_ASSIGN_OR_RETURN(options.stub.isv_prod_id, ParseU16(args, "stub-prod-id"));
   SR_ASSIGN_OR_RETURN(options.stub.min_isv_svn, ParseU16(args, "stub-min-svn"));
   if (auto hex = args.Get("stub-mrsigner")) {

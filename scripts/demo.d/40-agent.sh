@@ -13,7 +13,8 @@ cat >"$agent_dir/agent.json" <<JSON
  "state_dir": "$agent_dir/state", "store_dir": "$agent_dir/store",
  "trust": {"policy": "$trust_dir/policy.json", "registries_d": "$trust_dir/registries.d",
            "decryption_keys": ["$trust_dir/keys/layer.pem"]},
- "registry": {"tls_verify": false}}
+ "registry": {"tls_verify": false},
+ "state_sealing": {"source": "file"}}
 JSON
 ctl() { "$SEALROOT_BIN/sealroot" ctl --address "unix://$agent_dir/agent.sock" "$@"; }
 
@@ -52,8 +53,11 @@ except grpc.RpcError as e:
     print("PauseContainer:", e.code().name, "-", e.details())
 PY
 
-step "agent: sealroot ctl create demo1 -- /bin/echo hello; start (no boot configured here: step 90 runs the attested boot)"
-ctl create demo1 --cwd / -- /bin/echo hello || fail "CreateContainer"
+step "agent: sealroot ctl create demo1 -- /bin/tar c / (a host-chosen command): refused by the workload policy"
+if ctl create demo1 -- /bin/tar c /; then fail "the agent accepted a host-chosen command"; fi
+
+step "agent: sealroot ctl create demo1 (the image's own command); start (no boot configured here: step 90 runs the attested boot)"
+ctl create demo1 || fail "CreateContainer"
 if ctl start demo1; then echo "agent: started"; else echo "agent: StartContainer answered as documented above"; fi
 
 step "agent: sealroot ctl rm demo1, demo3 (the image's sealed store goes with its last user)"

@@ -3,7 +3,9 @@
 # registry; enclave-agent runs as a sim stub enclave with step 15's signedBy policy and the
 # broker as key provider; then with `sealroot ctl`: pull (verified, decrypted, sealed) -> create
 # -> start (sealroot-boot launched as the container's app enclave, attested, given the key and
-# root hash, booted from the sealed root) -> wait; the container's output; rm. The store holds
+# root hash, booted from the sealed root) -> wait; the container's output; rm. The agent's whole
+# configuration (policy, key provider, app enclave, the owner's workload policy) is its measured
+# manifest; a host-chosen command is refused next to the one the owner allowed. The store holds
 # no plaintext; nothing of the container is left.
 e2e_demo() {
   local bin=$SEALROOT_BIN dir=$DEMO_WORK/e2e marker="demo-plaintext-$RANDOM$RANDOM"
@@ -39,29 +41,48 @@ e2e_demo() {
   ) >"$dir/push.log" 2>&1 || { cat "$dir/push.log"; fail "encrypting, signing and pushing"; }
   echo "$image: encrypted for the key broker, signed by $fpr"
 
-  step "e2e: sign enclave-agent (ISVPRODID 1) and sealroot-boot (2) with one signer"
+  step "e2e: sealroot-boot (ISVPRODID 2) with its manifest: it accepts keys only from this signer's product 1"
   sealroot enclave keygen "$dir/signer.pem" >/dev/null || fail "keygen"
-  sealroot enclave sign "$bin/enclave-agent" --key "$dir/signer.pem" --out "$dir/agent.sig" --isv-prod-id 1 --isv-svn 1 >/dev/null ||
-    fail "sign agent"
-  sealroot enclave sign "$bin/sealroot-boot" --key "$dir/signer.pem" --out "$dir/boot.sig" --isv-prod-id 2 --isv-svn 1 >/dev/null ||
-    fail "sign boot"
-  local boot_mr
-  boot_mr=$(sealroot enclave measure "$bin/sealroot-boot") || fail "measure boot"
-  echo "sealroot-boot MRENCLAVE $boot_mr"
+  local signer boot_mr
+  signer=$(sealroot enclave sign "$bin/sealroot-boot" --key "$dir/signer.pem" --out "$dir/unused.sig" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["mrsigner"])') || fail "signer"
+  echo "{\"stub\": {\"mrsigner\": \"$signer\", \"isv_prod_id\": 1, \"min_isv_svn\": 1}}" >"$dir/boot-manifest.json"
+  cat "$dir/boot-manifest.json"
+  sealroot enclave sign "$bin/sealroot-boot" --manifest "$dir/boot-manifest.json" --key "$dir/signer.pem" \
+    --out "$dir/boot.sig" --isv-prod-id 2 --isv-svn 1 >/dev/null || fail "sign boot"
+  boot_mr=$(sealroot enclave measure "$bin/sealroot-boot" --manifest "$dir/boot-manifest.json") || fail "measure boot"
+  echo "sealroot-boot MRENCLAVE (with its manifest) $boot_mr"
 
-  step "e2e: start enclave-agent as a sim stub enclave (signature policy, key broker, this boot only)"
-  cat >"$dir/agent.json" <<JSON
-{"ttrpc": ["unix://$dir/agent.sock"], "grpc": [],
- "state_dir": "$dir/state", "store_dir": "$dir/store",
- "trust": {"policy": "$trust_dir/policy.json", "registries_d": "$trust_dir/registries.d",
-           "keyprovider_config": "$trust_dir/keyprovider.json"},
- "registry": {"tls_verify": false},
- "app_enclaves": [{"mrenclave": "$boot_mr"}],
- "state_sealing": {"source": "tee"},
- "boot": {"executable": "$bin/sealroot-boot", "sigstruct": "$dir/boot.sig"}}
-JSON
-  cat "$dir/agent.json"
-  sealroot enclave run "$bin/enclave-agent" --sigstruct "$dir/agent.sig" -- --config "$dir/agent.json" \
+  step "e2e: the agent's manifest: policy and key provider inlined, this boot only, the owner's workload policy"
+  python3 - "$trust_dir" "$boot_mr" "$bin" "$dir" >"$dir/agent-manifest.json" <<'PY' || fail "writing the manifest"
+import base64, json, sys
+trust, boot_mr, bin_dir, work = sys.argv[1:5]
+policy = json.load(open(trust + "/policy.json"))
+for reqs in policy["transports"]["docker"].values():
+    for req in reqs:  # the key itself goes into the measured document, not a path to it
+        req["keyData"] = base64.b64encode(open(req.pop("keyPath"), "rb").read()).decode()
+print(json.dumps({
+    "trust": {"policy": policy, "registries_d": trust + "/registries.d",
+              "keyprovider_config": json.load(open(trust + "/keyprovider.json"))},
+    "registry": {"tls_verify": False},
+    "app_enclaves": [{"mrenclave": boot_mr}],
+    "workload": {"args": [["sh", "-c", "echo owner-allowed command as $(id -un)"]]},
+    "boot": {"executable": bin_dir + "/sealroot-boot", "sigstruct": work + "/boot.sig",
+             "manifest": work + "/boot-manifest.json"}}, indent=1))
+PY
+  cat "$dir/agent-manifest.json"
+  sealroot enclave sign "$bin/enclave-agent" --manifest "$dir/agent-manifest.json" --key "$dir/signer.pem" \
+    --out "$dir/agent.sig" --isv-prod-id 1 --isv-svn 1 >/dev/null || fail "sign agent"
+
+  step "e2e: a host that edits one byte of the agent's manifest gets no agent"
+  sed 's/owner-allowed/host-chosen!/' "$dir/agent-manifest.json" >"$dir/edited-manifest.json"
+  if sealroot enclave run "$bin/enclave-agent" --sigstruct "$dir/agent.sig" --manifest "$dir/edited-manifest.json" \
+    -- --ttrpc "unix://$dir/edited.sock" 2>"$dir/edited.log"; then fail "an edited manifest ran"; fi
+  tail -1 "$dir/edited.log"
+
+  step "e2e: start enclave-agent as a sim stub enclave with its manifest (argv: addresses and directories only)"
+  sealroot enclave run "$bin/enclave-agent" --sigstruct "$dir/agent.sig" --manifest "$dir/agent-manifest.json" -- \
+    --ttrpc "unix://$dir/agent.sock" --state-dir "$dir/state" --store "$dir/store" \
     >"$dir/agent.log" 2>&1 &
   local agent_pid=$!
   echo "kill $agent_pid 2>/dev/null" >>"$DEMO_WORK/cleanup"
@@ -71,6 +92,11 @@ JSON
 
   step "e2e: sealroot ctl pull (verify the signature, decrypt through the broker, seal)"
   ctl pull "$image" --container-id demo-e2e || { cat "$dir/agent.log"; fail "PullImage"; }
+
+  step "e2e: the host asks for its own command (a tar of the decrypted root): refused"
+  if ctl create demo-e2e -- /bin/tar c / 2>"$dir/refused.log"; then fail "a host-chosen command was accepted"; fi
+  cat "$dir/refused.log"
+  grep -q process.args "$dir/refused.log" || fail "the refusal does not name process.args"
 
   step "e2e: create -> start (sealroot-boot attests, gets the key, boots the sealed root) -> wait"
   ctl create demo-e2e || fail "CreateContainer"
@@ -82,6 +108,16 @@ JSON
   printf '%s\n' "$out" | sed 's/^/  | /'
   [[ $status == 0 ]] || fail "the container exited with $status"
   [[ $out == "hello from app (uid 1000) in /home/app on "*$'\n'"$marker" ]] || fail "unexpected output"
+
+  step "e2e: the command the image owner's policy allows runs too"
+  ctl pull "$image" --container-id demo-owner >/dev/null || fail "PullImage demo-owner"
+  ctl create demo-owner -- sh -c 'echo owner-allowed command as $(id -un)' || fail "CreateContainer demo-owner"
+  ctl start demo-owner || { cat "$dir/agent.log"; fail "StartContainer demo-owner"; }
+  out=$(ctl logs demo-owner) || fail "ReadStdout demo-owner"
+  status=$(ctl wait demo-owner) || fail "WaitProcess demo-owner"
+  printf '%s\n' "$out" | sed 's/^/  | /'
+  [[ $status == 0 && $out == "owner-allowed command as app" ]] || fail "unexpected output of the owner's command"
+  ctl rm demo-owner || fail "RemoveContainer demo-owner"
 
   step "e2e: the sealed store holds no plaintext of the image"
   if grep -rqa "$marker" "$dir/store"; then fail "plaintext found in the sealed store"; fi

@@ -10,19 +10,23 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "local-attest/manifest.h"
 #include "stub-enclave/sigstruct.h"
 
 namespace sealroot::enclave {
 namespace {
 
 constexpr int kTeeFd = 3;
+constexpr int kManifestFd = 5;  // fd 4 is the executable during fexecve
 
 // Child side of the fork: async-signal-safe calls only. Never returns.
-[[noreturn]] void ExecChild(int exec_fd, int tee_fd, const int stdio[3], char* const argv[],
+[[noreturn]] void ExecChild(int exec_fd, int tee_fd, int manifest_fd, const int stdio[3], char* const argv[],
                             char* const envp[]) {
   // Move everything above the fds we assign, so dup2 cannot clobber a source.
   int moved_exec = ::fcntl(exec_fd, F_DUPFD_CLOEXEC, 10);
   int moved_tee = ::fcntl(tee_fd, F_DUPFD, 10);
+  int moved_manifest = manifest_fd >= 0 ? ::fcntl(manifest_fd, F_DUPFD, 10) : -1;
+  if (manifest_fd >= 0 && moved_manifest < 0) ::_exit(126);
   int moved_stdio[3];
   for (int i = 0; i < 3; ++i) moved_stdio[i] = stdio[i] >= 0 ? ::fcntl(stdio[i], F_DUPFD, 10) : -1;
   if (moved_exec < 0 || moved_tee < 0) ::_exit(126);
@@ -32,18 +36,23 @@ constexpr int kTeeFd = 3;
   }
   if (::dup2(moved_tee, kTeeFd) < 0 || ::dup2(moved_exec, kTeeFd + 1) < 0) ::_exit(126);
   ::fcntl(kTeeFd + 1, F_SETFD, FD_CLOEXEC);  // fexecve opens it before close-on-exec applies
-  ::close_range(kTeeFd + 2, ~0u, 0);
+  if (moved_manifest >= 0 && ::dup2(moved_manifest, kManifestFd) < 0) ::_exit(126);
+  ::close_range(moved_manifest >= 0 ? kManifestFd + 1 : kTeeFd + 2, ~0u, 0);
   ::fexecve(kTeeFd + 1, argv, envp);
   ::_exit(127);
 }
 
-std::vector<std::string> ChildEnv(const std::vector<std::string>& env) {
+std::vector<std::string> ChildEnv(const std::vector<std::string>& env, bool has_manifest) {
   std::vector<std::string> out;
   for (const std::string& e : env) {
-    if (e.rfind("LD_", 0) == 0 || e.rfind(std::string(sgx::kSimTeeFdEnv) + "=", 0) == 0) continue;
+    if (e.rfind("LD_", 0) == 0 || e.rfind(std::string(sgx::kSimTeeFdEnv) + "=", 0) == 0 ||
+        e.rfind(std::string(sgx::kSimManifestFdEnv) + "=", 0) == 0) {
+      continue;
+    }
     out.push_back(e);
   }
   out.push_back(std::string(sgx::kSimTeeFdEnv) + "=" + std::to_string(kTeeFd));
+  if (has_manifest) out.push_back(std::string(sgx::kSimManifestFdEnv) + "=" + std::to_string(kManifestFd));
   return out;
 }
 
@@ -131,7 +140,7 @@ Status LaunchedEnclave::Kill(int sig) {
 
 Result<std::unique_ptr<LaunchedEnclave>> LaunchEnclave(const LaunchSpec& spec) {
   const std::string what = "launching enclave " + spec.executable;
-  Result<EnclaveImage> image = EnclaveImage::Load(spec.executable, spec.config);
+  Result<EnclaveImage> image = EnclaveImage::Load(spec.executable, spec.config, spec.manifest);
   if (!image.ok()) return std::move(image).status().WithContext(what);
   Result<sgx::EnclaveIdentity> identity =
       IdentityFor(*image, spec.sigstruct, spec.config_id, spec.config_svn);
@@ -146,13 +155,14 @@ Result<std::unique_ptr<LaunchedEnclave>> LaunchEnclave(const LaunchSpec& spec) {
 
   std::vector<std::string> argv_strings = {spec.executable};
   argv_strings.insert(argv_strings.end(), spec.args.begin(), spec.args.end());
-  std::vector<std::string> env_strings = ChildEnv(spec.env);
+  std::vector<std::string> env_strings = ChildEnv(spec.env, image->manifest_fd() >= 0);
   std::vector<char*> argv = CStrings(argv_strings), envp = CStrings(env_strings);
   const int stdio[3] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
 
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus(what + ": fork", errno);
-  if (pid == 0) ExecChild(image->exec_fd(), theirs.get(), stdio, argv.data(), envp.data());
+  if (pid == 0)
+    ExecChild(image->exec_fd(), theirs.get(), image->manifest_fd(), stdio, argv.data(), envp.data());
   theirs.Reset();
   SR_LOG(kDebug) << "launched sim enclave " << spec.executable << " pid " << pid;
   return std::make_unique<LaunchedEnclave>(

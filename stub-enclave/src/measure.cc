@@ -36,8 +36,19 @@ Result<std::uint64_t> FileSize(int fd, const std::string& path) {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
-// Copies `src` into a new memfd, seals it against any change, and returns a read-only fd on it
-// (a writable fd would make execve fail with ETXTBSY).
+// Seals `mem` against any change and returns a read-only fd on it (a writable fd would make
+// execve fail with ETXTBSY).
+Result<UniqueFd> SealAndReopen(UniqueFd mem, const std::string& path) {
+  if (::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+    return ErrnoStatus("sealing the in-memory copy of " + path, errno);
+  }
+  std::string self = "/proc/self/fd/" + std::to_string(mem.get());
+  UniqueFd ro(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ro) return ErrnoStatus("reopening the in-memory copy of " + path, errno);
+  return ro;
+}
+
+// Copies `src` into a new sealed memfd.
 Result<UniqueFd> SealedCopy(int src, const std::string& path) {
   UniqueFd mem(::memfd_create("sealroot-enclave", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!mem) return ErrnoStatus("memfd_create", errno);
@@ -49,19 +60,21 @@ Result<UniqueFd> SealedCopy(int src, const std::string& path) {
     if (n == 0) break;
     SR_RETURN_IF_ERROR(WriteAll(mem.get(), std::span(buffer.data(), static_cast<std::size_t>(n))));
   }
-  if (::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
-    return ErrnoStatus("sealing the in-memory copy of " + path, errno);
-  }
-  std::string self = "/proc/self/fd/" + std::to_string(mem.get());
-  UniqueFd ro(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!ro) return ErrnoStatus("reopening the in-memory copy of " + path, errno);
-  return ro;
+  return SealAndReopen(std::move(mem), path);
 }
 
-// EADDs and EEXTENDs `size` bytes of `fd` (zero-padded to whole pages) at `offset`, reading
-// 1 MiB at a time.
+Result<UniqueFd> SealedManifest(std::string_view manifest) {
+  if (manifest.size() > (1u << 20)) return InvalidArgument("enclave manifest: larger than 1 MiB");
+  UniqueFd mem(::memfd_create("sealroot-manifest", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!mem) return ErrnoStatus("memfd_create", errno);
+  SR_RETURN_IF_ERROR(WriteAll(mem.get(), AsBytes(manifest)));
+  return SealAndReopen(std::move(mem), "the manifest");
+}
+
+// EADDs (with SECINFO `flags`) and EEXTENDs `size` bytes of `fd` (zero-padded to whole pages)
+// at `offset`, reading 1 MiB at a time.
 Result<std::uint64_t> AddFile(MrEnclaveBuilder& b, int fd, std::uint64_t size, std::uint64_t offset,
-                              const std::string& path) {
+                              const std::string& path, std::uint64_t flags = kCodeFlags) {
   constexpr std::size_t kRead = 1 << 20;
   std::vector<std::uint8_t> buffer(kRead);
   for (std::uint64_t done = 0; done < size;) {
@@ -72,7 +85,7 @@ Result<std::uint64_t> AddFile(MrEnclaveBuilder& b, int fd, std::uint64_t size, s
     std::fill(buffer.begin() + static_cast<std::ptrdiff_t>(want),
               buffer.begin() + static_cast<std::ptrdiff_t>(padded), 0);
     for (std::size_t page = 0; page < padded; page += kPageSize) {
-      b.AddPage(offset, kCodeFlags, std::span(buffer).subspan(page, kPageSize));
+      b.AddPage(offset, flags, std::span(buffer).subspan(page, kPageSize));
       offset += kPageSize;
     }
     done += want;
@@ -81,12 +94,13 @@ Result<std::uint64_t> AddFile(MrEnclaveBuilder& b, int fd, std::uint64_t size, s
 }
 
 // The configuration page(s): everything that shapes the layout, in a canonical text form.
-std::string ConfigText(const EnclaveConfig& c, std::uint64_t exec_size,
-                       const std::vector<MeasuredFile>& libs) {
+std::string ConfigText(const EnclaveConfig& c, std::uint64_t exec_size, const std::vector<MeasuredFile>& libs,
+                       std::uint64_t manifest_size) {
   std::string text = "sealroot enclave layout v1\nheap_size " + std::to_string(c.heap_size) + "\nthreads " +
                      std::to_string(c.threads) + "\nssa_frame_pages " + std::to_string(c.ssa_frame_pages) +
                      "\nexecutable " + std::to_string(exec_size) + "\n";
   for (const MeasuredFile& lib : libs) text += "library " + lib.path + " " + std::to_string(lib.size) + "\n";
+  if (manifest_size > 0) text += "manifest " + std::to_string(manifest_size) + "\n";
   return text;
 }
 
@@ -137,8 +151,13 @@ sgx::Measurement MrEnclaveBuilder::Finish() {
   return hash_.Finish();
 }
 
-Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const EnclaveConfig& config) {
+Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const EnclaveConfig& config,
+                                        std::string_view manifest) {
   SR_RETURN_IF_ERROR(config.Validate());
+  UniqueFd manifest_fd;
+  if (!manifest.empty()) {
+    SR_ASSIGN_OR_RETURN(manifest_fd, SealedManifest(manifest));
+  }
   UniqueFd src(::open(executable.c_str(), O_RDONLY | O_CLOEXEC));
   if (!src) return ErrnoStatus("opening enclave executable " + executable, errno);
   SR_ASSIGN_OR_RETURN(UniqueFd exec, SealedCopy(src.get(), executable));
@@ -167,8 +186,10 @@ Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const Enc
     }
   }
 
-  const std::string config_text = ConfigText(config, exec_size, m.libraries);
-  std::uint64_t pages = Pages(config_text.size()) + Pages(exec_size) + Pages(config.heap_size) +
+  m.manifest_size = manifest.size();
+  const std::string config_text = ConfigText(config, exec_size, m.libraries, m.manifest_size);
+  std::uint64_t pages = Pages(config_text.size()) + Pages(exec_size) + Pages(m.manifest_size) +
+                        Pages(config.heap_size) +
                         std::uint64_t{config.threads} * (1 + config.ssa_frame_pages);
   for (const MeasuredFile& lib : m.libraries) pages += Pages(lib.size);
   m.enclave_size = std::bit_ceil(std::max<std::uint64_t>(pages * kPageSize, 2 * kPageSize));
@@ -187,6 +208,11 @@ Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const Enc
     SR_ASSIGN_OR_RETURN(offset,
                         AddFile(b, lib_fds[i].get(), m.libraries[i].size, offset, m.libraries[i].path));
   }
+  if (manifest_fd) {
+    // Measured from the sealed copy the enclave will read, not from the caller's buffer.
+    SR_ASSIGN_OR_RETURN(offset, AddFile(b, manifest_fd.get(), m.manifest_size, offset, "the manifest",
+                                        kPageTypeReg | kSecinfoR));
+  }
   std::fill(page.begin(), page.end(), 0);
   for (std::uint32_t t = 0; t < config.threads; ++t) {
     b.AddPage(offset, kPageTypeTcs, page);
@@ -197,10 +223,11 @@ Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const Enc
   for (std::uint64_t h = 0; h < Pages(config.heap_size); ++h, offset += kPageSize)
     b.AddPage(offset, kDataFlags, {});
   m.mr_enclave = b.Finish();
-  std::uint64_t extended = Pages(config_text.size()) + Pages(exec_size) + config.threads;
+  std::uint64_t extended =
+      Pages(config_text.size()) + Pages(exec_size) + Pages(m.manifest_size) + config.threads;
   for (const MeasuredFile& lib : m.libraries) extended += Pages(lib.size);
   m.measured_bytes = extended * kPageSize;
-  return EnclaveImage(executable, std::move(exec), std::move(m));
+  return EnclaveImage(executable, std::move(exec), std::move(manifest_fd), std::move(m));
 }
 
 }  // namespace sealroot::enclave

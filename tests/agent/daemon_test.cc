@@ -85,7 +85,7 @@ class DaemonTest : public ::testing::Test {
       "trust": {"policy": ")" +
                          (material->dir / "policy.json") + R"(", "decryption_keys": [")" + decryption_key +
                          R"("]},
-      "registry": {"tls_verify": false}})";
+      "registry": {"tls_verify": false}, "state_sealing": {"source": "file"}})";
     ASSERT_TRUE(WriteFileAtomic(dir_ / "agent.json", config).ok());
   }
 

@@ -33,7 +33,9 @@ class FakePuller final : public ImagePuller {
     if (job.image.find("unsigned") != std::string::npos) return PermissionDenied("policy: no signature");
     last_creds_ =
         std::string(reinterpret_cast<const char*>(job.source_creds.data()), job.source_creds.size());
-    return PulledImage{job.image + "@sha256:" + std::string(64, 'a'), std::string(64, 'b')};
+    // The image's own process is what the service tests' requests ask for.
+    return PulledImage{job.image + "@sha256:" + std::string(64, 'a'), std::string(64, 'b'),
+                       R"({"config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}})"};
   }
 
   // Pulls block until Open().

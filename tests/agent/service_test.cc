@@ -218,9 +218,55 @@ TEST_F(ServiceTest, StartWithoutBootRuntimeSaysBootNotAvailable) {
 }
 
 TEST_F(ServiceTest, ExecIsRefusedByDefaultPolicy) {
+  Restart(/*with_runtime=*/true);
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  ::grpc::StartContainerRequest start;
+  start.set_container_id("c1");
+  ASSERT_TRUE(service_->StartContainer(start).ok());
   ::grpc::ExecProcessRequest exec;
   exec.set_container_id("c1");
   exec.set_exec_id("e1");
+  exec.mutable_process()->add_args("/bin/sh");
+  auto refused = service_->ExecProcess(exec);
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("process.args"), std::string::npos)
+      << refused.status().ToString();
+}
+
+TEST_F(ServiceTest, HostChosenArgsAreRefusedNamingTheField) {
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ::grpc::CreateContainerRequest request = CreateRequest("c1");
+  request.mutable_oci()->mutable_process()->clear_args();
+  for (const char* arg : {"/bin/tar", "c", "/"}) request.mutable_oci()->mutable_process()->add_args(arg);
+  auto refused = service_->CreateContainer(request);
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("process.args"), std::string::npos)
+      << refused.status().ToString();
+  // Refused means not created: the image's own command is still accepted for that id.
+  EXPECT_TRUE(Create("c1").ok());
+}
+
+TEST_F(ServiceTest, OwnerPolicyAllowsOneExtraArgvAndListedExecs) {
+  config_.workload = *ParseWorkloadPolicy(R"({"args": [["/bin/sh", "-c", "echo owner"]],
+                                              "exec": [["cat", "/etc/motd"]]})");
+  Restart(/*with_runtime=*/true);
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ::grpc::CreateContainerRequest request = CreateRequest("c1");
+  request.mutable_oci()->mutable_process()->add_args("-c");
+  request.mutable_oci()->mutable_process()->add_args("echo owner");
+  ASSERT_TRUE(service_->CreateContainer(request).ok());
+  ::grpc::StartContainerRequest start;
+  start.set_container_id("c1");
+  ASSERT_TRUE(service_->StartContainer(start).ok());
+  ::grpc::ExecProcessRequest exec;
+  exec.set_container_id("c1");
+  exec.set_exec_id("e1");
+  exec.mutable_process()->add_args("cat");
+  exec.mutable_process()->add_args("/etc/motd");
+  EXPECT_TRUE(service_->ExecProcess(exec).ok());
+  exec.set_exec_id("e2");
+  exec.mutable_process()->set_args(1, "/etc/shadow");
   EXPECT_EQ(service_->ExecProcess(exec).status().code(), Code::kPermissionDenied);
 }
 

@@ -1,5 +1,6 @@
 // State sealing: the TEE sealer (EGETKEY SEAL key via local-attest's sim CPU) binds the state to
-// the agent's MRENCLAVE; the file sealer round-trips; neither accepts another's blobs.
+// the agent's signer and product (a signed upgrade keeps it) and to the measured manifest; the
+// file sealer round-trips; neither accepts another's blobs.
 #include "agent/server/state_sealer.h"
 
 #include <gtest/gtest.h>
@@ -10,28 +11,65 @@
 namespace sealroot::agent {
 namespace {
 
-std::unique_ptr<sgx::Tee> SimTee(std::uint8_t mr_enclave_byte) {
+std::unique_ptr<sgx::Tee> SimTee(std::uint8_t mr_enclave_byte, std::uint8_t signer_byte = 0x55,
+                                 std::uint16_t svn = 1, std::uint16_t prod_id = 1) {
   sgx::EnclaveIdentity id;
   id.mr_enclave.fill(mr_enclave_byte);
-  id.mr_signer.fill(0x55);
+  id.mr_signer.fill(signer_byte);
+  id.isv_svn = svn;
+  id.isv_prod_id = prod_id;
   id.attributes = {sgx::kFlagMode64Bit, sgx::kXfrmLegacy};
   return sgx::NewInProcessSimTee(sgx::SimCpu::Create(id).value());
 }
 
-TEST(StateSealerTest, TeeSealedStateUnsealsInTheSameEnclaveOnly) {
-  auto agent = SimTee(0x11);
-  auto sealer = MakeTeeSealer(*agent);
-  ASSERT_TRUE(sealer.ok()) << sealer.status().ToString();
-  auto sealed = (*sealer)->Seal(AsBytes("layer keys"));
-  ASSERT_TRUE(sealed.ok());
+const Sha256Digest kManifest = Sha256Of(std::string_view(R"({"workload": {}})"));
 
-  auto same = MakeTeeSealer(*SimTee(0x11));  // the same agent build, restarted
-  auto opened = (*same)->Unseal(*sealed);
+Result<std::vector<std::uint8_t>> SealWith(std::unique_ptr<sgx::Tee> tee, const Sha256Digest& manifest) {
+  SR_ASSIGN_OR_RETURN(auto sealer, MakeTeeSealer(std::move(tee), manifest));
+  return sealer->Seal(AsBytes("layer keys"));
+}
+
+Result<SecretBytes> OpenWith(std::unique_ptr<sgx::Tee> tee, const Sha256Digest& manifest,
+                             const std::vector<std::uint8_t>& sealed) {
+  SR_ASSIGN_OR_RETURN(auto sealer, MakeTeeSealer(std::move(tee), manifest));
+  return sealer->Unseal(sealed);
+}
+
+TEST(StateSealerTest, TeeSealedStateOpensForTheSameSignerProductAndManifestOnly) {
+  auto sealed = SealWith(SimTee(0x11), kManifest);
+  ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+
+  auto opened = OpenWith(SimTee(0x11), kManifest, *sealed);  // the same agent, restarted
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   EXPECT_EQ(AsChars(opened->span()), "layer keys");
+  // A signed upgrade (another build, higher SVN, same signer and product) keeps the state.
+  EXPECT_TRUE(OpenWith(SimTee(0x12, 0x55, 2), kManifest, *sealed).ok());
 
-  auto impostor = MakeTeeSealer(*SimTee(0x12));  // a different agent binary
-  EXPECT_EQ((*impostor)->Unseal(*sealed).status().code(), Code::kDataLoss);
+  EXPECT_EQ(OpenWith(SimTee(0x11, 0x66), kManifest, *sealed).status().code(), Code::kDataLoss);  // signer
+  EXPECT_EQ(OpenWith(SimTee(0x11, 0x55, 1, 2), kManifest, *sealed).status().code(),
+            Code::kDataLoss);  // product
+}
+
+TEST(StateSealerTest, StateSealedUnderAnotherManifestIsRefusedClearly) {
+  auto sealed = SealWith(SimTee(0x11), kManifest);
+  ASSERT_TRUE(sealed.ok());
+  auto edited =
+      OpenWith(SimTee(0x13), Sha256Of(std::string_view(R"({"workload": {"exec": [["sh"]]}})")), *sealed);
+  EXPECT_EQ(edited.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(edited.status().message().find("another measured configuration"), std::string::npos)
+      << edited.status().ToString();
+  // The digest in the header cannot be swapped: it is authenticated.
+  std::vector<std::uint8_t> swapped = *sealed;
+  swapped[6] ^= 1;
+  Sha256Digest other = kManifest;
+  other[0] ^= 1;
+  EXPECT_EQ(OpenWith(SimTee(0x11), other, swapped).status().code(), Code::kDataLoss);
+}
+
+TEST(StateSealerTest, AnOlderAgentCannotOpenANewerOnesState) {
+  auto sealed = SealWith(SimTee(0x12, 0x55, 2), kManifest);
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_EQ(OpenWith(SimTee(0x11, 0x55, 1), kManifest, *sealed).status().code(), Code::kFailedPrecondition);
 }
 
 TEST(StateSealerTest, TeeSourceOutsideAnEnclaveIsAClearError) {

@@ -73,6 +73,7 @@ AgentConfig TestConfig(const std::string& dir, int tcp_port) {
   config.grpc.push_back(*ListenAddress::Parse("unix://" + dir + "/grpc.sock"));
   config.state_dir = dir + "/state";
   config.store_dir = dir + "/store";
+  config.sealing.source = "file";  // outside an enclave: the development key file, chosen explicitly
   config.sealing.key_file = dir + "/state/seal.key";
   return config;
 }

@@ -3,7 +3,9 @@
 // registry is pulled and sealed, a container created and started (sealroot-boot launched as the
 // container's app enclave, attested, booted from the sealed root), its output read and its exit
 // status waited for, then removed — over ttrpc (the project's own client, as `sealroot ctl`
-// uses) and over gRPC (Python grpcio from the project's protos). Also the "boot" config section.
+// uses) and over gRPC (Python grpcio from the project's protos). The agent's configuration is
+// its measured manifest (the owner's workload policy in it); the boot's manifest names the
+// agent it accepts. Also the "boot" config section.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -39,20 +41,41 @@ using sealroot::testing::TempDir;
 
 const enclave::EnclaveConfig kLayout{.heap_size = 1 << 20, .threads = 2};
 
-// Built once: the registry with busybox, the signing key, the signed agent, boot and impostor.
+// The commands the tests run: the image owner's workload policy allows exactly these.
+const std::vector<std::string> kHello = {"sh", "-c", "echo hello from $(id -u) in $(pwd)"};
+const std::vector<std::string> kOverGrpc = {"sh", "-c", "echo over grpc; cat /etc/passwd | head -1; exit 3"};
+const std::vector<std::string> kFails = {"sh", "-c", "echo failing >&2; exit 42"};
+const std::vector<std::string> kSleeper = {"sh", "-c", "echo up; exec sleep 600"};
+const std::vector<std::string> kMustNotRun = {"sh", "-c", "echo must not run"};
+const std::vector<std::string> kProbe = {"sh", "-c", "head -1 /etc/passwd; exit 5"};
+const std::vector<std::string> kWritePrivate = {"sh", "-c", "echo private-to-a > /etc/note"};
+const std::vector<std::string> kReadPrivate = {"sh", "-c", "cat /etc/note"};
+
+json OwnerPolicy() {
+  return {{"args", {kHello, kOverGrpc, kFails, kSleeper, kMustNotRun, kWritePrivate, kReadPrivate}},
+          {"cwd", {"/"}},
+          {"exec", {kProbe}}};
+}
+
+// Built once: the registry with busybox, the signing key, the boot (with its manifest naming
+// the agent's signer and product) and an impostor.
 struct Material {
   TempDir dir;
   sealroot::testing::Registry registry;
   std::string image;
   EvpPkeyPtr key = enclave::GenerateSigningKey().value();
-  sgx::Sigstruct agent_sig{};
+  std::string boot_manifest;
   std::string boot_mrenclave;
   std::string python_gen;
 
   Material() {
     registry.Push(sealroot::testing::BuildBusyboxImage(dir / "layout", "busybox"), "busybox:1");
     image = registry.Ref("busybox:1");
-    agent_sig = SignFile(BuiltProgram("enclave-agent"), 1, "").value();
+    // The boot accepts keys only from an agent of this signer, product 1, SVN >= 1.
+    boot_manifest =
+        json{{"stub", {{"mrsigner", HexEncode(MrSigner())}, {"isv_prod_id", 1}, {"min_isv_svn", 1}}}}.dump();
+    if (!WriteFileAtomic(dir / "boot-manifest.json", boot_manifest).ok())
+      throw std::runtime_error("boot manifest");
     boot_mrenclave = HexEncode(SignFile(BuiltProgram("sealroot-boot"), 2, dir / "boot.sig")->enclave_hash);
     // The impostor: the genuine boot with one byte appended (another MRENCLAVE), same signer.
     std::filesystem::copy_file(BuiltProgram("sealroot-boot"), dir / "impostor");
@@ -63,10 +86,6 @@ struct Material {
     // A "boot" that exits at once without attesting.
     std::filesystem::copy_file("/bin/busybox", dir / "dead-boot");
     (void)SignFile(dir / "dead-boot", 2, dir / "dead-boot.sig").value();
-    // Signatures are the trust tests' business (tests/trust, tests/agent): accept this image.
-    if (!WriteFileAtomic(dir / "policy.json", R"({"default": [{"type": "insecureAcceptAnything"}]})").ok()) {
-      throw std::runtime_error("writing policy.json");
-    }
     python_gen = dir / "py";
     std::filesystem::create_directory(python_gen);
     auto generated = sealroot::testing::Run({"/usr/bin/python3", "-m", "grpc_tools.protoc", "-I",
@@ -78,12 +97,20 @@ struct Material {
     if (!generated.ok()) throw std::runtime_error("grpc_tools.protoc: " + generated.err);
   }
 
-  // Measures and signs `path` with the test key as product `prod_id`; writes the SIGSTRUCT to
-  // `out` when given.
-  Result<sgx::Sigstruct> SignFile(const std::string& path, std::uint16_t prod_id, const std::string& out) {
-    SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(path, kLayout));
-    SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig, enclave::SignEnclave(key.get(), image.measurement().mr_enclave,
-                                                                 {.isv_prod_id = prod_id, .isv_svn = 1}));
+  sgx::Measurement MrSigner() {
+    return enclave::MrSignerOf(enclave::SignEnclave(key.get(), sgx::Measurement{}, {}).value());
+  }
+
+  // Measures `path` with `manifest` (default: the boot's) and signs it with `signer` (default
+  // the test key) as product `prod_id`; writes the SIGSTRUCT to `out` when given.
+  Result<sgx::Sigstruct> SignFile(const std::string& path, std::uint16_t prod_id, const std::string& out,
+                                  const std::optional<std::string>& manifest = std::nullopt,
+                                  EVP_PKEY* signer = nullptr) {
+    SR_ASSIGN_OR_RETURN(auto image,
+                        enclave::EnclaveImage::Load(path, kLayout, manifest.value_or(boot_manifest)));
+    SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig,
+                        enclave::SignEnclave(signer ? signer : key.get(), image.measurement().mr_enclave,
+                                             {.isv_prod_id = prod_id, .isv_svn = 1}));
     if (!out.empty()) {
       auto bytes = sgx::BytesOf(sig);
       SR_RETURN_IF_ERROR(WriteFileAtomic(out, std::string(bytes.begin(), bytes.end())));
@@ -107,29 +134,51 @@ class ApiFlowTest : public ::testing::Test {
     }
   }
 
-  // Starts enclave-agent as a sim enclave with the genuine boot policy and `boot` configured.
-  void StartAgent(const std::string& boot = BuiltProgram("sealroot-boot"),
-                  const std::string& boot_sig = material->dir / "boot.sig", bool allow_exec = false) {
-    json config = {
-        {"ttrpc", json::array({"unix://" + (dir_ / "ttrpc.sock")})},
-        {"grpc", json::array({"unix://" + (dir_ / "grpc.sock")})},
-        {"state_dir", dir_ / "state"},
-        {"store_dir", dir_ / "store"},
-        {"registry", {{"tls_verify", false}}},
-        {"trust", {{"policy", material->dir / "policy.json"}}},
-        {"app_enclaves", json::array({json{{"mrenclave", material->boot_mrenclave}}})},
-        {"allow_exec", allow_exec},
-        {"boot", {{"executable", boot}, {"sigstruct", boot_sig}, {"heap_size", 1 << 20}, {"threads", 2}}}};
-    ASSERT_TRUE(WriteFileAtomic(dir_ / "agent.json", config.dump()).ok());
+  // The agent's measured manifest: the whole configuration, self-contained.
+  static std::string AgentManifest(const json& workload = OwnerPolicy(),
+                                   const std::string& boot = BuiltProgram("sealroot-boot"),
+                                   const std::string& boot_sig = material->dir / "boot.sig") {
+    return json{{"registry", {{"tls_verify", false}}},
+                // Signatures are the trust tests' business (tests/trust, tests/agent): accept this image.
+                {"trust", {{"policy", json::parse(R"({"default": [{"type": "insecureAcceptAnything"}]})")}}},
+                {"app_enclaves", json::array({json{{"mrenclave", material->boot_mrenclave}}})},
+                {"workload", workload},
+                {"boot",
+                 {{"executable", boot},
+                  {"sigstruct", boot_sig},
+                  {"manifest", material->dir / "boot-manifest.json"},
+                  {"heap_size", 1 << 20},
+                  {"threads", 2}}}}
+        .dump();
+  }
+
+  // Launches enclave-agent as a sim stub enclave with `manifest`, signed by the test key as
+  // product 1 (or with `sigstruct`); only addresses and directories come from argv.
+  Result<std::unique_ptr<enclave::LaunchedEnclave>> Launch(
+      const std::string& manifest, std::optional<sgx::Sigstruct> sigstruct = std::nullopt,
+      std::vector<std::string> extra_args = {}) {
+    if (!sigstruct) {
+      SR_ASSIGN_OR_RETURN(sigstruct, material->SignFile(BuiltProgram("enclave-agent"), 1, "", manifest));
+    }
     log_fd_ = UniqueFd(::open((dir_ / "agent.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     enclave::LaunchSpec spec;
     spec.executable = BuiltProgram("enclave-agent");
     spec.config = kLayout;
-    spec.sigstruct = material->agent_sig;
-    spec.args = {"--config", dir_ / "agent.json"};
+    spec.sigstruct = *sigstruct;
+    spec.manifest = manifest;
+    spec.args = {"--ttrpc",     "unix://" + (dir_ / "ttrpc.sock"),
+                 "--grpc",      "unix://" + (dir_ / "grpc.sock"),
+                 "--state-dir", dir_ / "state",
+                 "--store",     dir_ / "store"};
+    spec.args.insert(spec.args.end(), extra_args.begin(), extra_args.end());
     spec.stdout_fd = log_fd_.get();
     spec.stderr_fd = log_fd_.get();
-    auto launched = enclave::LaunchEnclave(spec);
+    return enclave::LaunchEnclave(spec);
+  }
+
+  void StartAgent(const std::string& manifest = AgentManifest(),
+                  std::optional<sgx::Sigstruct> sigstruct = std::nullopt) {
+    auto launched = Launch(manifest, sigstruct);
     ASSERT_TRUE(launched.ok()) << launched.status().ToString();
     agent_ = std::move(*launched);
     for (int i = 0; i < 300; ++i) {
@@ -154,18 +203,27 @@ class ApiFlowTest : public ::testing::Test {
     return client_->Call("grpc.AgentService", method, request.SerializeAsString()).status();
   }
 
-  // PullImage + CreateContainer with `args`.
-  void Create(const std::string& id, const std::vector<std::string>& args) {
+  void Pull(const std::string& id) {
     ::grpc::PullImageRequest pull;
     pull.set_image(material->image);
     pull.set_container_id(id);
     auto pulled = Call<::grpc::PullImageResponse>("grpc.Image", "PullImage", pull);
     ASSERT_TRUE(pulled.ok()) << pulled.status().ToString() << "\n" << Log();
+  }
+  static ::grpc::CreateContainerRequest CreateRequest(const std::string& id,
+                                                      const std::vector<std::string>& args) {
     ::grpc::CreateContainerRequest create;
     create.set_container_id(id);
+    create.mutable_oci()->mutable_process();  // present even when empty: the image's own process
     for (const std::string& arg : args) create.mutable_oci()->mutable_process()->add_args(arg);
-    create.mutable_oci()->mutable_process()->set_cwd("/");
-    ASSERT_TRUE(Agent("CreateContainer", create).ok());
+    if (!args.empty()) create.mutable_oci()->mutable_process()->set_cwd("/");
+    return create;
+  }
+  // PullImage + CreateContainer with `args` (empty: the image's own command).
+  void Create(const std::string& id, const std::vector<std::string>& args) {
+    ASSERT_NO_FATAL_FAILURE(Pull(id));
+    Status created = Agent("CreateContainer", CreateRequest(id, args));
+    ASSERT_TRUE(created.ok()) << created.ToString();
   }
   Status Start(const std::string& id) {
     ::grpc::StartContainerRequest start;
@@ -210,7 +268,7 @@ class ApiFlowTest : public ::testing::Test {
 
 TEST_F(ApiFlowTest, PullCreateStartReadWaitRemoveOverTtrpc) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());
-  ASSERT_NO_FATAL_FAILURE(Create("flow-ttrpc", {"sh", "-c", "echo hello from $(id -u) in $(pwd)"}));
+  ASSERT_NO_FATAL_FAILURE(Create("flow-ttrpc", kHello));
   Status started = Start("flow-ttrpc");
   ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << Log();
   EXPECT_EQ(ReadAll("flow-ttrpc"), "hello from 0 in /\n");
@@ -223,10 +281,10 @@ TEST_F(ApiFlowTest, PullCreateStartReadWaitRemoveOverTtrpc) {
 
 TEST_F(ApiFlowTest, PullCreateStartReadWaitRemoveOverGrpc) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());
-  auto result = sealroot::testing::Run(
-      {"/usr/bin/python3", sealroot::testing::SourceDir() + "/tests/e2e/api_flow_grpc.py",
-       material->python_gen, dir_ / "grpc.sock", material->image, "flow-grpc", "sh", "-c",
-       "echo over grpc; cat /etc/passwd | head -1; exit 3"});
+  auto result = sealroot::testing::Run({"/usr/bin/python3",
+                                        sealroot::testing::SourceDir() + "/tests/e2e/api_flow_grpc.py",
+                                        material->python_gen, dir_ / "grpc.sock", material->image,
+                                        "flow-grpc", kOverGrpc[0], kOverGrpc[1], kOverGrpc[2]});
   ASSERT_TRUE(result.ok()) << result.err;
   json out = json::parse(result.out, nullptr, false);
   ASSERT_FALSE(out.is_discarded()) << result.out;
@@ -241,7 +299,7 @@ TEST_F(ApiFlowTest, PullCreateStartReadWaitRemoveOverGrpc) {
 
 TEST_F(ApiFlowTest, ContainerExitingNonZeroReportsItsStatus) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());
-  ASSERT_NO_FATAL_FAILURE(Create("fails", {"sh", "-c", "echo failing >&2; exit 42"}));
+  ASSERT_NO_FATAL_FAILURE(Create("fails", kFails));
   ASSERT_TRUE(Start("fails").ok()) << Log();
   EXPECT_EQ(WaitFor("fails"), 42);
   ASSERT_NO_FATAL_FAILURE(Remove("fails"));
@@ -249,7 +307,7 @@ TEST_F(ApiFlowTest, ContainerExitingNonZeroReportsItsStatus) {
 
 TEST_F(ApiFlowTest, SignalProcessKillEndsTheContainer) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());
-  ASSERT_NO_FATAL_FAILURE(Create("sleeper", {"sh", "-c", "echo up; exec sleep 600"}));
+  ASSERT_NO_FATAL_FAILURE(Create("sleeper", kSleeper));
   ASSERT_TRUE(Start("sleeper").ok()) << Log();
   ::grpc::ReadStreamRequest read;
   read.set_container_id("sleeper");
@@ -266,8 +324,9 @@ TEST_F(ApiFlowTest, SignalProcessKillEndsTheContainer) {
 }
 
 TEST_F(ApiFlowTest, ImpostorBootGetsNoKeyAndTheContainerDoesNotStart) {
-  ASSERT_NO_FATAL_FAILURE(StartAgent(material->dir / "impostor", material->dir / "impostor.sig"));
-  ASSERT_NO_FATAL_FAILURE(Create("impostor", {"sh", "-c", "echo must not run"}));
+  ASSERT_NO_FATAL_FAILURE(
+      StartAgent(AgentManifest(OwnerPolicy(), material->dir / "impostor", material->dir / "impostor.sig")));
+  ASSERT_NO_FATAL_FAILURE(Create("impostor", kMustNotRun));
   Status started = Start("impostor");
   EXPECT_EQ(started.code(), Code::kPermissionDenied) << started.ToString();
   EXPECT_NE(started.message().find("MRENCLAVE mismatch"), std::string::npos) << started.ToString();
@@ -279,17 +338,18 @@ TEST_F(ApiFlowTest, ImpostorBootGetsNoKeyAndTheContainerDoesNotStart) {
 }
 
 TEST_F(ApiFlowTest, BootDyingBeforeAttestationFailsStartContainer) {
-  ASSERT_NO_FATAL_FAILURE(StartAgent(material->dir / "dead-boot", material->dir / "dead-boot.sig"));
-  ASSERT_NO_FATAL_FAILURE(Create("dead", {"sh", "-c", "echo must not run"}));
+  ASSERT_NO_FATAL_FAILURE(
+      StartAgent(AgentManifest(OwnerPolicy(), material->dir / "dead-boot", material->dir / "dead-boot.sig")));
+  ASSERT_NO_FATAL_FAILURE(Create("dead", kMustNotRun));
   Status started = Start("dead");
   EXPECT_EQ(started.code(), Code::kFailedPrecondition) << started.ToString();
   EXPECT_NE(started.message().find("exited before it attested"), std::string::npos) << started.ToString();
   ASSERT_NO_FATAL_FAILURE(Remove("dead"));
 }
 
-TEST_F(ApiFlowTest, ExecIsRefusedByDefault) {
+TEST_F(ApiFlowTest, ExecOfACommandThePolicyDoesNotListIsRefused) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());
-  ASSERT_NO_FATAL_FAILURE(Create("no-exec", {"sh", "-c", "echo up; exec sleep 600"}));
+  ASSERT_NO_FATAL_FAILURE(Create("no-exec", kSleeper));
   ASSERT_TRUE(Start("no-exec").ok()) << Log();
   ::grpc::ExecProcessRequest exec;
   exec.set_container_id("no-exec");
@@ -297,22 +357,20 @@ TEST_F(ApiFlowTest, ExecIsRefusedByDefault) {
   exec.mutable_process()->add_args("/bin/sh");
   Status refused = Agent("ExecProcess", exec);
   EXPECT_EQ(refused.code(), Code::kPermissionDenied) << refused.ToString();
+  EXPECT_NE(refused.message().find("process.args"), std::string::npos) << refused.ToString();
   // Removed while running: the boot is killed and its state goes with it.
   ASSERT_NO_FATAL_FAILURE(Remove("no-exec"));
   EXPECT_TRUE(std::filesystem::is_empty(dir_ / "state/boot"));
 }
 
-TEST_F(ApiFlowTest, ExecWhenAllowedRunsInsideTheContainerRoot) {
-  ASSERT_NO_FATAL_FAILURE(
-      StartAgent(BuiltProgram("sealroot-boot"), material->dir / "boot.sig", /*allow_exec=*/true));
-  ASSERT_NO_FATAL_FAILURE(Create("with-exec", {"sh", "-c", "echo up; exec sleep 600"}));
+TEST_F(ApiFlowTest, ExecThePolicyListsRunsInsideTheContainerRoot) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  ASSERT_NO_FATAL_FAILURE(Create("with-exec", kSleeper));
   ASSERT_TRUE(Start("with-exec").ok()) << Log();
   ::grpc::ExecProcessRequest exec;
   exec.set_container_id("with-exec");
   exec.set_exec_id("probe");
-  exec.mutable_process()->add_args("sh");
-  exec.mutable_process()->add_args("-c");
-  exec.mutable_process()->add_args("head -1 /etc/passwd; exit 5");
+  for (const std::string& arg : kProbe) exec.mutable_process()->add_args(arg);
   exec.mutable_process()->set_cwd("/");
   Status started = Agent("ExecProcess", exec);
   ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << Log();
@@ -324,10 +382,10 @@ TEST_F(ApiFlowTest, ExecWhenAllowedRunsInsideTheContainerRoot) {
 
 TEST_F(ApiFlowTest, UpperOfAnotherContainerCopiedIntoItsPlaceIsRefused) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());
-  ASSERT_NO_FATAL_FAILURE(Create("owner-a", {"sh", "-c", "echo private-to-a > /etc/note"}));
+  ASSERT_NO_FATAL_FAILURE(Create("owner-a", kWritePrivate));
   ASSERT_TRUE(Start("owner-a").ok()) << Log();
   ASSERT_EQ(WaitFor("owner-a"), 0) << Log();
-  ASSERT_NO_FATAL_FAILURE(Create("thief-b", {"sh", "-c", "cat /etc/note"}));
+  ASSERT_NO_FATAL_FAILURE(Create("thief-b", kReadPrivate));
   // The host puts A's writable layer where B's boot will look for B's.
   const std::string containers = dir_ / "state/containers";
   auto copied = sealroot::testing::Shell("rm -rf '" + containers + "/thief-b/upper' && cp -a '" + containers +
@@ -345,6 +403,159 @@ TEST_F(ApiFlowTest, UpperOfAnotherContainerCopiedIntoItsPlaceIsRefused) {
     EXPECT_NE(err->data().find("upper"), std::string::npos) << err->data();
   }
   EXPECT_EQ(Log().find("private-to-a"), std::string::npos);
+}
+
+// The attack: the host asks the agent to run a command of its choosing (a tar of the decrypted
+// image on stdout). With no owner policy the container runs exactly the image's command.
+TEST_F(ApiFlowTest, HostChosenCommandIsRefusedAndTheImagesOwnRuns) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest(json::object())));
+  ASSERT_NO_FATAL_FAILURE(Pull("c1"));
+  auto ctl = sealroot::testing::Run({BuiltProgram("sealroot"), "ctl", "create", "c1", "--address",
+                                     "unix://" + (dir_ / "ttrpc.sock"), "--", "/bin/tar", "c", "/"});
+  EXPECT_NE(ctl.exit_code, 0);
+  EXPECT_NE(ctl.err.find("process.args"), std::string::npos) << ctl.err;
+  EXPECT_EQ(Agent("CreateContainer", CreateRequest("c1", {"/bin/tar", "c", "/"})).code(),
+            Code::kPermissionDenied);
+  ::grpc::CreateContainerRequest preload = CreateRequest("c1", {});
+  preload.mutable_oci()->mutable_process()->add_env("LD_PRELOAD=/tmp/x.so");
+  Status env = Agent("CreateContainer", preload);
+  EXPECT_EQ(env.code(), Code::kPermissionDenied);
+  EXPECT_NE(env.message().find("process.env: LD_PRELOAD"), std::string::npos) << env.ToString();
+
+  ASSERT_TRUE(Agent("CreateContainer", CreateRequest("c1", {})).ok());
+  Status started = Start("c1");
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << Log();
+  EXPECT_EQ(ReadAll("c1"), "hello from busybox\n");
+  EXPECT_EQ(WaitFor("c1"), 0);
+  ASSERT_NO_FATAL_FAILURE(Remove("c1"));
+}
+
+TEST_F(ApiFlowTest, OwnerPolicyAllowsOneExtraArgvAndNothingNextToIt) {
+  const std::vector<std::string> owner = {"sh", "-c", "echo owner-allowed"};
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest({{"args", {owner}}})));
+  ASSERT_NO_FATAL_FAILURE(Pull("owned"));
+  std::vector<std::string> longer = owner;
+  longer.push_back("extra");
+  ::grpc::CreateContainerRequest refused = CreateRequest("owned", longer);
+  refused.mutable_oci()->mutable_process()->clear_cwd();
+  EXPECT_EQ(Agent("CreateContainer", refused).code(), Code::kPermissionDenied);
+  ::grpc::CreateContainerRequest allowed = CreateRequest("owned", owner);
+  allowed.mutable_oci()->mutable_process()->clear_cwd();
+  ASSERT_TRUE(Agent("CreateContainer", allowed).ok());
+  ASSERT_TRUE(Start("owned").ok()) << Log();
+  EXPECT_EQ(ReadAll("owned"), "owner-allowed\n");
+  EXPECT_EQ(WaitFor("owned"), 0);
+}
+
+// What the host writes into the spec's isolation fields is bounded too.
+TEST_F(ApiFlowTest, IsolationFieldsBeyondTheBoundsAreRefused) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  ASSERT_NO_FATAL_FAILURE(Pull("iso"));
+  std::vector<std::pair<std::string, ::grpc::CreateContainerRequest>> attacks;
+  ::grpc::CreateContainerRequest host_pid = CreateRequest("iso", kHello);
+  for (const char* ns : {"ipc", "mount", "uts"})
+    host_pid.mutable_oci()->mutable_linux()->add_namespaces()->set_type(ns);
+  attacks.emplace_back("linux.namespaces: no pid namespace", host_pid);
+  ::grpc::CreateContainerRequest cap = CreateRequest("iso", kHello);
+  cap.mutable_oci()->mutable_process()->mutable_capabilities()->add_bounding("CAP_SYS_PTRACE");
+  attacks.emplace_back("process.capabilities.bounding: CAP_SYS_PTRACE", cap);
+  ::grpc::CreateContainerRequest device = CreateRequest("iso", kHello);
+  device.mutable_oci()->mutable_linux()->add_devices()->set_path("/dev/mem");
+  attacks.emplace_back("linux.devices: /dev/mem", device);
+  ::grpc::CreateContainerRequest bind_root = CreateRequest("iso", kHello);
+  ::grpc::Mount& mount = *bind_root.mutable_oci()->add_mounts();
+  mount.set_destination("/host");
+  mount.set_source("/");
+  mount.set_type("bind");
+  attacks.emplace_back("bind mount of / on /host", bind_root);
+  for (const auto& [field, request] : attacks) {
+    Status refused = Agent("CreateContainer", request);
+    EXPECT_EQ(refused.code(), Code::kPermissionDenied) << field << ": " << refused.ToString();
+    EXPECT_NE(refused.message().find(field), std::string::npos) << refused.ToString();
+  }
+  EXPECT_TRUE(Agent("CreateContainer", CreateRequest("iso", kHello)).ok());
+}
+
+// The host edits the owner's policy in the agent's manifest (here: allowing its own command).
+// With the vendor's SIGSTRUCT the launcher refuses the changed enclave; re-signed with a key of
+// the host's, the agent runs but no boot accepts it as its stub, so nothing runs.
+TEST_F(ApiFlowTest, AManifestEditedByTheHostIsRefused) {
+  const std::string genuine = AgentManifest(json::object());
+  std::string edited = AgentManifest({{"args", {{"/bin/tar", "c", "/"}}}});
+  auto genuine_sig = material->SignFile(BuiltProgram("enclave-agent"), 1, "", genuine);
+  ASSERT_TRUE(genuine_sig.ok());
+  auto refused = Launch(edited, *genuine_sig);
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied) << refused.status().ToString();
+  // One byte is enough.
+  std::string one_byte = genuine;
+  one_byte.back() = ' ';
+  one_byte += "}";
+  EXPECT_EQ(Launch(one_byte, *genuine_sig).status().code(), Code::kPermissionDenied);
+
+  EvpPkeyPtr host_key = enclave::GenerateSigningKey().value();
+  auto host_sig = material->SignFile(BuiltProgram("enclave-agent"), 1, "", edited, host_key.get());
+  ASSERT_TRUE(host_sig.ok());
+  ASSERT_NO_FATAL_FAILURE(StartAgent(edited, *host_sig));
+  ASSERT_NO_FATAL_FAILURE(Pull("stolen"));
+  ::grpc::CreateContainerRequest tar = CreateRequest("stolen", {"/bin/tar", "c", "/"});
+  tar.mutable_oci()->mutable_process()->clear_cwd();
+  Status created = Agent("CreateContainer", tar);
+  ASSERT_TRUE(created.ok()) << created.ToString();
+  Status started = Start("stolen");
+  EXPECT_FALSE(started.ok()) << Log();
+  EXPECT_EQ(ReadAll("stolen"), "");
+  ASSERT_NO_FATAL_FAILURE(Remove("stolen"));
+}
+
+// An agent in an enclave takes no configuration from the host, and its sealed state belongs to
+// its manifest: a changed manifest (even one its vendor signed) does not open the old state.
+TEST_F(ApiFlowTest, ConfigFromTheHostAndStateUnderAnotherManifestAreRefused) {
+  auto with_config = Launch(AgentManifest(), std::nullopt, {"--config", "/dev/null"});
+  ASSERT_TRUE(with_config.ok()) << with_config.status().ToString();
+  EXPECT_NE((*with_config)->Wait().value(), 0);
+  EXPECT_NE(Log().find("measured manifest"), std::string::npos) << Log();
+  auto without_manifest = Launch("");  // an enclave launched with none has no configuration
+  ASSERT_TRUE(without_manifest.ok()) << without_manifest.status().ToString();
+  EXPECT_NE((*without_manifest)->Wait().value(), 0);
+  EXPECT_NE(Log().find("no measured manifest"), std::string::npos) << Log();
+
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest()));
+  ASSERT_NO_FATAL_FAILURE(Pull("kept"));  // the state now holds the image's key
+  ASSERT_TRUE(agent_->Kill(SIGTERM).ok());
+  EXPECT_EQ(agent_->Wait().value(), 0);
+  agent_.reset();
+  json changed = OwnerPolicy();
+  changed["exec"].push_back({"sh"});
+  auto relaunched = Launch(AgentManifest(changed));
+  ASSERT_TRUE(relaunched.ok()) << relaunched.status().ToString();
+  EXPECT_NE((*relaunched)->Wait().value(), 0);
+  EXPECT_NE(Log().find("sealed under another measured configuration"), std::string::npos) << Log();
+  // The genuine manifest still opens it.
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest()));
+  ASSERT_NO_FATAL_FAILURE(Create("kept", kHello));
+}
+
+// The boot takes the stub it accepts keys from out of its measured manifest only: --stub-*
+// flags a host adds to make it trust another agent are refused.
+TEST_F(ApiFlowTest, ABootWithAManifestRefusesStubFlagsFromTheHost) {
+  auto sig = material->SignFile(BuiltProgram("sealroot-boot"), 2, "");
+  ASSERT_TRUE(sig.ok());
+  UniqueFd log(::open((dir_ / "boot.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  enclave::LaunchSpec spec;
+  spec.executable = BuiltProgram("sealroot-boot");
+  spec.config = kLayout;
+  spec.sigstruct = *sig;
+  spec.manifest = material->boot_manifest;
+  spec.args = {"--attest-socket", dir_ / "attest.sock", "--store",        dir_.path(),
+               "--spec",          dir_ / "spec.json",   "--scratch",      dir_.path(),
+               "--stub-mrsigner", std::string(64, '0'), "--stub-prod-id", "7"};
+  spec.stdout_fd = log.get();
+  spec.stderr_fd = log.get();
+  auto boot = enclave::LaunchEnclave(spec);
+  ASSERT_TRUE(boot.ok()) << boot.status().ToString();
+  EXPECT_EQ((*boot)->Wait().value(), 3);
+  EXPECT_NE(ReadFile(dir_ / "boot.log").value().find("comes from its measured manifest"), std::string::npos)
+      << ReadFile(dir_ / "boot.log").value();
 }
 
 TEST(BootConfigTest, HalfOrRelativeBootConfigsAreRefused) {
@@ -367,7 +578,8 @@ TEST(BootConfigTest, HalfOrRelativeBootConfigsAreRefused) {
 TEST(BootConfigTest, OutsideAnEnclaveAConfiguredBootIsNotAvailable) {
   TempDir dir;
   auto config = ParseAgentConfig(R"({"state_dir": ")" + (dir / "state") + R"(", "store_dir": ")" +
-                                 (dir / "store") + R"(", "boot": {"executable": "/b", "sigstruct": "/s"}})");
+                                 (dir / "store") + R"(", "boot": {"executable": "/b", "sigstruct": "/s"},
+                                 "state_sealing": {"source": "file"}})");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   ASSERT_EQ(::getenv("SEALROOT_SIM_TEE_FD"), nullptr);  // this test process has no TEE
   auto deps = MakeDefaultDeps(*config);

@@ -84,5 +84,32 @@ TEST_F(EnclaveCliTest, RunPassesArgumentsAndExitStatus) {
   EXPECT_EQ(usage.exit_code, 2);  // --sigstruct missing
 }
 
+// --manifest is part of the measured layout: measure, sign and run agree on it, the enclave
+// reads it, and one changed byte is another enclave that the SIGSTRUCT does not cover (exit 3).
+TEST_F(EnclaveCliTest, ManifestIsMeasuredSignedAndHandedToTheEnclave) {
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "manifest.json", std::string(R"({"stub": {"isv_prod_id": 1}})")).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "edited.json", std::string(R"({"stub": {"isv_prod_id": 2}})")).ok());
+  auto plain = Sealroot({"measure", "/bin/busybox"});
+  auto with = Sealroot({"measure", "/bin/busybox", "--manifest", dir_ / "manifest.json", "--json"});
+  ASSERT_TRUE(with.ok()) << with.err;
+  auto measured = nlohmann::json::parse(with.out);
+  EXPECT_NE(measured["mrenclave"], plain.out.substr(0, 64));
+  EXPECT_EQ(measured["manifest_size"], 28);
+  auto signed_ = Sealroot({"sign", "/bin/busybox", "--key", key_, "--out", dir_ / "bb.sig", "--manifest",
+                           dir_ / "manifest.json", "--json"});
+  ASSERT_TRUE(signed_.ok()) << signed_.err;
+  EXPECT_EQ(nlohmann::json::parse(signed_.out)["mrenclave"], measured["mrenclave"]);
+  auto run =
+      Sealroot({"run", "/bin/busybox", "--sigstruct", dir_ / "bb.sig", "--manifest", dir_ / "manifest.json",
+                "--", "sh", "-c", "cat /proc/self/fd/$SEALROOT_SIM_MANIFEST_FD"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, R"({"stub": {"isv_prod_id": 1}})");
+  auto edited = Sealroot({"run", "/bin/busybox", "--sigstruct", dir_ / "bb.sig", "--manifest",
+                          dir_ / "edited.json", "--", "sh", "-c", "echo must not run"});
+  EXPECT_EQ(edited.exit_code, 3) << edited.err;
+  EXPECT_EQ(edited.out, "");
+  EXPECT_EQ(Sealroot({"run", "/bin/busybox", "--sigstruct", dir_ / "bb.sig", "--", "true"}).exit_code, 3);
+}
+
 }  // namespace
 }  // namespace sealroot::enclave

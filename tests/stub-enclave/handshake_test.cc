@@ -8,6 +8,7 @@
 
 #include "base/encoding.h"
 #include "base/file.h"
+#include "local-attest/manifest.h"
 #include "local-attest/policy.h"
 #include "stub-enclave/launcher.h"
 #include "tests/stub-enclave/signing_keys.h"
@@ -238,6 +239,35 @@ TEST(Launcher, TheEnclaveGetsItsMeasuredIdentityAndNoLdVariables) {
   // The app fails to connect (no stub) but must have started: LD_PRELOAD would have killed it.
   EXPECT_EQ(launched->Wait().value(), 3);
   EXPECT_NE(ReadFile(dir / "out").value().find("connecting to the stub"), std::string::npos);
+}
+
+TEST(Launcher, TheEnclaveReadsItsMeasuredManifestFromASealedFd) {
+  const std::string manifest = R"({"stub": {"isv_prod_id": 1}})";
+  auto image = EnclaveImage::Load("/bin/busybox", kConfig, manifest).value();
+  LaunchSpec spec;
+  spec.executable = "/bin/busybox";
+  spec.config = kConfig;
+  spec.manifest = manifest;
+  spec.sigstruct = SignEnclave(testkeys::KeyA(), image.measurement().mr_enclave, {}).value();
+  // The child sees the manifest at the announced fd, cannot write it, and inherits nothing else.
+  spec.args = {
+      "sh", "-c",
+      "cat /proc/self/fd/$SEALROOT_SIM_MANIFEST_FD; echo; echo x >> /proc/self/fd/5 && echo WRITABLE;"
+      " ls /proc/self/fd | tr '\\n' ' '"};
+  spec.env = {std::string(sgx::kSimManifestFdEnv) + "=9"};  // a caller's value is replaced
+  testing::TempDir dir;
+  UniqueFd out(::open((dir / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  spec.stdout_fd = out.get();
+  spec.stderr_fd = out.get();
+  auto launched = LaunchEnclave(spec).value();
+  EXPECT_EQ(launched->identity().mr_enclave, image.measurement().mr_enclave);
+  launched->Wait().value();
+  const std::string got = ReadFile(dir / "out").value();
+  EXPECT_EQ(got.substr(0, manifest.size() + 1), manifest + "\n") << got;
+  EXPECT_EQ(got.find("WRITABLE"), std::string::npos) << got;
+  // Signed for the measurement with this manifest: another manifest is another enclave.
+  spec.manifest = R"({"stub": {"isv_prod_id": 2}})";
+  EXPECT_EQ(LaunchEnclave(spec).status().code(), Code::kPermissionDenied);
 }
 
 }  // namespace

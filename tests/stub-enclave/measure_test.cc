@@ -111,5 +111,55 @@ TEST(EnclaveImage, TheMeasuredCopyCannotBeChanged) {
   EXPECT_EQ((::fcntl(app.exec_fd(), F_GETFL) & O_ACCMODE), O_RDONLY);
 }
 
+// The manifest's place in the measured layout (design/attestation.md): named with its size on
+// the configuration page, EADDed REG|R and EEXTENDed after the executable and its libraries,
+// before the TCS pages. Rebuilt here record by record for a static executable.
+TEST(EnclaveImage, TheManifestIsMeasuredWhereTheLayoutSays) {
+  const std::string exe = "/bin/busybox";  // static: no libraries
+  const std::string manifest = std::string(5000, 'm') + "{}";
+  const EnclaveConfig config{.heap_size = 4096, .threads = 1};
+  auto image = EnclaveImage::Load(exe, config, manifest).value();
+  ASSERT_TRUE(image.measurement().libraries.empty());
+  const std::string bytes = ReadFile(exe).value();
+  const std::string text =
+      "sealroot enclave layout v1\nheap_size 4096\nthreads 1\nssa_frame_pages 1\nexecutable " +
+      std::to_string(bytes.size()) + "\nmanifest " + std::to_string(manifest.size()) + "\n";
+  auto pages_of = [](std::size_t n) { return (n + kPageSize - 1) / kPageSize; };
+  const std::uint64_t pages = 1 + pages_of(bytes.size()) + pages_of(manifest.size()) + 2 + 1;
+  std::uint64_t size = 2 * kPageSize;
+  while (size < pages * kPageSize) size *= 2;
+  MrEnclaveBuilder b(1, size);
+  std::uint64_t offset = 0;
+  auto add = [&](std::string_view data, std::uint64_t flags) {
+    for (std::size_t i = 0; i < data.size(); i += kPageSize, offset += kPageSize) {
+      std::vector<std::uint8_t> page(kPageSize, 0);
+      std::memcpy(page.data(), data.data() + i, std::min<std::size_t>(kPageSize, data.size() - i));
+      b.AddPage(offset, flags, page);
+    }
+  };
+  add(text, kPageTypeReg | kSecinfoR);
+  add(bytes, kPageTypeReg | kSecinfoR | kSecinfoX);
+  add(manifest, kPageTypeReg | kSecinfoR);
+  b.AddPage(offset, kPageTypeTcs, std::vector<std::uint8_t>(kPageSize, 0));
+  b.AddPage(offset + kPageSize, kPageTypeReg | kSecinfoR | kSecinfoW, {});
+  b.AddPage(offset + 2 * kPageSize, kPageTypeReg | kSecinfoR | kSecinfoW, {});
+  EXPECT_EQ(image.measurement().mr_enclave, b.Finish());
+  EXPECT_EQ(image.measurement().manifest_size, manifest.size());
+}
+
+TEST(EnclaveImage, OneManifestByteChangesTheMeasurementAndTheCopyIsSealed) {
+  const EnclaveConfig config{.heap_size = 4096, .threads = 1};
+  auto none = EnclaveImage::Load("/bin/busybox", config).value();
+  auto a = EnclaveImage::Load("/bin/busybox", config, R"({"workload": {}})").value();
+  auto b = EnclaveImage::Load("/bin/busybox", config, R"({"workload": {} })").value();
+  EXPECT_EQ(none.manifest_fd(), -1);
+  EXPECT_NE(a.measurement().mr_enclave, b.measurement().mr_enclave);
+  EXPECT_NE(a.measurement().mr_enclave, none.measurement().mr_enclave);
+  const int seals = ::fcntl(a.manifest_fd(), F_GET_SEALS);
+  EXPECT_EQ(seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW), F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+  EXPECT_EQ(ReadFile("/proc/self/fd/" + std::to_string(a.manifest_fd())).value(), R"({"workload": {}})");
+  EXPECT_FALSE(EnclaveImage::Load("/bin/busybox", config, std::string((1u << 20) + 1, 'x')).ok());
+}
+
 }  // namespace
 }  // namespace sealroot::enclave

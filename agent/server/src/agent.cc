@@ -39,8 +39,7 @@ Result<std::unique_ptr<ContainerRuntime>> MakeRuntime(const AgentConfig& config)
   if (config.boot.executable.empty()) return MakeUnavailableRuntime();
   Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
   if (!tee.ok()) {
-    SR_LOG(kWarning) << "boot configured but " << tee.status().message()
-                     << ": containers cannot be started";
+    SR_LOG(kWarning) << "boot configured but " << tee.status().message() << ": containers cannot be started";
     return MakeUnavailableRuntime();
   }
   Result<std::unique_ptr<ContainerRuntime>> runtime = MakeBootRuntime(config, std::move(*tee));
@@ -54,7 +53,8 @@ Result<ServiceDeps> MakeDefaultDeps(const AgentConfig& config) {
   ServiceDeps deps;
   SR_ASSIGN_OR_RETURN(deps.puller, MakePipelinePuller(config));
   SR_ASSIGN_OR_RETURN(deps.runtime, MakeRuntime(config));
-  SR_ASSIGN_OR_RETURN(deps.sealer, MakeStateSealer(config.sealing));
+  SR_ASSIGN_OR_RETURN(deps.sealer,
+                      MakeStateSealer(config.sealing, config.manifest_digest.value_or(Sha256Digest{})));
   return deps;
 }
 

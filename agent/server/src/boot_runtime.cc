@@ -118,12 +118,18 @@ Status AwaitRelease(const boot::AppEnclave& app, std::chrono::milliseconds timeo
 class BootRuntime final : public ContainerRuntime {
  public:
   BootRuntime(const AgentConfig& config, std::unique_ptr<sgx::Tee> tee, sgx::Sigstruct sigstruct,
-              const sgx::ReportBody& self)
-      : config_(config), tee_(std::move(tee)), sigstruct_(sigstruct) {
-    // The boot accepts its key only from this very agent build (same signer by default).
-    stub_args_ = {"--stub-prod-id",   std::to_string(self.isv_prod_id),
-                  "--stub-mrenclave", HexEncode(self.mr_enclave),
-                  "--stub-mrsigner",  HexEncode(self.mr_signer)};
+              const sgx::ReportBody& self, std::string boot_manifest)
+      : config_(config),
+        tee_(std::move(tee)),
+        sigstruct_(sigstruct),
+        boot_manifest_(std::move(boot_manifest)) {
+    // A boot with a manifest reads the stub it accepts from there (measured, so the SIGSTRUCT
+    // covers it); the development form gets this very agent's identity on its command line.
+    if (boot_manifest_.empty()) {
+      stub_args_ = {"--stub-prod-id",   std::to_string(self.isv_prod_id),
+                    "--stub-mrenclave", HexEncode(self.mr_enclave),
+                    "--stub-mrsigner",  HexEncode(self.mr_signer)};
+    }
   }
 
   Result<std::unique_ptr<Process>> Start(const ContainerLaunch& launch) override {
@@ -135,6 +141,7 @@ class BootRuntime final : public ContainerRuntime {
     Result<boot::SpecProcess> process = ToSpecProcess(oci.process());
     if (!process.ok()) return std::move(process).status().WithContext(ctx);
     spec.process = std::move(*process);
+    spec.pin_to_image = launch.pin_to_image;
 
     boot::AppEnclaveSpec app;
     app.container_id = launch.container_id;
@@ -156,6 +163,7 @@ class BootRuntime final : public ContainerRuntime {
     app.enclave_config = {.heap_size = config_.boot.heap_size, .threads = config_.boot.threads};
     app.sigstruct = sigstruct_;
     app.boot_args = stub_args_;
+    app.boot_manifest = boot_manifest_;
     Result<attest::IdentityPolicy> policy = AppPolicy(launch.allowed_enclaves);
     if (!policy.ok()) return std::move(policy).status().WithContext(ctx);
     app.app_policy = std::move(*policy);
@@ -230,6 +238,7 @@ class BootRuntime final : public ContainerRuntime {
   std::unique_ptr<sgx::Tee>
       tee_;  // outlives every AppEnclave: they are owned by records the service drops first
   const sgx::Sigstruct sigstruct_;
+  const std::string boot_manifest_;
   std::vector<std::string> stub_args_;
   Mutex mu_;
   std::map<std::string, std::weak_ptr<boot::AppEnclave>> running_ SR_GUARDED_BY(mu_);
@@ -244,10 +253,17 @@ Result<std::unique_ptr<ContainerRuntime>> MakeBootRuntime(const AgentConfig& con
   if (!bytes.ok()) return std::move(bytes).status().WithContext("reading the boot's SIGSTRUCT");
   SR_ASSIGN_OR_RETURN(sgx::Sigstruct sigstruct,
                       sgx::StructFromBytes<sgx::Sigstruct>(AsBytes(*bytes), ("SIGSTRUCT " + path).c_str()));
+  std::string boot_manifest;
+  if (!config.boot.manifest.empty()) {
+    // Read once: what the launcher measures for every boot is what the agent started with.
+    Result<std::string> text = ReadFile(config.boot.manifest, 1u << 20);
+    if (!text.ok()) return std::move(text).status().WithContext("reading the boot's manifest");
+    boot_manifest = std::move(*text);
+  }
   Result<sgx::Report> self = tee->CreateReport(sgx::TargetInfo{}, sgx::ReportData{});
   if (!self.ok()) return std::move(self).status().WithContext("the agent's own report");
   return std::unique_ptr<ContainerRuntime>(
-      std::make_unique<BootRuntime>(config, std::move(tee), sigstruct, self->body));
+      std::make_unique<BootRuntime>(config, std::move(tee), sigstruct, self->body, std::move(boot_manifest)));
 }
 
 }  // namespace sealroot::agent

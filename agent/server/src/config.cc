@@ -1,7 +1,10 @@
 #include "agent/server/config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 
+#include <cerrno>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -16,6 +19,59 @@ using nlohmann::json;
 
 constexpr char kDefaultTtrpcSocket[] = "unix:///run/sealroot/agent.sock";
 constexpr char kDefaultGrpcSocket[] = "unix:///run/sealroot/agent-grpc.sock";
+
+// How a document is being parsed: a config file (development) or the enclave's measured
+// manifest, whose inlined documents are kept in sealed memfds.
+struct ParseContext {
+  bool measured = false;
+  std::vector<UniqueFd> documents;
+};
+
+// A document inlined in the config, as a path the trust code can read: a sealed memfd of this
+// process, /proc/self/fd/N.
+Result<std::string> InlineDocument(ParseContext& ctx, const char* name, const json& value) {
+  UniqueFd fd(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return ErrnoStatus("memfd_create", errno);
+  SR_RETURN_IF_ERROR(WriteAll(fd.get(), AsBytes(value.dump())));
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
+    return ErrnoStatus("sealing the inlined " + std::string(name), errno);
+  std::string path = "/proc/self/fd/" + std::to_string(fd.get());
+  ctx.documents.push_back(std::move(fd));
+  return path;
+}
+
+// A measured trust document must not point back at host files: a key file named by path would
+// let the host choose the key.
+Status CheckNoFileReferences(const json& value, const std::string& where) {
+  if (value.is_array()) {
+    for (const json& item : value) SR_RETURN_IF_ERROR(CheckNoFileReferences(item, where));
+  } else if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (key.ends_with("Path") || key.ends_with("Paths") || key == "cmd") {
+        return InvalidArgument(where + ": \"" + key +
+                               "\" names a host file or program; a measured manifest inlines what it trusts");
+      }
+      SR_RETURN_IF_ERROR(CheckNoFileReferences(item, where));
+    }
+  }
+  return OkStatus();
+}
+
+// A trust document: inline (a JSON object) or, outside an enclave only, a path.
+Result<std::string> TrustDocument(ParseContext& ctx, const json& object, const char* key) {
+  if (!object.contains(key)) return std::string();
+  const json& value = object.at(key);
+  const std::string where = std::string("trust.") + key;
+  if (value.is_object()) {
+    if (ctx.measured) SR_RETURN_IF_ERROR(CheckNoFileReferences(value, where));
+    return InlineDocument(ctx, key, value);
+  }
+  if (ctx.measured) {
+    return InvalidArgument(where +
+                           ": a measured manifest inlines it as a JSON object (a path names a host file)");
+  }
+  return value.get<std::string>();
+}
 
 Status CheckKeys(const json& object, std::string_view where,
                  const std::set<std::string, std::less<>>& allowed) {
@@ -95,23 +151,36 @@ Result<EnclaveIdentity> ParseIdentity(const json& object) {
   return id;
 }
 
-Status ParseTrust(const json& object, image::TrustOptions& trust) {
+Status ParseTrust(ParseContext& ctx, const json& object, image::TrustOptions& trust) {
   SR_RETURN_IF_ERROR(
       CheckKeys(object, "trust",
                 {"policy", "registries_d", "decryption_keys", "passphrase_file", "keyprovider_config"}));
-  trust.policy_path = object.value("policy", "");
+  if (ctx.measured) {
+    if (object.contains("decryption_keys") || object.contains("passphrase_file")) {
+      return InvalidArgument(
+          "trust: no private keys in a measured manifest (the host can read it): layer keys come "
+          "from a key provider");
+    }
+    // registries_d stays a host path: it says where signatures are stored, not which keys
+    // verify them (those are inline in the policy), so the host can only withhold signatures.
+  }
+  SR_ASSIGN_OR_RETURN(trust.policy_path, TrustDocument(ctx, object, "policy"));
+  SR_ASSIGN_OR_RETURN(trust.keyprovider_config, TrustDocument(ctx, object, "keyprovider_config"));
   trust.registries_d = object.value("registries_d", "");
   trust.passphrase_file = object.value("passphrase_file", "");
-  trust.keyprovider_config = object.value("keyprovider_config", "");
   if (object.contains("decryption_keys")) {
     trust.decryption_keys = object.at("decryption_keys").get<std::vector<std::string>>();
   }
   return OkStatus();
 }
 
-Status ParseRegistry(const json& object, RegistryAccess& registry) {
+Status ParseRegistry(const ParseContext& ctx, const json& object, RegistryAccess& registry) {
   SR_RETURN_IF_ERROR(
       CheckKeys(object, "registry", {"tls_verify", "cert_dir", "registries_conf", "authfile"}));
+  if (ctx.measured && (object.contains("cert_dir") || object.contains("registries_conf"))) {
+    return InvalidArgument(
+        "registry: cert_dir and registries_conf name host files; not in a measured manifest");
+  }
   registry.tls_verify = object.value("tls_verify", true);
   registry.cert_dir = object.value("cert_dir", "");
   registry.registries_conf = object.value("registries_conf", "");
@@ -120,9 +189,14 @@ Status ParseRegistry(const json& object, RegistryAccess& registry) {
 }
 
 Status ParseBoot(const json& object, BootConfig& boot) {
-  SR_RETURN_IF_ERROR(CheckKeys(object, "boot", {"executable", "sigstruct", "heap_size", "threads"}));
+  SR_RETURN_IF_ERROR(
+      CheckKeys(object, "boot", {"executable", "sigstruct", "manifest", "heap_size", "threads"}));
   boot.executable = object.value("executable", "");
   boot.sigstruct = object.value("sigstruct", "");
+  boot.manifest = object.value("manifest", "");
+  if (!boot.manifest.empty() && (boot.executable.empty() || !boot.manifest.starts_with('/'))) {
+    return InvalidArgument("boot.manifest: an absolute path, with the executable it belongs to");
+  }
   if (boot.executable.empty() != boot.sigstruct.empty()) {
     return InvalidArgument("boot: \"executable\" and \"sigstruct\" go together");
   }
@@ -149,10 +223,13 @@ Status ParseBoot(const json& object, BootConfig& boot) {
   return OkStatus();
 }
 
-Status ParseDocument(const json& doc, AgentConfig& config) {
-  SR_RETURN_IF_ERROR(CheckKeys(doc, "agent config",
-                               {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "registry",
-                                "app_enclaves", "allow_exec", "state_sealing", "boot", "limits"}));
+void ApplyDefaults(AgentConfig& config);
+
+Status ParseDocument(ParseContext& ctx, const json& doc, AgentConfig& config) {
+  SR_RETURN_IF_ERROR(
+      CheckKeys(doc, "agent config",
+                {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "registry", "app_enclaves", "allow_exec",
+                 "workload", "state_sealing", "boot", "limits"}));
   if (doc.contains("ttrpc")) {
     SR_ASSIGN_OR_RETURN(config.ttrpc, ParseAddresses(doc.at("ttrpc"), "ttrpc", /*allow_tcp=*/true));
   }
@@ -161,9 +238,14 @@ Status ParseDocument(const json& doc, AgentConfig& config) {
   }
   config.state_dir = doc.value("state_dir", config.state_dir);
   config.store_dir = doc.value("store_dir", config.store_dir);
-  config.allow_exec = doc.value("allow_exec", false);
-  if (doc.contains("trust")) SR_RETURN_IF_ERROR(ParseTrust(doc.at("trust"), config.trust));
-  if (doc.contains("registry")) SR_RETURN_IF_ERROR(ParseRegistry(doc.at("registry"), config.registry));
+  if (doc.contains("allow_exec")) {
+    return InvalidArgument("allow_exec: replaced by workload.exec, the list of commands ExecProcess may run");
+  }
+  if (doc.contains("workload")) {
+    SR_ASSIGN_OR_RETURN(config.workload, ParseWorkloadPolicy(doc.at("workload").dump()));
+  }
+  if (doc.contains("trust")) SR_RETURN_IF_ERROR(ParseTrust(ctx, doc.at("trust"), config.trust));
+  if (doc.contains("registry")) SR_RETURN_IF_ERROR(ParseRegistry(ctx, doc.at("registry"), config.registry));
   if (doc.contains("app_enclaves")) {
     for (const json& item : doc.at("app_enclaves")) {
       SR_ASSIGN_OR_RETURN(EnclaveIdentity id, ParseIdentity(item));
@@ -182,7 +264,34 @@ Status ParseDocument(const json& doc, AgentConfig& config) {
   }
   if (doc.contains("boot")) SR_RETURN_IF_ERROR(ParseBoot(doc.at("boot"), config.boot));
   if (doc.contains("limits")) SR_RETURN_IF_ERROR(ParseLimits(doc.at("limits"), config.limits));
+  if (ctx.measured) {
+    if (config.sealing.source == "file")
+      return InvalidArgument(
+          "state_sealing.source \"file\": a key the host can read has no place in an enclave");
+    if (!config.boot.executable.empty() && config.app_enclaves.empty()) {
+      return InvalidArgument(
+          "app_enclaves: a measured manifest names the app enclaves that get keys (the boot's SIGSTRUCT is a "
+          "host file)");
+    }
+  }
   return OkStatus();
+}
+
+Result<AgentConfig> Parse(std::string_view json_text, bool measured) {
+  AgentConfig config;
+  json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgument("agent config is not valid JSON");
+  ParseContext ctx{.measured = measured};
+  try {
+    SR_RETURN_IF_ERROR(ParseDocument(ctx, doc, config));
+  } catch (const json::exception& e) {
+    // A value of the wrong JSON type (e.g. "tls_verify": "yes").
+    return InvalidArgument(std::string("agent config: ") + e.what());
+  }
+  ApplyDefaults(config);
+  if (!ctx.documents.empty())
+    config.inline_documents = std::make_shared<const std::vector<UniqueFd>>(std::move(ctx.documents));
+  return config;
 }
 
 void ApplyDefaults(AgentConfig& config) {
@@ -237,16 +346,13 @@ std::string ListenAddress::ToString() const {
 }
 
 Result<AgentConfig> ParseAgentConfig(std::string_view json_text) {
-  AgentConfig config;
-  json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return InvalidArgument("agent config is not valid JSON");
-  try {
-    SR_RETURN_IF_ERROR(ParseDocument(doc, config));
-  } catch (const json::exception& e) {
-    // A value of the wrong JSON type (e.g. "allow_exec": "yes").
-    return InvalidArgument(std::string("agent config: ") + e.what());
-  }
-  ApplyDefaults(config);
+  return Parse(json_text, /*measured=*/false);
+}
+
+Result<AgentConfig> ParseAgentManifest(std::string_view manifest) {
+  Result<AgentConfig> config = Parse(manifest, /*measured=*/true);
+  if (!config.ok()) return std::move(config).status().WithContext("the agent's measured manifest");
+  config->manifest_digest = Sha256Of(manifest);
   return config;
 }
 

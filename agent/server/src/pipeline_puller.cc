@@ -20,14 +20,17 @@ class DigestRecordingSink final : public image::ImageSink {
   }
   Status Finish(const image::ImageInfo& image) override {
     manifest_digest_ = image.manifest_digest;
+    config_json_ = image.config_json;
     return inner_.Finish(image);
   }
   void Abort(const Status& reason) override { inner_.Abort(reason); }
   const std::optional<image::Digest>& manifest_digest() const { return manifest_digest_; }
+  const std::string& config_json() const { return config_json_; }
 
  private:
   image::ImageSink& inner_;
   std::optional<image::Digest> manifest_digest_;
+  std::string config_json_;
 };
 
 class PipelinePuller final : public ImagePuller {
@@ -62,7 +65,7 @@ class PipelinePuller final : public ImagePuller {
     image::Reference pinned = ref;
     pinned.tag.clear();
     pinned.digest = *recording.manifest_digest();
-    return PulledImage{pinned.ToString(), sink->root_hash_hex()};
+    return PulledImage{pinned.ToString(), sink->root_hash_hex(), recording.config_json()};
   }
 
  private:

@@ -139,6 +139,9 @@ Status AgentServiceImpl::RunPull(const std::string& image, SecretBytes creds) {
   }
   record.image_ref = pulled->image_ref;
   record.root_hash_hex = pulled->root_hash_hex;
+  Result<ImageRunConfig> run = ParseImageRunConfig(pulled->config_json);
+  if (!run.ok()) return std::move(run).status().WithContext("pulling " + image);
+  record.run = std::move(*run);
 
   MutexLock lock(mu_);
   state_.images.emplace(image, std::move(record));

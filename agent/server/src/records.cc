@@ -17,10 +17,25 @@ void WipeString(std::string& s) {
   SecureWipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(s.data()), s.size()));
 }
 
+json RunToJson(const ImageRunConfig& run) {
+  return {{"entrypoint", run.entrypoint},
+          {"cmd", run.cmd},
+          {"env", run.env},
+          {"working_dir", run.working_dir},
+          {"user", run.user}};
+}
+
+ImageRunConfig RunFromJson(const json& j) {
+  return {j.at("entrypoint").get<std::vector<std::string>>(), j.at("cmd").get<std::vector<std::string>>(),
+          j.at("env").get<std::vector<std::string>>(), j.at("working_dir").get<std::string>(),
+          j.at("user").get<std::string>()};
+}
+
 json ImageToJson(const ImageRecord& image) {
   return {
-      {"image", image.image},      {"image_ref", image.image_ref},       {"root_hash", image.root_hash_hex},
-      {"store", image.store_name}, {"key", HexEncode(image.key.span())}, {"users", image.users}};
+      {"image", image.image},       {"image_ref", image.image_ref},       {"root_hash", image.root_hash_hex},
+      {"store", image.store_name},  {"key", HexEncode(image.key.span())}, {"users", image.users},
+      {"run", RunToJson(image.run)}};
 }
 
 Result<ImageRecord> ImageFromJson(const json& j) {
@@ -36,6 +51,7 @@ Result<ImageRecord> ImageFromJson(const json& j) {
   image.key = SecretBytes(*key);
   SecureWipe(*key);
   image.users = j.at("users").get<std::set<std::string>>();
+  image.run = RunFromJson(j.at("run"));
   if (!IsLowerHex(image.root_hash_hex, 64) || !IsLowerHex(image.store_name, 32)) {
     return DataLoss("state: image " + image.image + ": bad root hash or store name");
   }

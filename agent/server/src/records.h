@@ -12,6 +12,7 @@
 
 #include "agent/server/runtime.h"
 #include "agent/server/state_sealer.h"
+#include "agent/server/workload_policy.h"
 #include "base/secret.h"
 #include "base/status.h"
 
@@ -25,6 +26,7 @@ struct ImageRecord {
   std::string store_name;       // directory under <store_dir>/images/
   SecretBytes key;              // the store's key
   std::set<std::string> users;  // container ids
+  ImageRunConfig run;           // from the verified image config: what the workload policy compares to
 };
 
 enum class ContainerState { kPulled, kCreated, kRunning, kStopped };

@@ -99,6 +99,9 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   }
   ContainerRecord& record = it->second;
   if (record.state != ContainerState::kPulled) return AlreadyExists("container " + id + " already exists");
+  SR_RETURN_IF_ERROR_CTX(
+      CheckContainerSpec(config_.workload, state_.images.at(record.image).run, request.oci()),
+      "CreateContainer " + id);
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(UpperPath(id), "upper")), "CreateContainer " + id);
   SR_RETURN_IF_ERROR_CTX(keyring_->Register(id), "CreateContainer " + id);
   record.spec = request.oci().SerializeAsString();
@@ -137,7 +140,8 @@ Result<AgentService::Empty> AgentServiceImpl::StartContainer(const ::grpc::Start
                          &secrets.upper_key,
                          &secrets.exec_key,
                          secrets.upper_root,
-                         record_commit};
+                         record_commit,
+                         config_.workload.PinsToImage()};
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process, deps_.runtime->Start(launch));
   record.init = std::move(process);
   record.state = ContainerState::kRunning;
@@ -182,9 +186,9 @@ void AgentServiceImpl::ReleaseImage(const std::string& image, const std::string&
 
 Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProcessRequest& request) {
   SR_RETURN_IF_ERROR(ValidateContainerId(request.container_id()));
-  if (!config_.allow_exec) {
+  if (config_.workload.exec.empty()) {
     return PermissionDenied("ExecProcess in " + request.container_id() +
-                            ": refused by policy (allow_exec is false in the agent config)");
+                            ": process.args: the workload policy lists no command exec may run");
   }
   if (request.exec_id().empty() || request.exec_id() == request.container_id()) {
     return InvalidArgument("ExecProcess: exec_id must be set and differ from the container id");
@@ -195,6 +199,9 @@ Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProc
   if (it->second.state != ContainerState::kRunning) {
     return FailedPrecondition("ExecProcess: container " + request.container_id() + " is not running");
   }
+  SR_RETURN_IF_ERROR_CTX(
+      CheckExecProcess(config_.workload, state_.images.at(it->second.image).run, request.process()),
+      "ExecProcess in " + request.container_id());
   if (it->second.execs.contains(request.exec_id()))
     return AlreadyExists("exec " + request.exec_id() + " exists");
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process,

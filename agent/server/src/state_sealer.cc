@@ -6,44 +6,124 @@
 #include <array>
 
 #include "base/crypto.h"
+#include "base/encoding.h"
 #include "base/file.h"
+#include "base/log.h"
 #include "local-attest/tee.h"
 
 namespace sealroot::agent {
 namespace {
 
-// Sealed blob: magic "SRS1" | 12-byte nonce | AES-256-GCM(ciphertext | 16-byte tag).
-constexpr std::array<std::uint8_t, 4> kMagic = {'S', 'R', 'S', '1'};
+// Sealed blob: magic "SRS2" | ISVSVN u16 BE | manifest digest (32) | 12-byte nonce |
+// AES-256-GCM(ciphertext | 16-byte tag), the AAD being the label followed by everything before
+// the nonce. ISVSVN is the agent version whose SEAL key sealed it (0 for a key file); the
+// manifest digest is the measured configuration it was sealed under (zeros: none).
+constexpr std::array<std::uint8_t, 4> kMagic = {'S', 'R', 'S', '2'};
+constexpr std::size_t kHeaderSize = kMagic.size() + 2 + 32;
 constexpr std::size_t kNonceSize = 12;
 constexpr std::size_t kKeySize = 32;
-constexpr std::string_view kAad = "sealroot enclave-agent state v1";
+constexpr std::string_view kAad = "sealroot enclave-agent state v2";
 
-class KeySealer final : public StateSealer {
+class Sealer : public StateSealer {
  public:
-  explicit KeySealer(SecretBytes key) : key_(std::move(key)) {}
+  Sealer(std::uint16_t svn, const Sha256Digest& manifest) : svn_(svn), manifest_(manifest) {}
 
   Result<std::vector<std::uint8_t>> Seal(std::span<const std::uint8_t> plaintext) const override {
+    SR_ASSIGN_OR_RETURN(SecretBytes key, KeyFor(svn_));
+    std::vector<std::uint8_t> out = Header(svn_, manifest_);
     std::array<std::uint8_t, kNonceSize> nonce{};
     RandomBytes(nonce);
-    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> ct,
-                        AesGcmSeal(key_.span(), nonce, AsBytes(kAad), plaintext));
-    std::vector<std::uint8_t> out(kMagic.begin(), kMagic.end());
+    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> ct, AesGcmSeal(key.span(), nonce, Aad(out), plaintext));
     out.insert(out.end(), nonce.begin(), nonce.end());
     out.insert(out.end(), ct.begin(), ct.end());
     return out;
   }
 
   Result<SecretBytes> Unseal(std::span<const std::uint8_t> sealed) const override {
-    if (sealed.size() < kMagic.size() + kNonceSize ||
+    if (sealed.size() < kHeaderSize + kNonceSize ||
         !std::equal(kMagic.begin(), kMagic.end(), sealed.begin())) {
       return DataLoss("not a sealed agent state (bad header)");
     }
-    return AesGcmOpen(key_.span(), sealed.subspan(kMagic.size(), kNonceSize), AsBytes(kAad),
-                      sealed.subspan(kMagic.size() + kNonceSize));
+    const auto svn = static_cast<std::uint16_t>(sealed[4] << 8 | sealed[5]);
+    const auto digest = sealed.subspan(6, 32);
+    if (!std::equal(digest.begin(), digest.end(), manifest_.begin())) {
+      return FailedPrecondition(
+          "the agent state was sealed under another measured configuration (manifest sha256 " +
+          HexEncode(digest) + ", this agent's is " + HexEncode(manifest_) +
+          "): refusing to open it; a changed manifest starts from an empty state directory");
+    }
+    if (svn > svn_) {
+      return FailedPrecondition("the agent state was sealed by a newer agent (ISVSVN " + std::to_string(svn) +
+                                " > " + std::to_string(svn_) + ")");
+    }
+    SR_ASSIGN_OR_RETURN(SecretBytes key, KeyFor(svn));
+    std::vector<std::uint8_t> header(sealed.begin(), sealed.begin() + kHeaderSize);
+    return AesGcmOpen(key.span(), sealed.subspan(kHeaderSize, kNonceSize), Aad(header),
+                      sealed.subspan(kHeaderSize + kNonceSize));
   }
 
+ protected:
+  virtual Result<SecretBytes> KeyFor(std::uint16_t svn) const = 0;
+
  private:
+  static std::vector<std::uint8_t> Header(std::uint16_t svn, const Sha256Digest& manifest) {
+    std::vector<std::uint8_t> out(kMagic.begin(), kMagic.end());
+    out.push_back(static_cast<std::uint8_t>(svn >> 8));
+    out.push_back(static_cast<std::uint8_t>(svn));
+    out.insert(out.end(), manifest.begin(), manifest.end());
+    return out;
+  }
+  static std::vector<std::uint8_t> Aad(std::span<const std::uint8_t> header) {
+    std::vector<std::uint8_t> aad(kAad.begin(), kAad.end());
+    aad.insert(aad.end(), header.begin(), header.end());
+    return aad;
+  }
+
+  const std::uint16_t svn_;
+  const Sha256Digest manifest_;
+};
+
+class KeySealer final : public Sealer {
+ public:
+  KeySealer(SecretBytes key, const Sha256Digest& manifest) : Sealer(0, manifest), key_(std::move(key)) {}
+
+ private:
+  Result<SecretBytes> KeyFor(std::uint16_t) const override { return key_.Clone(); }
   SecretBytes key_;
+};
+
+// EGETKEY(SEAL_KEY, MRSIGNER policy): the agent's signer and product (ISVPRODID is always part of
+// a SEAL key) at the ISVSVN the state was sealed with, which a later signed version may still
+// ask for; so state survives a signed upgrade while the manifest stays the same. The 128-bit
+// key is widened to AES-256 with HMAC-SHA256; the key id names what it is for.
+class TeeSealer final : public Sealer {
+ public:
+  TeeSealer(std::unique_ptr<sgx::Tee> tee, const sgx::Report& self, const Sha256Digest& manifest)
+      : Sealer(self.body.isv_svn, manifest), tee_(std::move(tee)), cpu_svn_(self.body.cpu_svn) {}
+
+ private:
+  Result<SecretBytes> KeyFor(std::uint16_t svn) const override {
+    const Sha256Digest label = Sha256Of(std::string_view("sealroot enclave-agent state sealing key"));
+    sgx::KeyRequest request;
+    request.key_name = static_cast<std::uint16_t>(sgx::KeyName::kSeal);
+    request.key_policy = sgx::kPolicyMrSigner;
+    request.isv_svn = svn;
+    request.cpu_svn = cpu_svn_;
+    request.attribute_mask = {.flags = 0xff0000000000000bull, .xfrm = 0};  // the SDK's default
+    request.misc_mask = 0xf0000000u;
+    std::copy(label.begin(), label.end(), request.key_id.begin());
+    Result<SecretBytes> seal_key = tee_->GetKey(request);
+    if (!seal_key.ok()) return std::move(seal_key).status().WithContext("getting the agent's SEAL key");
+    HmacSha256 widen(seal_key->span());
+    widen.Update(AsBytes(kAad));
+    Sha256Digest wide = widen.Finish();
+    SecretBytes key(wide);
+    SecureWipe(wide);
+    return key;
+  }
+
+  std::unique_ptr<sgx::Tee> tee_;  // EGETKEY is serialized by the backend
+  const sgx::CpuSvn cpu_svn_;
 };
 
 // The development key file: created with a random key (0600) when absent.
@@ -64,43 +144,37 @@ Result<SecretBytes> LoadOrCreateKeyFile(const std::string& path) {
   return key;
 }
 
-// EGETKEY(SEAL_KEY, MRENCLAVE policy): only this agent build, on this CPU, gets this key. The
-// 128-bit SEAL key is widened to AES-256 with HMAC-SHA256 under a fixed label; the key id names
-// what the key is for, so no other sealed data of the enclave shares it.
-Result<SecretBytes> TeeSealingKey(sgx::Tee& tee) {
-  const Sha256Digest label = Sha256Of(std::string_view("sealroot enclave-agent state sealing key"));
-  sgx::KeyId key_id{};
-  std::copy(label.begin(), label.end(), key_id.begin());
-  SR_ASSIGN_OR_RETURN(SecretBytes seal_key, sgx::GetSealKey(tee, sgx::kPolicyMrEnclave, key_id));
-  HmacSha256 widen(seal_key.span());
-  widen.Update(AsBytes(kAad));
-  Sha256Digest wide = widen.Finish();
-  SecretBytes key(wide);
-  SecureWipe(wide);
-  return key;
-}
-
 }  // namespace
 
-Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key) {
+Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key, const Sha256Digest& manifest) {
   if (key.size() != kKeySize) return InvalidArgument("state sealing key must be 32 bytes");
-  return std::unique_ptr<StateSealer>(std::make_unique<KeySealer>(std::move(key)));
+  return std::unique_ptr<StateSealer>(std::make_unique<KeySealer>(std::move(key), manifest));
 }
 
-Result<std::unique_ptr<StateSealer>> MakeTeeSealer(sgx::Tee& tee) {
-  Result<SecretBytes> key = TeeSealingKey(tee);
-  if (!key.ok()) return std::move(key).status().WithContext("getting the agent's SEAL key");
-  return MakeKeySealer(std::move(*key));
+Result<std::unique_ptr<StateSealer>> MakeTeeSealer(std::unique_ptr<sgx::Tee> tee,
+                                                   const Sha256Digest& manifest) {
+  Result<sgx::Report> self = tee->CreateReport(sgx::TargetInfo{}, sgx::ReportData{});
+  if (!self.ok()) return std::move(self).status().WithContext("the agent's own report");
+  auto sealer = std::make_unique<TeeSealer>(std::move(tee), *self, manifest);
+  SR_RETURN_IF_ERROR(sealer->Seal({}).status());  // EGETKEY works: fail at start, not at first write
+  return std::unique_ptr<StateSealer>(std::move(sealer));
 }
 
-Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing) {
+Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing,
+                                                     const Sha256Digest& manifest) {
   if (sealing.source == "file") {
+    SR_LOG(kWarning) << "DEVELOPMENT ONLY: the agent state (every image key) is sealed with the key in "
+                     << sealing.key_file << ", which the host can read; use \"state_sealing\": "
+                     << "{\"source\": \"tee\"} in an enclave";
     SR_ASSIGN_OR_RETURN(SecretBytes key, LoadOrCreateKeyFile(sealing.key_file));
-    return MakeKeySealer(std::move(key));
+    return MakeKeySealer(std::move(key), manifest);
   }
   Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
-  if (!tee.ok()) return std::move(tee).status().WithContext("state_sealing.source \"tee\"");
-  return MakeTeeSealer(**tee);
+  if (!tee.ok()) {
+    return std::move(tee).status().WithContext(
+        "state_sealing.source \"tee\" (the default; outside an enclave choose \"file\" explicitly)");
+  }
+  return MakeTeeSealer(std::move(*tee), manifest);
 }
 
 }  // namespace sealroot::agent

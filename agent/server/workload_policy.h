@@ -1,0 +1,79 @@
+// The workload policy: what a container may run beyond its signed image, decided by the image
+// owner in the agent's measured configuration, never by the host that sends the requests
+// (design/threat-model.md "Workload policy"). By default a container runs exactly the image
+// config (Entrypoint+Cmd, Env, WorkingDir, User) with the runtime's standard isolation; every
+// other request field is refused with PERMISSION_DENIED naming the field. Exec runs only the
+// commands the policy lists.
+//
+// Config spelling (design/api.md), every key optional:
+//   "workload": {"args": [["sh", "-c", "echo hi"]],   extra argv allowed for CreateContainer
+//                "env": ["MODE=fast", "DEBUG=*"],      extra env entries (NAME=* any value)
+//                "cwd": ["/srv"], "users": [{"uid": 1000, "gid": 1000, "additionalGids": []}],
+//                "volumes": ["/data"],                 bind/volume mount destinations allowed
+//                "capabilities": ["CAP_NET_ADMIN"],    beyond the default 14
+//                "exec": [["cat", "/proc/loadavg"]]}   the only commands ExecProcess may run
+//
+// Thread-safety: value types and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent.pb.h"
+#include "base/status.h"
+
+namespace sealroot::agent {
+
+// What the signed image config says about running the image (stored with the image record at
+// pull time, in the sealed agent state).
+struct ImageRunConfig {
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;  // "NAME=VALUE"
+  std::string working_dir;
+  std::string user;  // "", "name", "uid", "name:group", "uid:gid"
+};
+
+// Reads Entrypoint, Cmd, Env, WorkingDir and User from an OCI image config document; an empty
+// document is an image with none of them.
+Result<ImageRunConfig> ParseImageRunConfig(std::string_view config_json);
+
+struct PolicyUser {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::vector<std::uint32_t> additional_gids;
+};
+
+struct WorkloadPolicy {
+  std::vector<std::vector<std::string>> args;
+  std::vector<std::string> env;  // "NAME=VALUE" exactly, or "NAME=*"
+  std::vector<std::string> cwd;
+  std::vector<PolicyUser> users;
+  std::vector<std::string> volumes;  // absolute mount destinations
+  std::vector<std::string> capabilities;
+  std::vector<std::vector<std::string>> exec;
+
+  // True when nothing beyond the image's own process is allowed: the agent then also pins the
+  // boot to the image (boot spec "pinToImage").
+  bool PinsToImage() const { return args.empty() && env.empty() && cwd.empty() && users.empty(); }
+};
+
+// Parses the "workload" section (its JSON text). Unknown keys, relative paths, empty argv and
+// unknown capability names are kInvalidArgument.
+Result<WorkloadPolicy> ParseWorkloadPolicy(std::string_view json_text);
+
+// CreateContainer: the host's spec against the image config and the policy. kPermissionDenied
+// naming the first field that is neither the image's nor allowed (process.args, process.env
+// NAME, process.cwd, process.user, process.capabilities, linux.namespaces, linux.devices,
+// linux.resources.devices, linux.seccomp, mounts[i]).
+Status CheckContainerSpec(const WorkloadPolicy& policy, const ImageRunConfig& image,
+                          const ::grpc::Spec& spec);
+
+// ExecProcess: argv must be one the policy lists; env, cwd, user and capabilities as for
+// CreateContainer.
+Status CheckExecProcess(const WorkloadPolicy& policy, const ImageRunConfig& image,
+                        const ::grpc::Process& process);
+
+}  // namespace sealroot::agent
