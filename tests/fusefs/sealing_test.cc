@@ -164,7 +164,8 @@ TEST(SealingSinkTest, StoreLayoutRevealsNoImageDigest) {
     secrets.push_back(manifest_digest);
     secrets.push_back(manifest["config"]["digest"]);
     for (const auto& l : manifest["layers"]) secrets.push_back(l["digest"]);
-    for (const auto& d : json_at(manifest["config"]["digest"])["rootfs"]["diff_ids"]) secrets.push_back(d);
+    nlohmann::json config = json_at(manifest["config"]["digest"]);
+    for (const auto& d : config["rootfs"]["diff_ids"]) secrets.push_back(d);
   }
   ASSERT_GE(secrets.size(), 6u);
   std::size_t files = 0;
