@@ -63,8 +63,8 @@ Result<std::unique_ptr<Reader>> LayerStream(std::unique_ptr<Reader> blob, const 
   }
   SR_ASSIGN_OR_RETURN(Compression compression, CompressionOfLayer(media_type));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> tar,
-                      MakeDecompressor(compression, std::move(blob), options.max_layer_size));
-  tar = meter->Decompressed(std::move(tar));
+                      MakeDecompressor(compression, std::move(blob), UINT64_MAX));
+  tar = meter->Decompressed(std::move(tar));  // every limit, for every compression
   // Digests and decompression on one core, the tar walk and file writes on another.
   return MakeReadAhead(MakeVerifyingReader(std::move(tar), diff_id, -1, "DiffID"));
 }
