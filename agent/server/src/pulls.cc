@@ -106,7 +106,9 @@ Result<ResolvedRef> AgentServiceImpl::Resolve(const std::string& image, const Se
   }
   PullJob job{image, creds.Clone(), "", nullptr, ""};
   Result<ResolvedRef> resolved = deps_.puller->Resolve(job);
-  if (!resolved.ok()) SR_LOG(kWarning) << "PullImage " << image << ": " << resolved.status().ToString();
+  if (!resolved.ok()) {
+    SR_LOG(kWarning) << "PullImage " << image << ": " << resolved.status().ToString();
+  }
   return resolved;
 }
 
