@@ -105,7 +105,10 @@ Result<ResolvedRef> AgentServiceImpl::Resolve(const std::string& image, const Se
     if (state_.images.contains(image)) return ResolvedRef{image, ""};
   }
   PullJob job{image, creds.Clone(), "", nullptr, ""};
+  // Resolving fetches a manifest and a config (up to 8 MiB): bounded like pulls.
+  AcquirePullSlot();
   Result<ResolvedRef> resolved = deps_.puller->Resolve(job);
+  ReleasePullSlot();
   if (!resolved.ok()) {
     SR_LOG(kWarning) << "PullImage " << image << ": " << resolved.status().ToString();
   }
@@ -147,18 +150,8 @@ Status AgentServiceImpl::EnsureImage(const ResolvedRef& resolved, const std::str
 }
 
 Status AgentServiceImpl::RunPull(const ResolvedRef& resolved, const std::string& image, SecretBytes creds) {
-  {
-    MutexLock lock(pull_slots_mu_);
-    while (pulls_running_ >= config_.limits.max_concurrent_pulls) pull_slots_cv_.wait(pull_slots_mu_);
-    ++pulls_running_;
-  }
-  ScopeGuard release_slot([this] {
-    {
-      MutexLock lock(pull_slots_mu_);
-      --pulls_running_;
-    }
-    pull_slots_cv_.notify_one();
-  });
+  AcquirePullSlot();
+  ScopeGuard release_slot([this] { ReleasePullSlot(); });
 
   const std::uint64_t max_store = config_.limits.max_store_size;
   if (RecordedStoreBytes() >= max_store) {
@@ -206,6 +199,20 @@ Status AgentServiceImpl::RunPull(const ResolvedRef& resolved, const std::string&
   remove_store.Dismiss();
   SR_LOG(kInfo) << "PullImage " << image << ": sealed, root " << pulled->root_hash_hex;
   return OkStatus();
+}
+
+void AgentServiceImpl::AcquirePullSlot() {
+  MutexLock lock(pull_slots_mu_);
+  while (pulls_running_ >= config_.limits.max_concurrent_pulls) pull_slots_cv_.wait(pull_slots_mu_);
+  ++pulls_running_;
+}
+
+void AgentServiceImpl::ReleasePullSlot() {
+  {
+    MutexLock lock(pull_slots_mu_);
+    --pulls_running_;
+  }
+  pull_slots_cv_.notify_one();
 }
 
 std::uint64_t AgentServiceImpl::RecordedStoreBytes() {

@@ -56,6 +56,9 @@ class AgentServiceImpl final : public AgentService {
       SR_EXCLUDES(mu_);
   // Runs one pull into a fresh store directory and records it. Called by the pull's leader.
   Status RunPull(const ResolvedRef& resolved, const std::string& image, SecretBytes creds) SR_EXCLUDES(mu_);
+  // One of limits.max_concurrent_pulls slots, for a pull or a resolve (waits for a free one).
+  void AcquirePullSlot() SR_EXCLUDES(pull_slots_mu_);
+  void ReleasePullSlot() SR_EXCLUDES(pull_slots_mu_);
   // Bytes of the recorded images' sealed stores (limits.max_store_size).
   std::uint64_t RecordedStoreBytes() SR_EXCLUDES(mu_);
   Result<std::shared_ptr<Process>> FindProcess(const std::string& container_id, const std::string& exec_id)
