@@ -20,7 +20,7 @@
 
 namespace sealroot::sealfs {
 
-inline constexpr std::string_view kStoreVersion = "sealfs-store 1\n";
+inline constexpr std::string_view kStoreVersion = "sealfs-store 2\n";
 
 enum class StoreLock {
   kNone,       // readers: objects are write-once, nothing they read can disappear under gc
@@ -86,8 +86,8 @@ class Store {
   // Makes everything written so far durable (syncfs).
   Status Sync() const;
 
-  // Layers, keyed by DiffID ("sha256:<hex>").
-  bool HasLayer(std::string_view diff_id) const;
+  // Layers, keyed by DiffID ("sha256:<hex>"), stored under the key's LayerName of it.
+  bool HasLayer(const StoreKey& key, std::string_view diff_id) const;
   // The layer's index ref, after checking the record's MAC (kNotFound if absent).
   Result<ObjectRef> LayerIndex(const StoreKey& key, std::string_view diff_id) const;
   // Commits a layer: its record and object list appear at once. If another writer committed the
@@ -95,8 +95,8 @@ class Store {
   Status CommitLayer(const StoreKey& key, std::string_view diff_id, const ObjectRef& index,
                      std::span<const Hash32> objects) const;
 
-  // Image roots.
-  Status CommitRoot(const RootHash& root, std::span<const std::string> diff_ids,
+  // Image roots. The root's gc hint lists its layers by their keyed names.
+  Status CommitRoot(const StoreKey& key, const RootHash& root, std::span<const std::string> diff_ids,
                     std::span<const Hash32> objects) const;
   bool HasRoot(const RootHash& root) const;
   Result<std::vector<RootHash>> ListRoots() const;

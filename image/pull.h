@@ -50,7 +50,13 @@ struct PullOptions {
   int parallel_downloads = 3;                  // layers fetched ahead at once (registry only)
   std::string spool_dir;                       // where fetched-ahead layers wait; default $TMPDIR
   std::uint64_t spool_cap = 2ull << 30;        // bytes of fetched-ahead layers on disk at once
-  std::uint64_t max_layer_size = 64ull << 30;  // decompressed bytes per layer (bomb limit)
+
+  // Limits (design/image.md "Limits"): exceeding one fails the pull with kResourceExhausted
+  // naming it, and the sink is aborted. The names are the agent's config keys.
+  std::uint64_t max_layer_size = 64ull << 30;   // decompressed bytes per layer
+  std::uint64_t max_image_size = 64ull << 30;   // decompressed bytes of all layers together
+  std::uint64_t max_decompression_ratio = 100;  // decompressed / compressed bytes of a layer
+  std::size_t max_layers = 128;                 // checked before any layer is fetched
 
   // Trust (image/trust.h): not owned, may be null.
   SignatureVerifier* verifier = nullptr;

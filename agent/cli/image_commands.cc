@@ -36,6 +36,11 @@ void AddSourceFlags(ArgParser& p) {
   p.Option("parallel", "N", "layers downloaded at once (default 3)");
   p.Option("spool-dir", "DIR", "where layers fetched ahead wait (default $TMPDIR)");
   p.Option("max-layer-size", "BYTES", "refuse a layer that decompresses to more (default 64 GiB)");
+  p.Option("max-image-size", "BYTES", "refuse an image whose layers decompress to more (default 64 GiB)");
+  p.Option("max-decompression-ratio", "N",
+           "refuse a layer that decompresses to more than N times its compressed size, past its "
+           "first MiB (default 100)");
+  p.Option("max-layers", "N", "refuse an image with more layers (default 128)");
   image::AddTrustFlags(p);
   AddCommonFlags(p);
 }
@@ -115,6 +120,11 @@ Result<std::unique_ptr<Pipeline>> MakePipeline(const ArgParser& p) {
   o.parallel_downloads = static_cast<int>(parallel);
   o.spool_dir = p.Get("spool-dir").value_or("");
   SR_ASSIGN_OR_RETURN(o.max_layer_size, ParseCount(p, "max-layer-size", o.max_layer_size));
+  SR_ASSIGN_OR_RETURN(o.max_image_size, ParseCount(p, "max-image-size", o.max_image_size));
+  SR_ASSIGN_OR_RETURN(o.max_decompression_ratio,
+                      ParseCount(p, "max-decompression-ratio", o.max_decompression_ratio));
+  if (o.max_decompression_ratio < 1) return InvalidArgument("--max-decompression-ratio: at least 1");
+  SR_ASSIGN_OR_RETURN(o.max_layers, ParseCount(p, "max-layers", o.max_layers));
   image::TrustOptions trust = image::TrustOptionsFromFlags(p);
   SR_ASSIGN_OR_RETURN(pipe->verifier, image::MakeSignatureVerifier(trust));
   SR_ASSIGN_OR_RETURN(pipe->decryptor, image::MakeLayerDecryptor(trust));

@@ -88,7 +88,7 @@ class SealingSinkImpl final : public SealingSink {
   std::string root_hash_hex() const override { return root_hex_; }
 
   bool HasLayer(const image::Digest& diff_id) const override {
-    return store_->HasLayer(diff_id.str()) && store_->LayerIndex(*key_, diff_id.str()).ok();
+    return store_->HasLayer(*key_, diff_id.str()) && store_->LayerIndex(*key_, diff_id.str()).ok();
   }
   bool parallel_layers() const override { return true; }
 

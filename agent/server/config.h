@@ -56,6 +56,13 @@ struct RegistryAccess {
 
 struct Limits {
   std::size_t max_concurrent_pulls = 4;
+  // Pulls (design/image.md "Limits"): exceeding one fails that pull with RESOURCE_EXHAUSTED
+  // naming the key, and nothing of it is kept.
+  std::size_t max_layer_size = 16ull << 30;   // decompressed bytes of one layer
+  std::size_t max_image_size = 16ull << 30;   // decompressed bytes of one image's layers
+  std::size_t max_decompression_ratio = 100;  // a layer's decompressed / compressed bytes
+  std::size_t max_layers = 128;               // layers of one image
+  std::size_t max_store_size = 64ull << 30;   // bytes of every sealed image store together
   std::size_t max_message_size = 4u << 20;  // ttrpc's own limit, also applied to gRPC
   std::size_t max_connections = 64;
   std::size_t max_requests_in_flight = 256;

@@ -19,6 +19,16 @@ struct PullJob {
   SecretBytes source_creds;          // "USER[:PASS]" or empty; never logged
   std::string store_dir;             // a fresh directory path for this image's sealed store
   const SecretBytes* key = nullptr;  // the store's 256-bit key (owned by the caller)
+  // Set from Resolve: the manifest digest the signature policy accepted for `image`. Pull then
+  // fetches exactly that manifest and does not check the policy again. Empty: Pull resolves
+  // and checks the policy itself.
+  std::string manifest_digest;
+};
+
+// An image reference resolved to the manifest it names now.
+struct ResolvedRef {
+  std::string key;              // canonical reference pinned to the manifest digest: one per image
+  std::string manifest_digest;  // "sha256:<hex>" (empty when the puller does not resolve)
 };
 
 struct PulledImage {
@@ -30,6 +40,10 @@ struct PulledImage {
 class ImagePuller {
  public:
   virtual ~ImagePuller() = default;
+  // Fetches the manifest `job.image` names (no layer) and checks the signature policy for the
+  // reference as written, so that two spellings of one image (tag or digest, docker.io/library/x
+  // or x) get one key. Pullers that cannot resolve key an image by its spelling.
+  virtual Result<ResolvedRef> Resolve(const PullJob& job) { return ResolvedRef{job.image, ""}; }
   // Errors: kPermissionDenied (policy refused), kDataLoss (digest/MAC mismatch, wrong key),
   // kNotFound, kUnauthenticated, kUnavailable (registry), each naming the image.
   virtual Result<PulledImage> Pull(const PullJob& job) = 0;

@@ -234,7 +234,7 @@ Result<RootHash> BuildImageRoot(const Store& store, const StoreKey& key, const I
     auto ref = dirs.WriteRoot(root);
     if (ref.ok()) {
       s = store.Sync();
-      if (s.ok()) s = store.CommitRoot(ref->name, image.diff_ids, dirs.written());
+      if (s.ok()) s = store.CommitRoot(key, ref->name, image.diff_ids, dirs.written());
       if (s.ok()) return ref->name;
     } else {
       s = ref.status();

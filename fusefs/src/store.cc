@@ -80,7 +80,7 @@ Status RenameNoReplace(int dir_fd, const std::string& from, const std::string& t
   return ErrnoStatus("renaming " + from + " to " + to, errno);
 }
 
-// DiffIDs name directories: accept only "sha256:" + 64 lowercase hex.
+// Only well-formed DiffIDs are layer keys: "sha256:" + 64 lowercase hex.
 Status CheckDiffId(std::string_view diff_id) {
   if (diff_id.size() != 71 || !diff_id.starts_with("sha256:") || !IsLowerHex(diff_id.substr(7), 64)) {
     return InvalidArgument("not a layer DiffID: '" + std::string(diff_id.substr(0, 80)) + "'");
@@ -138,7 +138,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create, 
   } else if (*version != kStoreVersion) {
     return FailedPrecondition(ctx + ": unsupported format version '" +
                               version->substr(0, std::min<std::size_t>(version->size(), 40)) +
-                              "' (this sealroot reads sealfs-store 1)");
+                              "' (this sealroot reads sealfs-store 2)");
   }
 
   UniqueFd lock_fd(openat(dir_fd.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
@@ -218,9 +218,9 @@ Status Store::Sync() const {
   return OkStatus();
 }
 
-bool Store::HasLayer(std::string_view diff_id) const {
+bool Store::HasLayer(const StoreKey& key, std::string_view diff_id) const {
   if (!CheckDiffId(diff_id).ok()) return false;
-  std::string rel = "layers/" + std::string(diff_id) + "/record";
+  std::string rel = "layers/" + key.LayerName(diff_id) + "/record";
   return faccessat(dir_fd_.get(), rel.c_str(), F_OK, 0) == 0;
 }
 
@@ -244,7 +244,7 @@ std::vector<std::uint8_t> EncodeRef(const ObjectRef& ref) {
 Result<ObjectRef> Store::LayerIndex(const StoreKey& key, std::string_view diff_id) const {
   SR_RETURN_IF_ERROR(CheckDiffId(diff_id));
   const std::string ctx = "reading layer " + std::string(diff_id) + " in store " + dir_;
-  auto data = ReadAt(dir_fd_.get(), "layers/" + std::string(diff_id) + "/record", 4096);
+  auto data = ReadAt(dir_fd_.get(), "layers/" + key.LayerName(diff_id) + "/record", 4096);
   if (!data.ok()) {
     if (data.status().code() == Code::kNotFound) return NotFound(ctx + ": not sealed");
     return data.status().WithContext(ctx);
@@ -284,15 +284,15 @@ Status Store::CommitLayer(const StoreKey& key, std::string_view diff_id, const O
   SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(JoinPath(dir_, staged_dir + "/record"), record, 0600), ctx);
   bool existed = false;
   SR_RETURN_IF_ERROR_CTX(
-      RenameNoReplace(dir_fd_.get(), staged_dir, "layers/" + std::string(diff_id), &existed), ctx);
+      RenameNoReplace(dir_fd_.get(), staged_dir, "layers/" + key.LayerName(diff_id), &existed), ctx);
   if (!existed) cleanup.Dismiss();
   return OkStatus();
 }
 
-Status Store::CommitRoot(const RootHash& root, std::span<const std::string> diff_ids,
+Status Store::CommitRoot(const StoreKey& key, const RootHash& root, std::span<const std::string> diff_ids,
                          std::span<const Hash32> objects) const {
   std::string text;
-  for (const std::string& d : diff_ids) text += "layer " + d + "\n";
+  for (const std::string& d : diff_ids) text += "layer " + key.LayerName(d) + "\n";
   for (const Hash32& h : objects) text += "object " + HashHex(h) + "\n";
   return WriteFileAtomic(JoinPath(dir_, "roots/" + HashHex(root)), text, 0600)
       .WithContext("committing root " + HashHex(root) + " to store " + dir_);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/crypto.h"
+#include "base/encoding.h"
 
 namespace sealroot::sealfs {
 namespace {
@@ -44,7 +45,8 @@ Result<StoreKey> StoreKey::Create(SecretBytes key) {
     return InvalidArgument("a sealed store key must be 32 bytes, got " + std::to_string(key.size()));
   }
   SR_ASSIGN_OR_RETURN(SecretBytes record_key, Hkdf(key.span(), {}, "sealfs v1 record mac"));
-  return StoreKey(std::move(key), std::move(record_key));
+  SR_ASSIGN_OR_RETURN(SecretBytes name_key, Hkdf(key.span(), {}, "sealfs v2 store names"));
+  return StoreKey(std::move(key), std::move(record_key), std::move(name_key));
 }
 
 Result<SecretBytes> StoreKey::ObjectKey(std::span<const std::uint8_t> salt) const {
@@ -55,6 +57,13 @@ Hash32 StoreKey::RecordMac(std::span<const std::uint8_t> data) const {
   HmacSha256 mac(record_key_.span());
   mac.Update(data);
   return mac.Finish();
+}
+
+std::string StoreKey::LayerName(std::string_view diff_id) const {
+  HmacSha256 mac(name_key_.span());
+  mac.Update(AsBytes(diff_id));
+  Hash32 name = mac.Finish();
+  return HexEncode(name);
 }
 
 }  // namespace sealroot::sealfs

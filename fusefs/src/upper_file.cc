@@ -128,12 +128,17 @@ Status UpperFile::OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) co
 }
 
 // Seals consecutive blocks from `index` on (all full but maybe the last) and writes them with
-// one pwrite; the table changes only once the bytes are written.
+// one pwrite; the table changes only once the bytes are written. A short last block is padded
+// with random bytes to the full block on the host, so the host file's length and contents show
+// the file's size only to the block (random padding looks like ciphertext; zeros would mark
+// where the ciphertext ends).
 Status UpperFile::SealBlocks(std::uint64_t index, std::span<const std::uint8_t> plain) {
   if (!epoch_started_) SR_RETURN_IF_ERROR(StartEpoch());
-  thread_local std::vector<std::uint8_t> cipher;
-  if (cipher.size() < plain.size()) cipher.resize(plain.size());
   const std::size_t count = (plain.size() + kUpperBlockSize - 1) / kUpperBlockSize;
+  const std::size_t padded = count * kUpperBlockSize;
+  thread_local std::vector<std::uint8_t> cipher;
+  if (cipher.size() < padded) cipher.resize(padded);
+  RandomBytes({cipher.data() + plain.size(), padded - plain.size()});
   thread_local std::vector<UpperBlock> sealed;
   sealed.assign(count, UpperBlock{});
   EVP_CIPHER_CTX* ctx = ThreadCipher();
@@ -155,8 +160,7 @@ Status UpperFile::SealBlocks(std::uint64_t index, std::span<const std::uint8_t> 
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, b.tag.data()) == 1;
     if (!ok) return OpensslStatus(name_ + ": sealing block " + std::to_string(index + k));
   }
-  SR_RETURN_IF_ERROR_CTX(FullPwrite(host_.get(), {cipher.data(), plain.size()}, index * kUpperBlockSize),
-                         name_);
+  SR_RETURN_IF_ERROR_CTX(FullPwrite(host_.get(), {cipher.data(), padded}, index * kUpperBlockSize), name_);
   if (index + count > blocks_.size()) blocks_.resize(index + count);
   std::copy(sealed.begin(), sealed.end(), blocks_.begin() + static_cast<std::ptrdiff_t>(index));
   return OkStatus();
@@ -224,8 +228,9 @@ Status UpperFile::Truncate(std::uint64_t size) {
     SR_RETURN_IF_ERROR(SealBlocks(keep - 1, {plain.data(), tail}));
   }
   size_.store(size, std::memory_order_release);
-  // The host file's length means nothing to readers; shrinking it only returns space.
-  if (ftruncate(host_.get(), static_cast<off_t>(std::min<std::uint64_t>(size, keep * kUpperBlockSize))) != 0)
+  // The host file's length means nothing to readers; shrinking it only returns space, and it stays
+  // a whole number of blocks (the size shows only to the block).
+  if (ftruncate(host_.get(), static_cast<off_t>(keep * kUpperBlockSize)) != 0)
     return ErrnoStatus(name_ + ": truncating the host file", errno);
   return OkStatus();
 }

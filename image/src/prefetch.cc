@@ -34,7 +34,8 @@ Prefetcher::~Prefetcher() {
 }
 
 std::string Prefetcher::SpoolPath(std::size_t i) const {
-  return spool_dir_ + "/" + std::string(layers_[i].digest.hex());
+  // Named by position, not digest: the spool may be on the host's disk.
+  return spool_dir_ + "/layer-" + std::to_string(i);
 }
 
 void Prefetcher::Work() {

@@ -5,6 +5,7 @@
 
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "image/src/limits.h"
 #include "image/src/prefetch.h"
 #include "image/src/sources.h"
 #include "image/src/tar_walk.h"
@@ -49,7 +50,10 @@ std::string LayerLabel(std::size_t i, std::size_t n, const Descriptor& d) {
 
 // The stages between the verified blob and the tar walk: decrypt, decompress, DiffID.
 Result<std::unique_ptr<Reader>> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& desc,
-                                            const Digest& diff_id, const PullOptions& options) {
+                                            const Digest& diff_id, const PullOptions& options,
+                                            internal::ImageBudget& budget) {
+  auto meter = std::make_shared<internal::LayerMeter>(options, budget);
+  blob = meter->Compressed(std::move(blob));
   std::string media_type = desc.media_type;
   if (options.decryptor != nullptr && options.decryptor->IsEncrypted(media_type)) {
     SR_ASSIGN_OR_RETURN(blob, options.decryptor->Decrypt(desc, std::move(blob)));
@@ -59,13 +63,15 @@ Result<std::unique_ptr<Reader>> LayerStream(std::unique_ptr<Reader> blob, const 
   }
   SR_ASSIGN_OR_RETURN(Compression compression, CompressionOfLayer(media_type));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> tar,
-                      MakeDecompressor(compression, std::move(blob), options.max_layer_size));
+                      MakeDecompressor(compression, std::move(blob), UINT64_MAX));
+  tar = meter->Decompressed(std::move(tar));  // every limit, for every compression
   // Digests and decompression on one core, the tar walk and file writes on another.
   return MakeReadAhead(MakeVerifyingReader(std::move(tar), diff_id, -1, "DiffID"));
 }
 
 Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
-                   std::size_t i, const PullOptions& options, ImageSink& sink) {
+                   std::size_t i, const PullOptions& options, internal::ImageBudget& budget,
+                   ImageSink& sink) {
   const Descriptor& desc = image.parsed.layers[i];
   std::size_t n = image.parsed.layers.size();
   const Digest& diff_id = image.config.diff_ids[i];
@@ -80,7 +86,8 @@ Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const 
         std::move(blob), options.progress,
         ProgressEvent{ProgressEvent::Phase::kLayerBytes, i, n, 0, static_cast<std::uint64_t>(desc.size)});
   }
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> tar, LayerStream(std::move(blob), desc, diff_id, options));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> tar,
+                      LayerStream(std::move(blob), desc, diff_id, options, budget));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<LayerSink> layer, sink.OpenLayer(LayerInfo{i, n, desc, diff_id}));
   Status s = internal::WalkTar(*tar, *layer);
   if (s.ok()) s = layer->Commit();
@@ -153,6 +160,10 @@ Result<ResolvedImage> ResolveImage(ImageSource& source, const PullOptions& optio
     top = std::move(manifest);
   }
   SR_ASSIGN_OR_RETURN(Manifest parsed, ParseManifest(top.bytes, top.media_type));
+  if (parsed.layers.size() > options.max_layers) {
+    return ResourceExhausted("the image has " + std::to_string(parsed.layers.size()) +
+                             " layers: exceeds the limit max_layers = " + std::to_string(options.max_layers));
+  }
   const Descriptor& config = parsed.config;
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> config_reader, source.OpenBlob(config));
   auto config_json = ReadAll(*config_reader, kMaxConfigSize);
@@ -179,8 +190,9 @@ Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink&
     s = started.status();
     if (s.ok()) prefetcher = std::move(*started);
   }
+  internal::ImageBudget budget;
   for (std::size_t i = 0; s.ok() && i < resolved->parsed.layers.size(); ++i) {
-    s = UnpackLayer(prefetcher.get(), source, *resolved, i, options, sink);
+    s = UnpackLayer(prefetcher.get(), source, *resolved, i, options, budget, sink);
     if (!s.ok())
       s = std::move(s).WithContext(LayerLabel(i, resolved->parsed.layers.size(), resolved->parsed.layers[i]));
   }

@@ -107,7 +107,7 @@ std::string RegistryAuth::Header() const {
   return header_;
 }
 
-Status RegistryAuth::Answer(const std::string& www_authenticate) {
+Status RegistryAuth::Answer(const std::string& www_authenticate, const std::string& registry_origin) {
   SR_ASSIGN_OR_RETURN(Challenge c, ParseChallenge(www_authenticate));
   std::string basic = creds_.empty() ? "" : "Authorization: Basic " + Base64Encode(creds_.span());
   if (c.scheme == "basic") {
@@ -124,9 +124,21 @@ Status RegistryAuth::Answer(const std::string& www_authenticate) {
   if (auto s = c.params.find("service"); s != c.params.end()) url += "service=" + UrlEscape(s->second) + "&";
   std::string scope = c.params.count("scope") ? c.params["scope"] : scope_;
   url += "scope=" + UrlEscape(scope);
+  // The credentials go to the registry itself or over HTTPS, never in clear text to another host
+  // (a realm is the registry's to name, and a plain-HTTP one on another host exposes them to
+  // anyone on the path). Such a realm gets an anonymous token request instead.
+  const std::string realm_origin = UrlOrigin(realm->second);
+  const bool withheld =
+      !basic.empty() && !realm_origin.starts_with("https://") && realm_origin != UrlOrigin(registry_origin);
   std::vector<std::string> headers;
-  if (!basic.empty()) headers.push_back(basic);
+  if (!basic.empty() && !withheld) headers.push_back(basic);
   SR_ASSIGN_OR_RETURN(HttpClient::Response r, http_.Fetch(url, headers, kMaxTokenResponse));
+  if (withheld && r.status != 200) {
+    return Unauthenticated("the registry's token service " + realm_origin +
+                           " is plain HTTP on another host: the credentials were not sent to it, and it "
+                           "refused an anonymous token (HTTP " +
+                           std::to_string(r.status) + ")");
+  }
   if (r.status == 401 || r.status == 403) return Unauthenticated("the token service refused the credentials");
   if (r.status != 200) return Unauthenticated("token service answered HTTP " + std::to_string(r.status));
   auto doc = nlohmann::json::parse(r.body, nullptr, false);

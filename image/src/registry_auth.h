@@ -35,8 +35,9 @@ class RegistryAuth {
   // The Authorization header line to send, or empty.
   std::string Header() const;
   // Answers a 401's challenge (fetching a token for Bearer). kUnauthenticated when the
-  // credentials are refused or missing.
-  Status Answer(const std::string& www_authenticate);
+  // credentials are refused or missing. `registry_origin` ("scheme://host[:port]") is where the
+  // registry itself was reached: a Bearer realm gets the credentials only there or over HTTPS.
+  Status Answer(const std::string& www_authenticate, const std::string& registry_origin);
 
  private:
   const HttpClient& http_;

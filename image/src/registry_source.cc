@@ -155,7 +155,8 @@ class RegistrySource final : public ImageSource {
       SR_ASSIGN_OR_RETURN(std::unique_ptr<HttpStream> s, http_.Get(url, h, offset));
       if (s->status() == 401 && same_origin && !answered) {
         answered = true;
-        SR_RETURN_IF_ERROR_CTX(auth_.Answer(s->Header("www-authenticate")), "authenticating to " + host_);
+        SR_RETURN_IF_ERROR_CTX(auth_.Answer(s->Header("www-authenticate"), base_),
+                               "authenticating to " + host_);
         --hop;
         continue;
       }

@@ -77,6 +77,24 @@ TEST(AgentConfigTest, WrongTypesAndBadValuesAreErrors) {
   EXPECT_FALSE(ParseAgentConfig("{not json").ok());
 }
 
+TEST(AgentConfigTest, PullLimitsHaveDefaultsAndKeys) {
+  auto defaults = ParseAgentConfig("{}");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->limits.max_layers, 128u);
+  EXPECT_EQ(defaults->limits.max_decompression_ratio, 100u);
+  EXPECT_EQ(defaults->limits.max_image_size, 16ull << 30);
+  EXPECT_EQ(defaults->limits.max_store_size, 64ull << 30);
+  auto config = ParseAgentConfig(R"({"limits": {"max_layers": 10, "max_layer_size": 4000,
+      "max_image_size": 5000, "max_decompression_ratio": 50, "max_store_size": 1000000}})");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->limits.max_layers, 10u);
+  EXPECT_EQ(config->limits.max_layer_size, 4000u);
+  EXPECT_EQ(config->limits.max_image_size, 5000u);
+  EXPECT_EQ(config->limits.max_decompression_ratio, 50u);
+  EXPECT_EQ(config->limits.max_store_size, 1000000u);
+  EXPECT_FALSE(ParseAgentConfig(R"({"limits": {"max_decompression_ratio": 0}})").ok());
+}
+
 TEST(AgentConfigTest, MissingDefaultFileMeansDefaultsButMissingGivenFileIsAnError) {
   EXPECT_TRUE(LoadAgentConfig("/nonexistent/agent.json", /*path_is_default=*/true).ok());
   EXPECT_EQ(LoadAgentConfig("/nonexistent/agent.json", false).status().code(), Code::kNotFound);

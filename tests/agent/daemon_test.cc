@@ -34,6 +34,7 @@ struct Material {
   std::string encrypted;  // docker://.../enc:1 (busybox, JWE)
   std::string big;        // docker://.../big:1 (busybox + 48 MiB random, JWE): slow enough to kill
   std::string unsigned_;  // docker://.../unsigned:1 (plain; the policy wants a signature)
+  std::string bomb;       // docker://.../bomb:1 (busybox + 300 MB of zeros gzipped to ~300 KB)
 
   Material() {
     auto made =
@@ -55,6 +56,10 @@ struct Material {
     registry.Push(busybox, "enc:1", encrypt);
     registry.Push(big_ref, "big:1", encrypt);
     registry.Push(busybox, "unsigned:1");
+    std::string bomb_ref = sealroot::testing::BuildBusyboxImage(dir / "bomblayout", "bomb");
+    sealroot::testing::AddZerosLayer(bomb_ref, dir.path(), 300u << 20);
+    registry.Push(bomb_ref, "bomb:1");
+    bomb = registry.Ref("bomb:1");
     encrypted = registry.Ref("enc:1");
     big = registry.Ref("big:1");
     unsigned_ = registry.Ref("unsigned:1");
@@ -78,14 +83,15 @@ class DaemonTest : public ::testing::Test {
 
   void SetUp() override { WriteConfig(material->dir / "priv.pem"); }
 
-  void WriteConfig(const std::string& decryption_key) {
+  void WriteConfig(const std::string& decryption_key, const std::string& limits = "{}") {
     std::string config = R"({"ttrpc": ["unix://)" + (dir_ / "ttrpc.sock") + R"("], "grpc": [],
       "state_dir": ")" + (dir_ / "state") +
                          R"(", "store_dir": ")" + (dir_ / "store") + R"(",
       "trust": {"policy": ")" +
                          (material->dir / "policy.json") + R"(", "decryption_keys": [")" + decryption_key +
                          R"("]},
-      "registry": {"tls_verify": false}, "state_sealing": {"source": "file"}})";
+      "registry": {"tls_verify": false}, "state_sealing": {"source": "file"}, "limits": )" +
+                         limits + "}";
     ASSERT_TRUE(WriteFileAtomic(dir_ / "agent.json", config).ok());
   }
 
@@ -215,6 +221,65 @@ TEST_F(DaemonTest, WrongDecryptionKeyFailsCleanly) {
   EXPECT_NE(failed.message.find(material->encrypted.substr(9)), std::string::npos) << failed.message;
   EXPECT_TRUE(Stores().empty());
   EXPECT_TRUE(State().images.empty());
+}
+
+// The pull limits (design/image.md "Limits"): each refusal is RESOURCE_EXHAUSTED naming the
+// limit, and nothing of the pull is kept: no store directory, no record.
+TEST_F(DaemonTest, BombLayerHitsTheRatioLimitAndNothingIsCommitted) {
+  StartAgent();
+  auto refused = Pull(material->bomb, "c1");
+  EXPECT_EQ(refused.code, static_cast<int>(Code::kResourceExhausted)) << refused.message;
+  EXPECT_NE(refused.message.find("max_decompression_ratio"), std::string::npos) << refused.message;
+  EXPECT_TRUE(Stores().empty());
+  EXPECT_TRUE(State().images.empty());
+  EXPECT_TRUE(State().containers.empty());
+}
+
+TEST_F(DaemonTest, TooManyLayersAreRefusedByTheConfiguredLimit) {
+  WriteConfig(material->dir / "priv.pem", R"({"max_layers": 1})");
+  StartAgent();
+  auto refused = Pull(material->bomb, "c1");  // two layers
+  EXPECT_EQ(refused.code, static_cast<int>(Code::kResourceExhausted)) << refused.message;
+  EXPECT_NE(refused.message.find("max_layers = 1"), std::string::npos) << refused.message;
+  EXPECT_TRUE(Stores().empty());
+  EXPECT_TRUE(State().images.empty());
+}
+
+TEST_F(DaemonTest, StoreSizeLimitRefusesThePullAndKeepsNothing) {
+  WriteConfig(material->dir / "priv.pem", R"({"max_store_size": 100000})");
+  StartAgent();
+  auto refused = Pull(material->encrypted, "c1");
+  EXPECT_EQ(refused.code, static_cast<int>(Code::kResourceExhausted)) << refused.message;
+  EXPECT_NE(refused.message.find("max_store_size = 100000"), std::string::npos) << refused.message;
+  EXPECT_TRUE(Stores().empty());
+  EXPECT_TRUE(State().images.empty());
+}
+
+// Pulls are keyed by the manifest the reference resolves to: the tag, the digest and the
+// docker:// spelling of one image share one sealed store (and the policy is still checked for
+// each spelling: the unsigned repository stays refused).
+TEST_F(DaemonTest, SameImageSpelledThreeWaysIsSealedOnce) {
+  StartAgent();
+  auto by_tag = Pull(material->encrypted, "c1");
+  ASSERT_EQ(by_tag.code, 0) << by_tag.message;
+  ::grpc::PullImageResponse response;
+  ASSERT_TRUE(response.ParseFromString(by_tag.payload));
+  const std::string pinned = response.image_ref();
+  ASSERT_NE(pinned.find("@sha256:"), std::string::npos) << pinned;
+  auto by_digest = Pull(pinned.substr(pinned.find("://") + 3), "c2");  // host/repo@sha256:...
+  ASSERT_EQ(by_digest.code, 0) << by_digest.message;
+  auto by_tag_and_digest = Pull(material->encrypted + "@" + pinned.substr(pinned.find("@") + 1), "c3");
+  ASSERT_EQ(by_tag_and_digest.code, 0) << by_tag_and_digest.message;
+  EXPECT_EQ(Stores().size(), 1u);
+  AgentState state = State();
+  ASSERT_EQ(state.images.size(), 1u);
+  EXPECT_EQ(state.images.begin()->second.users.size(), 3u);
+  EXPECT_EQ(state.containers.at("c1").image, state.containers.at("c2").image);
+  std::string log = LogText();
+  std::size_t first = log.find("pulling into store");
+  EXPECT_NE(first, std::string::npos);
+  EXPECT_EQ(log.find("pulling into store", first + 1), std::string::npos) << log;
+  EXPECT_EQ(Pull(material->unsigned_, "c4").code, static_cast<int>(Code::kPermissionDenied));
 }
 
 TEST_F(DaemonTest, KillNineMidPullThenRestartAndPullAgainSucceeds) {

@@ -179,6 +179,38 @@ TEST_F(UpperTamperTest, DeletedDataFileRefusesTheMount) {
   EXPECT_NE(fs.status().message().find("damaged"), std::string::npos) << fs.status().ToString();
 }
 
+// The host file of an upper file shows its size only to the 64 KiB block: a 28-byte file and a
+// 60000-byte file leave host files of the same length, and the padding is not zeros (zeros
+// would mark where the ciphertext ends).
+TEST_F(UpperTamperTest, SmallFilesLeavePaddedHostFiles) {
+  const std::string tiny = WriteDurable("tiny", std::string(28, 't'));
+  const std::string mid = WriteDurable("mid", std::string(60000, 'm'));
+  const std::string two = WriteDurable("two", std::string(65537, 'w'));
+  EXPECT_EQ(fsys::file_size(tiny), 65536u);
+  EXPECT_EQ(fsys::file_size(mid), 65536u);
+  EXPECT_EQ(fsys::file_size(two), 131072u);
+  const std::string bytes = Slurp(tiny);
+  EXPECT_NE(bytes.substr(28).find_first_not_of('\0'), std::string::npos);
+  // Shrinking keeps whole blocks; the content stays exact through the mount.
+  ASSERT_EQ(truncate(P("two").c_str(), 70000), 0);
+  int fd = open(P("two").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  EXPECT_EQ(fsys::file_size(two), 131072u);
+  ASSERT_EQ(truncate(P("two").c_str(), 100), 0);
+  fd = open(P("two").c_str(), O_RDWR);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  EXPECT_EQ(fsys::file_size(two), 65536u);
+  EXPECT_EQ(ReadUncached("tiny"), std::string(28, 't'));
+  EXPECT_EQ(ReadUncached("two"), std::string(100, 'w'));
+  Unmount();
+  ASSERT_TRUE(MountPersistent(root_).ok());
+  EXPECT_EQ(ReadUncached("mid"), std::string(60000, 'm'));
+  EXPECT_EQ(ReadUncached("two"), std::string(100, 'w'));
+}
+
 TEST_F(UpperTamperTest, UpperHoldsNoPlaintextNamesOrContent) {
   const std::string secret = "TOP-SECRET-CONTENT-0123456789";
   std::string content;

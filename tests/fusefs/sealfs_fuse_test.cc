@@ -97,7 +97,7 @@ TEST_F(FuseAdapterTest, KernelSeesTheSealedTree) {
 TEST_F(FuseAdapterTest, TamperedFileReadsAsEio) {
   RootHash root = SealSingle("eio", {File("good", Pattern(100000, 1)), File("bad", Pattern(100000, 2))});
   std::istringstream lines([&] {
-    std::ifstream in(store_dir_ + "/layers/" + DiffIdOf("eio") + "/objects");
+    std::ifstream in(store_dir_ + "/layers/" + key_->LayerName(DiffIdOf("eio")) + "/objects");
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();

@@ -151,7 +151,7 @@ TEST_F(SealfsTest, ContentShorterOrLongerThanDeclaredIsRefused) {
   StringSource long_source("abc");
   EXPECT_EQ((*writer)->Add(item.entry, &long_source).code(), Code::kDataLoss);
   (*writer)->Abort();
-  EXPECT_FALSE(store_->HasLayer(DiffIdOf("len")));
+  EXPECT_FALSE(store_->HasLayer(*key_, DiffIdOf("len")));
 }
 
 TEST_F(SealfsTest, LargeDirectoryLooksUpEveryEntry) {

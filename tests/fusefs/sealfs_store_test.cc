@@ -89,7 +89,7 @@ TEST(SealfsStoreTest, ForeignDirectoryIsRefusedEvenForWriting) {
 TEST(SealfsStoreTest, UnknownFormatVersionIsRefused) {
   TempDir tmp;
   ASSERT_TRUE(Store::Open(tmp / "s", true, StoreLock::kShared).ok());
-  WriteText(tmp / "s/sealfs-store", "sealfs-store 2\n");
+  WriteText(tmp / "s/sealfs-store", "sealfs-store 9\n");
   auto store = Store::Open(tmp / "s", true, StoreLock::kShared);
   EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(store.status().message().find("version"), std::string::npos);
@@ -108,7 +108,7 @@ TEST_F(SealfsTest, AbortedLayerLeavesNothing) {
   Item f = File("f", Pattern(300000, 4));
   ASSERT_TRUE((*writer)->Add(f.entry, &content).ok());
   (*writer)->Abort();
-  EXPECT_FALSE(store_->HasLayer(DiffIdOf("aborted")));
+  EXPECT_FALSE(store_->HasLayer(*key_, DiffIdOf("aborted")));
   EXPECT_EQ(CountFiles(store_dir_ + "/objects"), 0u);
   EXPECT_EQ(CountFiles(store_dir_ + "/staging"), 0u);
 }
@@ -126,7 +126,7 @@ TEST_F(SealfsTest, KilledWriterLeavesNothingThatLooksComplete) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  EXPECT_FALSE(store_->HasLayer(DiffIdOf("killed")));
+  EXPECT_FALSE(store_->HasLayer(*key_, DiffIdOf("killed")));
   EXPECT_EQ(SealImage({DiffIdOf("killed")}).status().code(), Code::kNotFound);
   EXPECT_GT(CountFiles(store_dir_ + "/staging") + CountFiles(store_dir_ + "/objects"), 0u);
   // gc cannot run while this fixture's shared lock is held, then cleans up everything.
@@ -142,7 +142,7 @@ TEST_F(SealfsTest, KilledWriterLeavesNothingThatLooksComplete) {
 TEST_F(SealfsTest, SharedLayerIsSealedOnceAndReused) {
   ASSERT_TRUE(SealLayer(DiffIdOf("base"), {File("base", Pattern(200000, 6))}).ok());
   std::size_t after_base = CountFiles(store_dir_ + "/objects");
-  ASSERT_TRUE(store_->HasLayer(DiffIdOf("base")));
+  ASSERT_TRUE(store_->HasLayer(*key_, DiffIdOf("base")));
   ASSERT_TRUE(SealLayer(DiffIdOf("app1"), {File("app", "one")}).ok());
   ASSERT_TRUE(SealLayer(DiffIdOf("app2"), {File("app", "two")}).ok());
   auto image1 = SealImage({DiffIdOf("base"), DiffIdOf("app1")});

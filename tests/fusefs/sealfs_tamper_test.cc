@@ -43,7 +43,8 @@ class TamperTest : public SealfsTest {
     root_ = SealSingle("tamper", {Dir("a"), File("a/one", one_), File("a/two", two_), Dir("b"),
                                   File("b/small", "inline content"), File("c", three_)});
     // Data objects are listed in the order their files were sealed, the index last.
-    std::istringstream lines(ReadBytes(store_dir_ + "/layers/" + DiffIdOf("tamper") + "/objects"));
+    std::istringstream lines(
+        ReadBytes(store_dir_ + "/layers/" + key_->LayerName(DiffIdOf("tamper")) + "/objects"));
     std::string hex;
     while (lines >> hex) layer_objects_.push_back(hex);
     ASSERT_EQ(layer_objects_.size(), 4u);
@@ -203,7 +204,7 @@ TEST_F(TamperTest, FlippedBitInLayerIndexRefusesReuseAndIsNamedByFsck) {
 }
 
 TEST_F(TamperTest, ForgedLayerRecordIsRefused) {
-  std::string record = store_dir_ + "/layers/" + DiffIdOf("tamper") + "/record";
+  std::string record = store_dir_ + "/layers/" + key_->LayerName(DiffIdOf("tamper")) + "/record";
   FlipBit(record, 20);
   EXPECT_EQ(store_->LayerIndex(*key_, DiffIdOf("tamper")).status().code(), Code::kDataLoss);
   EXPECT_EQ(SealImage({DiffIdOf("tamper")}).status().code(), Code::kDataLoss);

@@ -8,11 +8,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "fusefs/sealed_tree.h"
+#include "image/pull.h"
 #include "tests/fusefs/sealfs_fixture.h"
+#include "tests/support/images.h"
 #include "tests/support/process.h"
 
 namespace sealroot::sealing {
@@ -134,6 +137,53 @@ TEST(SealingSinkTest, SealsLayersAndAppliesWhiteoutsAtFinish) {
   EXPECT_EQ(*sealfs::testing::ReadAll(**tree, "etc/os-release"), "hello");
   EXPECT_EQ(sealfs::testing::Walk(**tree, "etc/gone").status().code(), Code::kNotFound);
   EXPECT_EQ((*tree)->config_json(), "{\"config\":{}}");
+}
+
+// The store's layout names nothing public about the image: no DiffID, layer digest, config or
+// manifest digest (hex) appears in any file name or file of the store after sealing it.
+TEST(SealingSinkTest, StoreLayoutRevealsNoImageDigest) {
+  TempDir tmp;
+  std::string ref = sealroot::testing::BuildBusyboxImage(tmp / "layout");
+  sealroot::testing::WriteTar(tmp / "extra.tar", {{.name = "extra", .data = "x\n"}});
+  sealroot::testing::AddLayer(ref, tmp / "extra.tar");
+  auto sink = OpenSealingSink({tmp / "store", SecretBytes::Random(32)});
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  Status pulled = image::PullAndUnpack(*image::Reference::Parse(ref), {}, **sink);
+  ASSERT_TRUE(pulled.ok()) << pulled.ToString();
+
+  // Every digest the layout knows: index entries, manifest, config, layers, DiffIDs.
+  auto json_at = [&](const std::string& digest) {
+    std::ifstream in(tmp / ("layout/blobs/sha256/" + digest.substr(7)));
+    return nlohmann::json::parse(in);
+  };
+  std::vector<std::string> secrets;
+  nlohmann::json index = nlohmann::json::parse(std::ifstream(tmp / "layout/index.json"));
+  for (const auto& m : index["manifests"]) {
+    std::string manifest_digest = m["digest"];
+    nlohmann::json manifest = json_at(manifest_digest);
+    secrets.push_back(manifest_digest);
+    secrets.push_back(manifest["config"]["digest"]);
+    for (const auto& l : manifest["layers"]) secrets.push_back(l["digest"]);
+    nlohmann::json config = json_at(manifest["config"]["digest"]);
+    for (const auto& d : config["rootfs"]["diff_ids"]) secrets.push_back(d);
+  }
+  ASSERT_GE(secrets.size(), 6u);
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmp / "store")) {
+    const std::string path = e.path().string();
+    std::string bytes;
+    if (e.is_regular_file()) {
+      std::ifstream in(path, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+      ++files;
+    }
+    for (const std::string& digest : secrets) {
+      const std::string hex = digest.substr(7);
+      EXPECT_EQ(path.find(hex), std::string::npos) << path << " names " << digest;
+      EXPECT_EQ(bytes.find(hex), std::string::npos) << path << " holds " << digest;
+    }
+  }
+  EXPECT_GT(files, 10u);
 }
 
 TEST(SealingSinkTest, StoreSealedUnderAnotherKeyIsRefused) {

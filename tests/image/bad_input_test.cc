@@ -188,7 +188,48 @@ TEST_F(BadInputTest, DecompressionBombBeyondTheLimit) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), Code::kResourceExhausted) << s.ToString();
   EXPECT_NE(s.message().find("decompression bomb"), std::string::npos);
+  EXPECT_NE(s.message().find("max_layer_size = 1048576"), std::string::npos) << s.ToString();
   ExpectNothingLeft();
+}
+
+// 300 MB of zeros gzip to ~300 KB: with the default limits (no option set) the ratio stops the
+// layer long before its file is written out, and nothing is left.
+TEST_F(BadInputTest, DecompressionBombHitsTheDefaultRatioLimit) {
+  std::string ref = NewLayoutImage(work_ / "layout", "bomb");
+  AddZerosLayer(ref, work_.path(), 300u << 20);
+  ASSERT_LT(std::filesystem::file_size(LayerBlob(ref)), 1u << 20);
+  Status s = Unpack(ref);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kResourceExhausted) << s.ToString();
+  EXPECT_NE(s.message().find("max_decompression_ratio = 100"), std::string::npos) << s.ToString();
+  ExpectNothingLeft();
+}
+
+TEST_F(BadInputTest, ImageSizeLimitCountsEveryLayer) {
+  std::string ref = ImageWithLayer({File("a", std::string(600000, 'a'))});
+  WriteTar(work_ / "second.tar", {File("b", std::string(600000, 'b'))});
+  AddLayer(ref, work_ / "second.tar");
+  image::PullOptions options;
+  options.max_image_size = 1000000;  // each layer fits, both do not
+  Status s = Unpack(ref, options);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kResourceExhausted) << s.ToString();
+  EXPECT_NE(s.message().find("max_image_size"), std::string::npos) << s.ToString();
+  ExpectNothingLeft();
+}
+
+// 129 layers (the default limit is 128) are refused before any layer is read.
+TEST_F(BadInputTest, TooManyLayersAreRefused) {
+  std::string one = ImageWithLayer({File("a")});
+  std::string many = RepeatLastLayer(one, "many", 129);
+  Status s = Unpack(many);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kResourceExhausted) << s.ToString();
+  EXPECT_NE(s.message().find("129 layers: exceeds the limit max_layers = 128"), std::string::npos)
+      << s.ToString();
+  ExpectNothingLeft();
+  // 128 are fine.
+  EXPECT_TRUE(Unpack(RepeatLastLayer(one, "enough", 128)).ok());
 }
 
 TEST_F(BadInputTest, ExistingNonEmptyDestIsRefused) {

@@ -4,7 +4,11 @@
   --drop-after N      cut the first response of each blob after N bytes (the client must resume);
   --redirect          send blob GETs (307) to another origin (localhost instead of 127.0.0.1),
                       which refuses any request carrying an Authorization header;
-  --delay-blobs S     wait S seconds before answering a blob GET (to interrupt a pull).
+  --delay-blobs S     wait S seconds before answering a blob GET (to interrupt a pull);
+  --realm-host H      name its token endpoint on host H (e.g. localhost: another host than the
+                      registry's 127.0.0.1), where a request carrying credentials is answered 400
+                      and logged as LEAKED;
+  --anonymous         issue tokens without credentials (a public repository).
 Written for sealroot's tests; stdlib only."""
 import argparse
 import base64
@@ -46,8 +50,8 @@ class Front(http.server.BaseHTTPRequestHandler):
             return self.proxy(path[len("/redirected"):])
         if args.bearer and not self.authorized():
             repo = path.split("/")[2] if path.count("/") > 2 else ""
-            challenge = 'Bearer realm="http://127.0.0.1:%d/token",service="front",scope="repository:%s:pull"' % (
-                args.port, repo)
+            challenge = 'Bearer realm="http://%s:%d/token",service="front",scope="repository:%s:pull"' % (
+                args.realm_host, args.port, repo)
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                               [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
         if args.delay_blobs and "/blobs/" in path:
@@ -61,8 +65,12 @@ class Front(http.server.BaseHTTPRequestHandler):
         return auth.startswith("Bearer ") and auth[7:] in tokens
 
     def issue_token(self):
+        sent = self.headers.get("Authorization")
+        if sent and not self.headers.get("Host", "").startswith("127.0.0.1:"):
+            sys.stderr.write("front: LEAKED credentials to another host\n")
+            return self.reply(400, b"credentials sent to another host\n")
         want = "Basic " + base64.b64encode(args.bearer.encode()).decode()
-        if self.headers.get("Authorization") != want:
+        if sent != want and not args.anonymous:
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
         token = secrets.token_hex(16)
         tokens.add(token)
@@ -108,6 +116,8 @@ def main():
     p.add_argument("--drop-after", type=int, default=0)
     p.add_argument("--redirect", action="store_true")
     p.add_argument("--delay-blobs", type=float, default=0)
+    p.add_argument("--realm-host", default="127.0.0.1")
+    p.add_argument("--anonymous", action="store_true")
     args = p.parse_args()
     Server(("127.0.0.1", args.port), Front).serve_forever()
 

@@ -176,6 +176,37 @@ TEST_F(RegistryTest, BearerTokenAuth) {
   EXPECT_EQ(bad.code(), Code::kUnauthenticated) << bad.ToString();
 }
 
+// A Bearer realm named by the registry on another host over plain HTTP never sees the
+// credentials: the token is asked for anonymously (enough for a public repository), and a
+// refusal says why. (The front answers 400 and logs LEAKED if credentials reach it.)
+TEST_F(RegistryTest, CredentialsNeverGoToAPlainHttpRealmOnAnotherHost) {
+  Registry reg;
+  reg.Push(busybox_, "busybox:latest");
+  int port = FreePort();
+  auto front = Front(reg, port, {"--bearer", "erin:secret-pw", "--realm-host", "localhost"});
+  std::string ref = "docker://127.0.0.1:" + std::to_string(port) + "/busybox:latest";
+  image::PullOptions o = Insecure();
+  o.creds = Secret("erin:secret-pw");
+  Status s = Unpack(ref, o, work_ / "private");
+  EXPECT_EQ(s.code(), Code::kUnauthenticated) << s.ToString();
+  EXPECT_NE(s.message().find("the credentials were not sent"), std::string::npos) << s.ToString();
+
+  int public_port = FreePort();
+  auto anonymous =
+      Front(reg, public_port, {"--bearer", "erin:secret-pw", "--realm-host", "localhost", "--anonymous"});
+  image::PullOptions p = Insecure();
+  p.creds = Secret("erin:secret-pw");
+  Status pulled =
+      Unpack("docker://127.0.0.1:" + std::to_string(public_port) + "/busybox:latest", p, work_ / "public");
+  ASSERT_TRUE(pulled.ok()) << pulled.ToString();
+  ExpectTree("busybox-umoci", work_ / "public");
+  for (int log_port : {port, public_port}) {
+    std::ifstream log(work_ / ("front" + std::to_string(log_port) + ".log"));
+    std::string text((std::istreambuf_iterator<char>(log)), {});
+    EXPECT_EQ(text.find("LEAKED"), std::string::npos) << text;
+  }
+}
+
 TEST_F(RegistryTest, DroppedConnectionMidBlobResumes) {
   Registry reg;
   reg.Push(rich_, "rich:latest");

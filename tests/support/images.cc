@@ -104,6 +104,31 @@ TarEntry Link(TarEntry::Type type, std::string name, std::string target) {
   return e;
 }
 
+// Rewrites the manifest tagged argv[2] so that its last layer appears argv[4] times, tags the
+// result argv[3] (same config otherwise, DiffIDs repeated to match).
+constexpr const char* kLayerRepeater = R"PY(
+import hashlib, json, sys
+d, tag, new_tag, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def blob(digest): return json.load(open(d + '/blobs/sha256/' + digest[7:]))
+def put(obj):
+    body = json.dumps(obj).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    open(d + '/blobs/sha256/' + digest, 'wb').write(body)
+    return 'sha256:' + digest, len(body)
+idx = json.load(open(d + '/index.json'))
+entry = next(m for m in idx['manifests'] if m.get('annotations', {}).get('org.opencontainers.image.ref.name') == tag)
+manifest = blob(entry['digest'])
+config = blob(manifest['config']['digest'])
+config['rootfs']['diff_ids'] = [config['rootfs']['diff_ids'][-1]] * count
+config.pop('history', None)
+manifest['config']['digest'], manifest['config']['size'] = put(config)
+manifest['layers'] = [manifest['layers'][-1]] * count
+digest, size = put(manifest)
+idx['manifests'].append({'mediaType': entry['mediaType'], 'digest': digest, 'size': size,
+    'annotations': {'org.opencontainers.image.ref.name': new_tag}})
+json.dump(idx, open(d + '/index.json', 'w'))
+)PY";
+
 }  // namespace
 
 void WriteTar(const std::string& path, const std::vector<TarEntry>& entries) {
@@ -131,6 +156,24 @@ std::string NewLayoutImage(const std::string& dir, const std::string& tag) {
 
 void AddLayer(const std::string& ref, const std::string& tar_path) {
   Check(Run({"umoci", "raw", "add-layer", "--image", ref.substr(4), tar_path}), "umoci raw add-layer");
+}
+
+void AddZerosLayer(const std::string& ref, const std::string& work_dir, std::uint64_t bytes) {
+  // A sparse file costs no disk; tar writes its zeros out and umoci gzips them (~1000:1).
+  const std::string dir = work_dir + "/zeros-layer";
+  Check(Shell("rm -rf " + dir + " && mkdir -p " + dir + "/root && truncate -s " + std::to_string(bytes) +
+              " " + dir + "/root/zeros && tar -C " + dir + "/root -cf " + dir + "/layer.tar zeros"),
+        "making a layer of zeros");
+  AddLayer(ref, dir + "/layer.tar");
+  std::filesystem::remove_all(dir);
+}
+
+std::string RepeatLastLayer(const std::string& ref, const std::string& new_tag, std::size_t count) {
+  const std::string layout = ref.substr(4, ref.rfind(':') - 4);
+  const std::string tag = ref.substr(ref.rfind(':') + 1);
+  Check(Run({"/usr/bin/python3", "-c", kLayerRepeater, layout, tag, new_tag, std::to_string(count)}),
+        "repeating a layer");
+  return "oci:" + layout + ":" + new_tag;
 }
 
 void ConfigureImage(const std::string& ref, const std::vector<std::string>& flags) {

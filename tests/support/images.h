@@ -45,6 +45,12 @@ void WriteTar(const std::string& path, const std::vector<TarEntry>& entries);
 std::string NewLayoutImage(const std::string& dir, const std::string& tag);
 // Appends an uncompressed layer tar (umoci gzips it) to the image `ref` ("oci:DIR:TAG").
 void AddLayer(const std::string& ref, const std::string& tar_path);
+// Appends a layer holding one file of `bytes` zeros, made with truncate + tar and gzipped by
+// umoci: a decompression bomb (300 MB become ~300 KB). `work_dir` holds the temporary tar.
+void AddZerosLayer(const std::string& ref, const std::string& work_dir, std::uint64_t bytes);
+// A new manifest tagged `new_tag` in the same layout whose layers are `count` copies of `ref`'s
+// last layer (DiffIDs to match); returns its "oci:DIR:TAG".
+std::string RepeatLastLayer(const std::string& ref, const std::string& new_tag, std::size_t count);
 // `umoci config` with the given flags (e.g. {"--config.entrypoint=/bin/sh"}).
 void ConfigureImage(const std::string& ref, const std::vector<std::string>& flags);
 

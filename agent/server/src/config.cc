@@ -106,9 +106,11 @@ Result<std::size_t> PositiveSize(const json& value, std::string_view key, std::s
 }
 
 Status ParseLimits(const json& object, Limits& limits) {
-  SR_RETURN_IF_ERROR(CheckKeys(object, "limits",
-                               {"max_concurrent_pulls", "max_message_size", "max_connections",
-                                "max_requests_in_flight", "frame_timeout_ms", "max_image_ref_size"}));
+  SR_RETURN_IF_ERROR(
+      CheckKeys(object, "limits",
+                {"max_concurrent_pulls", "max_message_size", "max_connections", "max_requests_in_flight",
+                 "frame_timeout_ms", "max_image_ref_size", "max_layer_size", "max_image_size",
+                 "max_decompression_ratio", "max_layers", "max_store_size"}));
   struct Field {
     const char* key;
     std::size_t* target;
@@ -122,6 +124,11 @@ Status ParseLimits(const json& object, Limits& limits) {
       {"max_requests_in_flight", &limits.max_requests_in_flight, 4096},
       {"frame_timeout_ms", &frame_timeout_ms, 3'600'000},
       {"max_image_ref_size", &limits.max_image_ref_size, 65536},
+      {"max_layer_size", &limits.max_layer_size, 1ull << 50},
+      {"max_image_size", &limits.max_image_size, 1ull << 50},
+      {"max_decompression_ratio", &limits.max_decompression_ratio, 1u << 20},
+      {"max_layers", &limits.max_layers, 4096},
+      {"max_store_size", &limits.max_store_size, 1ull << 50},
   };
   for (const Field& field : fields) {
     if (!object.contains(field.key)) continue;

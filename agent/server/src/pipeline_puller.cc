@@ -36,24 +36,42 @@ class DigestRecordingSink final : public image::ImageSink {
 class PipelinePuller final : public ImagePuller {
  public:
   explicit PipelinePuller(const AgentConfig& config)
-      : trust_(config.trust), registry_(config.registry), spool_dir_(JoinPath(config.store_dir, "spool")) {}
+      : trust_(config.trust),
+        registry_(config.registry),
+        limits_(config.limits),
+        spool_dir_(JoinPath(config.store_dir, "spool")) {}
 
-  Result<PulledImage> Pull(const PullJob& job) override {
+  Result<ResolvedRef> Resolve(const PullJob& job) override {
     SR_ASSIGN_OR_RETURN(image::Reference ref, image::Reference::Parse(job.image));
     SR_ASSIGN_OR_RETURN(std::unique_ptr<image::SignatureVerifier> verifier,
                         image::MakeSignatureVerifier(trust_));
+    image::PullOptions options = Options(job, verifier.get(), nullptr);
+    auto source = image::OpenImageSource(ref, options);
+    if (!source.ok()) return std::move(source).status().WithContext("resolving " + job.image);
+    auto resolved = image::ResolveImage(**source, options);
+    if (!resolved.ok()) return std::move(resolved).status().WithContext("resolving " + job.image);
+    const image::Digest& top = resolved->index ? resolved->index->digest : resolved->manifest.digest;
+    image::Reference pinned = ref;
+    pinned.tag.clear();
+    pinned.digest = top;
+    // Only registry references print their digest; a layout's key carries it explicitly.
+    std::string key = pinned.ToString();
+    if (ref.transport != image::Transport::kDocker) key += "@" + top.str();
+    return ResolvedRef{std::move(key), top.str()};
+  }
+
+  Result<PulledImage> Pull(const PullJob& job) override {
+    SR_ASSIGN_OR_RETURN(image::Reference ref, image::Reference::Parse(job.image));
+    std::unique_ptr<image::SignatureVerifier> verifier;
+    if (job.manifest_digest.empty()) {
+      SR_ASSIGN_OR_RETURN(verifier, image::MakeSignatureVerifier(trust_));
+    } else {
+      // Resolve checked the policy on this manifest: fetch exactly it (the digest wins over a tag).
+      SR_ASSIGN_OR_RETURN(ref.digest, image::Digest::Parse(job.manifest_digest));
+    }
     SR_ASSIGN_OR_RETURN(std::unique_ptr<image::LayerDecryptor> decryptor, image::MakeLayerDecryptor(trust_));
     SR_RETURN_IF_ERROR(MakeDirs(spool_dir_, 0700));
-
-    image::PullOptions options;
-    options.creds = job.source_creds.Clone();
-    options.authfile = registry_.authfile;
-    options.cert_dir = registry_.cert_dir;
-    options.tls_verify = registry_.tls_verify;
-    options.registries_conf = registry_.registries_conf;
-    options.spool_dir = spool_dir_;
-    options.verifier = verifier.get();
-    options.decryptor = decryptor.get();
+    image::PullOptions options = Options(job, verifier.get(), decryptor.get());
 
     sealing::SealOptions seal{job.store_dir, job.key->Clone()};
     SR_ASSIGN_OR_RETURN(std::unique_ptr<sealing::SealingSink> sink,
@@ -71,7 +89,26 @@ class PipelinePuller final : public ImagePuller {
  private:
   const image::TrustOptions trust_;
   const RegistryAccess registry_;
+  const Limits limits_;
   const std::string spool_dir_;
+
+  image::PullOptions Options(const PullJob& job, image::SignatureVerifier* verifier,
+                             image::LayerDecryptor* decryptor) const {
+    image::PullOptions options;
+    options.creds = job.source_creds.Clone();
+    options.authfile = registry_.authfile;
+    options.cert_dir = registry_.cert_dir;
+    options.tls_verify = registry_.tls_verify;
+    options.registries_conf = registry_.registries_conf;
+    options.spool_dir = spool_dir_;
+    options.verifier = verifier;
+    options.decryptor = decryptor;
+    options.max_layer_size = limits_.max_layer_size;
+    options.max_image_size = limits_.max_image_size;
+    options.max_decompression_ratio = limits_.max_decompression_ratio;
+    options.max_layers = limits_.max_layers;
+    return options;
+  }
 };
 
 }  // namespace

@@ -3,6 +3,8 @@
 // durable.
 #include <dirent.h>
 
+#include <filesystem>
+
 #include "agent/server/src/service_impl.h"
 #include "agent/server/src/validate.h"
 #include "base/crypto.h"
@@ -14,6 +16,21 @@ namespace sealroot::agent {
 namespace {
 
 constexpr int kMaxPrepareAttempts = 3;
+
+// Bytes of the regular files under `dir` (a sealed store: objects, records, staging).
+std::uint64_t DirectoryBytes(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      std::uintmax_t size = it->file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
+}
 
 // A container id for a PullImage without one (enclave-cc's shim derives one from the image).
 std::string DerivedContainerId(std::string_view image) {
@@ -41,26 +58,33 @@ Result<std::string> AgentServiceImpl::PrepareContainerRoot(const std::string& im
   {
     MutexLock lock(mu_);
     auto it = state_.containers.find(container_id);
+    if (it != state_.containers.end() && it->second.image == image) return state_.images.at(image).image_ref;
+  }
+  SR_ASSIGN_OR_RETURN(ResolvedRef resolved, Resolve(image, creds));
+  const std::string& key = resolved.key;
+  {
+    MutexLock lock(mu_);
+    auto it = state_.containers.find(container_id);
     if (it != state_.containers.end()) {
-      if (it->second.image != image) {
+      if (it->second.image != key) {
         return AlreadyExists("container " + container_id + " already exists with image " + it->second.image);
       }
-      return state_.images.at(image).image_ref;  // repeated PullImage for the same container
+      return state_.images.at(key).image_ref;  // repeated PullImage for the same container
     }
   }
   // The image may be released by a concurrent RemoveContainer between the pull and attaching
   // this container to it; then pull again.
   for (int attempt = 0; attempt < kMaxPrepareAttempts; ++attempt) {
-    SR_RETURN_IF_ERROR(EnsureImage(image, creds.Clone()));
+    SR_RETURN_IF_ERROR(EnsureImage(resolved, image, creds.Clone()));
     MutexLock lock(mu_);
-    auto image_it = state_.images.find(image);
+    auto image_it = state_.images.find(key);
     if (image_it == state_.images.end()) continue;
     if (state_.containers.contains(container_id))
       return AlreadyExists("container " + container_id + " already exists");
     image_it->second.users.insert(container_id);
     ContainerRecord record;
     record.id = container_id;
-    record.image = image;
+    record.image = key;
     state_.containers.emplace(container_id, std::move(record));
     Status persisted = Persist();
     if (!persisted.ok()) {
@@ -71,59 +95,75 @@ Result<std::string> AgentServiceImpl::PrepareContainerRoot(const std::string& im
     return image_it->second.image_ref;
   }
   return Status(Code::kAborted,
-                "image " + image + " was removed while container " + container_id + " was being prepared");
+                "image " + key + " was removed while container " + container_id + " was being prepared");
 }
 
-Status AgentServiceImpl::EnsureImage(const std::string& image, SecretBytes creds) {
+Result<ResolvedRef> AgentServiceImpl::Resolve(const std::string& image, const SecretBytes& creds) {
+  {
+    // Already one image's key (pinned to its digest): reused without contacting the registry.
+    MutexLock lock(mu_);
+    if (state_.images.contains(image)) return ResolvedRef{image, ""};
+  }
+  PullJob job{image, creds.Clone(), "", nullptr, ""};
+  // Resolving fetches a manifest and a config (up to 8 MiB): bounded like pulls.
+  AcquirePullSlot();
+  Result<ResolvedRef> resolved = deps_.puller->Resolve(job);
+  ReleasePullSlot();
+  if (!resolved.ok()) {
+    SR_LOG(kWarning) << "PullImage " << image << ": " << resolved.status().ToString();
+  }
+  return resolved;
+}
+
+Status AgentServiceImpl::EnsureImage(const ResolvedRef& resolved, const std::string& image,
+                                     SecretBytes creds) {
+  const std::string& key = resolved.key;
   std::shared_ptr<InFlightPull> flight;
   bool leader = false;
   {
     MutexLock lock(mu_);
-    if (state_.images.contains(image)) return OkStatus();
-    auto it = in_flight_.find(image);
+    if (state_.images.contains(key)) return OkStatus();
+    auto it = in_flight_.find(key);
     if (it == in_flight_.end()) {
       flight = std::make_shared<InFlightPull>();
-      in_flight_.emplace(image, flight);
+      in_flight_.emplace(key, flight);
       leader = true;
     } else {
       flight = it->second;
     }
   }
   if (!leader) {
-    SR_LOG(kInfo) << "PullImage " << image << ": joining the pull in flight";
+    SR_LOG(kInfo) << "PullImage " << image << ": joining the pull of " << key << " in flight";
     MutexLock lock(mu_);
     while (!flight->done) flight->cv.wait(mu_);
     return flight->status;
   }
-  Status status = RunPull(image, std::move(creds));
+  Status status = RunPull(resolved, image, std::move(creds));
   {
     MutexLock lock(mu_);
     flight->done = true;
     flight->status = status;
-    in_flight_.erase(image);
+    in_flight_.erase(key);
   }
   flight->cv.notify_all();
   return status;
 }
 
-Status AgentServiceImpl::RunPull(const std::string& image, SecretBytes creds) {
-  {
-    MutexLock lock(pull_slots_mu_);
-    while (pulls_running_ >= config_.limits.max_concurrent_pulls) pull_slots_cv_.wait(pull_slots_mu_);
-    ++pulls_running_;
+Status AgentServiceImpl::RunPull(const ResolvedRef& resolved, const std::string& image, SecretBytes creds) {
+  AcquirePullSlot();
+  ScopeGuard release_slot([this] { ReleasePullSlot(); });
+
+  const std::uint64_t max_store = config_.limits.max_store_size;
+  if (RecordedStoreBytes() >= max_store) {
+    return ResourceExhausted(
+        "pulling " + image +
+        ": the sealed stores already fill the limit max_store_size = " + std::to_string(max_store));
   }
-  ScopeGuard release_slot([this] {
-    {
-      MutexLock lock(pull_slots_mu_);
-      --pulls_running_;
-    }
-    pull_slots_cv_.notify_one();
-  });
 
   std::array<std::uint8_t, 16> name_bytes{};
   RandomBytes(name_bytes);
   ImageRecord record;
-  record.image = image;
+  record.image = resolved.key;
   record.store_name = HexEncode(name_bytes);
   record.key = SecretBytes::Random(32);
   const std::string store = StorePath(record.store_name);
@@ -131,7 +171,7 @@ Status AgentServiceImpl::RunPull(const std::string& image, SecretBytes creds) {
   ScopeGuard remove_store([&store] { (void)RemoveTree(store); });
 
   SR_LOG(kInfo) << "PullImage " << image << ": pulling into store " << record.store_name;
-  PullJob job{image, std::move(creds), store, &record.key};
+  PullJob job{image, std::move(creds), store, &record.key, resolved.manifest_digest};
   Result<PulledImage> pulled = deps_.puller->Pull(job);
   if (!pulled.ok()) {
     SR_LOG(kWarning) << "PullImage " << image << ": " << pulled.status().ToString();
@@ -143,16 +183,50 @@ Status AgentServiceImpl::RunPull(const std::string& image, SecretBytes creds) {
   if (!run.ok()) return std::move(run).status().WithContext("pulling " + image);
   record.run = std::move(*run);
 
+  // Measured and recorded under one lock, so concurrent pulls cannot both fit in the same room.
+  MutexLock commit_lock(store_commit_mu_);
+  const std::uint64_t used = RecordedStoreBytes(), added = DirectoryBytes(store);
+  if (used + added > max_store) {
+    SR_LOG(kWarning) << "PullImage " << image << ": refused, the stores would exceed max_store_size";
+    return ResourceExhausted("pulling " + image + ": its sealed store (" + std::to_string(added) +
+                             " bytes) exceeds the limit max_store_size = " + std::to_string(max_store) +
+                             " (" + std::to_string(used) + " bytes in use)");
+  }
   MutexLock lock(mu_);
-  state_.images.emplace(image, std::move(record));
+  state_.images.emplace(resolved.key, std::move(record));
   Status persisted = Persist();
   if (!persisted.ok()) {
-    state_.images.erase(image);
+    state_.images.erase(resolved.key);
     return persisted.WithContext("recording image " + image);
   }
   remove_store.Dismiss();
   SR_LOG(kInfo) << "PullImage " << image << ": sealed, root " << pulled->root_hash_hex;
   return OkStatus();
+}
+
+void AgentServiceImpl::AcquirePullSlot() {
+  MutexLock lock(pull_slots_mu_);
+  while (pulls_running_ >= config_.limits.max_concurrent_pulls) pull_slots_cv_.wait(pull_slots_mu_);
+  ++pulls_running_;
+}
+
+void AgentServiceImpl::ReleasePullSlot() {
+  {
+    MutexLock lock(pull_slots_mu_);
+    --pulls_running_;
+  }
+  pull_slots_cv_.notify_one();
+}
+
+std::uint64_t AgentServiceImpl::RecordedStoreBytes() {
+  std::vector<std::string> stores;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [name, image] : state_.images) stores.push_back(StorePath(image.store_name));
+  }
+  std::uint64_t total = 0;
+  for (const std::string& store : stores) total += DirectoryBytes(store);
+  return total;
 }
 
 Status AgentServiceImpl::RemoveOrphanStores() {

@@ -49,9 +49,20 @@ class AgentServiceImpl final : public AgentService {
   // `container_id` as prepared for it. Returns the image's canonical reference.
   Result<std::string> PrepareContainerRoot(const std::string& image, const std::string& container_id,
                                            SecretBytes creds) SR_EXCLUDES(mu_);
-  Status EnsureImage(const std::string& image, SecretBytes creds) SR_EXCLUDES(mu_);
+  // The image's key: the reference pinned to the manifest it names now (puller's Resolve, which
+  // checks the signature policy), or `image` itself when it already is a recorded key.
+  Result<ResolvedRef> Resolve(const std::string& image, const SecretBytes& creds) SR_EXCLUDES(mu_);
+  // Pulls and records the image `resolved` names (spelled `image` by the client) unless it is
+  // recorded, joining a pull of the same key in flight.
+  Status EnsureImage(const ResolvedRef& resolved, const std::string& image, SecretBytes creds)
+      SR_EXCLUDES(mu_);
   // Runs one pull into a fresh store directory and records it. Called by the pull's leader.
-  Status RunPull(const std::string& image, SecretBytes creds) SR_EXCLUDES(mu_);
+  Status RunPull(const ResolvedRef& resolved, const std::string& image, SecretBytes creds) SR_EXCLUDES(mu_);
+  // One of limits.max_concurrent_pulls slots, for a pull or a resolve (waits for a free one).
+  void AcquirePullSlot() SR_EXCLUDES(pull_slots_mu_);
+  void ReleasePullSlot() SR_EXCLUDES(pull_slots_mu_);
+  // Bytes of the recorded images' sealed stores (limits.max_store_size).
+  std::uint64_t RecordedStoreBytes() SR_EXCLUDES(mu_);
   Result<std::shared_ptr<Process>> FindProcess(const std::string& container_id, const std::string& exec_id)
       SR_EXCLUDES(mu_);
   Status Persist() SR_REQUIRES(mu_);
@@ -70,6 +81,9 @@ class AgentServiceImpl final : public AgentService {
   std::map<std::string, std::shared_ptr<InFlightPull>> in_flight_ SR_GUARDED_BY(mu_);
   std::function<void()> shutdown_ SR_GUARDED_BY(mu_);
   std::string sandbox_id_ SR_GUARDED_BY(mu_);
+
+  // Serializes a finished pull's store-size check with recording it (taken before mu_).
+  Mutex store_commit_mu_;
 
   // Bounds concurrent pulls (config limits.max_concurrent_pulls); joiners do not count.
   Mutex pull_slots_mu_;
