@@ -111,6 +111,7 @@ TEST(OciSpecTest, MinimalSpecGetsRuncDefaults) {
   EXPECT_EQ(caps["effective"], caps["bounding"]);
   EXPECT_EQ(caps["permitted"], caps["bounding"]);
   EXPECT_FALSE(caps.contains("inheritable"));
+  EXPECT_FALSE(caps.contains("ambient"));
   for (const char* granted : {"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_SETUID"}) {
     EXPECT_NE(std::find(caps["bounding"].begin(), caps["bounding"].end(), granted), caps["bounding"].end());
   }
@@ -142,7 +143,6 @@ TEST(OciSpecTest, DefaultsAreWhatDebiansRuncSpecWrites) {
   EXPECT_EQ(ours["mounts"], runc["mounts"]);
   EXPECT_EQ(ours["process"]["rlimits"], runc["process"]["rlimits"]);
   EXPECT_EQ(ours["process"]["noNewPrivileges"], runc["process"]["noNewPrivileges"]);
-  EXPECT_EQ(ours["process"]["capabilities"]["ambient"], runc["process"]["capabilities"]["ambient"]);
   EXPECT_EQ(ours["ociVersion"], runc["ociVersion"]);
 }
 

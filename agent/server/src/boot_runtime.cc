@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/thread_annotations.h"
 #include "boot/app_enclave.h"
+#include "boot/seccomp_profile.h"
 #include "oci.pb.h"
 #include "stub-enclave/sigstruct.h"
 
@@ -198,7 +199,7 @@ class BootRuntime final : public ContainerRuntime {
   std::unique_ptr<sgx::Tee>
       tee_;  // outlives every AppEnclave: they are owned by records the service drops first
   const sgx::Sigstruct sigstruct_;
-  const SpecDefaults spec_defaults_ = HostSpecDefaults(nlohmann::json());
+  const SpecDefaults spec_defaults_ = HostSpecDefaults(boot::DefaultSeccompProfile());
   std::vector<std::string> stub_args_;
   Mutex mu_;
   std::map<std::string, std::weak_ptr<boot::AppEnclave>> running_ SR_GUARDED_BY(mu_);
