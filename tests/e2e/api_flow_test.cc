@@ -108,10 +108,14 @@ class ApiFlowTest : public ::testing::Test {
   }
 
   // Starts enclave-agent as a sim enclave with the genuine boot policy and `boot` configured.
+  // With `tcp_port`, ttrpc also listens on tcp://127.0.0.1:PORT (enclave-cc's shim).
   void StartAgent(const std::string& boot = BuiltProgram("sealroot-boot"),
-                  const std::string& boot_sig = material->dir / "boot.sig", bool allow_exec = false) {
+                  const std::string& boot_sig = material->dir / "boot.sig", bool allow_exec = false,
+                  int tcp_port = 0) {
+    json ttrpc = json::array({"unix://" + (dir_ / "ttrpc.sock")});
+    if (tcp_port != 0) ttrpc.push_back("tcp://127.0.0.1:" + std::to_string(tcp_port));
     json config = {
-        {"ttrpc", json::array({"unix://" + (dir_ / "ttrpc.sock")})},
+        {"ttrpc", ttrpc},
         {"grpc", json::array({"unix://" + (dir_ / "grpc.sock")})},
         {"state_dir", dir_ / "state"},
         {"store_dir", dir_ / "store"},
@@ -237,6 +241,22 @@ TEST_F(ApiFlowTest, PullCreateStartReadWaitRemoveOverGrpc) {
   EXPECT_EQ(out["wait"], "OK");
   EXPECT_EQ(out["status"], 3);
   EXPECT_EQ(out["remove"], "OK");
+}
+
+// A container with the agent's default spec lives in its own network namespace: the agent's
+// loopback TCP listener (no authentication: DestroySandbox would stop the agent) is out of reach.
+TEST_F(ApiFlowTest, ContainerCannotReachTheAgentsTcpListener) {
+  const int port = sealroot::testing::FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartAgent(BuiltProgram("sealroot-boot"), material->dir / "boot.sig", false, port));
+  ASSERT_TRUE(sealroot::testing::WaitForPort(port));
+  const std::string probe =
+      "nc -w 2 127.0.0.1 " + std::to_string(port) + " </dev/null && echo reached || echo unreachable";
+  ASSERT_NO_FATAL_FAILURE(Create("probe-tcp", {"sh", "-c", probe}));
+  ASSERT_TRUE(Start("probe-tcp").ok()) << Log();
+  EXPECT_EQ(ReadAll("probe-tcp"), "unreachable\n");
+  EXPECT_EQ(WaitFor("probe-tcp"), 0);
+  EXPECT_TRUE(client_->Call("grpc.Health", "Check", "").ok());
+  ASSERT_NO_FATAL_FAILURE(Remove("probe-tcp"));
 }
 
 TEST_F(ApiFlowTest, ContainerExitingNonZeroReportsItsStatus) {
