@@ -94,14 +94,14 @@ class BlockingCallsTest : public ::testing::Test {
     return static_cast<int>(std::count(codes.begin(), codes.end(), static_cast<int>(code)));
   }
 
-  // A fresh client gets SERVING within a second.
+  // A fresh client gets SERVING promptly (a starved agent would not answer at all).
   void ExpectHealthPrompt() {
     auto client = ttrpc::Client::Connect(config_.ttrpc[0]);
     ASSERT_TRUE(client.ok());
     const auto start = std::chrono::steady_clock::now();
     auto reply = (*client)->Call("grpc.Health", "Check", "", 10s);
     ASSERT_TRUE(reply.ok()) << reply.status().ToString();
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
     ::grpc::HealthCheckResponse health;
     ASSERT_TRUE(health.ParseFromString(*reply));
     EXPECT_EQ(health.status(), ::grpc::HealthCheckResponse::SERVING);
