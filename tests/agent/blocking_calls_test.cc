@@ -116,10 +116,10 @@ TEST_F(BlockingCallsTest, PipelinedWaitProcessCallsCannotStarveHealthCheck) {
   const int per_connection = static_cast<int>(config_.limits.max_blocking_calls_per_connection);
   UniqueFd fd = Connect();
   SendCalls(fd.get(), 260);
-  ExpectHealthPrompt();
-  std::vector<int> codes = Responses(fd.get());
+  std::vector<int> codes = Responses(fd.get());  // meanwhile the accepted calls took their threads
   EXPECT_EQ(Count(codes, Code::kResourceExhausted), 260 - per_connection);
   EXPECT_EQ(codes.size(), static_cast<std::size_t>(260 - per_connection));  // the others still wait
+  ExpectHealthPrompt();
 }
 
 TEST_F(BlockingCallsTest, WaitProcessCallsAcrossConnectionsAreBoundedInTotal) {
@@ -131,10 +131,10 @@ TEST_F(BlockingCallsTest, WaitProcessCallsAcrossConnectionsAreBoundedInTotal) {
     fds.push_back(Connect());
     SendCalls(fds.back().get(), per_connection);
   }
-  ExpectHealthPrompt();
   int refused = 0;
   for (UniqueFd& fd : fds) refused += Count(Responses(fd.get(), 500ms), Code::kResourceExhausted);
   EXPECT_EQ(refused, connections * per_connection - total);
+  ExpectHealthPrompt();
 }
 
 class BlockingCallsDisconnectTest : public BlockingCallsTest,
