@@ -25,16 +25,22 @@ target_link_libraries(sealroot_agent_proto PUBLIC PkgConfig::PROTOBUF)
 
 add_library(sealroot_agent STATIC
   server/src/agent.cc
+  server/src/blocking_calls.cc
   server/src/boot_runtime.cc
+  server/src/call_context.cc
   server/src/config.cc
   server/src/container_keys.cc
   server/src/dispatcher.cc
   server/src/executor.cc
   server/src/grpc_server.cc
   server/src/listen.cc
+  server/src/oci_defaults.cc
+  server/src/oci_spec.cc
+  server/src/oci_spec_parse.cc
   server/src/pipeline_puller.cc
   server/src/private_dir.cc
   server/src/pulls.cc
+  server/src/reachability.cc
   server/src/records.cc
   server/src/runtime.cc
   server/src/service_impl.cc
@@ -42,12 +48,13 @@ add_library(sealroot_agent STATIC
   server/src/ttrpc_server.cc
   server/src/ttrpc_wire.cc
   server/src/validate.cc
+  server/src/watched_process.cc
   server/src/workload_policy.cc
 )
 target_include_directories(sealroot_agent PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(sealroot_agent
-  PUBLIC sealroot_agent_proto sealroot_local_attest sealroot_base
-  PRIVATE sealroot_sealing sealroot_image sealroot_boot_launch PkgConfig::GRPCPP nlohmann_json::nlohmann_json)
+  PUBLIC sealroot_agent_proto sealroot_local_attest sealroot_base nlohmann_json::nlohmann_json
+  PRIVATE sealroot_sealing sealroot_image sealroot_boot_launch PkgConfig::GRPCPP)
 sealroot_defaults(sealroot_agent)
 
 add_executable(enclave-agent enclave_agent_main.cc)

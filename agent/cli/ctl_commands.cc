@@ -7,6 +7,7 @@
 
 #include "agent.pb.h"
 #include "agent/cli/commands.h"
+#include "agent/server/oci_spec.h"
 #include "agent/server/ttrpc.h"
 #include "base/cli.h"
 #include "base/file.h"
@@ -60,30 +61,20 @@ Result<json> Pull(ArgParser& parser, agent::ttrpc::Client& client) {
   return json{{"image_ref", response.image_ref()}, {"container_id", request.container_id()}};
 }
 
-// The container's process: --spec (an OCI runtime config.json) or flags; command after "--".
+// The container's spec: --spec (a whole OCI runtime config.json, refused if it holds anything
+// grpc.Spec cannot carry) or flags; a command after "--", --env and --cwd override it.
 Result<::grpc::Spec> SpecFromFlags(const ArgParser& parser) {
   ::grpc::Spec spec;
-  ::grpc::Process* process = spec.mutable_process();
   if (auto file = parser.Get("spec")) {
     SR_ASSIGN_OR_RETURN(std::string text, ReadFile(*file, 1u << 20));
     json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded() || !doc.is_object())
       return InvalidArgument(*file + ": not a JSON OCI runtime spec");
-    try {
-      spec.set_version(doc.value("ociVersion", ""));
-      spec.set_hostname(doc.value("hostname", ""));
-      const json& p = doc.value("process", json::object());
-      for (const auto& arg : p.value("args", json::array())) process->add_args(arg.get<std::string>());
-      for (const auto& env : p.value("env", json::array())) process->add_env(env.get<std::string>());
-      process->set_cwd(p.value("cwd", ""));
-      process->set_terminal(p.value("terminal", false));
-      const json& user = p.value("user", json::object());
-      process->mutable_user()->set_uid(user.value<std::uint32_t>("uid", 0));
-      process->mutable_user()->set_gid(user.value<std::uint32_t>("gid", 0));
-    } catch (const json::exception& e) {
-      return InvalidArgument(*file + ": " + e.what());
-    }
+    Result<::grpc::Spec> parsed = agent::SpecFromOciConfig(doc);
+    if (!parsed.ok()) return std::move(parsed).status().WithContext(*file);
+    spec = std::move(*parsed);
   }
+  ::grpc::Process* process = spec.mutable_process();
   std::vector<std::string> command(parser.positionals().begin() + 1, parser.positionals().end());
   if (!command.empty()) {
     process->clear_args();
@@ -205,7 +196,7 @@ void AddSubcommandFlags(ArgParser& parser, std::string_view name) {
     parser.Option("creds-file", "FILE", "read USER:PASS from FILE");
   } else if (name == "create") {
     parser.Option("image", "IMAGE", "pull IMAGE inside CreateContainer (kata image_guest_pull)");
-    parser.Option("spec", "FILE", "an OCI runtime spec (config.json) for the process");
+    parser.Option("spec", "FILE", "an OCI runtime spec (config.json), forwarded whole");
     parser.Option("env", "NAME=VALUE", "add an environment variable (repeatable)");
     parser.Option("cwd", "DIR", "working directory");
   } else if (name == "wait" || name == "logs" || name == "exec") {

@@ -66,6 +66,11 @@ struct Limits {
   std::size_t max_message_size = 4u << 20;  // ttrpc's own limit, also applied to gRPC
   std::size_t max_connections = 64;
   std::size_t max_requests_in_flight = 256;
+  // Calls that may block for long (WaitProcess, ReadStdout/ReadStderr, WriteStdin, PullImage,
+  // Create/StartContainer, ExecProcess): in total (below max_requests_in_flight) and per ttrpc
+  // connection.
+  std::size_t max_blocking_calls = 128;
+  std::size_t max_blocking_calls_per_connection = 32;
   std::chrono::milliseconds frame_timeout{30'000};  // a started frame must complete within this
   std::size_t max_image_ref_size = 4096;
 };

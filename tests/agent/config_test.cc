@@ -138,5 +138,20 @@ TEST(AgentManifestTest, NothingInTheManifestMayLetTheHostChooseWhatTheAgentTrust
   EXPECT_TRUE(ParseAgentConfig(R"({"trust": {"policy": "/etc/containers/policy.json"}})").ok());
 }
 
+TEST(AgentConfigTest, BlockingCallLimitsStayBelowTheRequestThreads) {
+  auto config =
+      ParseAgentConfig(R"({"limits": {"max_blocking_calls": 16, "max_blocking_calls_per_connection": 4}})");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->limits.max_blocking_calls, 16u);
+  EXPECT_EQ(config->limits.max_blocking_calls_per_connection, 4u);
+  // Blocking calls could otherwise take every thread and starve Health.Check.
+  for (const char* text :
+       {R"({"limits": {"max_blocking_calls": 256}})", R"({"limits": {"max_requests_in_flight": 64}})"}) {
+    auto refused = ParseAgentConfig(text);
+    ASSERT_FALSE(refused.ok()) << text;
+    EXPECT_NE(refused.status().message().find("max_blocking_calls"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace sealroot::agent

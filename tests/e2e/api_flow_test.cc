@@ -177,8 +177,9 @@ class ApiFlowTest : public ::testing::Test {
   }
 
   void StartAgent(const std::string& manifest = AgentManifest(),
-                  std::optional<sgx::Sigstruct> sigstruct = std::nullopt) {
-    auto launched = Launch(manifest, sigstruct);
+                  std::optional<sgx::Sigstruct> sigstruct = std::nullopt,
+                  std::vector<std::string> extra_args = {}) {
+    auto launched = Launch(manifest, sigstruct, std::move(extra_args));
     ASSERT_TRUE(launched.ok()) << launched.status().ToString();
     agent_ = std::move(*launched);
     for (int i = 0; i < 300; ++i) {
@@ -295,6 +296,25 @@ TEST_F(ApiFlowTest, PullCreateStartReadWaitRemoveOverGrpc) {
   EXPECT_EQ(out["wait"], "OK");
   EXPECT_EQ(out["status"], 3);
   EXPECT_EQ(out["remove"], "OK");
+}
+
+// A container with the agent's default spec lives in its own network namespace: the agent's
+// loopback TCP listener (no authentication: DestroySandbox would stop the agent) is out of reach.
+TEST_F(ApiFlowTest, ContainerCannotReachTheAgentsTcpListener) {
+  const int port = sealroot::testing::FreePort();
+  const std::vector<std::string> probe = {
+      "sh", "-c", "nc -w 2 127.0.0.1 " + std::to_string(port) + " </dev/null && echo reached || echo unreachable"};
+  json policy = OwnerPolicy();
+  policy["args"].push_back(probe);
+  ASSERT_NO_FATAL_FAILURE(
+      StartAgent(AgentManifest(policy), std::nullopt, {"--ttrpc", "tcp://127.0.0.1:" + std::to_string(port)}));
+  ASSERT_TRUE(sealroot::testing::WaitForPort(port));
+  ASSERT_NO_FATAL_FAILURE(Create("probe-tcp", probe));
+  ASSERT_TRUE(Start("probe-tcp").ok()) << Log();
+  EXPECT_EQ(ReadAll("probe-tcp"), "unreachable\n");
+  EXPECT_EQ(WaitFor("probe-tcp"), 0);
+  EXPECT_TRUE(client_->Call("grpc.Health", "Check", "").ok());
+  ASSERT_NO_FATAL_FAILURE(Remove("probe-tcp"));
 }
 
 TEST_F(ApiFlowTest, ContainerExitingNonZeroReportsItsStatus) {

@@ -14,7 +14,9 @@ namespace sealroot::agent {
 
 struct Agent::Impl {
   explicit Impl(const AgentConfig& c)
-      : config(c), executor(c.limits.max_requests_in_flight, c.limits.max_requests_in_flight) {}
+      : config(c),
+        executor(c.limits.max_requests_in_flight, c.limits.max_requests_in_flight),
+        blocking(c.limits.max_blocking_calls, c.limits.max_blocking_calls_per_connection) {}
 
   AgentConfig config;
   // Destruction order matters: ~Agent drains the executor and stops the servers before the
@@ -22,6 +24,7 @@ struct Agent::Impl {
   std::unique_ptr<AgentService> service;
   std::unique_ptr<RpcDispatcher> dispatcher;
   Executor executor;
+  BlockingCallLimit blocking;  // below the executor's threads: quick calls always find one
   std::vector<std::unique_ptr<Server>> servers;
 
   Mutex mu;
@@ -72,13 +75,14 @@ Result<std::unique_ptr<Agent>> Agent::Start(const AgentConfig& config, ServiceDe
   });
   for (const ListenAddress& address : impl->config.ttrpc) {
     Result<std::unique_ptr<Server>> server =
-        ServeTtrpc(address, *impl->dispatcher, impl->config.limits, impl->executor);
+        ServeTtrpc(address, *impl->dispatcher, impl->config.limits, impl->executor, impl->blocking);
     if (!server.ok()) return std::move(server).status().WithContext("ttrpc on " + address.ToString());
     impl->servers.push_back(std::move(*server));
   }
   if (!impl->config.grpc.empty()) {
-    SR_ASSIGN_OR_RETURN(std::unique_ptr<Server> server,
-                        ServeGrpc(impl->config.grpc, *impl->dispatcher, impl->config.limits, impl->executor));
+    SR_ASSIGN_OR_RETURN(
+        std::unique_ptr<Server> server,
+        ServeGrpc(impl->config.grpc, *impl->dispatcher, impl->config.limits, impl->executor, impl->blocking));
     impl->servers.push_back(std::move(server));
   }
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));

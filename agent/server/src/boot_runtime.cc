@@ -1,6 +1,5 @@
 #include "agent/server/src/boot_runtime.h"
 
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -8,14 +7,16 @@
 #include <map>
 #include <thread>
 
+#include "agent/server/oci_spec.h"
 #include "agent/server/src/private_dir.h"
+#include "agent/server/src/validate.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/thread_annotations.h"
 #include "boot/app_enclave.h"
-#include "boot/process_spec.h"
+#include "boot/seccomp_profile.h"
 #include "oci.pb.h"
 #include "stub-enclave/sigstruct.h"
 
@@ -39,28 +40,6 @@ class BootProcess final : public Process {
  private:
   std::shared_ptr<boot::EnclaveProcess> process_;
 };
-
-// The OCI process of the shim's spec as the boot's SpecProcess; unset fields stay unset so the
-// image's values apply (boot::ResolveProcess does the precedence).
-Result<boot::SpecProcess> ToSpecProcess(const ::grpc::Process& in) {
-  boot::SpecProcess out;
-  out.args.assign(in.args().begin(), in.args().end());
-  out.env.assign(in.env().begin(), in.env().end());
-  out.cwd = in.cwd();
-  if (in.has_user()) {
-    out.user =
-        boot::SpecProcess::User{in.user().uid(),
-                                in.user().gid(),
-                                {in.user().additionalgids().begin(), in.user().additionalgids().end()}};
-  }
-  for (const ::grpc::POSIXRlimit& limit : in.rlimits()) {
-    std::optional<int> resource = boot::RlimitFromName(limit.type());
-    if (!resource) return InvalidArgument("process.rlimits: unknown type \"" + limit.type() + "\"");
-    out.rlimits.push_back({*resource, limit.soft(), limit.hard()});
-  }
-  out.no_new_privileges = in.nonewprivileges();
-  return out;
-}
 
 Result<sgx::Measurement> MeasurementFromHex(const std::string& hex, std::string_view what) {
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, HexDecode(hex));
@@ -136,16 +115,12 @@ class BootRuntime final : public ContainerRuntime {
     const std::string ctx = "StartContainer " + launch.container_id;
     ::grpc::Spec oci;
     if (!oci.ParseFromString(launch.spec)) return Internal(ctx + ": the stored OCI spec does not parse");
-    boot::BootSpec spec;
-    spec.hostname = oci.hostname();
-    Result<boot::SpecProcess> process = ToSpecProcess(oci.process());
-    if (!process.ok()) return std::move(process).status().WithContext(ctx);
-    spec.process = std::move(*process);
-    spec.pin_to_image = launch.pin_to_image;
+    nlohmann::json spec = SpecToOciConfig(oci, spec_defaults_);
+    spec["pinToImage"] = launch.pin_to_image;
 
     boot::AppEnclaveSpec app;
     app.container_id = launch.container_id;
-    app.boot_spec = boot::EncodeBootSpec(spec);
+    app.boot_spec = spec.dump();
     app.store_dir = launch.store_dir;
     Result<sgx::Measurement> root = MeasurementFromHex(launch.root_hash_hex, "root hash");
     if (!root.ok()) return std::move(root).status().WithContext(ctx);
@@ -194,11 +169,9 @@ class BootRuntime final : public ContainerRuntime {
     ::grpc::Process oci;
     if (!oci.ParseFromString(process_spec)) return InvalidArgument(ctx + ": malformed process");
     if (oci.args().empty()) return InvalidArgument(ctx + ": process.args is empty");
-    boot::BootSpec spec;
-    Result<boot::SpecProcess> process = ToSpecProcess(oci);
-    if (!process.ok()) return std::move(process).status().WithContext(ctx);
-    spec.process = std::move(*process);
-    Result<std::unique_ptr<boot::EnclaveProcess>> exec = enclave->Exec(boot::EncodeBootSpec(spec));
+    SR_RETURN_IF_ERROR_CTX(ValidateProcess(oci), ctx);
+    const nlohmann::json spec = {{"process", ProcessToOci(oci)}};
+    Result<std::unique_ptr<boot::EnclaveProcess>> exec = enclave->Exec(spec.dump());
     if (!exec.ok()) return std::move(exec).status().WithContext(ctx);
     return std::unique_ptr<Process>(
         std::make_unique<BootProcess>(std::shared_ptr<boot::EnclaveProcess>(std::move(*exec))));
@@ -239,6 +212,7 @@ class BootRuntime final : public ContainerRuntime {
       tee_;  // outlives every AppEnclave: they are owned by records the service drops first
   const sgx::Sigstruct sigstruct_;
   const std::string boot_manifest_;
+  const SpecDefaults spec_defaults_ = HostSpecDefaults(boot::DefaultSeccompProfile());
   std::vector<std::string> stub_args_;
   Mutex mu_;
   std::map<std::string, std::weak_ptr<boot::AppEnclave>> running_ SR_GUARDED_BY(mu_);

@@ -106,11 +106,11 @@ Result<std::size_t> PositiveSize(const json& value, std::string_view key, std::s
 }
 
 Status ParseLimits(const json& object, Limits& limits) {
-  SR_RETURN_IF_ERROR(
-      CheckKeys(object, "limits",
-                {"max_concurrent_pulls", "max_message_size", "max_connections", "max_requests_in_flight",
-                 "frame_timeout_ms", "max_image_ref_size", "max_layer_size", "max_image_size",
-                 "max_decompression_ratio", "max_layers", "max_store_size"}));
+  SR_RETURN_IF_ERROR(CheckKeys(
+      object, "limits",
+      {"max_concurrent_pulls", "max_message_size", "max_connections", "max_requests_in_flight",
+       "max_blocking_calls", "max_blocking_calls_per_connection", "frame_timeout_ms", "max_image_ref_size",
+       "max_layer_size", "max_image_size", "max_decompression_ratio", "max_layers", "max_store_size"}));
   struct Field {
     const char* key;
     std::size_t* target;
@@ -122,6 +122,8 @@ Status ParseLimits(const json& object, Limits& limits) {
       {"max_message_size", &limits.max_message_size, 64u << 20},
       {"max_connections", &limits.max_connections, 4096},
       {"max_requests_in_flight", &limits.max_requests_in_flight, 4096},
+      {"max_blocking_calls", &limits.max_blocking_calls, 4096},
+      {"max_blocking_calls_per_connection", &limits.max_blocking_calls_per_connection, 4096},
       {"frame_timeout_ms", &frame_timeout_ms, 3'600'000},
       {"max_image_ref_size", &limits.max_image_ref_size, 65536},
       {"max_layer_size", &limits.max_layer_size, 1ull << 50},
@@ -135,6 +137,10 @@ Status ParseLimits(const json& object, Limits& limits) {
     SR_ASSIGN_OR_RETURN(*field.target, PositiveSize(object.at(field.key), field.key, field.max));
   }
   limits.frame_timeout = std::chrono::milliseconds(frame_timeout_ms);
+  if (limits.max_blocking_calls >= limits.max_requests_in_flight) {
+    return InvalidArgument("limits.max_blocking_calls must be below limits.max_requests_in_flight (the other "
+                           "calls need threads too)");
+  }
   return OkStatus();
 }
 

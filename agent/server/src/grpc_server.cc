@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
+#include "agent/server/src/call_context.h"
 #include "agent/server/src/servers.h"
 #include "base/log.h"
 
@@ -15,8 +16,8 @@ namespace {
 class UnaryReactor final : public ::grpc::ServerGenericBidiReactor {
  public:
   UnaryReactor(::grpc::GenericCallbackServerContext* context, const RpcDispatcher& dispatcher,
-               Executor& executor)
-      : context_(context), dispatcher_(dispatcher), executor_(executor) {
+               Executor& executor, BlockingCallLimit& blocking)
+      : context_(context), dispatcher_(dispatcher), executor_(executor), blocking_(blocking) {
     StartRead(&request_);
   }
 
@@ -30,12 +31,21 @@ class UnaryReactor final : public ::grpc::ServerGenericBidiReactor {
       Finish(::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "bad method path"));
       return;
     }
+    if (BlockingCallLimit::IsBlocking(names->first, names->second)) {
+      slot_ = blocking_.TryAcquire(nullptr);
+      if (!slot_) {
+        Finish(::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, kTooManyBlockingCalls));
+        return;
+      }
+    }
     bool queued = executor_.Submit([this, names = std::move(*names)] { Handle(names.first, names.second); });
     if (!queued)
       Finish(::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, "too many requests in flight"));
   }
 
   void OnWriteDone(bool /*ok*/) override {}
+  // The client went away (or the deadline passed): a blocking handler gives up.
+  void OnCancel() override { *cancelled_ = true; }
   void OnDone() override { delete this; }  // gRPC's reactor contract: the reactor owns itself
 
  private:
@@ -46,7 +56,11 @@ class UnaryReactor final : public ::grpc::ServerGenericBidiReactor {
       for (const ::grpc::Slice& s : slices)
         payload.append(reinterpret_cast<const char*>(s.begin()), s.size());
     }
-    RpcReply reply = dispatcher_.Call(service, method, payload);
+    RpcReply reply;
+    {
+      CallScope call(cancelled_);
+      reply = dispatcher_.Call(service, method, payload);
+    }
     if (!reply.status.ok()) {
       Finish(::grpc::Status(static_cast<::grpc::StatusCode>(reply.status.code()), reply.status.message()));
       return;
@@ -59,21 +73,25 @@ class UnaryReactor final : public ::grpc::ServerGenericBidiReactor {
   ::grpc::GenericCallbackServerContext* context_;
   const RpcDispatcher& dispatcher_;
   Executor& executor_;
+  BlockingCallLimit& blocking_;
+  std::unique_ptr<BlockingCallLimit::Slot> slot_;  // released with the reactor (OnDone)
+  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
   ::grpc::ByteBuffer request_;
   ::grpc::ByteBuffer response_;
 };
 
 class GenericService final : public ::grpc::CallbackGenericService {
  public:
-  GenericService(const RpcDispatcher& dispatcher, Executor& executor)
-      : dispatcher_(dispatcher), executor_(executor) {}
+  GenericService(const RpcDispatcher& dispatcher, Executor& executor, BlockingCallLimit& blocking)
+      : dispatcher_(dispatcher), executor_(executor), blocking_(blocking) {}
   ::grpc::ServerGenericBidiReactor* CreateReactor(::grpc::GenericCallbackServerContext* context) override {
-    return new UnaryReactor(context, dispatcher_, executor_);  // deleted in OnDone
+    return new UnaryReactor(context, dispatcher_, executor_, blocking_);  // deleted in OnDone
   }
 
  private:
   const RpcDispatcher& dispatcher_;
   Executor& executor_;
+  BlockingCallLimit& blocking_;
 };
 
 class GrpcServer final : public Server {
@@ -95,8 +113,8 @@ class GrpcServer final : public Server {
 
 Result<std::unique_ptr<Server>> ServeGrpc(const std::vector<ListenAddress>& addresses,
                                           const RpcDispatcher& dispatcher, const Limits& limits,
-                                          Executor& executor) {
-  auto service = std::make_unique<GenericService>(dispatcher, executor);
+                                          Executor& executor, BlockingCallLimit& blocking) {
+  auto service = std::make_unique<GenericService>(dispatcher, executor, blocking);
   ::grpc::ServerBuilder builder;
   for (const ListenAddress& address : addresses) {
     if (address.kind != ListenAddress::Kind::kUnix) return InvalidArgument("gRPC serves unix sockets only");

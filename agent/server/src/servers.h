@@ -8,6 +8,7 @@
 
 #include "agent/server/config.h"
 #include "agent/server/dispatcher.h"
+#include "agent/server/src/blocking_calls.h"
 #include "agent/server/src/executor.h"
 #include "base/fd.h"
 
@@ -20,12 +21,19 @@ class Server {
 };
 
 // ttrpc on one unix socket (created mode 0600, replacing a stale socket file) or loopback TCP.
+// Blocking calls take a slot of `blocking` (per connection and in total) or are refused.
 Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcDispatcher& dispatcher,
-                                           const Limits& limits, Executor& executor);
-// gRPC (generic, so that unknown methods reach the dispatcher too) on unix sockets.
+                                           const Limits& limits, Executor& executor,
+                                           BlockingCallLimit& blocking);
+// gRPC (generic, so that unknown methods reach the dispatcher too) on unix sockets. Blocking
+// calls count against `blocking`'s total (gRPC shows no connection to count them by).
 Result<std::unique_ptr<Server>> ServeGrpc(const std::vector<ListenAddress>& addresses,
                                           const RpcDispatcher& dispatcher, const Limits& limits,
-                                          Executor& executor);
+                                          Executor& executor, BlockingCallLimit& blocking);
+
+inline constexpr char kTooManyBlockingCalls[] =
+    "too many blocking calls (WaitProcess, ReadStdout, PullImage...) in flight, on this connection or in "
+    "total";
 
 // A listening socket for `address` (unix: parent created 0700, socket 0600).
 Result<UniqueFd> ListenOn(const ListenAddress& address);

@@ -4,7 +4,9 @@
 #include <csignal>
 
 #include "agent/server/src/private_dir.h"
+#include "agent/server/src/reachability.h"
 #include "agent/server/src/validate.h"
+#include "agent/server/src/watched_process.h"
 #include "base/file.h"
 #include "base/log.h"
 
@@ -82,6 +84,7 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   SR_RETURN_IF_ERROR(ValidateContainerId(id));
   if (!request.has_oci()) return InvalidArgument("CreateContainer " + id + ": malformed OCI spec: no spec");
   SR_RETURN_IF_ERROR_CTX(ValidateSpec(request.oci()), "CreateContainer " + id);
+  SR_RETURN_IF_ERROR_CTX(CheckAgentUnreachable(request.oci(), config_), "CreateContainer " + id);
   SR_ASSIGN_OR_RETURN(std::string guest_image, GuestPullImage(request));
   if (!guest_image.empty()) {
     SR_RETURN_IF_ERROR(ValidateImageRef(guest_image, config_.limits.max_image_ref_size));
@@ -143,7 +146,7 @@ Result<AgentService::Empty> AgentServiceImpl::StartContainer(const ::grpc::Start
                          record_commit,
                          config_.workload.PinsToImage()};
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process, deps_.runtime->Start(launch));
-  record.init = std::move(process);
+  record.init = WatchProcess(std::move(process));
   record.state = ContainerState::kRunning;
   SR_RETURN_IF_ERROR_CTX(Persist(), "StartContainer " + id);
   return Empty();
@@ -206,7 +209,7 @@ Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProc
     return AlreadyExists("exec " + request.exec_id() + " exists");
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process,
                       deps_.runtime->Exec(request.container_id(), request.process().SerializeAsString()));
-  it->second.execs.emplace(request.exec_id(), std::move(process));
+  it->second.execs.emplace(request.exec_id(), WatchProcess(std::move(process)));
   return Empty();
 }
 

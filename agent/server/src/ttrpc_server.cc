@@ -8,6 +8,7 @@
 #include <list>
 #include <thread>
 
+#include "agent/server/src/call_context.h"
 #include "agent/server/src/servers.h"
 #include "agent/server/ttrpc.h"
 #include "base/log.h"
@@ -21,8 +22,13 @@ using ttrpc::FrameHeader;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(UniqueFd fd, const RpcDispatcher& dispatcher, const Limits& limits, Executor& executor)
-      : fd_(std::move(fd)), dispatcher_(dispatcher), limits_(limits), executor_(executor) {}
+  Connection(UniqueFd fd, const RpcDispatcher& dispatcher, const Limits& limits, Executor& executor,
+             BlockingCallLimit& blocking)
+      : fd_(std::move(fd)),
+        dispatcher_(dispatcher),
+        limits_(limits),
+        executor_(executor),
+        blocking_(blocking) {}
 
   // Reads frames until EOF, a protocol error or Close().
   void Serve();
@@ -38,6 +44,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const RpcDispatcher& dispatcher_;
   const Limits& limits_;
   Executor& executor_;
+  BlockingCallLimit& blocking_;
+  // This connection's blocking calls in flight, and the flag that cancels them when it closes.
+  const std::shared_ptr<std::atomic<std::size_t>> blocking_in_flight_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
+  const std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
   Mutex write_mu_;
   std::atomic<bool> finished_{false};
 };
@@ -53,8 +64,10 @@ void Connection::Serve() {
     }
   }
   // Tell the peer now; the fd itself stays open until in-flight handlers drop their reference,
-  // so a late reply can never reach a new connection that reused the number.
+  // so a late reply can never reach a new connection that reused the number. Blocking calls
+  // still waiting for this client give up (CallCancelled) and free their slots.
   shutdown(fd_.get(), SHUT_RDWR);
+  *gone_ = true;
   finished_ = true;
 }
 
@@ -92,9 +105,22 @@ Status Connection::ServeOneFrame() {
     Reply(header.stream_id, InvalidArgument("malformed ttrpc request"), {});
     return OkStatus();
   }
+  std::shared_ptr<BlockingCallLimit::Slot> slot;
+  if (BlockingCallLimit::IsBlocking(request->service(), request->method())) {
+    slot = blocking_.TryAcquire(blocking_in_flight_);
+    if (!slot) {
+      Reply(header.stream_id, ResourceExhausted(kTooManyBlockingCalls), {});
+      return OkStatus();
+    }
+  }
   auto self = shared_from_this();
-  bool queued = executor_.Submit([self, request, stream = header.stream_id] {
-    RpcReply reply = self->dispatcher_.Call(request->service(), request->method(), request->payload());
+  // The slot goes with the task, after the reply.
+  bool queued = executor_.Submit([self, request, stream = header.stream_id, slot] {
+    RpcReply reply;
+    {
+      CallScope call(self->gone_);
+      reply = self->dispatcher_.Call(request->service(), request->method(), request->payload());
+    }
     self->Reply(stream, reply.status, std::move(reply.payload));
   });
   if (!queued) Reply(header.stream_id, ResourceExhausted("too many requests in flight"), {});
@@ -135,14 +161,15 @@ void Connection::Reply(std::uint32_t stream, const Status& status, std::string p
 class TtrpcServer final : public Server {
  public:
   TtrpcServer(UniqueFd listener, UniqueFd wake, const ListenAddress& address, const RpcDispatcher& dispatcher,
-              const Limits& limits, Executor& executor)
+              const Limits& limits, Executor& executor, BlockingCallLimit& blocking)
       : listener_(std::move(listener)),
         wake_(std::move(wake)),
         name_(address.ToString()),
         socket_path_(address.kind == ListenAddress::Kind::kUnix ? address.path : ""),
         dispatcher_(dispatcher),
         limits_(limits),
-        executor_(executor) {
+        executor_(executor),
+        blocking_(blocking) {
     accept_thread_ = std::thread([this] { AcceptLoop(); });
   }
   ~TtrpcServer() override { Stop(); }
@@ -175,6 +202,7 @@ class TtrpcServer final : public Server {
   const RpcDispatcher& dispatcher_;
   const Limits& limits_;
   Executor& executor_;
+  BlockingCallLimit& blocking_;
   std::thread accept_thread_;
   Mutex mu_;
   std::list<Entry> connections_ SR_GUARDED_BY(mu_);
@@ -209,7 +237,7 @@ void TtrpcServer::AcceptLoop() {
       SR_LOG(kWarning) << "ttrpc " << name_ << ": connection limit reached, refusing a connection";
       continue;
     }
-    auto connection = std::make_shared<Connection>(std::move(fd), dispatcher_, limits_, executor_);
+    auto connection = std::make_shared<Connection>(std::move(fd), dispatcher_, limits_, executor_, blocking_);
     connections_.push_back({connection, std::thread([connection] { connection->Serve(); })});
   }
 }
@@ -217,12 +245,13 @@ void TtrpcServer::AcceptLoop() {
 }  // namespace
 
 Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcDispatcher& dispatcher,
-                                           const Limits& limits, Executor& executor) {
+                                           const Limits& limits, Executor& executor,
+                                           BlockingCallLimit& blocking) {
   SR_ASSIGN_OR_RETURN(UniqueFd listener, ListenOn(address));
   UniqueFd wake(eventfd(0, EFD_CLOEXEC));
   if (!wake) return ErrnoStatus("eventfd", errno);
   return std::unique_ptr<Server>(std::make_unique<TtrpcServer>(std::move(listener), std::move(wake), address,
-                                                               dispatcher, limits, executor));
+                                                               dispatcher, limits, executor, blocking));
 }
 
 }  // namespace sealroot::agent

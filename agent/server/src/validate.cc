@@ -1,6 +1,10 @@
 #include "agent/server/src/validate.h"
 
 #include <algorithm>
+#include <array>
+#include <set>
+
+#include "boot/process_spec.h"
 
 namespace sealroot::agent {
 namespace {
@@ -17,6 +21,19 @@ bool HasControlBytes(std::string_view s) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
+bool IsAbsolute(std::string_view path) {
+  return !path.empty() && path[0] == '/' && path.find('\0') == std::string_view::npos;
+}
+
+Status CheckAbsolute(const std::string& path, std::string_view what) {
+  if (IsAbsolute(path)) return OkStatus();
+  return InvalidArgument("malformed OCI spec: " + std::string(what) + " \"" + path.substr(0, 64) +
+                         "\" is not absolute");
+}
+
+constexpr std::array<std::string_view, 7> kNamespaceTypes = {"pid", "network", "mount", "ipc",
+                                                             "uts", "user",    "cgroup"};
+
 }  // namespace
 
 Status ValidateContainerId(std::string_view id) {
@@ -32,9 +49,7 @@ Status ValidateContainerId(std::string_view id) {
   return OkStatus();
 }
 
-Status ValidateSpec(const ::grpc::Spec& spec) {
-  if (!spec.has_process()) return InvalidArgument("malformed OCI spec: no process");
-  const ::grpc::Process& process = spec.process();
+Status ValidateProcess(const ::grpc::Process& process) {
   if (process.args_size() > static_cast<int>(kMaxArgs) || process.env_size() > static_cast<int>(kMaxArgs)) {
     return InvalidArgument("malformed OCI spec: too many args or env entries");
   }
@@ -49,15 +64,41 @@ Status ValidateSpec(const ::grpc::Spec& spec) {
                              "\" is not NAME=VALUE");
     }
   }
-  if (!process.cwd().empty() && (process.cwd()[0] != '/' || process.cwd().find('\0') != std::string::npos)) {
+  if (!process.cwd().empty() && !IsAbsolute(process.cwd())) {
     return InvalidArgument("malformed OCI spec: process.cwd \"" + process.cwd().substr(0, 64) +
                            "\" is not absolute");
   }
+  for (const ::grpc::POSIXRlimit& limit : process.rlimits()) {
+    if (!boot::RlimitFromName(limit.type()))
+      return InvalidArgument("malformed OCI spec: process.rlimits: unknown type \"" +
+                             limit.type().substr(0, 64) + "\"");
+  }
+  return OkStatus();
+}
+
+Status ValidateSpec(const ::grpc::Spec& spec) {
+  if (!spec.has_process()) return InvalidArgument("malformed OCI spec: no process");
+  SR_RETURN_IF_ERROR(ValidateProcess(spec.process()));
   for (const ::grpc::Mount& mount : spec.mounts()) {
-    if (mount.destination().empty() || mount.destination()[0] != '/') {
-      return InvalidArgument("malformed OCI spec: mount destination \"" + mount.destination().substr(0, 64) +
-                             "\" is not absolute");
+    SR_RETURN_IF_ERROR(CheckAbsolute(mount.destination(), "mount destination"));
+  }
+  const ::grpc::Linux& linux_spec = spec.linux();
+  for (const auto* paths : {&linux_spec.maskedpaths(), &linux_spec.readonlypaths()}) {
+    for (const std::string& path : *paths)
+      SR_RETURN_IF_ERROR(CheckAbsolute(path, "masked or read-only path"));
+  }
+  for (const ::grpc::LinuxDevice& device : linux_spec.devices()) {
+    SR_RETURN_IF_ERROR(CheckAbsolute(device.path(), "linux.devices path"));
+  }
+  std::set<std::string_view> seen;
+  for (const ::grpc::LinuxNamespace& ns : linux_spec.namespaces()) {
+    if (std::find(kNamespaceTypes.begin(), kNamespaceTypes.end(), ns.type()) == kNamespaceTypes.end()) {
+      return InvalidArgument("malformed OCI spec: unknown namespace type \"" + ns.type().substr(0, 64) +
+                             "\"");
     }
+    if (!seen.insert(ns.type()).second)
+      return InvalidArgument("malformed OCI spec: namespace " + ns.type() + " listed twice");
+    if (!ns.path().empty()) SR_RETURN_IF_ERROR(CheckAbsolute(ns.path(), "namespace path"));
   }
   return OkStatus();
 }

@@ -1,0 +1,22 @@
+#include "agent/server/src/call_context.h"
+
+#include <utility>
+
+namespace sealroot::agent {
+namespace {
+
+thread_local CancelFlag current_call;
+
+}  // namespace
+
+CallScope::CallScope(CancelFlag cancelled) : previous_(std::exchange(current_call, std::move(cancelled))) {}
+
+CallScope::~CallScope() {
+  current_call = std::move(previous_);
+}
+
+bool CallCancelled() {
+  return current_call && current_call->load();
+}
+
+}  // namespace sealroot::agent
