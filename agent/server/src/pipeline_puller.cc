@@ -2,6 +2,7 @@
 // decompress, tar walk) into agent/sealing's sealed store.
 #include "agent/sealing/sealing.h"
 #include "agent/server/puller.h"
+#include "agent/server/src/key_broker.h"
 #include "base/file.h"
 #include "image/pull.h"
 #include "image/reference.h"
@@ -33,17 +34,21 @@ class DigestRecordingSink final : public image::ImageSink {
 class PipelinePuller final : public ImagePuller {
  public:
   explicit PipelinePuller(const AgentConfig& config)
-      : trust_(config.trust), registry_(config.registry), spool_dir_(JoinPath(config.store_dir, "spool")) {}
+      : trust_(config.trust), registry_(config.registry), spool_dir_(JoinPath(config.store_dir, "spool")) {
+    if (!config.key_broker.url.empty()) key_broker_ = std::make_unique<KeyBrokerSession>(config.key_broker);
+  }
 
   Result<PulledImage> Pull(const PullJob& job) override {
     SR_ASSIGN_OR_RETURN(image::Reference ref, image::Reference::Parse(job.image));
-    SR_ASSIGN_OR_RETURN(std::unique_ptr<image::SignatureVerifier> verifier,
-                        image::MakeSignatureVerifier(trust_));
-    SR_ASSIGN_OR_RETURN(std::unique_ptr<image::LayerDecryptor> decryptor, image::MakeLayerDecryptor(trust_));
+    image::TrustOptions trust = trust_;
+    SecretBytes creds = job.source_creds.Clone();
+    if (key_broker_) SR_RETURN_IF_ERROR(key_broker_->Apply(ref.registry, trust, creds));
+    SR_ASSIGN_OR_RETURN(std::unique_ptr<image::SignatureVerifier> verifier, image::MakeSignatureVerifier(trust));
+    SR_ASSIGN_OR_RETURN(std::unique_ptr<image::LayerDecryptor> decryptor, image::MakeLayerDecryptor(trust));
     SR_RETURN_IF_ERROR(MakeDirs(spool_dir_, 0700));
 
     image::PullOptions options;
-    options.creds = job.source_creds.Clone();
+    options.creds = std::move(creds);
     options.authfile = registry_.authfile;
     options.cert_dir = registry_.cert_dir;
     options.tls_verify = registry_.tls_verify;
@@ -69,6 +74,7 @@ class PipelinePuller final : public ImagePuller {
   const image::TrustOptions trust_;
   const RegistryAccess registry_;
   const std::string spool_dir_;
+  std::unique_ptr<KeyBrokerSession> key_broker_;  // the owner's key broker, when configured
 };
 
 }  // namespace
