@@ -94,6 +94,17 @@ class BrokerImpl final : public Broker {
   }
 
   HttpResponse Handle(const HttpRequest& req) override {
+    try {
+      return Route(req);
+    } catch (const json::exception& e) {  // a member of the wrong JSON type
+      return Refuse(req, 400, "InvalidRequest", std::string("malformed JSON: ") + e.what());
+    }
+  }
+
+ private:
+  using Endpoint = HttpResponse (BrokerImpl::*)(const HttpRequest&);
+
+  HttpResponse Route(const HttpRequest& req) {
     std::string target = req.target.substr(0, req.target.find('?'));
     if (target == "/kbs/v0/auth") return Post(req, &BrokerImpl::Auth);
     if (target == "/kbs/v0/attest") return Post(req, &BrokerImpl::Attest);
@@ -103,9 +114,6 @@ class BrokerImpl final : public Broker {
     }
     return Refuse(req, 404, "NotFound", "no such endpoint " + target);
   }
-
- private:
-  using Endpoint = HttpResponse (BrokerImpl::*)(const HttpRequest&);
 
   HttpResponse Post(const HttpRequest& req, Endpoint endpoint) {
     if (req.method != "POST") return Refuse(req, 405, "MethodNotAllowed", req.target + " takes POST");

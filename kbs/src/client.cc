@@ -81,7 +81,8 @@ class Client final : public KbsClient {
     SR_ASSIGN_OR_RETURN(HttpResult attest, Request("POST", "/kbs/v0/attest", attestation.dump()));
     SR_RETURN_IF_ERROR(StatusOf(attest, "KBS attestation"));
     json token = json::parse(attest.body, nullptr, false);
-    if (token.is_discarded() || !token.is_object() || !token.contains("token")) {
+    if (token.is_discarded() || !token.is_object() || !token.contains("token") ||
+        !token["token"].is_string()) {
       return InvalidArgument("KBS attestation: the answer holds no token");
     }
     token_ = token["token"].get<std::string>();

@@ -64,7 +64,7 @@ skopeo --insecure-policy copy --quiet --src-tls-verify=false "$enc_image" "oci:$
 # Hand the wrapped keys to the provider named "broker" (the broker unwraps ocicrypt JWEs).
 python3 tests/trust/rewrite_layout.py "$trust_dir/layout" enc provider broker || fail "rewriting the layout"
 kp_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$SEALROOT_BIN/sealroot" keyprovider --keys "$trust_dir/keys" --listen "127.0.0.1:$kp_port" \
+"$SEALROOT_BIN/sealroot" keyprovider --dev-unwrap --keys "$trust_dir/keys" --listen "127.0.0.1:$kp_port" \
   >"$trust_dir/keyprovider.log" 2>&1 &
 echo "kill $! 2>/dev/null" >>"$DEMO_WORK/cleanup"
 for _ in $(seq 50); do grep -q listening "$trust_dir/keyprovider.log" && break; sleep 0.1; done

@@ -18,7 +18,8 @@ Result<SecretBytes> KeyBrokerSession::Fetch(std::string_view uri) {
     if (!client_) {
       Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
       if (!tee.ok()) return std::move(tee).status().WithContext("key broker: the agent cannot attest");
-      SR_ASSIGN_OR_RETURN(client_, kbs::KbsClient::Create(**tee, {config_.url, config_.ca_file, std::chrono::seconds(30)}));
+      SR_ASSIGN_OR_RETURN(
+          client_, kbs::KbsClient::Create(**tee, {config_.url, config_.ca_file, std::chrono::seconds(30)}));
       tee_ = std::move(*tee);
     }
     client = client_.get();  // the client is thread-safe and lives as long as this session
@@ -53,7 +54,8 @@ Result<SecretBytes> CredentialsFromAuthJson(std::span<const std::uint8_t> auth_j
   if (auths != doc.end() && auths->is_object()) {
     for (const std::string& key : {registry, "https://" + registry, "http://" + registry}) {
       auto entry = auths->find(key);
-      if (entry == auths->end() || !entry->is_object() || !entry->contains("auth") || !(*entry)["auth"].is_string()) {
+      if (entry == auths->end() || !entry->is_object() || !entry->contains("auth") ||
+          !(*entry)["auth"].is_string()) {
         continue;
       }
       auto decoded = Base64Decode((*entry)["auth"].get<std::string>());
