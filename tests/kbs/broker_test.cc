@@ -236,5 +236,12 @@ TEST_F(BrokerTest, AQuoteBoundToAnotherKeyIsRefused) {
   EXPECT_NE(Log().find("report_data does not bind this nonce and tee-pubkey"), std::string::npos);
 }
 
+TEST(KeyProviderCommand, TheUnauthenticatedUnwrapNeedsTheExplicitDevelopmentFlag) {
+  TempDir dir;
+  auto r = sealroot::testing::Run({BuiltProgram("sealroot"), "keyprovider", "--keys", dir.path(), "--stdio"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--kbs and --dev-unwrap"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace sealroot::kbs
