@@ -1,7 +1,8 @@
 # Demo step: image trust. Encrypts the busybox image of step 10 with skopeo (JWE, RSA) and signs
 # it with a gpg key (skopeo --sign-by, lookaside on disk), then shows `sealroot unpack` enforcing
 # a signedBy policy and decrypting: accepted with the key, refused without it, refused for the
-# unsigned image; and the same image decrypted through `sealroot keyprovider`, the key broker.
+# unsigned image; and the same image decrypted through `sealroot keyprovider --dev-unwrap`, the
+# key provider's development mode (no attestation: step 90 uses the attested broker).
 
 trust_dir=$DEMO_WORK/trust
 mkdir -p "$trust_dir/keys" "$trust_dir/registries.d" "$trust_dir/sigs"
@@ -58,7 +59,7 @@ step "trust: sealroot unpack with the policy and --decryption-key"
   "$enc_image" "$trust_dir/bundle" || fail "sealroot unpack of the signed, encrypted image"
 ls "$trust_dir/bundle/rootfs/bin" | head -5
 
-step "trust: the same image with its key held by the key broker (sealroot keyprovider, gRPC)"
+step "trust: the same image with its key held by a key provider (sealroot keyprovider --dev-unwrap, gRPC)"
 skopeo --insecure-policy copy --quiet --src-tls-verify=false "$enc_image" "oci:$trust_dir/layout:enc" ||
   fail "copying the encrypted image to a layout"
 # Hand the wrapped keys to the provider named "broker" (the broker unwraps ocicrypt JWEs).
