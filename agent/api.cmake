@@ -33,6 +33,7 @@ add_library(sealroot_agent STATIC
   server/src/dispatcher.cc
   server/src/executor.cc
   server/src/grpc_server.cc
+  server/src/key_broker.cc
   server/src/listen.cc
   server/src/oci_defaults.cc
   server/src/oci_spec.cc
@@ -53,7 +54,7 @@ add_library(sealroot_agent STATIC
 )
 target_include_directories(sealroot_agent PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(sealroot_agent
-  PUBLIC sealroot_agent_proto sealroot_local_attest sealroot_base nlohmann_json::nlohmann_json
+  PUBLIC sealroot_agent_proto sealroot_local_attest sealroot_kbs sealroot_base nlohmann_json::nlohmann_json
   PRIVATE sealroot_sealing sealroot_image sealroot_boot_launch PkgConfig::GRPCPP)
 sealroot_defaults(sealroot_agent)
 

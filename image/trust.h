@@ -8,12 +8,14 @@
 // no decryptor is an error naming the layer.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/args.h"
+#include "base/secret.h"
 #include "base/status.h"
 #include "image/digest.h"
 #include "image/reader.h"
@@ -52,6 +54,13 @@ struct TrustOptions {
   std::string passphrase_file;               // --passphrase-file
   std::string keyprovider_config;            // --keyprovider-config / OCICRYPT_KEYPROVIDER_CONFIG
   bool insecure_policy = false;              // --insecure-policy: accept any image, unsigned too
+  // The agent's attested key broker (kbs/client.h), when it has one: fetches a resource by its
+  // kbs:// URI. Layers whose key the broker holds (the provider annotation
+  // "org.opencontainers.image.enc.keys.provider.attestation-agent", as CoCo encrypts) are
+  // unwrapped through it; the fetched key stays in memory.
+  std::function<Result<SecretBytes>(std::string_view uri)> key_broker;
+  // The signature policy's text when it came from the key broker (instead of policy_path).
+  std::string policy_text;
 };
 
 // Registers --policy, --registries.d, --decryption-key, --passphrase-file, --keyprovider-config,

@@ -35,11 +35,27 @@ static_assert(kOcclumCreateReport == 0xC0187304);
 static_assert(kOcclumVerifyReport == 0x41B07305);
 static_assert(kOcclumGetKey == 0xC010730B);
 
+// Occlum's DCAP quote generation (the quoting enclave is reached through the LibOS).
+struct OcclumGenDcapQuoteArg {
+  const ReportData* report_data;  // in
+  std::uint32_t* quote_len;       // in: buffer size; out: quote size
+  std::uint8_t* quote_buf;        // out
+};
+static_assert(sizeof(OcclumGenDcapQuoteArg) == 24);
+inline constexpr unsigned long kOcclumGetDcapQuoteSize = _IOR('s', 7, std::uint32_t);
+inline constexpr unsigned long kOcclumGenDcapQuote = _IOWR('s', 8, OcclumGenDcapQuoteArg);
+static_assert(kOcclumGetDcapQuoteSize == 0x80047307);
+static_assert(kOcclumGenDcapQuote == 0xC0187308);
+
 // Gramine /dev/attestation pseudo-files and their exact sizes.
 inline constexpr const char kGramineMyTargetInfo[] = "my_target_info";      // r, 512
 inline constexpr const char kGramineTargetInfo[] = "target_info";           // rw, 512
 inline constexpr const char kGramineUserReportData[] = "user_report_data";  // rw, 64
 inline constexpr const char kGramineReport[] = "report";                    // r, 432
+// Reading `quote` returns a DCAP quote over the last user_report_data written ("dcap" in
+// attestation_type; the manifest needs sgx.remote_attestation = "dcap").
+inline constexpr const char kGramineQuote[] = "quote";
+inline constexpr const char kGramineAttestationType[] = "attestation_type";
 inline constexpr std::size_t kGramineMyTargetInfoSize = sizeof(TargetInfo);
 inline constexpr std::size_t kGramineTargetInfoSize = sizeof(TargetInfo);
 inline constexpr std::size_t kGramineUserReportDataSize = sizeof(ReportData);

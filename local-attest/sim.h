@@ -15,7 +15,11 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include "base/crypto.h"
 #include "base/fd.h"
 #include "base/secret.h"
 #include "base/status.h"
@@ -44,6 +48,8 @@ inline constexpr CpuSvn kSimDefaultCpuSvn = {0x48, 0x20, 0xf3, 0x37, 0x6a, 0xe6,
 // 192 bytes CMAC'ed with the REPORT base key). Exposed for tests against the facts' layout.
 Key128 DeriveSimReportKey(const TargetInfo& target, const KeyId& key_id);
 
+class SimQuotingEnclave;
+
 class SimCpu {
  public:
   // Refuses identities SGX could not have initialised (no MODE64BIT, XFRM without x87/SSE,
@@ -57,17 +63,50 @@ class SimCpu {
   // EGETKEY. Errors mirror the instruction's: invalid key name, ISVSVN/CPUSVN above the
   // enclave's, reserved bits or unsupported policy bits set.
   Result<SecretBytes> GetKey(const KeyRequest& request) const;
+  // A DCAP quote (local-attest/quote.h) on this enclave carrying `data`, signed by `qe`.
+  Result<std::vector<std::uint8_t>> CreateQuote(const ReportData& data, const SimQuotingEnclave& qe) const;
 
  private:
   explicit SimCpu(EnclaveIdentity identity) : identity_(identity) {}
   EnclaveIdentity identity_;
 };
 
+// The simulated quoting enclave and its provisioning certificates: a root CA, an intermediate
+// ("processor") CA and a PCK certificate, all P-256, whose keys are derived from a seed; the PCK
+// key signs the QE's report, which vouches for the attestation key that signs quotes. NO
+// SECURITY: the seed of the default root is public (kSimRootSeed), so anyone can sign sim quotes;
+// what it models is the quote format and the checks a verifier makes. A test that needs "another
+// root" creates a QE from another seed. The same seed gives the same keys and names in every
+// process, so any copy of RootCertPem() is a valid trust anchor for every quote of that seed.
+class SimQuotingEnclave {
+  struct PrivateTag {
+    explicit PrivateTag() = default;
+  };
+
+ public:
+  explicit SimQuotingEnclave(PrivateTag) {}
+  static Result<std::shared_ptr<const SimQuotingEnclave>> Create(std::string_view seed);
+  // The root CA certificate a verifier (the key broker) is configured with.
+  const std::string& root_cert_pem() const { return root_pem_; }
+  // A quote of `body` (what the QE does after verifying the enclave's report for it).
+  Result<std::vector<std::uint8_t>> Quote(const ReportBody& body) const;
+
+ private:
+  EvpPkeyPtr attest_key_;
+  std::vector<std::uint8_t> qe_part_;  // attestation key .. certification data (fixed per QE)
+  std::string root_pem_;
+};
+
+inline constexpr char kSimRootSeed[] = "sealroot sim root v1";
+// The QE of kSimRootSeed, created once per process. The launcher quotes with it.
+Result<std::shared_ptr<const SimQuotingEnclave>> DefaultSimQuotingEnclave();
+
 // The launcher's side of the sim TEE socket: answers one enclave's EREPORT/EGETKEY requests.
 // The socket is a SOCK_SEQPACKET pair end; every request and reply is one packet:
 //   request  = op u32 (1 EREPORT, 2 EGETKEY) || TARGETINFO(512) || REPORTDATA(64)   (EREPORT)
 //                                            || KEYREQUEST(512)                      (EGETKEY)
-//   reply    = status u32 (0 ok, else the EGETKEY error number) || REPORT(432) | KEY(16)
+//                                            || REPORTDATA(64)                       (3 QUOTE)
+//   reply    = status u32 (0 ok, else the EGETKEY error number) || REPORT(432) | KEY(16) | quote
 // Malformed requests get status 0xffffffff and the connection stays usable.
 //
 // Serve() loops until the peer closes its end (the enclave and all its fd copies are gone) or
@@ -88,7 +127,8 @@ class SimCpuServer {
 inline constexpr const char kSimTeeFdEnv[] = "SEALROOT_SIM_TEE_FD";
 
 // A Tee backed by a SimCpu living in this process (tests and benchmarks only; see above).
-std::unique_ptr<Tee> NewInProcessSimTee(SimCpu cpu);
+// Its quotes are signed by `qe` (the default sim QE when null).
+std::unique_ptr<Tee> NewInProcessSimTee(SimCpu cpu, std::shared_ptr<const SimQuotingEnclave> qe = nullptr);
 // A Tee that asks the launcher over `socket` (a SimCpuServer's peer end).
 std::unique_ptr<Tee> NewRemoteSimTee(UniqueFd socket);
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/secret.h"
 #include "base/status.h"
@@ -40,6 +41,10 @@ class Tee {
   // EGETKEY. The SEAL key with kPolicyMrEnclave/kPolicyMrSigner is what the agent seals its
   // persisted state with.
   virtual Result<SecretBytes> GetKey(const KeyRequest& request) = 0;
+  // A DCAP ECDSA quote (local-attest/quote.h) on this enclave carrying `data`, for a remote
+  // verifier: sim signs it with the simulated quoting enclave, occlum asks /dev/sgx
+  // (GEN_DCAP_QUOTE), gramine writes /dev/attestation/user_report_data and reads .../quote.
+  virtual Result<std::vector<std::uint8_t>> CreateQuote(const ReportData& data) = 0;
 };
 
 // Opens the TEE this process runs in: sim when SEALROOT_SIM_TEE_FD is set (the fd is made

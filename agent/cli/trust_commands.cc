@@ -1,7 +1,10 @@
-// `sealroot keyprovider`: the offline key broker. It serves ocicrypt's KeyProviderService
-// (gRPC, package "keyprovider") and unwraps layer keys with the private keys of a directory;
-// with --stdio it answers one request as an ocicrypt `cmd` key provider instead. This is the
-// seam where a real key broker, releasing keys only after remote attestation, plugs in.
+// `sealroot keyprovider`: the owner's key broker.
+//   --kbs         the KBS protocol over HTTP (kbs/broker.h): resources only for an enclave whose
+//                 SGX quote verifies against the configured root and whose identity the policy
+//                 trusts. This is the broker an agent attests to.
+//   --dev-unwrap  development mode, no attestation: ocicrypt's KeyProviderService (gRPC, package
+//                 "keyprovider"), or one `cmd` request with --stdio, unwrapping layer keys with the
+//                 private keys of a directory for whoever asks (the host included).
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -15,7 +18,9 @@
 #include "base/interrupt.h"
 #include "base/log.h"
 #include "image/trust/keyprovider.h"
+#include "kbs/broker.h"
 #include "keyprovider.grpc.pb.h"
+#include "local-attest/sim.h"
 
 namespace sealroot::cli {
 namespace {
@@ -77,22 +82,71 @@ int ServeGrpc(const ArgParser& parser, const std::string& address, std::vector<P
   return kExitOk;
 }
 
+int ServeKbs(const ArgParser& parser) {
+  for (const char* required : {"listen", "policy", "resources"}) {
+    if (!parser.Has(required)) {
+      return ReportError(parser, InvalidArgument(std::string("--kbs needs --") + required));
+    }
+  }
+  if (parser.Has("root-cert") == parser.Bool("sim-root")) {
+    return ReportError(parser, InvalidArgument("--kbs needs exactly one of --root-cert FILE and --sim-root"));
+  }
+  kbs::BrokerOptions options;
+  auto trusted = kbs::LoadBrokerPolicy(*parser.Get("policy"));
+  if (!trusted.ok()) return ReportError(parser, trusted.status());
+  options.trusted = std::move(trusted).value();
+  options.resource_dir = *parser.Get("resources");
+  if (parser.Bool("sim-root")) {
+    auto qe = sgx::DefaultSimQuotingEnclave();
+    if (!qe.ok()) return ReportError(parser, qe.status());
+    options.root_cert_pem = (*qe)->root_cert_pem();
+    SR_LOG(kWarning) << "keyprovider: trusting the SGX simulation's root: quotes give no security";
+  } else {
+    auto pem = ReadFile(*parser.Get("root-cert"), 1 << 20);
+    if (!pem.ok()) return ReportError(parser, pem.status());
+    options.root_cert_pem = std::move(pem).value();
+  }
+  auto broker = kbs::Broker::Create(std::move(options));
+  if (!broker.ok()) return ReportError(parser, broker.status());
+  kbs::Broker* raw = broker->get();
+  auto server = kbs::HttpServer::Start(
+      *parser.Get("listen"), [raw](const kbs::HttpRequest& request) { return raw->Handle(request); });
+  if (!server.ok()) return ReportError(parser, server.status());
+  InstallInterruptHandler();
+  std::cout << "keyprovider: KBS listening on port " << (*server)->port() << std::endl;
+  while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  (*server)->Stop();
+  return kExitOk;
+}
+
 }  // namespace
 
 int KeyProvider(Args args) {
-  ArgParser parser(
-      "sealroot keyprovider", "",
-      "Serve ocicrypt's KeyProviderService, unwrapping layer keys with the private keys in --keys.");
+  ArgParser parser("sealroot keyprovider", "",
+                   "The owner's key broker: --kbs serves the KBS attestation protocol (resources only for "
+                   "attested enclaves the policy trusts); --dev-unwrap unwraps layer keys for anyone "
+                   "(development only).");
   AddCommonFlags(parser);
-  parser.Option("keys", "DIR", "directory of private keys (PEM or DER)");
-  parser.Option("passphrase-file", "FILE", "passphrase for encrypted keys");
-  parser.Option("listen", "ADDR", "gRPC address, e.g. 127.0.0.1:50051 or unix:/run/kp.sock");
-  parser.Flag("stdio", "answer one request on stdin/stdout (an ocicrypt `cmd` provider)");
+  parser.Flag("kbs", "serve the KBS protocol (HTTP): attestation, then resources sealed to the enclave");
+  parser.Option("listen", "ADDR", "--kbs: HOST:PORT (port 0 picks one); --dev-unwrap: gRPC address");
+  parser.Option("policy", "FILE", "--kbs: the trusted enclave identities (JSON)");
+  parser.Option("resources", "DIR", "--kbs: resource store, DIR/<repository>/<type>/<tag>");
+  parser.Option("root-cert", "FILE", "--kbs: root CA of quotes (Intel's SGX root CA on hardware)");
+  parser.Flag("sim-root", "--kbs: trust the SGX simulation's quote root (no security; tests, demos)");
+  parser.Flag("dev-unwrap", "development mode: unwrap layer keys for any caller, no attestation");
+  parser.Option("keys", "DIR", "--dev-unwrap: directory of private keys (PEM or DER)");
+  parser.Option("passphrase-file", "FILE", "--dev-unwrap: passphrase for encrypted keys");
+  parser.Flag("stdio", "--dev-unwrap: answer one request on stdin/stdout (an ocicrypt `cmd` provider)");
   if (auto exit = ParseCommandLine(parser, args)) return *exit;
+  if (parser.Bool("kbs") == parser.Bool("dev-unwrap")) {
+    return ReportError(parser, InvalidArgument("give exactly one of --kbs and --dev-unwrap"));
+  }
+  if (parser.Bool("kbs")) return ServeKbs(parser);
   if (!parser.Has("keys")) return ReportError(parser, InvalidArgument("--keys DIR is required"));
   if (parser.Bool("stdio") == parser.Has("listen")) {
     return ReportError(parser, InvalidArgument("give exactly one of --listen ADDR and --stdio"));
   }
+  SR_LOG(kWarning) << "keyprovider: development mode: layer keys are unwrapped for any caller";
   auto keys = image::trust::LoadKeyDirectory(*parser.Get("keys"), parser.Get("passphrase-file").value_or(""));
   if (!keys.ok()) return ReportError(parser, keys.status());
   if (parser.Bool("stdio")) return ServeStdio(parser, *keys);

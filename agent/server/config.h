@@ -97,12 +97,24 @@ struct BootConfig {
   std::uint32_t threads = 4;
 };
 
+// The owner's key broker (design/attestation.md "Remote attestation to the key broker"): the
+// agent attests to it with an SGX quote (KBS protocol) and fetches layer keys (kbs:// URIs in
+// the layers' attestation-agent provider annotation), and optionally the registry credentials
+// (an auth.json) and the signature policy, which then never come from the host.
+struct KeyBrokerConfig {
+  std::string url;               // http(s)://host:port; empty: no key broker
+  std::string ca_file;           // https: the broker's CA
+  std::string credentials;       // kbs:// URI of an auth.json ({"auths":{"host":{"auth":"b64"}}})
+  std::string signature_policy;  // kbs:// URI of a containers-policy.json
+};
+
 struct AgentConfig {
   std::vector<ListenAddress> ttrpc;
   std::vector<ListenAddress> grpc;
   std::string state_dir = kDefaultStateDir;
   std::string store_dir = kDefaultStoreDir;
   image::TrustOptions trust;
+  KeyBrokerConfig key_broker;
   RegistryAccess registry;
   std::vector<EnclaveIdentity> app_enclaves;
   WorkloadPolicy workload;  // what containers may run beyond their image; exec only as listed

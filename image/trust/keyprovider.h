@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,7 +35,14 @@ struct KeyProvider {
   std::string grpc_address;  // set for {"grpc": ...}
   std::string cmd_path;      // set for {"cmd": ...}
   std::vector<std::string> cmd_args;
+  // Set for the attested key broker (TrustOptions::key_broker): the annotation is CoCo's
+  // AnnotationPacket {"kid":"kbs:///..","wrapped_data":"<b64>","iv":"<b64>","wrap_type":"A256GCM"};
+  // the broker's resource at kid is the AES-256-GCM key that opens wrapped_data.
+  std::function<Result<SecretBytes>(std::string_view uri)> broker;
 };
+
+// The provider name CoCo's attestation agent answers to, which the key broker takes over.
+inline constexpr std::string_view kBrokerProviderName = "attestation-agent";
 
 // Parses an ocicrypt keyprovider config file. Unknown provider kinds are errors.
 Result<std::vector<KeyProvider>> LoadKeyProviderConfig(const std::string& path);

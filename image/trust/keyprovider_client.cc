@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/crypto.h"
+#include "base/encoding.h"
 #include "base/fd.h"
 #include "base/file.h"
 #include "image/trust/keyprovider.h"
@@ -26,7 +27,7 @@ constexpr std::size_t kMaxResponse = 1 << 20;
 
 Result<KeyProvider> ParseProvider(const std::string& name, const json& entry) {
   if (!entry.is_object()) return InvalidArgument("key provider \"" + name + "\": not an object");
-  KeyProvider p{name, {}, {}, {}};
+  KeyProvider p{name, {}, {}, {}, {}};
   for (auto& [kind, value] : entry.items()) {
     if (kind == "grpc" && value.is_string()) {
       p.grpc_address = value.get<std::string>();
@@ -153,6 +154,33 @@ Result<SecretBytes> CmdUnwrap(const KeyProvider& provider, std::span<const std::
   return ParseUnwrapResponse(response.span().first(used));
 }
 
+// CoCo's AnnotationPacket: the layer's private options sealed (AES-256-GCM, tag appended) under
+// a key encryption key the broker holds at `kid`.
+Result<SecretBytes> BrokerUnwrap(const KeyProvider& provider, std::span<const std::uint8_t> annotation) {
+  json packet = json::parse(AsChars(annotation), nullptr, false);
+  if (packet.is_discarded() || !packet.is_object()) return InvalidArgument("key broker annotation: not JSON");
+  auto field = [&](const char* name) -> std::string {
+    auto it = packet.find(name);
+    return it != packet.end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  if (field("wrap_type") != "A256GCM") {
+    return InvalidArgument("key broker annotation: wrap_type \"" + field("wrap_type") + "\" (only A256GCM)");
+  }
+  std::string kid = field("kid");
+  if (!kid.starts_with("kbs://")) return InvalidArgument("key broker annotation: kid is not a kbs:// URI");
+  auto wrapped = Base64Decode(field("wrapped_data"));
+  auto iv = Base64Decode(field("iv"));
+  if (!wrapped.ok() || !iv.ok() || iv->size() != 12 || wrapped->size() < 16) {
+    return InvalidArgument("key broker annotation: wrapped_data/iv are not base64 of the right size");
+  }
+  Result<SecretBytes> kek = provider.broker(kid);
+  if (!kek.ok()) return std::move(kek).status().WithContext("layer key " + kid);
+  if (kek->size() != 32) return InvalidArgument("layer key " + kid + ": not a 256-bit key");
+  Result<SecretBytes> opts = AesGcmOpen(kek->span(), *iv, {}, *wrapped);
+  if (!opts.ok()) return DataLoss("layer key " + kid + ": the wrapped layer options do not open with it");
+  return opts;
+}
+
 }  // namespace
 
 Result<std::vector<KeyProvider>> LoadKeyProviderConfig(const std::string& path) {
@@ -176,6 +204,7 @@ Result<std::vector<KeyProvider>> LoadKeyProviderConfig(const std::string& path) 
 
 Result<SecretBytes> ProviderUnwrap(const KeyProvider& provider, std::span<const std::uint8_t> annotation,
                                    std::chrono::seconds timeout) {
+  if (provider.broker) return BrokerUnwrap(provider, annotation);
   if (!provider.grpc_address.empty()) return GrpcUnwrap(provider, annotation, timeout);
   return CmdUnwrap(provider, annotation, timeout);
 }

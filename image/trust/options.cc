@@ -33,8 +33,12 @@ TrustOptions TrustOptionsFromFlags(const ArgParser& parser) {
 Result<std::unique_ptr<LayerDecryptor>> MakeLayerDecryptor(const TrustOptions& options) {
   SR_ASSIGN_OR_RETURN(auto keys, trust::LoadPrivateKeys(options.decryption_keys, options.passphrase_file));
   std::vector<trust::KeyProvider> providers;
+  if (options.key_broker) {
+    providers.push_back({std::string(trust::kBrokerProviderName), {}, {}, {}, options.key_broker});
+  }
   if (!options.keyprovider_config.empty()) {
-    SR_ASSIGN_OR_RETURN(providers, trust::LoadKeyProviderConfig(options.keyprovider_config));
+    SR_ASSIGN_OR_RETURN(auto configured, trust::LoadKeyProviderConfig(options.keyprovider_config));
+    providers.insert(providers.end(), configured.begin(), configured.end());
   }
   if (keys.empty() && providers.empty()) return std::unique_ptr<LayerDecryptor>();
   return std::unique_ptr<LayerDecryptor>(

@@ -9,6 +9,12 @@
 namespace sealroot::image::trust {
 
 Result<Policy> LoadPolicy(const TrustOptions& options) {
+  if (!options.policy_text.empty()) {
+    if (!options.policy_path.empty() || options.insecure_policy) {
+      return InvalidArgument("a policy from the key broker excludes --policy and --insecure-policy");
+    }
+    return Policy::Parse(options.policy_text, "policy from the key broker");
+  }
   if (options.insecure_policy) {
     if (!options.policy_path.empty())
       return InvalidArgument("--policy and --insecure-policy exclude each other");

@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/thread_annotations.h"
 #include "local-attest/libos_abi.h"
+#include "local-attest/quote.h"
 #include "local-attest/src/tee_internal.h"
 
 namespace sealroot::sgx {
@@ -48,6 +49,17 @@ class OcclumTee final : public Tee {
     SecretBytes out(key);
     SecureWipe(key);
     return out;
+  }
+  Result<std::vector<std::uint8_t>> CreateQuote(const ReportData& data) override {
+    std::uint32_t size = 0;
+    SR_RETURN_IF_ERROR(Ioctl(abi::kOcclumGetDcapQuoteSize, &size, "GET_DCAP_QUOTE_SIZE"));
+    if (size == 0 || size > kMaxQuoteSize) return DataLoss("occlum: implausible DCAP quote size");
+    std::vector<std::uint8_t> quote(size);
+    abi::OcclumGenDcapQuoteArg arg{&data, &size, quote.data()};
+    SR_RETURN_IF_ERROR(Ioctl(abi::kOcclumGenDcapQuote, &arg, "GEN_DCAP_QUOTE"));
+    if (size > quote.size()) return DataLoss("occlum: GEN_DCAP_QUOTE overran its buffer");
+    quote.resize(size);
+    return quote;
   }
 
  private:
@@ -100,6 +112,14 @@ class GramineTee final : public Tee {
     return internal::VerifyReportWithReportKey(*this, report);
   }
   Result<SecretBytes> GetKey(const KeyRequest& request) override { return EncluGetKey(request); }
+  Result<std::vector<std::uint8_t>> CreateQuote(const ReportData& data) override {
+    MutexLock lock(mu_);
+    SR_RETURN_IF_ERROR(WriteExact(abi::kGramineUserReportData, data));
+    std::string path = JoinPath(dir_, abi::kGramineQuote);
+    SR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, kMaxQuoteSize));
+    if (bytes.empty()) return DataLoss(path + ": empty quote");
+    return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+  }
 
  private:
   Result<std::string> ReadExact(const char* name, std::size_t size) {

@@ -12,10 +12,11 @@
 namespace sealroot::sgx {
 namespace {
 
-enum : std::uint32_t { kOpReport = 1, kOpGetKey = 2 };
+enum : std::uint32_t { kOpReport = 1, kOpGetKey = 2, kOpQuote = 3 };
 constexpr std::uint32_t kStatusMalformed = 0xffffffffu;
 constexpr std::uint32_t kStatusKeyRefused = 1;
 constexpr std::size_t kMaxPacket = 4 + sizeof(TargetInfo) + sizeof(ReportData);
+constexpr std::size_t kMaxReply = 4 + 16 * 1024;  // a sim quote is about 3 KiB
 
 std::uint32_t LoadU32(const std::uint8_t* p) {
   std::uint32_t v;
@@ -56,6 +57,20 @@ std::vector<std::uint8_t> Answer(const SimCpu& cpu, std::span<const std::uint8_t
     reply.insert(reply.end(), key->span().begin(), key->span().end());
     return reply;
   }
+  if (request.size() == 4 + sizeof(ReportData) && LoadU32(request.data()) == kOpQuote) {
+    ReportData data;
+    std::memcpy(data.data(), request.data() + 4, data.size());
+    Result<std::shared_ptr<const SimQuotingEnclave>> qe = DefaultSimQuotingEnclave();
+    Result<std::vector<std::uint8_t>> quote =
+        qe.ok() ? cpu.CreateQuote(data, **qe) : Result<std::vector<std::uint8_t>>(qe.status());
+    if (!quote.ok() || quote->size() + 4 > kMaxReply) {
+      AppendU32(reply, kStatusMalformed);
+      return reply;
+    }
+    AppendU32(reply, 0);
+    reply.insert(reply.end(), quote->begin(), quote->end());
+    return reply;
+  }
   AppendU32(reply, kStatusMalformed);
   return reply;
 }
@@ -63,7 +78,8 @@ std::vector<std::uint8_t> Answer(const SimCpu& cpu, std::span<const std::uint8_t
 // A Tee whose CPU is reached through `Call` (remote) or directly (in-process).
 class InProcessSimTee final : public Tee {
  public:
-  explicit InProcessSimTee(SimCpu cpu) : cpu_(std::move(cpu)) {}
+  InProcessSimTee(SimCpu cpu, std::shared_ptr<const SimQuotingEnclave> qe)
+      : cpu_(std::move(cpu)), qe_(std::move(qe)) {}
   std::string_view backend() const override { return "sim"; }
   Result<TargetInfo> SelfTargetInfo() override {
     return TargetInfoFromReport(cpu_.CreateReport(TargetInfo{}, ReportData{}).body);
@@ -75,9 +91,15 @@ class InProcessSimTee final : public Tee {
     return internal::VerifyReportWithReportKey(*this, report);
   }
   Result<SecretBytes> GetKey(const KeyRequest& request) override { return cpu_.GetKey(request); }
+  Result<std::vector<std::uint8_t>> CreateQuote(const ReportData& data) override {
+    if (qe_) return cpu_.CreateQuote(data, *qe_);
+    SR_ASSIGN_OR_RETURN(auto qe, DefaultSimQuotingEnclave());
+    return cpu_.CreateQuote(data, *qe);
+  }
 
  private:
   const SimCpu cpu_;
+  const std::shared_ptr<const SimQuotingEnclave> qe_;
 };
 
 class RemoteSimTee final : public Tee {
@@ -116,6 +138,13 @@ class RemoteSimTee final : public Tee {
     return key;
   }
 
+  Result<std::vector<std::uint8_t>> CreateQuote(const ReportData& data) override {
+    std::vector<std::uint8_t> request;
+    AppendU32(request, kOpQuote);
+    request.insert(request.end(), data.begin(), data.end());
+    return Call(request, "QUOTE");
+  }
+
  private:
   // Sends one request, returns the reply payload after a zero status.
   Result<std::vector<std::uint8_t>> Call(std::span<const std::uint8_t> request, const char* what) {
@@ -125,7 +154,7 @@ class RemoteSimTee final : public Tee {
       return Unavailable(std::string("sim ") + what +
                          ": the launcher (simulated CPU) is gone: " + std::strerror(errno));
     }
-    std::vector<std::uint8_t> reply(4 + 512);
+    std::vector<std::uint8_t> reply(kMaxReply);
     ssize_t n;
     do {
       n = ::recv(socket_.get(), reply.data(), reply.size(), 0);
@@ -173,8 +202,8 @@ void SimCpuServer::Shutdown() {
   ::shutdown(socket_.get(), SHUT_RDWR);
 }
 
-std::unique_ptr<Tee> NewInProcessSimTee(SimCpu cpu) {
-  return std::make_unique<InProcessSimTee>(std::move(cpu));
+std::unique_ptr<Tee> NewInProcessSimTee(SimCpu cpu, std::shared_ptr<const SimQuotingEnclave> qe) {
+  return std::make_unique<InProcessSimTee>(std::move(cpu), std::move(qe));
 }
 
 std::unique_ptr<Tee> NewRemoteSimTee(UniqueFd socket) {

@@ -1,7 +1,8 @@
 # Demo step: image trust. Encrypts the busybox image of step 10 with skopeo (JWE, RSA) and signs
 # it with a gpg key (skopeo --sign-by, lookaside on disk), then shows `sealroot unpack` enforcing
 # a signedBy policy and decrypting: accepted with the key, refused without it, refused for the
-# unsigned image; and the same image decrypted through `sealroot keyprovider`, the key broker.
+# unsigned image; and the same image decrypted through `sealroot keyprovider --dev-unwrap`, the
+# key provider's development mode (no attestation: step 90 uses the attested broker).
 
 trust_dir=$DEMO_WORK/trust
 mkdir -p "$trust_dir/keys" "$trust_dir/registries.d" "$trust_dir/sigs"
@@ -58,13 +59,13 @@ step "trust: sealroot unpack with the policy and --decryption-key"
   "$enc_image" "$trust_dir/bundle" || fail "sealroot unpack of the signed, encrypted image"
 ls "$trust_dir/bundle/rootfs/bin" | head -5
 
-step "trust: the same image with its key held by the key broker (sealroot keyprovider, gRPC)"
+step "trust: the same image with its key held by a key provider (sealroot keyprovider --dev-unwrap, gRPC)"
 skopeo --insecure-policy copy --quiet --src-tls-verify=false "$enc_image" "oci:$trust_dir/layout:enc" ||
   fail "copying the encrypted image to a layout"
 # Hand the wrapped keys to the provider named "broker" (the broker unwraps ocicrypt JWEs).
 python3 tests/trust/rewrite_layout.py "$trust_dir/layout" enc provider broker || fail "rewriting the layout"
 kp_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$SEALROOT_BIN/sealroot" keyprovider --keys "$trust_dir/keys" --listen "127.0.0.1:$kp_port" \
+"$SEALROOT_BIN/sealroot" keyprovider --dev-unwrap --keys "$trust_dir/keys" --listen "127.0.0.1:$kp_port" \
   >"$trust_dir/keyprovider.log" 2>&1 &
 echo "kill $! 2>/dev/null" >>"$DEMO_WORK/cleanup"
 for _ in $(seq 50); do grep -q listening "$trust_dir/keyprovider.log" && break; sleep 0.1; done

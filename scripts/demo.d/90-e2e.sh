@@ -1,7 +1,9 @@
-# Step 90: the whole flow through the API (issue 8's main job). A busybox image (non-root image
-# user) is encrypted for step 15's key broker and signed with its gpg key into the loopback
-# registry; enclave-agent runs as a sim stub enclave with step 15's signedBy policy and the
-# broker as key provider; then with `sealroot ctl`: pull (verified, decrypted, sealed) -> create
+# Step 90: the whole flow through the API. A busybox image (non-root image user) is encrypted for
+# the owner's key broker (the layer key at kbs:///default/key/e2e, as CoCo encrypts) and signed
+# with step 15's gpg key into the loopback registry; the broker (`sealroot keyprovider --kbs`,
+# sim quote root) trusts only the agent's MRENCLAVE and holds the layer key and the signature
+# policy; enclave-agent runs as a sim stub enclave whose only source of both is the broker (it
+# attests with an SGX quote first); then with `sealroot ctl`: pull (verified, decrypted, sealed) -> create
 # -> start (sealroot-boot launched as the container's app enclave, attested, given the key and
 # root hash, booted from the sealed root) -> wait; the container's output; rm. The agent's whole
 # configuration (policy, key provider, app enclave, the owner's workload policy) is its measured
@@ -27,15 +29,15 @@ e2e_demo() {
         --config.cmd 'echo "$GREETING from $(id -un) (uid $(id -u)) in $(pwd) on $(hostname)"; cat /etc/motd'
   ) >"$dir/build.log" 2>&1 || { cat "$dir/build.log"; fail "building the image"; }
 
-  step "e2e: encrypt (skopeo, JWE for the key broker) and sign (gpg) it into the registry"
+  step "e2e: encrypt (skopeo, then the layer keys wrapped for the key broker) and sign (gpg) it into the registry"
   local image=docker://$DEMO_REGISTRY/demo/e2e:latest
   (
     set -e
     export GNUPGHOME=$trust_dir/gnupg
     skopeo --insecure-policy copy --quiet --encryption-key "jwe:$trust_dir/layer.pub" \
       "oci:$dir/oci:busybox" "oci:$dir/enc:busybox"
-    # The layer keys are wrapped for the provider "broker" (sealroot keyprovider of step 15).
-    python3 tests/trust/rewrite_layout.py "$dir/enc" busybox provider broker
+    # Each layer's options sealed under a key-encryption key that only the broker holds.
+    python3 tests/kbs/coco_wrap.py "$dir/enc" busybox "$trust_dir/keys/layer.pem" "$dir/kbs" default/key/e2e
     skopeo --insecure-policy --registries.d "$trust_dir/registries.d" copy --quiet --dest-tls-verify=false \
       --sign-by "$fpr" "oci:$dir/enc:busybox" "$image"
   ) >"$dir/push.log" 2>&1 || { cat "$dir/push.log"; fail "encrypting, signing and pushing"; }
@@ -53,17 +55,26 @@ e2e_demo() {
   boot_mr=$(sealroot enclave measure "$bin/sealroot-boot" --manifest "$dir/boot-manifest.json") || fail "measure boot"
   echo "sealroot-boot MRENCLAVE (with its manifest) $boot_mr"
 
-  step "e2e: the agent's manifest: policy and key provider inlined, this boot only, the owner's workload policy"
-  python3 - "$trust_dir" "$boot_mr" "$bin" "$dir" >"$dir/agent-manifest.json" <<'PY' || fail "writing the manifest"
+  step "e2e: the owner's key broker holds the layer key and the signature policy (the gpg key inlined)"
+  local kbs_port direct
+  kbs_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$dir/kbs/default/policy"
+  python3 - "$trust_dir/policy.json" >"$dir/kbs/default/policy/signature" <<'PY' || fail "writing the broker's policy"
 import base64, json, sys
-trust, boot_mr, bin_dir, work = sys.argv[1:5]
-policy = json.load(open(trust + "/policy.json"))
+policy = json.load(open(sys.argv[1]))
 for reqs in policy["transports"]["docker"].values():
-    for req in reqs:  # the key itself goes into the measured document, not a path to it
+    for req in reqs:  # the key itself travels with the policy, never a host path to it
         req["keyData"] = base64.b64encode(open(req.pop("keyPath"), "rb").read()).decode()
+print(json.dumps(policy))
+PY
+
+  step "e2e: the agent's manifest: the broker, this boot only, the owner's workload policy"
+  python3 - "$trust_dir" "$boot_mr" "$bin" "$dir" "$kbs_port" >"$dir/agent-manifest.json" <<'PY' || fail "writing the manifest"
+import json, sys
+trust, boot_mr, bin_dir, work, port = sys.argv[1:6]
 print(json.dumps({
-    "trust": {"policy": policy, "registries_d": trust + "/registries.d",
-              "keyprovider_config": json.load(open(trust + "/keyprovider.json"))},
+    "trust": {"registries_d": trust + "/registries.d"},
+    "key_broker": {"url": "http://127.0.0.1:" + port, "signature_policy": "kbs:///default/policy/signature"},
     "registry": {"tls_verify": False},
     "app_enclaves": [{"mrenclave": boot_mr}],
     "workload": {"args": [["sh", "-c", "echo owner-allowed command as $(id -un)"]]},
@@ -73,6 +84,22 @@ PY
   cat "$dir/agent-manifest.json"
   sealroot enclave sign "$bin/enclave-agent" --manifest "$dir/agent-manifest.json" --key "$dir/signer.pem" \
     --out "$dir/agent.sig" --isv-prod-id 1 --isv-svn 1 >/dev/null || fail "sign agent"
+  local agent_mr
+  agent_mr=$(sealroot enclave measure "$bin/enclave-agent" --manifest "$dir/agent-manifest.json") || fail "measure agent"
+  echo "enclave-agent MRENCLAVE (with its manifest) $agent_mr"
+
+  step "e2e: start the broker: it trusts only that MRENCLAVE (so only that manifest)"
+  echo "{\"trusted\":[{\"mrenclave\":\"$agent_mr\"}]}" >"$dir/kbs-policy.json"
+  cat "$dir/kbs-policy.json"
+  sealroot keyprovider --kbs --log-level info --sim-root --listen "127.0.0.1:$kbs_port" --policy "$dir/kbs-policy.json" \
+    --resources "$dir/kbs" >"$dir/kbs.log" 2>&1 &
+  echo "kill $! 2>/dev/null" >>"$DEMO_WORK/cleanup"
+  for _ in $(seq 50); do grep -q listening "$dir/kbs.log" && break; sleep 0.1; done
+
+  step "e2e: the host asking the broker directly gets nothing"
+  direct=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$kbs_port/kbs/v0/resource/default/key/e2e")
+  echo "GET /kbs/v0/resource/default/key/e2e without attestation: HTTP $direct"
+  [[ $direct == 401 ]] || fail "the broker answered $direct to an unattested request"
 
   step "e2e: a host that edits one byte of the agent's manifest gets no agent"
   sed 's/owner-allowed/host-chosen!/' "$dir/agent-manifest.json" >"$dir/edited-manifest.json"
@@ -90,8 +117,9 @@ PY
   for _ in $(seq 100); do ctl health >/dev/null 2>&1 && break; sleep 0.1; done
   ctl status || { cat "$dir/agent.log"; fail "the agent did not come up"; }
 
-  step "e2e: sealroot ctl pull (verify the signature, decrypt through the broker, seal)"
-  ctl pull "$image" --container-id demo-e2e || { cat "$dir/agent.log"; fail "PullImage"; }
+  step "e2e: sealroot ctl pull (attest to the broker, verify the signature, decrypt, seal)"
+  ctl pull "$image" --container-id demo-e2e || { cat "$dir/agent.log" "$dir/kbs.log"; fail "PullImage"; }
+  grep 'kbs: ' "$dir/kbs.log" | sed 's/^/  broker | /'
 
   step "e2e: the host asks for its own command (a tar of the decrypted root): refused"
   if ctl create demo-e2e -- /bin/tar c / 2>"$dir/refused.log"; then fail "a host-chosen command was accepted"; fi

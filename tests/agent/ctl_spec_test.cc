@@ -7,6 +7,7 @@
 
 #include "agent/server/agent.h"
 #include "agent/server/oci_spec.h"
+#include "agent/server/workload_policy.h"
 #include "base/file.h"
 #include "oci.pb.h"
 #include "tests/agent/fakes.h"
@@ -65,6 +66,11 @@ class CtlSpecTest : public ::testing::Test {
  protected:
   void SetUp() override {
     config_ = testing::TestConfig(dir_.path(), 0);
+    // The image owner allows this spec's process (the fake image's own command is /bin/sh).
+    auto workload = ParseWorkloadPolicy(R"({"args": [["/bin/probe"]], "env": ["PATH=/bin"], "cwd": ["/"],
+        "users": [{"uid": 1000, "gid": 1000, "additionalGids": [10]}], "capabilities": ["CAP_NET_ADMIN"]})");
+    ASSERT_TRUE(workload.ok()) << workload.status().ToString();
+    config_.workload = *workload;
     ServiceDeps deps;
     deps.puller = std::make_unique<testing::FakePuller>();
     deps.runtime = std::make_unique<CapturingRuntime>(&captured_);

@@ -59,7 +59,7 @@ class KeyProviders : public ::testing::Test {
 
   std::string CmdConfig(const std::string& keys) {
     return R"({"key-providers":{"sealroot":{"cmd":{"path":")" + BuiltProgram("sealroot") +
-           R"(","args":["keyprovider","--keys",")" + keys + R"(","--stdio"]}}}})";
+           R"(","args":["keyprovider","--dev-unwrap","--keys",")" + keys + R"(","--stdio"]}}}})";
   }
 
   TempDir tmp_;
@@ -126,7 +126,7 @@ TEST_F(KeyProviders, GrpcKeyProviderServiceUnwraps) {
   int port = FreePort();
   std::string address = "127.0.0.1:" + std::to_string(port);
   BackgroundProcess server(
-      {BuiltProgram("sealroot"), "keyprovider", "--keys", tmp_ / "keys", "--listen", address},
+      {BuiltProgram("sealroot"), "keyprovider", "--dev-unwrap", "--keys", tmp_ / "keys", "--listen", address},
       tmp_ / "kp.log");
   ASSERT_TRUE(WaitForPort(port)) << ReadFileOrDie(tmp_ / "kp.log");
   auto providers = Config(R"({"key-providers":{"sealroot":{"grpc":")" + address + R"("}}})");
@@ -144,7 +144,7 @@ TEST_F(KeyProviders, GrpcKeyBrokerWithoutTheKeyRefuses) {
   int port = FreePort();
   std::string address = "127.0.0.1:" + std::to_string(port);
   BackgroundProcess server(
-      {BuiltProgram("sealroot"), "keyprovider", "--keys", tmp_ / "wrong-keys", "--listen", address},
+      {BuiltProgram("sealroot"), "keyprovider", "--dev-unwrap", "--keys", tmp_ / "wrong-keys", "--listen", address},
       tmp_ / "kp.log");
   ASSERT_TRUE(WaitForPort(port));
   auto providers = Config(R"({"key-providers":{"sealroot":{"grpc":")" + address + R"("}}})");

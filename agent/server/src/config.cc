@@ -187,6 +187,25 @@ Status ParseTrust(ParseContext& ctx, const json& object, image::TrustOptions& tr
   return OkStatus();
 }
 
+Status ParseKeyBroker(const ParseContext& ctx, const json& object, KeyBrokerConfig& broker) {
+  SR_RETURN_IF_ERROR(CheckKeys(object, "key_broker", {"url", "ca_file", "credentials", "signature_policy"}));
+  if (ctx.measured && object.contains("ca_file")) {
+    // A CA file the host can swap would let it stand in for the broker.
+    return InvalidArgument("key_broker.ca_file names a host file; not in a measured manifest");
+  }
+  broker.url = object.value("url", "");
+  broker.ca_file = object.value("ca_file", "");
+  broker.credentials = object.value("credentials", "");
+  broker.signature_policy = object.value("signature_policy", "");
+  if (!broker.url.starts_with("http://") && !broker.url.starts_with("https://")) {
+    return InvalidArgument("key_broker.url: expected http(s)://host:port");
+  }
+  for (const std::string* uri : {&broker.credentials, &broker.signature_policy}) {
+    if (!uri->empty() && !uri->starts_with("kbs://")) return InvalidArgument("key_broker: \"" + *uri + "\" is not kbs://");
+  }
+  return OkStatus();
+}
+
 Status ParseRegistry(const ParseContext& ctx, const json& object, RegistryAccess& registry) {
   SR_RETURN_IF_ERROR(
       CheckKeys(object, "registry", {"tls_verify", "cert_dir", "registries_conf", "authfile"}));
@@ -241,7 +260,7 @@ void ApplyDefaults(AgentConfig& config);
 Status ParseDocument(ParseContext& ctx, const json& doc, AgentConfig& config) {
   SR_RETURN_IF_ERROR(
       CheckKeys(doc, "agent config",
-                {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "registry", "app_enclaves", "allow_exec",
+                {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "key_broker", "registry", "app_enclaves", "allow_exec",
                  "workload", "state_sealing", "boot", "limits"}));
   if (doc.contains("ttrpc")) {
     SR_ASSIGN_OR_RETURN(config.ttrpc, ParseAddresses(doc.at("ttrpc"), "ttrpc", /*allow_tcp=*/true));
@@ -259,6 +278,12 @@ Status ParseDocument(ParseContext& ctx, const json& doc, AgentConfig& config) {
   }
   if (doc.contains("trust")) SR_RETURN_IF_ERROR(ParseTrust(ctx, doc.at("trust"), config.trust));
   if (doc.contains("registry")) SR_RETURN_IF_ERROR(ParseRegistry(ctx, doc.at("registry"), config.registry));
+  if (doc.contains("key_broker")) {
+    SR_RETURN_IF_ERROR(ParseKeyBroker(ctx, doc.at("key_broker"), config.key_broker));
+  }
+  if (!config.key_broker.signature_policy.empty() && !config.trust.policy_path.empty()) {
+    return InvalidArgument("key_broker.signature_policy and trust.policy exclude each other");
+  }
   if (doc.contains("app_enclaves")) {
     for (const json& item : doc.at("app_enclaves")) {
       SR_ASSIGN_OR_RETURN(EnclaveIdentity id, ParseIdentity(item));

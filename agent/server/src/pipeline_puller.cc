@@ -2,6 +2,7 @@
 // decompress, tar walk) into agent/sealing's sealed store.
 #include "agent/sealing/sealing.h"
 #include "agent/server/puller.h"
+#include "agent/server/src/key_broker.h"
 #include "base/file.h"
 #include "image/pull.h"
 #include "image/reference.h"
@@ -39,13 +40,16 @@ class PipelinePuller final : public ImagePuller {
       : trust_(config.trust),
         registry_(config.registry),
         limits_(config.limits),
-        spool_dir_(JoinPath(config.store_dir, "spool")) {}
+        spool_dir_(JoinPath(config.store_dir, "spool")) {
+    if (!config.key_broker.url.empty()) key_broker_ = std::make_unique<KeyBrokerSession>(config.key_broker);
+  }
 
   Result<ResolvedRef> Resolve(const PullJob& job) override {
     SR_ASSIGN_OR_RETURN(image::Reference ref, image::Reference::Parse(job.image));
+    SR_ASSIGN_OR_RETURN(Access access, AccessFor(ref, job));
     SR_ASSIGN_OR_RETURN(std::unique_ptr<image::SignatureVerifier> verifier,
-                        image::MakeSignatureVerifier(trust_));
-    image::PullOptions options = Options(job, verifier.get(), nullptr);
+                        image::MakeSignatureVerifier(access.trust));
+    image::PullOptions options = Options(std::move(access.creds), verifier.get(), nullptr);
     auto source = image::OpenImageSource(ref, options);
     if (!source.ok()) return std::move(source).status().WithContext("resolving " + job.image);
     auto resolved = image::ResolveImage(**source, options);
@@ -62,16 +66,18 @@ class PipelinePuller final : public ImagePuller {
 
   Result<PulledImage> Pull(const PullJob& job) override {
     SR_ASSIGN_OR_RETURN(image::Reference ref, image::Reference::Parse(job.image));
+    SR_ASSIGN_OR_RETURN(Access access, AccessFor(ref, job));
     std::unique_ptr<image::SignatureVerifier> verifier;
     if (job.manifest_digest.empty()) {
-      SR_ASSIGN_OR_RETURN(verifier, image::MakeSignatureVerifier(trust_));
+      SR_ASSIGN_OR_RETURN(verifier, image::MakeSignatureVerifier(access.trust));
     } else {
       // Resolve checked the policy on this manifest: fetch exactly it (the digest wins over a tag).
       SR_ASSIGN_OR_RETURN(ref.digest, image::Digest::Parse(job.manifest_digest));
     }
-    SR_ASSIGN_OR_RETURN(std::unique_ptr<image::LayerDecryptor> decryptor, image::MakeLayerDecryptor(trust_));
+    SR_ASSIGN_OR_RETURN(std::unique_ptr<image::LayerDecryptor> decryptor,
+                        image::MakeLayerDecryptor(access.trust));
     SR_RETURN_IF_ERROR(MakeDirs(spool_dir_, 0700));
-    image::PullOptions options = Options(job, verifier.get(), decryptor.get());
+    image::PullOptions options = Options(std::move(access.creds), verifier.get(), decryptor.get());
 
     sealing::SealOptions seal{job.store_dir, job.key->Clone()};
     SR_ASSIGN_OR_RETURN(std::unique_ptr<sealing::SealingSink> sink,
@@ -87,15 +93,22 @@ class PipelinePuller final : public ImagePuller {
   }
 
  private:
-  const image::TrustOptions trust_;
-  const RegistryAccess registry_;
-  const Limits limits_;
-  const std::string spool_dir_;
+  // What one pull trusts and authenticates with: the configuration's, completed by the owner's
+  // key broker (policy, layer keys, registry credentials) when one is configured.
+  struct Access {
+    image::TrustOptions trust;
+    SecretBytes creds;
+  };
+  Result<Access> AccessFor(const image::Reference& ref, const PullJob& job) {
+    Access access{trust_, job.source_creds.Clone()};
+    if (key_broker_) SR_RETURN_IF_ERROR(key_broker_->Apply(ref.registry, access.trust, access.creds));
+    return access;
+  }
 
-  image::PullOptions Options(const PullJob& job, image::SignatureVerifier* verifier,
+  image::PullOptions Options(SecretBytes creds, image::SignatureVerifier* verifier,
                              image::LayerDecryptor* decryptor) const {
     image::PullOptions options;
-    options.creds = job.source_creds.Clone();
+    options.creds = std::move(creds);
     options.authfile = registry_.authfile;
     options.cert_dir = registry_.cert_dir;
     options.tls_verify = registry_.tls_verify;
@@ -109,6 +122,12 @@ class PipelinePuller final : public ImagePuller {
     options.max_layers = limits_.max_layers;
     return options;
   }
+
+  const image::TrustOptions trust_;
+  const RegistryAccess registry_;
+  const Limits limits_;
+  const std::string spool_dir_;
+  std::unique_ptr<KeyBrokerSession> key_broker_;  // the owner's key broker, when configured
 };
 
 }  // namespace

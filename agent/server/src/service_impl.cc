@@ -84,7 +84,6 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   SR_RETURN_IF_ERROR(ValidateContainerId(id));
   if (!request.has_oci()) return InvalidArgument("CreateContainer " + id + ": malformed OCI spec: no spec");
   SR_RETURN_IF_ERROR_CTX(ValidateSpec(request.oci()), "CreateContainer " + id);
-  SR_RETURN_IF_ERROR_CTX(CheckAgentUnreachable(request.oci(), config_), "CreateContainer " + id);
   SR_ASSIGN_OR_RETURN(std::string guest_image, GuestPullImage(request));
   if (!guest_image.empty()) {
     SR_RETURN_IF_ERROR(ValidateImageRef(guest_image, config_.limits.max_image_ref_size));
@@ -105,6 +104,7 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   SR_RETURN_IF_ERROR_CTX(
       CheckContainerSpec(config_.workload, state_.images.at(record.image).run, request.oci()),
       "CreateContainer " + id);
+  SR_RETURN_IF_ERROR_CTX(CheckAgentUnreachable(request.oci(), config_), "CreateContainer " + id);
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(UpperPath(id), "upper")), "CreateContainer " + id);
   SR_RETURN_IF_ERROR_CTX(keyring_->Register(id), "CreateContainer " + id);
   record.spec = request.oci().SerializeAsString();

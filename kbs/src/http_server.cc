@@ -1,0 +1,229 @@
+#include "kbs/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <thread>
+#include <variant>
+
+#include "base/fd.h"
+#include "base/log.h"
+
+namespace sealroot::kbs {
+namespace {
+
+constexpr std::size_t kMaxHeader = 16 * 1024;
+constexpr std::size_t kMaxBody = 1 << 20;
+constexpr auto kConnectionDeadline = std::chrono::seconds(5);
+
+using Clock = std::chrono::steady_clock;
+
+const char* Reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+// Reads more bytes into `buf` before `deadline`; false on EOF, error or timeout.
+bool ReadMore(int fd, std::string& buf, Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  if (left <= 0) return false;
+  pollfd pfd{fd, POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) return false;
+  char chunk[8192];
+  ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+  if (n <= 0) return false;
+  buf.append(chunk, static_cast<std::size_t>(n));
+  return true;
+}
+
+void SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void Respond(int fd, const HttpResponse& r) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) + "\r\n";
+  head += "Content-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
+          "\r\nConnection: close\r\n";
+  for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+  head += "\r\n";
+  SendAll(fd, head);
+  SendAll(fd, r.body);
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// Parses one request; an HttpResponse to send instead when it is malformed.
+std::variant<HttpRequest, HttpResponse> ReadRequest(int fd) {
+  auto deadline = Clock::now() + kConnectionDeadline;
+  auto error = [](int status, std::string why) {
+    return HttpResponse{status, "text/plain", {}, std::move(why) + "\n"};
+  };
+  std::string buf;
+  std::size_t end;
+  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+    if (buf.size() > kMaxHeader) return error(413, "header too large");
+    if (!ReadMore(fd, buf, deadline)) return error(400, "incomplete request");
+  }
+  HttpRequest req;
+  std::string_view head(buf.data(), end);
+  std::size_t line_end = head.find("\r\n");
+  std::string_view line = head.substr(0, line_end);
+  std::size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 == sp1 || !line.substr(sp2 + 1).starts_with("HTTP/1.")) {
+    return error(400, "bad request line");
+  }
+  req.method = std::string(line.substr(0, sp1));
+  req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  std::string_view rest = line_end == std::string_view::npos ? "" : head.substr(line_end + 2);
+  while (!rest.empty()) {
+    std::size_t eol = rest.find("\r\n");
+    std::string_view h = rest.substr(0, eol);
+    std::size_t colon = h.find(':');
+    if (colon == std::string_view::npos) return error(400, "bad header");
+    req.headers[Lower(std::string(h.substr(0, colon)))] = Trim(h.substr(colon + 1));
+    if (eol == std::string_view::npos) break;
+    rest.remove_prefix(eol + 2);
+  }
+  if (req.headers.contains("transfer-encoding")) return error(400, "chunked bodies are not supported");
+  std::size_t length = 0;
+  if (auto it = req.headers.find("content-length"); it != req.headers.end()) {
+    auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), length);
+    if (ec != std::errc() || p != it->second.data() + it->second.size())
+      return error(400, "bad Content-Length");
+    if (length > kMaxBody) return error(413, "body too large");
+  }
+  if (Lower(req.headers["expect"]) == "100-continue") SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+  req.headers.erase("expect");
+  req.body = buf.substr(end + 4);
+  while (req.body.size() < length) {
+    if (!ReadMore(fd, req.body, deadline)) return error(400, "incomplete body");
+  }
+  if (req.body.size() != length) return error(400, "bytes after the body");
+  return req;
+}
+
+class Server final : public HttpServer {
+ public:
+  Server(UniqueFd listener, std::uint16_t port, HttpHandler handler)
+      : listener_(std::move(listener)), port_(port), handler_(std::move(handler)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Server() override { Stop(); }
+  std::uint16_t port() const override { return port_; }
+  void Stop() override {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      pollfd pfd{listener_.get(), POLLIN, 0};
+      if (::poll(&pfd, 1, 100) <= 0) continue;
+      sockaddr_in peer{};
+      socklen_t len = sizeof peer;
+      UniqueFd conn(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
+      if (!conn) continue;
+      char ip[INET_ADDRSTRLEN] = {};
+      ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
+      auto parsed = ReadRequest(conn.get());
+      if (auto* bad = std::get_if<HttpResponse>(&parsed)) {
+        Respond(conn.get(), *bad);
+        continue;
+      }
+      HttpRequest& req = std::get<HttpRequest>(parsed);
+      req.peer = std::string(ip) + ":" + std::to_string(ntohs(peer.sin_port));
+      Respond(conn.get(), handler_(req));
+    }
+  }
+
+  UniqueFd listener_;
+  std::uint16_t port_;
+  HttpHandler handler_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::string HttpRequest::Cookie(std::string_view name) const {
+  auto it = headers.find("cookie");
+  if (it == headers.end()) return "";
+  std::string_view all = it->second;
+  while (!all.empty()) {
+    std::size_t semi = all.find(';');
+    std::string item = Trim(all.substr(0, semi));
+    if (item.size() > name.size() && item.compare(0, name.size(), name) == 0 && item[name.size()] == '=') {
+      return item.substr(name.size() + 1);
+    }
+    if (semi == std::string_view::npos) break;
+    all.remove_prefix(semi + 1);
+  }
+  return "";
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address, HttpHandler handler) {
+  std::size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("listen address is not host:port: " + address);
+  std::string host = address.substr(0, colon);
+  int port = 0;
+  auto [p, ec] = std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
+  if (ec != std::errc() || p != address.data() + address.size() || port < 0 || port > 65535) {
+    return InvalidArgument("bad port in " + address);
+  }
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (host == "localhost") host = "127.0.0.1";
+  if (::inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1)
+    return InvalidArgument("not an IPv4 address: " + host);
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus("socket", errno);
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    return ErrnoStatus("bind " + address, errno);
+  if (::listen(fd.get(), 64) != 0) return ErrnoStatus("listen " + address, errno);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+  return std::unique_ptr<HttpServer>(
+      std::make_unique<Server>(std::move(fd), ntohs(sa.sin_port), std::move(handler)));
+}
+
+}  // namespace sealroot::kbs

@@ -1,0 +1,42 @@
+// The agent's key_broker configuration and the auth.json lookup of broker-held credentials.
+#include <gtest/gtest.h>
+
+#include "agent/server/config.h"
+#include "agent/server/src/key_broker.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
+
+namespace sealroot::agent {
+namespace {
+
+TEST(KeyBrokerConfig, ParsesAndRefusesWhatItCannotHonour) {
+  auto config = ParseAgentConfig(R"({"key_broker": {"url": "http://127.0.0.1:8080",
+      "credentials": "kbs:///default/credential/registry", "signature_policy": "kbs:///default/policy/sig"}})");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->key_broker.url, "http://127.0.0.1:8080");
+  EXPECT_EQ(config->key_broker.signature_policy, "kbs:///default/policy/sig");
+  EXPECT_FALSE(ParseAgentConfig(R"({"key_broker": {"url": "ftp://x"}})").ok());
+  EXPECT_FALSE(
+      ParseAgentConfig(R"({"key_broker": {"url": "http://x", "credentials": "/etc/auth.json"}})").ok());
+  EXPECT_FALSE(ParseAgentConfig(R"({"key_broker": {"url": "http://x", "typo": 1}})").ok());
+  // Two sources for the signature policy: refused, not silently one of them.
+  EXPECT_FALSE(ParseAgentConfig(R"({"trust": {"policy": "/p.json"},
+      "key_broker": {"url": "http://x", "signature_policy": "kbs:///a/b/c"}})")
+                   .ok());
+}
+
+TEST(KeyBrokerCredentials, PicksTheRegistryEntryOfAnAuthJson) {
+  std::string auth = R"({"auths": {"other:5000": {"auth": ")" + Base64Encode(AsBytes(std::string("a:b"))) +
+                     R"("}, "127.0.0.1:5000": {"auth": ")" + Base64Encode(AsBytes(std::string("owner:pw"))) +
+                     R"("}}})";
+  SecretBytes creds = CredentialsFromAuthJson(AsBytes(auth), "127.0.0.1:5000").value();
+  EXPECT_EQ(std::string(AsChars(creds.span())), "owner:pw");
+  EXPECT_EQ(CredentialsFromAuthJson(AsBytes(auth), "docker.io").status().code(), Code::kNotFound);
+  std::string bad =
+      R"({"auths": {"h": {"auth": ")" + Base64Encode(AsBytes(std::string("nocolon"))) + R"("}}})";
+  EXPECT_EQ(CredentialsFromAuthJson(AsBytes(bad), "h").status().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(CredentialsFromAuthJson(AsBytes(std::string("not json")), "h").ok());
+}
+
+}  // namespace
+}  // namespace sealroot::agent
