@@ -104,12 +104,13 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   ContainerOptions container;
   container.root = lower;
   container.in_memory_upper = !(*mount)->writable();
-  container.hostname = spec.hostname;
+  container.spec = spec;
+  container.spec_text = spec_text;
   container.process = std::move(process);
   std::unique_ptr<ExecServer> exec_server;  // outlives the container: stopped after it ends
   if (!options.exec_socket.empty()) {
-    container.on_started = [&](pid_t init) {
-      auto server = ExecServer::Start(options.exec_socket, std::move(exec_key), init);
+    container.on_started = [&](std::shared_ptr<ContainerInit> init) {
+      auto server = ExecServer::Start(options.exec_socket, std::move(exec_key), std::move(init));
       if (server.ok()) {
         exec_server = std::move(*server);
       } else {

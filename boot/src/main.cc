@@ -55,7 +55,8 @@ Result<boot::ContainerOptions> DirectoryRootOptions(const ArgParser& args, const
   boot::ContainerOptions options;
   SR_ASSIGN_OR_RETURN(options.process, boot::ResolveProcess(spec));
   options.root = *args.Get("rootfs");
-  options.hostname = spec.hostname;
+  options.spec = std::move(spec);
+  options.spec_text = std::move(text);
   options.in_memory_upper = args.Bool("in-memory-upper");
   return options;
 }
@@ -103,6 +104,8 @@ Result<int> Run(const ArgParser& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The container's init: a fresh exec of this program, holding nothing of the boot's memory.
+  if (argc == 2 && std::string_view(argv[1]) == boot::kInitFlag) return boot::RunContainerInitMode();
   log::SetProgramName("sealroot-boot");
   if (argc >= 2 && std::string_view(argv[1]) == "--version") {
     std::cout << "sealroot-boot " << SEALROOT_VERSION << "\n";
