@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "base/encoding.h"
@@ -41,10 +43,13 @@ const char kConfigA[] =
 const char kConfigB[] =
     R"({"architecture":"amd64","os":"linux","config":{"Cmd":["cat"]},"rootfs":{"type":"layers","diff_ids":[]}})";
 
+// The release key the test seeds: printable, so that a shell in the container can look for it.
+constexpr std::string_view kSeededKey = "sealroot-seeded-release-key-0042";
+
 struct Suite {
   TempDir dir;
   std::string store;
-  SecretBytes key = SecretBytes::Random(32);
+  SecretBytes key{AsBytes(kSeededKey)};
   Sha256Digest root_a{}, root_b{};
   EvpPkeyPtr signing_key;
   sgx::Measurement boot_mrenclave{};
@@ -384,6 +389,54 @@ TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
   EXPECT_EQ(testing::Shell("cd '" + suite->store + "' && find . | sort").out, store_before);
   // The store holds no plaintext of the image.
   EXPECT_EQ(testing::Shell("grep -rl '" + std::string(kMarker) + "' '" + suite->store + "'").out, "");
+}
+
+// What a root container would do to steal the keys: read every readable memory region of every
+// process it can see, and their environment and command line, looking for the release key in
+// raw and hex form. A process the scanner itself plants with the key in its environment proves
+// that the scan finds what is there; nothing else may hold it.
+TEST_F(AttestedBootTest, RootContainerScanningEveryVisibleProcessFindsNoKey) {
+  std::string reversed(kSeededKey.rbegin(), kSeededKey.rend());  // the spec itself must not hold the key
+  const std::string scan = R"(
+k=$(echo ')" + reversed + R"(' | rev)
+{ echo "$k"; printf %s "$k" | od -An -tx1 | tr -d ' \n'; echo; } > /tmp/pattern
+K=$k sleep 600 & planted=$!
+echo planted $planted
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  [ "$p" = "$$" ] && continue
+  for f in environ cmdline; do
+    tr '\000' '\n' < $d/$f 2>/dev/null | grep -q -F -f /tmp/pattern && echo found $p $f
+  done
+  read_regions=0 in_mem=0
+  while read range perms rest; do
+    case $perms in r*) ;; *) continue ;; esac
+    start=$((0x${range%-*})); size=$((0x${range#*-} - start))
+    [ $size -gt 67108864 ] && continue
+    dd if=$d/mem of=/tmp/region bs=4096 skip=$((start / 4096)) count=$((size / 4096)) 2>/dev/null &&
+      read_regions=$((read_regions + 1))
+    tr '\000' '\n' < /tmp/region | grep -q -F -f /tmp/pattern && in_mem=1
+    rm -f /tmp/region
+  done < $d/maps
+  [ $in_mem = 1 ] && echo found $p mem
+  echo scanned $p $read_regions
+done
+kill $planted)";
+  nlohmann::json spec = {{"process", {{"args", {"sh", "-c", scan}}, {"user", {{"uid", 0}, {"gid", 0}}}}}};
+  auto app = Launch(Spec("ctr-scan", spec.dump()));
+  ASSERT_TRUE(app);
+  Outcome o = Finish(*app);
+  std::string planted;
+  std::vector<std::string> found;
+  bool scanned_init = false;
+  std::istringstream lines(o.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("planted ", 0) == 0) planted = line.substr(8);
+    if (line.rfind("found ", 0) == 0) found.push_back(line.substr(6));
+    if (line.rfind("scanned 1 ", 0) == 0) scanned_init = line != "scanned 1 0";
+  }
+  EXPECT_TRUE(scanned_init) << "the container's PID 1 was not readable: " << o.out << o.err;
+  EXPECT_EQ(found, (std::vector<std::string>{planted + " environ", planted + " mem"})) << o.out << o.err;
 }
 
 }  // namespace
