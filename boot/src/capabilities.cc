@@ -52,11 +52,9 @@ Status SetCapabilities(const Capabilities& caps) {
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
     return ErrnoStatus("clearing the ambient capabilities", errno);
   }
-  for (int cap : caps.ambient) {
-    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) {
-      return ErrnoStatus("raising an ambient capability", errno);
-    }
-  }
+  // As runc: an ambient capability that is not also permitted and inheritable cannot be raised
+  // and is left out (`runc spec`'s default lists ambient ones without inheritable ones).
+  for (int cap : caps.ambient) (void)::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
   return OkStatus();
 }
 

@@ -107,13 +107,14 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 }  // namespace
 
-Status ExecEntrypoint(const ProcessSpec& process) {
+Status ExecEntrypoint(const ProcessSpec& process, const SeccompProgram& seccomp) {
   SR_ASSIGN_OR_RETURN(std::string passwd, ReadIfPresent("/etc/passwd"));
   SR_ASSIGN_OR_RETURN(std::string group, ReadIfPresent("/etc/group"));
   SR_ASSIGN_OR_RETURN(Credentials creds, ResolveUser(process.user, passwd, group));
   std::vector<std::string> env = WithDefaults(process.env, creds.home);
   // Docker creates a missing WorkingDir; the root's writable layer takes it.
   SR_RETURN_IF_ERROR_CTX(MakeDirs(process.cwd), "creating working directory " + process.cwd);
+  if (!process.no_new_privileges) SR_RETURN_IF_ERROR_CTX(seccomp.Load(), "loading the seccomp filter");
   SR_RETURN_IF_ERROR(ApplyCredentials(process, creds));
   std::vector<std::string> args = process.args;
   SR_ASSIGN_OR_RETURN(std::string path, FindExecutable(args[0], env));
@@ -123,6 +124,7 @@ Status ExecEntrypoint(const ProcessSpec& process) {
   ResetSignalsForExec();
   // Descriptors the boot holds (FUSE device, attestation socket) must not reach the workload.
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (process.no_new_privileges) SR_RETURN_IF_ERROR_CTX(seccomp.Load(), "loading the seccomp filter");
   ::execve(path.c_str(), argv.data(), envp.data());
   return ErrnoStatus("executing " + path, errno);
 }

@@ -22,6 +22,7 @@
 #include "boot/src/init.h"
 #include "boot/src/init_channel.h"
 #include "boot/src/rootfs.h"
+#include "boot/src/seccomp.h"
 #include "boot/src/supervise.h"
 
 namespace sealroot::boot {
@@ -33,6 +34,7 @@ struct InitConfig {
   BootSpec spec;
   ProcessSpec process;
   RootfsConfig rootfs;
+  SeccompProgram seccomp;  // compiled once, loaded by each process before its execve
   bool new_uts = false, new_network = false;
 };
 
@@ -47,6 +49,9 @@ Result<InitConfig> ReadConfig(const json& start) {
   out.rootfs.cgroup_namespace = start.value("cgroupNamespace", false);
   out.new_uts = start.value("utsNamespace", false);
   out.new_network = start.value("networkNamespace", false);
+  if (!out.spec.linux.seccomp_json.empty()) {
+    SR_ASSIGN_OR_RETURN(out.seccomp, CompileSeccomp(json::parse(out.spec.linux.seccomp_json)));
+  }
   return out;
 }
 
@@ -69,15 +74,19 @@ Status BuildContainer(InitConfig& config) {
   SR_RETURN_IF_ERROR(EnterRoot(config.rootfs));
   if (!spec.hostname.empty() || !spec.domainname.empty()) {
     if (!config.new_uts) return InvalidArgument("hostname and domainname need the container's own UTS namespace");
-    if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0) return ErrnoStatus("sethostname", errno);
-    if (::setdomainname(spec.domainname.data(), spec.domainname.size()) != 0)
+    if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) != 0) {
+      return ErrnoStatus("sethostname", errno);
+    }
+    if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) != 0) {
       return ErrnoStatus("setdomainname", errno);
+    }
   }
   return FinalizeRoot(spec, config.new_network);
 }
 
 // Forks `process` (stdio: fds 0-2 of init, or the three given) and waits until it exec'd.
-Result<pid_t> StartProcess(const ProcessSpec& process, const std::vector<UniqueFd>* stdio) {
+Result<pid_t> StartProcess(const ProcessSpec& process, const SeccompProgram& seccomp,
+                           const std::vector<UniqueFd>* stdio) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
   UniqueFd report_read(fds[0]), report_write(fds[1]);
@@ -89,7 +98,7 @@ Result<pid_t> StartProcess(const ProcessSpec& process, const std::vector<UniqueF
         if (::dup2((*stdio)[i].get(), i) < 0) FailSetup(report_write.get(), ErrnoStatus("stdio", errno));
       }
     }
-    FailSetup(report_write.get(), ExecEntrypoint(process).WithContext("starting " + process.args[0]));
+    FailSetup(report_write.get(), ExecEntrypoint(process, seccomp).WithContext("starting " + process.args[0]));
   }
   report_write.Reset();
   SR_ASSIGN_OR_RETURN(std::string report, ReadFd(report_read.get(), 64u << 10));
@@ -115,7 +124,7 @@ class Init {
   Init(int channel, InitConfig config) : channel_(channel), config_(std::move(config)) {}
 
   [[noreturn]] void Run() {
-    auto entrypoint = StartProcess(config_.process, nullptr);
+    auto entrypoint = StartProcess(config_.process, config_.seccomp, nullptr);
     if (!entrypoint.ok()) Fail(channel_, entrypoint.status());
     entrypoint_ = *entrypoint;
     (void)SendInitMessage(channel_, {{"type", "started"}});
@@ -179,7 +188,7 @@ class Init {
     // As runc exec: what the request leaves unset is the container's.
     if (!process.capabilities) process.capabilities = config_.process.capabilities;
     process.no_new_privileges = process.no_new_privileges || config_.process.no_new_privileges;
-    return StartProcess(process, &stdio);
+    return StartProcess(process, config_.seccomp, &stdio);
   }
 
   int channel_;

@@ -94,12 +94,22 @@ Status MountOn(int dir_fd, const std::string& name, const char* fstype, unsigned
   return Mount(fstype, point.get(), fstype, flags, data, fstype + (" on " + name));
 }
 
+// statvfs's ST_* flags as the MS_* flags a remount takes (ST_RELATIME differs from MS_RELATIME).
+unsigned long LockedFlags(const struct statvfs& st) {
+  unsigned long out = 0;
+  for (auto [st_flag, ms_flag] : {std::pair{ST_NOSUID, MS_NOSUID}, {ST_NODEV, MS_NODEV}, {ST_NOEXEC, MS_NOEXEC},
+                                  {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}}) {
+    if (st.f_flag & st_flag) out |= ms_flag;
+  }
+  return out;
+}
+
 // A remount keeps the flags the kernel locks on a mount from a more privileged namespace
 // (nosuid, nodev, noexec, atime): dropping them would be refused.
 Status RemountBind(int target_fd, unsigned long flags, std::string_view what) {
   struct statvfs st;
   if (::fstatvfs(target_fd, &st) != 0) return ErrnoStatus("statvfs " + std::string(what), errno);
-  unsigned long locked = st.f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+  const unsigned long locked = LockedFlags(st);
   return Mount("", target_fd, nullptr, MS_BIND | MS_REMOUNT | locked | flags, "", what);
 }
 
@@ -136,7 +146,7 @@ const SpecDevice kDefaultDevices[] = {
 };
 constexpr std::pair<const char*, const char*> kDevLinks[] = {
     {"fd", "/proc/self/fd"},         {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-    {"stderr", "/proc/self/fd/2"},   {"core", "/proc/kcore"},
+    {"stderr", "/proc/self/fd/2"},
 };
 
 // A device node: mknod, or in a user namespace (where mknod is refused) a bind mount of the
@@ -174,6 +184,10 @@ Status PopulateDev(int root_fd, const BootSpec& spec, bool user_namespace) {
   for (const auto& [name, target] : kDevLinks) {
     if (::symlinkat(target, dev.get(), name) != 0 && errno != EEXIST)
       return ErrnoStatus(std::string("linking /dev/") + name, errno);
+  }
+  // As runc: /dev/core only where the kernel has a /proc/kcore.
+  if (::access("/proc/kcore", F_OK) == 0 && ::symlinkat("/proc/kcore", dev.get(), "core") != 0 && errno != EEXIST) {
+    return ErrnoStatus("linking /dev/core", errno);
   }
   // /dev/ptmx is the devpts instance's (runc: a link when /dev/pts is mounted).
   ::unlinkat(dev.get(), "ptmx", 0);
@@ -247,10 +261,11 @@ Status CgroupMount(int root_fd, const SpecMount& m, const MountOptions& options,
       UniqueFd source(::open(host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!source) return ErrnoStatus("opening " + host, errno);
       SR_RETURN_IF_ERROR(Mount(FdPath(source.get()), point.get(), nullptr, MS_BIND, "", host));
-      SR_RETURN_IF_ERROR(RemountBind(point.get(), options.flags, host));
+      SR_ASSIGN_OR_RETURN(UniqueFd bound, OpenInRoot(root_fd, m.destination + "/" + dir, O_PATH));
+      SR_RETURN_IF_ERROR(RemountBind(bound.get(), options.flags, host));
     }
   }
-  if (options.flags & MS_RDONLY) SR_RETURN_IF_ERROR(RemountBind(target.get(), options.flags, m.destination));
+  // As runc: the tmpfs holding the hierarchies stays writable; each hierarchy has the options.
   return OkStatus();
 }
 
@@ -332,7 +347,7 @@ Status MaskPath(const std::string& path) {
 Status RemountPath(const std::string& path, unsigned long flags) {
   struct statvfs st;
   if (::statvfs(path.c_str(), &st) != 0) return ErrnoStatus("statvfs " + path, errno);
-  unsigned long locked = st.f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+  const unsigned long locked = LockedFlags(st);
   if (::mount("", path.c_str(), nullptr, MS_BIND | MS_REMOUNT | locked | flags, nullptr) != 0) {
     return ErrnoStatus("remounting " + path + " read-only", errno);
   }
