@@ -48,6 +48,7 @@ using nlohmann::json;
 // new namespace is owned by the container's new user namespace), the spec's paths are joined.
 struct NamespacePlan {
   unsigned long clone_flags = 0;
+  unsigned long unshare_flags = 0;  // with a new user namespace: created inside it by the child
   bool new_cgroup = false;  // unshared by the child once the boot placed it in its cgroup
   UniqueFd pid_path;        // the PID namespace to join (the boot's thread joins it to fork)
   std::vector<std::pair<UniqueFd, int>> joins;  // user first
@@ -100,6 +101,12 @@ Result<NamespacePlan> PlanNamespaces(const BootSpec& spec) {
       }
     }
   }
+  // With a new user namespace only it and the PID namespace (init must be its PID 1) come from
+  // clone; the child unshares the rest as the namespace's root.
+  if (plan.clone_flags & CLONE_NEWUSER) {
+    plan.unshare_flags = plan.clone_flags & ~static_cast<unsigned long>(CLONE_NEWUSER | CLONE_NEWPID);
+    plan.clone_flags &= CLONE_NEWUSER | CLONE_NEWPID;
+  }
   return plan;
 }
 
@@ -146,10 +153,14 @@ std::string ChildFailure(int code) {
   for (const auto& [fd, type] : plan.joins) {
     if (::setns(fd.get(), type) != 0) ::_exit(kChildJoinFailed);
   }
-  if (plan.new_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) ::_exit(kChildCgroupFailed);
   if (plan.clone_flags & CLONE_NEWUSER) {
-    if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) ::_exit(kChildIdsFailed);
+    // runc's order: root of the new user namespace first, then the other namespaces (their
+    // kernel objects, e.g. the mqueue root, are created as that root), then the group.
+    if (::setresuid(0, 0, 0) != 0) ::_exit(kChildIdsFailed);
+    if (::unshare(static_cast<int>(plan.unshare_flags)) != 0) ::_exit(kChildJoinFailed);
   }
+  if (plan.new_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) ::_exit(kChildCgroupFailed);
+  if ((plan.clone_flags & CLONE_NEWUSER) && ::setresgid(0, 0, 0) != 0) ::_exit(kChildIdsFailed);
   // Both above the target numbers first, so that neither dup2 overwrites the other.
   int high_exe = ::fcntl(exe, F_DUPFD_CLOEXEC, 16), high_channel = ::fcntl(channel, F_DUPFD_CLOEXEC, 16);
   if (high_exe < 0 || high_channel < 0 || ::dup2(high_exe, kInitChannelFd + 1) < 0 ||

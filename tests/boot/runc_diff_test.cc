@@ -91,7 +91,7 @@ class RuncDiffTest : public ::testing::Test {
     std::ofstream(path) << spec.dump(2);
     CommandOptions options;
     options.timeout = std::chrono::seconds(120);
-    return testing::Run({BuiltProgram("sealroot-boot"), "--rootfs", root_, "--spec", path}, options);
+    return testing::Run({BuiltProgram("sealroot-boot"), "--rootfs", spec["root"]["path"], "--spec", path}, options);
   }
 
   // Runs `spec` in both and expects the same probe output, line for line.
@@ -133,7 +133,13 @@ TEST_F(RuncDiffTest, ExtraCapabilities) {
 }
 
 TEST_F(RuncDiffTest, UserNamespaceRootlessStyle) {
+  // The root as a rootless runtime has it: owned by the ids root maps to.
+  std::string mapped_root = *dir_ / "rootfs-userns";
+  ASSERT_TRUE(Shell("[ -d '" + mapped_root + "' ] || { cp -a '" + root_ + "' '" + mapped_root + "' && chown -R 100000:100000 '" +
+                    mapped_root + "'; }")
+                  .ok());
   json spec = DefaultSpec();
+  spec["root"]["path"] = mapped_root;
   spec["linux"]["namespaces"].push_back({{"type", "user"}});
   spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
   spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
