@@ -1,0 +1,83 @@
+// The container's cgroup, as runc makes it: created under `linux.cgroupsPath` (or a default per
+// container) on the hierarchy the host has — every mounted cgroup v1 hierarchy, or the cgroup v2
+// tree when /sys/fs/cgroup is cgroup2 — with `linux.resources` applied before any process joins,
+// stats for the agent, and on destruction every process left killed and every directory this
+// object created removed. What is applied, refused and ignored: design/boot.md.
+//
+// Thread-safety: one Cgroup is used by one thread at a time; distinct containers' Cgroups are
+// independent.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace sealroot::boot {
+
+struct CgroupStats {
+  std::uint64_t memory_usage = 0;      // bytes charged now
+  std::uint64_t memory_max_usage = 0;  // peak bytes (0 where the kernel does not keep a peak)
+  std::uint64_t memory_limit = 0;      // bytes; UINT64_MAX when unlimited
+  std::uint64_t memory_failcnt = 0;    // times usage hit the limit (v2: memory.events "max"; recent
+                                       // kernels leave v1's memory.failcnt at 0)
+  std::uint64_t oom_kills = 0;         // processes the OOM killer killed in this cgroup
+  std::uint64_t pids_current = 0;
+  std::uint64_t pids_limit = 0;  // 0 when unlimited
+  std::uint64_t cpu_usage_ns = 0;
+};
+
+class Cgroup {
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  explicit Cgroup(Key) {}  // Create() makes them
+  // `cgroups_path`: runc's semantics. An absolute path is relative to each hierarchy's root; a
+  // relative one to the boot's own cgroup (v1) or its parent (v2, whose own cgroup holds
+  // processes and so cannot delegate controllers). Empty: "sealroot/<container_id>", relative.
+  // The systemd form "slice:prefix:name" is refused (no systemd driver). ".." is refused. The
+  // last directory must not exist yet: a container never shares a cgroup with another.
+  // `resources`: `linux.resources` (null: nothing but runc's default device rules).
+  // `linux_devices`: `linux.devices`; each listed device is allowed "rwm", as runc does.
+  static Result<std::unique_ptr<Cgroup>> Create(std::string_view cgroups_path,
+                                                const nlohmann::json& resources,
+                                                std::string_view container_id,
+                                                const nlohmann::json& linux_devices = nullptr);
+  // Kills every process left in the cgroup (and in cgroups the container made below it), then
+  // removes every directory Create made, leaves first.
+  ~Cgroup();
+  Cgroup(const Cgroup&) = delete;
+  Cgroup& operator=(const Cgroup&) = delete;
+
+  // Moves `pid` (the container's init, before it forks anything) into the cgroup on every
+  // hierarchy.
+  Status AddProcess(pid_t pid);
+  Result<CgroupStats> Stats() const;
+
+  bool unified() const { return unified_; }
+  // The cgroup's directories: one per v1 hierarchy, or the one v2 directory.
+  std::vector<std::string> directories() const;
+
+ private:
+  struct Hierarchy {
+    std::vector<std::string> controllers;  // v1: "memory", "cpu", "name=systemd"...; v2: empty
+    std::string leaf;                      // the container's directory
+    std::vector<std::string> created;      // directories Create made, outermost first
+  };
+  const Hierarchy* Find(std::string_view controller) const;
+  void KillAll();
+  void RemoveDirectories();
+
+  bool unified_ = false;
+  std::vector<Hierarchy> hierarchies_;
+};
+
+}  // namespace sealroot::boot
