@@ -62,6 +62,8 @@ class ContainerInit {
 };
 
 struct ContainerOptions {
+  // Names the container's default cgroup ("sealroot/<id>" when linux.cgroupsPath is empty).
+  std::string container_id;
   // The container's root directory. It is bind-mounted onto itself, so any directory works.
   std::string root;
   // Writes go to a tmpfs upper layer (overlayfs) instead of `root`, which stays untouched:

@@ -104,6 +104,7 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   ContainerOptions container;
   container.root = lower;
   container.in_memory_upper = !(*mount)->writable();
+  container.container_id = release.container_id;
   container.spec = spec;
   container.spec_text = spec_text;
   container.process = std::move(process);

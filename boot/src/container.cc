@@ -20,6 +20,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/thread_annotations.h"
+#include "boot/src/cgroups.h"
 #include "boot/src/init.h"
 #include "boot/src/init_channel.h"
 #include "boot/src/supervise.h"
@@ -376,6 +377,16 @@ Result<int> RunContainer(const ContainerOptions& options) {
   if (::pipe2(go_pipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
   UniqueFd go_read(go_pipe[0]), go_write(go_pipe[1]);
 
+  // Created before init exists and joined before it runs anything: every process of the
+  // container is in it; destroyed (what is left killed) when the container ends.
+  const json doc = json::parse(options.spec_text, nullptr, /*allow_exceptions=*/false);
+  const json* linux_doc = doc.is_object() && doc.contains("linux") ? &doc["linux"] : nullptr;
+  auto subtree = [&](const char* key) -> json {
+    return linux_doc != nullptr && linux_doc->is_object() && linux_doc->contains(key) ? (*linux_doc)[key] : json();
+  };
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup,
+                      Cgroup::Create(options.spec.linux.cgroups_path, subtree("resources"), options.container_id,
+                                     subtree("devices")));
   SR_ASSIGN_OR_RETURN(pid_t init, CloneInit(plan, go_read.get(), init_end.get()));
   go_read.Reset();
   init_end.Reset();
@@ -388,6 +399,7 @@ Result<int> RunContainer(const ContainerOptions& options) {
   if (plan.clone_flags & CLONE_NEWUSER) {
     if (Status mapped = WriteIdMaps(init, options.spec.linux); !mapped.ok()) return reap_failed(mapped);
   }
+  if (Status joined = cgroup->AddProcess(init); !joined.ok()) return reap_failed(joined);
   if (::write(go_write.get(), "g", 1) != 1) return reap_failed(ErrnoStatus("starting init", errno));
   const std::vector<SpecNamespace> namespaces = EffectiveNamespaces(options.spec);
   if (Status sent = SendInitMessage(channel.get(), StartMessage(options, namespaces)); !sent.ok()) {

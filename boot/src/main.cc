@@ -9,6 +9,8 @@
 //
 // Exits with the entrypoint's exit code (128+N when signal N killed it); when the container
 // cannot start, exits with the codes of base/cli.h and says why on stderr.
+#include <unistd.h>
+
 #include <charconv>
 #include <iostream>
 #include <string>
@@ -55,6 +57,7 @@ Result<boot::ContainerOptions> DirectoryRootOptions(const ArgParser& args, const
   boot::ContainerOptions options;
   SR_ASSIGN_OR_RETURN(options.process, boot::ResolveProcess(spec));
   options.root = *args.Get("rootfs");
+  options.container_id = "dev-" + std::to_string(::getpid());
   options.spec = std::move(spec);
   options.spec_text = std::move(text);
   options.in_memory_upper = args.Bool("in-memory-upper");

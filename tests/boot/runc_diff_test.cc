@@ -98,7 +98,7 @@ class RuncDiffTest : public ::testing::Test {
   void ExpectSameAsRunc(const json& spec) {
     CommandResult runc = RunRunc(spec);
     CommandResult boot = RunBoot(spec);
-    ASSERT_EQ(runc.exit_code, 0) << runc.err;
+    ASSERT_EQ(runc.exit_code, 0) << runc.out << runc.err;
     EXPECT_EQ(boot.exit_code, 0) << boot.err;
     EXPECT_EQ(boot.out, runc.out) << "runc stderr: " << runc.err << "\nsealroot-boot stderr: " << boot.err;
   }
