@@ -23,6 +23,7 @@
 #include "boot/src/cgroups.h"
 #include "boot/src/init.h"
 #include "boot/src/init_channel.h"
+#include "boot/src/rootfs.h"
 #include "boot/src/supervise.h"
 
 extern char** environ;
@@ -111,6 +112,15 @@ Result<NamespacePlan> PlanNamespaces(const BootSpec& spec) {
   return plan;
 }
 
+// The host id the container's root has: 0, or what a new user namespace maps 0 to.
+std::uint32_t HostIdOfRoot(const std::vector<IdMapping>& mappings, const NamespacePlan& plan) {
+  if (!(plan.clone_flags & CLONE_NEWUSER)) return 0;
+  for (const IdMapping& m : mappings) {
+    if (m.container_id == 0) return m.host_id;
+  }
+  return 0;
+}
+
 std::string MappingText(const std::vector<IdMapping>& mappings) {
   std::string out;
   for (const IdMapping& m : mappings) {
@@ -131,7 +141,8 @@ Status WriteIdMaps(pid_t pid, const LinuxSpec& linux_spec) {
 }
 
 // Why the child exited before it exec'd init (it cannot allocate to say so itself).
-constexpr int kChildJoinFailed = 121, kChildCgroupFailed = 122, kChildIdsFailed = 123, kChildExecFailed = 124;
+constexpr int kChildJoinFailed = 121, kChildCgroupFailed = 122, kChildIdsFailed = 123, kChildExecFailed = 124,
+              kChildRootFailed = 125;
 
 std::string ChildFailure(int code) {
   switch (code) {
@@ -139,6 +150,7 @@ std::string ChildFailure(int code) {
     case kChildCgroupFailed: return "creating the cgroup namespace failed";
     case kChildIdsFailed: return "becoming root of the container's user namespace failed";
     case kChildExecFailed: return "executing the container's init failed";
+    case kChildRootFailed: return "opening the container's root failed";
     default: return "the container's init exited with code " + std::to_string(code);
   }
 }
@@ -146,29 +158,36 @@ std::string ChildFailure(int code) {
 // The clone(2) child, between clone and execveat: async-signal-safe calls only (the boot has
 // other threads). It waits for the boot's go (id maps written, cgroup joined), joins and
 // unshares what is left, then replaces itself with a fresh init, dropping the boot's memory.
-[[noreturn]] void BecomeInit(const NamespacePlan& plan, int go, int channel, int exe, char* const argv[],
-                             char* const envp[]) {
+[[noreturn]] void BecomeInit(const NamespacePlan& plan, int go, int channel, int exe, const char* root,
+                             char* const argv[], char* const envp[]) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   char byte;
   if (::read(go, &byte, 1) != 1) ::_exit(kChildExecFailed);
   for (const auto& [fd, type] : plan.joins) {
     if (::setns(fd.get(), type) != 0) ::_exit(kChildJoinFailed);
   }
+  if ((plan.unshare_flags & CLONE_NEWNS) && ::unshare(CLONE_NEWNS) != 0) ::_exit(kChildJoinFailed);
+  // Still with the host's ids: the root's directory may be below directories only they reach.
+  int root_fd = ::open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) ::_exit(kChildRootFailed);
   if (plan.clone_flags & CLONE_NEWUSER) {
     // runc's order: root of the new user namespace first, then the other namespaces (their
     // kernel objects, e.g. the mqueue root, are created as that root), then the group.
     if (::setresuid(0, 0, 0) != 0) ::_exit(kChildIdsFailed);
-    if (::unshare(static_cast<int>(plan.unshare_flags)) != 0) ::_exit(kChildJoinFailed);
+    if (::unshare(static_cast<int>(plan.unshare_flags & ~static_cast<unsigned long>(CLONE_NEWNS))) != 0) {
+      ::_exit(kChildJoinFailed);
+    }
   }
   if (plan.new_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) ::_exit(kChildCgroupFailed);
   if ((plan.clone_flags & CLONE_NEWUSER) && ::setresgid(0, 0, 0) != 0) ::_exit(kChildIdsFailed);
   // Both above the target numbers first, so that neither dup2 overwrites the other.
   int high_exe = ::fcntl(exe, F_DUPFD_CLOEXEC, 16), high_channel = ::fcntl(channel, F_DUPFD_CLOEXEC, 16);
-  if (high_exe < 0 || high_channel < 0 || ::dup2(high_exe, kInitChannelFd + 1) < 0 ||
-      ::dup2(high_channel, kInitChannelFd) < 0) {
+  int high_root = ::fcntl(root_fd, F_DUPFD_CLOEXEC, 16);
+  if (high_exe < 0 || high_channel < 0 || high_root < 0 || ::dup2(high_exe, kInitChannelFd + 1) < 0 ||
+      ::dup2(high_channel, kInitChannelFd) < 0 || ::dup2(high_root, kInitRootFd) < 0) {
     ::_exit(kChildExecFailed);
   }
-  ::close_range(kInitChannelFd + 2, ~0U, 0);
+  ::close_range(kInitRootFd + 1, ~0U, 0);
   ::fcntl(kInitChannelFd + 1, F_SETFD, FD_CLOEXEC);
   ::syscall(SYS_execveat, kInitChannelFd + 1, "", argv, envp, AT_EMPTY_PATH);
   ::_exit(kChildExecFailed);
@@ -331,7 +350,6 @@ Result<std::unique_ptr<ContainerExec>> InitHandle::Spawn(const ProcessSpec& proc
 json StartMessage(const ContainerOptions& options, const std::vector<SpecNamespace>& namespaces) {
   return {{"type", "start"},
           {"root", options.root},
-          {"inMemoryUpper", options.in_memory_upper},
           {"spec", options.spec_text},
           {"process", EncodeProcess(options.process)},
           {"userNamespace", Has(namespaces, "user")},
@@ -342,7 +360,7 @@ json StartMessage(const ContainerOptions& options, const std::vector<SpecNamespa
 
 // Clones the child that becomes init, in its new namespaces. Returns its pid (in the boot's
 // PID namespace).
-Result<pid_t> CloneInit(const NamespacePlan& plan, int go, int channel) {
+Result<pid_t> CloneInit(const NamespacePlan& plan, const std::string& root, int go, int channel) {
   UniqueFd exe(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
   if (!exe) return ErrnoStatus("opening the boot's own executable", errno);
   std::vector<std::string> args = {"sealroot-boot", kInitFlag};
@@ -356,7 +374,7 @@ Result<pid_t> CloneInit(const NamespacePlan& plan, int go, int channel) {
       return ErrnoStatus("joining the PID namespace of linux.namespaces", errno);
   }
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, plan.clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
-  if (pid == 0) BecomeInit(plan, go, channel, exe.get(), argv.data(), envp.data());
+  if (pid == 0) BecomeInit(plan, go, channel, exe.get(), root.c_str(), argv.data(), envp.data());
   const int clone_errno = errno;
   if (own_pid_ns && ::setns(own_pid_ns.get(), CLONE_NEWPID) != 0) {
     SR_LOG(kWarning) << "returning to the boot's PID namespace: " << std::strerror(errno);
@@ -387,7 +405,18 @@ Result<int> RunContainer(const ContainerOptions& options) {
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup,
                       Cgroup::Create(options.spec.linux.cgroups_path, subtree("resources"), options.container_id,
                                      subtree("devices")));
-  SR_ASSIGN_OR_RETURN(pid_t init, CloneInit(plan, go_read.get(), init_end.get()));
+  SR_ASSIGN_OR_RETURN(std::string root, PrepareRoot(options.root, options.in_memory_upper,
+                                                     HostIdOfRoot(options.spec.linux.uid_mappings, plan),
+                                                     HostIdOfRoot(options.spec.linux.gid_mappings, plan)));
+  // The in-memory layer sits on the boot's root mount (the FUSE mount, whose server ends only
+  // once nothing mounts it): detached when the container ends, whatever the outcome.
+  auto detach_layer = [&](void*) {
+    if (options.in_memory_upper && ::umount2(options.root.c_str(), MNT_DETACH) != 0) {
+      SR_LOG(kWarning) << "detaching the in-memory layer: " << std::strerror(errno);
+    }
+  };
+  std::unique_ptr<void, decltype(detach_layer)> layer_guard(reinterpret_cast<void*>(1), detach_layer);
+  SR_ASSIGN_OR_RETURN(pid_t init, CloneInit(plan, root, go_read.get(), init_end.get()));
   go_read.Reset();
   init_end.Reset();
   auto reap_failed = [&](Status why) -> Status {

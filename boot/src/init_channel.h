@@ -2,7 +2,7 @@
 // of a u32 length and a JSON document, optionally carrying descriptors (SCM_RIGHTS). Only what
 // init needs crosses it — the spec text, the resolved process, stdio — never a key.
 //
-//   boot -> init   {"type":"start","root","inMemoryUpper","spec","process"}
+//   boot -> init   {"type":"start","root","spec","process",<namespaces>}
 //   init -> boot   {"type":"started"} | {"type":"error","code","message"}
 //   boot -> init   {"type":"exec","id","process"} + stdin, stdout, stderr
 //   init -> boot   {"type":"exec-started","id"} | {"type":"exec-error","id","code","message"}
@@ -23,7 +23,10 @@
 
 namespace sealroot::boot {
 
+// Init's descriptors: the channel, and the container root's directory, opened in init's mount
+// namespace by the clone child before it dropped the host's ids.
 inline constexpr int kInitChannelFd = 3;
+inline constexpr int kInitRootFd = 5;
 
 struct InitMessage {
   nlohmann::json body;

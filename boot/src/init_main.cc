@@ -44,7 +44,7 @@ Result<InitConfig> ReadConfig(const json& start) {
   SR_ASSIGN_OR_RETURN(out.spec, ParseBootSpec(start.value("spec", "")));
   SR_ASSIGN_OR_RETURN(out.process, DecodeProcess(start.value("process", json::object())));
   out.rootfs.root = start.value("root", "");
-  out.rootfs.in_memory_upper = start.value("inMemoryUpper", false);
+  out.rootfs.root_fd = kInitRootFd;
   out.rootfs.user_namespace = start.value("userNamespace", false);
   out.rootfs.cgroup_namespace = start.value("cgroupNamespace", false);
   out.new_uts = start.value("utsNamespace", false);
@@ -204,6 +204,7 @@ int RunContainerInitMode() {
   if (!BlockSupervisedSignals().ok()) return 255;
   ::umask(0);
   ::fcntl(kInitChannelFd, F_SETFD, FD_CLOEXEC);
+  ::fcntl(kInitRootFd, F_SETFD, FD_CLOEXEC);
   auto start = ReceiveInitMessage(kInitChannelFd);
   if (!start.ok()) return 255;
   // Nothing of the container may read or trace its init.

@@ -113,29 +113,17 @@ Status RemountBind(int target_fd, unsigned long flags, std::string_view what) {
   return Mount("", target_fd, nullptr, MS_BIND | MS_REMOUNT | locked | flags, "", what);
 }
 
-// The root itself: a bind mount (pivot_root needs a mount point), or an overlay whose lower is
-// `root` and whose upper and work directories live in a fresh tmpfs.
-Result<UniqueFd> MountRoot(const std::string& root, bool in_memory_upper) {
-  SR_ASSIGN_OR_RETURN(UniqueFd lower, OpenDir(AT_FDCWD, root, "container root " + root));
-  SR_RETURN_IF_ERROR(
-      Mount(FdPath(lower.get()), lower.get(), nullptr, MS_BIND | MS_REC, "", "the root (bind)"));
-  SR_ASSIGN_OR_RETURN(UniqueFd bound, OpenDir(AT_FDCWD, root, "container root " + root));
-  if (!in_memory_upper) return bound;
-
-  SR_RETURN_IF_ERROR(
-      Mount("tmpfs", bound.get(), "tmpfs", MS_NOSUID, "mode=755", "the writable layer (tmpfs)"));
-  SR_ASSIGN_OR_RETURN(UniqueFd layer, OpenDir(AT_FDCWD, root, "writable layer"));
-  for (const char* dir : {"upper", "work", "merged"}) {
-    if (::mkdirat(layer.get(), dir, 0755) != 0)
-      return ErrnoStatus(std::string("creating overlay ") + dir, errno);
+// The root: a recursive clone of the directory init was handed, attached on top of it
+// (pivot_root needs a mount point); the clone's descriptor is the new root. Init may not be able
+// to reach the directory by path (its user namespace's root is not the host's).
+Result<UniqueFd> MountRoot(int dir_fd) {
+  UniqueFd tree(static_cast<int>(
+      ::syscall(SYS_open_tree, dir_fd, "", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH | O_CLOEXEC)));
+  if (!tree) return ErrnoStatus("cloning the container root", errno);
+  if (::syscall(SYS_move_mount, tree.get(), "", dir_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+    return ErrnoStatus("attaching the container root", errno);
   }
-  SR_ASSIGN_OR_RETURN(UniqueFd upper, OpenDir(layer.get(), "upper", "overlay upper"));
-  SR_ASSIGN_OR_RETURN(UniqueFd work, OpenDir(layer.get(), "work", "overlay work"));
-  SR_ASSIGN_OR_RETURN(UniqueFd merged, OpenDir(layer.get(), "merged", "overlay root"));
-  std::string options = "lowerdir=" + FdPath(bound.get()) + ",upperdir=" + FdPath(upper.get()) +
-                        ",workdir=" + FdPath(work.get());
-  SR_RETURN_IF_ERROR(Mount("overlay", merged.get(), "overlay", 0, options, "the root (overlay)"));
-  return OpenDir(layer.get(), "merged", "overlay root");
+  return tree;
 }
 
 // runc's default devices (all 0666, root-owned) and /dev links.
@@ -363,12 +351,38 @@ Status ReadonlyPath(const std::string& path) {
 
 }  // namespace
 
+Result<std::string> PrepareRoot(const std::string& root, bool in_memory_upper, uid_t owner_uid, gid_t owner_gid) {
+  if (!in_memory_upper) return root;
+  SR_ASSIGN_OR_RETURN(UniqueFd lower, OpenDir(AT_FDCWD, root, "container root " + root));
+  SR_RETURN_IF_ERROR(Mount("tmpfs", lower.get(), "tmpfs", MS_NOSUID, "mode=755", "the writable layer (tmpfs)"));
+  SR_ASSIGN_OR_RETURN(UniqueFd layer, OpenDir(AT_FDCWD, root, "writable layer"));
+  for (const char* dir : {"upper", "work", "merged"}) {
+    if (::mkdirat(layer.get(), dir, 0755) != 0)
+      return ErrnoStatus(std::string("creating overlay ") + dir, errno);
+  }
+  SR_ASSIGN_OR_RETURN(UniqueFd upper, OpenDir(layer.get(), "upper", "overlay upper"));
+  SR_ASSIGN_OR_RETURN(UniqueFd work, OpenDir(layer.get(), "work", "overlay work"));
+  SR_ASSIGN_OR_RETURN(UniqueFd merged, OpenDir(layer.get(), "merged", "overlay root"));
+  // The overlay's root directory is the upper's: owned by the container's root.
+  for (const char* dir : {"upper", "work"}) {
+    if (::fchownat(layer.get(), dir, owner_uid, owner_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoStatus(std::string("chown overlay ") + dir, errno);
+    }
+  }
+  // The lower is named through its descriptor (under the tmpfs now), so paths with ',' or ':'
+  // cannot inject options.
+  std::string options = "lowerdir=" + FdPath(lower.get()) + ",upperdir=" + FdPath(upper.get()) +
+                        ",workdir=" + FdPath(work.get());
+  SR_RETURN_IF_ERROR(Mount("overlay", merged.get(), "overlay", 0, options, "the root (overlay)"));
+  return JoinPath(root, "merged");
+}
+
 Status EnterRoot(const RootfsConfig& config) {
   const BootSpec& spec = *config.spec;
   if (::mount(nullptr, "/", nullptr, RootPropagation(spec.linux.rootfs_propagation), nullptr) != 0) {
     return ErrnoStatus("setting the root's propagation", errno);
   }
-  SR_ASSIGN_OR_RETURN(UniqueFd root_fd, MountRoot(config.root, config.in_memory_upper));
+  SR_ASSIGN_OR_RETURN(UniqueFd root_fd, MountRoot(config.root_fd));
   if (spec.mounts) {
     SR_RETURN_IF_ERROR(SpecMounts(root_fd.get(), config));
   } else {
