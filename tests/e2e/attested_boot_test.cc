@@ -350,7 +350,7 @@ TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
 TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
   auto app = Launch(Spec("ctr-forge", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
   ASSERT_TRUE(app);
-  ASSERT_EQ(app->ReadStdout(3).value(), "up\n");
+  ASSERT_EQ(app->ReadStdout(3).value(), "up\n") << ReadAllFrom(*app, true);
   // The host knows the socket but not the store key the exec key derives from.
   SecretBytes guessed = ExecKey(SecretBytes::Random(32).span(), "ctr-forge");
   auto forged = StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
@@ -389,6 +389,30 @@ TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
   EXPECT_EQ(testing::Shell("cd '" + suite->store + "' && find . | sort").out, store_before);
   // The store holds no plaintext of the image.
   EXPECT_EQ(testing::Shell("grep -rl '" + std::string(kMarker) + "' '" + suite->store + "'").out, "");
+}
+
+// With its own user namespace the container's root is an unprivileged host uid, yet the sealed
+// root shows the image's ownership and stays writable (the FUSE server presents ids through the
+// mapping).
+TEST_F(AttestedBootTest, SealedRootLooksRightFromInsideAUserNamespace) {
+  nlohmann::json spec = {
+      {"process",
+       {{"args",
+         {"sh", "-c",
+          "stat -c '%u %g' /etc/motd /home/app; id -u; cat /etc/motd; cat /proc/self/uid_map | tr -s ' ';"
+          "echo w > /home/app/new && stat -c '%u %g' /home/app/new; chown 1000:1000 /home/app/new && "
+          "stat -c '%u %g' /home/app/new"}},
+        {"user", {{"uid", 0}, {"gid", 0}}}}},
+      {"linux",
+       {{"namespaces", {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "user"}}, {{"type", "ipc"}}}},
+        {"uidMappings", {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}}},
+        {"gidMappings", {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}}}}}};
+  auto app = Launch(Spec("ctr-userns", spec.dump()));
+  ASSERT_TRUE(app);
+  Outcome o = Finish(*app);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  // The image (sealed by root) owns everything as 0:0; a chown inside stores the container's ids.
+  EXPECT_EQ(o.out, "0 0\n0 0\n0\n" + std::string(kMarker) + "\n 0 200000 65536\n0 0\n1000 1000\n");
 }
 
 // What a root container would do to steal the keys: read every readable memory region of every
