@@ -24,7 +24,8 @@ bool Contains(const std::vector<int>& set, int cap) {
   return false;
 }
 
-void AddTo(__user_cap_data_struct (&data)[2], __u32 __user_cap_data_struct::*field, const std::vector<int>& set) {
+void AddTo(__user_cap_data_struct (&data)[2], __u32 __user_cap_data_struct::*field,
+           const std::vector<int>& set) {
   for (int cap : set) data[cap / 32].*field |= 1u << (cap % 32);
 }
 

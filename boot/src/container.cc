@@ -51,13 +51,13 @@ using nlohmann::json;
 struct NamespacePlan {
   unsigned long clone_flags = 0;
   unsigned long unshare_flags = 0;  // with a new user namespace: created inside it by the child
-  bool new_cgroup = false;  // unshared by the child once the boot placed it in its cgroup
-  UniqueFd pid_path;        // the PID namespace to join (the boot's thread joins it to fork)
+  bool new_cgroup = false;          // unshared by the child once the boot placed it in its cgroup
+  UniqueFd pid_path;                // the PID namespace to join (the boot's thread joins it to fork)
   std::vector<std::pair<UniqueFd, int>> joins;  // user first
 };
 
 constexpr std::pair<std::string_view, int> kNamespaceFlags[] = {
-    {"user", CLONE_NEWUSER}, {"pid", CLONE_NEWPID}, {"mount", CLONE_NEWNS},   {"network", CLONE_NEWNET},
+    {"user", CLONE_NEWUSER}, {"pid", CLONE_NEWPID}, {"mount", CLONE_NEWNS},      {"network", CLONE_NEWNET},
     {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS}, {"cgroup", CLONE_NEWCGROUP},
 };
 
@@ -77,7 +77,8 @@ Result<NamespacePlan> PlanNamespaces(const BootSpec& spec) {
   const std::vector<SpecNamespace> list = EffectiveNamespaces(spec);
   // The boot must stay out of the container's sight: its own PID namespace and mount view.
   if (!Has(list, "pid") || !Has(list, "mount")) {
-    return InvalidArgument("boot spec: linux.namespaces must include pid and mount (sealroot-boot never shares its own)");
+    return InvalidArgument(
+        "boot spec: linux.namespaces must include pid and mount (sealroot-boot never shares its own)");
   }
   if (Has(list, "user", true) && (spec.linux.uid_mappings.empty() || spec.linux.gid_mappings.empty())) {
     return InvalidArgument("boot spec: a new user namespace needs linux.uidMappings and linux.gidMappings");
@@ -124,7 +125,8 @@ std::uint32_t HostIdOfRoot(const std::vector<IdMapping>& mappings, const Namespa
 std::string MappingText(const std::vector<IdMapping>& mappings) {
   std::string out;
   for (const IdMapping& m : mappings) {
-    out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " + std::to_string(m.size) + "\n";
+    out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " + std::to_string(m.size) +
+           "\n";
   }
   return out;
 }
@@ -135,7 +137,8 @@ Status WriteIdMaps(pid_t pid, const LinuxSpec& linux_spec) {
        {std::pair{"uid_map", &linux_spec.uid_mappings}, std::pair{"gid_map", &linux_spec.gid_mappings}}) {
     UniqueFd fd(::open((dir + file).c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) return ErrnoStatus("opening the container's " + std::string(file), errno);
-    SR_RETURN_IF_ERROR_CTX(WriteAll(fd.get(), AsBytes(MappingText(*mappings))), "writing the container's " + std::string(file));
+    SR_RETURN_IF_ERROR_CTX(WriteAll(fd.get(), AsBytes(MappingText(*mappings))),
+                           "writing the container's " + std::string(file));
   }
   return OkStatus();
 }
@@ -146,12 +149,18 @@ constexpr int kChildJoinFailed = 121, kChildCgroupFailed = 122, kChildIdsFailed 
 
 std::string ChildFailure(int code) {
   switch (code) {
-    case kChildJoinFailed: return "joining a namespace of linux.namespaces failed";
-    case kChildCgroupFailed: return "creating the cgroup namespace failed";
-    case kChildIdsFailed: return "becoming root of the container's user namespace failed";
-    case kChildExecFailed: return "executing the container's init failed";
-    case kChildRootFailed: return "opening the container's root failed";
-    default: return "the container's init exited with code " + std::to_string(code);
+    case kChildJoinFailed:
+      return "joining a namespace of linux.namespaces failed";
+    case kChildCgroupFailed:
+      return "creating the cgroup namespace failed";
+    case kChildIdsFailed:
+      return "becoming root of the container's user namespace failed";
+    case kChildExecFailed:
+      return "executing the container's init failed";
+    case kChildRootFailed:
+      return "opening the container's root failed";
+    default:
+      return "the container's init exited with code " + std::to_string(code);
   }
 }
 
@@ -336,7 +345,8 @@ Result<std::unique_ptr<ContainerExec>> InitHandle::Spawn(const ProcessSpec& proc
     return sent;
   }
   std::uint64_t count;
-  if (::read(state->started_fd.get(), &count, sizeof count) != sizeof count) return ErrnoStatus("exec", errno);
+  if (::read(state->started_fd.get(), &count, sizeof count) != sizeof count)
+    return ErrnoStatus("exec", errno);
   {
     MutexLock lock(state->mu);
     if (!state->start.ok()) {
@@ -373,7 +383,8 @@ Result<pid_t> CloneInit(const NamespacePlan& plan, const std::string& root, int 
     if (!own_pid_ns || ::setns(plan.pid_path.get(), CLONE_NEWPID) != 0)
       return ErrnoStatus("joining the PID namespace of linux.namespaces", errno);
   }
-  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, plan.clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
+  pid_t pid =
+      static_cast<pid_t>(::syscall(SYS_clone, plan.clone_flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
   if (pid == 0) BecomeInit(plan, go, channel, exe.get(), root.c_str(), argv.data(), envp.data());
   const int clone_errno = errno;
   if (own_pid_ns && ::setns(own_pid_ns.get(), CLONE_NEWPID) != 0) {
@@ -389,7 +400,8 @@ Result<int> RunContainer(const ContainerOptions& options) {
   if (options.process.args.empty()) return InvalidArgument("running a container: no command");
   SR_ASSIGN_OR_RETURN(NamespacePlan plan, PlanNamespaces(options.spec));
   int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return ErrnoStatus("socketpair", errno);
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return ErrnoStatus("socketpair", errno);
   UniqueFd channel(pair[0]), init_end(pair[1]);
   int go_pipe[2];
   if (::pipe2(go_pipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
@@ -400,14 +412,15 @@ Result<int> RunContainer(const ContainerOptions& options) {
   const json doc = json::parse(options.spec_text, nullptr, /*allow_exceptions=*/false);
   const json* linux_doc = doc.is_object() && doc.contains("linux") ? &doc["linux"] : nullptr;
   auto subtree = [&](const char* key) -> json {
-    return linux_doc != nullptr && linux_doc->is_object() && linux_doc->contains(key) ? (*linux_doc)[key] : json();
+    return linux_doc != nullptr && linux_doc->is_object() && linux_doc->contains(key) ? (*linux_doc)[key]
+                                                                                      : json();
   };
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup,
-                      Cgroup::Create(options.spec.linux.cgroups_path, subtree("resources"), options.container_id,
-                                     subtree("devices")));
+                      Cgroup::Create(options.spec.linux.cgroups_path, subtree("resources"),
+                                     options.container_id, subtree("devices")));
   SR_ASSIGN_OR_RETURN(std::string root, PrepareRoot(options.root, options.in_memory_upper,
-                                                     HostIdOfRoot(options.spec.linux.uid_mappings, plan),
-                                                     HostIdOfRoot(options.spec.linux.gid_mappings, plan)));
+                                                    HostIdOfRoot(options.spec.linux.uid_mappings, plan),
+                                                    HostIdOfRoot(options.spec.linux.gid_mappings, plan)));
   // The in-memory layer sits on the boot's root mount (the FUSE mount, whose server ends only
   // once nothing mounts it): detached when the container ends, whatever the outcome.
   auto detach_layer = [&](void*) {
@@ -443,7 +456,8 @@ Result<int> RunContainer(const ContainerOptions& options) {
     return Internal(ChildFailure(ExitCodeOf(status))).WithContext("container root " + options.root);
   }
   if (reply->body.value("type", "") != "started") {
-    return reap_failed(Status(static_cast<Code>(reply->body.value("code", 13)), reply->body.value("message", "")));
+    return reap_failed(
+        Status(static_cast<Code>(reply->body.value("code", 13)), reply->body.value("message", "")));
   }
   auto handle = std::make_shared<InitHandle>(std::move(channel));
   handle->StartReader();

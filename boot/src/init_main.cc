@@ -73,7 +73,8 @@ Status BuildContainer(InitConfig& config) {
   if (config.new_network) SR_RETURN_IF_ERROR(LoopbackUp());
   SR_RETURN_IF_ERROR(EnterRoot(config.rootfs));
   if (!spec.hostname.empty() || !spec.domainname.empty()) {
-    if (!config.new_uts) return InvalidArgument("hostname and domainname need the container's own UTS namespace");
+    if (!config.new_uts)
+      return InvalidArgument("hostname and domainname need the container's own UTS namespace");
     if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) != 0) {
       return ErrnoStatus("sethostname", errno);
     }
@@ -98,7 +99,8 @@ Result<pid_t> StartProcess(const ProcessSpec& process, const SeccompProgram& sec
         if (::dup2((*stdio)[i].get(), i) < 0) FailSetup(report_write.get(), ErrnoStatus("stdio", errno));
       }
     }
-    FailSetup(report_write.get(), ExecEntrypoint(process, seccomp).WithContext("starting " + process.args[0]));
+    FailSetup(report_write.get(),
+              ExecEntrypoint(process, seccomp).WithContext("starting " + process.args[0]));
   }
   report_write.Reset();
   SR_ASSIGN_OR_RETURN(std::string report, ReadFd(report_read.get(), 64u << 10));

@@ -14,20 +14,50 @@ namespace {
 using namespace spec_json;
 
 constexpr std::array<std::string_view, 41> kCapabilityNames = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 };
 
-constexpr std::array<std::string_view, 7> kNamespaceTypes = {"pid",  "network", "mount", "ipc",
+constexpr std::array<std::string_view, 7> kNamespaceTypes = {"pid", "network", "mount", "ipc",
                                                              "uts", "user",    "cgroup"};
 
 constexpr std::array<std::string_view, 9> kPropagations = {
@@ -98,7 +128,8 @@ Result<std::vector<SpecDevice>> ParseDevices(const json& list) {
     if (!item.is_object()) return FieldError("linux.devices", "entries must be objects");
     SpecDevice d;
     SR_ASSIGN_OR_RETURN(d.path, GetString(item, "path", "linux.devices.path"));
-    if (d.path.rfind("/dev/", 0) != 0 || d.path.find("/../") != std::string::npos || d.path.ends_with("/..")) {
+    if (d.path.rfind("/dev/", 0) != 0 || d.path.find("/../") != std::string::npos ||
+        d.path.ends_with("/..")) {
       return FieldError("linux.devices.path", "'" + d.path + "' is not below /dev");
     }
     SR_ASSIGN_OR_RETURN(std::string type, GetString(item, "type", "linux.devices.type"));
@@ -109,7 +140,8 @@ Result<std::vector<SpecDevice>> ParseDevices(const json& list) {
     SR_ASSIGN_OR_RETURN(d.major, GetUnsigned<std::uint32_t>(item, "major", "linux.devices.major"));
     SR_ASSIGN_OR_RETURN(d.minor, GetUnsigned<std::uint32_t>(item, "minor", "linux.devices.minor"));
     if (Find(item, "fileMode")) {
-      SR_ASSIGN_OR_RETURN(d.file_mode, GetUnsigned<std::uint32_t>(item, "fileMode", "linux.devices.fileMode"));
+      SR_ASSIGN_OR_RETURN(d.file_mode,
+                          GetUnsigned<std::uint32_t>(item, "fileMode", "linux.devices.fileMode"));
     }
     if (Find(item, "uid")) {
       SR_ASSIGN_OR_RETURN(d.uid, GetUnsigned<std::uint32_t>(item, "uid", "linux.devices.uid"));
@@ -213,7 +245,8 @@ Result<LinuxSpec> ParseLinux(const json& linux) {
 Status RefuseUnsupported(const json& doc) {
   auto refuse_nonempty = [](const json* value, std::string_view field) -> Status {
     if (value != nullptr && !value->empty()) {
-      return FieldError(field, "not supported by sealroot-boot (design/boot.md), refused rather than ignored");
+      return FieldError(field,
+                        "not supported by sealroot-boot (design/boot.md), refused rather than ignored");
     }
     return OkStatus();
   };

@@ -100,7 +100,8 @@ Result<SpecProcess> ParseSpecProcess(const json& process) {
   SR_ASSIGN_OR_RETURN(out.terminal, GetBool(process, "terminal", "process.terminal"));
   if (const json* size = Find(process, "consoleSize")) {
     if (!size->is_object()) return FieldError("process.consoleSize", "must be an object");
-    SR_ASSIGN_OR_RETURN(out.console_height, GetUnsigned<std::uint16_t>(*size, "height", "process.consoleSize"));
+    SR_ASSIGN_OR_RETURN(out.console_height,
+                        GetUnsigned<std::uint16_t>(*size, "height", "process.consoleSize"));
     SR_ASSIGN_OR_RETURN(out.console_width, GetUnsigned<std::uint16_t>(*size, "width", "process.consoleSize"));
   }
   if (const json* caps = Find(process, "capabilities")) {

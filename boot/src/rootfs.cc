@@ -39,11 +39,10 @@ Result<UniqueFd> OpenInRoot(int root_fd, const std::string& path, std::uint64_t 
   open_how how{};
   how.flags = flags | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  const std::string relative = path.substr(path.find_first_not_of('/') == std::string::npos
-                                               ? path.size()
-                                               : path.find_first_not_of('/'));
-  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, relative.empty() ? "." : relative.c_str(), &how,
-                                      sizeof how));
+  const std::string relative = path.substr(
+      path.find_first_not_of('/') == std::string::npos ? path.size() : path.find_first_not_of('/'));
+  int fd = static_cast<int>(
+      ::syscall(SYS_openat2, root_fd, relative.empty() ? "." : relative.c_str(), &how, sizeof how));
   if (fd < 0) return ErrnoStatus("opening " + path + " in the container root", errno);
   return UniqueFd(fd);
 }
@@ -64,7 +63,8 @@ Result<UniqueFd> MakeInRoot(int root_fd, const std::string& path, bool directory
       return ErrnoStatus("creating " + path, errno);
     }
   } else {
-    UniqueFd file(::openat(parent_dir.get(), name.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+    UniqueFd file(
+        ::openat(parent_dir.get(), name.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!file && errno != EEXIST) return ErrnoStatus("creating " + path, errno);
   }
   return OpenInRoot(root_fd, path, O_PATH);
@@ -97,8 +97,12 @@ Status MountOn(int dir_fd, const std::string& name, const char* fstype, unsigned
 // statvfs's ST_* flags as the MS_* flags a remount takes (ST_RELATIME differs from MS_RELATIME).
 unsigned long LockedFlags(const struct statvfs& st) {
   unsigned long out = 0;
-  for (auto [st_flag, ms_flag] : {std::pair{ST_NOSUID, MS_NOSUID}, {ST_NODEV, MS_NODEV}, {ST_NOEXEC, MS_NOEXEC},
-                                  {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}}) {
+  for (auto [st_flag, ms_flag] : {std::pair{ST_NOSUID, MS_NOSUID},
+                                  {ST_NODEV, MS_NODEV},
+                                  {ST_NOEXEC, MS_NOEXEC},
+                                  {ST_NOATIME, MS_NOATIME},
+                                  {ST_NODIRATIME, MS_NODIRATIME},
+                                  {ST_RELATIME, MS_RELATIME}}) {
     if (st.f_flag & st_flag) out |= ms_flag;
   }
   return out;
@@ -120,7 +124,8 @@ Result<UniqueFd> MountRoot(int dir_fd) {
   UniqueFd tree(static_cast<int>(
       ::syscall(SYS_open_tree, dir_fd, "", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH | O_CLOEXEC)));
   if (!tree) return ErrnoStatus("cloning the container root", errno);
-  if (::syscall(SYS_move_mount, tree.get(), "", dir_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+  if (::syscall(SYS_move_mount, tree.get(), "", dir_fd, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
     return ErrnoStatus("attaching the container root", errno);
   }
   return tree;
@@ -128,12 +133,14 @@ Result<UniqueFd> MountRoot(int dir_fd) {
 
 // runc's default devices (all 0666, root-owned) and /dev links.
 const SpecDevice kDefaultDevices[] = {
-    {"/dev/null", 'c', 1, 3, 0666, 0, 0},   {"/dev/zero", 'c', 1, 5, 0666, 0, 0},
-    {"/dev/full", 'c', 1, 7, 0666, 0, 0},   {"/dev/random", 'c', 1, 8, 0666, 0, 0},
+    {"/dev/null", 'c', 1, 3, 0666, 0, 0},    {"/dev/zero", 'c', 1, 5, 0666, 0, 0},
+    {"/dev/full", 'c', 1, 7, 0666, 0, 0},    {"/dev/random", 'c', 1, 8, 0666, 0, 0},
     {"/dev/urandom", 'c', 1, 9, 0666, 0, 0}, {"/dev/tty", 'c', 5, 0, 0666, 0, 0},
 };
 constexpr std::pair<const char*, const char*> kDevLinks[] = {
-    {"fd", "/proc/self/fd"},         {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+    {"fd", "/proc/self/fd"},
+    {"stdin", "/proc/self/fd/0"},
+    {"stdout", "/proc/self/fd/1"},
     {"stderr", "/proc/self/fd/2"},
 };
 
@@ -158,8 +165,8 @@ Status CreateDevice(int root_fd, const SpecDevice& device, bool user_namespace) 
                 makedev(static_cast<unsigned>(device.major), static_cast<unsigned>(device.minor))) != 0) {
     return ErrnoStatus("creating " + device.path, errno);
   }
-  if (::fchownat(dir.get(), name.c_str(), device.uid.value_or(0), device.gid.value_or(0), AT_SYMLINK_NOFOLLOW) !=
-      0) {
+  if (::fchownat(dir.get(), name.c_str(), device.uid.value_or(0), device.gid.value_or(0),
+                 AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus("chown " + device.path, errno);
   }
   return OkStatus();
@@ -167,14 +174,17 @@ Status CreateDevice(int root_fd, const SpecDevice& device, bool user_namespace) 
 
 Status PopulateDev(int root_fd, const BootSpec& spec, bool user_namespace) {
   SR_ASSIGN_OR_RETURN(UniqueFd dev, OpenInRoot(root_fd, "/dev", O_DIRECTORY | O_RDONLY));
-  for (const SpecDevice& device : kDefaultDevices) SR_RETURN_IF_ERROR(CreateDevice(root_fd, device, user_namespace));
-  for (const SpecDevice& device : spec.linux.devices) SR_RETURN_IF_ERROR(CreateDevice(root_fd, device, user_namespace));
+  for (const SpecDevice& device : kDefaultDevices)
+    SR_RETURN_IF_ERROR(CreateDevice(root_fd, device, user_namespace));
+  for (const SpecDevice& device : spec.linux.devices)
+    SR_RETURN_IF_ERROR(CreateDevice(root_fd, device, user_namespace));
   for (const auto& [name, target] : kDevLinks) {
     if (::symlinkat(target, dev.get(), name) != 0 && errno != EEXIST)
       return ErrnoStatus(std::string("linking /dev/") + name, errno);
   }
   // As runc: /dev/core only where the kernel has a /proc/kcore.
-  if (::access("/proc/kcore", F_OK) == 0 && ::symlinkat("/proc/kcore", dev.get(), "core") != 0 && errno != EEXIST) {
+  if (::access("/proc/kcore", F_OK) == 0 && ::symlinkat("/proc/kcore", dev.get(), "core") != 0 &&
+      errno != EEXIST) {
     return ErrnoStatus("linking /dev/core", errno);
   }
   // /dev/ptmx is the devpts instance's (runc: a link when /dev/pts is mounted).
@@ -198,7 +208,8 @@ Status DefaultMounts(int root_fd, const BootSpec& spec, bool user_namespace) {
 }
 
 Status ApplyPropagation(int target_fd, const MountOptions& options, std::string_view what) {
-  for (unsigned long flag : options.propagation) SR_RETURN_IF_ERROR(Mount("", target_fd, nullptr, flag, "", what));
+  for (unsigned long flag : options.propagation)
+    SR_RETURN_IF_ERROR(Mount("", target_fd, nullptr, flag, "", what));
   return OkStatus();
 }
 
@@ -208,8 +219,8 @@ Status BindMount(int root_fd, const SpecMount& m, const MountOptions& options) {
   struct stat st;
   if (::fstat(source.get(), &st) != 0) return ErrnoStatus("stat " + m.source, errno);
   SR_ASSIGN_OR_RETURN(UniqueFd target, MakeInRoot(root_fd, m.destination, S_ISDIR(st.st_mode)));
-  SR_RETURN_IF_ERROR(Mount(FdPath(source.get()), target.get(), nullptr, MS_BIND | (options.flags & MS_REC), "",
-                           "bind " + m.source + " on " + m.destination));
+  SR_RETURN_IF_ERROR(Mount(FdPath(source.get()), target.get(), nullptr, MS_BIND | (options.flags & MS_REC),
+                           "", "bind " + m.source + " on " + m.destination));
   unsigned long extra = options.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
   if (extra != 0) {
     SR_ASSIGN_OR_RETURN(UniqueFd mounted, OpenInRoot(root_fd, m.destination, O_PATH));
@@ -312,8 +323,8 @@ Status PivotInto(int root_fd) {
 
 // Namespaced sysctls (runc's list): IPC ones, and net.* when the container has its own network.
 bool IsNamespacedSysctl(std::string_view key, bool new_network_namespace) {
-  for (std::string_view ipc : {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-                               "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}) {
+  for (std::string_view ipc : {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}) {
     if (key == ipc) return true;
   }
   if (key.rfind("fs.mqueue.", 0) == 0) return true;
@@ -322,9 +333,11 @@ bool IsNamespacedSysctl(std::string_view key, bool new_network_namespace) {
 
 Status MaskPath(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return errno == ENOENT ? OkStatus() : ErrnoStatus("stat " + path, errno);
+  if (::stat(path.c_str(), &st) != 0)
+    return errno == ENOENT ? OkStatus() : ErrnoStatus("stat " + path, errno);
   if (S_ISDIR(st.st_mode)) {
-    if (::mount("tmpfs", path.c_str(), "tmpfs", MS_RDONLY, nullptr) != 0) return ErrnoStatus("masking " + path, errno);
+    if (::mount("tmpfs", path.c_str(), "tmpfs", MS_RDONLY, nullptr) != 0)
+      return ErrnoStatus("masking " + path, errno);
   } else if (::mount("/dev/null", path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
     return ErrnoStatus("masking " + path, errno);
   }
@@ -351,10 +364,12 @@ Status ReadonlyPath(const std::string& path) {
 
 }  // namespace
 
-Result<std::string> PrepareRoot(const std::string& root, bool in_memory_upper, uid_t owner_uid, gid_t owner_gid) {
+Result<std::string> PrepareRoot(const std::string& root, bool in_memory_upper, uid_t owner_uid,
+                                gid_t owner_gid) {
   if (!in_memory_upper) return root;
   SR_ASSIGN_OR_RETURN(UniqueFd lower, OpenDir(AT_FDCWD, root, "container root " + root));
-  SR_RETURN_IF_ERROR(Mount("tmpfs", lower.get(), "tmpfs", MS_NOSUID, "mode=755", "the writable layer (tmpfs)"));
+  SR_RETURN_IF_ERROR(
+      Mount("tmpfs", lower.get(), "tmpfs", MS_NOSUID, "mode=755", "the writable layer (tmpfs)"));
   SR_ASSIGN_OR_RETURN(UniqueFd layer, OpenDir(AT_FDCWD, root, "writable layer"));
   for (const char* dir : {"upper", "work", "merged"}) {
     if (::mkdirat(layer.get(), dir, 0755) != 0)

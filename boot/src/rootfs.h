@@ -14,11 +14,12 @@ namespace sealroot::boot {
 // tmpfs over `root` holding an overlay of `root` (writes vanish with the container); returns the
 // directory that becomes the container's root. The layer belongs to `owner_uid`/`owner_gid`: the
 // host ids of the container's root.
-Result<std::string> PrepareRoot(const std::string& root, bool in_memory_upper, uid_t owner_uid, gid_t owner_gid);
+Result<std::string> PrepareRoot(const std::string& root, bool in_memory_upper, uid_t owner_uid,
+                                gid_t owner_gid);
 
 struct RootfsConfig {
-  std::string root;  // for messages
-  int root_fd = -1;  // the directory PrepareRoot returned, opened in init's mount namespace
+  std::string root;             // for messages
+  int root_fd = -1;             // the directory PrepareRoot returned, opened in init's mount namespace
   bool user_namespace = false;  // device nodes are bind mounts of the host's (mknod is refused)
   bool cgroup_namespace = false;
   const BootSpec* spec = nullptr;

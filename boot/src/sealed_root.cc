@@ -14,12 +14,10 @@
 
 namespace sealroot::boot {
 
-Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(const std::string& store_dir,
-                                                                 const sealfs::RootHash& root_hash,
-                                                                 SecretBytes key,
-                                                                 const std::string& mountpoint,
-                                                                 const std::string& upper_dir,
-                                                                 const sealfs::FuseMountOptions::IdShift& id_shift) {
+Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(
+    const std::string& store_dir, const sealfs::RootHash& root_hash, SecretBytes key,
+    const std::string& mountpoint, const std::string& upper_dir,
+    const sealfs::FuseMountOptions::IdShift& id_shift) {
   const std::string ctx = "sealed root " + HexEncode(root_hash) + " in " + store_dir;
   auto store = sealfs::Store::Open(store_dir, /*create=*/false, sealfs::StoreLock::kNone);
   if (!store.ok()) return std::move(store).status().WithContext(ctx);

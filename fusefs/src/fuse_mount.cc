@@ -407,9 +407,9 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
   }();
   const std::string ctx = "mounting " + options.mountpoint;
   auto mount = std::unique_ptr<FuseMount>(new FuseMount());
-  mount->adapter_ = std::make_unique<Adapter>(
-      Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0, options.read_only, options.writeback_cache,
-              options.id_shift});
+  mount->adapter_ =
+      std::make_unique<Adapter>(Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0, options.read_only,
+                                        options.writeback_cache, options.id_shift});
   mount->max_threads_ = options.max_threads;
 
   std::string opts = "fsname=" + options.fsname + ",subtype=sealfs,max_read=" + std::to_string(kMaxRequest);

@@ -31,8 +31,8 @@ class RuncDiffTest : public ::testing::Test {
     // A user namespace's root (an unprivileged host uid) must be able to reach the root.
     ASSERT_EQ(::chmod(dir_->path().c_str(), 0755), 0);
     root_ = *dir_ / "rootfs";
-    CommandResult made = Shell("set -e; mkdir -p '" + root_ + "/bin' '" + root_ + "/etc'; cp /bin/busybox '" + root_ +
-                               "/bin/'; chroot '" + root_ + "' /bin/busybox --install -s /bin; cp '" +
+    CommandResult made = Shell("set -e; mkdir -p '" + root_ + "/bin' '" + root_ + "/etc'; cp /bin/busybox '" +
+                               root_ + "/bin/'; chroot '" + root_ + "' /bin/busybox --install -s /bin; cp '" +
                                SEALROOT_RUNC_PROBE + "' '" + root_ + "/probe.sh'");
     ASSERT_TRUE(made.ok()) << made.err;
     std::ofstream(root_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\n";
@@ -91,7 +91,8 @@ class RuncDiffTest : public ::testing::Test {
     std::ofstream(path) << spec.dump(2);
     CommandOptions options;
     options.timeout = std::chrono::seconds(120);
-    return testing::Run({BuiltProgram("sealroot-boot"), "--rootfs", spec["root"]["path"], "--spec", path}, options);
+    return testing::Run({BuiltProgram("sealroot-boot"), "--rootfs", spec["root"]["path"], "--spec", path},
+                        options);
   }
 
   // Runs `spec` in both and expects the same probe output, line for line.
@@ -135,8 +136,8 @@ TEST_F(RuncDiffTest, ExtraCapabilities) {
 TEST_F(RuncDiffTest, UserNamespaceRootlessStyle) {
   // The root as a rootless runtime has it: owned by the ids root maps to.
   std::string mapped_root = *dir_ / "rootfs-userns";
-  ASSERT_TRUE(Shell("[ -d '" + mapped_root + "' ] || { cp -a '" + root_ + "' '" + mapped_root + "' && chown -R 100000:100000 '" +
-                    mapped_root + "'; }")
+  ASSERT_TRUE(Shell("[ -d '" + mapped_root + "' ] || { cp -a '" + root_ + "' '" + mapped_root +
+                    "' && chown -R 100000:100000 '" + mapped_root + "'; }")
                   .ok());
   json spec = DefaultSpec();
   spec["root"]["path"] = mapped_root;
