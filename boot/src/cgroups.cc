@@ -194,15 +194,6 @@ void RemoveCgroupTree(const std::string& dir) {
 
 }  // namespace
 
-// A leaf without processes is what a boot killed by SIGKILL (RemoveContainer of a running
-// container) leaves behind: removed and made afresh. One with processes belongs to another.
-static bool RemadeStaleLeaf(const std::string& dir) {
-  auto procs = ReadFile(dir + "/cgroup.procs");
-  bool remade = procs.ok() && procs->empty() && ::rmdir(dir.c_str()) == 0 && ::mkdir(dir.c_str(), 0755) == 0;
-  if (!remade) errno = EEXIST;
-  return remade;
-}
-
 Result<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view cgroups_path, const Json& resources,
                                                std::string_view container_id, const Json& linux_devices) {
   bool absolute = false;
@@ -255,7 +246,7 @@ Result<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view cgroups_path, co
       std::string parent = dir;
       dir += "/" + inner[i];
       bool last = i + 1 == inner.size();
-      if (::mkdir(dir.c_str(), 0755) != 0 && !(last && errno == EEXIST && RemadeStaleLeaf(dir))) {
+      if (::mkdir(dir.c_str(), 0755) != 0) {
         if (errno != EEXIST) return ErrnoStatus("creating cgroup " + dir, errno);
         if (last) return AlreadyExists("cgroup " + dir + " exists already (another container's?)");
       } else {
