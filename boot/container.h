@@ -62,7 +62,8 @@ class ContainerInit {
 };
 
 struct ContainerOptions {
-  // Names the container's default cgroup ("sealroot/<id>" when linux.cgroupsPath is empty).
+  // Names the container's default cgroup ("sealroot/<id>-<boot pid>" when linux.cgroupsPath is
+  // empty).
   std::string container_id;
   // The container's root directory. It is bind-mounted onto itself, so any directory works.
   std::string root;

@@ -368,6 +368,12 @@ json StartMessage(const ContainerOptions& options, const std::vector<SpecNamespa
           {"networkNamespace", Has(namespaces, "network", /*only_new=*/true)}};
 }
 
+// The default cgroup's name: the container id and this boot's pid, so that what a boot killed by
+// SIGKILL leaves behind (an empty cgroup) never blocks the container's next start.
+std::string CgroupName(const ContainerOptions& options) {
+  return options.container_id + "-" + std::to_string(::getpid());
+}
+
 // Clones the child that becomes init, in its new namespaces. Returns its pid (in the boot's
 // PID namespace).
 Result<pid_t> CloneInit(const NamespacePlan& plan, const std::string& root, int go, int channel) {
@@ -415,9 +421,10 @@ Result<int> RunContainer(const ContainerOptions& options) {
     return linux_doc != nullptr && linux_doc->is_object() && linux_doc->contains(key) ? (*linux_doc)[key]
                                                                                       : json();
   };
+  // An explicit linux.cgroupsPath is the caller's to keep unique.
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup,
                       Cgroup::Create(options.spec.linux.cgroups_path, subtree("resources"),
-                                     options.container_id, subtree("devices")));
+                                     CgroupName(options), subtree("devices")));
   SR_ASSIGN_OR_RETURN(std::string root, PrepareRoot(options.root, options.in_memory_upper,
                                                     HostIdOfRoot(options.spec.linux.uid_mappings, plan),
                                                     HostIdOfRoot(options.spec.linux.gid_mappings, plan)));
