@@ -300,7 +300,6 @@ class InitHandle : public ContainerInit, public std::enable_shared_from_this<Ini
     return out;
   }
 
-  friend class ExecHandle;
   UniqueFd channel_;
   Mutex send_mu_;
   Mutex mu_;
