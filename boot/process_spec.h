@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/crypto.h"
@@ -26,6 +27,11 @@ struct ImageProcess {
   std::vector<std::string> env;  // "KEY=VALUE"
   std::string working_dir;
   std::string user;  // "", "name", "uid", "name:group", "uid:gid"
+};
+
+// process.capabilities: each set as capability numbers (CAP_*), in the spec's order.
+struct Capabilities {
+  std::vector<int> bounding, effective, inheritable, permitted, ambient;
 };
 
 struct Rlimit {
@@ -48,10 +54,62 @@ struct SpecProcess {
   std::optional<User> user;
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
+  bool terminal = false;
+  unsigned console_height = 0, console_width = 0;
+  // Unset: the process keeps every capability it has (runc's behaviour without the field).
+  std::optional<Capabilities> capabilities;
+  std::optional<mode_t> umask;
+  std::optional<int> oom_score_adj;
+};
+
+// One entry of "mounts".
+struct SpecMount {
+  std::string destination;  // absolute, inside the container
+  std::string type;
+  std::string source;
+  std::vector<std::string> options;
+};
+
+struct SpecNamespace {
+  std::string type;  // pid, network, mount, ipc, uts, user, cgroup
+  std::string path;  // empty: a new namespace; else join this one
+};
+
+struct IdMapping {
+  std::uint32_t container_id = 0, host_id = 0, size = 0;
+};
+
+// linux.devices: a node created in the container's /dev.
+struct SpecDevice {
+  std::string path;
+  char type = 'c';  // c, u, b or p
+  std::int64_t major = 0, minor = 0;
+  std::optional<std::uint32_t> file_mode;
+  std::optional<std::uint32_t> uid, gid;
+};
+
+// The OCI runtime-spec "linux" object (design/boot.md lists what is applied and what refused).
+struct LinuxSpec {
+  // Unset: the boot's defaults (new PID, mount, UTS and IPC namespaces, as before the field).
+  std::optional<std::vector<SpecNamespace>> namespaces;
+  std::vector<IdMapping> uid_mappings, gid_mappings;
+  std::vector<std::pair<std::string, std::string>> sysctl;
+  std::string resources_json;  // the "resources" subtree as JSON text; empty when absent
+  std::string seccomp_json;    // the "seccomp" subtree as JSON text; empty when absent
+  std::string cgroups_path;
+  std::string rootfs_propagation;  // "", private, rprivate, slave, rslave, shared, rshared, unbindable
+  std::vector<std::string> masked_paths, readonly_paths;
+  std::vector<SpecDevice> devices;
 };
 
 struct BootSpec {
   std::string hostname;
+  std::string domainname;
+  bool root_readonly = false;
+  // Unset: /proc, a /dev tmpfs with devpts, shm and mqueue, and a /tmp tmpfs (the boot's
+  // defaults before the field); set: exactly these mounts, as runc does.
+  std::optional<std::vector<SpecMount>> mounts;
+  LinuxSpec linux;
   SpecProcess process;
   ImageProcess image;
   // Policy option: args, env, cwd and user come from the signed image config only.
@@ -77,6 +135,9 @@ struct ProcessSpec {
   UserRef user;
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
+  std::optional<Capabilities> capabilities;
+  std::optional<mode_t> umask;  // unset: 022
+  std::optional<int> oom_score_adj;
 };
 
 // The boot spec document for `spec` (what the agent writes; ParseBootSpec reads it back).
@@ -84,6 +145,10 @@ std::string EncodeBootSpec(const BootSpec& spec);
 
 // The RLIMIT_* resource an OCI rlimit type names ("RLIMIT_NOFILE"), or nullopt if unknown.
 std::optional<int> RlimitFromName(std::string_view name);
+
+// The capability number "CAP_NET_RAW" names, or nullopt if unknown; and back.
+std::optional<int> CapabilityFromName(std::string_view name);
+std::string_view CapabilityName(int cap);
 
 // Parses a boot spec. Malformed or oversized documents, wrong types, unknown rlimit names and
 // relative cwds are kInvalidArgument errors naming the offending field.

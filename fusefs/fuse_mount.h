@@ -14,6 +14,7 @@
 // outlive the FuseMount.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,13 @@ struct FuseMountOptions {
   bool allow_other = true;      // with default_permissions: the kernel checks modes for every user
   unsigned max_threads = 16;
   bool debug = false;  // libfuse's request trace on stderr
+  // Ownership as a container's user namespace must see it (Debian's libfuse 3.14 has no idmapped
+  // mounts): ids 0..size-1 of the filesystem are presented as host_uid/host_gid + id, and the
+  // ids of callers and chown requests in those ranges map back. size 0: no shift.
+  struct IdShift {
+    std::uint32_t host_uid = 0, host_gid = 0, size = 0;
+  };
+  IdShift id_shift;
 };
 
 class FuseMount {

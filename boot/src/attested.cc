@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -74,6 +75,27 @@ Result<std::string> MountScratch(const std::string& dir) {
   return lower;
 }
 
+// With a new user namespace the sealed root presents the image's ids 0..N as the host ids the
+// container's root maps to, so that inside they read as the image has them.
+sealfs::FuseMountOptions::IdShift IdShiftFor(const BootSpec& spec) {
+  sealfs::FuseMountOptions::IdShift shift;
+  bool new_user_namespace = false;
+  for (const SpecNamespace& ns : spec.linux.namespaces.value_or(std::vector<SpecNamespace>{})) {
+    new_user_namespace = new_user_namespace || (ns.type == "user" && ns.path.empty());
+  }
+  if (!new_user_namespace) return shift;
+  for (const IdMapping& m : spec.linux.uid_mappings) {
+    if (m.container_id == 0) shift = {m.host_id, 0, m.size};
+  }
+  for (const IdMapping& m : spec.linux.gid_mappings) {
+    if (m.container_id == 0) {
+      shift.host_gid = m.host_id;
+      shift.size = std::min(shift.size, m.size);
+    }
+  }
+  return shift;
+}
+
 // Logs how long each boot phase took (bench/e2e reads these at --log-level info).
 class PhaseTimer {
  public:
@@ -115,7 +137,7 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   SR_ASSIGN_OR_RETURN(std::string lower, MountScratch(options.scratch_dir));
   SecretBytes exec_key = std::move(release.exec_key);
   auto mount = SealedRootMount::Create(options.store_dir, root->root_hash, std::move(root->key), lower,
-                                       std::move(upper));
+                                       std::move(upper), IdShiftFor(spec));
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
   // Entrypoint, Cmd, Env, WorkingDir and User come from the config sealed with the root, so the
   // host cannot substitute another image's.
@@ -128,12 +150,14 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
   ContainerOptions container;
   container.root = lower;
   container.in_memory_upper = !(*mount)->writable();
-  container.hostname = spec.hostname;
+  container.container_id = release.container_id;
+  container.spec = spec;
+  container.spec_text = spec_text;
   container.process = std::move(process);
   std::unique_ptr<ExecServer> exec_server;  // outlives the container: stopped after it ends
   if (!options.exec_socket.empty()) {
-    container.on_started = [&](pid_t init) {
-      auto server = ExecServer::Start(options.exec_socket, std::move(exec_key), init);
+    container.on_started = [&](std::shared_ptr<ContainerInit> init) {
+      auto server = ExecServer::Start(options.exec_socket, std::move(exec_key), std::move(init));
       if (server.ok()) {
         exec_server = std::move(*server);
       } else {

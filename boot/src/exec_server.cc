@@ -75,8 +75,8 @@ Result<std::array<UniqueFd, 3>> ReceiveStdio(int conn) {
   return out;
 }
 
-// Authenticates one request and starts its process; returns the supervisor's pid.
-Result<pid_t> Accept(int conn, const SecretBytes& key, pid_t init) {
+// Authenticates one request and has init start its process.
+Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, ContainerInit& init) {
   std::array<std::uint8_t, kExecChallengeSize> challenge;
   RandomBytes(challenge);
   SR_RETURN_IF_ERROR(attest::WriteFrame(conn, challenge, Soon()));
@@ -92,17 +92,17 @@ Result<pid_t> Accept(int conn, const SecretBytes& key, pid_t init) {
   SR_ASSIGN_OR_RETURN(BootSpec spec, ParseBootSpec(request));
   if (spec.process.args.empty()) return InvalidArgument("exec: process.args is empty");
   SR_ASSIGN_OR_RETURN(ProcessSpec process, ResolveProcess(spec));
-  return SpawnInContainer(init, process, {stdio[0].get(), stdio[1].get(), stdio[2].get()});
+  return init.Spawn(process, {stdio[0].get(), stdio[1].get(), stdio[2].get()});
 }
 
 }  // namespace
 
 Result<std::unique_ptr<ExecServer>> ExecServer::Start(const std::string& socket_path, SecretBytes exec_key,
-                                                      pid_t init) {
+                                                      std::shared_ptr<ContainerInit> init) {
   auto out = std::unique_ptr<ExecServer>(new ExecServer());
   out->socket_path_ = socket_path;
   out->key_ = std::move(exec_key);
-  out->init_ = init;
+  out->init_ = std::move(init);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof addr.sun_path)
@@ -150,37 +150,35 @@ void ExecServer::AcceptLoop() {
 
 void ExecServer::Serve(int raw_conn) {
   UniqueFd conn(raw_conn);
-  auto supervisor = Accept(conn.get(), key_, init_);
-  if (!supervisor.ok()) {
-    SR_LOG(kWarning) << supervisor.status().message();
-    (void)attest::WriteFrame(conn.get(), AsBytes("error: " + supervisor.status().message()), Soon());
+  auto process = Accept(conn.get(), key_, *init_);
+  if (!process.ok()) {
+    SR_LOG(kWarning) << process.status().message();
+    (void)attest::WriteFrame(conn.get(), AsBytes("error: " + process.status().message()), Soon());
     return;
   }
-  pid_t pid = *supervisor;
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!attest::WriteFrame(conn.get(), AsBytes("ok"), Soon()).ok()) ::kill(pid, SIGKILL);
+  ContainerExec& exec = **process;
+  if (!attest::WriteFrame(conn.get(), AsBytes("ok"), Soon()).ok()) exec.Signal(SIGKILL);
   // Until the process ends: signals from the agent go to it; the agent hanging up, or the
   // container ending (the stop pipe), kills it.
   while (true) {
-    pollfd fds[3] = {{pidfd.get(), POLLIN, 0}, {conn.get(), POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
+    pollfd fds[3] = {{exec.exit_fd(), POLLIN, 0}, {conn.get(), POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
     if (::poll(fds, 3, -1) < 0 && errno != EINTR) break;
     if (fds[0].revents != 0) break;
     if (fds[2].revents != 0) {
-      ::kill(pid, SIGKILL);
+      exec.Signal(SIGKILL);
       break;
     }
     if (fds[1].revents == 0) continue;
     auto frame = attest::ReadFrame(conn.get(), 4, Soon());
     if (!frame.ok() || frame->size() != 4) {
-      ::kill(pid, SIGKILL);
+      exec.Signal(SIGKILL);
       break;
     }
-    int sig = ((*frame)[0] << 24) | ((*frame)[1] << 16) | ((*frame)[2] << 8) | (*frame)[3];
-    ::kill(pid, sig);
+    exec.Signal(((*frame)[0] << 24) | ((*frame)[1] << 16) | ((*frame)[2] << 8) | (*frame)[3]);
   }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(ExitCodeOf(status))), Soon());
+  pollfd exited{exec.exit_fd(), POLLIN, 0};
+  (void)::poll(&exited, 1, -1);
+  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(exec.exit_code())), Soon());
 }
 
 }  // namespace sealroot::boot

@@ -1,5 +1,6 @@
 // The boot's side of ExecProcess (boot/exec.h): accepts authenticated exec requests on a unix
-// socket and runs each process inside the container (SpawnInContainer), one thread per request.
+// socket and has the container's init run each process (ContainerInit::Spawn), one thread per
+// request.
 //
 // Thread-safety: Start and the destructor from one thread.
 #pragma once
@@ -16,6 +17,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
+#include "boot/container.h"
 
 namespace sealroot::boot {
 
@@ -23,7 +25,7 @@ class ExecServer {
  public:
   // Binds `socket_path` (mode 0600) and serves requests for the container whose init is `init`.
   static Result<std::unique_ptr<ExecServer>> Start(const std::string& socket_path, SecretBytes exec_key,
-                                                   pid_t init);
+                                                   std::shared_ptr<ContainerInit> init);
   // Stops accepting, ends the connections (their processes are killed), joins every thread and
   // removes the socket.
   ~ExecServer();
@@ -37,7 +39,7 @@ class ExecServer {
 
   std::string socket_path_;
   SecretBytes key_;
-  pid_t init_ = -1;
+  std::shared_ptr<ContainerInit> init_;
   UniqueFd listen_;
   UniqueFd stop_read_, stop_write_;  // a byte on this pipe wakes every poll
   std::thread acceptor_;

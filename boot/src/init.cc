@@ -14,8 +14,9 @@
 #include <vector>
 
 #include "base/crypto.h"
+#include "base/fd.h"
 #include "base/file.h"
-#include "boot/src/rootfs.h"
+#include "boot/src/capabilities.h"
 #include "boot/src/supervise.h"
 #include "boot/src/user.h"
 
@@ -66,16 +67,29 @@ Result<std::string> FindExecutable(const std::string& name, const std::vector<st
   return NotFound("executable '" + name + "' not found in the container's PATH");
 }
 
+Status WriteProcFile(const char* path, const std::string& value) {
+  UniqueFd fd(::open(path, O_WRONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(std::string("opening ") + path, errno);
+  return WriteAll(fd.get(), AsBytes(value)).WithContext(path);
+}
+
+// In runc's order: limits while still privileged, the bounding set before the ids change (with
+// the permitted set kept across setuid), then the capability sets, cwd and no_new_privs.
 Status ApplyCredentials(const ProcessSpec& process, const Credentials& creds) {
+  if (process.oom_score_adj) {
+    SR_RETURN_IF_ERROR(WriteProcFile("/proc/self/oom_score_adj", std::to_string(*process.oom_score_adj)));
+  }
   for (const Rlimit& limit : process.rlimits) {
     rlimit value{limit.soft, limit.hard};
     if (::setrlimit(static_cast<__rlimit_resource_t>(limit.resource), &value) != 0) {
       return ErrnoStatus("setting rlimit " + std::to_string(limit.resource), errno);
     }
   }
+  if (process.capabilities) SR_RETURN_IF_ERROR(DropBoundingSet(*process.capabilities));
   if (::setgroups(creds.groups.size(), creds.groups.data()) != 0) return ErrnoStatus("setgroups", errno);
   if (::setresgid(creds.gid, creds.gid, creds.gid) != 0) return ErrnoStatus("setting gid", errno);
   if (::setresuid(creds.uid, creds.uid, creds.uid) != 0) return ErrnoStatus("setting uid", errno);
+  if (process.capabilities) SR_RETURN_IF_ERROR(SetCapabilities(*process.capabilities));
   if (::chdir(process.cwd.c_str()) != 0)
     return ErrnoStatus("entering working directory " + process.cwd, errno);
   if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -93,22 +107,24 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 }  // namespace
 
-Status ExecEntrypoint(const ProcessSpec& process) {
+Status ExecEntrypoint(const ProcessSpec& process, const SeccompProgram& seccomp) {
   SR_ASSIGN_OR_RETURN(std::string passwd, ReadIfPresent("/etc/passwd"));
   SR_ASSIGN_OR_RETURN(std::string group, ReadIfPresent("/etc/group"));
   SR_ASSIGN_OR_RETURN(Credentials creds, ResolveUser(process.user, passwd, group));
   std::vector<std::string> env = WithDefaults(process.env, creds.home);
   // Docker creates a missing WorkingDir; the root's writable layer takes it.
   SR_RETURN_IF_ERROR_CTX(MakeDirs(process.cwd), "creating working directory " + process.cwd);
+  if (!process.no_new_privileges) SR_RETURN_IF_ERROR_CTX(seccomp.Load(), "loading the seccomp filter");
   SR_RETURN_IF_ERROR(ApplyCredentials(process, creds));
   std::vector<std::string> args = process.args;
   SR_ASSIGN_OR_RETURN(std::string path, FindExecutable(args[0], env));
   std::vector<char*> argv = CStrings(args);
   std::vector<char*> envp = CStrings(env);
-  ::umask(022);
+  ::umask(process.umask.value_or(022));
   ResetSignalsForExec();
   // Descriptors the boot holds (FUSE device, attestation socket) must not reach the workload.
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (process.no_new_privileges) SR_RETURN_IF_ERROR_CTX(seccomp.Load(), "loading the seccomp filter");
   ::execve(path.c_str(), argv.data(), envp.data());
   return ErrnoStatus("executing " + path, errno);
 }
@@ -117,41 +133,6 @@ Status ExecEntrypoint(const ProcessSpec& process) {
   std::string report = std::to_string(static_cast<int>(status.code())) + " " + status.message();
   (void)WriteAll(status_pipe, AsBytes(report));
   ::_exit(127);
-}
-
-void RunInit(const ContainerOptions& options, UniqueFd status_pipe) {
-  // If the boot dies (even by SIGKILL), PID 1 dies with it, and the kernel kills the rest of the
-  // container's PID namespace.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  ::umask(0);
-  // The boot's other descriptors (FUSE device, sockets, exec pipes) are none of init's business.
-  if (status_pipe.get() != 3) {
-    if (::dup3(status_pipe.get(), 3, O_CLOEXEC) < 0) ::_exit(127);
-    (void)status_pipe.Release();
-    status_pipe.Reset(3);
-  }
-  ::close_range(4, ~0U, 0);
-  // A mount namespace of its own: pivot_root moves every process of the namespace whose root is
-  // the old root, and the boot must keep its view (the sealed store, the FUSE mount).
-  Status status = ::unshare(CLONE_NEWNS) == 0
-                      ? OkStatus()
-                      : ErrnoStatus("creating the container's mount namespace", errno);
-  if (status.ok()) status = EnterRoot(options.root, options.in_memory_upper);
-  if (status.ok() && !options.hostname.empty() &&
-      ::sethostname(options.hostname.data(), options.hostname.size()) != 0) {
-    status = ErrnoStatus("setting hostname", errno);
-  }
-  if (!status.ok()) FailSetup(status_pipe.get(), status);
-
-  pid_t entrypoint = ::fork();
-  if (entrypoint < 0) FailSetup(status_pipe.get(), ErrnoStatus("fork", errno));
-  if (entrypoint == 0) {
-    Status failed = ExecEntrypoint(options.process);
-    FailSetup(status_pipe.get(), failed.WithContext("starting " + options.process.args[0]));
-  }
-  status_pipe.Reset();
-  auto exit_code = Supervise(entrypoint, /*reap_all=*/true);
-  ::_exit(exit_code.ok() ? *exit_code : 255);
 }
 
 Status DecodeSetupError(std::string_view report) {

@@ -1,22 +1,22 @@
-// The container's PID 1 and the exec of its entrypoint, run in the child RunContainer forks.
-// Setup failures travel back to RunContainer over a close-on-exec "status pipe": a successful
-// execve closes it empty; a failure writes "<code> <message>" into it first.
+// The container's PID 1 (a fresh exec of sealroot-boot in `--container-init` mode: it never
+// holds a key) and the exec of each container process. Setup failures travel back over a
+// close-on-exec "status pipe": a successful execve closes it empty; a failure writes
+// "<code> <message>" into it first.
 #pragma once
 
 #include "base/fd.h"
 #include "base/status.h"
 #include "boot/container.h"
+#include "boot/src/seccomp.h"
 
 namespace sealroot::boot {
 
-// Enters the root, sets the hostname, forks the entrypoint and supervises it; exits with its
-// exit code. Never returns.
-[[noreturn]] void RunInit(const ContainerOptions& options, UniqueFd status_pipe);
-
 // Runs in a process that is already inside the container's root and namespaces: resolves the
-// user against the root's /etc/passwd, applies rlimits, groups, ids, cwd, no_new_privs, resets
-// signals, marks every fd above 2 close-on-exec and execs. Returns only on failure.
-Status ExecEntrypoint(const ProcessSpec& process);
+// user against the root's /etc/passwd, applies oomScoreAdj, rlimits, the bounding set, groups,
+// ids, capabilities, cwd, no_new_privs, umask, the seccomp filter (as runc: before the
+// capabilities are dropped without no_new_privs, right before execve with it), resets signals,
+// marks every fd above 2 close-on-exec and execs. Returns only on failure.
+Status ExecEntrypoint(const ProcessSpec& process, const SeccompProgram& seccomp);
 
 // Reports a failure before the exec into the status pipe and exits (127).
 [[noreturn]] void FailSetup(int status_pipe, const Status& status);

@@ -12,6 +12,8 @@
 //
 // Exits with the entrypoint's exit code (128+N when signal N killed it); when the container
 // cannot start, exits with the codes of base/cli.h and says why on stderr.
+#include <unistd.h>
+
 #include <charconv>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -86,7 +88,9 @@ Result<boot::ContainerOptions> DirectoryRootOptions(const ArgParser& args, const
   boot::ContainerOptions options;
   SR_ASSIGN_OR_RETURN(options.process, boot::ResolveProcess(spec));
   options.root = *args.Get("rootfs");
-  options.hostname = spec.hostname;
+  options.container_id = "dev-" + std::to_string(::getpid());
+  options.spec = std::move(spec);
+  options.spec_text = std::move(text);
   options.in_memory_upper = args.Bool("in-memory-upper");
   return options;
 }
@@ -147,6 +151,8 @@ Result<int> Run(const ArgParser& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The container's init: a fresh exec of this program, holding nothing of the boot's memory.
+  if (argc == 2 && std::string_view(argv[1]) == boot::kInitFlag) return boot::RunContainerInitMode();
   log::SetProgramName("sealroot-boot");
   if (argc >= 2 && std::string_view(argv[1]) == "--version") {
     std::cout << "sealroot-boot " << SEALROOT_VERSION << "\n";

@@ -7,10 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "boot/src/oci_linux.h"
+#include "boot/src/spec_json.h"
+
 namespace sealroot::boot {
 namespace {
 
-using nlohmann::json;
+using namespace spec_json;
 
 // A boot spec is a few kilobytes; the cap keeps a hostile host from making the boot parse
 // megabytes inside the enclave.
@@ -34,45 +37,6 @@ constexpr std::array<std::pair<std::string_view, int>, 16> kRlimitNames = {{
     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
     {"RLIMIT_STACK", RLIMIT_STACK},
 }};
-
-Status FieldError(std::string_view field, std::string_view what) {
-  return InvalidArgument("boot spec: " + std::string(field) + ": " + std::string(what));
-}
-
-// Strings end up in execve/sethostname as C strings: an embedded NUL would silently cut them.
-Result<std::string> GetString(const json& parent, std::string_view key, std::string_view field) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return std::string();
-  if (!it->is_string()) return FieldError(field, "must be a string");
-  std::string value = it->get<std::string>();
-  if (value.find('\0') != std::string::npos) return FieldError(field, "contains a NUL byte");
-  return value;
-}
-
-Result<std::vector<std::string>> GetStrings(const json& parent, std::string_view key,
-                                            std::string_view field) {
-  std::vector<std::string> out;
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return out;
-  if (!it->is_array()) return FieldError(field, "must be an array of strings");
-  for (const json& item : *it) {
-    if (!item.is_string()) return FieldError(field, "must be an array of strings");
-    std::string value = item.get<std::string>();
-    if (value.find('\0') != std::string::npos) return FieldError(field, "contains a NUL byte");
-    out.push_back(std::move(value));
-  }
-  return out;
-}
-
-template <typename T>
-Result<T> GetUnsigned(const json& parent, std::string_view key, std::string_view field) {
-  auto it = parent.find(key);
-  if (it == parent.end()) return T{0};
-  if (!it->is_number_unsigned()) return FieldError(field, "must be a non-negative integer");
-  auto value = it->get<std::uint64_t>();
-  if (value > std::numeric_limits<T>::max()) return FieldError(field, "out of range");
-  return static_cast<T>(value);
-}
 
 Status CheckEnv(const std::vector<std::string>& env, std::string_view field) {
   for (const std::string& entry : env) {
@@ -132,9 +96,27 @@ Result<SpecProcess> ParseSpecProcess(const json& process) {
   if (auto it = process.find("rlimits"); it != process.end() && !it->is_null()) {
     SR_ASSIGN_OR_RETURN(out.rlimits, ParseRlimits(*it));
   }
-  if (auto it = process.find("noNewPrivileges"); it != process.end() && !it->is_null()) {
-    if (!it->is_boolean()) return FieldError("process.noNewPrivileges", "must be a boolean");
-    out.no_new_privileges = it->get<bool>();
+  SR_ASSIGN_OR_RETURN(out.no_new_privileges, GetBool(process, "noNewPrivileges", "process.noNewPrivileges"));
+  SR_ASSIGN_OR_RETURN(out.terminal, GetBool(process, "terminal", "process.terminal"));
+  if (const json* size = Find(process, "consoleSize")) {
+    if (!size->is_object()) return FieldError("process.consoleSize", "must be an object");
+    SR_ASSIGN_OR_RETURN(out.console_height,
+                        GetUnsigned<std::uint16_t>(*size, "height", "process.consoleSize"));
+    SR_ASSIGN_OR_RETURN(out.console_width, GetUnsigned<std::uint16_t>(*size, "width", "process.consoleSize"));
+  }
+  if (const json* caps = Find(process, "capabilities")) {
+    SR_ASSIGN_OR_RETURN(out.capabilities, ParseCapabilities(*caps));
+  }
+  if (const json* user = Find(process, "user"); user != nullptr && Find(*user, "umask")) {
+    SR_ASSIGN_OR_RETURN(mode_t umask, GetUnsigned<std::uint32_t>(*user, "umask", "process.user.umask"));
+    if (umask > 0777) return FieldError("process.user.umask", "above 0777");
+    out.umask = umask;
+  }
+  if (const json* adj = Find(process, "oomScoreAdj")) {
+    if (!adj->is_number_integer() || adj->get<std::int64_t>() < -1000 || adj->get<std::int64_t>() > 1000) {
+      return FieldError("process.oomScoreAdj", "must be an integer in -1000..1000");
+    }
+    out.oom_score_adj = adj->get<int>();
   }
   return out;
 }
@@ -236,9 +218,22 @@ Result<BootSpec> ParseBootSpec(std::string_view text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return InvalidArgument("boot spec: not valid JSON");
   if (!doc.is_object()) return FieldError("document", "must be a JSON object");
+  SR_RETURN_IF_ERROR(RefuseUnsupported(doc));
   BootSpec out;
   SR_ASSIGN_OR_RETURN(out.hostname, GetString(doc, "hostname", "hostname"));
   if (out.hostname.size() > 64) return FieldError("hostname", "longer than 64 bytes");
+  SR_ASSIGN_OR_RETURN(out.domainname, GetString(doc, "domainname", "domainname"));
+  if (out.domainname.size() > 64) return FieldError("domainname", "longer than 64 bytes");
+  if (const json* root = Find(doc, "root")) {
+    if (!root->is_object()) return FieldError("root", "must be an object");
+    SR_ASSIGN_OR_RETURN(out.root_readonly, GetBool(*root, "readonly", "root.readonly"));
+  }
+  if (const json* mounts = Find(doc, "mounts")) {
+    SR_ASSIGN_OR_RETURN(out.mounts, ParseMounts(*mounts));
+  }
+  if (const json* linux = Find(doc, "linux")) {
+    SR_ASSIGN_OR_RETURN(out.linux, ParseLinux(*linux));
+  }
   if (auto it = doc.find("process"); it != doc.end() && !it->is_null()) {
     SR_ASSIGN_OR_RETURN(out.process, ParseSpecProcess(*it));
   }
@@ -286,6 +281,9 @@ Result<ProcessSpec> ResolveProcess(const BootSpec& spec) {
   }
   out.rlimits = p.rlimits;
   out.no_new_privileges = p.no_new_privileges;
+  out.capabilities = p.capabilities;
+  out.umask = p.umask;
+  out.oom_score_adj = p.oom_score_adj;
   return out;
 }
 

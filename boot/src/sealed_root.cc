@@ -14,11 +14,9 @@
 
 namespace sealroot::boot {
 
-Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(const std::string& store_dir,
-                                                                 const sealfs::RootHash& root_hash,
-                                                                 SecretBytes key,
-                                                                 const std::string& mountpoint,
-                                                                 SealedUpper upper) {
+Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(
+    const std::string& store_dir, const sealfs::RootHash& root_hash, SecretBytes key,
+    const std::string& mountpoint, SealedUpper upper, const sealfs::FuseMountOptions::IdShift& id_shift) {
   const std::string ctx = "sealed root " + HexEncode(root_hash) + " in " + store_dir;
   auto store = sealfs::Store::Open(store_dir, /*create=*/false, sealfs::StoreLock::kNone);
   if (!store.ok()) return std::move(store).status().WithContext(ctx);
@@ -54,6 +52,7 @@ Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(const std::stri
   options.mountpoint = mountpoint;
   options.fsname = "sealroot";
   options.read_only = !out->writable_;
+  options.id_shift = id_shift;
   auto mount = sealfs::FuseMount::Create(*out->fs_, options);
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
   out->mount_ = std::move(*mount);

@@ -35,10 +35,11 @@ class SealedRootMount {
   // writable through `upper.dir` when it is not empty. Refused (kUnauthenticated/kDataLoss/
   // kNotFound/kFailedPrecondition) for another key, a tampered store, a store that lacks the
   // root, or an upper that belongs to another root or container, or is not in the expected
-  // state.
-  static Result<std::unique_ptr<SealedRootMount>> Create(const std::string& store_dir,
-                                                         const sealfs::RootHash& root_hash, SecretBytes key,
-                                                         const std::string& mountpoint, SealedUpper upper);
+  // state. `id_shift`: ownership as the container's user namespace sees it.
+  static Result<std::unique_ptr<SealedRootMount>> Create(
+      const std::string& store_dir, const sealfs::RootHash& root_hash, SecretBytes key,
+      const std::string& mountpoint, SealedUpper upper,
+      const sealfs::FuseMountOptions::IdShift& id_shift = {});
   // Detaches the mount, waits for the serving threads, and makes a persistent upper durable.
   ~SealedRootMount();
   SealedRootMount(const SealedRootMount&) = delete;

@@ -19,14 +19,23 @@ namespace {
 constexpr double kReadOnlyTimeout = 86400;  // immutable tree: cache entries and attributes for a day
 constexpr unsigned kMaxRequest = 1u << 20;
 
-struct stat ToStat(const Stat& full) {
+using IdShift = FuseMountOptions::IdShift;
+
+std::uint32_t ToHost(std::uint32_t id, std::uint32_t base, const IdShift& shift) {
+  return id < shift.size ? base + id : id;
+}
+std::uint32_t FromHost(std::uint32_t id, std::uint32_t base, const IdShift& shift) {
+  return id >= base && id - base < shift.size ? id - base : id;
+}
+
+struct stat ToStat(const Stat& full, const IdShift& shift) {
   const Attr& a = full.attr;
   struct stat st {};
   st.st_ino = a.ino;
   st.st_mode = a.mode;
   st.st_nlink = a.nlink;
-  st.st_uid = a.uid;
-  st.st_gid = a.gid;
+  st.st_uid = ToHost(a.uid, shift.host_uid, shift);
+  st.st_gid = ToHost(a.gid, shift.host_gid, shift);
   st.st_size = static_cast<off_t>(a.size);
   st.st_rdev = a.rdev;
   st.st_blksize = 64 * 1024;
@@ -47,9 +56,9 @@ Timespec Now() {
   return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
 }
 
-Caller CallerOf(fuse_req_t req) {
+Caller CallerOf(fuse_req_t req, const IdShift& shift) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return {ctx->uid, ctx->gid};
+  return {FromHost(ctx->uid, shift.host_uid, shift), FromHost(ctx->gid, shift.host_gid, shift)};
 }
 
 }  // namespace
@@ -60,6 +69,7 @@ struct FuseMount::Adapter {
   double timeout;
   bool read_only;
   bool writeback_cache;
+  IdShift shift;
 
   static Adapter& Of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
 
@@ -85,19 +95,19 @@ struct FuseMount::Adapter {
     e.entry_timeout = Of(req).timeout;
     e.ino = stat->attr.ino;
     e.generation = 1;
-    e.attr = ToStat(*stat);
+    e.attr = ToStat(*stat, Of(req).shift);
     // The filesystem counted a lookup reference; a lost reply must give it back.
     if (fuse_reply_entry(req, &e) != 0) Of(req).fs.Forget(e.ino, 1);
   }
 
   static void OnMkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-    ReplyEntry(req, Of(req).fs.MakeNode(CallerOf(req), parent, name, mode, rdev));
+    ReplyEntry(req, Of(req).fs.MakeNode(CallerOf(req, Of(req).shift), parent, name, mode, rdev));
   }
   static void OnMkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-    ReplyEntry(req, Of(req).fs.MakeDir(CallerOf(req), parent, name, mode));
+    ReplyEntry(req, Of(req).fs.MakeDir(CallerOf(req, Of(req).shift), parent, name, mode));
   }
   static void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
-    ReplyEntry(req, Of(req).fs.MakeSymlink(CallerOf(req), parent, name, target));
+    ReplyEntry(req, Of(req).fs.MakeSymlink(CallerOf(req, Of(req).shift), parent, name, target));
   }
   static void OnLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
     ReplyEntry(req, Of(req).fs.Link(ino, parent, name));
@@ -116,8 +126,9 @@ struct FuseMount::Adapter {
   static void OnSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
     SetAttrRequest r;
     if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode & 07777;
-    if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
-    if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
+    const IdShift& shift = Of(req).shift;
+    if (to_set & FUSE_SET_ATTR_UID) r.uid = FromHost(attr->st_uid, shift.host_uid, shift);
+    if (to_set & FUSE_SET_ATTR_GID) r.gid = FromHost(attr->st_gid, shift.host_gid, shift);
     if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<std::uint64_t>(attr->st_size);
     if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
       r.atime = Now();
@@ -132,20 +143,20 @@ struct FuseMount::Adapter {
     if (fi != nullptr) r.handle = fi->fh;
     auto stat = Of(req).fs.SetAttr(ino, r);
     if (!stat.ok()) return (void)fuse_reply_err(req, Errno(stat.status()));
-    struct stat st = ToStat(*stat);
+    struct stat st = ToStat(*stat, Of(req).shift);
     fuse_reply_attr(req, &st, Of(req).timeout);
   }
 
   static void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     Adapter& a = Of(req);
-    auto created = a.fs.Create(CallerOf(req), parent, name, mode, fi->flags);
+    auto created = a.fs.Create(CallerOf(req, Of(req).shift), parent, name, mode, fi->flags);
     if (!created.ok()) return (void)fuse_reply_err(req, Errno(created.status()));
     fuse_entry_param e{};
     e.attr_timeout = a.timeout;
     e.entry_timeout = a.timeout;
     e.ino = created->stat.attr.ino;
     e.generation = 1;
-    e.attr = ToStat(created->stat);
+    e.attr = ToStat(created->stat, Of(req).shift);
     fi->fh = created->handle;
     fi->keep_cache = 1;
     if (fuse_reply_create(req, &e, fi) != 0) {
@@ -196,7 +207,7 @@ struct FuseMount::Adapter {
     }
     e.ino = attr->attr.ino;
     e.generation = 1;
-    e.attr = ToStat(*attr);
+    e.attr = ToStat(*attr, Of(req).shift);
     if (fuse_reply_entry(req, &e) != 0) a.fs.Forget(e.ino, 1);
   }
 
@@ -214,7 +225,7 @@ struct FuseMount::Adapter {
     Adapter& a = Of(req);
     auto attr = a.fs.GetStat(ino);
     if (!attr.ok()) return (void)fuse_reply_err(req, Errno(attr.status()));
-    struct stat st = ToStat(*attr);
+    struct stat st = ToStat(*attr, Of(req).shift);
     fuse_reply_attr(req, &st, a.timeout);
   }
 
@@ -299,7 +310,7 @@ struct FuseMount::Adapter {
         }
         p.ino = stat->attr.ino;
         p.generation = 1;
-        p.attr = ToStat(*stat);
+        p.attr = ToStat(*stat, Of(req).shift);
         p.attr_timeout = a.timeout;
         p.entry_timeout = a.timeout;
       }
@@ -396,8 +407,9 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
   }();
   const std::string ctx = "mounting " + options.mountpoint;
   auto mount = std::unique_ptr<FuseMount>(new FuseMount());
-  mount->adapter_ = std::make_unique<Adapter>(
-      Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0, options.read_only, options.writeback_cache});
+  mount->adapter_ =
+      std::make_unique<Adapter>(Adapter{fs, options.read_only ? kReadOnlyTimeout : 1.0, options.read_only,
+                                        options.writeback_cache, options.id_shift});
   mount->max_threads_ = options.max_threads;
 
   std::string opts = "fsname=" + options.fsname + ",subtype=sealfs,max_read=" + std::to_string(kMaxRequest);

@@ -132,6 +132,24 @@ TEST_F(BootContainerTest, HostnameRlimitsAndNoNewPrivileges) {
   EXPECT_NE(std::string(host), "inside");
 }
 
+TEST_F(BootContainerTest, DomainnameIsSetInTheContainersUtsNamespace) {
+  // Debian's runc 1.1 leaves it unset, so the differential suite cannot check it.
+  CommandResult r = Boot(
+      R"({"hostname":"h","domainname":"inside.example","process":{"args":["cat","/proc/sys/kernel/domainname"]}})");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "inside.example\n");
+}
+
+TEST_F(BootContainerTest, SpecsThatWouldShareTheBootsNamespacesAreRefused) {
+  CommandResult no_pid = Boot(R"({"process":{"args":["true"]},"linux":{"namespaces":[{"type":"mount"}]}})");
+  EXPECT_NE(no_pid.exit_code, 0);
+  EXPECT_NE(no_pid.err.find("must include pid and mount"), std::string::npos) << no_pid.err;
+  CommandResult host_sysctl =
+      Boot(R"({"process":{"args":["true"]},"linux":{"sysctl":{"kernel.core_pattern":"|/evil"}}})");
+  EXPECT_NE(host_sysctl.exit_code, 0);
+  EXPECT_NE(host_sysctl.err.find("not namespaced"), std::string::npos) << host_sysctl.err;
+}
+
 TEST_F(BootContainerTest, ExitNonZero) {
   CommandResult r = Boot(R"({"process":{"args":["false"]}})");
   EXPECT_EQ(r.exit_code, 1);

@@ -139,6 +139,70 @@ TEST(ParseBootSpecTest, MalformedInputsNameTheField) {
   }
 }
 
+TEST(ParseBootSpecTest, OciRuntimeSpecFields) {
+  auto spec = ParseBootSpec(R"({"ociVersion":"1.0.2","hostname":"h","domainname":"d","root":{"readonly":true},
+      "process":{"args":["a"],"terminal":true,"consoleSize":{"height":24,"width":80},"oomScoreAdj":-5,
+        "user":{"uid":0,"gid":0,"umask":18},
+        "capabilities":{"bounding":["CAP_KILL","CAP_NET_RAW"],"effective":["CAP_KILL"],"ambient":[]}},
+      "mounts":[{"destination":"/proc","type":"proc","source":"proc","options":["nosuid","ro"]}],
+      "linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/1/ns/net"}],
+        "uidMappings":[{"containerID":0,"hostID":1000,"size":10}],"sysctl":{"net.ipv4.ip_forward":"1"},
+        "resources":{"pids":{"limit":5}},"cgroupsPath":"/x","seccomp":{"defaultAction":"SCMP_ACT_ALLOW"},
+        "rootfsPropagation":"rprivate","maskedPaths":["/proc/kcore"],"readonlyPaths":["/proc/sys"],
+        "devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229,"fileMode":438,"uid":0,"gid":0}]}})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->domainname, "d");
+  EXPECT_TRUE(spec->root_readonly);
+  EXPECT_TRUE(spec->process.terminal);
+  EXPECT_EQ(spec->process.console_width, 80u);
+  EXPECT_EQ(spec->process.oom_score_adj, -5);
+  EXPECT_EQ(spec->process.umask, 18u);
+  ASSERT_TRUE(spec->process.capabilities.has_value());
+  EXPECT_EQ(spec->process.capabilities->bounding, (std::vector<int>{5, 13}));
+  ASSERT_TRUE(spec->mounts.has_value());
+  EXPECT_EQ((*spec->mounts)[0].options, (Strings{"nosuid", "ro"}));
+  ASSERT_TRUE(spec->linux.namespaces.has_value());
+  EXPECT_EQ((*spec->linux.namespaces)[1].path, "/proc/1/ns/net");
+  EXPECT_EQ(spec->linux.uid_mappings[0].host_id, 1000u);
+  EXPECT_EQ(spec->linux.sysctl[0].first, "net.ipv4.ip_forward");
+  EXPECT_EQ(spec->linux.resources_json, R"({"pids":{"limit":5}})");
+  EXPECT_EQ(spec->linux.cgroups_path, "/x");
+  EXPECT_EQ(spec->linux.rootfs_propagation, "rprivate");
+  EXPECT_EQ(spec->linux.masked_paths, (Strings{"/proc/kcore"}));
+  ASSERT_EQ(spec->linux.devices.size(), 1u);
+  EXPECT_EQ(spec->linux.devices[0].minor, 229);
+  EXPECT_EQ(spec->linux.devices[0].file_mode, 438u);
+  ProcessSpec p = *ResolveProcess(*spec);
+  EXPECT_EQ(p.umask, 18u);
+  EXPECT_TRUE(p.capabilities.has_value());
+}
+
+TEST(ParseBootSpecTest, WhatCannotBeHonouredIsRefusedNamingTheField) {
+  struct Case {
+    const char* json;
+    const char* field;
+  } cases[] = {
+      {R"({"process":{"apparmorProfile":"docker-default"}})", "process.apparmorProfile"},
+      {R"({"process":{"selinuxLabel":"system_u:system_r:container_t"}})", "process.selinuxLabel"},
+      {R"({"hooks":{"prestart":[{"path":"/bin/true"}]}})", "hooks"},
+      {R"({"linux":{"mountLabel":"x"}})", "linux.mountLabel"},
+      {R"({"linux":{"namespaces":[{"type":"time"}]}})", "linux.namespaces.type"},
+      {R"({"linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}})", "linux.namespaces"},
+      {R"({"process":{"capabilities":{"bounding":["CAP_BOGUS"]}}})", "process.capabilities.bounding"},
+      {R"({"linux":{"devices":[{"path":"/etc/passwd","type":"c"}]}})", "linux.devices.path"},
+      {R"({"linux":{"rootfsPropagation":"everywhere"}})", "linux.rootfsPropagation"},
+      {R"({"linux":{"sysctl":{"../x":"1"}}})", "linux.sysctl"},
+      {R"({"mounts":[{"destination":"relative","type":"tmpfs"}]})", "mounts.destination"},
+      {R"({"process":{"oomScoreAdj":5000}})", "process.oomScoreAdj"},
+      {R"({"process":{"user":{"umask":4096}}})", "process.user.umask"},
+  };
+  for (const Case& c : cases) {
+    Status s = ParseError(c.json);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << c.json;
+    EXPECT_NE(s.message().find(c.field), std::string::npos) << c.json << " -> " << s.message();
+  }
+}
+
 TEST(EncodeBootSpecTest, RoundTrips) {
   BootSpec spec;
   spec.hostname = "h";

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "base/encoding.h"
@@ -43,10 +45,13 @@ const char kConfigA[] =
 const char kConfigB[] =
     R"({"architecture":"amd64","os":"linux","config":{"Cmd":["cat"]},"rootfs":{"type":"layers","diff_ids":[]}})";
 
+// The release key the test seeds: printable, so that a shell in the container can look for it.
+constexpr std::string_view kSeededKey = "sealroot-seeded-release-key-0042";
+
 struct Suite {
   TempDir dir;
   std::string store;
-  SecretBytes key = SecretBytes::Random(32);
+  SecretBytes key{AsBytes(kSeededKey)};
   Sha256Digest root_a{}, root_b{};
   EvpPkeyPtr signing_key;
   sgx::Measurement boot_mrenclave{};
@@ -428,7 +433,7 @@ TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
 TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
   auto app = Launch(Spec("ctr-forge", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
   ASSERT_TRUE(app);
-  ASSERT_EQ(app->ReadStdout(3).value(), "up\n");
+  ASSERT_EQ(app->ReadStdout(3).value(), "up\n") << ReadAllFrom(*app, true);
   // The host knows the socket but not the container's exec key.
   SecretBytes guessed = SecretBytes::Random(32);
   auto forged = StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
@@ -489,6 +494,78 @@ TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
   EXPECT_EQ(testing::Shell("cd '" + suite->store + "' && find . | sort").out, store_before);
   // The store holds no plaintext of the image.
   EXPECT_EQ(testing::Shell("grep -rl '" + std::string(kMarker) + "' '" + suite->store + "'").out, "");
+}
+
+// With its own user namespace the container's root is an unprivileged host uid, yet the sealed
+// root shows the image's ownership and stays writable (the FUSE server presents ids through the
+// mapping).
+TEST_F(AttestedBootTest, SealedRootLooksRightFromInsideAUserNamespace) {
+  nlohmann::json spec = {
+      {"process",
+       {{"args",
+         {"sh", "-c",
+          "stat -c '%u %g' /etc/motd /home/app; id -u; cat /etc/motd; cat /proc/self/uid_map | tr -s ' ';"
+          "echo w > /home/app/new && stat -c '%u %g' /home/app/new; chown 1000:1000 /home/app/new && "
+          "stat -c '%u %g' /home/app/new"}},
+        {"user", {{"uid", 0}, {"gid", 0}}}}},
+      {"linux",
+       {{"namespaces", {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "user"}}, {{"type", "ipc"}}}},
+        {"uidMappings", {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}}},
+        {"gidMappings", {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}}}}}};
+  auto app = Launch(Spec("ctr-userns", spec.dump()));
+  ASSERT_TRUE(app);
+  Outcome o = Finish(*app);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  // The image (sealed by root) owns everything as 0:0; a chown inside stores the container's ids.
+  EXPECT_EQ(o.out, "0 0\n0 0\n0\n" + std::string(kMarker) + "\n 0 200000 65536\n0 0\n1000 1000\n");
+}
+
+// What a root container would do to steal the keys: read every readable memory region of every
+// process it can see, and their environment and command line, looking for the release key in
+// raw and hex form. A process the scanner itself plants with the key in its environment proves
+// that the scan finds what is there; nothing else may hold it.
+TEST_F(AttestedBootTest, RootContainerScanningEveryVisibleProcessFindsNoKey) {
+  std::string reversed(kSeededKey.rbegin(), kSeededKey.rend());  // the spec itself must not hold the key
+  const std::string scan = R"(
+k=$(echo ')" + reversed + R"(' | rev)
+{ echo "$k"; printf %s "$k" | od -An -tx1 | tr -d ' \n'; echo; } > /tmp/pattern
+K=$k sleep 600 & planted=$!
+echo planted $planted
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  [ "$p" = "$$" ] && continue
+  for f in environ cmdline; do
+    tr '\000' '\n' < $d/$f 2>/dev/null | grep -q -F -f /tmp/pattern && echo found $p $f
+  done
+  read_regions=0 in_mem=0
+  while read range perms rest; do
+    case $perms in r*) ;; *) continue ;; esac
+    start=$((0x${range%-*})); size=$((0x${range#*-} - start))
+    [ $size -gt 67108864 ] && continue
+    dd if=$d/mem of=/tmp/region bs=4096 skip=$((start / 4096)) count=$((size / 4096)) 2>/dev/null &&
+      read_regions=$((read_regions + 1))
+    tr '\000' '\n' < /tmp/region | grep -q -F -f /tmp/pattern && in_mem=1
+    rm -f /tmp/region
+  done < $d/maps
+  [ $in_mem = 1 ] && echo found $p mem
+  echo scanned $p $read_regions
+done
+kill $planted)";
+  nlohmann::json spec = {{"process", {{"args", {"sh", "-c", scan}}, {"user", {{"uid", 0}, {"gid", 0}}}}}};
+  auto app = Launch(Spec("ctr-scan", spec.dump()));
+  ASSERT_TRUE(app);
+  Outcome o = Finish(*app);
+  std::string planted;
+  std::vector<std::string> found;
+  bool scanned_init = false;
+  std::istringstream lines(o.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("planted ", 0) == 0) planted = line.substr(8);
+    if (line.rfind("found ", 0) == 0) found.push_back(line.substr(6));
+    if (line.rfind("scanned 1 ", 0) == 0) scanned_init = line != "scanned 1 0";
+  }
+  EXPECT_TRUE(scanned_init) << "the container's PID 1 was not readable: " << o.out << o.err;
+  EXPECT_EQ(found, (std::vector<std::string>{planted + " environ", planted + " mem"})) << o.out << o.err;
 }
 
 }  // namespace
