@@ -20,7 +20,7 @@ class Server {
 };
 
 // ttrpc on one unix socket (created mode 0600, replacing a stale socket file) or loopback TCP.
-Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcDispatcher& dispatcher,
+Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcHandler& dispatcher,
                                            const Limits& limits, Executor& executor);
 // gRPC (generic, so that unknown methods reach the dispatcher too) on unix sockets.
 Result<std::unique_ptr<Server>> ServeGrpc(const std::vector<ListenAddress>& addresses,
