@@ -203,6 +203,8 @@ int DeleteCommand(const ShimFlags& flags) {
 int ServeCommand(const ShimFlags& flags) {
   signal(SIGPIPE, SIG_IGN);
   InstallInterruptHandler();
+  // The first container's bundle was the working directory; the pod outlives it.
+  if (chdir("/") != 0) return 1;
   Result<ShimConfig> config = LoadShimConfig(flags.config_path);
   if (!config.ok()) {
     SR_LOG(kError) << config.status().message();

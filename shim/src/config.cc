@@ -60,12 +60,16 @@ Result<ShimConfig> ParseShimConfig(std::string_view json_text) {
     return InvalidArgument("shim config: \"agent\" and \"agent_config\" are required");
   }
   SR_ASSIGN_OR_RETURN(config.agent, ParseProgram(doc["agent"], "agent"));
-  if (doc.contains("boot")) SR_ASSIGN_OR_RETURN(config.boot, ParseProgram(doc["boot"], "boot"));
+  if (doc.contains("boot")) {
+    SR_ASSIGN_OR_RETURN(config.boot, ParseProgram(doc["boot"], "boot"));
+  }
   SR_ASSIGN_OR_RETURN(config.agent_config, AbsolutePath(doc, "agent_config", "shim config"));
   for (auto [key, target] : {std::pair{"launcher", &config.launcher}, std::pair{"manifest", &config.manifest},
                              std::pair{"state_root", &config.state_root},
                              std::pair{"socket_root", &config.socket_root}}) {
-    if (doc.contains(key)) SR_ASSIGN_OR_RETURN(*target, AbsolutePath(doc, key, "shim config"));
+    if (doc.contains(key)) {
+      SR_ASSIGN_OR_RETURN(*target, AbsolutePath(doc, key, "shim config"));
+    }
   }
   // Unix socket paths are at most 107 bytes: <socket_root>/<64 hex> must fit.
   if (config.socket_root.size() > 40) return InvalidArgument("shim config: socket_root longer than 40 bytes");

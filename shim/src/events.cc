@@ -81,7 +81,9 @@ void EventPublisher::Loop() {
         break;
       }
     }
-    if (!sent.ok()) SR_LOG(kWarning) << "event " << item.topic << " not delivered: " << sent.message();
+    if (!sent.ok()) {
+      SR_LOG(kWarning) << "event " << item.topic << " not delivered: " << sent.message();
+    }
   }
 }
 

@@ -165,7 +165,9 @@ Status Pod::Stop() {
   if (stopped_) return OkStatus();
   stopped_ = true;
   Status destroyed = agent_.DestroySandbox();
-  if (!destroyed.ok()) SR_LOG(kWarning) << "DestroySandbox: " << destroyed.message();
+  if (!destroyed.ok()) {
+    SR_LOG(kWarning) << "DestroySandbox: " << destroyed.message();
+  }
   if (!WaitLauncher(10s).ok()) {
     SR_LOG(kWarning) << "the pod's agent did not stop; terminating it";
     kill(-launcher_pid_, SIGTERM);
@@ -188,7 +190,9 @@ Status CleanupPod(const PodPaths& paths) {
     }
   }
   for (const std::string& point : MountsUnder(paths.dir)) {
-    if (umount2(point.c_str(), MNT_DETACH) != 0) SR_LOG(kWarning) << "unmounting " << point << ": " << std::strerror(errno);
+    if (umount2(point.c_str(), MNT_DETACH) != 0) {
+      SR_LOG(kWarning) << "unmounting " << point << ": " << std::strerror(errno);
+    }
   }
   if (unlink(paths.agent_socket.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus("removing " + paths.agent_socket, errno);

@@ -59,7 +59,9 @@ void ProcessIo::CopyOutput(bool stderr_stream) {
     if (chunk->empty()) return;
     if (fd < 0) continue;
     Status written = WriteAll(fd, {reinterpret_cast<const std::uint8_t*>(chunk->data()), chunk->size()});
-    if (!written.ok()) SR_LOG(kWarning) << container_id_ << ": output lost: " << written.message();
+    if (!written.ok()) {
+      SR_LOG(kWarning) << container_id_ << ": output lost: " << written.message();
+    }
   }
 }
 
@@ -91,7 +93,9 @@ void ProcessIo::CopyInput() {
     if (fds[1].revents & POLLIN) break;
   }
   Status closed = agent_->CloseStdin(container_id_, exec_id_);
-  if (!closed.ok()) SR_LOG(kDebug) << container_id_ << ": CloseStdin: " << closed.message();
+  if (!closed.ok()) {
+    SR_LOG(kDebug) << container_id_ << ": CloseStdin: " << closed.message();
+  }
 }
 
 void ProcessIo::WaitOutput() {

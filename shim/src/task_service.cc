@@ -91,7 +91,9 @@ void TaskService::StopPodIfUnused() {
   }
   SR_LOG(kInfo) << "pod " << pod_id_ << ": last container gone, stopping its stub enclave";
   Status stopped = pod_->Stop();
-  if (!stopped.ok()) SR_LOG(kWarning) << "stopping pod " << pod_id_ << ": " << stopped.message();
+  if (!stopped.ok()) {
+    SR_LOG(kWarning) << "stopping pod " << pod_id_ << ": " << stopped.message();
+  }
   pod_.reset();
 }
 
@@ -202,7 +204,9 @@ void TaskService::Watch(Container& container, Proc& proc) {
   ProcessIo* io = proc.io.get();
   proc.waiter = std::thread([this, id, exec_id, io, agent = *agent_] {
     Result<std::int32_t> status = agent.WaitProcess(id, exec_id);
-    if (!status.ok()) SR_LOG(kWarning) << id << " " << exec_id << ": WaitProcess: " << status.status().message();
+    if (!status.ok()) {
+      SR_LOG(kWarning) << id << " " << exec_id << ": WaitProcess: " << status.status().message();
+    }
     // Everything the process wrote reaches containerd's FIFOs before its exit is reported.
     io->WaitOutput();
     Exited(id, exec_id, status.ok() ? static_cast<std::uint32_t>(*status) : 255);
