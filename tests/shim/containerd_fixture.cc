@@ -46,6 +46,10 @@ Material::Material() {
   WriteTar(dir / "marker.tar", {TarEntry{.name = "etc/sealroot-marker", .data = "inside the sealed root\n"}});
   AddLayer(sleeper, dir / "marker.tar");
   ConfigureImage(sleeper, {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo started; exec sleep 600"});
+  std::string plain = BuildBusyboxImage(dir / "plain", "plain");
+  ConfigureImage(plain, {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from cri; exit 5"});
+  registry.Push(plain, "shim/plain:1");
+  plain_image = registry.host() + "/shim/plain:1";
   // The hello image's layers are encrypted for the agent's key: only the agent can read them.
   Check(Run({"openssl", "genrsa", "-out", dir / "layer-priv.pem", "2048"}), "openssl genrsa");
   Check(Run({"openssl", "rsa", "-in", dir / "layer-priv.pem", "-pubout", "-out", dir / "layer-pub.pem"}), "openssl rsa");
@@ -117,7 +121,7 @@ Containerd::Containerd(bool cri) {
     config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
   }
   config += "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n"
-            "  sandbox_image = \"pause:sealroot\"\n"
+            "  sandbox_image = \"" + M().plain_image + "\"\n"
             "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot]\n"
             "  runtime_type = \"io.containerd.sealroot.v2\"\n"
             "  pod_annotations = [\"io.sealroot.*\"]\n"

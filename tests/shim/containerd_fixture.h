@@ -22,6 +22,7 @@ struct Material {
   Registry registry;
   std::string hello_image;    // prints a line and exits 3 (layer encrypted)
   std::string sleeper_image;  // prints "started", then sleeps
+  std::string plain_image;    // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
   std::string shim_config;    // default: exec refused
   std::string exec_shim_config;  // the agent config allows exec
   std::string socket_root;
