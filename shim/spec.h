@@ -18,6 +18,11 @@ namespace sealroot::shim {
 Result<::grpc::Spec> SpecFromOci(const nlohmann::json& config);
 Result<::grpc::Process> ProcessFromOci(const nlohmann::json& process);
 
+// A spec containerd built without the image (`ctr run`: the image is only named by annotation)
+// carries containerd's defaults for the user (0:0) and the working directory ("/"); those are
+// cleared so that the image's own values apply, as they would through the CRI.
+void LeaveImageDefaults(::grpc::Spec& spec);
+
 // config.json's "annotations" (empty when absent).
 std::map<std::string, std::string> Annotations(const nlohmann::json& config);
 

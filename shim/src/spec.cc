@@ -206,6 +206,15 @@ Result<::grpc::Spec> SpecFromOci(const json& config) {
   }
 }
 
+void LeaveImageDefaults(::grpc::Spec& spec) {
+  ::grpc::Process* process = spec.mutable_process();
+  const ::grpc::User& user = process->user();
+  if (user.uid() == 0 && user.gid() == 0 && user.additionalgids_size() == 0 && user.username().empty()) {
+    process->clear_user();
+  }
+  if (process->cwd() == "/") process->clear_cwd();
+}
+
 std::map<std::string, std::string> Annotations(const json& config) {
   std::map<std::string, std::string> out;
   for (const auto& [key, value] : Member(config, "annotations").items()) {

@@ -105,6 +105,7 @@ Status TaskService::CreateApp(const task::CreateTaskRequest& request, const json
                            options_.config.image_annotation + " (the host's rootfs is not used)");
   }
   SR_ASSIGN_OR_RETURN(::grpc::Spec spec, SpecFromOci(config));
+  if (!annotations.contains(kContainerType)) LeaveImageDefaults(spec);
   const AgentClient& agent = pod_->agent();
   SR_ASSIGN_OR_RETURN(std::string pinned, agent.PullImage(image->second, request.id()));
   SR_LOG(kInfo) << request.id() << ": pulled " << pinned;
