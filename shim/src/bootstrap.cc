@@ -64,7 +64,11 @@ std::string PodOf(const json& config, const std::string& id) {
 }
 
 Result<std::string> SpawnDaemon(const ShimFlags& flags, const std::string& socket, const std::string& config_path) {
-  std::vector<std::string> args = {"/proc/self/exe", "-namespace", flags.ns,  "-address", flags.containerd_address,
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return ErrnoStatus("readlink /proc/self/exe", errno);
+  self[n] = '\0';
+  std::vector<std::string> args = {self, "-namespace", flags.ns,  "-address", flags.containerd_address,
                                    "-publish-binary", flags.publish_binary, "-id", flags.id, "-socket", socket,
                                    "-config", config_path};
   if (flags.debug) args.push_back("-debug");

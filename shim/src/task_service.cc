@@ -247,8 +247,8 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
     auto [container, proc] = found;
     sandbox = container->sandbox;
     pid = static_cast<std::uint32_t>(container->pid);
-    if (!sandbox && proc->state != ProcState::kCreated) {
-      return FailedPrecondition(request.id() + ": already started");
+    if (!sandbox && (proc->state != ProcState::kCreated || !proc->io)) {
+      return FailedPrecondition(request.id() + ": already started (or its start failed)");
     }
     agent = agent_;
     exec.set_container_id(request.id());
@@ -259,12 +259,13 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
     if (!agent) return FailedPrecondition("the pod's agent is not running");
     // The agent answers once the app enclave attested and received its key; a refusal (the
     // owner's policy, an impostor boot) fails Start with the agent's reason.
-    if (request.exec_id().empty()) {
-      SR_RETURN_IF_ERROR(agent->StartContainer(request.id()));
-    } else {
-      SR_RETURN_IF_ERROR(agent->ExecProcess(exec));
-    }
+    Status started = request.exec_id().empty() ? agent->StartContainer(request.id()) : agent->ExecProcess(exec);
     MutexLock lock(mu_);
+    if (!started.ok()) {
+      // containerd's client waits for the output FIFOs to close after a failed start.
+      if (auto found = Find(request.id(), request.exec_id()); found.ok()) found->second->io.reset();
+      return started;
+    }
     SR_ASSIGN_OR_RETURN(auto found, Find(request.id(), request.exec_id()));
     auto [container, proc] = found;
     proc->io->Start(*agent, request.id(), request.exec_id());
@@ -301,6 +302,7 @@ Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& requ
       auto node = found.first->execs.extract(request.exec_id());
       proc = std::move(node.mapped());
     }
+    exited_.notify_all();  // a Wait on a process never started ends with NotFound
     if (proc->waiter.joinable()) proc->waiter.join();
     response.set_exit_status(proc->exit_status);
     *response.mutable_exited_at() = proc->exited_at;
@@ -321,6 +323,7 @@ Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& requ
     container = std::move(node.mapped());
     agent = agent_;
   }
+  exited_.notify_all();
   if (!container->sandbox && agent) {
     // Removes the container's sealed upper and, when no other container uses it, its image.
     Status removed = agent->RemoveContainer(request.id());
