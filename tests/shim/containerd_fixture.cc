@@ -122,6 +122,8 @@ Containerd::Containerd(bool cri) {
   }
   config += "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n"
             "  sandbox_image = \"" + M().plain_image + "\"\n"
+            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+            "  runtime_type = \"io.containerd.runc.v2\"\n"
             "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot]\n"
             "  runtime_type = \"io.containerd.sealroot.v2\"\n"
             "  pod_annotations = [\"io.sealroot.*\"]\n"
