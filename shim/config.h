@@ -28,8 +28,11 @@ struct ShimConfig {
   std::string launcher = "/usr/bin/sealroot";  // runs `sealroot enclave run` (the sim launcher)
   EnclaveProgram agent;                         // enclave-agent, one per pod
   EnclaveProgram boot;                          // sealroot-boot: must match the agent config's "boot"
-  std::string agent_config;                     // the agent's config document (--config), unchanged
-  std::string manifest;                         // optional measured config (`enclave run --manifest`)
+  // The agent's configuration, passed on unchanged; exactly one of: a config document the agent
+  // reads (--config), or its measured manifest (`enclave run --manifest`: part of MRENCLAVE, so
+  // the agent's SIGSTRUCT must be made with it).
+  std::string agent_config;
+  std::string manifest;
   std::string state_root = "/var/lib/sealroot/pods";  // per pod: state, sealed store, log
   std::string socket_root = "/run/sealroot/s";        // the shims' and agents' sockets (short paths)
   std::string image_annotation = "io.kubernetes.cri.image-name";

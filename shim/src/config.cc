@@ -56,15 +56,17 @@ Result<ShimConfig> ParseShimConfig(std::string_view json_text) {
                                {"launcher", "agent", "boot", "agent_config", "manifest", "state_root",
                                 "socket_root", "image_annotation", "agent_start_timeout_ms", "log_level"}));
   ShimConfig config;
-  if (!doc.contains("agent") || !doc.contains("agent_config")) {
-    return InvalidArgument("shim config: \"agent\" and \"agent_config\" are required");
+  if (!doc.contains("agent")) return InvalidArgument("shim config: \"agent\" is required");
+  if (doc.contains("agent_config") == doc.contains("manifest")) {
+    return InvalidArgument("shim config: the agent's configuration is either \"agent_config\" (a file) or "
+                           "\"manifest\" (measured into the stub enclave): exactly one");
   }
   SR_ASSIGN_OR_RETURN(config.agent, ParseProgram(doc["agent"], "agent"));
   if (doc.contains("boot")) {
     SR_ASSIGN_OR_RETURN(config.boot, ParseProgram(doc["boot"], "boot"));
   }
-  SR_ASSIGN_OR_RETURN(config.agent_config, AbsolutePath(doc, "agent_config", "shim config"));
   for (auto [key, target] : {std::pair{"launcher", &config.launcher}, std::pair{"manifest", &config.manifest},
+                             std::pair{"agent_config", &config.agent_config},
                              std::pair{"state_root", &config.state_root},
                              std::pair{"socket_root", &config.socket_root}}) {
     if (doc.contains(key)) {

@@ -48,8 +48,10 @@ std::vector<std::string> LauncherArgv(const ShimConfig& config, const PodPaths& 
                                    "--threads",
                                    std::to_string(config.agent.threads)};
   if (!config.manifest.empty()) argv.insert(argv.end(), {"--manifest", config.manifest});
-  argv.insert(argv.end(), {"--", "--config", config.agent_config, "--ttrpc", "unix://" + paths.agent_socket,
-                           "--state-dir", JoinPath(paths.dir, "state"), "--store", JoinPath(paths.dir, "store")});
+  argv.push_back("--");
+  if (!config.agent_config.empty()) argv.insert(argv.end(), {"--config", config.agent_config});
+  argv.insert(argv.end(), {"--ttrpc", "unix://" + paths.agent_socket, "--state-dir", JoinPath(paths.dir, "state"),
+                           "--store", JoinPath(paths.dir, "store")});
   return argv;
 }
 

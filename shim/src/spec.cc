@@ -1,5 +1,7 @@
 #include "shim/spec.h"
 
+#include <stdexcept>
+
 namespace sealroot::shim {
 namespace {
 
@@ -19,9 +21,18 @@ T Value(const json& object, const char* key, T fallback = T{}) {
   return v.is_null() ? fallback : v.get<T>();
 }
 
+// An array member (absent or null: empty); any other type is malformed.
+const json& Array(const json& object, const char* key) {
+  static const json kEmpty = json::array();
+  const json& v = Member(object, key);
+  if (v.is_null()) return kEmpty;
+  if (!v.is_array()) throw std::invalid_argument(std::string(key) + ": expected an array");
+  return v;
+}
+
 template <typename Field>
 void Strings(const json& object, const char* key, Field* out) {
-  for (const json& item : Member(object, key)) out->Add(item.get<std::string>());
+  for (const json& item : Array(object, key)) out->Add(item.get<std::string>());
 }
 
 void Capabilities(const json& in, ::grpc::LinuxCapabilities* out) {
@@ -33,7 +44,7 @@ void Capabilities(const json& in, ::grpc::LinuxCapabilities* out) {
 }
 
 void Resources(const json& in, ::grpc::LinuxResources* out) {
-  for (const json& d : Member(in, "devices")) {
+  for (const json& d : Array(in, "devices")) {
     auto* device = out->add_devices();
     device->set_allow(Value<bool>(d, "allow"));
     device->set_type(Value<std::string>(d, "type"));
@@ -66,7 +77,7 @@ void Resources(const json& in, ::grpc::LinuxResources* out) {
     auto* io = out->mutable_blockio();
     io->set_weight(Value<std::uint32_t>(b, "weight"));
     io->set_leafweight(Value<std::uint32_t>(b, "leafWeight"));
-    for (const json& w : Member(b, "weightDevice")) {
+    for (const json& w : Array(b, "weightDevice")) {
       auto* device = io->add_weightdevice();
       device->set_major(Value<std::int64_t>(w, "major"));
       device->set_minor(Value<std::int64_t>(w, "minor"));
@@ -74,7 +85,7 @@ void Resources(const json& in, ::grpc::LinuxResources* out) {
       device->set_leafweight(Value<std::uint32_t>(w, "leafWeight"));
     }
     auto throttle = [&](const char* key, auto* field) {
-      for (const json& t : Member(b, key)) {
+      for (const json& t : Array(b, key)) {
         auto* device = field->Add();
         device->set_major(Value<std::int64_t>(t, "major"));
         device->set_minor(Value<std::int64_t>(t, "minor"));
@@ -92,12 +103,12 @@ void Seccomp(const json& in, ::grpc::LinuxSeccomp* out) {
   out->set_defaultaction(Value<std::string>(in, "defaultAction"));
   Strings(in, "architectures", out->mutable_architectures());
   Strings(in, "flags", out->mutable_flags());
-  for (const json& s : Member(in, "syscalls")) {
+  for (const json& s : Array(in, "syscalls")) {
     auto* syscall = out->add_syscalls();
     Strings(s, "names", syscall->mutable_names());
     syscall->set_action(Value<std::string>(s, "action"));
     if (const json& e = Member(s, "errnoRet"); !e.is_null()) syscall->set_errnoret(e.get<std::uint32_t>());
-    for (const json& a : Member(s, "args")) {
+    for (const json& a : Array(s, "args")) {
       auto* arg = syscall->add_args();
       arg->set_index(Value<std::uint64_t>(a, "index"));
       arg->set_value(Value<std::uint64_t>(a, "value"));
@@ -117,19 +128,19 @@ void IdMappings(const json& in, auto* out) {
 }
 
 void Linux(const json& in, ::grpc::Linux* out) {
-  IdMappings(Member(in, "uidMappings"), out->mutable_uidmappings());
-  IdMappings(Member(in, "gidMappings"), out->mutable_gidmappings());
+  IdMappings(Array(in, "uidMappings"), out->mutable_uidmappings());
+  IdMappings(Array(in, "gidMappings"), out->mutable_gidmappings());
   for (const auto& [key, value] : Member(in, "sysctl").items()) (*out->mutable_sysctl())[key] = value.get<std::string>();
   if (const json& r = Member(in, "resources"); r.is_object()) Resources(r, out->mutable_resources());
   out->set_cgroupspath(Value<std::string>(in, "cgroupsPath"));
-  for (const json& n : Member(in, "namespaces")) {
+  for (const json& n : Array(in, "namespaces")) {
     auto* ns = out->add_namespaces();
     ns->set_type(Value<std::string>(n, "type"));
     std::string path = Value<std::string>(n, "path");
     // "/proc/<pause pid>/ns/..." names the host-side pause process: a new namespace instead.
     if (!path.starts_with("/proc/")) ns->set_path(path);
   }
-  for (const json& d : Member(in, "devices")) {
+  for (const json& d : Array(in, "devices")) {
     auto* device = out->add_devices();
     device->set_path(Value<std::string>(d, "path"));
     device->set_type(Value<std::string>(d, "type"));
@@ -158,14 +169,14 @@ Result<::grpc::Process> ProcessFromOci(const json& in) {
     if (const json& user = Member(in, "user"); user.is_object()) {
       out.mutable_user()->set_uid(Value<std::uint32_t>(user, "uid"));
       out.mutable_user()->set_gid(Value<std::uint32_t>(user, "gid"));
-      for (const json& g : Member(user, "additionalGids")) out.mutable_user()->add_additionalgids(g.get<std::uint32_t>());
+      for (const json& g : Array(user, "additionalGids")) out.mutable_user()->add_additionalgids(g.get<std::uint32_t>());
       out.mutable_user()->set_username(Value<std::string>(user, "username"));
     }
     Strings(in, "args", out.mutable_args());
     Strings(in, "env", out.mutable_env());
     out.set_cwd(Value<std::string>(in, "cwd"));
     if (const json& caps = Member(in, "capabilities"); caps.is_object()) Capabilities(caps, out.mutable_capabilities());
-    for (const json& r : Member(in, "rlimits")) {
+    for (const json& r : Array(in, "rlimits")) {
       auto* limit = out.add_rlimits();
       limit->set_type(Value<std::string>(r, "type"));
       limit->set_hard(Value<std::uint64_t>(r, "hard"));
@@ -176,7 +187,7 @@ Result<::grpc::Process> ProcessFromOci(const json& in) {
     out.set_oomscoreadj(Value<std::int64_t>(in, "oomScoreAdj"));
     out.set_selinuxlabel(Value<std::string>(in, "selinuxLabel"));
     return out;
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // json's type errors and malformed arrays
     return InvalidArgument(std::string("OCI process: ") + e.what());
   }
 }
@@ -191,7 +202,7 @@ Result<::grpc::Spec> SpecFromOci(const json& config) {
     }
     out.mutable_root()->set_readonly(Value<bool>(Member(config, "root"), "readonly"));
     out.set_hostname(Value<std::string>(config, "hostname"));
-    for (const json& m : Member(config, "mounts")) {
+    for (const json& m : Array(config, "mounts")) {
       auto* mount = out.add_mounts();
       mount->set_destination(Value<std::string>(m, "destination"));
       mount->set_source(Value<std::string>(m, "source"));
@@ -201,7 +212,7 @@ Result<::grpc::Spec> SpecFromOci(const json& config) {
     for (const auto& [key, value] : Annotations(config)) (*out.mutable_annotations())[key] = value;
     if (const json& linux = Member(config, "linux"); linux.is_object()) Linux(linux, out.mutable_linux());
     return out;
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {
     return InvalidArgument(std::string("config.json: ") + e.what());
   }
 }
