@@ -41,7 +41,7 @@ Material::Material() {
   // busybox images whose default commands are what the tests run (a workload policy accepts
   // an image's own command).
   std::string hello = BuildBusyboxImage(dir / "hello", "hello");
-  ConfigureImage(hello, {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from sealroot; exit 3"});
+  ConfigureImage(hello, {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from sealroot in $(pwd); exit 3"});
   std::string sleeper = BuildBusyboxImage(dir / "sleeper", "sleeper");
   WriteTar(dir / "marker.tar", {TarEntry{.name = "etc/sealroot-marker", .data = "inside the sealed root\n"}});
   AddLayer(sleeper, dir / "marker.tar");

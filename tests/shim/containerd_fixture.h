@@ -20,7 +20,7 @@ struct Material {
   Material();
   TempDir dir;
   Registry registry;
-  std::string hello_image;    // prints a line and exits 3 (layer encrypted)
+  std::string hello_image;    // prints a line with its working directory and exits 3 (layer encrypted)
   std::string sleeper_image;  // prints "started", then sleeps
   std::string plain_image;    // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
   std::string shim_config;    // default: exec refused

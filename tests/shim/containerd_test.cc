@@ -78,9 +78,13 @@ class ShimTest : public ::testing::Test {
 
 TEST_F(ShimTest, CtrRunPrintsTheOutputAndReturnsTheExitCode) {
   CommandResult run = containerd_.Ctr(Run(M().hello_image, "hello", {"--rm"}));
-  EXPECT_EQ(run.out, "hello from sealroot\n") << run.err << Logs();
+  // The image's working directory (/root), not ctr's default ("/"): the image decides.
+  EXPECT_EQ(run.out, "hello from sealroot in /root\n") << run.err << Logs();
   EXPECT_EQ(run.exit_code, 3) << run.err << Logs();
   EXPECT_EQ(containerd_.Ctr({"container", "ls", "-q"}).out, "");
+  // The image was named, never pulled on the host: containerd's store holds nothing.
+  EXPECT_EQ(containerd_.Ctr({"images", "ls", "-q"}).out, "");
+  EXPECT_EQ(containerd_.Ctr({"content", "ls", "-q"}).out, "");
   ExpectNothingLeft();
 }
 
