@@ -28,7 +28,8 @@ class AgentClient {
   Status StartContainer(const std::string& container_id) const;
   Status RemoveContainer(const std::string& container_id) const;
   Status ExecProcess(const ::grpc::ExecProcessRequest& request) const;
-  Status SignalProcess(const std::string& container_id, const std::string& exec_id, std::uint32_t signal) const;
+  Status SignalProcess(const std::string& container_id, const std::string& exec_id,
+                       std::uint32_t signal) const;
   Result<std::int32_t> WaitProcess(const std::string& container_id, const std::string& exec_id) const;
   // Up to `max_len` bytes of stdout (or stderr); empty at end of stream.
   Result<std::string> Read(const std::string& container_id, const std::string& exec_id, bool stderr_stream,

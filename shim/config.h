@@ -26,8 +26,8 @@ struct EnclaveProgram {
 
 struct ShimConfig {
   std::string launcher = "/usr/bin/sealroot";  // runs `sealroot enclave run` (the sim launcher)
-  EnclaveProgram agent;                         // enclave-agent, one per pod
-  EnclaveProgram boot;                          // sealroot-boot: must match the agent config's "boot"
+  EnclaveProgram agent;                        // enclave-agent, one per pod
+  EnclaveProgram boot;                         // sealroot-boot: must match the agent config's "boot"
   // The agent's configuration, passed on unchanged; exactly one of: a config document the agent
   // reads (--config), or its measured manifest (`enclave run --manifest`: part of MRENCLAVE, so
   // the agent's SIGSTRUCT must be made with it).

@@ -6,13 +6,13 @@
 // Thread-safety: Publish may be called from any thread.
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <google/protobuf/message.h>
 
 #include "base/thread_annotations.h"
 

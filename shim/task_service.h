@@ -88,7 +88,8 @@ class TaskService {
   Result<std::string> EnsurePod(const std::string& pod_id, const std::string& hostname) SR_REQUIRES(pod_mu_);
   void StopPodIfUnused() SR_EXCLUDES(mu_, pod_mu_);
   // The process `exec_id` of `id` (the init when empty); NotFound otherwise.
-  Result<std::pair<Container*, Proc*>> Find(const std::string& id, const std::string& exec_id) SR_REQUIRES(mu_);
+  Result<std::pair<Container*, Proc*>> Find(const std::string& id, const std::string& exec_id)
+      SR_REQUIRES(mu_);
   // Starts the thread that waits for the process, drains its output and reports its exit.
   void Watch(Container& container, Proc& proc) SR_REQUIRES(mu_);
   void Exited(const std::string& id, const std::string& exec_id, std::uint32_t status) SR_EXCLUDES(mu_);
@@ -113,7 +114,8 @@ class TaskService {
 class TaskRouter final : public agent::RpcHandler {
  public:
   explicit TaskRouter(TaskService& service) : service_(service) {}
-  agent::RpcReply Call(std::string_view service, std::string_view method, std::string_view payload) const override;
+  agent::RpcReply Call(std::string_view service, std::string_view method,
+                       std::string_view payload) const override;
 
  private:
   TaskService& service_;

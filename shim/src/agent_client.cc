@@ -13,7 +13,8 @@ template <typename Response>
 Result<Response> Parse(Result<std::string> bytes, std::string_view method) {
   if (!bytes.ok()) return std::move(bytes).status();
   Response response;
-  if (!response.ParseFromString(*bytes)) return Internal(std::string(method) + ": malformed reply from the agent");
+  if (!response.ParseFromString(*bytes))
+    return Internal(std::string(method) + ": malformed reply from the agent");
   return response;
 }
 
@@ -23,7 +24,8 @@ Result<std::string> AgentClient::Call(std::string_view service, std::string_view
                                       const google::protobuf::Message& request) const {
   SR_ASSIGN_OR_RETURN(auto client, agent::ttrpc::Client::Connect(address_));
   // No deadline of our own: a pull or a wait lasts as long as it lasts; containerd bounds its calls.
-  Result<std::string> reply = client->Call(service, method, request.SerializeAsString(), std::chrono::hours(24 * 365));
+  Result<std::string> reply =
+      client->Call(service, method, request.SerializeAsString(), std::chrono::hours(24 * 365));
   if (!reply.ok()) return std::move(reply).status().WithContext("agent " + std::string(method));
   return reply;
 }
@@ -36,7 +38,8 @@ Result<std::string> AgentClient::PullImage(const std::string& image, const std::
   ::grpc::PullImageRequest request;
   request.set_image(image);
   request.set_container_id(container_id);
-  SR_ASSIGN_OR_RETURN(auto reply, Parse<::grpc::PullImageResponse>(Call("grpc.Image", "PullImage", request), "PullImage"));
+  SR_ASSIGN_OR_RETURN(
+      auto reply, Parse<::grpc::PullImageResponse>(Call("grpc.Image", "PullImage", request), "PullImage"));
   return reply.image_ref();
 }
 
@@ -80,12 +83,13 @@ Status AgentClient::SignalProcess(const std::string& container_id, const std::st
   return Call(kAgentService, "SignalProcess", request).status();
 }
 
-Result<std::int32_t> AgentClient::WaitProcess(const std::string& container_id, const std::string& exec_id) const {
+Result<std::int32_t> AgentClient::WaitProcess(const std::string& container_id,
+                                              const std::string& exec_id) const {
   ::grpc::WaitProcessRequest request;
   request.set_container_id(container_id);
   request.set_exec_id(exec_id);
-  SR_ASSIGN_OR_RETURN(auto reply, Parse<::grpc::WaitProcessResponse>(Call(kAgentService, "WaitProcess", request),
-                                                                     "WaitProcess"));
+  SR_ASSIGN_OR_RETURN(auto reply, Parse<::grpc::WaitProcessResponse>(
+                                      Call(kAgentService, "WaitProcess", request), "WaitProcess"));
   return reply.status();
 }
 
@@ -96,7 +100,8 @@ Result<std::string> AgentClient::Read(const std::string& container_id, const std
   request.set_exec_id(exec_id);
   request.set_len(max_len);
   const char* method = stderr_stream ? "ReadStderr" : "ReadStdout";
-  SR_ASSIGN_OR_RETURN(auto reply, Parse<::grpc::ReadStreamResponse>(Call(kAgentService, method, request), method));
+  SR_ASSIGN_OR_RETURN(auto reply,
+                      Parse<::grpc::ReadStreamResponse>(Call(kAgentService, method, request), method));
   return std::move(*reply.mutable_data());
 }
 
@@ -106,8 +111,8 @@ Result<std::uint32_t> AgentClient::WriteStdin(const std::string& container_id, c
   request.set_container_id(container_id);
   request.set_exec_id(exec_id);
   request.set_data(std::string(data));
-  SR_ASSIGN_OR_RETURN(auto reply, Parse<::grpc::WriteStreamResponse>(Call(kAgentService, "WriteStdin", request),
-                                                                     "WriteStdin"));
+  SR_ASSIGN_OR_RETURN(auto reply, Parse<::grpc::WriteStreamResponse>(
+                                      Call(kAgentService, "WriteStdin", request), "WriteStdin"));
   return reply.len();
 }
 

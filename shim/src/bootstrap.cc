@@ -1,6 +1,8 @@
 #include "shim/bootstrap.h"
 
 #include <fcntl.h>
+#include <google/protobuf/any.pb.h>
+#include <google/protobuf/util/time_util.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,9 +11,6 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
-
-#include <google/protobuf/any.pb.h>
-#include <google/protobuf/util/time_util.h>
 
 #include "agent/server/ttrpc.h"
 #include "agent/server/ttrpc_service.h"
@@ -36,7 +35,8 @@ using nlohmann::json;
 constexpr char kBundleRecord[] = "sealroot.json";  // what `delete` needs, written by `start`
 
 bool Alive(const std::string& socket) {
-  return agent::ttrpc::Dial(agent::ListenAddress{.kind = agent::ListenAddress::Kind::kUnix, .path = socket}).ok();
+  return agent::ttrpc::Dial(agent::ListenAddress{.kind = agent::ListenAddress::Kind::kUnix, .path = socket})
+      .ok();
 }
 
 // The runtime options on stdin (a protobuf Any): a runtimeoptions.v1.Options names the config.
@@ -63,14 +63,25 @@ std::string PodOf(const json& config, const std::string& id) {
   return id;
 }
 
-Result<std::string> SpawnDaemon(const ShimFlags& flags, const std::string& socket, const std::string& config_path) {
+Result<std::string> SpawnDaemon(const ShimFlags& flags, const std::string& socket,
+                                const std::string& config_path) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0) return ErrnoStatus("readlink /proc/self/exe", errno);
   self[n] = '\0';
-  std::vector<std::string> args = {self, "-namespace", flags.ns,  "-address", flags.containerd_address,
-                                   "-publish-binary", flags.publish_binary, "-id", flags.id, "-socket", socket,
-                                   "-config", config_path};
+  std::vector<std::string> args = {self,
+                                   "-namespace",
+                                   flags.ns,
+                                   "-address",
+                                   flags.containerd_address,
+                                   "-publish-binary",
+                                   flags.publish_binary,
+                                   "-id",
+                                   flags.id,
+                                   "-socket",
+                                   socket,
+                                   "-config",
+                                   config_path};
   if (flags.debug) args.push_back("-debug");
   args.push_back("serve");
   std::vector<char*> argv;
@@ -106,11 +117,13 @@ Result<std::string> SpawnDaemon(const ShimFlags& flags, const std::string& socke
 
 Result<ShimFlags> ParseShimFlags(const std::vector<std::string>& args) {
   ShimFlags flags;
-  const std::pair<const char*, std::string*> options[] = {
-      {"namespace", &flags.ns},         {"address", &flags.containerd_address},
-      {"publish-binary", &flags.publish_binary}, {"id", &flags.id},
-      {"bundle", &flags.bundle},        {"socket", &flags.socket},
-      {"config", &flags.config_path}};
+  const std::pair<const char*, std::string*> options[] = {{"namespace", &flags.ns},
+                                                          {"address", &flags.containerd_address},
+                                                          {"publish-binary", &flags.publish_binary},
+                                                          {"id", &flags.id},
+                                                          {"bundle", &flags.bundle},
+                                                          {"socket", &flags.socket},
+                                                          {"config", &flags.config_path}};
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string name = args[i];
     if (!name.starts_with("-")) {
@@ -141,7 +154,8 @@ Result<ShimFlags> ParseShimFlags(const std::vector<std::string>& args) {
       }
     }
     // containerd's other shims take these; accepted and unused.
-    if (!known && name != "socket-fd" && name != "systemd-cgroup") return InvalidArgument("unknown flag -" + name);
+    if (!known && name != "socket-fd" && name != "systemd-cgroup")
+      return InvalidArgument("unknown flag -" + name);
   }
   return flags;
 }
@@ -189,7 +203,8 @@ int DeleteCommand(const ShimFlags& flags) {
     if (!socket.empty() && !Alive(socket)) {
       Result<ShimConfig> config = LoadShimConfig(record.value("config", std::string(kDefaultConfigPath)));
       if (config.ok()) {
-        Status cleaned = CleanupPod(PodPathsFor(*config, record.value("namespace", ""), record.value("pod", "")));
+        Status cleaned =
+            CleanupPod(PodPathsFor(*config, record.value("namespace", ""), record.value("pod", "")));
         if (!cleaned.ok()) std::cerr << "sealroot shim delete: " << cleaned.message() << "\n";
       } else {
         std::cerr << "sealroot shim delete: " << config.status().message() << "\n";
@@ -214,7 +229,8 @@ int ServeCommand(const ShimFlags& flags) {
     SR_LOG(kError) << config.status().message();
     return 1;
   }
-  if (auto level = log::ParseLevel(flags.debug ? "debug" : config->log_level); level.ok()) log::SetLevel(*level);
+  if (auto level = log::ParseLevel(flags.debug ? "debug" : config->log_level); level.ok())
+    log::SetLevel(*level);
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0) return 1;

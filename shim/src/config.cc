@@ -10,7 +10,8 @@ namespace {
 
 using nlohmann::json;
 
-Status CheckKeys(const json& object, std::string_view where, const std::set<std::string, std::less<>>& allowed) {
+Status CheckKeys(const json& object, std::string_view where,
+                 const std::set<std::string, std::less<>>& allowed) {
   if (!object.is_object()) return InvalidArgument(std::string(where) + ": expected a JSON object");
   for (const auto& [key, value] : object.items()) {
     if (!allowed.contains(key)) return InvalidArgument(std::string(where) + ": unknown key \"" + key + "\"");
@@ -58,17 +59,18 @@ Result<ShimConfig> ParseShimConfig(std::string_view json_text) {
   ShimConfig config;
   if (!doc.contains("agent")) return InvalidArgument("shim config: \"agent\" is required");
   if (doc.contains("agent_config") == doc.contains("manifest")) {
-    return InvalidArgument("shim config: the agent's configuration is either \"agent_config\" (a file) or "
-                           "\"manifest\" (measured into the stub enclave): exactly one");
+    return InvalidArgument(
+        "shim config: the agent's configuration is either \"agent_config\" (a file) or "
+        "\"manifest\" (measured into the stub enclave): exactly one");
   }
   SR_ASSIGN_OR_RETURN(config.agent, ParseProgram(doc["agent"], "agent"));
   if (doc.contains("boot")) {
     SR_ASSIGN_OR_RETURN(config.boot, ParseProgram(doc["boot"], "boot"));
   }
-  for (auto [key, target] : {std::pair{"launcher", &config.launcher}, std::pair{"manifest", &config.manifest},
-                             std::pair{"agent_config", &config.agent_config},
-                             std::pair{"state_root", &config.state_root},
-                             std::pair{"socket_root", &config.socket_root}}) {
+  for (auto [key, target] :
+       {std::pair{"launcher", &config.launcher}, std::pair{"manifest", &config.manifest},
+        std::pair{"agent_config", &config.agent_config}, std::pair{"state_root", &config.state_root},
+        std::pair{"socket_root", &config.socket_root}}) {
     if (doc.contains(key)) {
       SR_ASSIGN_OR_RETURN(*target, AbsolutePath(doc, key, "shim config"));
     }
@@ -85,7 +87,8 @@ Result<ShimConfig> ParseShimConfig(std::string_view json_text) {
     if (!doc["agent_start_timeout_ms"].is_number_unsigned()) {
       return InvalidArgument("shim config: agent_start_timeout_ms: expected milliseconds");
     }
-    config.agent_start_timeout = std::chrono::milliseconds(doc["agent_start_timeout_ms"].get<std::uint64_t>());
+    config.agent_start_timeout =
+        std::chrono::milliseconds(doc["agent_start_timeout_ms"].get<std::uint64_t>());
   }
   if (doc.contains("log_level")) {
     if (!doc["log_level"].is_string()) return InvalidArgument("shim config: log_level: expected a string");

@@ -69,8 +69,9 @@ void EventPublisher::Loop() {
         }
         client = std::move(*connected);
       }
-      sent = client->Call("containerd.services.events.ttrpc.v1.Events", "Forward", item.bytes,
-                          std::chrono::seconds(10))
+      sent = client
+                 ->Call("containerd.services.events.ttrpc.v1.Events", "Forward", item.bytes,
+                        std::chrono::seconds(10))
                  .status();
       // A broken connection (containerd restarted) is replaced; a refusal is final.
       if (!sent.ok() && (sent.code() == Code::kUnavailable || sent.code() == Code::kOutOfRange ||

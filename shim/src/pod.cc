@@ -37,21 +37,16 @@ int ExitCode(int status) {
 
 // The argv of `sealroot enclave run` for the pod's agent.
 std::vector<std::string> LauncherArgv(const ShimConfig& config, const PodPaths& paths) {
-  std::vector<std::string> argv = {config.launcher,
-                                   "enclave",
-                                   "run",
-                                   config.agent.executable,
-                                   "--sigstruct",
-                                   config.agent.sigstruct,
-                                   "--heap-size",
-                                   std::to_string(config.agent.heap_size),
-                                   "--threads",
-                                   std::to_string(config.agent.threads)};
+  std::vector<std::string> argv = {config.launcher, "enclave",
+                                   "run",           config.agent.executable,
+                                   "--sigstruct",   config.agent.sigstruct,
+                                   "--heap-size",   std::to_string(config.agent.heap_size),
+                                   "--threads",     std::to_string(config.agent.threads)};
   if (!config.manifest.empty()) argv.insert(argv.end(), {"--manifest", config.manifest});
   argv.push_back("--");
   if (!config.agent_config.empty()) argv.insert(argv.end(), {"--config", config.agent_config});
-  argv.insert(argv.end(), {"--ttrpc", "unix://" + paths.agent_socket, "--state-dir", JoinPath(paths.dir, "state"),
-                           "--store", JoinPath(paths.dir, "store")});
+  argv.insert(argv.end(), {"--ttrpc", "unix://" + paths.agent_socket, "--state-dir",
+                           JoinPath(paths.dir, "state"), "--store", JoinPath(paths.dir, "store")});
   return argv;
 }
 
@@ -69,7 +64,8 @@ std::vector<std::string> MountsUnder(const std::string& dir) {
     std::string point = line.substr(pos + 1, end - pos - 1);
     if (point == dir || point.starts_with(dir + "/")) out.push_back(point);
   }
-  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   return out;
 }
 
@@ -93,7 +89,8 @@ Pod::~Pod() {
   (void)Stop();
 }
 
-Result<std::unique_ptr<Pod>> Pod::Launch(const ShimConfig& config, const std::string& ns, const std::string& pod_id) {
+Result<std::unique_ptr<Pod>> Pod::Launch(const ShimConfig& config, const std::string& ns,
+                                         const std::string& pod_id) {
   PodPaths paths = PodPathsFor(config, ns, pod_id);
   SR_RETURN_IF_ERROR(MakeDirs(paths.dir, 0700));
   SR_RETURN_IF_ERROR(MakeDirs(config.socket_root, 0700));

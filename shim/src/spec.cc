@@ -72,7 +72,8 @@ void Resources(const json& in, ::grpc::LinuxResources* out) {
     cpu->set_cpus(Value<std::string>(c, "cpus"));
     cpu->set_mems(Value<std::string>(c, "mems"));
   }
-  if (const json& p = Member(in, "pids"); p.is_object()) out->mutable_pids()->set_limit(Value<std::int64_t>(p, "limit"));
+  if (const json& p = Member(in, "pids"); p.is_object())
+    out->mutable_pids()->set_limit(Value<std::int64_t>(p, "limit"));
   if (const json& b = Member(in, "blockIO"); b.is_object()) {
     auto* io = out->mutable_blockio();
     io->set_weight(Value<std::uint32_t>(b, "weight"));
@@ -130,7 +131,8 @@ void IdMappings(const json& in, auto* out) {
 void Linux(const json& in, ::grpc::Linux* out) {
   IdMappings(Array(in, "uidMappings"), out->mutable_uidmappings());
   IdMappings(Array(in, "gidMappings"), out->mutable_gidmappings());
-  for (const auto& [key, value] : Member(in, "sysctl").items()) (*out->mutable_sysctl())[key] = value.get<std::string>();
+  for (const auto& [key, value] : Member(in, "sysctl").items())
+    (*out->mutable_sysctl())[key] = value.get<std::string>();
   if (const json& r = Member(in, "resources"); r.is_object()) Resources(r, out->mutable_resources());
   out->set_cgroupspath(Value<std::string>(in, "cgroupsPath"));
   for (const json& n : Array(in, "namespaces")) {
@@ -169,13 +171,15 @@ Result<::grpc::Process> ProcessFromOci(const json& in) {
     if (const json& user = Member(in, "user"); user.is_object()) {
       out.mutable_user()->set_uid(Value<std::uint32_t>(user, "uid"));
       out.mutable_user()->set_gid(Value<std::uint32_t>(user, "gid"));
-      for (const json& g : Array(user, "additionalGids")) out.mutable_user()->add_additionalgids(g.get<std::uint32_t>());
+      for (const json& g : Array(user, "additionalGids"))
+        out.mutable_user()->add_additionalgids(g.get<std::uint32_t>());
       out.mutable_user()->set_username(Value<std::string>(user, "username"));
     }
     Strings(in, "args", out.mutable_args());
     Strings(in, "env", out.mutable_env());
     out.set_cwd(Value<std::string>(in, "cwd"));
-    if (const json& caps = Member(in, "capabilities"); caps.is_object()) Capabilities(caps, out.mutable_capabilities());
+    if (const json& caps = Member(in, "capabilities"); caps.is_object())
+      Capabilities(caps, out.mutable_capabilities());
     for (const json& r : Array(in, "rlimits")) {
       auto* limit = out.add_rlimits();
       limit->set_type(Value<std::string>(r, "type"));

@@ -53,7 +53,8 @@ void ProcessIo::CopyOutput(bool stderr_stream) {
   while (true) {
     Result<std::string> chunk = agent_->Read(container_id_, exec_id_, stderr_stream, kChunk);
     if (!chunk.ok()) {
-      SR_LOG(kDebug) << container_id_ << ": " << (stderr_stream ? "stderr" : "stdout") << ": " << chunk.status().message();
+      SR_LOG(kDebug) << container_id_ << ": " << (stderr_stream ? "stderr" : "stdout") << ": "
+                     << chunk.status().message();
       return;
     }
     if (chunk->empty()) return;
@@ -81,7 +82,8 @@ void ProcessIo::CopyInput() {
         while (!data.empty()) {
           Result<std::uint32_t> sent = agent_->WriteStdin(container_id_, exec_id_, data);
           if (!sent.ok() || *sent == 0) {
-            SR_LOG(kDebug) << container_id_ << ": stdin: " << (sent.ok() ? "closed" : sent.status().message());
+            SR_LOG(kDebug) << container_id_
+                           << ": stdin: " << (sent.ok() ? "closed" : sent.status().message());
             data = {};
             break;
           }

@@ -1,10 +1,9 @@
 #include "shim/task_service.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "base/file.h"
 #include "base/log.h"
@@ -124,7 +123,8 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
   std::string pod_id = request.id();
   if (type != annotations.end() && type->second == "container") {
     auto sandbox_id = annotations.find(kSandboxId);
-    if (sandbox_id == annotations.end()) return InvalidArgument("container without " + std::string(kSandboxId));
+    if (sandbox_id == annotations.end())
+      return InvalidArgument("container without " + std::string(kSandboxId));
     pod_id = sandbox_id->second;
   }
   auto container = std::make_unique<Container>();
@@ -259,7 +259,8 @@ Result<task::StartResponse> TaskService::Start(const task::StartRequest& request
     if (!agent) return FailedPrecondition("the pod's agent is not running");
     // The agent answers once the app enclave attested and received its key; a refusal (the
     // owner's policy, an impostor boot) fails Start with the agent's reason.
-    Status started = request.exec_id().empty() ? agent->StartContainer(request.id()) : agent->ExecProcess(exec);
+    Status started =
+        request.exec_id().empty() ? agent->StartContainer(request.id()) : agent->ExecProcess(exec);
     MutexLock lock(mu_);
     if (!started.ok()) {
       // containerd's client waits for the output FIFOs to close after a failed start.
@@ -353,7 +354,8 @@ Result<task::DeleteResponse> TaskService::Delete(const task::DeleteRequest& requ
 Result<Empty> TaskService::Exec(const task::ExecProcessRequest& request) {
   if (request.exec_id().empty()) return InvalidArgument("exec without an exec id");
   json process = json::parse(request.spec().value(), nullptr, /*allow_exceptions=*/false);
-  if (process.is_discarded() || !process.is_object()) return InvalidArgument("exec: the process spec is not JSON");
+  if (process.is_discarded() || !process.is_object())
+    return InvalidArgument("exec: the process spec is not JSON");
   auto proc = std::make_unique<Proc>();
   proc->exec_id = request.exec_id();
   SR_ASSIGN_OR_RETURN(proc->spec, ProcessFromOci(process));
@@ -364,7 +366,8 @@ Result<Empty> TaskService::Exec(const task::ExecProcessRequest& request) {
     MutexLock lock(mu_);
     SR_ASSIGN_OR_RETURN(auto found, Find(request.id(), ""));
     if (found.first->sandbox) return FailedPrecondition("exec in the pod sandbox: it runs no workload");
-    if (found.second->state != ProcState::kRunning) return FailedPrecondition(request.id() + " is not running");
+    if (found.second->state != ProcState::kRunning)
+      return FailedPrecondition(request.id() + " is not running");
     if (found.first->execs.contains(request.exec_id())) {
       return AlreadyExists("exec " + request.exec_id() + " exists");
     }
@@ -435,7 +438,8 @@ Result<Empty> TaskService::Kill(const task::KillRequest& request) {
     return Empty();
   }
   if (sandbox) {
-    if (kill(pid, static_cast<int>(request.signal())) != 0) return ErrnoStatus("signalling the pause process", errno);
+    if (kill(pid, static_cast<int>(request.signal())) != 0)
+      return ErrnoStatus("signalling the pause process", errno);
     return Empty();
   }
   if (!agent) return FailedPrecondition("the pod's agent is not running");
@@ -490,8 +494,9 @@ Result<Empty> TaskService::Update(const task::UpdateTaskRequest& request) {
   MutexLock lock(mu_);
   SR_RETURN_IF_ERROR(Find(request.id(), "").status());
   if (request.has_resources() && !request.resources().value().empty()) {
-    return Unimplemented("updating the resources of a running confidential container is not supported: its "
-                         "limits are set when the agent creates it");
+    return Unimplemented(
+        "updating the resources of a running confidential container is not supported: its "
+        "limits are set when the agent creates it");
   }
   return Empty();
 }
@@ -527,8 +532,9 @@ Result<Empty> TaskService::Resume(const task::ResumeRequest&) {
 }
 
 Result<Empty> TaskService::Checkpoint(const task::CheckpointTaskRequest&) {
-  return Unimplemented("checkpointing a confidential container is not supported by sealroot (its memory is the "
-                       "enclave's)");
+  return Unimplemented(
+      "checkpointing a confidential container is not supported by sealroot (its memory is the "
+      "enclave's)");
 }
 
 namespace {
@@ -540,7 +546,8 @@ Handler Unary(Result<Response> (TaskService::*method)(const Request&)) {
   return [method](TaskService& service, std::string_view payload) -> agent::RpcReply {
     Request request;
     if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      return {InvalidArgument("malformed request (not a " + std::string(Request::descriptor()->full_name()) + ")"),
+      return {InvalidArgument("malformed request (not a " + std::string(Request::descriptor()->full_name()) +
+                              ")"),
               {}};
     }
     Result<Response> response = (service.*method)(request);
@@ -570,7 +577,8 @@ const std::map<std::string, Handler, std::less<>>& Routes() {
 
 }  // namespace
 
-agent::RpcReply TaskRouter::Call(std::string_view service, std::string_view method, std::string_view payload) const {
+agent::RpcReply TaskRouter::Call(std::string_view service, std::string_view method,
+                                 std::string_view payload) const {
   if (service == "containerd.task.v2.Task") {
     auto it = Routes().find(method);
     if (it != Routes().end()) return it->second(service_, payload);

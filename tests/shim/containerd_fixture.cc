@@ -41,18 +41,22 @@ Material::Material() {
   // busybox images whose default commands are what the tests run (a workload policy accepts
   // an image's own command).
   std::string hello = BuildBusyboxImage(dir / "hello", "hello");
-  ConfigureImage(hello, {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from sealroot in $(pwd); exit 3"});
+  ConfigureImage(hello, {"--clear=config.cmd", "--config.cmd=-c",
+                         "--config.cmd=echo hello from sealroot in $(pwd); exit 3"});
   std::string sleeper = BuildBusyboxImage(dir / "sleeper", "sleeper");
   WriteTar(dir / "marker.tar", {TarEntry{.name = "etc/sealroot-marker", .data = "inside the sealed root\n"}});
   AddLayer(sleeper, dir / "marker.tar");
-  ConfigureImage(sleeper, {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo started; exec sleep 600"});
+  ConfigureImage(sleeper,
+                 {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo started; exec sleep 600"});
   std::string plain = BuildBusyboxImage(dir / "plain", "plain");
-  ConfigureImage(plain, {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from cri; exit 5"});
+  ConfigureImage(plain,
+                 {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from cri; exit 5"});
   registry.Push(plain, "shim/plain:1");
   plain_image = registry.host() + "/shim/plain:1";
   // The hello image's layers are encrypted for the agent's key: only the agent can read them.
   Check(Run({"openssl", "genrsa", "-out", dir / "layer-priv.pem", "2048"}), "openssl genrsa");
-  Check(Run({"openssl", "rsa", "-in", dir / "layer-priv.pem", "-pubout", "-out", dir / "layer-pub.pem"}), "openssl rsa");
+  Check(Run({"openssl", "rsa", "-in", dir / "layer-priv.pem", "-pubout", "-out", dir / "layer-pub.pem"}),
+        "openssl rsa");
   registry.Push(hello, "shim/hello:1", {"--encryption-key", "jwe:" + (dir / "layer-pub.pem")});
   registry.Push(sleeper, "shim/sleeper:1");
   hello_image = registry.host() + "/shim/hello:1";
@@ -60,8 +64,9 @@ Material::Material() {
 
   Check(Run({sealroot, "enclave", "keygen", dir / "signer.pem"}), "enclave keygen");
   auto sign = [&](const std::string& program, const std::string& out, const std::string& prod) {
-    std::vector<std::string> argv = {sealroot, "enclave", "sign", BuiltProgram(program), "--key", dir / "signer.pem",
-                                     "--out", out, "--isv-prod-id", prod, "--isv-svn", "1"};
+    std::vector<std::string> argv = {sealroot,           "enclave", "sign", BuiltProgram(program), "--key",
+                                     dir / "signer.pem", "--out",   out,    "--isv-prod-id",       prod,
+                                     "--isv-svn",        "1"};
     argv.insert(argv.end(), kLayout.begin(), kLayout.end());
     Check(Run(argv), "enclave sign " + program);
   };
@@ -120,15 +125,19 @@ Containerd::Containerd(bool cri) {
   if (!cri) {
     config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
   }
-  config += "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n"
-            "  sandbox_image = \"" + M().plain_image + "\"\n"
-            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
-            "  runtime_type = \"io.containerd.runc.v2\"\n"
-            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot]\n"
-            "  runtime_type = \"io.containerd.sealroot.v2\"\n"
-            "  pod_annotations = [\"io.sealroot.*\"]\n"
-            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot.options]\n"
-            "  ConfigPath = \"" + M().shim_config + "\"\n";
+  config +=
+      "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n"
+      "  sandbox_image = \"" +
+      M().plain_image +
+      "\"\n"
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+      "  runtime_type = \"io.containerd.runc.v2\"\n"
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot]\n"
+      "  runtime_type = \"io.containerd.sealroot.v2\"\n"
+      "  pod_annotations = [\"io.sealroot.*\"]\n"
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot.options]\n"
+      "  ConfigPath = \"" +
+      M().shim_config + "\"\n";
   Write(dir_ / "config.toml", config);
   std::filesystem::create_directory(dir_ / "rootfs");  // `ctr run --rootfs`: left empty, never used
   Start();

@@ -22,8 +22,9 @@ struct Material {
   Registry registry;
   std::string hello_image;    // prints a line with its working directory and exits 3 (layer encrypted)
   std::string sleeper_image;  // prints "started", then sleeps
-  std::string plain_image;    // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
-  std::string shim_config;    // default: exec refused
+  std::string
+      plain_image;  // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
+  std::string shim_config;       // default: exec refused
   std::string exec_shim_config;  // the agent config allows exec
   std::string socket_root;
 };
@@ -34,7 +35,8 @@ class Containerd {
   explicit Containerd(bool cri = false);
   ~Containerd();
   // `ctr --address SOCK ARGS...` (namespace "shimtest" unless args name one).
-  CommandResult Ctr(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(180),
+  CommandResult Ctr(const std::vector<std::string>& args,
+                    std::chrono::seconds timeout = std::chrono::seconds(180),
                     const std::string& stdin_data = "");
   // The `ctr run` arguments for the sealroot runtime, `image` named by annotation, an empty rootfs.
   std::vector<std::string> RunArgs(const std::string& image, const std::string& id,

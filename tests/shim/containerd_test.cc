@@ -52,7 +52,8 @@ class ShimTest : public ::testing::Test {
       std::this_thread::sleep_for(100ms);  // a cleanup (`delete`) containerd started may still be finishing
     }
     for (int pid : ProcessesMentioning(containerd_.socket())) {
-      ADD_FAILURE() << "a shim still runs: " << Shell("tr '\\0' ' ' </proc/" + std::to_string(pid) + "/cmdline").out;
+      ADD_FAILURE() << "a shim still runs: "
+                    << Shell("tr '\\0' ' ' </proc/" + std::to_string(pid) + "/cmdline").out;
     }
     std::ifstream mountinfo("/proc/self/mountinfo");
     std::string text((std::istreambuf_iterator<char>(mountinfo)), std::istreambuf_iterator<char>());
@@ -66,8 +67,8 @@ class ShimTest : public ::testing::Test {
     CommandResult agent_logs = Shell("tail -n 40 " + (M().dir / "pods") + "/*/agent.log 2>/dev/null");
     return out + "\nagent logs:\n" + agent_logs.out;
   }
-  std::vector<std::string> Run(const std::string& image, const std::string& id, std::vector<std::string> extra = {},
-                               const std::string& shim_config = "") {
+  std::vector<std::string> Run(const std::string& image, const std::string& id,
+                               std::vector<std::string> extra = {}, const std::string& shim_config = "") {
     std::vector<std::string> args = containerd_.RunArgs(image, id, shim_config);
     args.insert(args.begin() + 1, extra.begin(), extra.end());
     return args;
@@ -104,7 +105,8 @@ TEST_F(ShimTest, TaskLsShowsStatesAndKillStopsTheContainer) {
 TEST_F(ShimTest, ExecIsRefusedByDefault) {
   ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "noexec", {"-d"})).ok()) << Logs();
   ASSERT_TRUE(WaitForState("noexec", "RUNNING")) << Logs();
-  CommandResult exec = containerd_.Ctr({"task", "exec", "--exec-id", "probe", "noexec", "cat", "/etc/sealroot-marker"});
+  CommandResult exec =
+      containerd_.Ctr({"task", "exec", "--exec-id", "probe", "noexec", "cat", "/etc/sealroot-marker"});
   EXPECT_NE(exec.exit_code, 0);
   EXPECT_EQ(exec.out, "");
   EXPECT_NE(exec.err.find("ExecProcess"), std::string::npos) << exec.err;
@@ -116,12 +118,15 @@ TEST_F(ShimTest, ExecIsRefusedByDefault) {
 }
 
 TEST_F(ShimTest, ExecRunsInsideTheSealedRootWhenThePolicyAllowsIt) {
-  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "withexec", {"-d"}, M().exec_shim_config)).ok()) << Logs();
+  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "withexec", {"-d"}, M().exec_shim_config)).ok())
+      << Logs();
   ASSERT_TRUE(WaitForState("withexec", "RUNNING")) << Logs();
-  CommandResult exec = containerd_.Ctr({"task", "exec", "--exec-id", "probe", "withexec", "cat", "/etc/sealroot-marker"});
+  CommandResult exec =
+      containerd_.Ctr({"task", "exec", "--exec-id", "probe", "withexec", "cat", "/etc/sealroot-marker"});
   EXPECT_EQ(exec.out, "inside the sealed root\n") << exec.err << Logs();
   EXPECT_EQ(exec.exit_code, 0);
-  CommandResult failing = containerd_.Ctr({"task", "exec", "--exec-id", "fails", "withexec", "sh", "-c", "exit 7"});
+  CommandResult failing =
+      containerd_.Ctr({"task", "exec", "--exec-id", "fails", "withexec", "sh", "-c", "exit 7"});
   EXPECT_EQ(failing.exit_code, 7) << failing.err;
   EXPECT_TRUE(containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", "withexec"}).ok());
   ASSERT_TRUE(WaitForState("withexec", "STOPPED")) << Logs();

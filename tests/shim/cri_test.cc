@@ -20,18 +20,18 @@ TEST(ShimCriTest, TwoPodsWithTwoContainersEachRunAndAreRemoved) {
   Containerd containerd(/*cri=*/true);
   // The CRI resolves an image's configuration (and the sandbox image) from containerd's store:
   // a plaintext image is pulled on the host too (design/shim.md "Images through the CRI").
-  CommandResult pulled = sealroot::testing::Run({"ctr", "--address", containerd.socket(), "--namespace", "k8s.io", "images", "pull",
-                              "--plain-http", m.plain_image});
+  CommandResult pulled = sealroot::testing::Run({"ctr", "--address", containerd.socket(), "--namespace",
+                                                 "k8s.io", "images", "pull", "--plain-http", m.plain_image});
   ASSERT_TRUE(pulled.ok()) << pulled.err;
   TempDir work;
   const std::string source = SourceDir() + "/tests/shim";
-  CommandResult generated = sealroot::testing::Run({"/usr/bin/python3", "-m", "grpc_tools.protoc", "-I", source,
-                                 "--python_out=" + work.path(), "--grpc_python_out=" + work.path(),
-                                 source + "/cri.proto"});
+  CommandResult generated = sealroot::testing::Run(
+      {"/usr/bin/python3", "-m", "grpc_tools.protoc", "-I", source, "--python_out=" + work.path(),
+       "--grpc_python_out=" + work.path(), source + "/cri.proto"});
   ASSERT_TRUE(generated.ok()) << generated.err;
-  CommandResult client = sealroot::testing::Run({"/usr/bin/python3", source + "/cri_client.py", work.path(), containerd.socket(),
-                              m.plain_image, work / "logs", "2", "2"},
-                             {.timeout = std::chrono::seconds(900)});
+  CommandResult client = sealroot::testing::Run({"/usr/bin/python3", source + "/cri_client.py", work.path(),
+                                                 containerd.socket(), m.plain_image, work / "logs", "2", "2"},
+                                                {.timeout = std::chrono::seconds(900)});
   ASSERT_TRUE(client.ok()) << client.err << containerd.Log();
   json out = json::parse(client.out, nullptr, false);
   ASSERT_TRUE(out.is_object()) << client.out << client.err;

@@ -25,17 +25,20 @@ TEST(ShimConfigTest, ParsesAndDefaults) {
 }
 
 TEST(ShimConfigTest, RefusesTyposRelativePathsAndAmbiguousAgentConfig) {
-  auto typo = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "stateroot": "/x"})");
+  auto typo =
+      ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "stateroot": "/x"})");
   EXPECT_EQ(typo.status().code(), Code::kInvalidArgument);
   EXPECT_NE(typo.status().message().find("stateroot"), std::string::npos);
   auto relative = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "a.json"})");
   EXPECT_EQ(relative.status().code(), Code::kInvalidArgument);
-  auto both = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "manifest": "/m.json"})");
+  auto both =
+      ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "manifest": "/m.json"})");
   EXPECT_EQ(both.status().code(), Code::kInvalidArgument);
   auto neither = ParseShimConfig(std::string("{") + kAgent + "}");
   EXPECT_EQ(neither.status().code(), Code::kInvalidArgument);
-  auto long_sockets = ParseShimConfig(std::string("{") + kAgent +
-                                      R"(, "manifest": "/m.json", "socket_root": "/a/very/long/directory/for/unix/sockets/x"})");
+  auto long_sockets = ParseShimConfig(
+      std::string("{") + kAgent +
+      R"(, "manifest": "/m.json", "socket_root": "/a/very/long/directory/for/unix/sockets/x"})");
   EXPECT_EQ(long_sockets.status().code(), Code::kInvalidArgument);
 }
 

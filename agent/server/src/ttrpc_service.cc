@@ -12,8 +12,8 @@ struct TtrpcService::Impl {
   std::unique_ptr<Server> server;
 };
 
-Result<std::unique_ptr<TtrpcService>> TtrpcService::Start(const ListenAddress& address, const RpcHandler& handler,
-                                                          const Limits& limits) {
+Result<std::unique_ptr<TtrpcService>> TtrpcService::Start(const ListenAddress& address,
+                                                          const RpcHandler& handler, const Limits& limits) {
   auto impl = std::make_unique<Impl>(limits);
   SR_ASSIGN_OR_RETURN(impl->server, ServeTtrpc(address, handler, impl->limits, impl->executor));
   return std::unique_ptr<TtrpcService>(new TtrpcService(std::move(impl)));
