@@ -48,6 +48,8 @@ TOML
   step "containerd: nothing of the pod is left (state, sockets, processes)"
   [[ -z $(ls -A "$dir/pods" 2>/dev/null) ]] || fail "pod state left in $dir/pods"
   [[ -z $(ls -A "$dir/s") ]] || fail "sockets left in $dir/s"
+  # The shim exits right after containerd's Shutdown; containerd's cleanup command may still run.
+  for _ in $(seq 50); do pgrep -f "$dir/containerd.sock" >/dev/null || break; sleep 0.1; done
   if pgrep -f "$dir/containerd.sock" >/dev/null; then fail "a shim still runs"; fi
   echo "no pod directory, no socket, no shim"
   kill -TERM "$ctd_pid"
