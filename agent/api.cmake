@@ -47,6 +47,7 @@ add_library(sealroot_agent STATIC
   server/src/service_impl.cc
   server/src/state_sealer.cc
   server/src/ttrpc_server.cc
+  server/src/ttrpc_service.cc
   server/src/ttrpc_wire.cc
   server/src/validate.cc
   server/src/watched_process.cc

@@ -20,10 +20,18 @@ struct RpcReply {
   std::string payload;  // the serialized response message when status is OK
 };
 
-class RpcDispatcher {
+// What a server calls for each request: the agent's dispatcher, or another daemon's (the
+// containerd shim serves its own ttrpc service on the same server).
+class RpcHandler {
+ public:
+  virtual ~RpcHandler() = default;
+  virtual RpcReply Call(std::string_view service, std::string_view method, std::string_view payload) const = 0;
+};
+
+class RpcDispatcher final : public RpcHandler {
  public:
   explicit RpcDispatcher(AgentService& service) : service_(service) {}
-  RpcReply Call(std::string_view service, std::string_view method, std::string_view payload) const;
+  RpcReply Call(std::string_view service, std::string_view method, std::string_view payload) const override;
 
  private:
   AgentService& service_;

@@ -22,7 +22,7 @@ class Server {
 
 // ttrpc on one unix socket (created mode 0600, replacing a stale socket file) or loopback TCP.
 // Blocking calls take a slot of `blocking` (per connection and in total) or are refused.
-Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcDispatcher& dispatcher,
+Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcHandler& dispatcher,
                                            const Limits& limits, Executor& executor,
                                            BlockingCallLimit& blocking);
 // gRPC (generic, so that unknown methods reach the dispatcher too) on unix sockets. Blocking

@@ -22,7 +22,7 @@ using ttrpc::FrameHeader;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(UniqueFd fd, const RpcDispatcher& dispatcher, const Limits& limits, Executor& executor,
+  Connection(UniqueFd fd, const RpcHandler& dispatcher, const Limits& limits, Executor& executor,
              BlockingCallLimit& blocking)
       : fd_(std::move(fd)),
         dispatcher_(dispatcher),
@@ -41,7 +41,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Status Discard(std::size_t length, std::chrono::steady_clock::time_point deadline);
 
   UniqueFd fd_;
-  const RpcDispatcher& dispatcher_;
+  const RpcHandler& dispatcher_;
   const Limits& limits_;
   Executor& executor_;
   BlockingCallLimit& blocking_;
@@ -160,7 +160,7 @@ void Connection::Reply(std::uint32_t stream, const Status& status, std::string p
 
 class TtrpcServer final : public Server {
  public:
-  TtrpcServer(UniqueFd listener, UniqueFd wake, const ListenAddress& address, const RpcDispatcher& dispatcher,
+  TtrpcServer(UniqueFd listener, UniqueFd wake, const ListenAddress& address, const RpcHandler& dispatcher,
               const Limits& limits, Executor& executor, BlockingCallLimit& blocking)
       : listener_(std::move(listener)),
         wake_(std::move(wake)),
@@ -199,7 +199,7 @@ class TtrpcServer final : public Server {
   UniqueFd wake_;
   const std::string name_;
   const std::string socket_path_;  // removed on Stop
-  const RpcDispatcher& dispatcher_;
+  const RpcHandler& dispatcher_;
   const Limits& limits_;
   Executor& executor_;
   BlockingCallLimit& blocking_;
@@ -244,7 +244,7 @@ void TtrpcServer::AcceptLoop() {
 
 }  // namespace
 
-Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcDispatcher& dispatcher,
+Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcHandler& dispatcher,
                                            const Limits& limits, Executor& executor,
                                            BlockingCallLimit& blocking) {
   SR_ASSIGN_OR_RETURN(UniqueFd listener, ListenOn(address));

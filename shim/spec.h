@@ -1,0 +1,29 @@
+// From containerd's bundle to the agent's API: the OCI runtime config (config.json) of a
+// container, or the process of an exec, as the kata-compatible grpc.Spec / grpc.Process the
+// agent's CreateContainer and ExecProcess take. Host paths of the bundle (root.path, the rootfs
+// containerd prepared) are not carried: a confidential container's root comes from the image the
+// agent pulls. Namespace paths into another process's /proc are dropped (the pod's namespaces are
+// not shared with the host-side pause process; design/shim.md).
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "base/status.h"
+#include "oci.pb.h"
+
+namespace sealroot::shim {
+
+Result<::grpc::Spec> SpecFromOci(const nlohmann::json& config);
+Result<::grpc::Process> ProcessFromOci(const nlohmann::json& process);
+
+// A spec containerd built without the image (`ctr run`: the image is only named by annotation)
+// carries containerd's defaults for the user (0:0) and the working directory ("/"); those are
+// cleared so that the image's own values apply, as they would through the CRI.
+void LeaveImageDefaults(::grpc::Spec& spec);
+
+// config.json's "annotations" (empty when absent).
+std::map<std::string, std::string> Annotations(const nlohmann::json& config);
+
+}  // namespace sealroot::shim

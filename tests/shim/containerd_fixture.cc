@@ -1,0 +1,225 @@
+#include "tests/shim/containerd_fixture.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/mount.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "tests/support/images.h"
+
+namespace sealroot::testing::shim {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+void Check(const CommandResult& result, const std::string& what) {
+  if (!result.ok()) throw std::runtime_error(what + ": " + result.err + result.out);
+}
+
+void Write(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// The enclave layout every test enclave is signed for (small: measuring is faster).
+const std::vector<std::string> kLayout = {"--heap-size", "1048576", "--threads", "2"};
+
+}  // namespace
+
+Material::Material() {
+  const std::string sealroot = BuiltProgram("sealroot");
+  // busybox images whose default commands are what the tests run (a workload policy accepts
+  // an image's own command).
+  std::string hello = BuildBusyboxImage(dir / "hello", "hello");
+  ConfigureImage(hello, {"--clear=config.cmd", "--config.cmd=-c",
+                         "--config.cmd=echo hello from sealroot in $(pwd); exit 3"});
+  std::string sleeper = BuildBusyboxImage(dir / "sleeper", "sleeper");
+  WriteTar(dir / "marker.tar", {TarEntry{.name = "etc/sealroot-marker", .data = "inside the sealed root\n"}});
+  AddLayer(sleeper, dir / "marker.tar");
+  ConfigureImage(sleeper,
+                 {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo started; exec sleep 600"});
+  std::string plain = BuildBusyboxImage(dir / "plain", "plain");
+  ConfigureImage(plain,
+                 {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from cri; exit 5"});
+  registry.Push(plain, "shim/plain:1");
+  plain_image = registry.host() + "/shim/plain:1";
+  // The hello image's layers are encrypted for the agent's key: only the agent can read them.
+  Check(Run({"openssl", "genrsa", "-out", dir / "layer-priv.pem", "2048"}), "openssl genrsa");
+  Check(Run({"openssl", "rsa", "-in", dir / "layer-priv.pem", "-pubout", "-out", dir / "layer-pub.pem"}),
+        "openssl rsa");
+  registry.Push(hello, "shim/hello:1", {"--encryption-key", "jwe:" + (dir / "layer-pub.pem")});
+  registry.Push(sleeper, "shim/sleeper:1");
+  hello_image = registry.host() + "/shim/hello:1";
+  sleeper_image = registry.host() + "/shim/sleeper:1";
+
+  Check(Run({sealroot, "enclave", "keygen", dir / "signer.pem"}), "enclave keygen");
+  auto sign = [&](const std::string& program, const std::string& out, const std::string& prod) {
+    std::vector<std::string> argv = {sealroot,           "enclave", "sign", BuiltProgram(program), "--key",
+                                     dir / "signer.pem", "--out",   out,    "--isv-prod-id",       prod,
+                                     "--isv-svn",        "1"};
+    argv.insert(argv.end(), kLayout.begin(), kLayout.end());
+    Check(Run(argv), "enclave sign " + program);
+  };
+  sign("enclave-agent", dir / "agent.sig", "1");
+  sign("sealroot-boot", dir / "boot.sig", "2");
+  std::vector<std::string> measure = {sealroot, "enclave", "measure", BuiltProgram("sealroot-boot")};
+  measure.insert(measure.end(), kLayout.begin(), kLayout.end());
+  CommandResult boot_mr = Run(measure);
+  Check(boot_mr, "enclave measure");
+
+  Write(dir / "policy.json", R"({"default": [{"type": "insecureAcceptAnything"}]})");
+  socket_root = dir / "s";
+  for (bool allow_exec : {false, true}) {
+    const std::string suffix = allow_exec ? "-exec" : "";
+    json agent = {{"registry", {{"tls_verify", false}}},
+                  {"trust", {{"policy", dir / "policy.json"}, {"decryption_keys", {dir / "layer-priv.pem"}}}},
+                  {"app_enclaves", json::array({json{{"mrenclave", Trim(boot_mr.out)}}})},
+                  {"allow_exec", allow_exec},
+                  {"state_sealing", {{"source", "tee"}}},
+                  {"boot",
+                   {{"executable", BuiltProgram("sealroot-boot")},
+                    {"sigstruct", dir / "boot.sig"},
+                    {"heap_size", 1 << 20},
+                    {"threads", 2}}}};
+    Write(dir / ("agent" + suffix + ".json"), agent.dump(2));
+    json shim = {{"launcher", sealroot},
+                 {"agent",
+                  {{"executable", BuiltProgram("enclave-agent")},
+                   {"sigstruct", dir / "agent.sig"},
+                   {"heap_size", 1 << 20},
+                   {"threads", 2}}},
+                 {"boot",
+                  {{"executable", BuiltProgram("sealroot-boot")},
+                   {"sigstruct", dir / "boot.sig"},
+                   {"heap_size", 1 << 20},
+                   {"threads", 2}}},
+                 {"agent_config", dir / ("agent" + suffix + ".json")},
+                 {"state_root", dir / "pods"},
+                 {"socket_root", socket_root},
+                 {"log_level", "debug"}};
+    Write(dir / ("shim" + suffix + ".json"), shim.dump(2));
+  }
+  shim_config = dir / "shim.json";
+  exec_shim_config = dir / "shim-exec.json";
+}
+
+Material& M() {
+  static Material* material = new Material();
+  return *material;
+}
+
+Containerd::Containerd(bool cri) {
+  socket_ = dir_ / "c.sock";
+  std::string config = "version = 2\nroot = \"" + (dir_ / "root") + "\"\nstate = \"" + (dir_ / "state") +
+                       "\"\n[grpc]\n  address = \"" + socket_ + "\"\n[debug]\n  level = \"debug\"\n";
+  if (!cri) {
+    config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
+  }
+  config +=
+      "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n"
+      "  sandbox_image = \"" +
+      M().plain_image +
+      "\"\n"
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+      "  runtime_type = \"io.containerd.runc.v2\"\n"
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot]\n"
+      "  runtime_type = \"io.containerd.sealroot.v2\"\n"
+      "  pod_annotations = [\"io.sealroot.*\"]\n"
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot.options]\n"
+      "  ConfigPath = \"" +
+      M().shim_config + "\"\n";
+  Write(dir_ / "config.toml", config);
+  std::filesystem::create_directory(dir_ / "rootfs");  // `ctr run --rootfs`: left empty, never used
+  Start();
+}
+
+void Containerd::Start() {
+  const char* path = std::getenv("PATH");
+  std::string bin = BuiltProgram("");
+  process_ = std::make_unique<BackgroundProcess>(
+      std::vector<std::string>{"containerd", "--config", dir_ / "config.toml"}, dir_ / "containerd.log",
+      std::map<std::string, std::string>{{"PATH", bin + ":" + (path ? path : "/usr/bin:/bin")}});
+  for (int i = 0; i < 200; ++i) {
+    if (Run({"ctr", "--address", socket_, "version"}, {.timeout = 5s}).ok()) return;
+    std::this_thread::sleep_for(100ms);
+  }
+  throw std::runtime_error("containerd did not come up:\n" + Log());
+}
+
+void Containerd::Restart() {
+  process_->Stop(SIGTERM);
+  Start();
+}
+
+Containerd::~Containerd() {
+  process_.reset();
+  // Whatever a failed test left: shims of this containerd (their -address names its socket),
+  // their pods' agents, mounts under its root.
+  for (int pid : ProcessesMentioning(socket_)) kill(pid, SIGKILL);
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  std::vector<std::string> mounts;
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string skip, point;
+    fields >> skip >> skip >> skip >> skip >> point;
+    if (point.starts_with(dir_.path())) mounts.push_back(point);
+  }
+  for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+}
+
+CommandResult Containerd::Ctr(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                              const std::string& stdin_data) {
+  std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", "shimtest"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, {.stdin_data = stdin_data, .timeout = timeout});
+}
+
+std::vector<std::string> Containerd::RunArgs(const std::string& image, const std::string& id,
+                                             const std::string& shim_config) const {
+  return {"run",
+          "--runtime",
+          "io.containerd.sealroot.v2",
+          "--runtime-config-path",
+          shim_config.empty() ? M().shim_config : shim_config,
+          "--annotation",
+          "io.kubernetes.cri.image-name=" + image,
+          "--rootfs",
+          dir_ / "rootfs",
+          id};
+}
+
+std::string Containerd::Log() const {
+  std::ifstream in(dir_ / "containerd.log");
+  std::stringstream out;
+  out << in.rdbuf();
+  std::string text = out.str();
+  return text.size() > 20000 ? text.substr(text.size() - 20000) : text;
+}
+
+std::vector<int> ProcessesMentioning(const std::string& needle) {
+  std::vector<int> out;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = readdir(proc)) {
+    int pid = std::atoi(entry->d_name);
+    if (pid <= 0 || pid == getpid()) continue;
+    std::ifstream in("/proc/" + std::string(entry->d_name) + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(needle) != std::string::npos) out.push_back(pid);
+  }
+  closedir(proc);
+  return out;
+}
+
+}  // namespace sealroot::testing::shim

@@ -1,0 +1,59 @@
+// A private containerd 1.6 (Debian's) with the sealroot runtime, for the shim's tests: its own
+// root, state, socket and config.toml in a temp dir (restrict_oom_score_adj, the CRI runtime
+// `sealroot`), the built containerd-shim-sealroot-v2 on its PATH; and the material a pod's stub
+// enclave needs: enclave-agent and sealroot-boot signed by a test key, the agent's config, the
+// shim's config, a loopback registry with busybox images whose default commands the tests run
+// (one of them with its layer encrypted for the agent's key).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+#include "tests/support/registry.h"
+
+namespace sealroot::testing::shim {
+
+// Built once per test binary.
+struct Material {
+  Material();
+  TempDir dir;
+  Registry registry;
+  std::string hello_image;    // prints a line with its working directory and exits 3 (layer encrypted)
+  std::string sleeper_image;  // prints "started", then sleeps
+  std::string
+      plain_image;  // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
+  std::string shim_config;       // default: exec refused
+  std::string exec_shim_config;  // the agent config allows exec
+  std::string socket_root;
+};
+Material& M();
+
+class Containerd {
+ public:
+  explicit Containerd(bool cri = false);
+  ~Containerd();
+  // `ctr --address SOCK ARGS...` (namespace "shimtest" unless args name one).
+  CommandResult Ctr(const std::vector<std::string>& args,
+                    std::chrono::seconds timeout = std::chrono::seconds(180),
+                    const std::string& stdin_data = "");
+  // The `ctr run` arguments for the sealroot runtime, `image` named by annotation, an empty rootfs.
+  std::vector<std::string> RunArgs(const std::string& image, const std::string& id,
+                                   const std::string& shim_config = "") const;
+  void Restart();
+  std::string Log() const;
+  const std::string& socket() const { return socket_; }
+  const std::string& root() const { return dir_.path(); }
+
+ private:
+  void Start();
+  TempDir dir_;
+  std::string socket_;
+  std::unique_ptr<BackgroundProcess> process_;
+};
+
+// Processes whose command line mentions `needle` (e.g. a pod's directory).
+std::vector<int> ProcessesMentioning(const std::string& needle);
+
+}  // namespace sealroot::testing::shim

@@ -1,0 +1,170 @@
+// containerd-shim-sealroot-v2 against the real containerd 1.6 (Debian's), through ctr: each test
+// starts a private containerd with the sealroot runtime; the pod's stub enclave (enclave-agent
+// as a sim enclave) pulls the image named by annotation from a loopback registry, and each
+// container runs in its own sealroot-boot app enclave from the sealed root.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/shim/containerd_fixture.h"
+
+namespace sealroot::testing::shim {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ShimTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { M(); }
+
+  // Polls `ctr task ls` until `id` is in `state`.
+  bool WaitForState(const std::string& id, const std::string& state, std::chrono::seconds timeout = 60s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (TaskState(id) == state) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+  std::string TaskState(const std::string& id) {
+    CommandResult ls = containerd_.Ctr({"task", "ls"});
+    std::istringstream lines(ls.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string task, pid, status;
+      fields >> task >> pid >> status;
+      if (task == id) return status;
+    }
+    return "";
+  }
+  // Nothing of any pod is left on the host: no state directory, socket, process or mount.
+  void ExpectNothingLeft() {
+    const std::string pods = M().dir / "pods";
+    for (int i = 0; i < 100 && !Empty(pods); ++i) std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(Empty(pods)) << "pod state left in " << pods;
+    EXPECT_TRUE(Empty(M().socket_root)) << "sockets left in " << M().socket_root;
+    EXPECT_TRUE(ProcessesMentioning(pods).empty()) << "a pod's agent still runs";
+    for (int i = 0; i < 50 && !ProcessesMentioning(containerd_.socket()).empty(); ++i) {
+      std::this_thread::sleep_for(100ms);  // a cleanup (`delete`) containerd started may still be finishing
+    }
+    for (int pid : ProcessesMentioning(containerd_.socket())) {
+      ADD_FAILURE() << "a shim still runs: "
+                    << Shell("tr '\\0' ' ' </proc/" + std::to_string(pid) + "/cmdline").out;
+    }
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    std::string text((std::istreambuf_iterator<char>(mountinfo)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.find(M().dir.path()), std::string::npos) << "a mount is left under " << M().dir.path();
+  }
+  static bool Empty(const std::string& dir) {
+    return !std::filesystem::exists(dir) || std::filesystem::is_empty(dir);
+  }
+  std::string Logs() {
+    std::string out = "containerd log:\n" + containerd_.Log();
+    CommandResult agent_logs = Shell("tail -n 40 " + (M().dir / "pods") + "/*/agent.log 2>/dev/null");
+    return out + "\nagent logs:\n" + agent_logs.out;
+  }
+  std::vector<std::string> Run(const std::string& image, const std::string& id,
+                               std::vector<std::string> extra = {}, const std::string& shim_config = "") {
+    std::vector<std::string> args = containerd_.RunArgs(image, id, shim_config);
+    args.insert(args.begin() + 1, extra.begin(), extra.end());
+    return args;
+  }
+
+  Containerd containerd_;
+};
+
+TEST_F(ShimTest, CtrRunPrintsTheOutputAndReturnsTheExitCode) {
+  CommandResult run = containerd_.Ctr(Run(M().hello_image, "hello", {"--rm"}));
+  // The image's working directory (/root), not ctr's default ("/"): the image decides.
+  EXPECT_EQ(run.out, "hello from sealroot in /root\n") << run.err << Logs();
+  EXPECT_EQ(run.exit_code, 3) << run.err << Logs();
+  EXPECT_EQ(containerd_.Ctr({"container", "ls", "-q"}).out, "");
+  // The image was named, never pulled on the host: containerd's store holds nothing.
+  EXPECT_EQ(containerd_.Ctr({"images", "ls", "-q"}).out, "");
+  EXPECT_EQ(containerd_.Ctr({"content", "ls", "-q"}).out, "");
+  ExpectNothingLeft();
+}
+
+TEST_F(ShimTest, TaskLsShowsStatesAndKillStopsTheContainer) {
+  CommandResult run = containerd_.Ctr(Run(M().sleeper_image, "sleeper", {"-d"}));
+  ASSERT_TRUE(run.ok()) << run.err << Logs();
+  ASSERT_TRUE(WaitForState("sleeper", "RUNNING")) << containerd_.Ctr({"task", "ls"}).out << Logs();
+  CommandResult killed = containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", "sleeper"});
+  ASSERT_TRUE(killed.ok()) << killed.err;
+  ASSERT_TRUE(WaitForState("sleeper", "STOPPED")) << containerd_.Ctr({"task", "ls"}).out << Logs();
+  EXPECT_TRUE(containerd_.Ctr({"task", "rm", "sleeper"}).ok());
+  CommandResult removed = containerd_.Ctr({"container", "rm", "sleeper"});
+  EXPECT_TRUE(removed.ok()) << removed.err;
+  ExpectNothingLeft();
+}
+
+TEST_F(ShimTest, ExecIsRefusedByDefault) {
+  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "noexec", {"-d"})).ok()) << Logs();
+  ASSERT_TRUE(WaitForState("noexec", "RUNNING")) << Logs();
+  CommandResult exec =
+      containerd_.Ctr({"task", "exec", "--exec-id", "probe", "noexec", "cat", "/etc/sealroot-marker"});
+  EXPECT_NE(exec.exit_code, 0);
+  EXPECT_EQ(exec.out, "");
+  EXPECT_NE(exec.err.find("ExecProcess"), std::string::npos) << exec.err;
+  EXPECT_TRUE(containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", "noexec"}).ok());
+  ASSERT_TRUE(WaitForState("noexec", "STOPPED")) << Logs();
+  EXPECT_TRUE(containerd_.Ctr({"task", "rm", "noexec"}).ok());
+  EXPECT_TRUE(containerd_.Ctr({"container", "rm", "noexec"}).ok());
+  ExpectNothingLeft();
+}
+
+TEST_F(ShimTest, ExecRunsInsideTheSealedRootWhenThePolicyAllowsIt) {
+  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "withexec", {"-d"}, M().exec_shim_config)).ok())
+      << Logs();
+  ASSERT_TRUE(WaitForState("withexec", "RUNNING")) << Logs();
+  CommandResult exec =
+      containerd_.Ctr({"task", "exec", "--exec-id", "probe", "withexec", "cat", "/etc/sealroot-marker"});
+  EXPECT_EQ(exec.out, "inside the sealed root\n") << exec.err << Logs();
+  EXPECT_EQ(exec.exit_code, 0);
+  CommandResult failing =
+      containerd_.Ctr({"task", "exec", "--exec-id", "fails", "withexec", "sh", "-c", "exit 7"});
+  EXPECT_EQ(failing.exit_code, 7) << failing.err;
+  EXPECT_TRUE(containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", "withexec"}).ok());
+  ASSERT_TRUE(WaitForState("withexec", "STOPPED")) << Logs();
+  EXPECT_TRUE(containerd_.Ctr({"task", "rm", "withexec"}).ok());
+  EXPECT_TRUE(containerd_.Ctr({"container", "rm", "withexec"}).ok());
+  ExpectNothingLeft();
+}
+
+TEST_F(ShimTest, ShimKilledWithSigkillIsCleanedUpByDelete) {
+  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "victim", {"-d"})).ok()) << Logs();
+  ASSERT_TRUE(WaitForState("victim", "RUNNING")) << Logs();
+  std::vector<int> shims = ProcessesMentioning(containerd_.socket());
+  ASSERT_EQ(shims.size(), 1u);
+  ASSERT_EQ(kill(shims[0], SIGKILL), 0);
+  // containerd notices the dead shim, runs its `delete` and reports the task stopped (or gone).
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string state = TaskState("victim");
+    if (state.empty() || state == "STOPPED") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  (void)containerd_.Ctr({"task", "rm", "victim"});
+  CommandResult removed = containerd_.Ctr({"container", "rm", "victim"});
+  EXPECT_TRUE(removed.ok()) << removed.err << Logs();
+  ExpectNothingLeft();
+}
+
+TEST_F(ShimTest, ContainerdRestartFindsTheShimAgain) {
+  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "survivor", {"-d"})).ok()) << Logs();
+  ASSERT_TRUE(WaitForState("survivor", "RUNNING")) << Logs();
+  containerd_.Restart();
+  EXPECT_TRUE(WaitForState("survivor", "RUNNING", 20s)) << containerd_.Ctr({"task", "ls"}).out << Logs();
+  EXPECT_TRUE(containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", "survivor"}).ok());
+  ASSERT_TRUE(WaitForState("survivor", "STOPPED")) << Logs();
+  EXPECT_TRUE(containerd_.Ctr({"task", "rm", "survivor"}).ok());
+  EXPECT_TRUE(containerd_.Ctr({"container", "rm", "survivor"}).ok());
+  ExpectNothingLeft();
+}
+
+}  // namespace
+}  // namespace sealroot::testing::shim

@@ -1,0 +1,106 @@
+// The shim's pure parts: its configuration file and the translation of containerd's bundle
+// config.json into the agent's grpc.Spec.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "shim/config.h"
+#include "shim/spec.h"
+
+namespace sealroot::shim {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kAgent[] = R"("agent": {"executable": "/a/enclave-agent", "sigstruct": "/a/agent.sig"})";
+
+TEST(ShimConfigTest, ParsesAndDefaults) {
+  auto config = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/etc/a.json"})");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->agent.executable, "/a/enclave-agent");
+  EXPECT_EQ(config->agent.heap_size, 64ull << 20);
+  EXPECT_EQ(config->agent_config, "/etc/a.json");
+  EXPECT_EQ(config->image_annotation, "io.kubernetes.cri.image-name");
+  EXPECT_EQ(config->socket_root, "/run/sealroot/s");
+}
+
+TEST(ShimConfigTest, RefusesTyposRelativePathsAndAmbiguousAgentConfig) {
+  auto typo =
+      ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "stateroot": "/x"})");
+  EXPECT_EQ(typo.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(typo.status().message().find("stateroot"), std::string::npos);
+  auto relative = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "a.json"})");
+  EXPECT_EQ(relative.status().code(), Code::kInvalidArgument);
+  auto both =
+      ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "manifest": "/m.json"})");
+  EXPECT_EQ(both.status().code(), Code::kInvalidArgument);
+  auto neither = ParseShimConfig(std::string("{") + kAgent + "}");
+  EXPECT_EQ(neither.status().code(), Code::kInvalidArgument);
+  auto long_sockets = ParseShimConfig(
+      std::string("{") + kAgent +
+      R"(, "manifest": "/m.json", "socket_root": "/a/very/long/directory/for/unix/sockets/x"})");
+  EXPECT_EQ(long_sockets.status().code(), Code::kInvalidArgument);
+}
+
+TEST(ShimSpecTest, CarriesTheProcessMountsAndLinuxButNotTheHostRoot) {
+  json config = json::parse(R"({
+    "ociVersion": "1.0.2", "hostname": "pod1",
+    "process": {"args": ["sh", "-c", "true"], "env": ["A=1"], "cwd": "/work", "terminal": false,
+                "user": {"uid": 1000, "gid": 1000, "additionalGids": [10]},
+                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"]},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 512}],
+                "noNewPrivileges": true, "oomScoreAdj": 5},
+    "root": {"path": "/run/containerd/io.containerd.runtime.v2.task/k8s.io/x/rootfs", "readonly": true},
+    "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid"]}],
+    "annotations": {"io.kubernetes.cri.container-type": "container"},
+    "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc", "path": "/proc/42/ns/ipc"},
+                             {"type": "network", "path": "/var/run/netns/cni-1"}],
+              "resources": {"memory": {"limit": 1048576}, "pids": {"limit": 10},
+                            "devices": [{"allow": false, "access": "rwm"}]},
+              "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]},
+              "maskedPaths": ["/proc/kcore"], "cgroupsPath": "/k8s/x"}})");
+  auto spec = SpecFromOci(config);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->process().args_size(), 3);
+  EXPECT_EQ(spec->process().cwd(), "/work");
+  EXPECT_EQ(spec->process().user().uid(), 1000u);
+  EXPECT_EQ(spec->process().user().additionalgids(0), 10u);
+  EXPECT_EQ(spec->process().capabilities().bounding(0), "CAP_KILL");
+  EXPECT_EQ(spec->process().rlimits(0).soft(), 512u);
+  EXPECT_TRUE(spec->process().nonewprivileges());
+  EXPECT_EQ(spec->process().oomscoreadj(), 5);
+  EXPECT_EQ(spec->root().path(), "");  // the host's rootfs is never handed on
+  EXPECT_TRUE(spec->root().readonly());
+  EXPECT_EQ(spec->hostname(), "pod1");
+  EXPECT_EQ(spec->mounts(0).destination(), "/proc");
+  EXPECT_EQ(spec->annotations().at("io.kubernetes.cri.container-type"), "container");
+  ASSERT_EQ(spec->linux().namespaces_size(), 3);
+  EXPECT_EQ(spec->linux().namespaces(1).path(), "");  // the host-side pause process's: a new one
+  EXPECT_EQ(spec->linux().namespaces(2).path(), "/var/run/netns/cni-1");
+  EXPECT_EQ(spec->linux().resources().memory().limit(), 1048576);
+  EXPECT_EQ(spec->linux().resources().pids().limit(), 10);
+  EXPECT_EQ(spec->linux().resources().devices(0).major(), -1);  // absent: any
+  EXPECT_EQ(spec->linux().seccomp().syscalls(0).names(0), "read");
+  EXPECT_EQ(spec->linux().maskedpaths(0), "/proc/kcore");
+}
+
+TEST(ShimSpecTest, CtrDefaultsGiveWayToTheImage) {
+  auto spec = SpecFromOci(json::parse(R"({"process": {"user": {"uid": 0, "gid": 0}, "cwd": "/"}})"));
+  ASSERT_TRUE(spec.ok());
+  LeaveImageDefaults(*spec);
+  EXPECT_FALSE(spec->process().has_user());
+  EXPECT_EQ(spec->process().cwd(), "");
+  auto chosen = SpecFromOci(json::parse(R"({"process": {"user": {"uid": 7, "gid": 0}, "cwd": "/srv"}})"));
+  ASSERT_TRUE(chosen.ok());
+  LeaveImageDefaults(*chosen);
+  EXPECT_EQ(chosen->process().user().uid(), 7u);
+  EXPECT_EQ(chosen->process().cwd(), "/srv");
+}
+
+TEST(ShimSpecTest, WrongTypesAreRefused) {
+  auto spec = SpecFromOci(json::parse(R"({"process": {"args": "sh"}})"));
+  EXPECT_EQ(spec.status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sealroot::shim
