@@ -1,4 +1,4 @@
-# The agent API (issue 7): protos, the sealroot_agent library (service, ttrpc and gRPC servers,
+# The agent API: protos, the sealroot_agent library (service, ttrpc and gRPC servers,
 # records, config) and the enclave-agent daemon. Included from agent/CMakeLists.txt.
 
 # Generated protobuf code, compiled once. Only messages are generated: the gRPC server is a

@@ -1,5 +1,5 @@
 // The host side of the boot: starting one container's app enclave as a runtime would
-// (CONTRACTS.md "Process model"), for the agent's ContainerRuntime. It
+// (design/boot.md "The host side"), for the agent's ContainerRuntime. It
 //   - writes the boot spec into the container's private state directory,
 //   - serves the container's key release on a unix socket there (KeyReleaseServer: the stub is
 //     the responder; only an app enclave matching `app_policy` and launched with this

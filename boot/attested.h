@@ -1,4 +1,4 @@
-// The app enclave's second stage as the agent launches it (CONTRACTS.md "Process model"):
+// The app enclave's second stage as the agent launches it (design/boot.md "Sequence"):
 // attest to the agent's per-container socket as the initiator, receive the root key, root hash
 // and spec digest, refuse a spec that does not match the digest, mount the sealed root (FUSE)
 // with a writable layer (persistent sealed upper, or in-memory), and run the container. design/boot.md has

@@ -1,7 +1,7 @@
 // What sealroot-boot runs: the "boot spec" (a JSON document the agent writes for one container,
 // whose SHA-256 arrives in the attested key release) and its resolution into one process, with
-// the precedence of CONTRACTS.md "Process model" (Kubernetes/CRI semantics). The format is in
-// design/boot.md.
+// the precedence of design/boot.md "Precedence" (Kubernetes/CRI semantics, as far as the
+// workload policy allows). The format is in design/boot.md.
 //
 // Thread-safety: value types and pure functions.
 #pragma once

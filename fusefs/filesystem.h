@@ -1,6 +1,6 @@
 // The filesystem interface the FUSE adapter (fuse_mount.h) calls: one method per operation,
-// returning a Result that the adapter turns into exactly one reply. Part 1 implements it with
-// the read-only SealedTree; part 2's writable union implements the same interface (and adds the
+// returning a Result that the adapter turns into exactly one reply. The read-only
+// SealedTree implements it; the writable union (upper.h) implements the same interface (and adds the
 // write operations) over a SealedTree lower.
 //
 // Inode numbers are the kernel's: Lookup adds one reference to the returned inode, Forget drops

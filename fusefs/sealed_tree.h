@@ -30,7 +30,7 @@ class SealedTree : public Filesystem {
   virtual const std::string& config_json() const = 0;
   virtual const std::string& manifest_digest() const = 0;
   virtual std::vector<std::string> diff_ids() const = 0;
-  // Highest inode number in the tree (part 2 allocates above it).
+  // Highest inode number in the tree (the writable union allocates above it).
   virtual std::uint64_t max_ino() const = 0;
 };
 

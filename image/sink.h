@@ -1,4 +1,4 @@
-// The layer sink: where the pipeline delivers an image's layers (CONTRACTS.md, "The layer sink").
+// The layer sink: where the pipeline delivers an image's layers (design/image.md).
 //
 //   ImageSink::OpenLayer(info) -> LayerSink
 //   LayerSink::AddEntry(entry, content)...  then exactly one of Commit() or Abort(reason)

@@ -1,5 +1,5 @@
-// The wire between the stub (agent) and the app enclave (boot), CONTRACTS.md "Local attestation
-// and key release": frames of a u32 big-endian length and that many bytes, a hard cap per frame,
+// The wire between the stub (agent) and the app enclave (boot), design/attestation.md "The
+// protocol": frames of a u32 big-endian length and that many bytes, a hard cap per frame,
 // and a deadline on every read and write; after msg3, AES-128-GCM under AEK with 96-bit nonces
 // from per-direction counters.
 //

@@ -1,5 +1,5 @@
-// Key release over local attestation (CONTRACTS.md "Local attestation and key release"; the
-// message schema is in design/attestation.md).
+// Key release over local attestation (design/attestation.md: the protocol
+// and the message schema).
 //
 // The stub (enclave-agent) serves one unix socket per container with a KeyReleaseServer: it is
 // the sgx_dh responder, checks the app enclave's msg2 report against the release policy (which

@@ -1,5 +1,5 @@
-// The sim launcher: the simulated CPU that creates enclaves (CONTRACTS.md "Enclaves in
-// simulation"). LaunchEnclave measures the executable (EnclaveImage), verifies its SIGSTRUCT
+// The sim launcher: the simulated CPU that creates enclaves (design/attestation.md
+// "The launcher"). LaunchEnclave measures the executable (EnclaveImage), verifies its SIGSTRUCT
 // against that measurement, and starts the measured in-memory copy (fexecve) as a child
 // process bound to the identity: MRENCLAVE from the measurement; MRSIGNER, ISVPRODID, ISVSVN,
 // attributes and MISCSELECT from the SIGSTRUCT; CONFIGID/CONFIGSVN from the launch spec.

@@ -141,7 +141,7 @@ int RunCommand(ArgParser& p, Args args, std::size_t positionals, Body body) {
 }  // namespace
 
 int Mount(Args args) {
-  // -f is the conventional spelling (CONTRACTS.md); ArgParser only knows long options.
+  // -f is the conventional spelling (as fuse programs spell it); ArgParser only knows long options.
   std::vector<std::string> rewritten(args.begin(), args.end());
   for (std::string& a : rewritten) {
     if (a == "-f") a = "--foreground";

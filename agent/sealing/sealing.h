@@ -1,5 +1,5 @@
-// The adapter that feeds image layers into the sealed store (CONTRACTS.md: it lives in agent/ so
-// that fusefs never depends on image). Used by `sealroot unpack --seal` and by the agent's
+// The adapter that feeds image layers into the sealed store (it lives in agent/ so that fusefs
+// never depends on image: design/architecture.md). Used by `sealroot unpack --seal` and by the agent's
 // PullImage.
 #pragma once
 
@@ -27,7 +27,7 @@ struct SealOptions {
 
 Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options);
 
-// CONTRACTS.md "Keys and mounts": exactly one of key_file / key_fd. A key file that does not
+// Exactly one of key_file / key_fd. A key file that does not
 // exist is created with a random 256-bit key, mode 0600; an existing one must hold exactly one key.
 Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, std::optional<int> key_fd);
 
