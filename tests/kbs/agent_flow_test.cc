@@ -2,9 +2,9 @@
 // key broker (the layer key at kbs:///default/key/busybox) in an htpasswd registry; the owner's
 // broker (`sealroot keyprovider --kbs --sim-root`) holding the layer key, the registry's auth.json
 // and the signature policy; enclave-agent as a sim stub enclave (`sealroot enclave run`) whose
-// only sources of keys, credentials and policy are the broker. The expected agent pulls; the host
-// has neither the key nor the credentials; an agent launched with another layout (so another
-// MRENCLAVE) gets nothing.
+// only sources of keys, credentials and policy are the broker, named in its measured manifest.
+// The expected agent pulls; the host has neither the key nor the credentials; an agent with an
+// edited manifest or another layout (so another MRENCLAVE) gets nothing.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -61,12 +61,13 @@ class AgentFlow : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(dir_ / "resources/default/policy/signature", policy.dump(), 0600).ok());
 
     MustRun({BuiltProgram("sealroot"), "enclave", "keygen", dir_ / "signer.pem"});
-    auto measured = sealroot::testing::Run(
-        {BuiltProgram("sealroot"), "enclave", "measure", BuiltProgram("enclave-agent")});
+    port_ = sealroot::testing::FreePort();
+    ASSERT_TRUE(WriteFileAtomic(dir_ / "manifest.json", Manifest().dump()).ok());
+    auto measured = sealroot::testing::Run({BuiltProgram("sealroot"), "enclave", "measure",
+                                            BuiltProgram("enclave-agent"), "--manifest", dir_ / "manifest.json"});
     ASSERT_TRUE(measured.ok()) << measured.err;
     json trusted = {{"trusted", json::array({{{"mrenclave", Trimmed(measured.out)}}})}};
     ASSERT_TRUE(WriteFileAtomic(dir_ / "broker-policy.json", trusted.dump()).ok());
-    port_ = sealroot::testing::FreePort();
     broker_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{BuiltProgram("sealroot"), "keyprovider", "--kbs", "--log-level", "info",
                                  "--listen", "127.0.0.1:" + std::to_string(port_), "--sim-root", "--policy",
@@ -75,11 +76,23 @@ class AgentFlow : public ::testing::Test {
     ASSERT_TRUE(sealroot::testing::WaitForPort(port_));
   }
 
-  // Starts enclave-agent as a sim enclave with `layout` flags (sign and run agree on them).
-  std::unique_ptr<BackgroundProcess> StartAgent(const std::string& name,
-                                                const std::vector<std::string>& layout) {
+  // The agent's measured configuration: the broker is its only source of keys, credentials and
+  // the signature policy.
+  json Manifest() const {
+    return {{"key_broker",
+             {{"url", "http://127.0.0.1:" + std::to_string(port_)},
+              {"credentials", "kbs:///default/credential/registry"},
+              {"signature_policy", "kbs:///default/policy/signature"}}},
+            {"registry", {{"tls_verify", false}}}};
+  }
+
+  // Starts enclave-agent as a sim enclave with `manifest` and `layout` flags (sign and run agree
+  // on them); only its addresses and directories come from argv.
+  std::unique_ptr<BackgroundProcess> StartAgent(const std::string& name, const std::vector<std::string>& layout,
+                                                const json& manifest) {
     std::string d = dir_ / name;
     EXPECT_TRUE(MakeDirs(d, 0700).ok());
+    EXPECT_TRUE(WriteFileAtomic(d + "/manifest.json", manifest.dump()).ok());
     std::vector<std::string> sign = {BuiltProgram("sealroot"),
                                      "enclave",
                                      "sign",
@@ -89,25 +102,18 @@ class AgentFlow : public ::testing::Test {
                                      "--out",
                                      d + "/agent.sig",
                                      "--isv-prod-id",
-                                     "1"};
+                                     "1",
+                                     "--manifest",
+                                     d + "/manifest.json"};
     sign.insert(sign.end(), layout.begin(), layout.end());
     auto signed_ = sealroot::testing::Run(sign);
     EXPECT_TRUE(signed_.ok()) << signed_.err;
-    json config = {{"ttrpc", {"unix://" + d + "/agent.sock"}},
-                   {"grpc", json::array()},
-                   {"state_dir", d + "/state"},
-                   {"store_dir", d + "/store"},
-                   {"key_broker",
-                    {{"url", "http://127.0.0.1:" + std::to_string(port_)},
-                     {"credentials", "kbs:///default/credential/registry"},
-                     {"signature_policy", "kbs:///default/policy/signature"}}},
-                   {"registry", {{"tls_verify", false}}},
-                   {"state_sealing", {{"source", "tee"}}}};
-    EXPECT_TRUE(WriteFileAtomic(d + "/agent.json", config.dump()).ok());
     std::vector<std::string> run = {BuiltProgram("sealroot"),      "enclave",     "run",
-                                    BuiltProgram("enclave-agent"), "--sigstruct", d + "/agent.sig"};
+                                    BuiltProgram("enclave-agent"), "--sigstruct", d + "/agent.sig",
+                                    "--manifest",                  d + "/manifest.json"};
     run.insert(run.end(), layout.begin(), layout.end());
-    run.insert(run.end(), {"--", "--config", d + "/agent.json"});
+    run.insert(run.end(), {"--", "--ttrpc", "unix://" + d + "/agent.sock", "--state-dir", d + "/state", "--store",
+                           d + "/store"});
     auto agent = std::make_unique<BackgroundProcess>(run, d + "/agent.log");
     for (int i = 0; i < 200; ++i) {
       if (Ctl(name, {"health"}).ok()) break;
@@ -136,7 +142,7 @@ class AgentFlow : public ::testing::Test {
 };
 
 TEST_F(AgentFlow, TheExpectedAgentPullsWithKeysCredentialsAndPolicyFromTheBroker) {
-  auto agent = StartAgent("good", {});
+  auto agent = StartAgent("good", {}, Manifest());
   auto pulled = Ctl("good", {"pull", image_, "--container-id", "c1"});
   ASSERT_TRUE(pulled.ok()) << pulled.out << pulled.err << "\nagent:\n"
                            << ReadFile(dir_ / "good/agent.log").value() << "\nbroker:\n"
@@ -164,8 +170,23 @@ TEST_F(AgentFlow, TheHostHasNeitherTheCredentialsNorTheKey) {
 }
 
 TEST_F(AgentFlow, AnAgentWithAnotherIdentityGetsNothing) {
-  auto agent = StartAgent("other", {"--heap-size", "128M"});
+  auto agent = StartAgent("other", {"--heap-size", "128M"}, Manifest());
+  ASSERT_TRUE(Ctl("other", {"health"}).ok()) << ReadFile(dir_ / "other/agent.log").value();
   auto pulled = Ctl("other", {"pull", image_, "--container-id", "c2"});
+  EXPECT_FALSE(pulled.ok());
+  std::string log = BrokerLog();
+  EXPECT_NE(log.find("untrusted enclave"), std::string::npos) << log;
+  EXPECT_EQ(log.find("released"), std::string::npos) << log;
+}
+
+// The host edits the agent's configuration (here: only a limit) and signs it anew: another
+// MRENCLAVE, nothing released.
+TEST_F(AgentFlow, AnAgentWithAnEditedManifestGetsNothing) {
+  json edited = Manifest();
+  edited["limits"] = {{"max_layers", 1000}};
+  auto agent = StartAgent("edited", {}, edited);
+  ASSERT_TRUE(Ctl("edited", {"health"}).ok()) << ReadFile(dir_ / "edited/agent.log").value();
+  auto pulled = Ctl("edited", {"pull", image_, "--container-id", "c3"});
   EXPECT_FALSE(pulled.ok());
   std::string log = BrokerLog();
   EXPECT_NE(log.find("untrusted enclave"), std::string::npos) << log;
