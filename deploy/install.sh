@@ -3,8 +3,9 @@
 # Installs the sealroot runtime into this node's containerd 1.6: the shim, the sealroot tool (the
 # sim launcher), enclave-agent and sealroot-boot; a shim config (kept if present); and the runtime
 # section of deploy/containerd-config.toml appended to containerd's config.toml (once), then
-# restarts containerd. Signing the enclaves and writing /etc/sealroot/agent.json (trust policy,
-# decryption keys, the boot and its identity) is the owner's step: design/shim.md "Deploying".
+# restarts containerd. Writing the agent's measured manifest /etc/sealroot/agent-manifest.json
+# (trust policy, key broker, the boot and its identity, the workload policy) and signing the
+# enclaves with their manifests is the owner's step: design/shim.md "Deploying".
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=/usr/local

@@ -1,7 +1,7 @@
 // The shim's configuration: a JSON file (default /etc/sealroot/shim.json, or the path containerd
 // passes in the runtime options' ConfigPath). It names the programs a pod's stub enclave runs
-// and where each pod keeps its state; design/shim.md documents every key. The agent's own
-// configuration document is passed to each pod's agent unchanged.
+// and where each pod keeps its state; design/shim.md documents every key. The agent's whole
+// configuration is its measured manifest, passed to each pod's stub enclave unchanged.
 //
 // Thread-safety: a value type.
 #pragma once
@@ -27,11 +27,9 @@ struct EnclaveProgram {
 struct ShimConfig {
   std::string launcher = "/usr/bin/sealroot";  // runs `sealroot enclave run` (the sim launcher)
   EnclaveProgram agent;                        // enclave-agent, one per pod
-  EnclaveProgram boot;                         // sealroot-boot: must match the agent config's "boot"
-  // The agent's configuration, passed on unchanged; exactly one of: a config document the agent
-  // reads (--config), or its measured manifest (`enclave run --manifest`: part of MRENCLAVE, so
-  // the agent's SIGSTRUCT must be made with it).
-  std::string agent_config;
+  EnclaveProgram boot;                         // sealroot-boot: must match the manifest's "boot"
+  // The agent's measured manifest (`enclave run --manifest`): its whole configuration, part of
+  // MRENCLAVE, so the agent's SIGSTRUCT is made with it.
   std::string manifest;
   std::string state_root = "/var/lib/sealroot/pods";  // per pod: state, sealed store, log
   std::string socket_root = "/run/sealroot/s";        // the shims' and agents' sockets (short paths)

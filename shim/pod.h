@@ -1,7 +1,7 @@
 // Pod: one pod's stub enclave. The shim launches enclave-agent through the sim launcher
-// (`sealroot enclave run`, with the agent's SIGSTRUCT and layout, and its measured manifest when
-// configured) with the agent's config document unchanged and the pod's own ttrpc socket, state
-// directory and sealed store on its command line. The agent listens on that unix socket only.
+// (`sealroot enclave run`, with the agent's SIGSTRUCT, layout and measured manifest: its whole
+// configuration) with only the pod's own ttrpc socket, state directory and sealed store on its
+// command line. The agent listens on that unix socket only.
 //
 //   <state_root>/<pod key>/            agent state (sealed), store/, agent.log, launcher.pid
 //   <socket_root>/<pod key>.agent      the agent's ttrpc socket

@@ -22,6 +22,18 @@ Result<::grpc::Process> ProcessFromOci(const nlohmann::json& process);
 // carries containerd's defaults for the user (0:0) and the working directory ("/"); those are
 // cleared so that the image's own values apply, as they would through the CRI.
 void LeaveImageDefaults(::grpc::Spec& spec);
+// The same for an exec in such a container (ctr copies the container's process into it).
+void LeaveImageDefaults(::grpc::Process& process);
+
+// containerd's default spec (ctr) mounts a tmpfs on /run; the CRI leaves it out so that the
+// image's /run applies, and so does the shim: the workload policy refuses a mount that covers
+// part of the sealed image.
+void DropRunTmpfs(::grpc::Spec& spec);
+
+// The CRI binds the pod sandbox's /dev/shm (a host tmpfs shared through the pause container)
+// into each container: in a stub enclave there is no such sharing, and the workload policy
+// refuses host binds, so the container gets its own shm tmpfs instead (as runc's default).
+void PrivateDevShm(::grpc::Spec& spec);
 
 // config.json's "annotations" (empty when absent).
 std::map<std::string, std::string> Annotations(const nlohmann::json& config);

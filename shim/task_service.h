@@ -79,8 +79,9 @@ class TaskService {
   struct Container {
     std::string id;
     std::string bundle;
-    bool sandbox = false;  // the pod's pause container
-    pid_t pid = 0;         // the pause process, or the pod's stub enclave
+    bool sandbox = false;         // the pod's pause container
+    bool image_defaults = false;  // built by ctr without the image: containerd's defaults dropped
+    pid_t pid = 0;                // the pause process, or the pod's stub enclave
     Proc init;
     std::map<std::string, std::unique_ptr<Proc>> execs;
   };

@@ -41,22 +41,29 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && brea
 skopeo --insecure-policy copy -q --dest-tls-verify=false oci:"$work/oci":bb "docker://127.0.0.1:$port/bench/bb:1"
 image=127.0.0.1:$port/bench/bb:1
 
-# The enclaves, the agent's and the shim's configuration.
+# The enclaves and their measured manifests (the boot accepts keys from this signer's product 1;
+# the agent's manifest is its whole configuration, the image's own command only), the shim's
+# configuration.
 s=$build/bin/sealroot
 $s enclave keygen "$work/signer.pem" >/dev/null
-$s enclave sign "$build/bin/enclave-agent" --key "$work/signer.pem" --out "$work/agent.sig" --isv-prod-id 1 >/dev/null
-$s enclave sign "$build/bin/sealroot-boot" --key "$work/signer.pem" --out "$work/boot.sig" --isv-prod-id 2 >/dev/null
-boot_mr=$($s enclave measure "$build/bin/sealroot-boot")
-echo '{"default": [{"type": "insecureAcceptAnything"}]}' >"$work/policy.json"
-cat >"$work/agent.json" <<JSON
-{"registry": {"tls_verify": false}, "trust": {"policy": "$work/policy.json"},
- "app_enclaves": [{"mrenclave": "$boot_mr"}], "state_sealing": {"source": "tee"},
- "boot": {"executable": "$build/bin/sealroot-boot", "sigstruct": "$work/boot.sig"}}
+signer=$($s enclave sign "$build/bin/sealroot-boot" --key "$work/signer.pem" --out "$work/unused.sig" --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["mrsigner"])')
+echo "{\"stub\": {\"mrsigner\": \"$signer\", \"isv_prod_id\": 1, \"min_isv_svn\": 1}}" >"$work/boot-manifest.json"
+$s enclave sign "$build/bin/sealroot-boot" --manifest "$work/boot-manifest.json" --key "$work/signer.pem" \
+  --out "$work/boot.sig" --isv-prod-id 2 --isv-svn 1 >/dev/null
+boot_mr=$($s enclave measure "$build/bin/sealroot-boot" --manifest "$work/boot-manifest.json")
+cat >"$work/agent-manifest.json" <<JSON
+{"registry": {"tls_verify": false}, "trust": {"policy": {"default": [{"type": "insecureAcceptAnything"}]}},
+ "app_enclaves": [{"mrenclave": "$boot_mr"}],
+ "boot": {"executable": "$build/bin/sealroot-boot", "sigstruct": "$work/boot.sig",
+          "manifest": "$work/boot-manifest.json"}}
 JSON
+$s enclave sign "$build/bin/enclave-agent" --manifest "$work/agent-manifest.json" --key "$work/signer.pem" \
+  --out "$work/agent.sig" --isv-prod-id 1 --isv-svn 1 >/dev/null
 mkdir -p "$work/s" "$work/rootfs"
 cat >"$work/shim.json" <<JSON
 {"launcher": "$s", "agent": {"executable": "$build/bin/enclave-agent", "sigstruct": "$work/agent.sig"},
- "agent_config": "$work/agent.json", "state_root": "$work/pods", "socket_root": "$work/s"}
+ "manifest": "$work/agent-manifest.json", "state_root": "$work/pods", "socket_root": "$work/s"}
 JSON
 
 # A private containerd with the shim on its PATH.

@@ -1,21 +1,23 @@
 # Step 95: the same confidential container through containerd. A private containerd 1.6 gets the
 # sealroot runtime; `ctr run` names step 90's encrypted and signed image by annotation only, so
 # containerd never fetches it: containerd-shim-sealroot-v2 launches the pod's stub enclave
-# (enclave-agent, step 90's signature and config, a unix socket of its own), which pulls,
-# verifies, decrypts and seals the image and starts the container in its sealroot-boot app
-# enclave; the output comes back through containerd's FIFOs, the exit code through ctr. Removing
-# the container leaves no pod state, socket or process behind.
+# (enclave-agent with step 90's measured manifest and the signature made with it, a unix socket
+# of its own), which pulls, verifies, decrypts (the layer key from step 90's broker, which trusts
+# that MRENCLAVE) and seals the image and starts the container in its sealroot-boot app enclave;
+# the output comes back through containerd's FIFOs, the exit code through ctr. A `ctr run` with a
+# command of the host's choosing is refused by the owner's workload policy. Removing the
+# container leaves no pod state, socket or process behind.
 containerd_demo() {
   local bin=$SEALROOT_BIN e2e=$DEMO_WORK/e2e dir=$DEMO_WORK/containerd
   local image=$DEMO_REGISTRY/demo/e2e:latest
   mkdir -p "$dir/rootfs" "$dir/s"
 
-  step "containerd: a private containerd 1.6 with the sealroot runtime (shim config: agent, boot, agent config)"
+  step "containerd: a private containerd 1.6 with the sealroot runtime (shim config: agent, boot, agent manifest)"
   cat >"$dir/shim.json" <<JSON
 {"launcher": "$bin/sealroot",
  "agent": {"executable": "$bin/enclave-agent", "sigstruct": "$e2e/agent.sig"},
  "boot": {"executable": "$bin/sealroot-boot", "sigstruct": "$e2e/boot.sig"},
- "agent_config": "$e2e/agent.json",
+ "manifest": "$e2e/agent-manifest.json",
  "state_root": "$dir/pods", "socket_root": "$dir/s"}
 JSON
   cat "$dir/shim.json"
@@ -44,6 +46,16 @@ TOML
   [[ $out == "hello from app (uid 1000) in /home/app on "* ]] || fail "unexpected output"
   [[ -z $(ctr images ls -q) ]] || fail "containerd has an image: it pulled on the host"
   echo "containerd's image store is empty: nothing was pulled on the host"
+
+  step "containerd: ctr run with a command of the host's choosing: refused by the owner's workload policy"
+  local refused
+  if refused=$(ctr run --rm --runtime io.containerd.sealroot.v2 --runtime-config-path "$dir/shim.json" \
+    --annotation "io.kubernetes.cri.image-name=$image" --rootfs "$dir/rootfs" demo-host /bin/tar c / 2>&1); then
+    fail "a host-chosen command ran"
+  fi
+  printf '%s\n' "$refused" | tail -1
+  [[ $refused == *process.args* ]] || fail "refused for another reason"
+  ctr container rm demo-host >/dev/null 2>&1 || true
 
   step "containerd: nothing of the pod is left (state, sockets, processes)"
   [[ -z $(ls -A "$dir/pods" 2>/dev/null) ]] || fail "pod state left in $dir/pods"

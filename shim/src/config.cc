@@ -54,14 +54,14 @@ Result<ShimConfig> ParseShimConfig(std::string_view json_text) {
   json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return InvalidArgument("shim config: not JSON");
   SR_RETURN_IF_ERROR(CheckKeys(doc, "shim config",
-                               {"launcher", "agent", "boot", "agent_config", "manifest", "state_root",
-                                "socket_root", "image_annotation", "agent_start_timeout_ms", "log_level"}));
+                               {"launcher", "agent", "boot", "manifest", "state_root", "socket_root",
+                                "image_annotation", "agent_start_timeout_ms", "log_level"}));
   ShimConfig config;
   if (!doc.contains("agent")) return InvalidArgument("shim config: \"agent\" is required");
-  if (doc.contains("agent_config") == doc.contains("manifest")) {
+  if (!doc.contains("manifest")) {
     return InvalidArgument(
-        "shim config: the agent's configuration is either \"agent_config\" (a file) or "
-        "\"manifest\" (measured into the stub enclave): exactly one");
+        "shim config: \"manifest\" is required: the agent's whole configuration is its measured "
+        "manifest");
   }
   SR_ASSIGN_OR_RETURN(config.agent, ParseProgram(doc["agent"], "agent"));
   if (doc.contains("boot")) {
@@ -69,8 +69,7 @@ Result<ShimConfig> ParseShimConfig(std::string_view json_text) {
   }
   for (auto [key, target] :
        {std::pair{"launcher", &config.launcher}, std::pair{"manifest", &config.manifest},
-        std::pair{"agent_config", &config.agent_config}, std::pair{"state_root", &config.state_root},
-        std::pair{"socket_root", &config.socket_root}}) {
+        std::pair{"state_root", &config.state_root}, std::pair{"socket_root", &config.socket_root}}) {
     if (doc.contains(key)) {
       SR_ASSIGN_OR_RETURN(*target, AbsolutePath(doc, key, "shim config"));
     }

@@ -37,14 +37,20 @@ int ExitCode(int status) {
 
 // The argv of `sealroot enclave run` for the pod's agent.
 std::vector<std::string> LauncherArgv(const ShimConfig& config, const PodPaths& paths) {
-  std::vector<std::string> argv = {config.launcher, "enclave",
-                                   "run",           config.agent.executable,
-                                   "--sigstruct",   config.agent.sigstruct,
-                                   "--heap-size",   std::to_string(config.agent.heap_size),
-                                   "--threads",     std::to_string(config.agent.threads)};
-  if (!config.manifest.empty()) argv.insert(argv.end(), {"--manifest", config.manifest});
-  argv.push_back("--");
-  if (!config.agent_config.empty()) argv.insert(argv.end(), {"--config", config.agent_config});
+  std::vector<std::string> argv = {config.launcher,
+                                   "enclave",
+                                   "run",
+                                   config.agent.executable,
+                                   "--sigstruct",
+                                   config.agent.sigstruct,
+                                   "--heap-size",
+                                   std::to_string(config.agent.heap_size),
+                                   "--threads",
+                                   std::to_string(config.agent.threads),
+                                   "--manifest",
+                                   config.manifest,
+                                   "--"};
+  // Only addresses and directories come from argv: the manifest is the whole configuration.
   argv.insert(argv.end(), {"--ttrpc", "unix://" + paths.agent_socket, "--state-dir",
                            JoinPath(paths.dir, "state"), "--store", JoinPath(paths.dir, "store")});
   return argv;

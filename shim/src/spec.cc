@@ -1,5 +1,6 @@
 #include "shim/spec.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace sealroot::shim {
@@ -221,13 +222,38 @@ Result<::grpc::Spec> SpecFromOci(const json& config) {
   }
 }
 
-void LeaveImageDefaults(::grpc::Spec& spec) {
-  ::grpc::Process* process = spec.mutable_process();
-  const ::grpc::User& user = process->user();
+void LeaveImageDefaults(::grpc::Process& process) {
+  const ::grpc::User& user = process.user();
   if (user.uid() == 0 && user.gid() == 0 && user.additionalgids_size() == 0 && user.username().empty()) {
-    process->clear_user();
+    process.clear_user();
   }
-  if (process->cwd() == "/") process->clear_cwd();
+  if (process.cwd() == "/") process.clear_cwd();
+}
+
+void LeaveImageDefaults(::grpc::Spec& spec) {
+  LeaveImageDefaults(*spec.mutable_process());
+}
+
+void DropRunTmpfs(::grpc::Spec& spec) {
+  auto* mounts = spec.mutable_mounts();
+  mounts->erase(
+      std::remove_if(mounts->begin(), mounts->end(),
+                     [](const ::grpc::Mount& m) { return m.destination() == "/run" && m.type() == "tmpfs"; }),
+      mounts->end());
+}
+
+void PrivateDevShm(::grpc::Spec& spec) {
+  for (::grpc::Mount& mount : *spec.mutable_mounts()) {
+    const bool bind = mount.type() == "bind" ||
+                      std::any_of(mount.options().begin(), mount.options().end(),
+                                  [](const std::string& o) { return o == "rbind" || o == "bind"; });
+    if (mount.destination() != "/dev/shm" || !bind) continue;
+    mount.set_type("tmpfs");
+    mount.set_source("shm");
+    mount.clear_options();
+    for (const char* option : {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"})
+      mount.add_options(option);
+  }
 }
 
 std::map<std::string, std::string> Annotations(const json& config) {

@@ -105,6 +105,8 @@ Status TaskService::CreateApp(const task::CreateTaskRequest& request, const json
   }
   SR_ASSIGN_OR_RETURN(::grpc::Spec spec, SpecFromOci(config));
   if (!annotations.contains(kContainerType)) LeaveImageDefaults(spec);
+  DropRunTmpfs(spec);
+  PrivateDevShm(spec);
   const AgentClient& agent = pod_->agent();
   SR_ASSIGN_OR_RETURN(std::string pinned, agent.PullImage(image->second, request.id()));
   SR_LOG(kInfo) << request.id() << ": pulled " << pinned;
@@ -131,6 +133,7 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
   container->id = request.id();
   container->bundle = request.bundle();
   container->sandbox = sandbox;
+  container->image_defaults = type == annotations.end();
   container->init.stdio = {request.stdin(), request.stdout(), request.stderr(), request.terminal()};
   Status created = [&]() -> Status {
     MutexLock pod_lock(pod_mu_);
@@ -371,6 +374,7 @@ Result<Empty> TaskService::Exec(const task::ExecProcessRequest& request) {
     if (found.first->execs.contains(request.exec_id())) {
       return AlreadyExists("exec " + request.exec_id() + " exists");
     }
+    if (found.first->image_defaults) LeaveImageDefaults(proc->spec);
     found.first->execs[request.exec_id()] = std::move(proc);
   }
   events::TaskExecAdded event;

@@ -53,64 +53,72 @@ Material::Material() {
                  {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from cri; exit 5"});
   registry.Push(plain, "shim/plain:1");
   plain_image = registry.host() + "/shim/plain:1";
-  // The hello image's layers are encrypted for the agent's key: only the agent can read them.
-  Check(Run({"openssl", "genrsa", "-out", dir / "layer-priv.pem", "2048"}), "openssl genrsa");
-  Check(Run({"openssl", "rsa", "-in", dir / "layer-priv.pem", "-pubout", "-out", dir / "layer-pub.pem"}),
-        "openssl rsa");
-  registry.Push(hello, "shim/hello:1", {"--encryption-key", "jwe:" + (dir / "layer-pub.pem")});
+  registry.Push(hello, "shim/hello:1");
   registry.Push(sleeper, "shim/sleeper:1");
   hello_image = registry.host() + "/shim/hello:1";
   sleeper_image = registry.host() + "/shim/sleeper:1";
 
+  // sealroot-boot's manifest: it accepts keys only from this signer's product 1 (the agent).
   Check(Run({sealroot, "enclave", "keygen", dir / "signer.pem"}), "enclave keygen");
-  auto sign = [&](const std::string& program, const std::string& out, const std::string& prod) {
-    std::vector<std::string> argv = {sealroot,           "enclave", "sign", BuiltProgram(program), "--key",
-                                     dir / "signer.pem", "--out",   out,    "--isv-prod-id",       prod,
-                                     "--isv-svn",        "1"};
+  CommandResult signer = Run({sealroot, "enclave", "sign", BuiltProgram("sealroot-boot"), "--key",
+                              dir / "signer.pem", "--out", dir / "unused.sig", "--json"});
+  Check(signer, "enclave sign --json");
+  Write(dir / "boot-manifest.json",
+        json{{"stub",
+              {{"mrsigner", json::parse(signer.out).at("mrsigner")}, {"isv_prod_id", 1}, {"min_isv_svn", 1}}}}
+            .dump());
+  auto sign = [&](const std::string& program, const std::string& manifest, const std::string& out,
+                  const std::string& prod) {
+    std::vector<std::string> argv = {
+        sealroot,           "enclave", "sign", BuiltProgram(program), "--manifest", manifest,    "--key",
+        dir / "signer.pem", "--out",   out,    "--isv-prod-id",       prod,         "--isv-svn", "1"};
     argv.insert(argv.end(), kLayout.begin(), kLayout.end());
     Check(Run(argv), "enclave sign " + program);
   };
-  sign("enclave-agent", dir / "agent.sig", "1");
-  sign("sealroot-boot", dir / "boot.sig", "2");
-  std::vector<std::string> measure = {sealroot, "enclave", "measure", BuiltProgram("sealroot-boot")};
+  sign("sealroot-boot", dir / "boot-manifest.json", dir / "boot.sig", "2");
+  std::vector<std::string> measure = {sealroot,     "enclave",
+                                      "measure",    BuiltProgram("sealroot-boot"),
+                                      "--manifest", dir / "boot-manifest.json"};
   measure.insert(measure.end(), kLayout.begin(), kLayout.end());
   CommandResult boot_mr = Run(measure);
   Check(boot_mr, "enclave measure");
 
-  Write(dir / "policy.json", R"({"default": [{"type": "insecureAcceptAnything"}]})");
   socket_root = dir / "s";
-  for (bool allow_exec : {false, true}) {
-    const std::string suffix = allow_exec ? "-exec" : "";
-    json agent = {{"registry", {{"tls_verify", false}}},
-                  {"trust", {{"policy", dir / "policy.json"}, {"decryption_keys", {dir / "layer-priv.pem"}}}},
-                  {"app_enclaves", json::array({json{{"mrenclave", Trim(boot_mr.out)}}})},
-                  {"allow_exec", allow_exec},
-                  {"state_sealing", {{"source", "tee"}}},
-                  {"boot",
-                   {{"executable", BuiltProgram("sealroot-boot")},
-                    {"sigstruct", dir / "boot.sig"},
-                    {"heap_size", 1 << 20},
-                    {"threads", 2}}}};
-    Write(dir / ("agent" + suffix + ".json"), agent.dump(2));
+  const json program = {{"heap_size", 1 << 20}, {"threads", 2}};
+  json boot = program;
+  boot.update({{"executable", BuiltProgram("sealroot-boot")}, {"sigstruct", dir / "boot.sig"}});
+  // Two image owners' workload policies: none (the image's own command, no exec), and one that
+  // allows a pod command of its choosing and two exec commands.
+  for (const auto& [name, workload] :
+       {std::pair{std::string("default"), json::object()},
+        std::pair{std::string("policy"),
+                  json{{"args", {kOwnerAllowedCommand}},
+                       {"exec", {{"cat", "/etc/sealroot-marker"}, {"sh", "-c", "exit 7"}}}}}}) {
+    json manifest = {
+        {"registry", {{"tls_verify", false}}},
+        // Signatures are the trust tests' business: this policy accepts any image.
+        {"trust", {{"policy", json::parse(R"({"default": [{"type": "insecureAcceptAnything"}]})")}}},
+        {"app_enclaves", json::array({json{{"mrenclave", Trim(boot_mr.out)}}})},
+        {"workload", workload},
+        {"boot", boot}};
+    manifest["boot"]["manifest"] = dir / "boot-manifest.json";
+    const std::string manifest_path = dir / ("agent-" + name + ".json");
+    Write(manifest_path, manifest.dump(2));
+    sign("enclave-agent", manifest_path, dir / ("agent-" + name + ".sig"), "1");
+    json agent = program;
+    agent.update(
+        {{"executable", BuiltProgram("enclave-agent")}, {"sigstruct", dir / ("agent-" + name + ".sig")}});
     json shim = {{"launcher", sealroot},
-                 {"agent",
-                  {{"executable", BuiltProgram("enclave-agent")},
-                   {"sigstruct", dir / "agent.sig"},
-                   {"heap_size", 1 << 20},
-                   {"threads", 2}}},
-                 {"boot",
-                  {{"executable", BuiltProgram("sealroot-boot")},
-                   {"sigstruct", dir / "boot.sig"},
-                   {"heap_size", 1 << 20},
-                   {"threads", 2}}},
-                 {"agent_config", dir / ("agent" + suffix + ".json")},
+                 {"agent", agent},
+                 {"boot", boot},
+                 {"manifest", manifest_path},
                  {"state_root", dir / "pods"},
                  {"socket_root", socket_root},
                  {"log_level", "debug"}};
-    Write(dir / ("shim" + suffix + ".json"), shim.dump(2));
+    Write(dir / ("shim-" + name + ".json"), shim.dump(2));
   }
-  shim_config = dir / "shim.json";
-  exec_shim_config = dir / "shim-exec.json";
+  shim_config = dir / "shim-default.json";
+  policy_shim_config = dir / "shim-policy.json";
 }
 
 Material& M() {

@@ -1,9 +1,9 @@
 // A private containerd 1.6 (Debian's) with the sealroot runtime, for the shim's tests: its own
 // root, state, socket and config.toml in a temp dir (restrict_oom_score_adj, the CRI runtime
 // `sealroot`), the built containerd-shim-sealroot-v2 on its PATH; and the material a pod's stub
-// enclave needs: enclave-agent and sealroot-boot signed by a test key, the agent's config, the
-// shim's config, a loopback registry with busybox images whose default commands the tests run
-// (one of them with its layer encrypted for the agent's key).
+// enclave needs: sealroot-boot and enclave-agent signed by a test key with their measured
+// manifests (two agent manifests: two image owners' workload policies), the shim's configs, a
+// loopback registry with busybox images whose default commands the tests run.
 #pragma once
 
 #include <memory>
@@ -15,17 +15,20 @@
 
 namespace sealroot::testing::shim {
 
+// The one pod command other than the image's that the owner's policy allows.
+inline const std::vector<std::string> kOwnerAllowedCommand = {"sh", "-c", "echo owner-allowed; exit 4"};
+
 // Built once per test binary.
 struct Material {
   Material();
   TempDir dir;
   Registry registry;
-  std::string hello_image;    // prints a line with its working directory and exits 3 (layer encrypted)
+  std::string hello_image;    // prints a line with its working directory and exits 3
   std::string sleeper_image;  // prints "started", then sleeps
   std::string
       plain_image;  // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
-  std::string shim_config;       // default: exec refused
-  std::string exec_shim_config;  // the agent config allows exec
+  std::string shim_config;         // no workload policy: the image's own command, no exec
+  std::string policy_shim_config;  // the policy allows kOwnerAllowedCommand and two exec commands
   std::string socket_root;
 };
 Material& M();

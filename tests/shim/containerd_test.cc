@@ -118,7 +118,7 @@ TEST_F(ShimTest, ExecIsRefusedByDefault) {
 }
 
 TEST_F(ShimTest, ExecRunsInsideTheSealedRootWhenThePolicyAllowsIt) {
-  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "withexec", {"-d"}, M().exec_shim_config)).ok())
+  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "withexec", {"-d"}, M().policy_shim_config)).ok())
       << Logs();
   ASSERT_TRUE(WaitForState("withexec", "RUNNING")) << Logs();
   CommandResult exec =
@@ -128,10 +128,42 @@ TEST_F(ShimTest, ExecRunsInsideTheSealedRootWhenThePolicyAllowsIt) {
   CommandResult failing =
       containerd_.Ctr({"task", "exec", "--exec-id", "fails", "withexec", "sh", "-c", "exit 7"});
   EXPECT_EQ(failing.exit_code, 7) << failing.err;
+  CommandResult unlisted =
+      containerd_.Ctr({"task", "exec", "--exec-id", "unlisted", "withexec", "cat", "/etc/passwd"});
+  EXPECT_NE(unlisted.exit_code, 0);
+  EXPECT_EQ(unlisted.out, "");
+  EXPECT_NE(unlisted.err.find("workload policy"), std::string::npos) << unlisted.err;
   EXPECT_TRUE(containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", "withexec"}).ok());
   ASSERT_TRUE(WaitForState("withexec", "STOPPED")) << Logs();
   EXPECT_TRUE(containerd_.Ctr({"task", "rm", "withexec"}).ok());
   EXPECT_TRUE(containerd_.Ctr({"container", "rm", "withexec"}).ok());
+  ExpectNothingLeft();
+}
+
+// The image owner's workload policy decides what runs, not the host's `ctr run` command line.
+TEST_F(ShimTest, ACommandOtherThanTheImagesIsRefusedUnlessThePolicyAllowsIt) {
+  std::vector<std::string> host_chosen = Run(M().hello_image, "hostcmd", {"--rm"});
+  host_chosen.insert(host_chosen.end(), {"sh", "-c", "echo host-chosen"});
+  CommandResult refused = containerd_.Ctr(host_chosen);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_EQ(refused.out.find("host-chosen"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.err.find("process.args"), std::string::npos) << refused.err << Logs();
+  (void)containerd_.Ctr({"container", "rm", "hostcmd"});
+  ExpectNothingLeft();
+
+  // Allowed by the owner's policy: it runs.
+  std::vector<std::string> allowed = Run(M().hello_image, "ownercmd", {"--rm"}, M().policy_shim_config);
+  allowed.insert(allowed.end(), kOwnerAllowedCommand.begin(), kOwnerAllowedCommand.end());
+  CommandResult ran = containerd_.Ctr(allowed);
+  EXPECT_EQ(ran.out, "owner-allowed\n") << ran.err << Logs();
+  EXPECT_EQ(ran.exit_code, 4) << ran.err;
+  // The same policy does not open other commands.
+  host_chosen = Run(M().hello_image, "hostcmd2", {"--rm"}, M().policy_shim_config);
+  host_chosen.insert(host_chosen.end(), {"sh", "-c", "echo host-chosen"});
+  refused = containerd_.Ctr(host_chosen);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("process.args"), std::string::npos) << refused.err;
+  (void)containerd_.Ctr({"container", "rm", "hostcmd2"});
   ExpectNothingLeft();
 }
 

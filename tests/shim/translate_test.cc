@@ -15,25 +15,24 @@ using nlohmann::json;
 constexpr char kAgent[] = R"("agent": {"executable": "/a/enclave-agent", "sigstruct": "/a/agent.sig"})";
 
 TEST(ShimConfigTest, ParsesAndDefaults) {
-  auto config = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/etc/a.json"})");
+  auto config = ParseShimConfig(std::string("{") + kAgent + R"(, "manifest": "/etc/a.json"})");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->agent.executable, "/a/enclave-agent");
   EXPECT_EQ(config->agent.heap_size, 64ull << 20);
-  EXPECT_EQ(config->agent_config, "/etc/a.json");
+  EXPECT_EQ(config->manifest, "/etc/a.json");
   EXPECT_EQ(config->image_annotation, "io.kubernetes.cri.image-name");
   EXPECT_EQ(config->socket_root, "/run/sealroot/s");
 }
 
-TEST(ShimConfigTest, RefusesTyposRelativePathsAndAmbiguousAgentConfig) {
-  auto typo =
-      ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "stateroot": "/x"})");
+TEST(ShimConfigTest, RefusesTyposRelativePathsAndAnAgentWithoutManifest) {
+  auto typo = ParseShimConfig(std::string("{") + kAgent + R"(, "manifest": "/a.json", "stateroot": "/x"})");
   EXPECT_EQ(typo.status().code(), Code::kInvalidArgument);
   EXPECT_NE(typo.status().message().find("stateroot"), std::string::npos);
-  auto relative = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "a.json"})");
+  auto relative = ParseShimConfig(std::string("{") + kAgent + R"(, "manifest": "a.json"})");
   EXPECT_EQ(relative.status().code(), Code::kInvalidArgument);
-  auto both =
-      ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json", "manifest": "/m.json"})");
-  EXPECT_EQ(both.status().code(), Code::kInvalidArgument);
+  // An agent in an enclave reads no config file: the host could edit it.
+  auto config_file = ParseShimConfig(std::string("{") + kAgent + R"(, "agent_config": "/a.json"})");
+  EXPECT_EQ(config_file.status().code(), Code::kInvalidArgument);
   auto neither = ParseShimConfig(std::string("{") + kAgent + "}");
   EXPECT_EQ(neither.status().code(), Code::kInvalidArgument);
   auto long_sockets = ParseShimConfig(
@@ -85,16 +84,36 @@ TEST(ShimSpecTest, CarriesTheProcessMountsAndLinuxButNotTheHostRoot) {
 }
 
 TEST(ShimSpecTest, CtrDefaultsGiveWayToTheImage) {
-  auto spec = SpecFromOci(json::parse(R"({"process": {"user": {"uid": 0, "gid": 0}, "cwd": "/"}})"));
+  auto spec = SpecFromOci(json::parse(R"({"process": {"user": {"uid": 0, "gid": 0}, "cwd": "/"},
+    "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+               {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+               {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind"]}]})"));
   ASSERT_TRUE(spec.ok());
   LeaveImageDefaults(*spec);
   EXPECT_FALSE(spec->process().has_user());
   EXPECT_EQ(spec->process().cwd(), "");
+  DropRunTmpfs(*spec);
+  // containerd's /run tmpfs goes (the image's /run stays, as through the CRI); the rest is kept.
+  ASSERT_EQ(spec->mounts_size(), 2);
+  EXPECT_EQ(spec->mounts(0).destination(), "/proc");
+  EXPECT_EQ(spec->mounts(1).destination(), "/data");
   auto chosen = SpecFromOci(json::parse(R"({"process": {"user": {"uid": 7, "gid": 0}, "cwd": "/srv"}})"));
   ASSERT_TRUE(chosen.ok());
   LeaveImageDefaults(*chosen);
   EXPECT_EQ(chosen->process().user().uid(), 7u);
   EXPECT_EQ(chosen->process().cwd(), "/srv");
+}
+
+TEST(ShimSpecTest, TheSandboxsDevShmBecomesTheContainersOwn) {
+  auto spec = SpecFromOci(json::parse(R"({"mounts": [
+    {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/x/hosts", "options": ["rbind"]},
+    {"destination": "/dev/shm", "type": "bind", "source": "/run/containerd/x/shm", "options": ["rbind", "rw"]}]})"));
+  ASSERT_TRUE(spec.ok());
+  PrivateDevShm(*spec);
+  EXPECT_EQ(spec->mounts(0).type(), "bind");
+  EXPECT_EQ(spec->mounts(1).type(), "tmpfs");
+  EXPECT_EQ(spec->mounts(1).source(), "shm");
+  EXPECT_EQ(spec->mounts(1).options(0), "nosuid");
 }
 
 TEST(ShimSpecTest, WrongTypesAreRefused) {
