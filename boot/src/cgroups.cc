@@ -1,7 +1,9 @@
 #include "boot/src/cgroups.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
@@ -179,6 +181,19 @@ std::vector<std::string> Subdirectories(const std::string& dir) {
   return children;
 }
 
+// An existing cgroup `dir` is taken over only when nothing holds it: no live Cgroup (they hold a
+// lock on their leaves) and no process (a boot killed with SIGKILL leaves an empty one behind).
+Status TakeOverLeftCgroup(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("opening cgroup " + dir, errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+    return AlreadyExists("cgroup " + dir + " is another container's");
+  Result<std::string> procs = ReadCgroupFile(dir, "cgroup.procs");
+  if (!procs.ok()) return std::move(procs).status();
+  if (!procs->empty()) return AlreadyExists("cgroup " + dir + " exists already and has processes in it");
+  return OkStatus();
+}
+
 // Every process in `dir` and in the cgroups below it.
 void CollectPids(const std::string& dir, std::set<pid_t>& pids) {
   if (Result<std::string> procs = ReadCgroupFile(dir, "cgroup.procs"); procs.ok()) {
@@ -229,7 +244,7 @@ Result<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view cgroups_path, co
         base += own == "/" ? "" : own;
       }
       bases.emplace_back(mount.point, base);
-      cgroup->hierarchies_.push_back({std::move(mount.controllers), {}, {}});
+      cgroup->hierarchies_.push_back({std::move(mount.controllers), {}, {}, {}});
     }
   }
 
@@ -253,7 +268,10 @@ Result<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view cgroups_path, co
       bool last = i + 1 == inner.size();
       if (::mkdir(dir.c_str(), 0755) != 0) {
         if (errno != EEXIST) return ErrnoStatus("creating cgroup " + dir, errno);
-        if (last) return AlreadyExists("cgroup " + dir + " exists already (another container's?)");
+        if (last) {
+          SR_RETURN_IF_ERROR(TakeOverLeftCgroup(dir));
+          hierarchy.created.push_back(dir);  // removed with this container, as runc's delete does
+        }
       } else {
         hierarchy.created.push_back(dir);
         if (cpuset) SR_RETURN_IF_ERROR_CTX(InheritCpuset(parent, dir), "setting up cgroup " + dir);
@@ -261,6 +279,10 @@ Result<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view cgroups_path, co
       if (cgroup->unified_ && !last) EnableControllers(dir);
     }
     hierarchy.leaf = dir;
+    hierarchy.lock = UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!hierarchy.lock || ::flock(hierarchy.lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      return AlreadyExists("cgroup " + dir + " is another container's");
+    }
   }
 
   Status applied = cgroup->unified_ ? ApplyResourcesV2(cgroup->hierarchies_[0].leaf, resources, linux_devices)

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/fd.h"
 #include "base/status.h"
 
 namespace sealroot::boot {
@@ -43,8 +44,10 @@ class Cgroup {
   // `cgroups_path`: runc's semantics. An absolute path is relative to each hierarchy's root; a
   // relative one to the boot's own cgroup (v1) or its parent (v2, whose own cgroup holds
   // processes and so cannot delegate controllers). Empty: "sealroot/<container_id>", relative.
-  // The systemd form "slice:prefix:name" is refused (no systemd driver). ".." is refused. The
-  // last directory must not exist yet: a container never shares a cgroup with another.
+  // The systemd form "slice:prefix:name" is refused (no systemd driver). ".." is refused. A
+  // container never shares a cgroup with another: an existing last directory is taken over only
+  // when no live Cgroup holds it (each holds a lock on its directories) and no process is in it
+  // (what a boot killed with SIGKILL leaves); otherwise kAlreadyExists.
   // `resources`: `linux.resources` (null: nothing but runc's default device rules).
   // `linux_devices`: `linux.devices`; each listed device is allowed "rwm", as runc does.
   static Result<std::unique_ptr<Cgroup>> Create(std::string_view cgroups_path,
@@ -72,6 +75,7 @@ class Cgroup {
     std::vector<std::string> controllers;  // v1: "memory", "cpu", "name=systemd"...; v2: none
     std::string leaf;                      // the container's directory
     std::vector<std::string> created;      // directories Create made, outermost first
+    UniqueFd lock;                         // the leaf, flock()ed while this Cgroup lives
   };
   const Hierarchy* Find(std::string_view controller) const;
   void KillAll();

@@ -15,8 +15,10 @@
 
 #include <cerrno>
 #include <csignal>
+#include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/file.h"
@@ -346,6 +348,44 @@ TEST(CgroupTest, RefusedSpecsSayWhyAndLeaveNothingBehind) {
   ASSERT_FALSE(twice.ok());
   EXPECT_EQ(twice.status().code(), Code::kAlreadyExists);
   EXPECT_TRUE(Exists(DirOf(*again, "memory"))) << "the refused second creation must not remove the first's";
+}
+
+// A boot killed with SIGKILL leaves its cgroup behind (containerd names it /namespace/id, so the
+// next container of that id asks for the same path): an empty one is taken over and removed with
+// the new container; one with a process in it is refused.
+TEST(CgroupsTest, ALeftoverEmptyCgroupIsTakenOverAndABusyOneRefused) {
+  const std::string path = "/" + UniqueId("left");
+  std::string memory_dir;
+  {
+    std::unique_ptr<Cgroup> first = MustCreate(path, nullptr, "left");
+    ASSERT_NE(first, nullptr);
+    memory_dir = DirOf(*first, "memory");
+    // What a SIGKILLed boot leaves: the directories, with no owner and no process.
+    for (const std::string& dir : first->directories()) ASSERT_EQ(::mkdir((dir + "-kept").c_str(), 0755), 0);
+  }
+  ASSERT_TRUE(Exists(memory_dir + "-kept"));
+  std::unique_ptr<Cgroup> taken = MustCreate(path + "-kept", nullptr, "left");
+  ASSERT_NE(taken, nullptr);
+  const std::vector<std::string> taken_dirs = taken->directories();
+  taken.reset();
+  for (const std::string& dir : taken_dirs) EXPECT_FALSE(Exists(dir)) << dir;
+
+  ASSERT_EQ(::mkdir((memory_dir + "-busy").c_str(), 0755), 0);
+  Child child([] { return 0; });
+  {
+    std::ofstream procs(memory_dir + "-busy/cgroup.procs");
+    procs << child.pid() << std::flush;
+    ASSERT_TRUE(procs.good());
+  }
+  Result<std::unique_ptr<Cgroup>> busy = Cgroup::Create(path + "-busy", nullptr, "left");
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.status().code(), Code::kAlreadyExists) << busy.status().ToString();
+  child.Release();
+  child.Wait();
+  for (int i = 0; i < 100 && ::rmdir((memory_dir + "-busy").c_str()) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(Exists(memory_dir + "-busy"));
 }
 
 }  // namespace

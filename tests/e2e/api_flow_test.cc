@@ -303,11 +303,12 @@ TEST_F(ApiFlowTest, PullCreateStartReadWaitRemoveOverGrpc) {
 TEST_F(ApiFlowTest, ContainerCannotReachTheAgentsTcpListener) {
   const int port = sealroot::testing::FreePort();
   const std::vector<std::string> probe = {
-      "sh", "-c", "nc -w 2 127.0.0.1 " + std::to_string(port) + " </dev/null && echo reached || echo unreachable"};
+      "sh", "-c",
+      "nc -w 2 127.0.0.1 " + std::to_string(port) + " </dev/null && echo reached || echo unreachable"};
   json policy = OwnerPolicy();
   policy["args"].push_back(probe);
-  ASSERT_NO_FATAL_FAILURE(
-      StartAgent(AgentManifest(policy), std::nullopt, {"--ttrpc", "tcp://127.0.0.1:" + std::to_string(port)}));
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest(policy), std::nullopt,
+                                     {"--ttrpc", "tcp://127.0.0.1:" + std::to_string(port)}));
   ASSERT_TRUE(sealroot::testing::WaitForPort(port));
   ASSERT_NO_FATAL_FAILURE(Create("probe-tcp", probe));
   ASSERT_TRUE(Start("probe-tcp").ok()) << Log();

@@ -63,8 +63,9 @@ class AgentFlow : public ::testing::Test {
     MustRun({BuiltProgram("sealroot"), "enclave", "keygen", dir_ / "signer.pem"});
     port_ = sealroot::testing::FreePort();
     ASSERT_TRUE(WriteFileAtomic(dir_ / "manifest.json", Manifest().dump()).ok());
-    auto measured = sealroot::testing::Run({BuiltProgram("sealroot"), "enclave", "measure",
-                                            BuiltProgram("enclave-agent"), "--manifest", dir_ / "manifest.json"});
+    auto measured =
+        sealroot::testing::Run({BuiltProgram("sealroot"), "enclave", "measure", BuiltProgram("enclave-agent"),
+                                "--manifest", dir_ / "manifest.json"});
     ASSERT_TRUE(measured.ok()) << measured.err;
     json trusted = {{"trusted", json::array({{{"mrenclave", Trimmed(measured.out)}}})}};
     ASSERT_TRUE(WriteFileAtomic(dir_ / "broker-policy.json", trusted.dump()).ok());
@@ -88,7 +89,8 @@ class AgentFlow : public ::testing::Test {
 
   // Starts enclave-agent as a sim enclave with `manifest` and `layout` flags (sign and run agree
   // on them); only its addresses and directories come from argv.
-  std::unique_ptr<BackgroundProcess> StartAgent(const std::string& name, const std::vector<std::string>& layout,
+  std::unique_ptr<BackgroundProcess> StartAgent(const std::string& name,
+                                                const std::vector<std::string>& layout,
                                                 const json& manifest) {
     std::string d = dir_ / name;
     EXPECT_TRUE(MakeDirs(d, 0700).ok());
@@ -108,12 +110,17 @@ class AgentFlow : public ::testing::Test {
     sign.insert(sign.end(), layout.begin(), layout.end());
     auto signed_ = sealroot::testing::Run(sign);
     EXPECT_TRUE(signed_.ok()) << signed_.err;
-    std::vector<std::string> run = {BuiltProgram("sealroot"),      "enclave",     "run",
-                                    BuiltProgram("enclave-agent"), "--sigstruct", d + "/agent.sig",
-                                    "--manifest",                  d + "/manifest.json"};
+    std::vector<std::string> run = {BuiltProgram("sealroot"),
+                                    "enclave",
+                                    "run",
+                                    BuiltProgram("enclave-agent"),
+                                    "--sigstruct",
+                                    d + "/agent.sig",
+                                    "--manifest",
+                                    d + "/manifest.json"};
     run.insert(run.end(), layout.begin(), layout.end());
-    run.insert(run.end(), {"--", "--ttrpc", "unix://" + d + "/agent.sock", "--state-dir", d + "/state", "--store",
-                           d + "/store"});
+    run.insert(run.end(), {"--", "--ttrpc", "unix://" + d + "/agent.sock", "--state-dir", d + "/state",
+                           "--store", d + "/store"});
     auto agent = std::make_unique<BackgroundProcess>(run, d + "/agent.log");
     for (int i = 0; i < 200; ++i) {
       if (Ctl(name, {"health"}).ok()) break;

@@ -138,8 +138,9 @@ Status ParseLimits(const json& object, Limits& limits) {
   }
   limits.frame_timeout = std::chrono::milliseconds(frame_timeout_ms);
   if (limits.max_blocking_calls >= limits.max_requests_in_flight) {
-    return InvalidArgument("limits.max_blocking_calls must be below limits.max_requests_in_flight (the other "
-                           "calls need threads too)");
+    return InvalidArgument(
+        "limits.max_blocking_calls must be below limits.max_requests_in_flight (the other "
+        "calls need threads too)");
   }
   return OkStatus();
 }
@@ -201,7 +202,8 @@ Status ParseKeyBroker(const ParseContext& ctx, const json& object, KeyBrokerConf
     return InvalidArgument("key_broker.url: expected http(s)://host:port");
   }
   for (const std::string* uri : {&broker.credentials, &broker.signature_policy}) {
-    if (!uri->empty() && !uri->starts_with("kbs://")) return InvalidArgument("key_broker: \"" + *uri + "\" is not kbs://");
+    if (!uri->empty() && !uri->starts_with("kbs://"))
+      return InvalidArgument("key_broker: \"" + *uri + "\" is not kbs://");
   }
   return OkStatus();
 }
@@ -260,8 +262,8 @@ void ApplyDefaults(AgentConfig& config);
 Status ParseDocument(ParseContext& ctx, const json& doc, AgentConfig& config) {
   SR_RETURN_IF_ERROR(
       CheckKeys(doc, "agent config",
-                {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "key_broker", "registry", "app_enclaves", "allow_exec",
-                 "workload", "state_sealing", "boot", "limits"}));
+                {"ttrpc", "grpc", "state_dir", "store_dir", "trust", "key_broker", "registry", "app_enclaves",
+                 "allow_exec", "workload", "state_sealing", "boot", "limits"}));
   if (doc.contains("ttrpc")) {
     SR_ASSIGN_OR_RETURN(config.ttrpc, ParseAddresses(doc.at("ttrpc"), "ttrpc", /*allow_tcp=*/true));
   }

@@ -20,7 +20,8 @@ struct TtrpcService::Impl {
 Result<std::unique_ptr<TtrpcService>> TtrpcService::Start(const ListenAddress& address,
                                                           const RpcHandler& handler, const Limits& limits) {
   auto impl = std::make_unique<Impl>(limits);
-  SR_ASSIGN_OR_RETURN(impl->server, ServeTtrpc(address, handler, impl->limits, impl->executor, impl->blocking));
+  SR_ASSIGN_OR_RETURN(impl->server,
+                      ServeTtrpc(address, handler, impl->limits, impl->executor, impl->blocking));
   return std::make_unique<TtrpcService>(std::move(impl));
 }
 
