@@ -36,6 +36,11 @@ std::array<std::uint8_t, 4> U32(std::uint32_t v) {
           static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
 }
 
+std::uint32_t FromU32(std::span<const std::uint8_t> bytes, std::size_t at) {
+  return (std::uint32_t{bytes[at]} << 24) | (std::uint32_t{bytes[at + 1]} << 16) |
+         (std::uint32_t{bytes[at + 2]} << 8) | bytes[at + 3];
+}
+
 // The three stdio descriptors sent with SCM_RIGHTS.
 Result<std::array<UniqueFd, 3>> ReceiveStdio(int conn) {
   pollfd p{conn, POLLIN, 0};
@@ -169,16 +174,22 @@ void ExecServer::Serve(int raw_conn) {
       break;
     }
     if (fds[1].revents == 0) continue;
-    auto frame = attest::ReadFrame(conn.get(), 4, Soon());
-    if (!frame.ok() || frame->size() != 4) {
+    auto frame = attest::ReadFrame(conn.get(), 8, Soon());
+    if (!frame.ok() || (frame->size() != 4 && frame->size() != 8)) {
       exec.Signal(SIGKILL);
       break;
     }
-    exec.Signal(((*frame)[0] << 24) | ((*frame)[1] << 16) | ((*frame)[2] << 8) | (*frame)[3]);
+    if (frame->size() == 4) {
+      exec.Signal(static_cast<int>(FromU32(*frame, 0)));
+    } else if (Status resized = exec.ResizeTerminal(FromU32(*frame, 0), FromU32(*frame, 4)); !resized.ok()) {
+      SR_LOG(kWarning) << "exec: " << resized.message();
+    }
   }
   pollfd exited{exec.exit_fd(), POLLIN, 0};
   (void)::poll(&exited, 1, -1);
-  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(exec.exit_code())), Soon());
+  const int exit_code = exec.exit_code();
+  process->reset();  // a terminal's output is relayed in full before the exit code is sent
+  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(exit_code)), Soon());
 }
 
 }  // namespace sealroot::boot
