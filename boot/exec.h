@@ -13,6 +13,8 @@
 //   agent -> boot   any time: a signal number (u32 BE), or a terminal size (u32 BE height,
 //                   u32 BE width; 8 bytes) for a process with process.terminal
 //   boot -> agent   the exit code (u32 BE; 128+N for signal N), then the boot closes
+// A request {"terminalSize":{"height","width"}} instead resizes the entrypoint's terminal: no
+// stdio follows, the boot answers "ok" or "error: <message>" and closes.
 //
 // Thread-safety: pure functions.
 #pragma once

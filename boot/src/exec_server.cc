@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "base/log.h"
 #include "boot/container.h"
@@ -80,8 +82,8 @@ Result<std::array<UniqueFd, 3>> ReceiveStdio(int conn) {
   return out;
 }
 
-// Authenticates one request and has init start its process.
-Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, ContainerInit& init) {
+// Reads one request and checks that the container's agent sent it: returns its text.
+Result<std::string> Authenticate(int conn, const SecretBytes& key) {
   std::array<std::uint8_t, kExecChallengeSize> challenge;
   RandomBytes(challenge);
   SR_RETURN_IF_ERROR(attest::WriteFrame(conn, challenge, Soon()));
@@ -92,12 +94,39 @@ Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, 
   if (!ConstantTimeEqual(std::span(frame).first(32), mac)) {
     return PermissionDenied("exec: request not authenticated (not from this container's agent)");
   }
+  return request;
+}
+
+// {"terminalSize":{"height","width"}}: the entrypoint's terminal size; nullopt for any other
+// request.
+std::optional<Status> ResizeRequest(const std::string& request, ContainerInit& init) {
+  const nlohmann::json doc = nlohmann::json::parse(request, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("terminalSize")) return std::nullopt;
+  const nlohmann::json& size = doc["terminalSize"];
+  if (doc.size() != 1 || !size.is_object() || !size.contains("height") || !size.contains("width") ||
+      !size["height"].is_number_unsigned() || !size["width"].is_number_unsigned() ||
+      size["height"].get<std::uint64_t>() > 0xffff || size["width"].get<std::uint64_t>() > 0xffff) {
+    return InvalidArgument("exec: terminalSize needs height and width (0-65535)");
+  }
+  return init.ResizeTerminal(size["height"].get<unsigned>(), size["width"].get<unsigned>());
+}
+
+// Has init start the process of an authenticated request.
+Result<std::unique_ptr<ContainerExec>> Launch(int conn, const std::string& request, ContainerInit& init) {
   using Stdio = std::array<UniqueFd, 3>;
   SR_ASSIGN_OR_RETURN(Stdio stdio, ReceiveStdio(conn));
   SR_ASSIGN_OR_RETURN(BootSpec spec, ParseBootSpec(request));
   if (spec.process.args.empty()) return InvalidArgument("exec: process.args is empty");
   SR_ASSIGN_OR_RETURN(ProcessSpec process, ResolveProcess(spec));
   return init.Spawn(process, {stdio[0].get(), stdio[1].get(), stdio[2].get()});
+}
+
+Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, ContainerInit& init,
+                                              std::optional<Status>& resized) {
+  SR_ASSIGN_OR_RETURN(std::string request, Authenticate(conn, key));
+  resized = ResizeRequest(request, init);
+  if (resized) return std::unique_ptr<ContainerExec>();
+  return Launch(conn, request, init);
 }
 
 }  // namespace
@@ -155,7 +184,13 @@ void ExecServer::AcceptLoop() {
 
 void ExecServer::Serve(int raw_conn) {
   UniqueFd conn(raw_conn);
-  auto process = Accept(conn.get(), key_, *init_);
+  std::optional<Status> resized;
+  auto process = Accept(conn.get(), key_, *init_, resized);
+  if (process.ok() && resized) {
+    const std::string reply = resized->ok() ? "ok" : "error: " + resized->message();
+    (void)attest::WriteFrame(conn.get(), AsBytes(reply), Soon());
+    return;
+  }
   if (!process.ok()) {
     SR_LOG(kWarning) << process.status().message();
     (void)attest::WriteFrame(conn.get(), AsBytes("error: " + process.status().message()), Soon());
