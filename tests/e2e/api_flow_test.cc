@@ -425,13 +425,10 @@ TEST_F(ApiFlowTest, TtyWinResizeReachesAnExecsTerminal) {
     first += chunk->data();
   }
   EXPECT_EQ(first, "10 20\r\n");
-  ::grpc::TtyWinResizeRequest resize;
-  resize.set_container_id("with-tty");
-  resize.set_exec_id("tty");
-  resize.set_row(11);
-  resize.set_column(22);
-  Status resized = Agent("TtyWinResize", resize);
-  ASSERT_TRUE(resized.ok()) << resized.ToString();
+  auto resized = sealroot::testing::Run({BuiltProgram("sealroot"), "ctl", "resize", "with-tty", "--exec-id",
+                                         "tty", "--rows", "11", "--columns", "22", "--address",
+                                         "unix://" + (dir_ / "ttrpc.sock")});
+  ASSERT_EQ(resized.exit_code, 0) << resized.err;
   ::grpc::WriteStreamRequest write;
   write.set_container_id("with-tty");
   write.set_exec_id("tty");
@@ -440,7 +437,10 @@ TEST_F(ApiFlowTest, TtyWinResizeReachesAnExecsTerminal) {
   EXPECT_EQ(ReadAll("with-tty", "tty"), "go\r\n11 22\r\n");
   EXPECT_EQ(WaitFor("with-tty", "tty"), 0);
   // The container's own process has no terminal.
-  resize.clear_exec_id();
+  ::grpc::TtyWinResizeRequest resize;
+  resize.set_container_id("with-tty");
+  resize.set_row(11);
+  resize.set_column(22);
   EXPECT_EQ(Agent("TtyWinResize", resize).code(), Code::kFailedPrecondition);
   ASSERT_NO_FATAL_FAILURE(Remove("with-tty"));
 }
