@@ -41,9 +41,9 @@ Result<std::unique_ptr<PtyRelay>> PtyRelay::Start(UniqueFd master, int in, int o
 }
 
 PtyRelay::~PtyRelay() {
-  (void)::write(stop_write_.get(), "x", 1);
-  in_thread_.join();
-  out_thread_.join();
+  if (stop_write_) (void)::write(stop_write_.get(), "x", 1);
+  if (in_thread_.joinable()) in_thread_.join();
+  if (out_thread_.joinable()) out_thread_.join();
 }
 
 Status PtyRelay::Resize(unsigned height, unsigned width) {
