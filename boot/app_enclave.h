@@ -76,6 +76,8 @@ class EnclaveProcess {
   virtual Result<int> Wait() = 0;
   // Delivers `sig` to the process. kNotFound once it has exited.
   virtual Status Signal(int sig) = 0;
+  // Sets the size of the process's terminal (process.terminal); kFailedPrecondition without one.
+  virtual Status ResizeTerminal(unsigned height, unsigned width) = 0;
   // Up to `max_len` bytes, blocking until some arrive; "" at end of stream.
   Result<std::string> ReadStdout(std::size_t max_len);
   Result<std::string> ReadStderr(std::size_t max_len);
@@ -110,6 +112,8 @@ class AppEnclave : public EnclaveProcess {
   // Delivers `sig` to the boot, which forwards it to the entrypoint (SIGKILL ends the whole
   // container).
   Status Signal(int sig) override;
+  // Over the boot's authenticated exec socket, once the container runs.
+  Status ResizeTerminal(unsigned height, unsigned width) override;
   // ExecProcess: runs the process of `boot_spec` (a boot spec document whose process.args is
   // not empty) inside the running container — its root and namespaces, in the app enclave —
   // over the boot's authenticated exec socket. Waits up to `timeout` for the container to run.

@@ -48,6 +48,8 @@ class ContainerExec {
   // The exit code (128+N for signal N); valid once exit_fd() is readable.
   virtual int exit_code() const = 0;
   virtual void Signal(int sig) = 0;
+  // Sets the size of its terminal; kFailedPrecondition when it has none.
+  virtual Status ResizeTerminal(unsigned height, unsigned width) = 0;
 };
 
 // The boot's handle on a running container's init: exec requests go through it.
@@ -59,6 +61,8 @@ class ContainerInit {
   // Setup failures (unknown user, missing executable) are errors, as for RunContainer.
   virtual Result<std::unique_ptr<ContainerExec>> Spawn(const ProcessSpec& process,
                                                        const std::array<int, 3>& stdio) = 0;
+  // Sets the size of the entrypoint's terminal; kFailedPrecondition when it has none.
+  virtual Status ResizeTerminal(unsigned height, unsigned width) = 0;
 };
 
 struct ContainerOptions {
@@ -79,7 +83,9 @@ struct ContainerOptions {
   std::function<void(std::shared_ptr<ContainerInit>)> on_started;
 };
 
-// Runs the container and waits for it. Returns the entrypoint's exit code, or 128+N when a
+// Runs the container and waits for it. With process.terminal, the entrypoint's stdio is a pty
+// whose master the boot relays to its own stdin and stdout (so is an exec'd terminal process's,
+// to the stdio given to Spawn). Returns the entrypoint's exit code, or 128+N when a
 // signal N killed it. Setup failures (mounts, unknown user, missing executable) are errors, sent
 // back from the container before the exec. SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
 // SIGWINCH and SIGCONT received meanwhile are forwarded to the entrypoint.

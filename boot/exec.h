@@ -10,8 +10,11 @@
 //                   where request is a boot spec document with the process to run
 //   agent -> boot   one byte with SCM_RIGHTS: the process's stdin, stdout, stderr
 //   boot -> agent   "ok" or "error: <message>"
-//   agent -> boot   signal numbers (u32 BE), any time
+//   agent -> boot   any time: a signal number (u32 BE), or a terminal size (u32 BE height,
+//                   u32 BE width; 8 bytes) for a process with process.terminal
 //   boot -> agent   the exit code (u32 BE; 128+N for signal N), then the boot closes
+// A request {"terminalSize":{"height","width"}} instead resizes the entrypoint's terminal: no
+// stdio follows, the boot answers "ok" or "error: <message>" and closes.
 //
 // Thread-safety: pure functions.
 #pragma once

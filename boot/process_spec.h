@@ -138,6 +138,10 @@ struct ProcessSpec {
   std::optional<Capabilities> capabilities;
   std::optional<mode_t> umask;  // unset: 022
   std::optional<int> oom_score_adj;
+  // A pty in the container's devpts instance as the process's stdio and controlling terminal,
+  // its size set when both are non-zero.
+  bool terminal = false;
+  unsigned console_height = 0, console_width = 0;
 };
 
 // The boot spec document for `spec` (what the agent writes; ParseBootSpec reads it back).

@@ -1,7 +1,11 @@
 // `sealroot ctl`: a client of the enclave-agent API for people and scripts. Every subcommand is
 // one or a few ttrpc calls (the same API a shim uses), printed as text or, with --json, as one
 // JSON object on stdout.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <charconv>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -146,8 +150,36 @@ Result<json> Exec(ArgParser& parser, agent::ttrpc::Client& client) {
     request.mutable_process()->add_args(*it);
   }
   if (request.process().args_size() == 0) return InvalidArgument("exec needs a command after --");
+  if (parser.Bool("tty")) {
+    request.mutable_process()->set_terminal(true);
+    // The size of the terminal ctl runs in, when it runs in one.
+    winsize size{};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_row != 0 && size.ws_col != 0) {
+      request.mutable_process()->mutable_consolesize()->set_height(size.ws_row);
+      request.mutable_process()->mutable_consolesize()->set_width(size.ws_col);
+    }
+  }
   SR_RETURN_IF_ERROR(client.Call(kAgentService, "ExecProcess", request.SerializeAsString()).status());
   return json{{"container_id", Id(parser)}, {"exec_id", *exec_id}};
+}
+
+Result<json> Resize(ArgParser& parser, agent::ttrpc::Client& client) {
+  ::grpc::TtyWinResizeRequest request;
+  request.set_container_id(Id(parser));
+  request.set_exec_id(parser.Get("exec-id").value_or(""));
+  std::uint32_t rows = 0, columns = 0;
+  const std::string rows_text = parser.Get("rows").value_or(""),
+                    columns_text = parser.Get("columns").value_or("");
+  auto parse = [](const std::string& text, std::uint32_t& out) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+  };
+  if (!parse(rows_text, rows) || !parse(columns_text, columns))
+    return InvalidArgument("resize needs --rows and --columns");
+  request.set_row(rows);
+  request.set_column(columns);
+  SR_RETURN_IF_ERROR(client.Call(kAgentService, "TtyWinResize", request.SerializeAsString()).status());
+  return json{{"container_id", Id(parser)}, {"rows", rows}, {"columns", columns}};
 }
 
 Result<json> Remove(ArgParser& parser, agent::ttrpc::Client& client) {
@@ -180,6 +212,7 @@ constexpr Subcommand kSubcommands[] = {
     {"wait", "ID", "wait for a container's (or --exec-id's) exit status", Wait},
     {"logs", "ID", "print a container's stdout (or --stderr) until it closes", Logs},
     {"exec", "ID -- COMMAND...", "run a command in a container (if the agent's policy allows it)", Exec},
+    {"resize", "ID", "set the terminal size of a container's (or --exec-id's) process", Resize},
     {"rm", "ID", "remove a container, its upper layer and any image only it used", Remove},
     {"status", "", "show the agent's health and version", AgentStatus},
     {"health", "", "check the agent's health", Health},
@@ -199,9 +232,14 @@ void AddSubcommandFlags(ArgParser& parser, std::string_view name) {
     parser.Option("spec", "FILE", "an OCI runtime spec (config.json), forwarded whole");
     parser.Option("env", "NAME=VALUE", "add an environment variable (repeatable)");
     parser.Option("cwd", "DIR", "working directory");
-  } else if (name == "wait" || name == "logs" || name == "exec") {
+  } else if (name == "wait" || name == "logs" || name == "exec" || name == "resize") {
     parser.Option("exec-id", "ID", "an exec'd process instead of the container's init");
     if (name == "logs") parser.Flag("stderr", "read stderr instead of stdout");
+    if (name == "exec") parser.Flag("tty", "give the process a terminal (sized as ctl's own)");
+    if (name == "resize") {
+      parser.Option("rows", "N", "terminal rows");
+      parser.Option("columns", "N", "terminal columns");
+    }
   }
 }
 

@@ -50,6 +50,8 @@ class Process {
   virtual Result<std::string> ReadStderr(std::size_t max_len) = 0;
   virtual Result<std::size_t> WriteStdin(std::string_view data) = 0;
   virtual Status CloseStdin() = 0;
+  // Sets the size of its terminal (process.terminal); kFailedPrecondition when it has none.
+  virtual Status ResizeTerminal(unsigned rows, unsigned columns) = 0;
 };
 
 class ContainerRuntime {

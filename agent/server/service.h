@@ -61,6 +61,7 @@ class AgentService {
   virtual Result<::grpc::ReadStreamResponse> ReadStderr(const ::grpc::ReadStreamRequest& request) = 0;
   virtual Result<::grpc::WriteStreamResponse> WriteStdin(const ::grpc::WriteStreamRequest& request) = 0;
   virtual Result<Empty> CloseStdin(const ::grpc::CloseStdinRequest& request) = 0;
+  virtual Result<Empty> TtyWinResize(const ::grpc::TtyWinResizeRequest& request) = 0;
 
   virtual Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) = 0;
   virtual Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) = 0;

@@ -127,6 +127,12 @@ Status AppEnclave::Signal(int sig) {
   return OkStatus();
 }
 
+Status AppEnclave::ResizeTerminal(unsigned height, unsigned width) {
+  return ResizeEntrypointTerminal(JoinPath(state_dir_, kExecSocket), exec_key_, height, width,
+                                  std::chrono::steady_clock::now() + std::chrono::seconds(10))
+      .WithContext("resizing the terminal of container " + container_id_);
+}
+
 Result<std::unique_ptr<EnclaveProcess>> AppEnclave::Exec(std::string_view boot_spec,
                                                          std::chrono::milliseconds timeout) {
   pollfd exited{pidfd_.get(), POLLIN, 0};

@@ -23,6 +23,7 @@
 #include "boot/src/cgroups.h"
 #include "boot/src/init.h"
 #include "boot/src/init_channel.h"
+#include "boot/src/pty_relay.h"
 #include "boot/src/rootfs.h"
 #include "boot/src/supervise.h"
 
@@ -230,7 +231,13 @@ struct ExecState {
   Mutex mu;
   Status start SR_GUARDED_BY(mu) = Unavailable("exec: the container ended");
   int exit_code SR_GUARDED_BY(mu) = 255;
+  UniqueFd pty_master SR_GUARDED_BY(mu);  // a terminal process's, until its relay takes it
 };
+
+Status ResizeRelay(PtyRelay* relay, unsigned height, unsigned width) {
+  if (relay == nullptr) return FailedPrecondition("the process has no terminal");
+  return relay->Resize(height, width);
+}
 
 void Fire(const UniqueFd& fd) {
   std::uint64_t one = 1;
@@ -257,6 +264,16 @@ class InitHandle : public ContainerInit, public std::enable_shared_from_this<Ini
   Result<std::unique_ptr<ContainerExec>> Spawn(const ProcessSpec& process,
                                                const std::array<int, 3>& stdio) override;
 
+  // The entrypoint's, when it has a terminal; reset (drained) once the entrypoint ended.
+  void SetEntrypointRelay(std::unique_ptr<PtyRelay> relay) {
+    MutexLock lock(relay_mu_);
+    entrypoint_relay_ = std::move(relay);
+  }
+  Status ResizeTerminal(unsigned height, unsigned width) override {
+    MutexLock lock(relay_mu_);
+    return ResizeRelay(entrypoint_relay_.get(), height, width);
+  }
+
  private:
   void ReadLoop() {
     while (true) {
@@ -269,6 +286,7 @@ class InitHandle : public ContainerInit, public std::enable_shared_from_this<Ini
       MutexLock lock(state->mu);
       if (type == "exec-started") {
         state->start = OkStatus();
+        if (!message->fds.empty()) state->pty_master = std::move(message->fds[0]);
         Fire(state->started_fd);
       } else if (type == "exec-error") {
         state->start = Status(static_cast<Code>(body.value("code", 13)), body.value("message", ""));
@@ -306,24 +324,31 @@ class InitHandle : public ContainerInit, public std::enable_shared_from_this<Ini
   std::map<std::uint64_t, std::shared_ptr<ExecState>> execs_ SR_GUARDED_BY(mu_);
   std::uint64_t next_id_ SR_GUARDED_BY(mu_) = 1;
   bool closed_ SR_GUARDED_BY(mu_) = false;
+  Mutex relay_mu_;
+  std::unique_ptr<PtyRelay> entrypoint_relay_ SR_GUARDED_BY(relay_mu_);
   std::thread reader_;
 };
 
 class ExecHandle : public ContainerExec {
  public:
-  ExecHandle(std::shared_ptr<InitHandle> init, std::shared_ptr<ExecState> state, std::uint64_t id)
-      : init_(std::move(init)), state_(std::move(state)), id_(id) {}
+  ExecHandle(std::shared_ptr<InitHandle> init, std::shared_ptr<ExecState> state, std::uint64_t id,
+             std::unique_ptr<PtyRelay> relay)
+      : init_(std::move(init)), state_(std::move(state)), id_(id), relay_(std::move(relay)) {}
   int exit_fd() const override { return state_->exited_fd.get(); }
   int exit_code() const override {
     MutexLock lock(state_->mu);
     return state_->exit_code;
   }
   void Signal(int sig) override { (void)init_->Send({{"type", "signal"}, {"id", id_}, {"signal", sig}}); }
+  Status ResizeTerminal(unsigned height, unsigned width) override {
+    return ResizeRelay(relay_.get(), height, width);
+  }
 
  private:
   std::shared_ptr<InitHandle> init_;
   std::shared_ptr<ExecState> state_;
   std::uint64_t id_;
+  std::unique_ptr<PtyRelay> relay_;  // drained and stopped when the handle goes
 };
 
 Result<std::unique_ptr<ContainerExec>> InitHandle::Spawn(const ProcessSpec& process,
@@ -346,14 +371,22 @@ Result<std::unique_ptr<ContainerExec>> InitHandle::Spawn(const ProcessSpec& proc
   std::uint64_t count;
   if (::read(state->started_fd.get(), &count, sizeof count) != sizeof count)
     return ErrnoStatus("exec", errno);
+  UniqueFd pty_master;
   {
     MutexLock lock(state->mu);
     if (!state->start.ok()) {
       (void)Find(id, /*erase=*/true);
       return state->start;
     }
+    pty_master = std::move(state->pty_master);
   }
-  return std::unique_ptr<ContainerExec>(new ExecHandle(shared_from_this(), std::move(state), id));
+  std::unique_ptr<PtyRelay> relay;
+  if (process.terminal) {
+    if (!pty_master) return Internal("exec: init sent no pty for a terminal process");
+    SR_ASSIGN_OR_RETURN(relay, PtyRelay::Start(std::move(pty_master), stdio[0], stdio[1]));
+  }
+  return std::unique_ptr<ContainerExec>(
+      new ExecHandle(shared_from_this(), std::move(state), id, std::move(relay)));
 }
 
 json StartMessage(const ContainerOptions& options, const std::vector<SpecNamespace>& namespaces) {
@@ -466,9 +499,17 @@ Result<int> RunContainer(const ContainerOptions& options) {
         Status(static_cast<Code>(reply->body.value("code", 13)), reply->body.value("message", "")));
   }
   auto handle = std::make_shared<InitHandle>(std::move(channel));
+  if (options.process.terminal) {
+    if (reply->fds.empty()) return reap_failed(Internal("init sent no pty for the terminal"));
+    auto relay = PtyRelay::Start(std::move(reply->fds[0]), STDIN_FILENO, STDOUT_FILENO);
+    if (!relay.ok()) return reap_failed(relay.status());
+    handle->SetEntrypointRelay(std::move(*relay));
+  }
   handle->StartReader();
   if (options.on_started) options.on_started(handle);
-  return Supervise(init, /*reap_all=*/false);
+  Result<int> exit_code = Supervise(init, /*reap_all=*/false);
+  handle->SetEntrypointRelay(nullptr);  // its output is the boot's before the boot reports the exit
+  return exit_code;
 }
 
 }  // namespace sealroot::boot

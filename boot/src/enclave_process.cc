@@ -5,9 +5,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
@@ -89,20 +91,32 @@ Status SendStdio(int conn, const std::array<UniqueFd, 3>& fds) {
   return OkStatus();
 }
 
+// Connects to the exec socket and sends `request`, authenticated with the container's exec key.
+Result<UniqueFd> ConnectAndSend(const std::string& socket_path, const SecretBytes& key,
+                                std::string_view request, attest::Deadline deadline) {
+  SR_ASSIGN_OR_RETURN(UniqueFd conn, Connect(socket_path, deadline));
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> challenge,
+                      attest::ReadFrame(conn.get(), kExecMaxFrame, deadline));
+  Sha256Digest mac = ExecRequestMac(key, challenge, request);
+  std::vector<std::uint8_t> frame(mac.begin(), mac.end());
+  frame.insert(frame.end(), request.begin(), request.end());
+  SR_RETURN_IF_ERROR(attest::WriteFrame(conn.get(), frame, deadline));
+  return conn;
+}
+
+std::array<std::uint8_t, 4> U32(std::uint32_t v) {
+  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+          static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+}
+
 // A process the boot runs for us; the connection carries signals to it and its exit code back.
 class ExecProcess final : public EnclaveProcess {
  public:
   static Result<std::unique_ptr<ExecProcess>> Start(const std::string& socket_path, const SecretBytes& key,
                                                     std::string_view boot_spec, attest::Deadline deadline) {
     auto out = std::unique_ptr<ExecProcess>(new ExecProcess());
-    SR_ASSIGN_OR_RETURN(out->conn_, Connect(socket_path, deadline));
+    SR_ASSIGN_OR_RETURN(out->conn_, ConnectAndSend(socket_path, key, boot_spec, deadline));
     int conn = out->conn_.get();
-    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> challenge,
-                        attest::ReadFrame(conn, kExecMaxFrame, deadline));
-    Sha256Digest mac = ExecRequestMac(key, challenge, boot_spec);
-    std::vector<std::uint8_t> request(mac.begin(), mac.end());
-    request.insert(request.end(), boot_spec.begin(), boot_spec.end());
-    SR_RETURN_IF_ERROR(attest::WriteFrame(conn, request, deadline));
     using Stdio = std::array<UniqueFd, 3>;
     SR_ASSIGN_OR_RETURN(Stdio stdio, out->MakePipes());
     SR_RETURN_IF_ERROR(SendStdio(conn, stdio));
@@ -133,19 +147,26 @@ class ExecProcess final : public EnclaveProcess {
     return *exit_;
   }
 
-  Status Signal(int sig) override {
+  Status Signal(int sig) override { return Send(U32(static_cast<std::uint32_t>(sig))); }
+
+  Status ResizeTerminal(unsigned height, unsigned width) override {
+    std::array<std::uint8_t, 8> frame;
+    std::ranges::copy(U32(height), frame.begin());
+    std::ranges::copy(U32(width), frame.begin() + 4);
+    return Send(frame);
+  }
+
+ private:
+  ExecProcess() = default;
+
+  Status Send(std::span<const std::uint8_t> frame) {
     MutexLock lock(write_mu_);
-    std::uint32_t v = static_cast<std::uint32_t>(sig);
-    std::uint8_t frame[4] = {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
-                             static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
     Status sent =
         attest::WriteFrame(conn_.get(), frame, std::chrono::steady_clock::now() + std::chrono::seconds(5));
     if (!sent.ok()) return NotFound("the exec'd process has exited");
     return OkStatus();
   }
 
- private:
-  ExecProcess() = default;
   UniqueFd conn_;
   Mutex wait_mu_, write_mu_;
   std::optional<Result<int>> exit_ SR_GUARDED_BY(wait_mu_);
@@ -190,6 +211,17 @@ Result<std::size_t> EnclaveProcess::WriteStdin(std::string_view data) {
 Status EnclaveProcess::CloseStdin() {
   MutexLock lock(in_mu_);
   stdin_.Reset();
+  return OkStatus();
+}
+
+Status ResizeEntrypointTerminal(const std::string& socket_path, const SecretBytes& exec_key, unsigned height,
+                                unsigned width, attest::Deadline deadline) {
+  const std::string request = nlohmann::json{{"terminalSize", {{"height", height}, {"width", width}}}}.dump();
+  SR_ASSIGN_OR_RETURN(UniqueFd conn, ConnectAndSend(socket_path, exec_key, request, deadline));
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> reply,
+                      attest::ReadFrame(conn.get(), kExecMaxFrame, deadline));
+  std::string text(reply.begin(), reply.end());
+  if (text != "ok") return FailedPrecondition("the app enclave refused the resize: " + text);
   return OkStatus();
 }
 

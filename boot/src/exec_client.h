@@ -18,4 +18,8 @@ Result<std::unique_ptr<EnclaveProcess>> StartExec(const std::string& socket_path
                                                   std::string_view boot_spec,
                                                   std::chrono::steady_clock::time_point deadline);
 
+// Sets the size of the entrypoint's terminal over the same socket.
+Status ResizeEntrypointTerminal(const std::string& socket_path, const SecretBytes& exec_key, unsigned height,
+                                unsigned width, std::chrono::steady_clock::time_point deadline);
+
 }  // namespace sealroot::boot

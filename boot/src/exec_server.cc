@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "base/log.h"
 #include "boot/container.h"
@@ -34,6 +36,11 @@ attest::Deadline Soon() {
 std::array<std::uint8_t, 4> U32(std::uint32_t v) {
   return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
           static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+}
+
+std::uint32_t FromU32(std::span<const std::uint8_t> bytes, std::size_t at) {
+  return (std::uint32_t{bytes[at]} << 24) | (std::uint32_t{bytes[at + 1]} << 16) |
+         (std::uint32_t{bytes[at + 2]} << 8) | bytes[at + 3];
 }
 
 // The three stdio descriptors sent with SCM_RIGHTS.
@@ -75,8 +82,8 @@ Result<std::array<UniqueFd, 3>> ReceiveStdio(int conn) {
   return out;
 }
 
-// Authenticates one request and has init start its process.
-Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, ContainerInit& init) {
+// Reads one request and checks that the container's agent sent it: returns its text.
+Result<std::string> Authenticate(int conn, const SecretBytes& key) {
   std::array<std::uint8_t, kExecChallengeSize> challenge;
   RandomBytes(challenge);
   SR_RETURN_IF_ERROR(attest::WriteFrame(conn, challenge, Soon()));
@@ -87,12 +94,39 @@ Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, 
   if (!ConstantTimeEqual(std::span(frame).first(32), mac)) {
     return PermissionDenied("exec: request not authenticated (not from this container's agent)");
   }
+  return request;
+}
+
+// {"terminalSize":{"height","width"}}: the entrypoint's terminal size; nullopt for any other
+// request.
+std::optional<Status> ResizeRequest(const std::string& request, ContainerInit& init) {
+  const nlohmann::json doc = nlohmann::json::parse(request, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("terminalSize")) return std::nullopt;
+  const nlohmann::json& size = doc["terminalSize"];
+  if (doc.size() != 1 || !size.is_object() || !size.contains("height") || !size.contains("width") ||
+      !size["height"].is_number_unsigned() || !size["width"].is_number_unsigned() ||
+      size["height"].get<std::uint64_t>() > 0xffff || size["width"].get<std::uint64_t>() > 0xffff) {
+    return InvalidArgument("exec: terminalSize needs height and width (0-65535)");
+  }
+  return init.ResizeTerminal(size["height"].get<unsigned>(), size["width"].get<unsigned>());
+}
+
+// Has init start the process of an authenticated request.
+Result<std::unique_ptr<ContainerExec>> Launch(int conn, const std::string& request, ContainerInit& init) {
   using Stdio = std::array<UniqueFd, 3>;
   SR_ASSIGN_OR_RETURN(Stdio stdio, ReceiveStdio(conn));
   SR_ASSIGN_OR_RETURN(BootSpec spec, ParseBootSpec(request));
   if (spec.process.args.empty()) return InvalidArgument("exec: process.args is empty");
   SR_ASSIGN_OR_RETURN(ProcessSpec process, ResolveProcess(spec));
   return init.Spawn(process, {stdio[0].get(), stdio[1].get(), stdio[2].get()});
+}
+
+Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, ContainerInit& init,
+                                              std::optional<Status>& resized) {
+  SR_ASSIGN_OR_RETURN(std::string request, Authenticate(conn, key));
+  resized = ResizeRequest(request, init);
+  if (resized) return std::unique_ptr<ContainerExec>();
+  return Launch(conn, request, init);
 }
 
 }  // namespace
@@ -150,7 +184,13 @@ void ExecServer::AcceptLoop() {
 
 void ExecServer::Serve(int raw_conn) {
   UniqueFd conn(raw_conn);
-  auto process = Accept(conn.get(), key_, *init_);
+  std::optional<Status> resized;
+  auto process = Accept(conn.get(), key_, *init_, resized);
+  if (process.ok() && resized) {
+    const std::string reply = resized->ok() ? "ok" : "error: " + resized->message();
+    (void)attest::WriteFrame(conn.get(), AsBytes(reply), Soon());
+    return;
+  }
   if (!process.ok()) {
     SR_LOG(kWarning) << process.status().message();
     (void)attest::WriteFrame(conn.get(), AsBytes("error: " + process.status().message()), Soon());
@@ -169,16 +209,22 @@ void ExecServer::Serve(int raw_conn) {
       break;
     }
     if (fds[1].revents == 0) continue;
-    auto frame = attest::ReadFrame(conn.get(), 4, Soon());
-    if (!frame.ok() || frame->size() != 4) {
+    auto frame = attest::ReadFrame(conn.get(), 8, Soon());
+    if (!frame.ok() || (frame->size() != 4 && frame->size() != 8)) {
       exec.Signal(SIGKILL);
       break;
     }
-    exec.Signal(((*frame)[0] << 24) | ((*frame)[1] << 16) | ((*frame)[2] << 8) | (*frame)[3]);
+    if (frame->size() == 4) {
+      exec.Signal(static_cast<int>(FromU32(*frame, 0)));
+    } else if (Status resized = exec.ResizeTerminal(FromU32(*frame, 0), FromU32(*frame, 4)); !resized.ok()) {
+      SR_LOG(kWarning) << "exec: " << resized.message();
+    }
   }
   pollfd exited{exec.exit_fd(), POLLIN, 0};
   (void)::poll(&exited, 1, -1);
-  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(exec.exit_code())), Soon());
+  const int exit_code = exec.exit_code();
+  process->reset();  // a terminal's output is relayed in full before the exit code is sent
+  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(exit_code)), Soon());
 }
 
 }  // namespace sealroot::boot

@@ -117,6 +117,7 @@ json EncodeProcess(const ProcessSpec& p) {
   }
   if (p.umask) out["umask"] = *p.umask;
   if (p.oom_score_adj) out["oomScoreAdj"] = *p.oom_score_adj;
+  if (p.terminal) out["terminal"] = {p.console_height, p.console_width};
   return out;
 }
 
@@ -146,6 +147,11 @@ Result<ProcessSpec> DecodeProcess(const json& in) {
     }
     if (auto it = in.find("umask"); it != in.end()) p.umask = it->get<mode_t>();
     if (auto it = in.find("oomScoreAdj"); it != in.end()) p.oom_score_adj = it->get<int>();
+    if (auto it = in.find("terminal"); it != in.end()) {
+      p.terminal = true;
+      p.console_height = it->at(0).get<unsigned>();
+      p.console_width = it->at(1).get<unsigned>();
+    }
     if (p.args.empty()) return InvalidArgument("init channel: process without args");
     return p;
   } catch (const json::exception& e) {

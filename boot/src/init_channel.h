@@ -4,6 +4,7 @@
 //
 //   boot -> init   {"type":"start","root","spec","process",<namespaces>}
 //   init -> boot   {"type":"started"} | {"type":"error","code","message"}
+//                  (a terminal process's pty master travels with "started" and "exec-started")
 //   boot -> init   {"type":"exec","id","process"} + stdin, stdout, stderr
 //   init -> boot   {"type":"exec-started","id"} | {"type":"exec-error","id","code","message"}
 //   boot -> init   {"type":"signal","id","signal"}

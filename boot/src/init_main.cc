@@ -85,16 +85,57 @@ Status BuildContainer(InitConfig& config) {
   return FinalizeRoot(spec, config.new_network);
 }
 
-// Forks `process` (stdio: fds 0-2 of init, or the three given) and waits until it exec'd.
-Result<pid_t> StartProcess(const ProcessSpec& process, const SeccompProgram& seccomp,
-                           const std::vector<UniqueFd>* stdio) {
+// A terminal process's pty, opened in the container's devpts instance (as runc does): init keeps
+// neither end once the process runs; the master goes to the boot, which relays it.
+struct Pty {
+  UniqueFd master, slave;
+};
+
+Result<Pty> OpenPty(const ProcessSpec& process) {
+  Pty pty;
+  pty.master.Reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!pty.master) return ErrnoStatus("opening /dev/ptmx", errno);
+  int unlock = 0;
+  if (::ioctl(pty.master.get(), TIOCSPTLCK, &unlock) != 0) return ErrnoStatus("unlocking the pty", errno);
+  pty.slave.Reset(::ioctl(pty.master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!pty.slave) return ErrnoStatus("opening the pty's slave", errno);
+  if (process.console_height != 0 && process.console_width != 0) {
+    winsize size{static_cast<unsigned short>(process.console_height),
+                 static_cast<unsigned short>(process.console_width), 0, 0};
+    if (::ioctl(pty.slave.get(), TIOCSWINSZ, &size) != 0)
+      return ErrnoStatus("setting the console size", errno);
+  }
+  return pty;
+}
+
+struct Started {
+  pid_t pid = -1;
+  UniqueFd pty_master;  // a terminal process's
+};
+
+// Forks `process` (stdio: fds 0-2 of init, or the three given, or a new pty when the process
+// asks for a terminal) and waits until it exec'd.
+Result<Started> StartProcess(const ProcessSpec& process, const SeccompProgram& seccomp,
+                             const std::vector<UniqueFd>* stdio) {
+  Pty pty;
+  if (process.terminal) {
+    SR_ASSIGN_OR_RETURN(pty, OpenPty(process));
+  }
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
   UniqueFd report_read(fds[0]), report_write(fds[1]);
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) {
-    if (stdio != nullptr) {
+    if (pty.slave) {
+      // A session of its own with the pty as its controlling terminal, as runc's process has.
+      if (::setsid() < 0 || ::ioctl(pty.slave.get(), TIOCSCTTY, 0) != 0) {
+        FailSetup(report_write.get(), ErrnoStatus("making the pty the controlling terminal", errno));
+      }
+      for (int i = 0; i < 3; ++i) {
+        if (::dup2(pty.slave.get(), i) < 0) FailSetup(report_write.get(), ErrnoStatus("stdio", errno));
+      }
+    } else if (stdio != nullptr) {
       for (int i = 0; i < 3; ++i) {
         if (::dup2((*stdio)[i].get(), i) < 0) FailSetup(report_write.get(), ErrnoStatus("stdio", errno));
       }
@@ -103,13 +144,20 @@ Result<pid_t> StartProcess(const ProcessSpec& process, const SeccompProgram& sec
               ExecEntrypoint(process, seccomp).WithContext("starting " + process.args[0]));
   }
   report_write.Reset();
+  pty.slave.Reset();
   SR_ASSIGN_OR_RETURN(std::string report, ReadFd(report_read.get(), 64u << 10));
   if (!report.empty()) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     return DecodeSetupError(report);
   }
-  return pid;
+  return Started{pid, std::move(pty.master)};
+}
+
+// The master of a terminal process's pty travels with its start message.
+std::vector<int> PtyFds(const Started& started) {
+  if (!started.pty_master) return {};
+  return {started.pty_master.get()};
 }
 
 json ErrorMessage(std::string_view type, const Status& status) {
@@ -128,8 +176,9 @@ class Init {
   [[noreturn]] void Run() {
     auto entrypoint = StartProcess(config_.process, config_.seccomp, nullptr);
     if (!entrypoint.ok()) Fail(channel_, entrypoint.status());
-    entrypoint_ = *entrypoint;
-    (void)SendInitMessage(channel_, {{"type", "started"}});
+    entrypoint_ = entrypoint->pid;
+    (void)SendInitMessage(channel_, {{"type", "started"}}, PtyFds(*entrypoint));
+    entrypoint->pty_master.Reset();
     sigset_t set = SupervisedSignals();
     UniqueFd sfd(::signalfd(-1, &set, SFD_CLOEXEC));
     if (!sfd) ::_exit(255);
@@ -172,19 +221,19 @@ class Init {
         if (exec_id == id) ::kill(pid, body.value("signal", SIGKILL));
       }
     } else if (type == "exec") {
-      auto pid = Exec(body, message->fds);
-      if (!pid.ok()) {
-        json reply = ErrorMessage("exec-error", pid.status());
+      auto started = Exec(body, message->fds);
+      if (!started.ok()) {
+        json reply = ErrorMessage("exec-error", started.status());
         reply["id"] = id;
         (void)SendInitMessage(channel_, reply);
         return;
       }
-      execs_[*pid] = id;
-      (void)SendInitMessage(channel_, {{"type", "exec-started"}, {"id", id}});
+      execs_[started->pid] = id;
+      (void)SendInitMessage(channel_, {{"type", "exec-started"}, {"id", id}}, PtyFds(*started));
     }
   }
 
-  Result<pid_t> Exec(const json& body, const std::vector<UniqueFd>& stdio) {
+  Result<Started> Exec(const json& body, const std::vector<UniqueFd>& stdio) {
     if (stdio.size() != 3) return InvalidArgument("exec: expected three stdio descriptors");
     SR_ASSIGN_OR_RETURN(ProcessSpec process, DecodeProcess(body.value("process", json::object())));
     // As runc exec: what the request leaves unset is the container's.

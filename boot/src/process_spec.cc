@@ -284,6 +284,9 @@ Result<ProcessSpec> ResolveProcess(const BootSpec& spec) {
   out.capabilities = p.capabilities;
   out.umask = p.umask;
   out.oom_score_adj = p.oom_score_adj;
+  out.terminal = p.terminal;
+  out.console_height = p.console_height;
+  out.console_width = p.console_width;
   return out;
 }
 

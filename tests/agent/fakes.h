@@ -99,6 +99,9 @@ class EchoProcess final : public Process {
     return data.size();
   }
   Status CloseStdin() override { return Signal(0); }
+  Status ResizeTerminal(unsigned, unsigned) override {
+    return FailedPrecondition("the process has no terminal");
+  }
 
  private:
   std::mutex mu_;

@@ -98,6 +98,26 @@ TEST_F(BootContainerTest, StdinReachesTheEntrypoint) {
   EXPECT_EQ(r.out, "from stdin\n");
 }
 
+TEST_F(BootContainerTest, TerminalProcessGetsAPtySizedAsTheSpecSays) {
+  const std::string terminal = R"(,"terminal":true,"consoleSize":{"height":33,"width":101})";
+  // Field 6 of /proc/PID/stat is the session: the process leads its own, the pty controlling it.
+  CommandResult r =
+      Boot(Sh("[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo tty; stty size; tty; "
+              "read -r pid comm state ppid pgrp session rest < /proc/$$/stat; "
+              "[ $session = $$ ] && echo leader; exec 3</dev/tty && echo ctty; echo err >&2; exit 4",
+              terminal));
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  // Lines end with CRLF, as on any terminal; stderr is the pty too.
+  EXPECT_EQ(r.out, "tty\r\n33 101\r\n/dev/pts/0\r\nleader\r\nctty\r\nerr\r\n") << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(BootContainerTest, TerminalInputEndingIsEndOfFile) {
+  CommandResult r = Boot(R"({"process":{"terminal":true,"args":["cat"]}})", {}, "line\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "line\r\nline\r\n");
+}
+
 TEST_F(BootContainerTest, ImageEntrypointRunsAsTheImagesNonRootUser) {
   CommandResult r = Boot(R"({"image":{"Entrypoint":["id"],"User":"app"}})");
   EXPECT_EQ(r.exit_code, 0) << r.err;

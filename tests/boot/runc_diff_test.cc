@@ -8,8 +8,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -84,6 +87,46 @@ class RuncDiffTest : public ::testing::Test {
     CommandResult r = testing::Run({"runc", "run", "--bundle", bundle, id}, options);
     testing::Run({"runc", "delete", "--force", id});
     return r;
+  }
+
+  // runc hands a terminal's pty master to a console socket (as containerd's shim has it); its
+  // output is what the container wrote.
+  std::string RunRuncWithConsole(const json& spec) {
+    std::string bundle = work_ / ("runc-" + std::to_string(++runs_));
+    EXPECT_TRUE(MakeDirs(bundle).ok());
+    std::ofstream(bundle + "/config.json") << spec.dump(2);
+    const std::string socket_path = bundle + "/console.sock";
+    UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+    EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener.get(), 1), 0);
+    std::string id = "sealroot-diff-" + std::to_string(::getpid()) + "-" + std::to_string(runs_);
+    CommandResult started =
+        testing::Run({"runc", "run", "-d", "--console-socket", socket_path, "--bundle", bundle, id});
+    EXPECT_EQ(started.exit_code, 0) << started.err;
+    std::string out;
+    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    char byte[256];
+    iovec iov{byte, sizeof byte};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (conn && ::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) > 0 && CMSG_FIRSTHDR(&msg) != nullptr) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof fd);
+      UniqueFd master(fd);
+      char buffer[4096];
+      ssize_t n;
+      while ((n = ::read(master.get(), buffer, sizeof buffer)) > 0)
+        out.append(buffer, static_cast<std::size_t>(n));
+    }
+    testing::Run({"runc", "delete", "--force", id});
+    return out;
   }
 
   CommandResult RunBoot(const json& spec) {
@@ -172,6 +215,24 @@ TEST_F(RuncDiffTest, MemoryAndPidsLimits) {
   spec["linux"]["resources"]["memory"] = {{"limit", 64 << 20}, {"swap", 64 << 20}};
   spec["linux"]["resources"]["pids"] = {{"limit", 20}};
   ExpectSameAsRunc(spec);
+}
+
+TEST_F(RuncDiffTest, TerminalWithConsoleSize) {
+  json spec = DefaultSpec();
+  spec["process"]["terminal"] = true;
+  spec["process"]["consoleSize"] = {{"height", 33}, {"width", 101}};
+  // What a terminal looks like from inside: stdio, size, the slave's name, owner and mode, the
+  // session, the controlling terminal, the line settings; stderr goes to the pty too.
+  spec["process"]["args"] = {"/bin/sh", "-c",
+                             "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo tty; stty size; tty; "
+                             "stat -c '%U:%G %a' $(tty); read -r pid comm state ppid pgrp session rest < "
+                             "/proc/$$/stat; [ $session = $$ ] && echo leader; exec 3</dev/tty && echo ctty; "
+                             "stty -a; echo err >&2"};
+  const std::string runc = RunRuncWithConsole(spec);
+  CommandResult boot = RunBoot(spec);
+  EXPECT_EQ(boot.exit_code, 0) << boot.err;
+  EXPECT_NE(runc.find("33 101"), std::string::npos) << runc;
+  EXPECT_EQ(boot.out, runc);
 }
 
 }  // namespace

@@ -50,11 +50,12 @@ const std::vector<std::string> kMustNotRun = {"sh", "-c", "echo must not run"};
 const std::vector<std::string> kProbe = {"sh", "-c", "head -1 /etc/passwd; exit 5"};
 const std::vector<std::string> kWritePrivate = {"sh", "-c", "echo private-to-a > /etc/note"};
 const std::vector<std::string> kReadPrivate = {"sh", "-c", "cat /etc/note"};
+const std::vector<std::string> kTerminalSize = {"sh", "-c", "stty size; read x; stty size"};
 
 json OwnerPolicy() {
   return {{"args", {kHello, kOverGrpc, kFails, kSleeper, kMustNotRun, kWritePrivate, kReadPrivate}},
           {"cwd", {"/"}},
-          {"exec", {kProbe}}};
+          {"exec", {kProbe, kTerminalSize}}};
 }
 
 // Built once: the registry with busybox, the signing key, the boot (with its manifest naming
@@ -399,6 +400,50 @@ TEST_F(ApiFlowTest, ExecThePolicyListsRunsInsideTheContainerRoot) {
   EXPECT_EQ(ReadAll("with-exec", "probe"), "root:x:0:0:root:/root:/bin/sh\n");
   EXPECT_EQ(WaitFor("with-exec", "probe"), 5);
   ASSERT_NO_FATAL_FAILURE(Remove("with-exec"));
+}
+
+TEST_F(ApiFlowTest, TtyWinResizeReachesAnExecsTerminal) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  ASSERT_NO_FATAL_FAILURE(Create("with-tty", kSleeper));
+  ASSERT_TRUE(Start("with-tty").ok()) << Log();
+  ::grpc::ExecProcessRequest exec;
+  exec.set_container_id("with-tty");
+  exec.set_exec_id("tty");
+  for (const std::string& arg : kTerminalSize) exec.mutable_process()->add_args(arg);
+  exec.mutable_process()->set_cwd("/");
+  exec.mutable_process()->set_terminal(true);
+  exec.mutable_process()->mutable_consolesize()->set_height(10);
+  exec.mutable_process()->mutable_consolesize()->set_width(20);
+  Status started = Agent("ExecProcess", exec);
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << Log();
+  ::grpc::ReadStreamRequest read;
+  read.set_container_id("with-tty");
+  read.set_exec_id("tty");
+  std::string first;
+  while (first.find("\r\n") == std::string::npos) {
+    auto chunk = Call<::grpc::ReadStreamResponse>("grpc.AgentService", "ReadStdout", read);
+    ASSERT_TRUE(chunk.ok() && !chunk->data().empty()) << first;
+    first += chunk->data();
+  }
+  EXPECT_EQ(first, "10 20\r\n");
+  auto resized = sealroot::testing::Run({BuiltProgram("sealroot"), "ctl", "resize", "with-tty", "--exec-id",
+                                         "tty", "--rows", "11", "--columns", "22", "--address",
+                                         "unix://" + (dir_ / "ttrpc.sock")});
+  ASSERT_EQ(resized.exit_code, 0) << resized.err;
+  ::grpc::WriteStreamRequest write;
+  write.set_container_id("with-tty");
+  write.set_exec_id("tty");
+  write.set_data("go\n");
+  ASSERT_TRUE(Agent("WriteStdin", write).ok());
+  EXPECT_EQ(ReadAll("with-tty", "tty"), "go\r\n11 22\r\n");
+  EXPECT_EQ(WaitFor("with-tty", "tty"), 0);
+  // The container's own process has no terminal.
+  ::grpc::TtyWinResizeRequest resize;
+  resize.set_container_id("with-tty");
+  resize.set_row(11);
+  resize.set_column(22);
+  EXPECT_EQ(Agent("TtyWinResize", resize).code(), Code::kFailedPrecondition);
+  ASSERT_NO_FATAL_FAILURE(Remove("with-tty"));
 }
 
 TEST_F(ApiFlowTest, UpperOfAnotherContainerCopiedIntoItsPlaceIsRefused) {

@@ -430,6 +430,40 @@ TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
   EXPECT_EQ(app->Exec(R"({"process":{"args":["true"]}})").status().code(), Code::kFailedPrecondition);
 }
 
+// Reads `process`'s stdout until `text` arrived; all that was read.
+std::string ReadUntil(EnclaveProcess& process, const std::string& text) {
+  std::string out;
+  while (out.find(text) == std::string::npos) {
+    auto chunk = process.ReadStdout(4096);
+    if (!chunk.ok() || chunk->empty()) break;
+    out += *chunk;
+  }
+  return out;
+}
+
+TEST_F(AttestedBootTest, TerminalsOfTheEntrypointAndOfAnExecAreResizedByTheAgent) {
+  auto app = Launch(Spec("ctr-tty", R"({"process":{"terminal":true,"consoleSize":{"height":24,"width":80},
+      "args":["sh","-c","[ -t 0 ] && stty size; read x; stty size; exec sleep 60"]}})"));
+  ASSERT_TRUE(app);
+  EXPECT_EQ(ReadUntil(*app, "\r\n"), "24 80\r\n");
+  ASSERT_TRUE(app->ResizeTerminal(40, 120).ok());
+  ASSERT_TRUE(app->WriteStdin("go\n").ok());
+  // The pty echoes the line typed, then the new size.
+  EXPECT_EQ(ReadUntil(*app, "40 120\r\n"), "go\r\n40 120\r\n");
+
+  auto exec = app->Exec(R"({"process":{"terminal":true,"consoleSize":{"height":10,"width":20},
+      "args":["sh","-c","[ -t 1 ] && stty size; read x; stty size"]}})");
+  ASSERT_TRUE(exec.ok()) << exec.status().ToString();
+  EXPECT_EQ(ReadUntil(**exec, "\r\n"), "10 20\r\n");
+  ASSERT_TRUE((*exec)->ResizeTerminal(11, 22).ok());
+  ASSERT_TRUE((*exec)->WriteStdin("go\n").ok());
+  EXPECT_EQ(ReadAllFrom(**exec), "go\r\n11 22\r\n");
+  EXPECT_EQ((*exec)->Wait().value(), 0);
+
+  EXPECT_TRUE(app->Signal(SIGKILL).ok());
+  EXPECT_EQ(app->Wait().value(), 128 + SIGKILL);
+}
+
 TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
   auto app = Launch(Spec("ctr-forge", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})"));
   ASSERT_TRUE(app);

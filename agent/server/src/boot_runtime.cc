@@ -36,6 +36,9 @@ class BootProcess final : public Process {
   Result<std::string> ReadStderr(std::size_t max_len) override { return process_->ReadStderr(max_len); }
   Result<std::size_t> WriteStdin(std::string_view data) override { return process_->WriteStdin(data); }
   Status CloseStdin() override { return process_->CloseStdin(); }
+  Status ResizeTerminal(unsigned rows, unsigned columns) override {
+    return process_->ResizeTerminal(rows, columns);
+  }
 
  private:
   std::shared_ptr<boot::EnclaveProcess> process_;

@@ -50,27 +50,21 @@ const std::vector<Route>& Routes() {
       {"grpc.AgentService", "ReadStderr", Unary(&S::ReadStderr, "ReadStderr")},
       {"grpc.AgentService", "WriteStdin", Unary(&S::WriteStdin, "WriteStdin")},
       {"grpc.AgentService", "CloseStdin", Unary(&S::CloseStdin, "CloseStdin")},
+      {"grpc.AgentService", "TtyWinResize", Unary(&S::TtyWinResize, "TtyWinResize")},
   };
   return routes;
 }
 
 // kata-agent 3.x AgentService methods that a process-based enclave agent has no use for (VM
 // networking, hotplug, guest memory, metrics...).
-constexpr std::array<std::string_view, 27> kUnservedKataMethods = {
-    "UpdateContainer",    "UpdateEphemeralMounts",
-    "StatsContainer",     "PauseContainer",
-    "ResumeContainer",    "TtyWinResize",
-    "UpdateInterface",    "UpdateRoutes",
-    "ListInterfaces",     "ListRoutes",
-    "AddARPNeighbors",    "GetIPTables",
-    "SetIPTables",        "GetMetrics",
-    "OnlineCPUMem",       "ReseedRandomDev",
-    "GetGuestDetails",    "MemHotplugByProbe",
-    "SetGuestDateTime",   "CopyFile",
-    "GetOOMEvent",        "AddSwap",
-    "GetVolumeStats",     "ResizeVolume",
-    "SetPolicy",          "MemAgentMemcgSet",
-    "MemAgentCompactSet",
+constexpr std::array<std::string_view, 26> kUnservedKataMethods = {
+    "UpdateContainer",   "UpdateEphemeralMounts", "StatsContainer",  "PauseContainer",
+    "ResumeContainer",   "UpdateInterface",       "UpdateRoutes",    "ListInterfaces",
+    "ListRoutes",        "AddARPNeighbors",       "GetIPTables",     "SetIPTables",
+    "GetMetrics",        "OnlineCPUMem",          "ReseedRandomDev", "GetGuestDetails",
+    "MemHotplugByProbe", "SetGuestDateTime",      "CopyFile",        "GetOOMEvent",
+    "AddSwap",           "GetVolumeStats",        "ResizeVolume",    "SetPolicy",
+    "MemAgentMemcgSet",  "MemAgentCompactSet",
 };
 
 }  // namespace

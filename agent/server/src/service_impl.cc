@@ -293,6 +293,15 @@ Result<AgentService::Empty> AgentServiceImpl::CloseStdin(const ::grpc::CloseStdi
   return Empty();
 }
 
+Result<AgentService::Empty> AgentServiceImpl::TtyWinResize(const ::grpc::TtyWinResizeRequest& request) {
+  if (request.row() > 0xffff || request.column() > 0xffff)
+    return InvalidArgument("TtyWinResize: row and column must be at most 65535");
+  SR_ASSIGN_OR_RETURN(std::shared_ptr<Process> process,
+                      FindProcess(request.container_id(), request.exec_id()));
+  SR_RETURN_IF_ERROR(process->ResizeTerminal(request.row(), request.column()));
+  return Empty();
+}
+
 Result<::grpc::HealthCheckResponse> AgentServiceImpl::Check(const ::grpc::CheckRequest&) {
   ::grpc::HealthCheckResponse response;
   response.set_status(::grpc::HealthCheckResponse::SERVING);

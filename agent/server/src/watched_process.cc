@@ -132,6 +132,9 @@ class WatchedProcess final : public Process {
   Result<std::string> ReadStderr(std::size_t max_len) override { return stderr_.Read(max_len); }
   Result<std::size_t> WriteStdin(std::string_view data) override { return inner_->WriteStdin(data); }
   Status CloseStdin() override { return inner_->CloseStdin(); }
+  Status ResizeTerminal(unsigned rows, unsigned columns) override {
+    return inner_->ResizeTerminal(rows, columns);
+  }
 
  private:
   const std::unique_ptr<Process> inner_;
