@@ -242,6 +242,7 @@ int Umount(Args args) {
       std::string cmd = "fusermount3 -u -- '" + mnt + "'";
       if (mnt.find('\'') == std::string::npos && std::system(cmd.c_str()) == 0) return unmounted();
     }
+    if (err == EINVAL) return NotFound("unmounting " + mnt + ": not mounted");  // not "Invalid argument"
     return ErrnoStatus("unmounting " + mnt, err);
   });
 }

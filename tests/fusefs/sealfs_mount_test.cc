@@ -245,6 +245,9 @@ TEST_F(SealfsMountTest, GcKeepsMountedRootsAndDfReportsUsage) {
   EXPECT_TRUE(umount.ok()) << umount.err;
   mounts_.clear();
   EXPECT_FALSE(IsFuseMount(tmp_ / "mnt"));
+  auto again = Exec({Sealroot(), "umount", tmp_ / "mnt"});
+  EXPECT_EQ(again.exit_code, 4);
+  EXPECT_NE(again.err.find("not mounted"), std::string::npos) << again.err;
 }
 
 // Ctrl-C or SIGTERM on a foreground mount: unmounted (no dead "Transport endpoint is not
