@@ -114,13 +114,14 @@ UniqueFd ConnectMountSocket(const std::string& mountpoint) {
   return fd;
 }
 
-// Returns once the serving process has closed its socket (it exited), or on Ctrl-C.
-void WaitForMountProcess(const UniqueFd& fd) {
+// Returns once the serving process has closed its socket (it exited); kCancelled on Ctrl-C.
+Status WaitForMountProcess(const UniqueFd& fd, const std::string& mountpoint) {
   char byte;
   while (!Interrupted()) {
     ssize_t n = read(fd.get(), &byte, 1);
-    if (n == 0 || (n < 0 && errno != EINTR)) return;
+    if (n == 0 || (n < 0 && errno != EINTR)) return OkStatus();
   }
+  return Cancelled("unmounted " + mountpoint + ": interrupted while waiting for its upper to be saved");
 }
 
 Status RunMount(const ArgParser& p) {
@@ -233,8 +234,8 @@ int Umount(Args args) {
     const std::string& mnt = parser.positionals()[0];
     UniqueFd server = ConnectMountSocket(mnt);
     auto unmounted = [&] {
-      if (server) WaitForMountProcess(server);  // the upper's state is saved when this returns
-      return OkStatus();
+      // The upper's state is saved when this returns.
+      return server ? WaitForMountProcess(server, mnt) : OkStatus();
     };
     if (umount2(mnt.c_str(), 0) == 0) return unmounted();
     int err = errno;
