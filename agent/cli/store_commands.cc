@@ -1,6 +1,7 @@
 // sealroot mount | umount | fsck | gc | df: the sealed store's commands (design/sealfs.md).
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -128,6 +129,8 @@ Status RunMount(const ArgParser& p) {
   const std::string& store_dir = p.positionals()[0];
   const std::string& mountpoint = p.positionals()[1];
   const bool read_only = p.Bool("read-only");
+  if (struct stat st{}; stat(mountpoint.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR))
+    return NotFound("mountpoint " + mountpoint + " does not exist");
   if (read_only && (p.Has("upper") || p.Has("upper-root")))
     return InvalidArgument("--upper and --upper-root need a writable mount (drop --read-only)");
   SR_ASSIGN_OR_RETURN(Opened o, OpenRoot(p, store_dir));

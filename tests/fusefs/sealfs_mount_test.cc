@@ -226,6 +226,12 @@ TEST_F(SealfsMountTest, WrongKeyOrRootIsRefusedBeforeMounting) {
   auto foreign = Exec({Sealroot(), "fsck", tmp_.path(), "--root", root, "--key-file", key_});
   EXPECT_NE(foreign.exit_code, 0);
   EXPECT_NE(foreign.err.find("not a sealed store"), std::string::npos) << foreign.err;
+  // A missing mountpoint is named in our words, not libfuse's.
+  auto missing_dir = Exec(
+      {Sealroot(), "mount", store_, tmp_ / "no-such-dir", "--root", root, "--key-file", key_, "--read-only"});
+  EXPECT_EQ(missing_dir.exit_code, 4) << missing_dir.err;
+  EXPECT_EQ(missing_dir.err,
+            "sealroot mount: error: mountpoint " + tmp_ / "no-such-dir" + " does not exist\n");
 }
 
 TEST_F(SealfsMountTest, GcKeepsMountedRootsAndDfReportsUsage) {
