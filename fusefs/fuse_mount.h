@@ -33,6 +33,10 @@ struct FuseMountOptions {
   bool allow_other = true;      // with default_permissions: the kernel checks modes for every user
   unsigned max_threads = 16;
   bool debug = false;  // libfuse's request trace on stderr
+  // For a process whose only job is the mount: SIGINT/SIGTERM/SIGHUP end Serve() with kCancelled
+  // (over any handler installed before); once the FuseMount is destroyed (unmounted), they set
+  // the base/interrupt.h flag again, so the caller can still save its state.
+  bool stop_on_signal = false;
   // Ownership as a container's user namespace must see it (Debian's libfuse 3.14 has no idmapped
   // mounts): ids 0..size-1 of the filesystem are presented as host_uid/host_gid + id, and the
   // ids of callers and chown requests in those ranges map back. size 0: no shift.
@@ -52,7 +56,8 @@ class FuseMount {
   // Forks: the calling (parent) process exits with status 0; the child continues detached, with
   // stdin/stdout on /dev/null and stderr appended to `log_file` (or /dev/null when empty).
   Status Daemonize(const std::string& log_file);
-  // Serves requests until the filesystem is unmounted or SIGINT/SIGTERM/SIGHUP arrives.
+  // Serves requests until the filesystem is unmounted (OK) or, with stop_on_signal,
+  // SIGINT/SIGTERM/SIGHUP arrives (kCancelled; destroying the FuseMount then unmounts).
   Status Serve();
 
  private:
@@ -61,6 +66,7 @@ class FuseMount {
   std::unique_ptr<Adapter> adapter_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
+  bool stop_on_signal_ = false;
   unsigned max_threads_ = 16;
 };
 

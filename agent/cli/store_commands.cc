@@ -1,7 +1,12 @@
 // sealroot mount | umount | fsck | gc | df: the sealed store's commands (design/sealfs.md).
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -9,7 +14,11 @@
 #include "agent/cli/commands.h"
 #include "agent/sealing/sealing.h"
 #include "base/cli.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "base/fd.h"
 #include "base/file.h"
+#include "base/interrupt.h"
 #include "base/log.h"
 #include "fusefs/fuse_mount.h"
 #include "fusefs/sealed_tree.h"
@@ -58,10 +67,70 @@ Result<Opened> OpenRoot(const ArgParser& p, const std::string& store_dir) {
   return o;
 }
 
+// The mount's serving process holds a listening abstract unix socket named after the mountpoint
+// until it exits, after saving the upper; `umount` connects before unmounting and waits for the
+// socket to go away. The parent directory is resolved, never the mount itself (a dead FUSE
+// mount cannot be stat'ed).
+struct MountSocket {
+  sockaddr_un addr{};
+  socklen_t len = 0;
+};
+
+Result<MountSocket> MountSocketFor(const std::string& mountpoint) {
+  std::error_code ec;
+  std::filesystem::path path = std::filesystem::absolute(mountpoint, ec);
+  if (!ec) path = std::filesystem::canonical(path.parent_path(), ec) / path.filename();
+  if (ec) return ErrnoStatus("resolving " + mountpoint, ec.value());
+  std::string name = "sealroot-mount-" + HexEncode(Sha256Of(path.string())).substr(0, 32);
+  MountSocket s;
+  s.addr.sun_family = AF_UNIX;
+  std::memcpy(s.addr.sun_path + 1, name.data(), name.size());  // sun_path[0] == 0: abstract
+  s.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  return s;
+}
+
+// The socket stays open for the rest of the process (the kernel closes it at exit), so `umount`
+// returns once the mount's process has exited. Best effort: without it the mount works, only
+// `umount` cannot wait for the upper's save.
+void HoldMountSocket(const std::string& mountpoint) {
+  auto where = MountSocketFor(mountpoint);
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!where.ok() || !fd ||
+      bind(fd.get(), reinterpret_cast<const sockaddr*>(&where->addr), where->len) != 0 ||
+      listen(fd.get(), 64) != 0) {
+    SR_LOG(kWarning) << "umount of " << mountpoint << " will not wait for this mount's upper to be saved";
+    return;
+  }
+  (void)fd.Release();  // inherited by the daemon
+}
+
+// Connects to the mount's socket (none: a mount not served by `sealroot mount`).
+UniqueFd ConnectMountSocket(const std::string& mountpoint) {
+  auto where = MountSocketFor(mountpoint);
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!where.ok() || !fd ||
+      connect(fd.get(), reinterpret_cast<const sockaddr*>(&where->addr), where->len) != 0) {
+    return {};
+  }
+  return fd;
+}
+
+// Returns once the serving process has closed its socket (it exited); kCancelled on Ctrl-C.
+Status WaitForMountProcess(const UniqueFd& fd, const std::string& mountpoint) {
+  char byte;
+  while (!Interrupted()) {
+    ssize_t n = read(fd.get(), &byte, 1);
+    if (n == 0 || (n < 0 && errno != EINTR)) return OkStatus();
+  }
+  return Cancelled("unmounted " + mountpoint + ": interrupted while waiting for its upper to be saved");
+}
+
 Status RunMount(const ArgParser& p) {
   const std::string& store_dir = p.positionals()[0];
   const std::string& mountpoint = p.positionals()[1];
   const bool read_only = p.Bool("read-only");
+  if (struct stat st{}; stat(mountpoint.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR))
+    return NotFound("mountpoint " + mountpoint + " does not exist");
   if (read_only && (p.Has("upper") || p.Has("upper-root")))
     return InvalidArgument("--upper and --upper-root need a writable mount (drop --read-only)");
   SR_ASSIGN_OR_RETURN(Opened o, OpenRoot(p, store_dir));
@@ -84,6 +153,8 @@ Status RunMount(const ArgParser& p) {
   options.read_only = read_only;
   options.writeback_cache = !p.Bool("no-writeback-cache");
   options.debug = p.Bool("debug-fuse");
+  options.stop_on_signal = true;
+  HoldMountSocket(mountpoint);
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::FuseMount> mount, sf::FuseMount::Create(fs, options));
   // Absolute before daemonizing: the daemon runs in "/".
   const std::string root_file =
@@ -161,15 +232,21 @@ int Mount(Args args) {
 }
 
 int Umount(Args args) {
-  ArgParser p("sealroot umount", "MOUNTPOINT", "Unmount a sealed root.");
+  ArgParser p("sealroot umount", "MOUNTPOINT", "Unmount a sealed root; returns once its upper is saved.");
   return RunCommand(p, args, 1, [](const ArgParser& parser) -> Status {
     const std::string& mnt = parser.positionals()[0];
-    if (umount2(mnt.c_str(), 0) == 0) return OkStatus();
+    UniqueFd server = ConnectMountSocket(mnt);
+    auto unmounted = [&] {
+      // The upper's state is saved when this returns.
+      return server ? WaitForMountProcess(server, mnt) : OkStatus();
+    };
+    if (umount2(mnt.c_str(), 0) == 0) return unmounted();
     int err = errno;
     if (err == EPERM) {  // not root: the setuid helper may unmount the user's own FUSE mounts
       std::string cmd = "fusermount3 -u -- '" + mnt + "'";
-      if (mnt.find('\'') == std::string::npos && std::system(cmd.c_str()) == 0) return OkStatus();
+      if (mnt.find('\'') == std::string::npos && std::system(cmd.c_str()) == 0) return unmounted();
     }
+    if (err == EINVAL) return NotFound("unmounting " + mnt + ": not mounted");  // not "Invalid argument"
     return ErrnoStatus("unmounting " + mnt, err);
   });
 }

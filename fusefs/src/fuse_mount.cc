@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/interrupt.h"
 #include "base/log.h"
 
 namespace sealroot::sealfs {
@@ -427,6 +429,12 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
     return Unavailable(ctx + ": the kernel refused the FUSE mount (see the message above)");
   }
   mount->mounted_ = true;
+  mount->stop_on_signal_ = options.stop_on_signal;
+  // libfuse installs its handlers (which end the loop) only over SIG_DFL; the command's interrupt
+  // flag would otherwise take the first signal and leave the mount serving.
+  if (options.stop_on_signal) {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
+  }
   if (fuse_set_signal_handlers(mount->session_) != 0) return Internal(ctx + ": installing signal handlers");
   return mount;
 }
@@ -434,6 +442,8 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
 FuseMount::~FuseMount() {
   if (session_ == nullptr) return;
   fuse_remove_signal_handlers(session_);
+  // Back to the flag: a signal while the caller saves the upper must not kill it half-way.
+  if (stop_on_signal_) InstallInterruptHandler();
   if (mounted_) fuse_session_unmount(session_);
   fuse_session_destroy(session_);
 }
@@ -461,6 +471,8 @@ Status FuseMount::Serve() {
   int rc = fuse_session_loop_mt(session_, config);
   fuse_loop_cfg_destroy(config);
   if (rc < 0) return Internal("the FUSE loop failed: " + std::string(std::strerror(-rc)));
+  // libfuse returns the number of the signal that ended the loop.
+  if (rc > 0) return Cancelled("stopped by SIG" + std::string(sigabbrev_np(rc) ? sigabbrev_np(rc) : "?"));
   return OkStatus();
 }
 

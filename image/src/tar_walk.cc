@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -19,23 +20,51 @@ struct ArchiveDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
+constexpr la_int64_t kBlock = 512;
+
 // libarchive pulls from the pipeline through this callback; the Status of a failed stage is kept
 // so the error the user sees is ours ("layer 1 DiffID: digest mismatch"), not libarchive's.
+//
+// A stream that ends inside the block padding after the current entry's data (umoci 0.4 writes
+// such layers, without padding or end-of-archive blocks) ends the archive there, as Go's
+// archive/tar and so umoci read it: the missing padding is supplied as zeros. The digest stages
+// upstream saw only the real bytes. A stream cut inside a header or an entry's data stays an
+// error.
 struct Feed {
   Reader* reader = nullptr;
   std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(256 * 1024);
   Status error;
+  la_int64_t fed = 0;           // bytes handed to libarchive
+  la_int64_t data_end = -1;     // stream offset where the current entry's data ends
+  la_int64_t padding_end = -1;  // ... and where its block padding ends
+  bool ended = false;
 
   static la_ssize_t Read(archive* a, void* self, const void** out) {
     auto* feed = static_cast<Feed*>(self);
+    *out = feed->buffer.data();
+    if (feed->ended) return 0;
     auto n = feed->reader->Read(feed->buffer);
     if (!n.ok()) {
       feed->error = n.status();
       archive_set_error(a, EIO, "%s", "layer stream failed");
       return -1;
     }
-    *out = feed->buffer.data();
+    if (*n == 0) {
+      feed->ended = true;
+      if (feed->fed < feed->data_end || feed->fed >= feed->padding_end) return 0;
+      auto missing = static_cast<std::size_t>(feed->padding_end - feed->fed);
+      std::fill_n(feed->buffer.begin(), missing, std::uint8_t{0});
+      feed->fed = feed->padding_end;
+      return static_cast<la_ssize_t>(missing);
+    }
+    feed->fed += static_cast<la_int64_t>(*n);
     return static_cast<la_ssize_t>(*n);
+  }
+
+  // Called right after a header is read, when libarchive has consumed exactly the header blocks.
+  void EnterEntry(archive* a, std::uint64_t data_size) {
+    data_end = archive_filter_bytes(a, 0) + static_cast<la_int64_t>(data_size);
+    padding_end = (data_end + kBlock - 1) / kBlock * kBlock;
   }
 };
 
@@ -183,6 +212,7 @@ Status WalkTar(Reader& tar, LayerSink& sink) {
     if (!feed.error.ok()) return feed.error;
     if (rc < ARCHIVE_WARN) return DataLoss(std::string("malformed tar: ") + archive_error_string(a.get()));
     SR_ASSIGN_OR_RETURN(Entry entry, ConvertEntry(ae));
+    feed.EnterEntry(a.get(), entry.type == EntryType::kRegular ? entry.size : 0);
     SR_RETURN_IF_ERROR(ConvertWhiteout(entry));
     EntryContent content(a.get(), feed);
     Status s = sink.AddEntry(entry, entry.type == EntryType::kRegular ? &content : nullptr);

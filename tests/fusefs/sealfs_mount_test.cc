@@ -2,13 +2,17 @@
 // tree against `umoci unpack`'s, running a program from it, tampering seen as EIO with a log
 // line naming the path, bad keys and roots refused before anything is mounted, fsck/gc/df.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "tests/support/images.h"
 #include "tests/support/process.h"
@@ -39,6 +43,40 @@ bool IsFuseMount(const std::string& path) {
   return statfs(path.c_str(), &st) == 0 && static_cast<unsigned>(st.f_type) == kFuseSuperMagic;
 }
 
+// Whether `path` appears in this process's mount table (a dead FUSE mount still does).
+bool InMountTable(const std::string& path) {
+  return ReadText("/proc/self/mountinfo").find(" " + path + " ") != std::string::npos;
+}
+
+// Whether `pid` runs (a zombie has finished: it only waits to be reaped).
+bool Alive(pid_t pid) {
+  std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+  std::size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+template <typename Pred>
+bool WaitFor(Pred pred) {
+  for (int i = 0; i < 400; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// The pid of the `sealroot mount ... MNT` daemon.
+pid_t MountDaemon(const std::string& mnt) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string cmdline = ReadText(e.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(" mount ") != std::string::npos && cmdline.find(" " + mnt + " ") != std::string::npos &&
+        cmdline.find("sealroot") != std::string::npos) {
+      return std::stoi(e.path().filename());
+    }
+  }
+  return -1;
+}
+
 // A sealed store holding images, and mounts that are unmounted when the test ends.
 class SealfsMountTest : public ::testing::Test {
  protected:
@@ -64,7 +102,42 @@ class SealfsMountTest : public ::testing::Test {
     return r;
   }
 
+  // A writable mount keeping its upper in tmp_/upper (pinned to `upper_root` when given),
+  // writing the upper's root at unmount to tmp_/upper-root.
+  std::vector<std::string> WritableMountArgs(const std::string& root, const std::string& mnt,
+                                             const std::string& upper_root = "") {
+    std::filesystem::create_directories(mnt);
+    std::vector<std::string> argv = {Sealroot(),
+                                     "mount",
+                                     store_,
+                                     mnt,
+                                     "--root",
+                                     root,
+                                     "--key-file",
+                                     key_,
+                                     "--upper",
+                                     tmp_ / "upper",
+                                     "--upper-root-file",
+                                     root_file_,
+                                     "--log-file",
+                                     log_};
+    if (!upper_root.empty()) argv.insert(argv.end(), {"--upper-root", upper_root});
+    return argv;
+  }
+
+  // Mounts the upper pinned to `upper_root` and reads `file` from it.
+  std::string ReadFromUpper(const std::string& root, const std::string& upper_root, const std::string& file) {
+    std::string mnt = tmp_ / "check";
+    auto r = Exec(WritableMountArgs(root, mnt, upper_root));
+    EXPECT_TRUE(r.ok()) << r.err;
+    if (!r.ok()) return "";
+    std::string text = ReadText(mnt + "/" + file);
+    EXPECT_TRUE(Exec({Sealroot(), "umount", mnt}).ok());
+    return text;
+  }
+
   TempDir tmp_;
+  std::string root_file_ = tmp_ / "upper-root";
   std::string store_ = tmp_ / "store";
   std::string key_ = tmp_ / "key";
   std::string log_ = tmp_ / "daemon.log";
@@ -153,6 +226,12 @@ TEST_F(SealfsMountTest, WrongKeyOrRootIsRefusedBeforeMounting) {
   auto foreign = Exec({Sealroot(), "fsck", tmp_.path(), "--root", root, "--key-file", key_});
   EXPECT_NE(foreign.exit_code, 0);
   EXPECT_NE(foreign.err.find("not a sealed store"), std::string::npos) << foreign.err;
+  // A missing mountpoint is named in our words, not libfuse's.
+  auto missing_dir = Exec(
+      {Sealroot(), "mount", store_, tmp_ / "no-such-dir", "--root", root, "--key-file", key_, "--read-only"});
+  EXPECT_EQ(missing_dir.exit_code, 4) << missing_dir.err;
+  EXPECT_EQ(missing_dir.err,
+            "sealroot mount: error: mountpoint " + tmp_ / "no-such-dir" + " does not exist\n");
 }
 
 TEST_F(SealfsMountTest, GcKeepsMountedRootsAndDfReportsUsage) {
@@ -172,6 +251,65 @@ TEST_F(SealfsMountTest, GcKeepsMountedRootsAndDfReportsUsage) {
   EXPECT_TRUE(umount.ok()) << umount.err;
   mounts_.clear();
   EXPECT_FALSE(IsFuseMount(tmp_ / "mnt"));
+  auto again = Exec({Sealroot(), "umount", tmp_ / "mnt"});
+  EXPECT_EQ(again.exit_code, 4);
+  EXPECT_NE(again.err.find("not mounted"), std::string::npos) << again.err;
+}
+
+// Ctrl-C or SIGTERM on a foreground mount: unmounted (no dead "Transport endpoint is not
+// connected" mount left), the upper saved first (a write made just before is in it), exit 130.
+TEST_F(SealfsMountTest, SignalToForegroundMountUnmountsAndSavesTheUpper) {
+  std::string root = Seal(BuildBusyboxImage(tmp_ / "layout"));
+  std::string upper_root;
+  for (int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(sig == SIGINT ? "SIGINT" : "SIGTERM");
+    std::string mnt = tmp_ / "fg";
+    std::vector<std::string> argv = WritableMountArgs(root, mnt, upper_root);
+    argv.push_back("--foreground");
+    BackgroundProcess mount(argv, tmp_ / "fg.log");
+    ASSERT_TRUE(WaitFor([&] { return IsFuseMount(mnt); })) << ReadText(tmp_ / "fg.log");
+    std::ofstream(mnt + "/written-" + std::to_string(sig)) << "before the signal\n";
+    EXPECT_EQ(mount.Stop(sig), 130) << ReadText(tmp_ / "fg.log");
+    EXPECT_FALSE(InMountTable(mnt));
+    EXPECT_FALSE(IsFuseMount(mnt));
+    std::string saved = ReadText(root_file_);
+    ASSERT_EQ(saved.size(), 65u) << "no upper root saved";
+    upper_root = saved.substr(0, 64);
+    EXPECT_EQ(ReadFromUpper(root, upper_root, "written-" + std::to_string(sig)), "before the signal\n");
+    upper_root = ReadText(root_file_).substr(0, 64);  // that mount saved the upper again
+  }
+}
+
+// SIGTERM to a daemonized mount unmounts it after saving the upper; `sealroot umount` returns
+// only once the upper's root is written.
+TEST_F(SealfsMountTest, SigtermToDaemonAndUmountBothSaveTheUpperFirst) {
+  std::string root = Seal(BuildBusyboxImage(tmp_ / "layout"));
+  std::string mnt = tmp_ / "daemon";
+  auto r = Exec(WritableMountArgs(root, mnt));
+  ASSERT_TRUE(r.ok()) << r.err;
+  mounts_.push_back(mnt);
+  pid_t daemon = MountDaemon(mnt);
+  ASSERT_GT(daemon, 0);
+  std::ofstream(mnt + "/first") << "1\n";
+  ASSERT_EQ(kill(daemon, SIGTERM), 0);
+  EXPECT_TRUE(WaitFor([&] { return !Alive(daemon); })) << "the daemon survived SIGTERM";
+  EXPECT_FALSE(InMountTable(mnt));
+  std::string first_root = ReadText(root_file_).substr(0, 64);
+  ASSERT_EQ(first_root.size(), 64u) << ReadText(log_);
+
+  r = Exec(WritableMountArgs(root, mnt, first_root));
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_EQ(ReadText(mnt + "/first"), "1\n");
+  std::ofstream(mnt + "/second") << "2\n";
+  daemon = MountDaemon(mnt);
+  ASSERT_GT(daemon, 0);
+  auto umount = Exec({Sealroot(), "umount", mnt});
+  ASSERT_TRUE(umount.ok()) << umount.err;
+  mounts_.clear();
+  EXPECT_FALSE(Alive(daemon)) << "umount returned while the mount's process was still saving";
+  std::string second_root = ReadText(root_file_).substr(0, 64);  // read at once: already durable
+  EXPECT_NE(second_root, first_root) << "umount returned before the upper was saved";
+  EXPECT_EQ(ReadFromUpper(root, second_root, "second"), "2\n");
 }
 
 }  // namespace

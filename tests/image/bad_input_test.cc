@@ -103,6 +103,28 @@ TEST_F(BadInputTest, TruncatedBlobIsRefused) {
   ExpectNothingLeft();
 }
 
+// A layer tar (digest and DiffID intact) that ends inside an entry's data or inside a header:
+// umoci refuses it, and so do we. Only a tar ending in the last entry's padding is accepted.
+TEST_F(BadInputTest, TarCutInsideDataOrHeaderIsRefused) {
+  for (bool in_data : {true, false}) {
+    std::string ref = NewLayoutImage(work_ / "layout", in_data ? "in-data" : "in-header");
+    WriteTar(work_ / "cut.tar", {File("a", std::string(1000, 'a')), File("b")});
+    auto headers = Shell(
+        "python3 -c \"import tarfile,sys; t=tarfile.open(sys.argv[1]); "
+        "print(' '.join(str(m.offset) for m in t.getmembers()))\" " +
+        work_ / "cut.tar");
+    ASSERT_TRUE(headers.ok()) << headers.err;
+    std::uint64_t b_offset = std::stoull(headers.out.substr(headers.out.find(' ') + 1));
+    // a's 1000 bytes of data end 24 bytes before b's header (PAX headers included).
+    fs::resize_file(work_ / "cut.tar", in_data ? b_offset - 24 - 300 : b_offset + 100);
+    AddLayer(ref, work_ / "cut.tar");
+    Status s = Unpack(ref);
+    ASSERT_FALSE(s.ok()) << (in_data ? "cut in data" : "cut in header");
+    EXPECT_EQ(s.code(), Code::kDataLoss) << s.ToString();
+    ExpectNothingLeft();
+  }
+}
+
 TEST_F(BadInputTest, ManifestNamingMalformedDigestIsRefused) {
   std::string ref = ImageWithLayer({File("a")});
   auto dir = work_ / "layout";

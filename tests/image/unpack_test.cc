@@ -96,6 +96,38 @@ TEST_F(UnpackTest, FeatureRichLayersEqualUmoci) {
   EXPECT_EQ(Process(work / "b")["user"]["uid"], 1000);
 }
 
+// umoci 0.4's `insert` writes layers whose tar ends right after the last file's data: no block
+// padding, no end-of-archive blocks. umoci (Go's archive/tar) unpacks them; so must we.
+TEST_F(UnpackTest, UmociInsertLayersWithoutTarPaddingEqualUmoci) {
+  TempDir work;
+  std::string ref = NewLayoutImage(work / "layout", "insert");
+  WriteTar(work / "base.tar",
+           {{.type = TarEntry::kDir, .name = "add", .mode = 0755}, {.name = "add/old.txt", .data = "lower"}});
+  AddLayer(ref, work / "base.tar");
+  ConfigureImage(ref, {"--config.entrypoint=/bin/sh"});
+  std::filesystem::create_directories(work / "src/d");
+  std::ofstream(work / "src/d/f") << "hello\n";
+  std::ofstream(work / "src/g") << "abc";  // 3 bytes: the stream ends 509 bytes short of a block
+  std::string layout = work / "layout";
+  for (std::vector<std::string> flags : {std::vector<std::string>{}, {"--opaque"}}) {
+    std::vector<std::string> argv = {"umoci", "insert"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {"--image", layout + ":insert", work / "src", "/add"});
+    auto r = testing::Run(argv);
+    ASSERT_TRUE(r.ok()) << r.err;
+  }
+  auto cut = Shell("for b in " + layout +
+                   "/blobs/sha256/*; do gzip -t $b 2>/dev/null && "
+                   "[ $(( $(zcat $b | wc -c) % 512 )) -ne 0 ] && echo $b; done");
+  ASSERT_NE(cut.out, "") << "umoci wrote padded layers; the test shows nothing";
+  ExpectSameAsUmoci(ref, ref);
+  TempDir bundle;
+  ASSERT_TRUE(Sealroot({"unpack", ref, bundle / "b"}).ok());
+  Tree t = ScanTree(bundle / "b/rootfs");
+  EXPECT_FALSE(t.count("add/old.txt"));  // the opaque insert hid the lower file
+  EXPECT_EQ(t["add/g"].size, 3u);
+}
+
 TEST_F(UnpackTest, RootlessEqualsUmociRootless) {
   ExpectSameAsUmoci(rich_, rich_, "", true);
 }
