@@ -24,7 +24,8 @@ class SealedTree : public Filesystem {
   // Refuses a store that is not one, has another version, another key, or lacks the root (what a
   // rolled-back store looks like), and a root that does not verify.
   static Result<std::unique_ptr<SealedTree>> OpenRoot(std::shared_ptr<const Store> store,
-                                                  std::shared_ptr<const StoreKey> key, const RootHash& root);
+                                                      std::shared_ptr<const StoreKey> key,
+                                                      const RootHash& root);
 
   // The image's config JSON and digests, as sealed.
   virtual const std::string& config_json() const = 0;

@@ -47,9 +47,9 @@ struct PullOptions {
   std::optional<Platform> platform;  // --platform; default Platform::Host()
 
   // Streaming.
-  int parallel_downloads = 3;                  // layers fetched ahead at once (registry only)
-  std::string spool_dir;                       // where fetched-ahead layers wait; default $TMPDIR
-  std::uint64_t spool_cap = 2ull << 30;        // bytes of fetched-ahead layers on disk at once
+  int parallel_downloads = 3;            // layers fetched ahead at once (registry only)
+  std::string spool_dir;                 // where fetched-ahead layers wait; default $TMPDIR
+  std::uint64_t spool_cap = 2ull << 30;  // bytes of fetched-ahead layers on disk at once
 
   // Limits (design/image.md "Limits"): exceeding one fails the pull with kResourceExhausted
   // naming it, and the sink is aborted. The names are the agent's config keys.

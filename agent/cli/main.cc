@@ -27,7 +27,8 @@ constexpr Command kCommands[] = {
     {"fsck", sealroot::cli::Fsck, "verify every object of a sealed root"},
     {"gc", sealroot::cli::Gc, "remove store objects no root uses"},
     {"df", sealroot::cli::Df, "show a store's space usage"},
-    {"keyprovider", sealroot::cli::KeyProvider, "the owner's key broker: KBS attestation protocol (--kbs), or unwrapping for anyone (--dev-unwrap)"},
+    {"keyprovider", sealroot::cli::KeyProvider,
+     "the owner's key broker: KBS attestation protocol (--kbs), or unwrapping for anyone (--dev-unwrap)"},
     {"enclave", sealroot::cli::Enclave, "measure, sign, verify and run (simulated) enclaves"},
     {"ctl", sealroot::cli::Ctl, "talk to an enclave-agent (pull, create, start, logs, ...)"},
 };

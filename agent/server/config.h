@@ -63,7 +63,7 @@ struct Limits {
   std::size_t max_decompression_ratio = 100;  // a layer's decompressed / compressed bytes
   std::size_t max_layers = 128;               // layers of one image
   std::size_t max_store_size = 64ull << 30;   // bytes of every sealed image store together
-  std::size_t max_message_size = 4u << 20;  // ttrpc's own limit, also applied to gRPC
+  std::size_t max_message_size = 4u << 20;    // ttrpc's own limit, also applied to gRPC
   std::size_t max_connections = 64;
   std::size_t max_requests_in_flight = 256;
   // Calls that may block for long (WaitProcess, ReadStdout/ReadStderr, WriteStdin, PullImage,

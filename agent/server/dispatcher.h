@@ -25,7 +25,8 @@ struct RpcReply {
 class RpcHandler {
  public:
   virtual ~RpcHandler() = default;
-  virtual RpcReply Call(std::string_view service, std::string_view method, std::string_view payload) const = 0;
+  virtual RpcReply Call(std::string_view service, std::string_view method,
+                        std::string_view payload) const = 0;
 };
 
 class RpcDispatcher final : public RpcHandler {

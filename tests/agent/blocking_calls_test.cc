@@ -153,7 +153,7 @@ TEST_P(BlockingCallsDisconnectTest, DisconnectingFreesTheSlotsOfItsBlockedCalls)
     int refused = 0;
     for (UniqueFd& fd : fds) refused += Count(Responses(fd.get(), 500ms), Code::kResourceExhausted);
     EXPECT_EQ(refused, connections * per_connection - total);  // every slot taken
-  }  // every client goes away
+  }                                                            // every client goes away
   // Their calls give up and free the slots: a new client gets a full connection's worth again.
   bool freed = false;
   for (int attempt = 0; attempt < 20 && !freed; ++attempt) {

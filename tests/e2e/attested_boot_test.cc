@@ -353,8 +353,8 @@ class UpperPinningTest : public AttestedBootTest {
  protected:
   // One boot of container `id` over `upper` running `script` as root.
   Outcome Boot(const std::string& id, const std::string& upper, const std::string& script) {
-    AppEnclaveSpec spec = Spec(id, R"({"process":{"args":["sh","-c",")" + script +
-                                       R"("],"user":{"uid":0,"gid":0}}})");
+    AppEnclaveSpec spec =
+        Spec(id, R"({"process":{"args":["sh","-c",")" + script + R"("],"user":{"uid":0,"gid":0}}})");
     spec.state_dir = state_ / (id + "-" + std::to_string(++boots_));
     spec.upper_dir = upper;
     auto app = Launch(std::move(spec));

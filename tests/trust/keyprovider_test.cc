@@ -143,9 +143,9 @@ TEST_F(KeyProviders, GrpcKeyProviderServiceUnwraps) {
 TEST_F(KeyProviders, GrpcKeyBrokerWithoutTheKeyRefuses) {
   int port = FreePort();
   std::string address = "127.0.0.1:" + std::to_string(port);
-  BackgroundProcess server(
-      {BuiltProgram("sealroot"), "keyprovider", "--dev-unwrap", "--keys", tmp_ / "wrong-keys", "--listen", address},
-      tmp_ / "kp.log");
+  BackgroundProcess server({BuiltProgram("sealroot"), "keyprovider", "--dev-unwrap", "--keys",
+                            tmp_ / "wrong-keys", "--listen", address},
+                           tmp_ / "kp.log");
   ASSERT_TRUE(WaitForPort(port));
   auto providers = Config(R"({"key-providers":{"sealroot":{"grpc":")" + address + R"("}}})");
   ASSERT_TRUE(providers.ok());

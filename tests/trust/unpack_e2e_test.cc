@@ -111,8 +111,8 @@ TEST_F(EncryptedUnpack, ThroughTheGrpcKeyBroker) {
   ASSERT_TRUE(MakeDirs(tmp_ / "keys").ok());
   MustShell("cp " + M().Path("rsa.pem") + " " + tmp_ / "keys/");
   int port = FreePort();
-  BackgroundProcess broker({BuiltProgram("sealroot"), "keyprovider", "--dev-unwrap", "--keys", tmp_ / "keys", "--listen",
-                            "127.0.0.1:" + std::to_string(port)},
+  BackgroundProcess broker({BuiltProgram("sealroot"), "keyprovider", "--dev-unwrap", "--keys", tmp_ / "keys",
+                            "--listen", "127.0.0.1:" + std::to_string(port)},
                            tmp_ / "broker.log");
   ASSERT_TRUE(WaitForPort(port));
   ASSERT_TRUE(WriteFileAtomic(tmp_ / "kp.json", R"({"key-providers":{"sealroot":{"grpc":"127.0.0.1:)" +
@@ -132,8 +132,8 @@ TEST_F(EncryptedUnpack, ThroughACmdKeyProvider) {
   MustShell("cp " + M().Path("ec.pem") + " " + tmp_ / "keys/");
   ASSERT_TRUE(WriteFileAtomic(tmp_ / "kp.json", R"({"key-providers":{"broker":{"cmd":{"path":")" +
                                                     BuiltProgram("sealroot") +
-                                                    R"(","args":["keyprovider","--dev-unwrap","--keys",")" + tmp_ / "keys" +
-                                                    R"(","--stdio"]}}}})")
+                                                    R"(","args":["keyprovider","--dev-unwrap","--keys",")" +
+                                                    tmp_ / "keys" + R"(","--stdio"]}}}})")
                   .ok());
   ExpectPlainTree(layout, {"--keyprovider-config", tmp_ / "kp.json"});
 }
