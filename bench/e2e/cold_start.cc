@@ -13,12 +13,14 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "base/args.h"
 #include "base/file.h"
 #include "boot/app_enclave.h"
+#include "boot/seccomp_profile.h"
 #include "local-attest/sim.h"
 #include "stub-enclave/measure.h"
 #include "stub-enclave/sigstruct.h"
@@ -76,10 +78,33 @@ Result<Setup> Prepare(const std::string& work, const std::string& boot) {
   return s;
 }
 
+// The isolation `runc spec` gives (and `ctr run` applies): new namespaces, the 14 default
+// capabilities, no_new_privs, masked and read-only /proc paths, the default seccomp profile.
+std::string RuncLikeSpec() {
+  const nlohmann::json caps = {"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+                               "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+                               "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+                               "CAP_KILL",    "CAP_AUDIT_WRITE"};
+  nlohmann::json namespaces = nlohmann::json::array();
+  for (const char* type : {"pid", "network", "ipc", "uts", "mount"}) namespaces.push_back({{"type", type}});
+  return nlohmann::json{
+      {"process",
+       {{"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+        {"noNewPrivileges", true}}},
+      {"linux",
+       {{"namespaces", namespaces},
+        {"seccomp", boot::DefaultSeccompProfile()},
+        {"maskedPaths", {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"}},
+        {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}}
+      .dump();
+}
+
 Result<std::map<std::string, double>> OneStart(Setup& s, const std::string& boot, const std::string& state) {
   boot::AppEnclaveSpec spec;
   spec.container_id = "bench";
-  spec.boot_spec = "{}";
+  spec.boot_spec = RuncLikeSpec();
+  spec.upper_key = SecretBytes::Random(32);
+  spec.exec_key = SecretBytes::Random(32);
   spec.store_dir = s.store;
   spec.root_hash = s.root;
   spec.key = s.key.Clone();
