@@ -50,12 +50,13 @@ sealroot::Status ApplyOverrides(const sealroot::ArgParser& args, AgentConfig& co
 // host-given file could name other app enclaves, keys and policies. Outside one (development,
 // tests), --config FILE.
 sealroot::Result<AgentConfig> LoadConfig(const sealroot::ArgParser& args) {
-  if (sealroot::sgx::OpenTee().ok()) {
+  if (sealroot::local_attest::sgx::OpenTee().ok()) {
     if (args.Has("config")) {
       return sealroot::PermissionDenied(
           "--config: an agent in an enclave reads its configuration only from its measured manifest");
     }
-    SR_ASSIGN_OR_RETURN(std::optional<std::string> manifest, sealroot::sgx::ReadEnclaveManifest());
+    SR_ASSIGN_OR_RETURN(std::optional<std::string> manifest,
+                        sealroot::local_attest::sgx::ReadEnclaveManifest());
     if (!manifest) {
       return sealroot::FailedPrecondition(
           "this enclave has no measured manifest: launch the agent with one (sealroot enclave run --manifest "

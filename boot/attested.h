@@ -22,10 +22,10 @@ namespace sealroot::boot {
 // The stub enclave (enclave-agent) this boot accepts keys from.
 struct StubIdentity {
   // Default: the boot's own MRSIGNER (one vendor signs both enclaves).
-  std::optional<sgx::Measurement> mr_signer;
+  std::optional<local_attest::sgx::Measurement> mr_signer;
   std::uint16_t isv_prod_id = 0;
   std::uint16_t min_isv_svn = 0;
-  std::optional<sgx::Measurement> mr_enclave;  // pins one build of the agent
+  std::optional<local_attest::sgx::Measurement> mr_enclave;  // pins one build of the agent
 };
 
 struct AttestedBootOptions {
@@ -36,7 +36,7 @@ struct AttestedBootOptions {
   // The container's persistent writable layer (fusefs upper: encrypted, integrity-protected,
   // bound to this root); empty: an in-memory layer, gone when the container ends.
   std::string upper_dir;
-  // Where to serve ExecProcess requests (boot/exec.h) once the container runs; empty: no exec.
+  // Where to serve ExecProcess requests (boot/spec/exec.h) once the container runs; empty: no exec.
   std::string exec_socket;
   StubIdentity stub;
   std::chrono::milliseconds attest_timeout{10'000};
@@ -44,6 +44,6 @@ struct AttestedBootOptions {
 
 // Returns the entrypoint's exit code (128+N for signal N). kPermissionDenied when the stub is
 // not the expected enclave, the release is for another container, or the spec was changed.
-Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options);
+Result<int> RunAttestedBoot(local_attest::sgx::Tee& tee, const AttestedBootOptions& options);
 
 }  // namespace sealroot::boot

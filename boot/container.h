@@ -23,7 +23,7 @@
 
 #include "base/fd.h"
 #include "base/status.h"
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 
 namespace sealroot::boot {
 

@@ -27,7 +27,7 @@
 #include "base/status.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 inline constexpr std::uint64_t kRootIno = 1;
 
@@ -171,4 +171,4 @@ class Filesystem {
   }
 };
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -23,7 +23,7 @@
 
 struct fuse_session;
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 struct FuseMountOptions {
   std::string mountpoint;
@@ -70,4 +70,4 @@ class FuseMount {
   unsigned max_threads_ = 16;
 };
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

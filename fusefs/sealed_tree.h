@@ -17,7 +17,7 @@
 #include "fusefs/store.h"
 #include "fusefs/store_key.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 class SealedTree : public Filesystem {
  public:
@@ -48,4 +48,4 @@ using BadObjectFn =
 Result<FsckReport> Fsck(const Store& store, const StoreKey& key, const RootHash& root,
                         const BadObjectFn& bad);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -18,7 +18,7 @@
 #include "fusefs/store_key.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 inline constexpr std::string_view kStoreVersion = "sealfs-store 2\n";
 
@@ -121,4 +121,4 @@ class Store {
   StoreLock lock_;
 };
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -15,7 +15,7 @@
 #include "base/status.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 class StoreKey {
  public:
@@ -43,4 +43,4 @@ class StoreKey {
   SecretBytes name_key_;
 };
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -10,7 +10,7 @@
 
 #include "base/status.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 using Hash32 = std::array<std::uint8_t, 32>;
 
@@ -60,4 +60,4 @@ struct Attr {
   std::uint32_t mtime_nsec = 0;
 };
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -31,7 +31,7 @@
 #include "fusefs/store_key.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 struct UpperOptions {
   // The persistent upper's directory (created if missing or empty); empty: an in-memory upper
@@ -68,4 +68,4 @@ class UnionFs : public Filesystem {
   virtual std::optional<Hash32> state_hash() const = 0;
 };
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

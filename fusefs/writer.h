@@ -20,7 +20,7 @@
 #include "fusefs/store_key.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 // One entry of a layer, as the image's tar stream describes it.
 struct LayerEntry {
@@ -72,4 +72,4 @@ struct ImageMetadata {
 // directory objects and root object, commits the root, and returns its root hash.
 Result<RootHash> BuildImageRoot(const Store& store, const StoreKey& key, const ImageMetadata& image);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -25,13 +25,13 @@
 namespace sealroot::kbs {
 
 struct BrokerOptions {
-  std::vector<attest::IdentityPolicy> trusted;  // allow_debug is ignored: DEBUG is never trusted
-  std::string root_cert_pem;                    // the quote root (sim root, or Intel's SGX root CA)
+  std::vector<local_attest::IdentityPolicy> trusted;  // allow_debug is ignored: DEBUG is never trusted
+  std::string root_cert_pem;                          // the quote root (sim root, or Intel's SGX root CA)
   std::string resource_dir;
   std::chrono::seconds challenge_ttl{60};  // from /auth to /attest
   std::chrono::seconds session_ttl{300};   // from /attest to the last resource
   std::size_t max_sessions = 4096;
-  sgx::QuoteVerifyOptions quote_options;
+  local_attest::sgx::QuoteVerifyOptions quote_options;
 };
 
 // The broker's policy file:
@@ -39,7 +39,7 @@ struct BrokerOptions {
 //                {"mrsigner": "<64 hex>", "isv_prod_id": 1, "min_isv_svn": 1,
 //                 "config_id": "<up to 128 hex>"}]}
 // Unknown keys are errors. An empty list trusts nothing.
-Result<std::vector<attest::IdentityPolicy>> LoadBrokerPolicy(const std::string& path);
+Result<std::vector<local_attest::IdentityPolicy>> LoadBrokerPolicy(const std::string& path);
 
 class Broker {
  public:

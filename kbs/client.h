@@ -31,7 +31,7 @@ struct ClientOptions {
 class KbsClient {
  public:
   // `tee` must outlive the client.
-  static Result<std::unique_ptr<KbsClient>> Create(sgx::Tee& tee, ClientOptions options);
+  static Result<std::unique_ptr<KbsClient>> Create(local_attest::sgx::Tee& tee, ClientOptions options);
   virtual ~KbsClient() = default;
   // auth + attest now (GetResource does it when needed). kPermissionDenied if the broker refused.
   virtual Status Attest() = 0;

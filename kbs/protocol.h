@@ -49,7 +49,7 @@ struct ResourceId {
 std::string CanonicalJson(const nlohmann::json& value);
 
 // The 64-byte report_data binding `nonce` and `tee_pubkey` (see above).
-sgx::ReportData RuntimeDataBinding(std::string_view nonce, const nlohmann::json& tee_pubkey);
+local_attest::sgx::ReportData RuntimeDataBinding(std::string_view nonce, const nlohmann::json& tee_pubkey);
 
 // The enclave's ephemeral P-256 key: its public JWK goes into the attestation, and every
 // resource comes back as a JWE (ECDH-ES+A256KW, A256GCM) only this key opens.

@@ -15,7 +15,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 
 using Deadline = std::chrono::steady_clock::time_point;
 
@@ -49,4 +49,4 @@ class SecureChannel {
   std::uint64_t sent_ = 0, received_ = 0;
 };
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

@@ -29,7 +29,7 @@
 #include "local-attest/sgx_types.h"
 #include "local-attest/tee.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 
 inline constexpr std::size_t kMsg1Size = 576;
 inline constexpr std::size_t kMsg2Size = 512;
@@ -44,7 +44,7 @@ class EphemeralKey;  // a P-256 key pair (private to local-attest)
 
 class DhResponder {
  public:
-  static Result<DhResponder> Create(sgx::Tee& tee);
+  static Result<DhResponder> Create(local_attest::sgx::Tee& tee);
   DhResponder(DhResponder&&) noexcept;
   DhResponder& operator=(DhResponder&&) noexcept;
   ~DhResponder();
@@ -52,25 +52,25 @@ class DhResponder {
   const std::vector<std::uint8_t>& msg1() const { return msg1_; }
   // Checks msg2 (size, g_b on the curve, CMAC under SMK, LAv1 KDF id, the report's MAC by
   // EGETKEY, report_data = SHA256(g_a||g_b)) and returns the initiator's report body.
-  Result<sgx::ReportBody> ProcessMsg2(std::span<const std::uint8_t> msg2);
+  Result<local_attest::sgx::ReportBody> ProcessMsg2(std::span<const std::uint8_t> msg2);
   // msg3, after ProcessMsg2 succeeded and the caller's policy accepted the initiator.
   Result<std::vector<std::uint8_t>> MakeMsg3();
   // The session key (AEK), once msg2 was accepted; empty before.
   SecretBytes TakeAek() { return std::move(aek_); }
 
  private:
-  DhResponder(sgx::Tee& tee, std::unique_ptr<EphemeralKey> key, std::vector<std::uint8_t> msg1);
-  sgx::Tee* tee_;
+  DhResponder(local_attest::sgx::Tee& tee, std::unique_ptr<EphemeralKey> key, std::vector<std::uint8_t> msg1);
+  local_attest::sgx::Tee* tee_;
   std::unique_ptr<EphemeralKey> key_;
   std::vector<std::uint8_t> msg1_;
   std::array<std::uint8_t, 64> g_b_{};
-  std::optional<sgx::ReportBody> peer_;
+  std::optional<local_attest::sgx::ReportBody> peer_;
   SecretBytes smk_, aek_;
 };
 
 class DhInitiator {
  public:
-  static Result<DhInitiator> Create(sgx::Tee& tee);
+  static Result<DhInitiator> Create(local_attest::sgx::Tee& tee);
   DhInitiator(DhInitiator&&) noexcept;
   DhInitiator& operator=(DhInitiator&&) noexcept;
   ~DhInitiator();
@@ -79,16 +79,16 @@ class DhInitiator {
   Result<std::vector<std::uint8_t>> ProcessMsg1(std::span<const std::uint8_t> msg1);
   // Checks msg3 (size, CMAC under SMK, the report's MAC, report_data = SHA256(g_b||g_a)) and
   // returns the responder's report body.
-  Result<sgx::ReportBody> ProcessMsg3(std::span<const std::uint8_t> msg3);
+  Result<local_attest::sgx::ReportBody> ProcessMsg3(std::span<const std::uint8_t> msg3);
   SecretBytes TakeAek() { return std::move(aek_); }
 
  private:
-  DhInitiator(sgx::Tee& tee, std::unique_ptr<EphemeralKey> key);
-  sgx::Tee* tee_;
+  DhInitiator(local_attest::sgx::Tee& tee, std::unique_ptr<EphemeralKey> key);
+  local_attest::sgx::Tee* tee_;
   std::unique_ptr<EphemeralKey> key_;
   std::array<std::uint8_t, 64> g_a_{};
   bool have_msg1_ = false;
   SecretBytes smk_, aek_;
 };
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

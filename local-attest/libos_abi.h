@@ -9,7 +9,7 @@
 
 #include "local-attest/sgx_types.h"
 
-namespace sealroot::sgx::abi {
+namespace sealroot::local_attest::sgx::abi {
 
 // Occlum /dev/sgx (magic 's').
 struct OcclumCreateReportArg {
@@ -67,4 +67,4 @@ static_assert(kGramineMyTargetInfoSize == 512 && kGramineUserReportDataSize == 6
 inline constexpr std::uint64_t kEncluEreport = 0;
 inline constexpr std::uint64_t kEncluEgetkey = 1;
 
-}  // namespace sealroot::sgx::abi
+}  // namespace sealroot::local_attest::sgx::abi

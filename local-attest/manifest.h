@@ -14,7 +14,7 @@
 
 #include "base/status.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 
 inline constexpr char kSimManifestFdEnv[] = "SEALROOT_SIM_MANIFEST_FD";
 inline constexpr char kLibOsManifestPath[] = "/etc/sealroot/manifest.json";
@@ -24,4 +24,4 @@ inline constexpr std::size_t kMaxManifestSize = 1u << 20;
 // is not sealed against writes is refused (its bytes could differ from the measured ones).
 Result<std::optional<std::string>> ReadEnclaveManifest();
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -12,12 +12,13 @@
 namespace sealroot::p256 {
 
 // The public key x||y on P-256; kDataLoss if it is not a point on the curve.
-Result<EvpPkeyPtr> PublicKey(const sgx::EcPoint& point);
+Result<EvpPkeyPtr> PublicKey(const local_attest::sgx::EcPoint& point);
 // x||y of a P-256 key.
-Result<sgx::EcPoint> PointOf(EVP_PKEY* key);
+Result<local_attest::sgx::EcPoint> PointOf(EVP_PKEY* key);
 // ECDSA-SHA256 over `data`.
-bool Verify(EVP_PKEY* key, std::span<const std::uint8_t> data, const sgx::EcdsaSignature& signature);
-Result<sgx::EcdsaSignature> Sign(EVP_PKEY* key, std::span<const std::uint8_t> data);
+bool Verify(EVP_PKEY* key, std::span<const std::uint8_t> data,
+            const local_attest::sgx::EcdsaSignature& signature);
+Result<local_attest::sgx::EcdsaSignature> Sign(EVP_PKEY* key, std::span<const std::uint8_t> data);
 // A P-256 key whose private scalar is derived from `seed` and `label` (the sim's deterministic
 // keys: the same seed gives the same root in every process).
 Result<EvpPkeyPtr> DeterministicKey(std::string_view seed, std::string_view label);

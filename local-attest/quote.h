@@ -33,7 +33,7 @@
 #include "base/status.h"
 #include "local-attest/sgx_types.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 
 struct QuoteHeader {
   std::uint16_t version = 0;
@@ -99,4 +99,4 @@ struct QuoteVerifyOptions {
 Result<ReportBody> VerifyQuote(std::span<const std::uint8_t> quote, std::string_view root_cert_pem,
                                const QuoteVerifyOptions& options = {});
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

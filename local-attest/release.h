@@ -29,7 +29,7 @@
 #include "local-attest/policy.h"
 #include "local-attest/tee.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 
 // One sealed root the app enclave may mount.
 struct ReleasedRoot {
@@ -89,7 +89,7 @@ class KeyReleaseServer {
  public:
   // Binds `socket_path` (mode 0600; a stale socket file there is replaced) and starts serving.
   // The policy's config_id is set to ContainerConfigId(release); `tee` must outlive the server.
-  static Result<std::unique_ptr<KeyReleaseServer>> Start(sgx::Tee& tee, std::string socket_path,
+  static Result<std::unique_ptr<KeyReleaseServer>> Start(local_attest::sgx::Tee& tee, std::string socket_path,
                                                          IdentityPolicy app_policy, KeyRelease release,
                                                          ReleaseServerOptions options = {});
   virtual ~KeyReleaseServer() = default;
@@ -116,11 +116,12 @@ class ReleaseSession {
 
 // Attests to the stub at `socket_path` and returns the session with the release meant for this
 // enclave; the connection stays open until the session is destroyed.
-Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(sgx::Tee& tee, const std::string& socket_path,
+Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(local_attest::sgx::Tee& tee,
+                                                           const std::string& socket_path,
                                                            const IdentityPolicy& stub_policy,
                                                            const FetchOptions& options = {});
 // The same, for a caller that reports nothing: the release alone, the connection closed.
-Result<KeyRelease> FetchKeyRelease(sgx::Tee& tee, const std::string& socket_path,
+Result<KeyRelease> FetchKeyRelease(local_attest::sgx::Tee& tee, const std::string& socket_path,
                                    const IdentityPolicy& stub_policy, const FetchOptions& options = {});
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

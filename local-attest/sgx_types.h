@@ -18,7 +18,7 @@
 
 #include "base/status.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 
 static_assert(std::endian::native == std::endian::little, "SGX structures are little-endian");
 
@@ -240,4 +240,4 @@ Result<T> StructFromBytes(std::span<const std::uint8_t> bytes, const char* what)
 // `self_report` (what sgx_self_target() does).
 TargetInfo TargetInfoFromReport(const ReportBody& body);
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

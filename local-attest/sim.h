@@ -26,7 +26,7 @@
 #include "local-attest/sgx_types.h"
 #include "local-attest/tee.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 
 // What the CPU knows about an enclave after EINIT (the SECS fields reports and keys use).
 struct EnclaveIdentity {
@@ -132,4 +132,4 @@ std::unique_ptr<Tee> NewInProcessSimTee(SimCpu cpu, std::shared_ptr<const SimQuo
 // A Tee that asks the launcher over `socket` (a SimCpuServer's peer end).
 std::unique_ptr<Tee> NewRemoteSimTee(UniqueFd socket);
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -6,8 +6,8 @@
 //   gramine  Gramine's /dev/attestation pseudo-files for target info and reports; EGETKEY is
 //            executed directly (ENCLU), since Gramine apps run inside the enclave.
 //
-//   SR_ASSIGN_OR_RETURN(auto tee, sgx::OpenTee());
-//   SR_ASSIGN_OR_RETURN(sgx::TargetInfo me, tee->SelfTargetInfo());
+//   SR_ASSIGN_OR_RETURN(auto tee, local_attest::sgx::OpenTee());
+//   SR_ASSIGN_OR_RETURN(local_attest::sgx::TargetInfo me, tee->SelfTargetInfo());
 //
 // Thread-safety: every Tee implementation is safe to call from several threads.
 #pragma once
@@ -21,7 +21,7 @@
 #include "base/status.h"
 #include "local-attest/sgx_types.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 
 class Tee {
  public:
@@ -61,4 +61,4 @@ Result<std::unique_ptr<Tee>> OpenGramineTee(const std::string& dir = "/dev/attes
 // CPU's current CPUSVN; `key_id` diversifies it (e.g. one key per sealed file).
 Result<SecretBytes> GetSealKey(Tee& tee, std::uint16_t policy, const KeyId& key_id);
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -33,25 +33,27 @@
 #include "local-attest/sim.h"
 #include "stub-enclave/measure.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 
 struct LaunchSpec {
   std::string executable;
   EnclaveConfig config;
-  sgx::Sigstruct sigstruct;
+  local_attest::sgx::Sigstruct sigstruct;
   std::vector<std::string> args;  // argv[1..]; argv[0] is the executable's path
   std::vector<std::string> env;   // "NAME=value"
   int stdin_fd = -1;              // -1: inherit the launcher's
   int stdout_fd = -1;
   int stderr_fd = -1;
-  sgx::ConfigId config_id{};  // e.g. attest::ContainerConfigId(...)
+  local_attest::sgx::ConfigId config_id{};  // e.g. local_attest::ContainerConfigId(...)
   std::uint16_t config_svn = 0;
   std::string manifest;  // empty: none (design/attestation.md "Measured layout")
 };
 
 // The identity the launcher would give `image` signed by `sig` (verifies the SIGSTRUCT).
-Result<sgx::EnclaveIdentity> IdentityFor(const EnclaveImage& image, const sgx::Sigstruct& sig,
-                                         const sgx::ConfigId& config_id = {}, std::uint16_t config_svn = 0);
+Result<local_attest::sgx::EnclaveIdentity> IdentityFor(const EnclaveImage& image,
+                                                       const local_attest::sgx::Sigstruct& sig,
+                                                       const local_attest::sgx::ConfigId& config_id = {},
+                                                       std::uint16_t config_svn = 0);
 
 class LaunchedEnclave {
  public:
@@ -60,7 +62,7 @@ class LaunchedEnclave {
   LaunchedEnclave& operator=(const LaunchedEnclave&) = delete;
 
   pid_t pid() const { return pid_; }
-  const sgx::EnclaveIdentity& identity() const { return identity_; }
+  const local_attest::sgx::EnclaveIdentity& identity() const { return identity_; }
 
   // Waits for the child; returns its exit code (128+N if killed by signal N).
   Result<int> Wait();
@@ -70,7 +72,8 @@ class LaunchedEnclave {
   Status Kill(int sig);
 
   // Used by LaunchEnclave only.
-  LaunchedEnclave(pid_t pid, sgx::EnclaveIdentity identity, std::unique_ptr<sgx::SimCpuServer> cpu);
+  LaunchedEnclave(pid_t pid, local_attest::sgx::EnclaveIdentity identity,
+                  std::unique_ptr<local_attest::sgx::SimCpuServer> cpu);
 
  private:
   void StopCpu();
@@ -78,11 +81,11 @@ class LaunchedEnclave {
   pid_t pid_;
   bool reaped_ = false;
   int exit_code_ = -1;
-  sgx::EnclaveIdentity identity_;
-  std::unique_ptr<sgx::SimCpuServer> cpu_;
+  local_attest::sgx::EnclaveIdentity identity_;
+  std::unique_ptr<local_attest::sgx::SimCpuServer> cpu_;
   std::thread cpu_thread_;
 };
 
 Result<std::unique_ptr<LaunchedEnclave>> LaunchEnclave(const LaunchSpec& spec);
 
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

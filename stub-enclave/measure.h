@@ -27,7 +27,7 @@
 #include "base/status.h"
 #include "local-attest/sgx_types.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 
 // The enclave configuration that shapes the layout (and therefore MRENCLAVE).
 struct EnclaveConfig {
@@ -44,7 +44,7 @@ struct MeasuredFile {
 };
 
 struct EnclaveMeasurement {
-  sgx::Measurement mr_enclave{};
+  local_attest::sgx::Measurement mr_enclave{};
   std::uint64_t enclave_size = 0;    // ECREATE size (a power of two)
   std::uint64_t measured_bytes = 0;  // bytes EEXTENDed
   std::vector<MeasuredFile> libraries;
@@ -84,7 +84,7 @@ class MrEnclaveBuilder {
   // EADD of one 4 KiB page at `offset` with SECINFO `flags`; EEXTEND of all of it when
   // `contents` is non-empty (exactly 4096 bytes).
   void AddPage(std::uint64_t offset, std::uint64_t secinfo_flags, std::span<const std::uint8_t> contents);
-  sgx::Measurement Finish();
+  local_attest::sgx::Measurement Finish();
 
  private:
   void Flush();
@@ -97,4 +97,4 @@ inline constexpr std::uint64_t kSecinfoR = 0x1, kSecinfoW = 0x2, kSecinfoX = 0x4
 inline constexpr std::uint64_t kPageTypeTcs = 0x100, kPageTypeReg = 0x200;
 inline constexpr std::uint64_t kPageSize = 4096;
 
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

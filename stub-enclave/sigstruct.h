@@ -11,7 +11,7 @@
 #include "base/status.h"
 #include "local-attest/sgx_types.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 
 struct SigningParams {
   std::uint16_t isv_prod_id = 0;
@@ -28,14 +28,16 @@ Result<std::string> SigningKeyToPem(EVP_PKEY* key);
 
 // SIGSTRUCT for `mr_enclave`: attributes MODE64BIT | KSS (| DEBUG), XFRM 0x3, every attribute
 // bit in the mask; q1/q2 filled so hardware could check it.
-Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enclave,
-                                   const SigningParams& params);
+Result<local_attest::sgx::Sigstruct> SignEnclave(EVP_PKEY* key,
+                                                 const local_attest::sgx::Measurement& mr_enclave,
+                                                 const SigningParams& params);
 
 // Checks the SIGSTRUCT's fixed headers, exponent, RSA signature, q1/q2, and that it signs
 // `mr_enclave`. Returns MRSIGNER (SHA-256 of the little-endian modulus).
-Result<sgx::Measurement> VerifySigstruct(const sgx::Sigstruct& sig, const sgx::Measurement& mr_enclave);
+Result<local_attest::sgx::Measurement> VerifySigstruct(const local_attest::sgx::Sigstruct& sig,
+                                                       const local_attest::sgx::Measurement& mr_enclave);
 
 // MRSIGNER of a SIGSTRUCT (not verified).
-sgx::Measurement MrSignerOf(const sgx::Sigstruct& sig);
+local_attest::sgx::Measurement MrSignerOf(const local_attest::sgx::Sigstruct& sig);
 
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

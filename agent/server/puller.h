@@ -49,7 +49,7 @@ class ImagePuller {
   virtual Result<PulledImage> Pull(const PullJob& job) = 0;
 };
 
-// The real pipeline: image/pull.h streaming into agent/sealing's sealed store, with trust from
+// The real pipeline: image/pull.h streaming into sealing/'s sealed store, with trust from
 // config.trust (signature policy, decryption keys; both built per pull, so an edited policy
 // applies to the next pull) and registry access from config.registry.
 Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const AgentConfig& config);

@@ -36,7 +36,7 @@ struct ContainerLaunch {
   const SecretBytes* exec_key = nullptr;
   std::optional<Sha256Digest> upper_root;
   // Records each upper commit the attested boot reports.
-  std::function<Status(const attest::UpperCommit&)> on_upper_commit;
+  std::function<Status(const local_attest::UpperCommit&)> on_upper_commit;
   bool pin_to_image = false;  // the workload policy allows nothing beyond the image's process
 };
 

@@ -32,7 +32,7 @@ class StateSealer {
 // AES-256-GCM with `key` (32 bytes).
 Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key, const Sha256Digest& manifest = {});
 // AES-256-GCM with a key derived from `tee`'s EGETKEY(SEAL_KEY, MRSIGNER policy).
-Result<std::unique_ptr<StateSealer>> MakeTeeSealer(std::unique_ptr<sgx::Tee> tee,
+Result<std::unique_ptr<StateSealer>> MakeTeeSealer(std::unique_ptr<local_attest::sgx::Tee> tee,
                                                    const Sha256Digest& manifest = {});
 // The sealer the config asks for ("file" logs that it is for development only).
 Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing,

@@ -24,30 +24,32 @@ using Clock = std::chrono::steady_clock;
 // A sim CPU served on its own thread over a socketpair, exactly as the launcher does.
 class ServedCpu {
  public:
-  explicit ServedCpu(sgx::EnclaveIdentity id) {
+  explicit ServedCpu(local_attest::sgx::EnclaveIdentity id) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) std::abort();
-    server_ = std::make_unique<sgx::SimCpuServer>(sgx::SimCpu::Create(id).value(), UniqueFd(pair[0]));
-    tee_ = sgx::NewRemoteSimTee(UniqueFd(pair[1]));
+    server_ = std::make_unique<local_attest::sgx::SimCpuServer>(local_attest::sgx::SimCpu::Create(id).value(),
+                                                                UniqueFd(pair[0]));
+    tee_ = local_attest::sgx::NewRemoteSimTee(UniqueFd(pair[1]));
     thread_ = std::thread([this] { (void)server_->Serve(); });
   }
   ~ServedCpu() {
     server_->Shutdown();
     thread_.join();
   }
-  sgx::Tee& tee() { return *tee_; }
+  local_attest::sgx::Tee& tee() { return *tee_; }
 
  private:
-  std::unique_ptr<sgx::SimCpuServer> server_;
-  std::unique_ptr<sgx::Tee> tee_;
+  std::unique_ptr<local_attest::sgx::SimCpuServer> server_;
+  std::unique_ptr<local_attest::sgx::Tee> tee_;
   std::thread thread_;
 };
 
-sgx::EnclaveIdentity Identity(std::uint8_t tag, const sgx::ConfigId& config_id) {
-  sgx::EnclaveIdentity id;
+local_attest::sgx::EnclaveIdentity Identity(std::uint8_t tag, const local_attest::sgx::ConfigId& config_id) {
+  local_attest::sgx::EnclaveIdentity id;
   id.mr_enclave.fill(tag);
   id.mr_signer.fill(0x33);
-  id.attributes = {.flags = sgx::kFlagMode64Bit | sgx::kFlagKss, .xfrm = sgx::kXfrmLegacy};
+  id.attributes = {.flags = local_attest::sgx::kFlagMode64Bit | local_attest::sgx::kFlagKss,
+                   .xfrm = local_attest::sgx::kXfrmLegacy};
   id.config_id = config_id;
   return id;
 }
@@ -55,22 +57,23 @@ sgx::EnclaveIdentity Identity(std::uint8_t tag, const sgx::ConfigId& config_id) 
 int Handshake(int n) {
   const Sha256Digest spec = Sha256Of(std::string_view("spec"));
   ServedCpu stub(Identity(1, {}));
-  ServedCpu app(Identity(2, attest::ContainerConfigId("bench", spec)));
-  attest::KeyRelease release;
+  ServedCpu app(Identity(2, local_attest::ContainerConfigId("bench", spec)));
+  local_attest::KeyRelease release;
   release.container_id = "bench";
   release.spec_digest = spec;
   release.roots.push_back({"rootfs", Sha256Of(std::string_view("root")), SecretBytes::Random(32)});
-  release.upper_key = SecretBytes::Random(attest::kContainerKeySize);
-  release.exec_key = SecretBytes::Random(attest::kContainerKeySize);
-  attest::IdentityPolicy app_policy, stub_policy;
+  release.upper_key = SecretBytes::Random(local_attest::kContainerKeySize);
+  release.exec_key = SecretBytes::Random(local_attest::kContainerKeySize);
+  local_attest::IdentityPolicy app_policy, stub_policy;
   app_policy.mr_enclave = Identity(2, {}).mr_enclave;
   stub_policy.mr_enclave = Identity(1, {}).mr_enclave;
   const std::string socket = "/tmp/sealroot-attest-bench-" + std::to_string(::getpid()) + ".sock";
-  auto server = attest::KeyReleaseServer::Start(stub.tee(), socket, app_policy, std::move(release)).value();
+  auto server =
+      local_attest::KeyReleaseServer::Start(stub.tee(), socket, app_policy, std::move(release)).value();
   std::vector<double> us;
   for (int i = 0; i < n; ++i) {
     auto t0 = Clock::now();
-    auto r = attest::FetchKeyRelease(app.tee(), socket, stub_policy);
+    auto r = local_attest::FetchKeyRelease(app.tee(), socket, stub_policy);
     auto t1 = Clock::now();
     if (!r.ok()) {
       std::cerr << "handshake failed: " << r.status().ToString() << "\n";
@@ -87,7 +90,7 @@ int Handshake(int n) {
 
 int Measure(const std::string& path) {
   auto t0 = Clock::now();
-  auto image = enclave::EnclaveImage::Load(path, enclave::EnclaveConfig{});
+  auto image = stub_enclave::EnclaveImage::Load(path, stub_enclave::EnclaveConfig{});
   auto t1 = Clock::now();
   if (!image.ok()) {
     std::cerr << image.status().ToString() << "\n";

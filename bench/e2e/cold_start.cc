@@ -19,9 +19,9 @@
 
 #include "base/args.h"
 #include "base/file.h"
-#include "boot/app_enclave.h"
-#include "boot/seccomp_profile.h"
+#include "boot/spec/seccomp_profile.h"
 #include "local-attest/sim.h"
+#include "stub-enclave/app_enclave.h"
 #include "stub-enclave/measure.h"
 #include "stub-enclave/sigstruct.h"
 #include "tests/e2e/sealed_image.h"
@@ -51,10 +51,10 @@ struct Setup {
   std::string store;
   SecretBytes key = SecretBytes::Random(32);
   Sha256Digest root{};
-  enclave::EnclaveConfig config{.heap_size = 1 << 20, .threads = 2};
-  sgx::Sigstruct sig{};
-  sgx::Measurement mr_enclave{};
-  std::unique_ptr<sgx::Tee> stub_tee;
+  stub_enclave::EnclaveConfig config{.heap_size = 1 << 20, .threads = 2};
+  local_attest::sgx::Sigstruct sig{};
+  local_attest::sgx::Measurement mr_enclave{};
+  std::unique_ptr<local_attest::sgx::Tee> stub_tee;
 };
 
 Result<Setup> Prepare(const std::string& work, const std::string& boot) {
@@ -63,18 +63,18 @@ Result<Setup> Prepare(const std::string& work, const std::string& boot) {
   s.store = work + "/store";
   SR_ASSIGN_OR_RETURN(s.root, testing::SealDirectory(s.store, s.key, work + "/rootfs",
                                                      R"({"config":{"Cmd":["echo","hello"]}})"));
-  SR_ASSIGN_OR_RETURN(EvpPkeyPtr signing_key, enclave::GenerateSigningKey());
-  SR_ASSIGN_OR_RETURN(enclave::EnclaveImage image, enclave::EnclaveImage::Load(boot, s.config));
+  SR_ASSIGN_OR_RETURN(EvpPkeyPtr signing_key, stub_enclave::GenerateSigningKey());
+  SR_ASSIGN_OR_RETURN(stub_enclave::EnclaveImage image, stub_enclave::EnclaveImage::Load(boot, s.config));
   s.mr_enclave = image.measurement().mr_enclave;
-  SR_ASSIGN_OR_RETURN(s.sig, enclave::SignEnclave(signing_key.get(), s.mr_enclave, {.isv_prod_id = 2}));
-  sgx::EnclaveIdentity stub;
+  SR_ASSIGN_OR_RETURN(s.sig, stub_enclave::SignEnclave(signing_key.get(), s.mr_enclave, {.isv_prod_id = 2}));
+  local_attest::sgx::EnclaveIdentity stub;
   stub.mr_enclave = Sha256Of(std::string_view("bench stub"));
-  stub.mr_signer = enclave::MrSignerOf(s.sig);
-  stub.attributes.flags = sgx::kFlagMode64Bit;
+  stub.mr_signer = stub_enclave::MrSignerOf(s.sig);
+  stub.attributes.flags = local_attest::sgx::kFlagMode64Bit;
   stub.attributes.xfrm = 0x3;
   stub.isv_prod_id = 1;
-  SR_ASSIGN_OR_RETURN(sgx::SimCpu cpu, sgx::SimCpu::Create(stub));
-  s.stub_tee = sgx::NewInProcessSimTee(std::move(cpu));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::SimCpu cpu, local_attest::sgx::SimCpu::Create(stub));
+  s.stub_tee = local_attest::sgx::NewInProcessSimTee(std::move(cpu));
   return s;
 }
 
@@ -100,7 +100,7 @@ std::string RuncLikeSpec() {
 }
 
 Result<std::map<std::string, double>> OneStart(Setup& s, const std::string& boot, const std::string& state) {
-  boot::AppEnclaveSpec spec;
+  stub_enclave::AppEnclaveSpec spec;
   spec.container_id = "bench";
   spec.boot_spec = RuncLikeSpec();
   spec.upper_key = SecretBytes::Random(32);
@@ -115,7 +115,7 @@ Result<std::map<std::string, double>> OneStart(Setup& s, const std::string& boot
   spec.boot_args = {"--stub-prod-id", "1", "--log-level", "info"};
   spec.app_policy.mr_enclave = s.mr_enclave;
   auto t0 = Clock::now();
-  SR_ASSIGN_OR_RETURN(auto app, boot::AppEnclave::Launch(*s.stub_tee, std::move(spec)));
+  SR_ASSIGN_OR_RETURN(auto app, stub_enclave::AppEnclave::Launch(*s.stub_tee, std::move(spec)));
   auto launched = Clock::now();
   SR_ASSIGN_OR_RETURN(std::string first, app->ReadStdout(1));
   auto first_output = Clock::now();

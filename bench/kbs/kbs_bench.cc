@@ -38,22 +38,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: kbs_bench URL MRENCLAVE_HEX ROUNDS FURTHER RESOURCE\n");
     return 2;
   }
-  sgx::EnclaveIdentity id;
+  local_attest::sgx::EnclaveIdentity id;
   auto mr = HexDecode(argv[2]);
   if (!mr.ok() || mr->size() != 32) return 2;
   std::copy(mr->begin(), mr->end(), id.mr_enclave.begin());
-  id.attributes = {.flags = sgx::kFlagMode64Bit, .xfrm = sgx::kXfrmLegacy};
-  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(id).value());
+  id.attributes = {.flags = local_attest::sgx::kFlagMode64Bit, .xfrm = local_attest::sgx::kXfrmLegacy};
+  auto tee = local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(id).value());
   int rounds = std::stoi(argv[3]), further = std::stoi(argv[4]);
   std::string url = argv[1];
   std::unique_ptr<kbs::Broker> broker;
   std::unique_ptr<kbs::HttpServer> server;
   if (url == "serve") {
     kbs::BrokerOptions options;
-    attest::IdentityPolicy trusted;
+    local_attest::IdentityPolicy trusted;
     trusted.mr_enclave = id.mr_enclave;
     options.trusted.push_back(trusted);
-    options.root_cert_pem = sgx::DefaultSimQuotingEnclave().value()->root_cert_pem();
+    options.root_cert_pem = local_attest::sgx::DefaultSimQuotingEnclave().value()->root_cert_pem();
     options.resource_dir = std::getenv("KBS_BENCH_RESOURCES") ? std::getenv("KBS_BENCH_RESOURCES") : "";
     broker = kbs::Broker::Create(std::move(options)).value();
     kbs::Broker* raw = broker.get();

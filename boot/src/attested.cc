@@ -10,8 +10,8 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "boot/container.h"
-#include "boot/exec.h"
-#include "boot/process_spec.h"
+#include "boot/spec/exec.h"
+#include "boot/spec/process_spec.h"
 #include "boot/src/exec_server.h"
 #include "boot/src/sealed_root.h"
 #include "local-attest/release.h"
@@ -22,13 +22,14 @@ namespace {
 // The name of the container's root filesystem in a key release (design/boot.md).
 constexpr std::string_view kRootName = "rootfs";
 
-Result<attest::IdentityPolicy> StubPolicy(sgx::Tee& tee, const StubIdentity& stub) {
-  attest::IdentityPolicy policy;
-  attest::SignerPolicy signer;
+Result<local_attest::IdentityPolicy> StubPolicy(local_attest::sgx::Tee& tee, const StubIdentity& stub) {
+  local_attest::IdentityPolicy policy;
+  local_attest::SignerPolicy signer;
   if (stub.mr_signer) {
     signer.mr_signer = *stub.mr_signer;
   } else {
-    SR_ASSIGN_OR_RETURN(sgx::Report self, tee.CreateReport(sgx::TargetInfo{}, sgx::ReportData{}));
+    SR_ASSIGN_OR_RETURN(local_attest::sgx::Report self,
+                        tee.CreateReport(local_attest::sgx::TargetInfo{}, local_attest::sgx::ReportData{}));
     signer.mr_signer = self.body.mr_signer;
   }
   signer.isv_prod_id = stub.isv_prod_id;
@@ -38,8 +39,8 @@ Result<attest::IdentityPolicy> StubPolicy(sgx::Tee& tee, const StubIdentity& stu
   return policy;
 }
 
-Result<attest::ReleasedRoot*> FindRoot(attest::KeyRelease& release) {
-  for (attest::ReleasedRoot& root : release.roots) {
+Result<local_attest::ReleasedRoot*> FindRoot(local_attest::KeyRelease& release) {
+  for (local_attest::ReleasedRoot& root : release.roots) {
     if (root.name == kRootName) return &root;
   }
   return InvalidArgument("the key release has no root named '" + std::string(kRootName) + "'");
@@ -47,8 +48,9 @@ Result<attest::ReleasedRoot*> FindRoot(attest::KeyRelease& release) {
 
 // The container's writable layer as the agent released it: its key, its owner, the state it must
 // be in, and the report of each commit back to the agent over the attested session.
-Result<SealedUpper> ContainerUpper(const AttestedBootOptions& options, attest::ReleaseSession& session) {
-  attest::KeyRelease& release = session.release();
+Result<SealedUpper> ContainerUpper(const AttestedBootOptions& options,
+                                   local_attest::ReleaseSession& session) {
+  local_attest::KeyRelease& release = session.release();
   if (options.upper_dir.empty() && release.upper_root) {
     return FailedPrecondition("container " + release.container_id +
                               ": the agent expects a committed upper, but no --upper was given");
@@ -58,7 +60,7 @@ Result<SealedUpper> ContainerUpper(const AttestedBootOptions& options, attest::R
   upper.key = std::move(release.upper_key);
   upper.owner = release.container_id;
   upper.expected_root = release.upper_root;
-  upper.report = [&session](const std::optional<sealfs::Hash32>& previous, const sealfs::Hash32& root) {
+  upper.report = [&session](const std::optional<fusefs::Hash32>& previous, const fusefs::Hash32& root) {
     return session.ReportUpperCommit({.previous = previous, .root = root});
   };
   return upper;
@@ -77,8 +79,8 @@ Result<std::string> MountScratch(const std::string& dir) {
 
 // With a new user namespace the sealed root presents the image's ids 0..N as the host ids the
 // container's root maps to, so that inside they read as the image has them.
-sealfs::FuseMountOptions::IdShift IdShiftFor(const BootSpec& spec) {
-  sealfs::FuseMountOptions::IdShift shift;
+fusefs::FuseMountOptions::IdShift IdShiftFor(const BootSpec& spec) {
+  fusefs::FuseMountOptions::IdShift shift;
   bool new_user_namespace = false;
   for (const SpecNamespace& ns : spec.linux.namespaces.value_or(std::vector<SpecNamespace>{})) {
     new_user_namespace = new_user_namespace || (ns.type == "user" && ns.path.empty());
@@ -112,17 +114,17 @@ class PhaseTimer {
 
 }  // namespace
 
-Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
+Result<int> RunAttestedBoot(local_attest::sgx::Tee& tee, const AttestedBootOptions& options) {
   PhaseTimer timer;
   SR_ASSIGN_OR_RETURN(std::string spec_text, ReadFile(options.spec_path));
-  SR_ASSIGN_OR_RETURN(attest::IdentityPolicy stub_policy, StubPolicy(tee, options.stub));
-  attest::FetchOptions fetch;
+  SR_ASSIGN_OR_RETURN(local_attest::IdentityPolicy stub_policy, StubPolicy(tee, options.stub));
+  local_attest::FetchOptions fetch;
   fetch.timeout = options.attest_timeout;
   // Open for the whole boot: each commit of the container's upper is reported over it, the
   // last one when the mount (destroyed before the session) ends.
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<attest::ReleaseSession> session,
-                      attest::OpenReleaseSession(tee, options.socket_path, stub_policy, fetch));
-  attest::KeyRelease& release = session->release();
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<local_attest::ReleaseSession> session,
+                      local_attest::OpenReleaseSession(tee, options.socket_path, stub_policy, fetch));
+  local_attest::KeyRelease& release = session->release();
   timer.Done("attest");
   const std::string ctx = "container " + release.container_id;
   // The host hands the spec over; only its digest came through the attested channel.
@@ -130,7 +132,7 @@ Result<int> RunAttestedBoot(sgx::Tee& tee, const AttestedBootOptions& options) {
     return PermissionDenied(ctx + ": boot spec " + options.spec_path + " does not match the released digest");
   }
   SR_ASSIGN_OR_RETURN(BootSpec spec, ParseBootSpec(spec_text));
-  SR_ASSIGN_OR_RETURN(attest::ReleasedRoot * root, FindRoot(release));
+  SR_ASSIGN_OR_RETURN(local_attest::ReleasedRoot * root, FindRoot(release));
 
   SR_ASSIGN_OR_RETURN(SealedUpper upper, ContainerUpper(options, *session));
 

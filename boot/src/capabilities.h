@@ -5,7 +5,7 @@
 #pragma once
 
 #include "base/status.h"
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 
 namespace sealroot::boot {
 

@@ -19,8 +19,8 @@
 
 #include "base/log.h"
 #include "boot/container.h"
-#include "boot/exec.h"
-#include "boot/process_spec.h"
+#include "boot/spec/exec.h"
+#include "boot/spec/process_spec.h"
 #include "boot/src/supervise.h"
 #include "local-attest/channel.h"
 
@@ -29,7 +29,7 @@ namespace {
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 
-attest::Deadline Soon() {
+local_attest::Deadline Soon() {
   return std::chrono::steady_clock::now() + kHandshakeTimeout;
 }
 
@@ -86,8 +86,8 @@ Result<std::array<UniqueFd, 3>> ReceiveStdio(int conn) {
 Result<std::string> Authenticate(int conn, const SecretBytes& key) {
   std::array<std::uint8_t, kExecChallengeSize> challenge;
   RandomBytes(challenge);
-  SR_RETURN_IF_ERROR(attest::WriteFrame(conn, challenge, Soon()));
-  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> frame, attest::ReadFrame(conn, kExecMaxFrame, Soon()));
+  SR_RETURN_IF_ERROR(local_attest::WriteFrame(conn, challenge, Soon()));
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> frame, local_attest::ReadFrame(conn, kExecMaxFrame, Soon()));
   if (frame.size() < 32) return InvalidArgument("exec: request too short");
   std::string request(frame.begin() + 32, frame.end());
   Sha256Digest mac = ExecRequestMac(key, challenge, request);
@@ -188,16 +188,16 @@ void ExecServer::Serve(int raw_conn) {
   auto process = Accept(conn.get(), key_, *init_, resized);
   if (process.ok() && resized) {
     const std::string reply = resized->ok() ? "ok" : "error: " + resized->message();
-    (void)attest::WriteFrame(conn.get(), AsBytes(reply), Soon());
+    (void)local_attest::WriteFrame(conn.get(), AsBytes(reply), Soon());
     return;
   }
   if (!process.ok()) {
     SR_LOG(kWarning) << process.status().message();
-    (void)attest::WriteFrame(conn.get(), AsBytes("error: " + process.status().message()), Soon());
+    (void)local_attest::WriteFrame(conn.get(), AsBytes("error: " + process.status().message()), Soon());
     return;
   }
   ContainerExec& exec = **process;
-  if (!attest::WriteFrame(conn.get(), AsBytes("ok"), Soon()).ok()) exec.Signal(SIGKILL);
+  if (!local_attest::WriteFrame(conn.get(), AsBytes("ok"), Soon()).ok()) exec.Signal(SIGKILL);
   // Until the process ends: signals from the agent go to it; the agent hanging up, or the
   // container ending (the stop pipe), kills it.
   while (true) {
@@ -209,7 +209,7 @@ void ExecServer::Serve(int raw_conn) {
       break;
     }
     if (fds[1].revents == 0) continue;
-    auto frame = attest::ReadFrame(conn.get(), 8, Soon());
+    auto frame = local_attest::ReadFrame(conn.get(), 8, Soon());
     if (!frame.ok() || (frame->size() != 4 && frame->size() != 8)) {
       exec.Signal(SIGKILL);
       break;
@@ -224,7 +224,7 @@ void ExecServer::Serve(int raw_conn) {
   (void)::poll(&exited, 1, -1);
   const int exit_code = exec.exit_code();
   process->reset();  // a terminal's output is relayed in full before the exit code is sent
-  (void)attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(exit_code)), Soon());
+  (void)local_attest::WriteFrame(conn.get(), U32(static_cast<std::uint32_t>(exit_code)), Soon());
 }
 
 }  // namespace sealroot::boot

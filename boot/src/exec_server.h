@@ -1,4 +1,4 @@
-// The boot's side of ExecProcess (boot/exec.h): accepts authenticated exec requests on a unix
+// The boot's side of ExecProcess (boot/spec/exec.h): accepts authenticated exec requests on a unix
 // socket and has the container's init run each process (ContainerInit::Spawn), one thread per
 // request.
 //

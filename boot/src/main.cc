@@ -26,17 +26,17 @@
 #include "base/log.h"
 #include "boot/attested.h"
 #include "boot/container.h"
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 #include "local-attest/manifest.h"
 
 namespace {
 
 using namespace sealroot;
 
-Result<sgx::Measurement> ParseMeasurement(const std::string& flag, const std::string& hex) {
+Result<local_attest::sgx::Measurement> ParseMeasurement(const std::string& flag, const std::string& hex) {
   if (!IsLowerHex(hex, 64)) return InvalidArgument("--" + flag + ": expected 64 lowercase hex characters");
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, HexDecode(hex));
-  sgx::Measurement out;
+  local_attest::sgx::Measurement out;
   std::copy(bytes.begin(), bytes.end(), out.begin());
   return out;
 }
@@ -52,7 +52,7 @@ Result<std::uint16_t> ParseU16(const ArgParser& args, const std::string& flag) {
 
 // The stub identity of the boot's measured manifest; nullopt when launched without one.
 Result<std::optional<boot::StubIdentity>> ManifestStub() {
-  SR_ASSIGN_OR_RETURN(std::optional<std::string> manifest, sgx::ReadEnclaveManifest());
+  SR_ASSIGN_OR_RETURN(std::optional<std::string> manifest, local_attest::sgx::ReadEnclaveManifest());
   if (!manifest) return std::optional<boot::StubIdentity>();
   using nlohmann::json;
   json doc = json::parse(*manifest, nullptr, /*allow_exceptions=*/false);
@@ -63,7 +63,8 @@ Result<std::optional<boot::StubIdentity>> ManifestStub() {
   for (const auto& [key, value] : doc["stub"].items()) {
     if (key == "mrenclave" || key == "mrsigner") {
       if (!value.is_string()) return InvalidArgument("boot manifest: stub." + key + " is a hex string");
-      SR_ASSIGN_OR_RETURN(sgx::Measurement m, ParseMeasurement("stub." + key, value.get<std::string>()));
+      SR_ASSIGN_OR_RETURN(local_attest::sgx::Measurement m,
+                          ParseMeasurement("stub." + key, value.get<std::string>()));
       (key == "mrenclave" ? stub.mr_enclave : stub.mr_signer) = m;
     } else if (key == "isv_prod_id" || key == "min_isv_svn") {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() > 0xffff)
@@ -144,7 +145,7 @@ Result<int> Run(const ArgParser& args) {
   SR_ASSIGN_OR_RETURN(boot::AttestedBootOptions options, AttestedOptions(args, *spec_path));
   // Before anything can start a thread: unsharing a mount namespace needs a single thread.
   SR_RETURN_IF_ERROR(boot::EnterContainerNamespaces());
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<sgx::Tee> tee, sgx::OpenTee());
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<local_attest::sgx::Tee> tee, local_attest::sgx::OpenTee());
   return boot::RunAttestedBoot(*tee, options);
 }
 

@@ -15,45 +15,45 @@
 namespace sealroot::boot {
 
 Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(
-    const std::string& store_dir, const sealfs::RootHash& root_hash, SecretBytes key,
-    const std::string& mountpoint, SealedUpper upper, const sealfs::FuseMountOptions::IdShift& id_shift) {
+    const std::string& store_dir, const fusefs::RootHash& root_hash, SecretBytes key,
+    const std::string& mountpoint, SealedUpper upper, const fusefs::FuseMountOptions::IdShift& id_shift) {
   const std::string ctx = "sealed root " + HexEncode(root_hash) + " in " + store_dir;
-  auto store = sealfs::Store::Open(store_dir, /*create=*/false, sealfs::StoreLock::kNone);
+  auto store = fusefs::Store::Open(store_dir, /*create=*/false, fusefs::StoreLock::kNone);
   if (!store.ok()) return std::move(store).status().WithContext(ctx);
-  auto store_key = sealfs::StoreKey::Create(std::move(key));
+  auto store_key = fusefs::StoreKey::Create(std::move(key));
   if (!store_key.ok()) return std::move(store_key).status().WithContext(ctx);
-  std::shared_ptr<const sealfs::Store> shared_store = std::move(*store);
-  auto shared_key = std::make_shared<const sealfs::StoreKey>(std::move(*store_key));
+  std::shared_ptr<const fusefs::Store> shared_store = std::move(*store);
+  auto shared_key = std::make_shared<const fusefs::StoreKey>(std::move(*store_key));
 
   auto out = std::unique_ptr<SealedRootMount>(new SealedRootMount());
-  auto tree = sealfs::SealedTree::OpenRoot(shared_store, shared_key, root_hash);
+  auto tree = fusefs::SealedTree::OpenRoot(shared_store, shared_key, root_hash);
   if (!tree.ok()) return std::move(tree).status().WithContext(ctx);
   out->config_json_ = (*tree)->config_json();
   if (upper.dir.empty()) {
     out->fs_ = std::move(*tree);
   } else {
     // The upper is sealed under the container's own key, never the image's shared store key.
-    auto upper_key = sealfs::StoreKey::Create(std::move(upper.key));
+    auto upper_key = fusefs::StoreKey::Create(std::move(upper.key));
     if (!upper_key.ok()) return std::move(upper_key).status().WithContext(ctx + ": upper key");
-    sealfs::UpperOptions options;
+    fusefs::UpperOptions options;
     options.dir = upper.dir;
     options.owner = std::move(upper.owner);
     options.expected_state = upper.expected_root;
     options.expect_fresh = !upper.expected_root;
     options.on_commit = std::move(upper.report);
-    auto fs = sealfs::UnionFs::Open(std::move(*tree),
-                                    std::make_shared<const sealfs::StoreKey>(std::move(*upper_key)),
+    auto fs = fusefs::UnionFs::Open(std::move(*tree),
+                                    std::make_shared<const fusefs::StoreKey>(std::move(*upper_key)),
                                     root_hash, options);
     if (!fs.ok()) return std::move(fs).status().WithContext(ctx + ": upper " + upper.dir);
     out->fs_ = std::move(*fs);
     out->writable_ = true;
   }
-  sealfs::FuseMountOptions options;
+  fusefs::FuseMountOptions options;
   options.mountpoint = mountpoint;
   options.fsname = "sealroot";
   options.read_only = !out->writable_;
   options.id_shift = id_shift;
-  auto mount = sealfs::FuseMount::Create(*out->fs_, options);
+  auto mount = fusefs::FuseMount::Create(*out->fs_, options);
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
   out->mount_ = std::move(*mount);
   out->mountpoint_ = mountpoint;
@@ -73,7 +73,7 @@ SealedRootMount::~SealedRootMount() {
   }
   if (server_.joinable()) server_.join();
   if (writable_) {
-    auto committed = static_cast<sealfs::UnionFs&>(*fs_).Commit();
+    auto committed = static_cast<fusefs::UnionFs&>(*fs_).Commit();
     if (!committed.ok()) {
       SR_LOG(kError) << "committing the container's upper: " << committed.status().message();
     } else {

@@ -24,9 +24,9 @@ struct SealedUpper {
   std::string dir;    // empty: no persistent upper (the container's writes stay in memory)
   SecretBytes key;    // the container's upper key
   std::string owner;  // the container id, sealed into the upper's state
-  std::optional<sealfs::Hash32> expected_root;  // none: a fresh upper is expected
+  std::optional<fusefs::Hash32> expected_root;  // none: a fresh upper is expected
   // Reports each commit (state replaced, new root) before it replaces the current state.
-  std::function<Status(const std::optional<sealfs::Hash32>&, const sealfs::Hash32&)> report;
+  std::function<Status(const std::optional<fusefs::Hash32>&, const fusefs::Hash32&)> report;
 };
 
 class SealedRootMount {
@@ -37,9 +37,9 @@ class SealedRootMount {
   // root, or an upper that belongs to another root or container, or is not in the expected
   // state. `id_shift`: ownership as the container's user namespace sees it.
   static Result<std::unique_ptr<SealedRootMount>> Create(
-      const std::string& store_dir, const sealfs::RootHash& root_hash, SecretBytes key,
+      const std::string& store_dir, const fusefs::RootHash& root_hash, SecretBytes key,
       const std::string& mountpoint, SealedUpper upper,
-      const sealfs::FuseMountOptions::IdShift& id_shift = {});
+      const fusefs::FuseMountOptions::IdShift& id_shift = {});
   // Detaches the mount, waits for the serving threads, and makes a persistent upper durable.
   ~SealedRootMount();
   SealedRootMount(const SealedRootMount&) = delete;
@@ -54,8 +54,8 @@ class SealedRootMount {
   std::string mountpoint_;
   std::string config_json_;
   bool writable_ = false;
-  std::unique_ptr<sealfs::Filesystem> fs_;
-  std::unique_ptr<sealfs::FuseMount> mount_;
+  std::unique_ptr<fusefs::Filesystem> fs_;
+  std::unique_ptr<fusefs::FuseMount> mount_;
   std::thread server_;
 };
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 
 namespace sealroot::boot {
 

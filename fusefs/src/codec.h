@@ -13,7 +13,7 @@
 
 #include "base/status.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 class ByteWriter {
  public:
@@ -82,4 +82,4 @@ class ByteReader {
   std::size_t pos_ = 0;
 };
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -7,7 +7,7 @@
 #include "fusefs/src/object.h"
 #include "fusefs/src/records.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 class Checker {
@@ -87,4 +87,4 @@ Result<FsckReport> Fsck(const Store& store, const StoreKey& key, const RootHash&
   return checker.report();
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -15,7 +15,7 @@
 #include "base/interrupt.h"
 #include "base/log.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr double kReadOnlyTimeout = 86400;  // immutable tree: cache entries and attributes for a day
@@ -476,4 +476,4 @@ Status FuseMount::Serve() {
   return OkStatus();
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

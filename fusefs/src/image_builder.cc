@@ -10,7 +10,7 @@
 #include "fusefs/src/records.h"
 #include "fusefs/writer.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 // One inode of the merged tree; hard links share a Node.
@@ -244,4 +244,4 @@ Result<RootHash> BuildImageRoot(const Store& store, const StoreKey& key, const I
   return std::move(s).WithContext("writing the image root");
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -1,6 +1,6 @@
 #include "fusefs/src/image_root.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 constexpr std::size_t kMaxConfig = 16u << 20;
 constexpr std::uint32_t kMaxLayers = 4096;
@@ -51,4 +51,4 @@ Result<ImageRoot> DecodeImageRoot(std::span<const std::uint8_t> bytes) {
   return root;
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

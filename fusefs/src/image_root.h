@@ -7,7 +7,7 @@
 
 #include "fusefs/src/records.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 inline constexpr std::uint32_t kImageRootVersion = 1;
 
@@ -23,4 +23,4 @@ struct ImageRoot {
 std::vector<std::uint8_t> EncodeImageRoot(const ImageRoot& root);
 Result<ImageRoot> DecodeImageRoot(std::span<const std::uint8_t> bytes);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

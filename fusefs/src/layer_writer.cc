@@ -5,7 +5,7 @@
 #include "fusefs/src/records.h"
 #include "fusefs/writer.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 class LayerWriterImpl final : public LayerWriter {
@@ -130,4 +130,4 @@ Result<std::unique_ptr<LayerWriter>> LayerWriter::Create(std::shared_ptr<const S
   return std::unique_ptr<LayerWriter>(std::move(w));
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -10,7 +10,7 @@
 #include "base/file.h"
 #include "fusefs/src/codec.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::uint8_t kMagic[8] = {'S', 'F', 'O', 'B', 'J', 0, 0, 1};
@@ -363,4 +363,4 @@ Status VerifyObject(const Store& store, const StoreKey& key, const ObjectRef& re
   return run().WithContext("object " + HashHex(ref.name));
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -14,7 +14,7 @@
 #include "fusefs/store.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 inline constexpr std::size_t kChunkSize = 64 * 1024;
 inline constexpr std::size_t kPadding = 4096;
@@ -106,4 +106,4 @@ class DataObject {
 // Streams through a whole object (fsck): every tag, the name, the size, no trailing bytes.
 Status VerifyObject(const Store& store, const StoreKey& key, const ObjectRef& ref, ObjectKind kind);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

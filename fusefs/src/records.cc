@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::size_t kMaxPath = 4096;
@@ -111,9 +111,9 @@ Attr RecordAttr(const Record& r) {
   return a;
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 Result<std::vector<Record>> DecodeDirectory(std::span<const std::uint8_t> bytes, std::uint64_t max_ino) {
   ByteReader r(bytes);
@@ -138,4 +138,4 @@ Result<std::vector<Record>> DecodeDirectory(std::span<const std::uint8_t> bytes,
   return entries;
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

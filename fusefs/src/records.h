@@ -11,7 +11,7 @@
 #include "fusefs/src/codec.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 // Regular files up to this size live inside their directory object (no object of their own).
 inline constexpr std::size_t kInlineMax = 2048;
@@ -42,12 +42,12 @@ bool DecodeRecord(ByteReader& r, Record& out);
 // The POSIX attributes a record describes.
 Attr RecordAttr(const Record& r);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 // A directory object's payload: a count, then records sorted by name with unique, valid names
 // and inode numbers in [2, max_ino]. Anything else is kDataLoss.
 Result<std::vector<Record>> DecodeDirectory(std::span<const std::uint8_t> bytes, std::uint64_t max_ino);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

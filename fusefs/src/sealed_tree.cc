@@ -13,7 +13,7 @@
 #include "fusefs/src/object.h"
 #include "fusefs/src/records.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 // A tamper check failed: one log line naming the path, and kDataLoss for the caller (EIO).
@@ -219,8 +219,8 @@ class SealedTreeImpl final : public SealedTree {
 }  // namespace
 
 Result<std::unique_ptr<SealedTree>> SealedTree::OpenRoot(std::shared_ptr<const Store> store,
-                                                     std::shared_ptr<const StoreKey> key,
-                                                     const RootHash& root) {
+                                                         std::shared_ptr<const StoreKey> key,
+                                                         const RootHash& root) {
   const std::string ctx = "opening root " + HashHex(root) + " in store " + store->dir();
   SR_RETURN_IF_ERROR_CTX(store->CheckKey(*key, false), ctx);
   if (!store->HasRoot(root)) {
@@ -238,4 +238,4 @@ Result<std::unique_ptr<SealedTree>> SealedTree::OpenRoot(std::shared_ptr<const S
       std::make_unique<SealedTreeImpl>(std::move(store), std::move(key), std::move(image).value()));
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

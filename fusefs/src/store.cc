@@ -17,7 +17,7 @@
 #include "base/file.h"
 #include "fusefs/src/codec.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::string_view kLayerMagic = "SFLAYER1";
@@ -312,4 +312,4 @@ Result<std::vector<RootHash>> Store::ListRoots() const {
   return roots;
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

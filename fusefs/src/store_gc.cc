@@ -14,7 +14,7 @@
 #include "base/log.h"
 #include "fusefs/store.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 struct Store::Liveness {
   std::set<std::string, std::less<>> layers;   // diff ids
@@ -155,4 +155,4 @@ Result<UsageReport> Store::Usage() const {
   return report;
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -8,7 +8,7 @@
 #include "base/crypto.h"
 #include "base/encoding.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 using EvpKdfPtr = std::unique_ptr<EVP_KDF, OsslDeleter<EVP_KDF_free>>;
@@ -66,4 +66,4 @@ std::string StoreKey::LayerName(std::string_view diff_id) const {
   return HexEncode(name);
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <ctime>
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::size_t kNameMax = 255;
@@ -423,4 +423,4 @@ Status UnionFsImpl::Rename(std::uint64_t parent, std::string_view name, std::uin
   return OkStatus();
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

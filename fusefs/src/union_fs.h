@@ -17,7 +17,7 @@
 #include "fusefs/src/upper_state.h"
 #include "fusefs/upper.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 // A directory's entries with stable readdir offsets: an entry keeps its sequence number while it
 // exists, new entries get higher ones (so a listing in progress neither repeats nor skips).
@@ -162,4 +162,4 @@ class UnionFsImpl final : public UnionFs {
 
 Timespec NowTime();
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

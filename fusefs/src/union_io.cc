@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "fusefs/src/union_fs.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::size_t kXattrNameMax = 255;
@@ -240,4 +240,4 @@ Status UnionFsImpl::RemoveXattr(std::uint64_t ino, std::string_view name) {
   return OkStatus();
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

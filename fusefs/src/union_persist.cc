@@ -12,7 +12,7 @@
 #include "base/log.h"
 #include "fusefs/src/union_fs.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::string_view kVersion = "sealfs-upper 1\n";
@@ -325,4 +325,4 @@ std::optional<Hash32> UnionFsImpl::state_hash() const {
   return state_hash_;
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

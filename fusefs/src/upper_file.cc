@@ -8,7 +8,7 @@
 
 #include "base/crypto.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::size_t kNonceSize = 12;
@@ -245,4 +245,4 @@ UpperFileState UpperFile::Snapshot() const {
   return UpperFileState{id_, size_.load(std::memory_order_relaxed), epoch_salts_, blocks_};
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

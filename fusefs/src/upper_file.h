@@ -28,7 +28,7 @@
 #include "fusefs/store_key.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 inline constexpr std::size_t kUpperBlockSize = 64 * 1024;
 
@@ -87,4 +87,4 @@ class UpperFile {
 // The key of one (file, epoch): HKDF of the store key with a salt that no lower object can have.
 Result<SecretBytes> UpperKey(const StoreKey& key, std::string_view purpose, const Hash32& salt);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

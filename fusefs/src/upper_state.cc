@@ -5,7 +5,7 @@
 
 #include "base/crypto.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 namespace {
 
 constexpr std::string_view kMagic = "SFUPPER\2";  // 8 bytes: magic + format version 2
@@ -227,4 +227,4 @@ Result<UpperState> OpenUpperState(const StoreKey& key, std::span<const std::uint
   return state;
 }
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

@@ -19,7 +19,7 @@
 #include "fusefs/store_key.h"
 #include "fusefs/types.h"
 
-namespace sealroot::sealfs {
+namespace sealroot::fusefs {
 
 struct UpperNodeRecord {
   std::uint64_t ino = 0;
@@ -54,4 +54,4 @@ Result<std::vector<std::uint8_t>> SealUpperState(const StoreKey& key, const Uppe
 // Verifies and decodes a state file; kDataLoss for anything tampered or malformed.
 Result<UpperState> OpenUpperState(const StoreKey& key, std::span<const std::uint8_t> file);
 
-}  // namespace sealroot::sealfs
+}  // namespace sealroot::fusefs

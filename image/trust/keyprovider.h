@@ -3,7 +3,7 @@
 //   - the client: unwrapping a layer's `org.opencontainers.image.enc.keys.provider.<name>`
 //     annotation through the provider configured under that name in an ocicrypt keyprovider
 //     config ({"key-providers":{"<name>":{"cmd":{"path":..,"args":[..]}} | {"grpc":"host:port"}}}).
-// The server side (`sealroot keyprovider`) lives in agent/cli/trust_commands.cc.
+// The server side (`sealroot keyprovider`) lives in tool/src/trust_commands.cc.
 #pragma once
 
 #include <chrono>

@@ -34,16 +34,16 @@ HttpResponse Error(int status, std::string_view type, std::string_view detail) {
   return {status, "application/json", {}, info.dump()};
 }
 
-Result<sgx::Measurement> HexMeasurement(const json& entry, const char* name) {
+Result<local_attest::sgx::Measurement> HexMeasurement(const json& entry, const char* name) {
   std::string hex = entry.at(name).get<std::string>();
   auto bytes = HexDecode(hex);
   if (!bytes.ok() || bytes->size() != 32) return InvalidArgument(std::string(name) + " is not 64 hex digits");
-  sgx::Measurement m;
+  local_attest::sgx::Measurement m;
   std::copy(bytes->begin(), bytes->end(), m.begin());
   return m;
 }
 
-Result<attest::IdentityPolicy> ParseEntry(const json& entry) {
+Result<local_attest::IdentityPolicy> ParseEntry(const json& entry) {
   if (!entry.is_object()) return InvalidArgument("a trusted entry is not an object");
   for (auto& [key, value] : entry.items()) {
     if (key != "mrenclave" && key != "mrsigner" && key != "isv_prod_id" && key != "min_isv_svn" &&
@@ -51,12 +51,12 @@ Result<attest::IdentityPolicy> ParseEntry(const json& entry) {
       return InvalidArgument("unknown key \"" + key + "\" in a trusted entry");
     }
   }
-  attest::IdentityPolicy p;
+  local_attest::IdentityPolicy p;
   if (entry.contains("mrenclave")) {
     SR_ASSIGN_OR_RETURN(p.mr_enclave, HexMeasurement(entry, "mrenclave"));
   }
   if (entry.contains("mrsigner")) {
-    attest::SignerPolicy s;
+    local_attest::SignerPolicy s;
     SR_ASSIGN_OR_RETURN(s.mr_signer, HexMeasurement(entry, "mrsigner"));
     if (!entry.contains("isv_prod_id")) return InvalidArgument("a signer entry needs isv_prod_id");
     s.isv_prod_id = entry.at("isv_prod_id").get<std::uint16_t>();
@@ -69,7 +69,7 @@ Result<attest::IdentityPolicy> ParseEntry(const json& entry) {
     auto bytes = HexDecode(entry.at("config_id").get<std::string>());
     if (!bytes.ok() || bytes->empty() || bytes->size() > 64)
       return InvalidArgument("config_id: up to 128 hex digits");
-    sgx::ConfigId id{};
+    local_attest::sgx::ConfigId id{};
     std::copy(bytes->begin(), bytes->end(), id.begin());
     p.config_id = id;
   }
@@ -78,7 +78,7 @@ Result<attest::IdentityPolicy> ParseEntry(const json& entry) {
 }
 
 // Type errors of the JSON library (a string where a number belongs) become InvalidArgument.
-Result<attest::IdentityPolicy> ParseEntryOrError(const json& entry) {
+Result<local_attest::IdentityPolicy> ParseEntryOrError(const json& entry) {
   try {
     return ParseEntry(entry);
   } catch (const json::exception& e) {
@@ -218,17 +218,19 @@ class BrokerImpl final : public Broker {
     }
     auto quote = Base64Decode(primary["quote"].get_ref<const std::string&>());
     if (!quote.ok()) return InvalidArgument("the quote is not base64");
-    SR_ASSIGN_OR_RETURN(sgx::ReportBody body_of,
-                        sgx::VerifyQuote(*quote, options_.root_cert_pem, options_.quote_options));
-    std::string who = attest::DescribeIdentity(body_of);
-    sgx::ReportData expected = RuntimeDataBinding(nonce, pubkey);
+    SR_ASSIGN_OR_RETURN(
+        local_attest::sgx::ReportBody body_of,
+        local_attest::sgx::VerifyQuote(*quote, options_.root_cert_pem, options_.quote_options));
+    std::string who = local_attest::DescribeIdentity(body_of);
+    local_attest::sgx::ReportData expected = RuntimeDataBinding(nonce, pubkey);
     if (!ConstantTimeEqual(expected, body_of.report_data)) {
       return PermissionDenied("report_data does not bind this nonce and tee-pubkey (" + who + ")");
     }
-    if (body_of.attributes.flags & sgx::kFlagDebug) return PermissionDenied("DEBUG enclave refused: " + who);
+    if (body_of.attributes.flags & local_attest::sgx::kFlagDebug)
+      return PermissionDenied("DEBUG enclave refused: " + who);
     std::string reasons;
-    for (const attest::IdentityPolicy& p : options_.trusted) {
-      Status s = attest::CheckIdentity(body_of, p);
+    for (const local_attest::IdentityPolicy& p : options_.trusted) {
+      Status s = local_attest::CheckIdentity(body_of, p);
       if (s.ok()) return std::make_pair(pubkey, who);
       reasons += (reasons.empty() ? "" : "; ") + s.message();
     }
@@ -247,7 +249,7 @@ class BrokerImpl final : public Broker {
                    {"enclave", who}};
     std::string signing = Base64UrlEncode(AsBytes(json{{"alg", "ES256"}, {"typ", "JWT"}}.dump())) + "." +
                           Base64UrlEncode(AsBytes(claims.dump()));
-    Result<sgx::EcdsaSignature> sig = p256::Sign(token_key_.get(), AsBytes(signing));
+    Result<local_attest::sgx::EcdsaSignature> sig = p256::Sign(token_key_.get(), AsBytes(signing));
     return signing + "." + (sig.ok() ? Base64UrlEncode(*sig) : "");
   }
 
@@ -300,18 +302,18 @@ class BrokerImpl final : public Broker {
 
 }  // namespace
 
-Result<std::vector<attest::IdentityPolicy>> LoadBrokerPolicy(const std::string& path) {
+Result<std::vector<local_attest::IdentityPolicy>> LoadBrokerPolicy(const std::string& path) {
   SR_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1 << 20));
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     return InvalidArgument("broker policy " + path + ": not a JSON object");
-  std::vector<attest::IdentityPolicy> out;
+  std::vector<local_attest::IdentityPolicy> out;
   for (auto& [key, value] : doc.items()) {
     if (key != "trusted" || !value.is_array()) {
       return InvalidArgument("broker policy " + path + ": unknown or malformed key \"" + key + "\"");
     }
     for (const json& entry : value) {
-      Result<attest::IdentityPolicy> p = ParseEntryOrError(entry);
+      Result<local_attest::IdentityPolicy> p = ParseEntryOrError(entry);
       if (!p.ok()) return std::move(p).status().WithContext("broker policy " + path);
       out.push_back(*std::move(p));
     }

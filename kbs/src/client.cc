@@ -36,7 +36,7 @@ std::size_t OnBody(char* data, std::size_t size, std::size_t n, void* user) {
 
 class Client final : public KbsClient {
  public:
-  Client(sgx::Tee& tee, ClientOptions options, std::unique_ptr<CURL, CurlDeleter> curl)
+  Client(local_attest::sgx::Tee& tee, ClientOptions options, std::unique_ptr<CURL, CurlDeleter> curl)
       : tee_(&tee), options_(std::move(options)), curl_(std::move(curl)) {}
 
   Status Attest() override {
@@ -134,7 +134,7 @@ class Client final : public KbsClient {
     return out;
   }
 
-  sgx::Tee* tee_;
+  local_attest::sgx::Tee* tee_;
   const ClientOptions options_;
   Mutex mu_;
   std::unique_ptr<CURL, CurlDeleter> curl_ SR_GUARDED_BY(mu_);
@@ -144,7 +144,7 @@ class Client final : public KbsClient {
 
 }  // namespace
 
-Result<std::unique_ptr<KbsClient>> KbsClient::Create(sgx::Tee& tee, ClientOptions options) {
+Result<std::unique_ptr<KbsClient>> KbsClient::Create(local_attest::sgx::Tee& tee, ClientOptions options) {
   if (!options.url.starts_with("http://") && !options.url.starts_with("https://")) {
     return InvalidArgument("key broker URL must be http:// or https://: " + options.url);
   }

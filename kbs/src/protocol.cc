@@ -37,13 +37,13 @@ Result<EvpPkeyPtr> KeyFromJwk(const json& jwk) {
   SR_RETURN_IF_ERROR(ValidateTeePubkey(jwk));
   SR_ASSIGN_OR_RETURN(auto x, B64UrlMember(jwk, "x", 32));
   SR_ASSIGN_OR_RETURN(auto y, B64UrlMember(jwk, "y", 32));
-  sgx::EcPoint point;
+  local_attest::sgx::EcPoint point;
   std::copy(x.begin(), x.end(), point.begin());
   std::copy(y.begin(), y.end(), point.begin() + 32);
   return p256::PublicKey(point);
 }
 
-json JwkOf(const sgx::EcPoint& point, bool with_alg) {
+json JwkOf(const local_attest::sgx::EcPoint& point, bool with_alg) {
   json jwk = {{"kty", "EC"},
               {"crv", "P-256"},
               {"x", Base64UrlEncode(std::span(point).first(32))},
@@ -118,10 +118,10 @@ std::string CanonicalJson(const json& value) {
   return value.dump();
 }
 
-sgx::ReportData RuntimeDataBinding(std::string_view nonce, const json& tee_pubkey) {
+local_attest::sgx::ReportData RuntimeDataBinding(std::string_view nonce, const json& tee_pubkey) {
   json runtime = {{"additional-evidence", ""}, {"nonce", nonce}, {"tee-pubkey", tee_pubkey}};
   std::string canonical = CanonicalJson(runtime);
-  sgx::ReportData out{};
+  local_attest::sgx::ReportData out{};
   unsigned int len = 0;
   EVP_Digest(canonical.data(), canonical.size(), out.data(), &len, EVP_sha384(), nullptr);
   return out;  // 48 bytes of SHA-384, then zeros
@@ -140,14 +140,14 @@ Status ValidateTeePubkey(const json& jwk) {
 
 Result<TeeKey> TeeKey::Generate() {
   SR_ASSIGN_OR_RETURN(EvpPkeyPtr key, p256::GenerateKey());
-  SR_ASSIGN_OR_RETURN(sgx::EcPoint point, p256::PointOf(key.get()));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::EcPoint point, p256::PointOf(key.get()));
   return TeeKey(std::move(key), JwkOf(point, true));
 }
 
 Result<std::string> SealToTeeKey(const json& tee_pubkey, std::span<const std::uint8_t> plaintext) {
   SR_ASSIGN_OR_RETURN(EvpPkeyPtr peer, KeyFromJwk(tee_pubkey));
   SR_ASSIGN_OR_RETURN(EvpPkeyPtr ephemeral, p256::GenerateKey());
-  SR_ASSIGN_OR_RETURN(sgx::EcPoint epk, p256::PointOf(ephemeral.get()));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::EcPoint epk, p256::PointOf(ephemeral.get()));
   SR_ASSIGN_OR_RETURN(SecretBytes z, p256::Ecdh(ephemeral.get(), peer.get()));
   SecretBytes kek = ConcatKdf(z);
   SecretBytes cek(32);

@@ -8,7 +8,7 @@
 
 #include "base/crypto.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
 constexpr char kAad[] = "sealroot-la-v1";
@@ -118,4 +118,4 @@ Result<SecretBytes> SecureChannel::Open(std::span<const std::uint8_t> ciphertext
   return plain;
 }
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

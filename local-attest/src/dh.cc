@@ -5,7 +5,7 @@
 
 #include "local-attest/src/ecdh.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
 constexpr std::uint8_t kKdfIdLav1[2] = {0x01, 0x00};
@@ -52,22 +52,23 @@ SecretBytes DeriveLaKey(std::span<const std::uint8_t> shared_secret_le, std::str
 
 // ---- responder ----
 
-DhResponder::DhResponder(sgx::Tee& tee, std::unique_ptr<EphemeralKey> key, std::vector<std::uint8_t> msg1)
+DhResponder::DhResponder(local_attest::sgx::Tee& tee, std::unique_ptr<EphemeralKey> key,
+                         std::vector<std::uint8_t> msg1)
     : tee_(&tee), key_(std::move(key)), msg1_(std::move(msg1)) {}
 DhResponder::DhResponder(DhResponder&&) noexcept = default;
 DhResponder& DhResponder::operator=(DhResponder&&) noexcept = default;
 DhResponder::~DhResponder() = default;
 
-Result<DhResponder> DhResponder::Create(sgx::Tee& tee) {
+Result<DhResponder> DhResponder::Create(local_attest::sgx::Tee& tee) {
   SR_ASSIGN_OR_RETURN(auto key, EphemeralKey::Generate());
-  SR_ASSIGN_OR_RETURN(sgx::TargetInfo self, tee.SelfTargetInfo());
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::TargetInfo self, tee.SelfTargetInfo());
   std::vector<std::uint8_t> msg1(key->public_key().begin(), key->public_key().end());
-  auto target = sgx::BytesOf(self);
+  auto target = local_attest::sgx::BytesOf(self);
   msg1.insert(msg1.end(), target.begin(), target.end());
   return DhResponder(tee, std::move(key), std::move(msg1));
 }
 
-Result<sgx::ReportBody> DhResponder::ProcessMsg2(std::span<const std::uint8_t> msg2) {
+Result<local_attest::sgx::ReportBody> DhResponder::ProcessMsg2(std::span<const std::uint8_t> msg2) {
   if (peer_) return FailedPrecondition("msg2: this session already accepted a msg2");
   if (msg2.size() != kMsg2Size) {
     return InvalidArgument("msg2: expected " + std::to_string(kMsg2Size) + " bytes, got " +
@@ -75,14 +76,16 @@ Result<sgx::ReportBody> DhResponder::ProcessMsg2(std::span<const std::uint8_t> m
   }
   PublicKeyLe g_b = KeyAt(msg2.first(64));
   SR_RETURN_IF_ERROR_CTX(DeriveSessionKeys(*key_, g_b, smk_, aek_), "msg2: g_b");
-  auto report_bytes = msg2.subspan(64, sizeof(sgx::Report));
+  auto report_bytes = msg2.subspan(64, sizeof(local_attest::sgx::Report));
   Block16 cmac = AesCmac128(smk_.span(), report_bytes);
   if (!ConstantTimeEqual(cmac, msg2.subspan(496, 16))) {
     aek_ = SecretBytes();
     return DataLoss("msg2: CMAC under the session's SMK does not verify (tampered, or from another session)");
   }
-  SR_ASSIGN_OR_RETURN(sgx::Report report, sgx::StructFromBytes<sgx::Report>(report_bytes, "msg2 report"));
-  const sgx::ReportData& rd = report.body.report_data;
+  SR_ASSIGN_OR_RETURN(
+      local_attest::sgx::Report report,
+      local_attest::sgx::StructFromBytes<local_attest::sgx::Report>(report_bytes, "msg2 report"));
+  const local_attest::sgx::ReportData& rd = report.body.report_data;
   bool lav1 = std::memcmp(rd.data() + 32, kKdfIdLav1, 2) == 0;
   for (std::size_t i = 34; lav1 && i < rd.size(); ++i) lav1 = rd[i] == 0;
   if (!lav1) {
@@ -105,12 +108,13 @@ Result<sgx::ReportBody> DhResponder::ProcessMsg2(std::span<const std::uint8_t> m
 
 Result<std::vector<std::uint8_t>> DhResponder::MakeMsg3() {
   if (!peer_) return FailedPrecondition("msg3: no accepted msg2 in this session");
-  sgx::ReportData data{};
+  local_attest::sgx::ReportData data{};
   Sha256Digest binding = HashKeys(g_b_, KeyAt(msg1_));
   std::memcpy(data.data(), binding.data(), binding.size());
-  SR_ASSIGN_OR_RETURN(sgx::Report report, tee_->CreateReport(sgx::TargetInfoFromReport(*peer_), data));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::Report report,
+                      tee_->CreateReport(local_attest::sgx::TargetInfoFromReport(*peer_), data));
   std::vector<std::uint8_t> msg3(kMsg3MinSize, 0);  // additional_prop_length = 0
-  auto bytes = sgx::BytesOf(report);
+  auto bytes = local_attest::sgx::BytesOf(report);
   std::memcpy(msg3.data() + 16, bytes.data(), bytes.size());
   Block16 cmac = AesCmac128(smk_.span(), std::span(msg3).subspan(16));
   std::memcpy(msg3.data(), cmac.data(), cmac.size());
@@ -119,13 +123,13 @@ Result<std::vector<std::uint8_t>> DhResponder::MakeMsg3() {
 
 // ---- initiator ----
 
-DhInitiator::DhInitiator(sgx::Tee& tee, std::unique_ptr<EphemeralKey> key)
+DhInitiator::DhInitiator(local_attest::sgx::Tee& tee, std::unique_ptr<EphemeralKey> key)
     : tee_(&tee), key_(std::move(key)) {}
 DhInitiator::DhInitiator(DhInitiator&&) noexcept = default;
 DhInitiator& DhInitiator::operator=(DhInitiator&&) noexcept = default;
 DhInitiator::~DhInitiator() = default;
 
-Result<DhInitiator> DhInitiator::Create(sgx::Tee& tee) {
+Result<DhInitiator> DhInitiator::Create(local_attest::sgx::Tee& tee) {
   SR_ASSIGN_OR_RETURN(auto key, EphemeralKey::Generate());
   return DhInitiator(tee, std::move(key));
 }
@@ -137,16 +141,17 @@ Result<std::vector<std::uint8_t>> DhInitiator::ProcessMsg1(std::span<const std::
                            std::to_string(msg1.size()));
   }
   g_a_ = KeyAt(msg1.first(64));
-  SR_ASSIGN_OR_RETURN(sgx::TargetInfo target,
-                      sgx::StructFromBytes<sgx::TargetInfo>(msg1.subspan(64), "msg1 target info"));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::TargetInfo target,
+                      local_attest::sgx::StructFromBytes<local_attest::sgx::TargetInfo>(msg1.subspan(64),
+                                                                                        "msg1 target info"));
   SR_RETURN_IF_ERROR_CTX(DeriveSessionKeys(*key_, g_a_, smk_, aek_), "msg1: g_a");
-  sgx::ReportData data{};
+  local_attest::sgx::ReportData data{};
   Sha256Digest binding = HashKeys(g_a_, key_->public_key());
   std::memcpy(data.data(), binding.data(), binding.size());
   std::memcpy(data.data() + 32, kKdfIdLav1, 2);
-  SR_ASSIGN_OR_RETURN(sgx::Report report, tee_->CreateReport(target, data));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::Report report, tee_->CreateReport(target, data));
   std::vector<std::uint8_t> msg2(key_->public_key().begin(), key_->public_key().end());
-  auto bytes = sgx::BytesOf(report);
+  auto bytes = local_attest::sgx::BytesOf(report);
   msg2.insert(msg2.end(), bytes.begin(), bytes.end());
   Block16 cmac = AesCmac128(smk_.span(), bytes);
   msg2.insert(msg2.end(), cmac.begin(), cmac.end());
@@ -154,7 +159,7 @@ Result<std::vector<std::uint8_t>> DhInitiator::ProcessMsg1(std::span<const std::
   return msg2;
 }
 
-Result<sgx::ReportBody> DhInitiator::ProcessMsg3(std::span<const std::uint8_t> msg3) {
+Result<local_attest::sgx::ReportBody> DhInitiator::ProcessMsg3(std::span<const std::uint8_t> msg3) {
   if (!have_msg1_) return FailedPrecondition("msg3: no msg1 in this session");
   if (msg3.size() < kMsg3MinSize || msg3.size() > kMsg3MinSize + kMsg3MaxProperties) {
     return InvalidArgument("msg3: size " + std::to_string(msg3.size()) + " outside [" +
@@ -172,8 +177,9 @@ Result<sgx::ReportBody> DhInitiator::ProcessMsg3(std::span<const std::uint8_t> m
     aek_ = SecretBytes();
     return DataLoss("msg3: CMAC under the session's SMK does not verify (tampered, or from another session)");
   }
-  SR_ASSIGN_OR_RETURN(sgx::Report report, sgx::StructFromBytes<sgx::Report>(
-                                              msg3.subspan(16, sizeof(sgx::Report)), "msg3 report"));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::Report report,
+                      local_attest::sgx::StructFromBytes<local_attest::sgx::Report>(
+                          msg3.subspan(16, sizeof(local_attest::sgx::Report)), "msg3 report"));
   if (Status s = tee_->VerifyReport(report); !s.ok()) {
     aek_ = SecretBytes();
     return std::move(s).WithContext("msg3: responder's report");
@@ -186,4 +192,4 @@ Result<sgx::ReportBody> DhInitiator::ProcessMsg3(std::span<const std::uint8_t> m
   return report.body;
 }
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, OsslDeleter<OSSL_PARAM_BLD_free>>;
@@ -81,4 +81,4 @@ Result<SecretBytes> EphemeralKey::SharedSecret(const PublicKeyLe& peer) const {
   return shared;
 }
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

@@ -10,7 +10,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 
 using PublicKeyLe = std::array<std::uint8_t, 64>;  // x[32] || y[32], each little-endian
 
@@ -29,4 +29,4 @@ class EphemeralKey {
   PublicKeyLe public_;
 };
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

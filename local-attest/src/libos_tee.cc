@@ -15,7 +15,7 @@
 #include "local-attest/quote.h"
 #include "local-attest/src/tee_internal.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 class OcclumTee final : public Tee {
@@ -156,4 +156,4 @@ Result<std::unique_ptr<Tee>> OpenGramineTee(const std::string& dir) {
   return std::unique_ptr<Tee>(std::make_unique<GramineTee>(dir));
 }
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -12,7 +12,7 @@
 #include "base/fd.h"
 #include "base/file.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 Result<std::string> ReadSealedFd(std::string_view text) {
@@ -58,4 +58,4 @@ Result<std::optional<std::string>> ReadEnclaveManifest() {
   return std::optional<std::string>(std::move(*text));
 }
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -6,8 +6,8 @@
 
 namespace sealroot::p256 {
 
-using sgx::EcdsaSignature;
-using sgx::EcPoint;
+using local_attest::sgx::EcdsaSignature;
+using local_attest::sgx::EcPoint;
 namespace {
 
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, OsslDeleter<OSSL_PARAM_BLD_free>>;

@@ -4,7 +4,7 @@
 
 #include "base/encoding.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 
 Status IdentityPolicy::Validate() const {
   if (!mr_enclave && !signer) {
@@ -13,12 +13,12 @@ Status IdentityPolicy::Validate() const {
   return OkStatus();
 }
 
-Status CheckIdentity(const sgx::ReportBody& body, const IdentityPolicy& policy) {
+Status CheckIdentity(const local_attest::sgx::ReportBody& body, const IdentityPolicy& policy) {
   SR_RETURN_IF_ERROR(policy.Validate());
-  if ((body.attributes.flags & sgx::kFlagInitted) == 0) {
+  if ((body.attributes.flags & local_attest::sgx::kFlagInitted) == 0) {
     return PermissionDenied("identity check: enclave is not INITTED");
   }
-  if ((body.attributes.flags & sgx::kFlagDebug) != 0 && !policy.allow_debug) {
+  if ((body.attributes.flags & local_attest::sgx::kFlagDebug) != 0 && !policy.allow_debug) {
     return PermissionDenied("identity check: DEBUG enclave refused (its memory is readable by the host)");
   }
   if (policy.mr_enclave && !ConstantTimeEqual(*policy.mr_enclave, body.mr_enclave)) {
@@ -50,17 +50,18 @@ Status CheckIdentity(const sgx::ReportBody& body, const IdentityPolicy& policy) 
   return OkStatus();
 }
 
-sgx::ConfigId ContainerConfigId(std::string_view container_id, const Sha256Digest& spec_digest) {
+local_attest::sgx::ConfigId ContainerConfigId(std::string_view container_id,
+                                              const Sha256Digest& spec_digest) {
   Sha256 h;
   h.Update(container_id);
   h.Update(spec_digest);
   Sha256Digest d = h.Finish();
-  sgx::ConfigId id{};
+  local_attest::sgx::ConfigId id{};
   std::copy(d.begin(), d.end(), id.begin());
   return id;
 }
 
-std::string DescribeIdentity(const sgx::ReportBody& body) {
+std::string DescribeIdentity(const local_attest::sgx::ReportBody& body) {
   char flags[32];
   std::snprintf(flags, sizeof(flags), "0x%llx", static_cast<unsigned long long>(body.attributes.flags));
   return "mrenclave=" + HexEncode(body.mr_enclave) + " mrsigner=" + HexEncode(body.mr_signer) +
@@ -68,4 +69,4 @@ std::string DescribeIdentity(const sgx::ReportBody& body) {
          " flags=" + flags;
 }
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

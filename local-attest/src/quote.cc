@@ -13,7 +13,7 @@
 #include "base/encoding.h"
 #include "local-attest/p256.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 using X509StorePtr = std::unique_ptr<X509_STORE, OsslDeleter<X509_STORE_free>>;
@@ -214,4 +214,4 @@ Result<ReportBody> VerifyQuote(std::span<const std::uint8_t> quote, std::string_
   return q.body;
 }
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -11,7 +11,7 @@
 #include "local-attest/dh.h"
 #include "local-attest/release.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
 constexpr char kAck[] = "sealroot-release-ack";
@@ -31,8 +31,8 @@ Result<UniqueFd> Connect(const std::string& path) {
   return fd;
 }
 
-Result<SecureChannel> Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy, Deadline deadline,
-                               KeyRelease& out) {
+Result<SecureChannel> Exchange(local_attest::sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy,
+                               Deadline deadline, KeyRelease& out) {
   SR_ASSIGN_OR_RETURN(DhInitiator dh, DhInitiator::Create(tee));
   SR_ASSIGN_OR_RETURN(auto msg1, ReadFrame(fd, kMaxFrameSize, deadline));
   SR_ASSIGN_OR_RETURN(auto msg2, dh.ProcessMsg1(msg1));
@@ -43,7 +43,7 @@ Result<SecureChannel> Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub
         "the stub refused this enclave after msg2 (the stub's log names the failed check)");
   }
   if (!msg3.ok()) return std::move(msg3).status().WithContext("msg3");
-  SR_ASSIGN_OR_RETURN(sgx::ReportBody stub, dh.ProcessMsg3(*msg3));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::ReportBody stub, dh.ProcessMsg3(*msg3));
   SR_RETURN_IF_ERROR_CTX(CheckIdentity(stub, stub_policy), "stub enclave " + DescribeIdentity(stub));
   SR_ASSIGN_OR_RETURN(SecureChannel channel, SecureChannel::Create(dh.TakeAek(), ChannelRole::kInitiator));
   SR_ASSIGN_OR_RETURN(auto sealed, ReadFrame(fd, kMaxFrameSize, deadline));
@@ -51,7 +51,8 @@ Result<SecureChannel> Exchange(sgx::Tee& tee, int fd, const IdentityPolicy& stub
   if (!plain.ok()) return std::move(plain).status().WithContext("release message");
   SR_ASSIGN_OR_RETURN(KeyRelease release, DecodeKeyRelease(plain->span()));
   // The release must be for the container this enclave was launched for (its CONFIGID).
-  SR_ASSIGN_OR_RETURN(sgx::Report self, tee.CreateReport(sgx::TargetInfo{}, sgx::ReportData{}));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::Report self,
+                      tee.CreateReport(local_attest::sgx::TargetInfo{}, local_attest::sgx::ReportData{}));
   if (!ConstantTimeEqual(self.body.config_id, ContainerConfigId(release.container_id, release.spec_digest))) {
     return PermissionDenied("release is for container '" + release.container_id +
                             "', which is not the container this enclave was launched for (CONFIGID)");
@@ -95,7 +96,8 @@ class Session final : public ReleaseSession {
 
 }  // namespace
 
-Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(sgx::Tee& tee, const std::string& socket_path,
+Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(local_attest::sgx::Tee& tee,
+                                                           const std::string& socket_path,
                                                            const IdentityPolicy& stub_policy,
                                                            const FetchOptions& options) {
   const std::string ctx = "key release from " + socket_path;
@@ -109,11 +111,11 @@ Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(sgx::Tee& tee, const 
       std::make_unique<Session>(std::move(fd), std::move(*channel), std::move(release), options.timeout));
 }
 
-Result<KeyRelease> FetchKeyRelease(sgx::Tee& tee, const std::string& socket_path,
+Result<KeyRelease> FetchKeyRelease(local_attest::sgx::Tee& tee, const std::string& socket_path,
                                    const IdentityPolicy& stub_policy, const FetchOptions& options) {
   SR_ASSIGN_OR_RETURN(std::unique_ptr<ReleaseSession> session,
                       OpenReleaseSession(tee, socket_path, stub_policy, options));
   return std::move(session->release());
 }
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

@@ -7,7 +7,7 @@
 
 #include "local-attest/release.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
 constexpr std::uint8_t kMagic[4] = {'S', 'R', 'K', 'R'};
@@ -165,4 +165,4 @@ Result<UpperCommit> DecodeUpperCommit(std::span<const std::uint8_t> bytes) {
   return commit;
 }
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

@@ -20,7 +20,7 @@
 #include "local-attest/dh.h"
 #include "local-attest/release.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
 constexpr char kAck[] = "sealroot-release-ack";
@@ -56,8 +56,8 @@ Result<UniqueFd> Listen(const std::string& path) {
 
 class Server final : public KeyReleaseServer {
  public:
-  Server(sgx::Tee& tee, std::string path, UniqueFd listener, UniqueFd wake, IdentityPolicy policy,
-         std::string container_id, SecretBytes release, ReleaseServerOptions options)
+  Server(local_attest::sgx::Tee& tee, std::string path, UniqueFd listener, UniqueFd wake,
+         IdentityPolicy policy, std::string container_id, SecretBytes release, ReleaseServerOptions options)
       : tee_(tee),
         path_(std::move(path)),
         listener_(std::move(listener)),
@@ -162,7 +162,7 @@ class Server final : public KeyReleaseServer {
     SR_ASSIGN_OR_RETURN(DhResponder dh, DhResponder::Create(tee_));
     SR_RETURN_IF_ERROR_CTX(WriteFrame(fd, dh.msg1(), deadline), "sending msg1");
     SR_ASSIGN_OR_RETURN(auto msg2, ReadFrame(fd, kMaxFrameSize, deadline));
-    SR_ASSIGN_OR_RETURN(sgx::ReportBody app, dh.ProcessMsg2(msg2));
+    SR_ASSIGN_OR_RETURN(local_attest::sgx::ReportBody app, dh.ProcessMsg2(msg2));
     SR_RETURN_IF_ERROR_CTX(CheckIdentity(app, policy_), "app enclave " + DescribeIdentity(app));
     SR_ASSIGN_OR_RETURN(auto msg3, dh.MakeMsg3());
     SR_RETURN_IF_ERROR_CTX(WriteFrame(fd, msg3, deadline), "sending msg3");
@@ -200,7 +200,7 @@ class Server final : public KeyReleaseServer {
     }
   }
 
-  sgx::Tee& tee_;
+  local_attest::sgx::Tee& tee_;
   const std::string path_;
   const UniqueFd listener_, wake_;
   const IdentityPolicy policy_;
@@ -220,7 +220,8 @@ class Server final : public KeyReleaseServer {
 
 }  // namespace
 
-Result<std::unique_ptr<KeyReleaseServer>> KeyReleaseServer::Start(sgx::Tee& tee, std::string socket_path,
+Result<std::unique_ptr<KeyReleaseServer>> KeyReleaseServer::Start(local_attest::sgx::Tee& tee,
+                                                                  std::string socket_path,
                                                                   IdentityPolicy app_policy,
                                                                   KeyRelease release,
                                                                   ReleaseServerOptions options) {
@@ -236,4 +237,4 @@ Result<std::unique_ptr<KeyReleaseServer>> KeyReleaseServer::Start(sgx::Tee& tee,
       release.container_id, std::move(encoded), std::move(options)));
 }
 
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

@@ -6,7 +6,7 @@
 #include "base/crypto.h"
 #include "local-attest/sim.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 // SDK-sim base keys and OWNEREPOCH. Public on purpose: sim gives no security.
@@ -185,4 +185,4 @@ TargetInfo TargetInfoFromReport(const ReportBody& body) {
   return target;
 }
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

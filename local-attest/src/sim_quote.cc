@@ -10,7 +10,7 @@
 #include "local-attest/quote.h"
 #include "local-attest/sim.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 using X509ExtPtr = std::unique_ptr<X509_EXTENSION, OsslDeleter<X509_EXTENSION_free>>;
@@ -149,4 +149,4 @@ Result<std::vector<std::uint8_t>> SimCpu::CreateQuote(const ReportData& data,
   return qe.Quote(CreateReport(TargetInfo{}, data).body);
 }
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -9,7 +9,7 @@
 #include "local-attest/sim.h"
 #include "local-attest/src/tee_internal.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 enum : std::uint32_t { kOpReport = 1, kOpGetKey = 2, kOpQuote = 3 };
@@ -210,4 +210,4 @@ std::unique_ptr<Tee> NewRemoteSimTee(UniqueFd socket) {
   return std::make_unique<RemoteSimTee>(std::move(socket));
 }
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

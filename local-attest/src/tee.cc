@@ -9,7 +9,7 @@
 #include "local-attest/sim.h"
 #include "local-attest/src/tee_internal.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace internal {
 
 Status VerifyReportWithReportKey(Tee& tee, const Report& report) {
@@ -70,4 +70,4 @@ Result<SecretBytes> GetSealKey(Tee& tee, std::uint16_t policy, const KeyId& key_
   return tee.GetKey(request);
 }
 
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

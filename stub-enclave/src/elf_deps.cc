@@ -12,7 +12,7 @@
 #include "base/fd.h"
 #include "base/file.h"
 
-namespace sealroot::enclave::internal {
+namespace sealroot::stub_enclave::internal {
 namespace {
 
 Status PreadExactly(int fd, void* out, std::size_t size, off_t offset, const char* what) {
@@ -85,4 +85,4 @@ Result<std::vector<std::string>> ListLibraries(const std::string& interpreter, c
   return libraries;
 }
 
-}  // namespace sealroot::enclave::internal
+}  // namespace sealroot::stub_enclave::internal

@@ -6,7 +6,7 @@
 
 #include "base/status.h"
 
-namespace sealroot::enclave::internal {
+namespace sealroot::stub_enclave::internal {
 
 // PT_INTERP of the ELF at `fd` ("" for a static executable). Refuses non-ELF64 files.
 Result<std::string> ElfInterpreter(int fd);
@@ -16,4 +16,4 @@ Result<std::string> ElfInterpreter(int fd);
 // absolute paths of the libraries it maps, in load order.
 Result<std::vector<std::string>> ListLibraries(const std::string& interpreter, const std::string& path);
 
-}  // namespace sealroot::enclave::internal
+}  // namespace sealroot::stub_enclave::internal

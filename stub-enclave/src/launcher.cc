@@ -13,7 +13,7 @@
 #include "local-attest/manifest.h"
 #include "stub-enclave/sigstruct.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 namespace {
 
 constexpr int kTeeFd = 3;
@@ -45,14 +45,15 @@ constexpr int kManifestFd = 5;  // fd 4 is the executable during fexecve
 std::vector<std::string> ChildEnv(const std::vector<std::string>& env, bool has_manifest) {
   std::vector<std::string> out;
   for (const std::string& e : env) {
-    if (e.rfind("LD_", 0) == 0 || e.rfind(std::string(sgx::kSimTeeFdEnv) + "=", 0) == 0 ||
-        e.rfind(std::string(sgx::kSimManifestFdEnv) + "=", 0) == 0) {
+    if (e.rfind("LD_", 0) == 0 || e.rfind(std::string(local_attest::sgx::kSimTeeFdEnv) + "=", 0) == 0 ||
+        e.rfind(std::string(local_attest::sgx::kSimManifestFdEnv) + "=", 0) == 0) {
       continue;
     }
     out.push_back(e);
   }
-  out.push_back(std::string(sgx::kSimTeeFdEnv) + "=" + std::to_string(kTeeFd));
-  if (has_manifest) out.push_back(std::string(sgx::kSimManifestFdEnv) + "=" + std::to_string(kManifestFd));
+  out.push_back(std::string(local_attest::sgx::kSimTeeFdEnv) + "=" + std::to_string(kTeeFd));
+  if (has_manifest)
+    out.push_back(std::string(local_attest::sgx::kSimManifestFdEnv) + "=" + std::to_string(kManifestFd));
   return out;
 }
 
@@ -65,10 +66,13 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 }  // namespace
 
-Result<sgx::EnclaveIdentity> IdentityFor(const EnclaveImage& image, const sgx::Sigstruct& sig,
-                                         const sgx::ConfigId& config_id, std::uint16_t config_svn) {
-  SR_ASSIGN_OR_RETURN(sgx::Measurement mr_signer, VerifySigstruct(sig, image.measurement().mr_enclave));
-  sgx::EnclaveIdentity id;
+Result<local_attest::sgx::EnclaveIdentity> IdentityFor(const EnclaveImage& image,
+                                                       const local_attest::sgx::Sigstruct& sig,
+                                                       const local_attest::sgx::ConfigId& config_id,
+                                                       std::uint16_t config_svn) {
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::Measurement mr_signer,
+                      VerifySigstruct(sig, image.measurement().mr_enclave));
+  local_attest::sgx::EnclaveIdentity id;
   id.mr_enclave = image.measurement().mr_enclave;
   id.mr_signer = mr_signer;
   id.attributes = sig.attributes;
@@ -80,8 +84,8 @@ Result<sgx::EnclaveIdentity> IdentityFor(const EnclaveImage& image, const sgx::S
   return id;
 }
 
-LaunchedEnclave::LaunchedEnclave(pid_t pid, sgx::EnclaveIdentity identity,
-                                 std::unique_ptr<sgx::SimCpuServer> cpu)
+LaunchedEnclave::LaunchedEnclave(pid_t pid, local_attest::sgx::EnclaveIdentity identity,
+                                 std::unique_ptr<local_attest::sgx::SimCpuServer> cpu)
     : pid_(pid), identity_(identity), cpu_(std::move(cpu)) {
   cpu_thread_ = std::thread([server = cpu_.get()] {
     if (Status s = server->Serve(); !s.ok()) {
@@ -142,10 +146,10 @@ Result<std::unique_ptr<LaunchedEnclave>> LaunchEnclave(const LaunchSpec& spec) {
   const std::string what = "launching enclave " + spec.executable;
   Result<EnclaveImage> image = EnclaveImage::Load(spec.executable, spec.config, spec.manifest);
   if (!image.ok()) return std::move(image).status().WithContext(what);
-  Result<sgx::EnclaveIdentity> identity =
+  Result<local_attest::sgx::EnclaveIdentity> identity =
       IdentityFor(*image, spec.sigstruct, spec.config_id, spec.config_svn);
   if (!identity.ok()) return std::move(identity).status().WithContext(what);
-  Result<sgx::SimCpu> cpu = sgx::SimCpu::Create(*identity);
+  Result<local_attest::sgx::SimCpu> cpu = local_attest::sgx::SimCpu::Create(*identity);
   if (!cpu.ok()) return std::move(cpu).status().WithContext(what);
 
   int pair[2];
@@ -166,7 +170,8 @@ Result<std::unique_ptr<LaunchedEnclave>> LaunchEnclave(const LaunchSpec& spec) {
   theirs.Reset();
   SR_LOG(kDebug) << "launched sim enclave " << spec.executable << " pid " << pid;
   return std::make_unique<LaunchedEnclave>(
-      pid, cpu->identity(), std::make_unique<sgx::SimCpuServer>(std::move(cpu).value(), std::move(ours)));
+      pid, cpu->identity(),
+      std::make_unique<local_attest::sgx::SimCpuServer>(std::move(cpu).value(), std::move(ours)));
 }
 
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

@@ -12,7 +12,7 @@
 #include "base/file.h"
 #include "stub-enclave/src/elf_deps.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 namespace {
 
 constexpr std::size_t kRecord = 64, kChunk = 256, kBatch = 256 * 1024;
@@ -146,7 +146,7 @@ void MrEnclaveBuilder::Flush() {
   batch_.clear();
 }
 
-sgx::Measurement MrEnclaveBuilder::Finish() {
+local_attest::sgx::Measurement MrEnclaveBuilder::Finish() {
   Flush();
   return hash_.Finish();
 }
@@ -230,4 +230,4 @@ Result<EnclaveImage> EnclaveImage::Load(const std::string& executable, const Enc
   return EnclaveImage(executable, std::move(exec), std::move(manifest_fd), std::move(m));
 }
 
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

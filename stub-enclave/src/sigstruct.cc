@@ -9,7 +9,7 @@
 #include <cstring>
 #include <ctime>
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 namespace {
 
 constexpr std::array<std::uint8_t, 12> kHeader = {0x06, 0x00, 0x00, 0x00, 0xe1, 0x00,
@@ -24,8 +24,8 @@ using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, OsslDeleter<OSSL_PARAM_BLD_f
 using ParamPtr = std::unique_ptr<OSSL_PARAM, OsslDeleter<OSSL_PARAM_free>>;
 
 // The signed bytes: header [0, 128) || body [900, 1028).
-std::vector<std::uint8_t> SignedBytes(const sgx::Sigstruct& sig) {
-  auto all = sgx::BytesOf(sig);
+std::vector<std::uint8_t> SignedBytes(const local_attest::sgx::Sigstruct& sig) {
+  auto all = local_attest::sgx::BytesOf(sig);
   std::vector<std::uint8_t> out(256);
   std::memcpy(out.data(), all.data(), 128);
   std::memcpy(out.data() + 128, all.data() + 900, 128);
@@ -125,18 +125,20 @@ Result<std::string> SigningKeyToPem(EVP_PKEY* key) {
   return std::string(data, static_cast<std::size_t>(len));
 }
 
-Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enclave,
-                                   const SigningParams& params) {
+Result<local_attest::sgx::Sigstruct> SignEnclave(EVP_PKEY* key,
+                                                 const local_attest::sgx::Measurement& mr_enclave,
+                                                 const SigningParams& params) {
   SR_RETURN_IF_ERROR(CheckKeyShape(key));
-  sgx::Sigstruct sig;
+  local_attest::sgx::Sigstruct sig;
   sig.header = kHeader;
   sig.type = params.debug ? kTypeDebug : 0;
   sig.date = params.date ? params.date : TodayBcd();
   sig.header2 = kHeader2;
   sig.misc_select = 0;
   sig.misc_mask = 0xffffffffu;
-  sig.attributes = {.flags = sgx::kFlagMode64Bit | sgx::kFlagKss | (params.debug ? sgx::kFlagDebug : 0),
-                    .xfrm = sgx::kXfrmLegacy};
+  sig.attributes = {.flags = local_attest::sgx::kFlagMode64Bit | local_attest::sgx::kFlagKss |
+                             (params.debug ? local_attest::sgx::kFlagDebug : 0),
+                    .xfrm = local_attest::sgx::kXfrmLegacy};
   sig.attribute_mask = {.flags = ~0ull, .xfrm = ~0ull};
   sig.enclave_hash = mr_enclave;
   sig.isv_prod_id = params.isv_prod_id;
@@ -164,14 +166,15 @@ Result<sgx::Sigstruct> SignEnclave(EVP_PKEY* key, const sgx::Measurement& mr_enc
   return sig;
 }
 
-sgx::Measurement MrSignerOf(const sgx::Sigstruct& sig) {
+local_attest::sgx::Measurement MrSignerOf(const local_attest::sgx::Sigstruct& sig) {
   return Sha256Of(sig.modulus);
 }
 
-Result<sgx::Measurement> VerifySigstruct(const sgx::Sigstruct& sig, const sgx::Measurement& mr_enclave) {
+Result<local_attest::sgx::Measurement> VerifySigstruct(const local_attest::sgx::Sigstruct& sig,
+                                                       const local_attest::sgx::Measurement& mr_enclave) {
   if (sig.header != kHeader || sig.header2 != kHeader2) return DataLoss("SIGSTRUCT: bad header constants");
   if (sig.exponent != 3) return DataLoss("SIGSTRUCT: exponent is not 3");
-  if (((sig.type & kTypeDebug) != 0) != ((sig.attributes.flags & sgx::kFlagDebug) != 0)) {
+  if (((sig.type & kTypeDebug) != 0) != ((sig.attributes.flags & local_attest::sgx::kFlagDebug) != 0)) {
     return DataLoss("SIGSTRUCT: debug type bit and DEBUG attribute disagree");
   }
   SR_ASSIGN_OR_RETURN(EvpPkeyPtr pub, PublicKeyFromModulus(sig.modulus));
@@ -196,4 +199,4 @@ Result<sgx::Measurement> VerifySigstruct(const sgx::Sigstruct& sig, const sgx::M
   return MrSignerOf(sig);
 }
 
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

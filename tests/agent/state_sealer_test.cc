@@ -11,25 +11,26 @@
 namespace sealroot::agent {
 namespace {
 
-std::unique_ptr<sgx::Tee> SimTee(std::uint8_t mr_enclave_byte, std::uint8_t signer_byte = 0x55,
-                                 std::uint16_t svn = 1, std::uint16_t prod_id = 1) {
-  sgx::EnclaveIdentity id;
+std::unique_ptr<local_attest::sgx::Tee> SimTee(std::uint8_t mr_enclave_byte, std::uint8_t signer_byte = 0x55,
+                                               std::uint16_t svn = 1, std::uint16_t prod_id = 1) {
+  local_attest::sgx::EnclaveIdentity id;
   id.mr_enclave.fill(mr_enclave_byte);
   id.mr_signer.fill(signer_byte);
   id.isv_svn = svn;
   id.isv_prod_id = prod_id;
-  id.attributes = {sgx::kFlagMode64Bit, sgx::kXfrmLegacy};
-  return sgx::NewInProcessSimTee(sgx::SimCpu::Create(id).value());
+  id.attributes = {local_attest::sgx::kFlagMode64Bit, local_attest::sgx::kXfrmLegacy};
+  return local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(id).value());
 }
 
 const Sha256Digest kManifest = Sha256Of(std::string_view(R"({"workload": {}})"));
 
-Result<std::vector<std::uint8_t>> SealWith(std::unique_ptr<sgx::Tee> tee, const Sha256Digest& manifest) {
+Result<std::vector<std::uint8_t>> SealWith(std::unique_ptr<local_attest::sgx::Tee> tee,
+                                           const Sha256Digest& manifest) {
   SR_ASSIGN_OR_RETURN(auto sealer, MakeTeeSealer(std::move(tee), manifest));
   return sealer->Seal(AsBytes("layer keys"));
 }
 
-Result<SecretBytes> OpenWith(std::unique_ptr<sgx::Tee> tee, const Sha256Digest& manifest,
+Result<SecretBytes> OpenWith(std::unique_ptr<local_attest::sgx::Tee> tee, const Sha256Digest& manifest,
                              const std::vector<std::uint8_t>& sealed) {
   SR_ASSIGN_OR_RETURN(auto sealer, MakeTeeSealer(std::move(tee), manifest));
   return sealer->Unseal(sealed);
@@ -73,7 +74,7 @@ TEST(StateSealerTest, AnOlderAgentCannotOpenANewerOnesState) {
 }
 
 TEST(StateSealerTest, TeeSourceOutsideAnEnclaveIsAClearError) {
-  unsetenv(sgx::kSimTeeFdEnv);
+  unsetenv(local_attest::sgx::kSimTeeFdEnv);
   auto sealer = MakeStateSealer({"tee", ""});
   ASSERT_FALSE(sealer.ok());
   EXPECT_NE(sealer.status().message().find("tee"), std::string::npos) << sealer.status().message();

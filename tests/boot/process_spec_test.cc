@@ -1,4 +1,4 @@
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -6,7 +6,7 @@
 #include <string>
 
 #include "base/encoding.h"
-#include "boot/exec.h"
+#include "boot/spec/exec.h"
 #include "boot/src/user.h"
 
 namespace sealroot::boot {

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "base/file.h"
-#include "boot/seccomp_profile.h"
+#include "boot/spec/seccomp_profile.h"
 #include "tests/support/process.h"
 
 namespace sealroot::boot {

@@ -39,7 +39,7 @@ using nlohmann::json;
 using sealroot::testing::BuiltProgram;
 using sealroot::testing::TempDir;
 
-const enclave::EnclaveConfig kLayout{.heap_size = 1 << 20, .threads = 2};
+const stub_enclave::EnclaveConfig kLayout{.heap_size = 1 << 20, .threads = 2};
 
 // The commands the tests run: the image owner's workload policy allows exactly these.
 const std::vector<std::string> kHello = {"sh", "-c", "echo hello from $(id -u) in $(pwd)"};
@@ -64,7 +64,7 @@ struct Material {
   TempDir dir;
   sealroot::testing::Registry registry;
   std::string image;
-  EvpPkeyPtr key = enclave::GenerateSigningKey().value();
+  EvpPkeyPtr key = stub_enclave::GenerateSigningKey().value();
   std::string boot_manifest;
   std::string boot_mrenclave;
   std::string python_gen;
@@ -98,22 +98,24 @@ struct Material {
     if (!generated.ok()) throw std::runtime_error("grpc_tools.protoc: " + generated.err);
   }
 
-  sgx::Measurement MrSigner() {
-    return enclave::MrSignerOf(enclave::SignEnclave(key.get(), sgx::Measurement{}, {}).value());
+  local_attest::sgx::Measurement MrSigner() {
+    return stub_enclave::MrSignerOf(
+        stub_enclave::SignEnclave(key.get(), local_attest::sgx::Measurement{}, {}).value());
   }
 
   // Measures `path` with `manifest` (default: the boot's) and signs it with `signer` (default
   // the test key) as product `prod_id`; writes the SIGSTRUCT to `out` when given.
-  Result<sgx::Sigstruct> SignFile(const std::string& path, std::uint16_t prod_id, const std::string& out,
-                                  const std::optional<std::string>& manifest = std::nullopt,
-                                  EVP_PKEY* signer = nullptr) {
+  Result<local_attest::sgx::Sigstruct> SignFile(const std::string& path, std::uint16_t prod_id,
+                                                const std::string& out,
+                                                const std::optional<std::string>& manifest = std::nullopt,
+                                                EVP_PKEY* signer = nullptr) {
     SR_ASSIGN_OR_RETURN(auto image,
-                        enclave::EnclaveImage::Load(path, kLayout, manifest.value_or(boot_manifest)));
-    SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig,
-                        enclave::SignEnclave(signer ? signer : key.get(), image.measurement().mr_enclave,
-                                             {.isv_prod_id = prod_id, .isv_svn = 1}));
+                        stub_enclave::EnclaveImage::Load(path, kLayout, manifest.value_or(boot_manifest)));
+    SR_ASSIGN_OR_RETURN(local_attest::sgx::Sigstruct sig,
+                        stub_enclave::SignEnclave(signer ? signer : key.get(), image.measurement().mr_enclave,
+                                                  {.isv_prod_id = prod_id, .isv_svn = 1}));
     if (!out.empty()) {
-      auto bytes = sgx::BytesOf(sig);
+      auto bytes = local_attest::sgx::BytesOf(sig);
       SR_RETURN_IF_ERROR(WriteFileAtomic(out, std::string(bytes.begin(), bytes.end())));
     }
     return sig;
@@ -155,14 +157,14 @@ class ApiFlowTest : public ::testing::Test {
 
   // Launches enclave-agent as a sim stub enclave with `manifest`, signed by the test key as
   // product 1 (or with `sigstruct`); only addresses and directories come from argv.
-  Result<std::unique_ptr<enclave::LaunchedEnclave>> Launch(
-      const std::string& manifest, std::optional<sgx::Sigstruct> sigstruct = std::nullopt,
+  Result<std::unique_ptr<stub_enclave::LaunchedEnclave>> Launch(
+      const std::string& manifest, std::optional<local_attest::sgx::Sigstruct> sigstruct = std::nullopt,
       std::vector<std::string> extra_args = {}) {
     if (!sigstruct) {
       SR_ASSIGN_OR_RETURN(sigstruct, material->SignFile(BuiltProgram("enclave-agent"), 1, "", manifest));
     }
     log_fd_ = UniqueFd(::open((dir_ / "agent.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    enclave::LaunchSpec spec;
+    stub_enclave::LaunchSpec spec;
     spec.executable = BuiltProgram("enclave-agent");
     spec.config = kLayout;
     spec.sigstruct = *sigstruct;
@@ -174,11 +176,11 @@ class ApiFlowTest : public ::testing::Test {
     spec.args.insert(spec.args.end(), extra_args.begin(), extra_args.end());
     spec.stdout_fd = log_fd_.get();
     spec.stderr_fd = log_fd_.get();
-    return enclave::LaunchEnclave(spec);
+    return stub_enclave::LaunchEnclave(spec);
   }
 
   void StartAgent(const std::string& manifest = AgentManifest(),
-                  std::optional<sgx::Sigstruct> sigstruct = std::nullopt,
+                  std::optional<local_attest::sgx::Sigstruct> sigstruct = std::nullopt,
                   std::vector<std::string> extra_args = {}) {
     auto launched = Launch(manifest, sigstruct, std::move(extra_args));
     ASSERT_TRUE(launched.ok()) << launched.status().ToString();
@@ -264,7 +266,7 @@ class ApiFlowTest : public ::testing::Test {
 
   TempDir dir_;
   UniqueFd log_fd_;
-  std::unique_ptr<enclave::LaunchedEnclave> agent_;
+  std::unique_ptr<stub_enclave::LaunchedEnclave> agent_;
   std::unique_ptr<ttrpc::Client> client_;
 };
 
@@ -558,7 +560,7 @@ TEST_F(ApiFlowTest, AManifestEditedByTheHostIsRefused) {
   one_byte += "}";
   EXPECT_EQ(Launch(one_byte, *genuine_sig).status().code(), Code::kPermissionDenied);
 
-  EvpPkeyPtr host_key = enclave::GenerateSigningKey().value();
+  EvpPkeyPtr host_key = stub_enclave::GenerateSigningKey().value();
   auto host_sig = material->SignFile(BuiltProgram("enclave-agent"), 1, "", edited, host_key.get());
   ASSERT_TRUE(host_sig.ok());
   ASSERT_NO_FATAL_FAILURE(StartAgent(edited, *host_sig));
@@ -607,7 +609,7 @@ TEST_F(ApiFlowTest, ABootWithAManifestRefusesStubFlagsFromTheHost) {
   auto sig = material->SignFile(BuiltProgram("sealroot-boot"), 2, "");
   ASSERT_TRUE(sig.ok());
   UniqueFd log(::open((dir_ / "boot.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  enclave::LaunchSpec spec;
+  stub_enclave::LaunchSpec spec;
   spec.executable = BuiltProgram("sealroot-boot");
   spec.config = kLayout;
   spec.sigstruct = *sig;
@@ -617,7 +619,7 @@ TEST_F(ApiFlowTest, ABootWithAManifestRefusesStubFlagsFromTheHost) {
                "--stub-mrsigner", std::string(64, '0'), "--stub-prod-id", "7"};
   spec.stdout_fd = log.get();
   spec.stderr_fd = log.get();
-  auto boot = enclave::LaunchEnclave(spec);
+  auto boot = stub_enclave::LaunchEnclave(spec);
   ASSERT_TRUE(boot.ok()) << boot.status().ToString();
   EXPECT_EQ((*boot)->Wait().value(), 3);
   EXPECT_NE(ReadFile(dir_ / "boot.log").value().find("comes from its measured manifest"), std::string::npos)

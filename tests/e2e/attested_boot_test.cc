@@ -16,13 +16,13 @@
 
 #include "base/encoding.h"
 #include "base/file.h"
-#include "boot/app_enclave.h"
-#include "boot/exec.h"
-#include "boot/src/exec_client.h"
+#include "boot/spec/exec.h"
 #include "local-attest/sim.h"
+#include "stub-enclave/app_enclave.h"
 #include "stub-enclave/launcher.h"
 #include "stub-enclave/measure.h"
 #include "stub-enclave/sigstruct.h"
+#include "stub-enclave/src/exec_client.h"
 #include "tests/e2e/sealed_image.h"
 #include "tests/support/process.h"
 
@@ -35,7 +35,7 @@ using testing::TempDir;
 constexpr char kMarker[] = "PLAINTEXT-MARKER-4b1d9f";
 constexpr std::uint16_t kStubProdId = 1;
 constexpr std::uint16_t kBootProdId = 2;
-const enclave::EnclaveConfig kEnclaveConfig{.heap_size = 1 << 20, .threads = 2};
+const stub_enclave::EnclaveConfig kEnclaveConfig{.heap_size = 1 << 20, .threads = 2};
 
 // Image A runs as the non-root image user; image B echoes its stdin.
 const char kConfigA[] =
@@ -54,9 +54,9 @@ struct Suite {
   SecretBytes key{AsBytes(kSeededKey)};
   Sha256Digest root_a{}, root_b{};
   EvpPkeyPtr signing_key;
-  sgx::Measurement boot_mrenclave{};
-  sgx::Sigstruct boot_sig{};
-  std::unique_ptr<sgx::Tee> stub_tee;
+  local_attest::sgx::Measurement boot_mrenclave{};
+  local_attest::sgx::Sigstruct boot_sig{};
+  std::unique_ptr<local_attest::sgx::Tee> stub_tee;
 };
 Suite* suite = nullptr;
 
@@ -71,27 +71,27 @@ class AttestedBootTest : public ::testing::Test {
     ASSERT_TRUE(sealed_a.ok()) << sealed_a.status().ToString();
     suite->root_a = *sealed_a;
     suite->root_b = testing::SealDirectory(suite->store, suite->key, rootfs, kConfigB).value();
-    suite->signing_key = enclave::GenerateSigningKey().value();
-    auto image = enclave::EnclaveImage::Load(BuiltProgram("sealroot-boot"), kEnclaveConfig).value();
+    suite->signing_key = stub_enclave::GenerateSigningKey().value();
+    auto image = stub_enclave::EnclaveImage::Load(BuiltProgram("sealroot-boot"), kEnclaveConfig).value();
     suite->boot_mrenclave = image.measurement().mr_enclave;
     suite->boot_sig = Sign(suite->boot_mrenclave);
     // The stub: another enclave of the same signer (product 1); this process plays its CPU.
-    sgx::EnclaveIdentity stub;
+    local_attest::sgx::EnclaveIdentity stub;
     stub.mr_enclave = Sha256Of(std::string_view("the enclave-agent build under test"));
-    stub.mr_signer = enclave::MrSignerOf(suite->boot_sig);
-    stub.attributes.flags = sgx::kFlagMode64Bit;
+    stub.mr_signer = stub_enclave::MrSignerOf(suite->boot_sig);
+    stub.attributes.flags = local_attest::sgx::kFlagMode64Bit;
     stub.attributes.xfrm = 0x3;
     stub.isv_prod_id = kStubProdId;
-    suite->stub_tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(stub).value());
+    suite->stub_tee = local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(stub).value());
   }
   static void TearDownTestSuite() {
     delete suite;
     suite = nullptr;
   }
 
-  static sgx::Sigstruct Sign(const sgx::Measurement& mr_enclave) {
-    return enclave::SignEnclave(suite->signing_key.get(), mr_enclave,
-                                {.isv_prod_id = kBootProdId, .isv_svn = 1})
+  static local_attest::sgx::Sigstruct Sign(const local_attest::sgx::Measurement& mr_enclave) {
+    return stub_enclave::SignEnclave(suite->signing_key.get(), mr_enclave,
+                                     {.isv_prod_id = kBootProdId, .isv_svn = 1})
         .value();
   }
 
@@ -107,8 +107,9 @@ class AttestedBootTest : public ::testing::Test {
     return records_[container_id];
   }
 
-  AppEnclaveSpec Spec(const std::string& container_id, const std::string& boot_spec, bool image_a = true) {
-    AppEnclaveSpec spec;
+  stub_enclave::AppEnclaveSpec Spec(const std::string& container_id, const std::string& boot_spec,
+                                    bool image_a = true) {
+    stub_enclave::AppEnclaveSpec spec;
     {
       ContainerRecord& record = Record(container_id);
       std::lock_guard lock(records_mu_);
@@ -116,7 +117,7 @@ class AttestedBootTest : public ::testing::Test {
       spec.exec_key = record.exec_key.Clone();
       spec.upper_root = record.upper_root;
     }
-    spec.on_upper_commit = [this, container_id](const attest::UpperCommit& commit) {
+    spec.on_upper_commit = [this, container_id](const local_attest::UpperCommit& commit) {
       std::lock_guard lock(records_mu_);
       std::optional<Sha256Digest>& known = records_[container_id].upper_root;
       if (commit.previous != known) return FailedPrecondition("the commit does not follow the known state");
@@ -134,17 +135,18 @@ class AttestedBootTest : public ::testing::Test {
     spec.sigstruct = suite->boot_sig;
     spec.boot_args = {"--stub-prod-id", std::to_string(kStubProdId)};
     spec.app_policy.mr_enclave = suite->boot_mrenclave;
-    spec.app_policy.signer = attest::SignerPolicy{enclave::MrSignerOf(suite->boot_sig), kBootProdId, 1};
+    spec.app_policy.signer =
+        local_attest::SignerPolicy{stub_enclave::MrSignerOf(suite->boot_sig), kBootProdId, 1};
     return spec;
   }
 
-  static std::unique_ptr<AppEnclave> Launch(AppEnclaveSpec spec) {
-    auto launched = AppEnclave::Launch(*suite->stub_tee, std::move(spec));
+  static std::unique_ptr<stub_enclave::AppEnclave> Launch(stub_enclave::AppEnclaveSpec spec) {
+    auto launched = stub_enclave::AppEnclave::Launch(*suite->stub_tee, std::move(spec));
     EXPECT_TRUE(launched.ok()) << launched.status().ToString();
     return launched.ok() ? std::move(*launched) : nullptr;
   }
 
-  static std::string ReadAllFrom(EnclaveProcess& app, bool stderr_stream = false) {
+  static std::string ReadAllFrom(stub_enclave::EnclaveProcess& app, bool stderr_stream = false) {
     std::string out;
     while (true) {
       auto chunk = stderr_stream ? app.ReadStderr(4096) : app.ReadStdout(4096);
@@ -157,7 +159,7 @@ class AttestedBootTest : public ::testing::Test {
     int exit_code = -1;
     std::string out, err;
   };
-  static Outcome Finish(AppEnclave& app) {
+  static Outcome Finish(stub_enclave::AppEnclave& app) {
     Outcome o;
     std::thread err_reader([&] { o.err = ReadAllFrom(app, true); });
     o.out = ReadAllFrom(app);
@@ -175,11 +177,11 @@ class AttestedBootTest : public ::testing::Test {
   // What a hostile host can do by hand: launch the genuine boot (measured, signed) with
   // `config_id` against `socket`, giving it a spec file of its choosing.
   HandLaunch LaunchBootByHand(const std::string& socket, const std::string& spec_text,
-                              const sgx::ConfigId& config_id) {
+                              const local_attest::sgx::ConfigId& config_id) {
     std::string dir = state_ / ("by-hand-" + std::to_string(++hand_launches_));
     EXPECT_TRUE(MakeDirs(dir + "/scratch").ok());
     EXPECT_TRUE(WriteFileAtomic(dir + "/spec.json", spec_text).ok());
-    enclave::LaunchSpec launch;
+    stub_enclave::LaunchSpec launch;
     launch.executable = BuiltProgram("sealroot-boot");
     launch.config = kEnclaveConfig;
     launch.sigstruct = suite->boot_sig;
@@ -189,7 +191,7 @@ class AttestedBootTest : public ::testing::Test {
     UniqueFd err(::open((dir + "/err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     launch.stderr_fd = err.get();
     HandLaunch out;
-    auto launched = enclave::LaunchEnclave(launch);
+    auto launched = stub_enclave::LaunchEnclave(launch);
     EXPECT_TRUE(launched.ok()) << launched.status().ToString();
     if (launched.ok()) {
       auto code = (*launched)->Wait();
@@ -253,8 +255,8 @@ TEST_F(AttestedBootTest, ImpostorBootGetsNoKeyAndTheContainerDoesNotStart) {
   ASSERT_TRUE(testing::Shell("cp '" + BuiltProgram("sealroot-boot") + "' '" + impostor +
                              "' && printf x >> '" + impostor + "'")
                   .ok());
-  auto image = enclave::EnclaveImage::Load(impostor, kEnclaveConfig).value();
-  AppEnclaveSpec spec = Spec("ctr-impostor", "{}");
+  auto image = stub_enclave::EnclaveImage::Load(impostor, kEnclaveConfig).value();
+  stub_enclave::AppEnclaveSpec spec = Spec("ctr-impostor", "{}");
   spec.boot_executable = impostor;
   spec.sigstruct = Sign(image.measurement().mr_enclave);
   auto app = Launch(std::move(spec));
@@ -275,7 +277,7 @@ TEST_F(AttestedBootTest, ReleaseForContainerACannotStartContainerB) {
   // The host launches B's app enclave (B's CONFIGID) but points it at A's release socket.
   std::string b_spec = R"({"process":{"args":["echo","b ran"]}})";
   HandLaunch b = LaunchBootByHand(state_ / "ctr-a2/attest.sock", b_spec,
-                                  attest::ContainerConfigId("ctr-b", Sha256Of(b_spec)));
+                                  local_attest::ContainerConfigId("ctr-b", Sha256Of(b_spec)));
   EXPECT_NE(b.exit_code, 0);
   EXPECT_NE(b.err.find("refused this enclave"), std::string::npos) << b.err;
   EXPECT_EQ(a->release_status().code(), Code::kOk);  // A's own boot got A's key earlier
@@ -284,7 +286,8 @@ TEST_F(AttestedBootTest, ReleaseForContainerACannotStartContainerB) {
 }
 
 TEST_F(AttestedBootTest, SpecChangedByTheHostIsRefused) {
-  AppEnclaveSpec spec = Spec("ctr-swap", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})");
+  stub_enclave::AppEnclaveSpec spec =
+      Spec("ctr-swap", R"({"process":{"args":["sh","-c","echo up; exec sleep 60"]}})");
   std::string released = spec.boot_spec;
   auto holder = Launch(std::move(spec));
   ASSERT_TRUE(holder);
@@ -293,14 +296,14 @@ TEST_F(AttestedBootTest, SpecChangedByTheHostIsRefused) {
   // releases the key to it), reading a spec file the host rewrote.
   HandLaunch forged =
       LaunchBootByHand(state_ / "ctr-swap/attest.sock", R"({"process":{"args":["echo","forged"]}})",
-                       attest::ContainerConfigId("ctr-swap", Sha256Of(released)));
+                       local_attest::ContainerConfigId("ctr-swap", Sha256Of(released)));
   EXPECT_EQ(forged.exit_code, 3);  // verification failure
   EXPECT_NE(forged.err.find("does not match the released digest"), std::string::npos) << forged.err;
   EXPECT_TRUE(holder->Signal(SIGKILL).ok());
 }
 
 TEST_F(AttestedBootTest, EightConcurrentContainersFromTwoImages) {
-  std::vector<std::unique_ptr<AppEnclave>> apps;
+  std::vector<std::unique_ptr<stub_enclave::AppEnclave>> apps;
   for (int i = 0; i < 8; ++i) {
     std::string id = "ctr-par-" + std::to_string(i);
     std::string spec = i % 2 == 0 ? R"({"process":{"env":["NAME=)" + id + R"("]}})" : "{}";
@@ -325,8 +328,9 @@ TEST_F(AttestedBootTest, EightConcurrentContainersFromTwoImages) {
 TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   const std::string secret = "upper-secret-" + std::to_string(::getpid());
   std::string upper = state_ / "upper";
-  AppEnclaveSpec first = Spec("ctr-upper", R"({"process":{"args":["sh","-c","echo )" + secret +
-                                               R"( > /etc/note; rm /etc/motd"],"user":{"uid":0,"gid":0}}})");
+  stub_enclave::AppEnclaveSpec first =
+      Spec("ctr-upper", R"({"process":{"args":["sh","-c","echo )" + secret +
+                            R"( > /etc/note; rm /etc/motd"],"user":{"uid":0,"gid":0}}})");
   first.upper_dir = upper;
   auto writer = Launch(std::move(first));
   ASSERT_TRUE(writer);
@@ -334,7 +338,7 @@ TEST_F(AttestedBootTest, PersistentUpperKeepsWritesSealedAcrossBoots) {
   ASSERT_EQ(wrote.exit_code, 0) << wrote.err;
   writer.reset();
 
-  AppEnclaveSpec second =
+  stub_enclave::AppEnclaveSpec second =
       Spec("ctr-upper", R"({"process":{"args":["sh","-c","cat /etc/note; ls /etc/motd"]}})");
   second.upper_dir = upper;
   auto reader = Launch(std::move(second));
@@ -353,7 +357,7 @@ class UpperPinningTest : public AttestedBootTest {
  protected:
   // One boot of container `id` over `upper` running `script` as root.
   Outcome Boot(const std::string& id, const std::string& upper, const std::string& script) {
-    AppEnclaveSpec spec =
+    stub_enclave::AppEnclaveSpec spec =
         Spec(id, R"({"process":{"args":["sh","-c",")" + script + R"("],"user":{"uid":0,"gid":0}}})");
     spec.state_dir = state_ / (id + "-" + std::to_string(++boots_));
     spec.upper_dir = upper;
@@ -431,7 +435,7 @@ TEST_F(AttestedBootTest, ExecRunsInsideTheContainerRootNeverOnTheHost) {
 }
 
 // Reads `process`'s stdout until `text` arrived; all that was read.
-std::string ReadUntil(EnclaveProcess& process, const std::string& text) {
+std::string ReadUntil(stub_enclave::EnclaveProcess& process, const std::string& text) {
   std::string out;
   while (out.find(text) == std::string::npos) {
     auto chunk = process.ReadStdout(4096);
@@ -470,8 +474,9 @@ TEST_F(AttestedBootTest, ForgedExecRequestFromTheHostIsRefused) {
   ASSERT_EQ(app->ReadStdout(3).value(), "up\n") << ReadAllFrom(*app, true);
   // The host knows the socket but not the container's exec key.
   SecretBytes guessed = SecretBytes::Random(32);
-  auto forged = StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
-                          std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  auto forged =
+      stub_enclave::StartExec(state_ / "ctr-forge/exec.sock", guessed, R"({"process":{"args":["id"]}})",
+                              std::chrono::steady_clock::now() + std::chrono::seconds(5));
   ASSERT_FALSE(forged.ok());
   // The boot checks the request's MAC before anything else and hangs up: the client reads the
   // refusal, or, when the hang-up wins the race with its sending of the stdio descriptors, a
@@ -493,13 +498,13 @@ TEST_F(AttestedBootTest, ExecKeyOfAnotherContainerIsRefused) {
   ASSERT_EQ(b->ReadStdout(3).value(), "up\n");
   // What A's boot holds (its exec key) does not authenticate an exec to B, though both run the
   // same image with the same store key.
-  auto forged =
-      StartExec(state_ / "ctr-keys-b/exec.sock", Record("ctr-keys-a").exec_key,
-                R"({"process":{"args":["id"]}})", std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  auto forged = stub_enclave::StartExec(state_ / "ctr-keys-b/exec.sock", Record("ctr-keys-a").exec_key,
+                                        R"({"process":{"args":["id"]}})",
+                                        std::chrono::steady_clock::now() + std::chrono::seconds(5));
   ASSERT_FALSE(forged.ok());
-  auto own = StartExec(state_ / "ctr-keys-a/exec.sock", Record("ctr-keys-a").exec_key,
-                       R"({"process":{"args":["true"]}})",
-                       std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  auto own = stub_enclave::StartExec(state_ / "ctr-keys-a/exec.sock", Record("ctr-keys-a").exec_key,
+                                     R"({"process":{"args":["true"]}})",
+                                     std::chrono::steady_clock::now() + std::chrono::seconds(5));
   ASSERT_TRUE(own.ok()) << own.status().ToString();
   EXPECT_EQ((*own)->Wait().value(), 0);
   EXPECT_TRUE(a->Signal(SIGKILL).ok());
@@ -510,7 +515,7 @@ TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
   std::string store_before = testing::Shell("cd '" + suite->store + "' && find . | sort").out;
   std::string state_dir;
   {
-    AppEnclaveSpec spec =
+    stub_enclave::AppEnclaveSpec spec =
         Spec("ctr-clean",
              R"({"process":{"args":["sh","-c","echo data > /home/app/new; echo up; exec sleep 60"]}})");
     state_dir = spec.state_dir;
@@ -522,7 +527,7 @@ TEST_F(AttestedBootTest, NothingOfTheContainerIsLeftOnTheHost) {
     EXPECT_EQ(testing::Shell("find '" + state_dir + "' -mindepth 1 | sort").out,
               state_dir + "/attest.sock\n" + state_dir + "/exec.sock\n" + state_dir + "/scratch\n" +
                   state_dir + "/spec.json\n");
-  }  // RemoveContainer while running: the AppEnclave kills the boot and cleans up
+  }  // RemoveContainer while running: the stub_enclave::AppEnclave kills the boot and cleans up
   EXPECT_NE(::access(state_dir.c_str(), F_OK), 0);
   EXPECT_EQ(ReadFile("/proc/self/mountinfo").value().find(state_dir), std::string::npos);
   EXPECT_EQ(testing::Shell("cd '" + suite->store + "' && find . | sort").out, store_before);

@@ -17,7 +17,7 @@
 namespace sealroot::testing {
 namespace {
 
-class FdSource : public sealfs::ContentSource {
+class FdSource : public fusefs::ContentSource {
  public:
   explicit FdSource(UniqueFd fd) : fd_(std::move(fd)) {}
   Result<std::size_t> Read(std::span<std::uint8_t> out) override {
@@ -30,11 +30,11 @@ class FdSource : public sealfs::ContentSource {
   UniqueFd fd_;
 };
 
-Status AddEntry(sealfs::LayerWriter& writer, const std::string& dir, const std::string& relative) {
+Status AddEntry(fusefs::LayerWriter& writer, const std::string& dir, const std::string& relative) {
   std::string full = relative.empty() ? dir : dir + "/" + relative;
   struct stat st;
   if (::lstat(full.c_str(), &st) != 0) return ErrnoStatus("lstat " + full, errno);
-  sealfs::LayerEntry entry;
+  fusefs::LayerEntry entry;
   entry.path = relative;
   entry.mode = st.st_mode & 07777;
   entry.uid = st.st_uid;
@@ -42,15 +42,15 @@ Status AddEntry(sealfs::LayerWriter& writer, const std::string& dir, const std::
   entry.mtime_sec = st.st_mtim.tv_sec;
   entry.mtime_nsec = st.st_mtim.tv_nsec;
   if (S_ISDIR(st.st_mode)) {
-    entry.type = sealfs::NodeType::kDirectory;
+    entry.type = fusefs::NodeType::kDirectory;
     return writer.Add(entry, nullptr);
   }
   if (S_ISLNK(st.st_mode)) {
-    entry.type = sealfs::NodeType::kSymlink;
+    entry.type = fusefs::NodeType::kSymlink;
     entry.link_target = std::filesystem::read_symlink(full).string();
     return writer.Add(entry, nullptr);
   }
-  entry.type = sealfs::NodeType::kRegular;
+  entry.type = fusefs::NodeType::kRegular;
   entry.size = static_cast<std::uint64_t>(st.st_size);
   FdSource source(UniqueFd(::open(full.c_str(), O_RDONLY | O_CLOEXEC)));
   return writer.Add(entry, &source);
@@ -68,29 +68,29 @@ void MakeBusyboxRoot(const std::string& dir, const std::string& marker) {
   std::ofstream(dir + "/etc/motd") << marker << "\n";
 }
 
-Result<sealfs::RootHash> SealDirectory(const std::string& store_dir, const SecretBytes& key,
+Result<fusefs::RootHash> SealDirectory(const std::string& store_dir, const SecretBytes& key,
                                        const std::string& dir, const std::string& config_json) {
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<sealfs::Store> opened,
-                      sealfs::Store::Open(store_dir, /*create=*/true, sealfs::StoreLock::kShared));
-  std::shared_ptr<const sealfs::Store> store = std::move(opened);
-  SR_ASSIGN_OR_RETURN(sealfs::StoreKey store_key, sealfs::StoreKey::Create(key.Clone()));
-  auto shared_key = std::make_shared<const sealfs::StoreKey>(std::move(store_key));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<fusefs::Store> opened,
+                      fusefs::Store::Open(store_dir, /*create=*/true, fusefs::StoreLock::kShared));
+  std::shared_ptr<const fusefs::Store> store = std::move(opened);
+  SR_ASSIGN_OR_RETURN(fusefs::StoreKey store_key, fusefs::StoreKey::Create(key.Clone()));
+  auto shared_key = std::make_shared<const fusefs::StoreKey>(std::move(store_key));
   SR_RETURN_IF_ERROR(store->CheckKey(*shared_key, /*bind=*/true));
 
   // A stand-in DiffID: unique per directory content is all the store needs here.
   std::string diff_id = "sha256:" + HexEncode(Sha256Of(dir + config_json));
-  SR_ASSIGN_OR_RETURN(auto writer, sealfs::LayerWriter::Create(store, shared_key, diff_id));
+  SR_ASSIGN_OR_RETURN(auto writer, fusefs::LayerWriter::Create(store, shared_key, diff_id));
   SR_RETURN_IF_ERROR(AddEntry(*writer, dir, ""));
   for (const auto& item : std::filesystem::recursive_directory_iterator(dir)) {
     SR_RETURN_IF_ERROR(AddEntry(*writer, dir, item.path().lexically_relative(dir).string()));
   }
   SR_RETURN_IF_ERROR(writer->Commit());
-  sealfs::ImageMetadata image;
+  fusefs::ImageMetadata image;
   image.manifest_digest = "sha256:" + HexEncode(Sha256Of("manifest" + config_json));
   image.config_digest = "sha256:" + HexEncode(Sha256Of(config_json));
   image.config_json = config_json;
   image.diff_ids = {diff_id};
-  return sealfs::BuildImageRoot(*store, *shared_key, image);
+  return fusefs::BuildImageRoot(*store, *shared_key, image);
 }
 
 }  // namespace sealroot::testing

@@ -17,7 +17,7 @@ void MakeBusyboxRoot(const std::string& dir, const std::string& marker);
 
 // Seals `dir` as one layer plus an image root with `config_json` into the store at `store_dir`
 // (created if needed) under `key` (32 bytes). Returns the root hash.
-Result<sealfs::RootHash> SealDirectory(const std::string& store_dir, const SecretBytes& key,
+Result<fusefs::RootHash> SealDirectory(const std::string& store_dir, const SecretBytes& key,
                                        const std::string& dir, const std::string& config_json);
 
 }  // namespace sealroot::testing

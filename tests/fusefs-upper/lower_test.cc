@@ -5,7 +5,7 @@
 
 #include "tests/fusefs-upper/posix_suite.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 TEST_F(UpperTest, LowerIsVisibleAndUnchangedWithoutWrites) {
@@ -109,4 +109,4 @@ TEST_F(UpperTest, UpperInUseIsRefused) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

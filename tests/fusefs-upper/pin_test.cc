@@ -8,7 +8,7 @@
 #include "base/file.h"
 #include "tests/fusefs-upper/posix_suite.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 namespace fsys = std::filesystem;
@@ -142,4 +142,4 @@ TEST_F(UpperPinTest, AfterACrashBetweenReportAndReplacementTheReportedStateWins)
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

@@ -16,7 +16,7 @@
 
 #include "tests/fusefs-upper/upper_fixture.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 
 class Checks {
  public:
@@ -211,4 +211,4 @@ inline std::vector<std::string> PosixSuite(const std::string& d) {
   return c.take();
 }
 
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

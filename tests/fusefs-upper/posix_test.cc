@@ -3,7 +3,7 @@
 
 #include "tests/fusefs-upper/posix_suite.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 constexpr uid_t kNobody = 65534;
@@ -94,4 +94,4 @@ TEST_F(UpperTest, RootOnlyOperations) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

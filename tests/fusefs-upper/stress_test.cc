@@ -10,7 +10,7 @@
 
 #include "tests/fusefs-upper/posix_suite.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 constexpr int kThreads = 4;
@@ -176,4 +176,4 @@ TEST_F(UpperTest, RandomOperationsFromSeveralThreadsMatchAPlainDirectory) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

@@ -8,7 +8,7 @@
 
 #include "tests/fusefs-upper/posix_suite.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 namespace fsys = std::filesystem;
@@ -228,4 +228,4 @@ TEST_F(UpperTamperTest, UpperHoldsNoPlaintextNamesOrContent) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

@@ -20,7 +20,7 @@
 #include "fusefs/upper.h"
 #include "tests/fusefs/sealfs_fixture.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 
 class UpperTest : public SealfsTest {
  protected:
@@ -158,4 +158,4 @@ inline std::vector<std::string> RunAs(uid_t uid, gid_t gid,
   return failures;
 }
 
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

@@ -16,7 +16,7 @@
 #include "fusefs/writer.h"
 #include "tests/support/process.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 
 class StringSource : public ContentSource {
  public:
@@ -195,4 +195,4 @@ inline Result<std::vector<std::string>> List(Filesystem& fs, const std::string& 
   return names;
 }
 
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

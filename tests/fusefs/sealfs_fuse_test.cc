@@ -14,7 +14,7 @@
 #include "fusefs/fuse_mount.h"
 #include "tests/fusefs/sealfs_fixture.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 class FuseAdapterTest : public SealfsTest {
@@ -120,4 +120,4 @@ TEST_F(FuseAdapterTest, TamperedFileReadsAsEio) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

@@ -5,7 +5,7 @@
 
 #include "tests/fusefs/sealfs_fixture.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 TEST_F(SealfsTest, EveryEntryTypeRoundTrips) {
@@ -166,4 +166,4 @@ TEST_F(SealfsTest, LargeDirectoryLooksUpEveryEntry) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

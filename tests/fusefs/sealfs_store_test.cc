@@ -8,7 +8,7 @@
 
 #include "tests/fusefs/sealfs_fixture.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 using sealroot::testing::Shell;
@@ -185,4 +185,4 @@ TEST_F(SealfsTest, GcRemovesOnlyWhatNoRootUses) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

@@ -9,7 +9,7 @@
 
 #include "tests/fusefs/sealfs_fixture.h"
 
-namespace sealroot::sealfs::testing {
+namespace sealroot::fusefs::testing {
 namespace {
 
 constexpr std::size_t kChunkStride = 65536 + 16;
@@ -233,4 +233,4 @@ TEST_F(TamperTest, OlderRootCannotStandInForANewerOne) {
 }
 
 }  // namespace
-}  // namespace sealroot::sealfs::testing
+}  // namespace sealroot::fusefs::testing

@@ -1,5 +1,5 @@
-// The image -> sealed store adapter (agent/sealing): key files and the ImageSink contract.
-#include "agent/sealing/sealing.h"
+// The image -> sealed store adapter (sealing/): key files and the ImageSink contract.
+#include "sealing/sealing.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -127,15 +127,15 @@ TEST(SealingSinkTest, SealsLayersAndAppliesWhiteoutsAtFinish) {
   ASSERT_TRUE(IsLowerHex(root_hex, 64));
   EXPECT_TRUE(std::filesystem::exists(tmp / ("store/roots/" + root_hex)));
   // The sealed root reads back through the verifying reader, with the whiteout applied.
-  auto store = sealfs::Store::Open(tmp / "store", false, sealfs::StoreLock::kNone);
-  auto store_key = sealfs::StoreKey::Create(std::move(key));
+  auto store = fusefs::Store::Open(tmp / "store", false, fusefs::StoreLock::kNone);
+  auto store_key = fusefs::StoreKey::Create(std::move(key));
   ASSERT_TRUE(store.ok() && store_key.ok());
-  auto tree = sealfs::SealedTree::OpenRoot(std::move(store).value(),
-                                           std::make_shared<sealfs::StoreKey>(std::move(store_key).value()),
-                                           *sealfs::ParseHash(root_hex));
+  auto tree = fusefs::SealedTree::OpenRoot(std::move(store).value(),
+                                           std::make_shared<fusefs::StoreKey>(std::move(store_key).value()),
+                                           *fusefs::ParseHash(root_hex));
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
-  EXPECT_EQ(*sealfs::testing::ReadAll(**tree, "etc/os-release"), "hello");
-  EXPECT_EQ(sealfs::testing::Walk(**tree, "etc/gone").status().code(), Code::kNotFound);
+  EXPECT_EQ(*fusefs::testing::ReadAll(**tree, "etc/os-release"), "hello");
+  EXPECT_EQ(fusefs::testing::Walk(**tree, "etc/gone").status().code(), Code::kNotFound);
   EXPECT_EQ((*tree)->config_json(), "{\"config\":{}}");
 }
 

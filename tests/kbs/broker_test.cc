@@ -26,14 +26,16 @@ using sealroot::testing::TempDir;
 constexpr std::uint8_t kTrusted = 0x11;
 const std::string kLayerKey(32, '\x5c');
 
-std::unique_ptr<sgx::Tee> Enclave(std::uint8_t mrenclave, std::uint64_t extra_flags = 0,
-                                  std::shared_ptr<const sgx::SimQuotingEnclave> qe = nullptr) {
-  sgx::EnclaveIdentity id;
+std::unique_ptr<local_attest::sgx::Tee> Enclave(
+    std::uint8_t mrenclave, std::uint64_t extra_flags = 0,
+    std::shared_ptr<const local_attest::sgx::SimQuotingEnclave> qe = nullptr) {
+  local_attest::sgx::EnclaveIdentity id;
   id.mr_enclave.fill(mrenclave);
   id.mr_signer.fill(0x22);
   id.isv_prod_id = 1;
-  id.attributes = {.flags = sgx::kFlagMode64Bit | extra_flags, .xfrm = sgx::kXfrmLegacy};
-  return sgx::NewInProcessSimTee(sgx::SimCpu::Create(id).value(), std::move(qe));
+  id.attributes = {.flags = local_attest::sgx::kFlagMode64Bit | extra_flags,
+                   .xfrm = local_attest::sgx::kXfrmLegacy};
+  return local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(id).value(), std::move(qe));
 }
 
 struct Reply {
@@ -81,7 +83,7 @@ class BrokerTest : public ::testing::Test {
     ASSERT_TRUE(MakeDirs(*dir_ / "resources/default/key", 0700).ok());
     ASSERT_TRUE(WriteFileAtomic(*dir_ / "resources/default/key/layer", kLayerKey, 0600).ok());
     ASSERT_TRUE(WriteFileAtomic(*dir_ / "resources/default/key/other", std::string("second"), 0600).ok());
-    sgx::Measurement trusted;
+    local_attest::sgx::Measurement trusted;
     trusted.fill(kTrusted);
     json policy = {{"trusted", json::array({{{"mrenclave", HexEncode(trusted)}}})}};
     ASSERT_TRUE(WriteFileAtomic(*dir_ / "policy.json", policy.dump()).ok());
@@ -114,7 +116,7 @@ class BrokerTest : public ::testing::Test {
 
   // An Attestation body with a quote from `tee` binding `nonce` and `key` (`flip`: one bit of
   // the quote flipped at that offset).
-  static std::string AttestBody(sgx::Tee& tee, const std::string& nonce, const TeeKey& key,
+  static std::string AttestBody(local_attest::sgx::Tee& tee, const std::string& nonce, const TeeKey& key,
                                 std::optional<std::size_t> flip = std::nullopt,
                                 const TeeKey* bound = nullptr) {
     std::vector<std::uint8_t> quote =
@@ -132,7 +134,8 @@ class BrokerTest : public ::testing::Test {
     EXPECT_EQ(r.body.find(kLayerKey), std::string::npos);
   }
 
-  static Result<SecretBytes> FetchAs(sgx::Tee& tee, const std::string& uri = "kbs:///default/key/layer") {
+  static Result<SecretBytes> FetchAs(local_attest::sgx::Tee& tee,
+                                     const std::string& uri = "kbs:///default/key/layer") {
     auto client = KbsClient::Create(tee, {Url(), "", std::chrono::seconds(30)}).value();
     return client->GetResource(uri);
   }
@@ -179,13 +182,13 @@ TEST_F(BrokerTest, AnEnclaveWithAnotherIdentityGetsNothing) {
 }
 
 TEST_F(BrokerTest, ADebugEnclaveIsRefusedEvenWithTheTrustedMeasurement) {
-  auto tee = Enclave(kTrusted, sgx::kFlagDebug);
+  auto tee = Enclave(kTrusted, local_attest::sgx::kFlagDebug);
   EXPECT_EQ(FetchAs(*tee).status().code(), Code::kPermissionDenied);
   EXPECT_NE(Log().find("DEBUG enclave refused"), std::string::npos);
 }
 
 TEST_F(BrokerTest, AQuoteFromAnotherSimRootIsRefused) {
-  auto tee = Enclave(kTrusted, 0, sgx::SimQuotingEnclave::Create("an attacker's root").value());
+  auto tee = Enclave(kTrusted, 0, local_attest::sgx::SimQuotingEnclave::Create("an attacker's root").value());
   EXPECT_EQ(FetchAs(*tee).status().code(), Code::kPermissionDenied);
   EXPECT_NE(Log().find("does not lead to the configured root"), std::string::npos);
 }

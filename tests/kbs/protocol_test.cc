@@ -38,7 +38,7 @@ TEST(RuntimeData, CanonicalJsonHashesAsTrusteeDoes) {
 TEST(RuntimeData, BindsTheNonceAndTheKeyAndPadsWithZeros) {
   TeeKey key = TeeKey::Generate().value();
   TeeKey other = TeeKey::Generate().value();
-  sgx::ReportData rd = RuntimeDataBinding("nonce-1", key.public_jwk());
+  local_attest::sgx::ReportData rd = RuntimeDataBinding("nonce-1", key.public_jwk());
   json runtime = {{"additional-evidence", ""}, {"nonce", "nonce-1"}, {"tee-pubkey", key.public_jwk()}};
   std::string canonical = runtime.dump();
   std::array<std::uint8_t, 48> digest{};

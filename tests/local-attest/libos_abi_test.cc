@@ -11,7 +11,7 @@
 #include "local-attest/sim.h"
 #include "tests/support/process.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 TEST(OcclumAbi, IoctlNumbersMatchOcclum) {
@@ -79,4 +79,4 @@ TEST(OpenTee, PicksSimFromTheInheritedFdAndRefusesGarbage) {
 }
 
 }  // namespace
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

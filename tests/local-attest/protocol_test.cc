@@ -6,21 +6,24 @@
 #include "local-attest/sim.h"
 #include "local-attest/src/ecdh.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
-sgx::EnclaveIdentity Identity(std::uint8_t tag) {
-  sgx::EnclaveIdentity id;
+local_attest::sgx::EnclaveIdentity Identity(std::uint8_t tag) {
+  local_attest::sgx::EnclaveIdentity id;
   id.mr_enclave.fill(tag);
   id.mr_signer.fill(0x5a);
-  id.attributes = {.flags = sgx::kFlagMode64Bit | sgx::kFlagKss, .xfrm = sgx::kXfrmLegacy};
+  id.attributes = {.flags = local_attest::sgx::kFlagMode64Bit | local_attest::sgx::kFlagKss,
+                   .xfrm = local_attest::sgx::kXfrmLegacy};
   return id;
 }
 
 class DhTest : public ::testing::Test {
  protected:
-  std::unique_ptr<sgx::Tee> stub_ = sgx::NewInProcessSimTee(sgx::SimCpu::Create(Identity(1)).value());
-  std::unique_ptr<sgx::Tee> app_ = sgx::NewInProcessSimTee(sgx::SimCpu::Create(Identity(2)).value());
+  std::unique_ptr<local_attest::sgx::Tee> stub_ =
+      local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(Identity(1)).value());
+  std::unique_ptr<local_attest::sgx::Tee> app_ =
+      local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(Identity(2)).value());
 };
 
 TEST_F(DhTest, MutualHandshakeAgreesOnAekAndIdentities) {
@@ -29,12 +32,12 @@ TEST_F(DhTest, MutualHandshakeAgreesOnAekAndIdentities) {
   ASSERT_EQ(r.msg1().size(), kMsg1Size);
   auto msg2 = i.ProcessMsg1(r.msg1()).value();
   ASSERT_EQ(msg2.size(), kMsg2Size);
-  sgx::ReportBody app = r.ProcessMsg2(msg2).value();
+  local_attest::sgx::ReportBody app = r.ProcessMsg2(msg2).value();
   EXPECT_EQ(app.mr_enclave, Identity(2).mr_enclave);
   EXPECT_EQ(app.report_data[32], 0x01);  // LAv1 KDF id
   auto msg3 = r.MakeMsg3().value();
   ASSERT_EQ(msg3.size(), kMsg3MinSize);
-  sgx::ReportBody stub = i.ProcessMsg3(msg3).value();
+  local_attest::sgx::ReportBody stub = i.ProcessMsg3(msg3).value();
   EXPECT_EQ(stub.mr_enclave, Identity(1).mr_enclave);
   SecretBytes a = r.TakeAek(), b = i.TakeAek();
   EXPECT_EQ(a.size(), 16u);
@@ -49,7 +52,7 @@ TEST_F(DhTest, SessionsUseFreshEphemeralKeys) {
 }
 
 // Flips one bit of msg2 at `offset` and returns the responder's verdict.
-Status Msg2WithFlip(sgx::Tee& stub, sgx::Tee& app, std::size_t offset) {
+Status Msg2WithFlip(local_attest::sgx::Tee& stub, local_attest::sgx::Tee& app, std::size_t offset) {
   DhResponder r = DhResponder::Create(stub).value();
   DhInitiator i = DhInitiator::Create(app).value();
   auto msg2 = i.ProcessMsg1(r.msg1()).value();
@@ -102,9 +105,9 @@ TEST_F(DhTest, ReportForAnotherTargetIsRefusedEvenWithAValidCmac) {
   // report's own MAC (EGETKEY) can tell.
   DhResponder r = DhResponder::Create(*stub_).value();
   auto msg1 = r.msg1();
-  auto other = sgx::NewInProcessSimTee(sgx::SimCpu::Create(Identity(9)).value());
-  const sgx::TargetInfo other_target = other->SelfTargetInfo().value();
-  auto target = sgx::BytesOf(other_target);
+  auto other = local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(Identity(9)).value());
+  const local_attest::sgx::TargetInfo other_target = other->SelfTargetInfo().value();
+  auto target = local_attest::sgx::BytesOf(other_target);
   std::copy(target.begin(), target.end(), msg1.begin() + 64);
   DhInitiator i = DhInitiator::Create(*app_).value();
   auto msg2 = i.ProcessMsg1(msg1).value();
@@ -126,16 +129,17 @@ TEST_F(DhTest, ReplayedMsg2FromAnEarlierSessionIsRefused) {
 }
 
 // An initiator written out by hand, so a test can put anything in a correctly MAC'ed msg2.
-std::vector<std::uint8_t> HandMadeMsg2(sgx::Tee& app, std::span<const std::uint8_t> msg1,
-                                       const sgx::ReportData& data) {
+std::vector<std::uint8_t> HandMadeMsg2(local_attest::sgx::Tee& app, std::span<const std::uint8_t> msg1,
+                                       const local_attest::sgx::ReportData& data) {
   auto key = EphemeralKey::Generate().value();
   PublicKeyLe g_a;
   std::copy(msg1.begin(), msg1.begin() + 64, g_a.begin());
   SecretBytes smk = DeriveLaKey(key->SharedSecret(g_a).value().span(), "SMK");
-  auto target = sgx::StructFromBytes<sgx::TargetInfo>(msg1.subspan(64), "ti").value();
-  sgx::Report report = app.CreateReport(target, data).value();
+  auto target =
+      local_attest::sgx::StructFromBytes<local_attest::sgx::TargetInfo>(msg1.subspan(64), "ti").value();
+  local_attest::sgx::Report report = app.CreateReport(target, data).value();
   std::vector<std::uint8_t> msg2(key->public_key().begin(), key->public_key().end());
-  auto bytes = sgx::BytesOf(report);
+  auto bytes = local_attest::sgx::BytesOf(report);
   msg2.insert(msg2.end(), bytes.begin(), bytes.end());
   Block16 cmac = AesCmac128(smk.span(), bytes);
   msg2.insert(msg2.end(), cmac.begin(), cmac.end());
@@ -144,7 +148,7 @@ std::vector<std::uint8_t> HandMadeMsg2(sgx::Tee& app, std::span<const std::uint8
 
 TEST_F(DhTest, Lav2IsRefusedExplicitly) {
   DhResponder r = DhResponder::Create(*stub_).value();
-  sgx::ReportData lav2{};
+  local_attest::sgx::ReportData lav2{};
   std::memcpy(lav2.data() + 32, "SGX LA", 6);  // an LAv2 proto_spec where LAv1 has its KDF id
   Status s = r.ProcessMsg2(HandMadeMsg2(*app_, r.msg1(), lav2)).status();
   EXPECT_EQ(s.code(), Code::kUnimplemented) << s.ToString();
@@ -153,7 +157,7 @@ TEST_F(DhTest, Lav2IsRefusedExplicitly) {
 
 TEST_F(DhTest, ReportNotBoundToTheSessionKeysIsRefused) {
   DhResponder r = DhResponder::Create(*stub_).value();
-  sgx::ReportData lav1_unbound{};
+  local_attest::sgx::ReportData lav1_unbound{};
   lav1_unbound[32] = 0x01;  // right KDF id, but no SHA256(g_a||g_b)
   Status s = r.ProcessMsg2(HandMadeMsg2(*app_, r.msg1(), lav1_unbound)).status();
   EXPECT_EQ(s.code(), Code::kDataLoss) << s.ToString();
@@ -208,4 +212,4 @@ TEST(SecureChannel, DirectionsCountersAndTampering) {
 }
 
 }  // namespace
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

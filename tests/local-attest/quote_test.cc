@@ -12,7 +12,7 @@
 #include "local-attest/sim.h"
 #include "tests/support/process.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 std::unique_ptr<Tee> SimEnclave(std::shared_ptr<const SimQuotingEnclave> qe = nullptr) {
@@ -190,4 +190,4 @@ TEST(GramineAbi, QuoteWritesTheReportDataThenReadsTheQuote) {
 }
 
 }  // namespace
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

@@ -17,26 +17,27 @@
 #include "local-attest/sim.h"
 #include "tests/support/process.h"
 
-namespace sealroot::attest {
+namespace sealroot::local_attest {
 namespace {
 
 using namespace std::chrono_literals;
 
 const Sha256Digest kSpec = Sha256Of(std::string_view("process spec"));
 
-sgx::EnclaveIdentity AppIdentity(std::string_view container) {
-  sgx::EnclaveIdentity id;
+local_attest::sgx::EnclaveIdentity AppIdentity(std::string_view container) {
+  local_attest::sgx::EnclaveIdentity id;
   id.mr_enclave.fill(0xa0);
   id.mr_signer.fill(0x51);
-  id.attributes = {.flags = sgx::kFlagMode64Bit | sgx::kFlagKss, .xfrm = sgx::kXfrmLegacy};
+  id.attributes = {.flags = local_attest::sgx::kFlagMode64Bit | local_attest::sgx::kFlagKss,
+                   .xfrm = local_attest::sgx::kXfrmLegacy};
   id.isv_prod_id = 2;
   id.isv_svn = 5;
   id.config_id = ContainerConfigId(container, kSpec);
   return id;
 }
 
-sgx::EnclaveIdentity StubIdentity() {
-  sgx::EnclaveIdentity id = AppIdentity("");
+local_attest::sgx::EnclaveIdentity StubIdentity() {
+  local_attest::sgx::EnclaveIdentity id = AppIdentity("");
   id.mr_enclave.fill(0x5b);
   id.config_id = {};
   return id;
@@ -99,8 +100,8 @@ class ReleaseTest : public ::testing::Test {
     p.mr_enclave = StubIdentity().mr_enclave;
     return p;
   }
-  Result<KeyRelease> Fetch(const sgx::EnclaveIdentity& app) {
-    auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(app).value());
+  Result<KeyRelease> Fetch(const local_attest::sgx::EnclaveIdentity& app) {
+    auto tee = local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(app).value());
     return FetchKeyRelease(*tee, socket_, StubPolicy());
   }
   UniqueFd RawConnect() {
@@ -120,7 +121,8 @@ class ReleaseTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::string socket_ = dir_ / "ctr-a.sock";
-  std::unique_ptr<sgx::Tee> stub_tee_ = sgx::NewInProcessSimTee(sgx::SimCpu::Create(StubIdentity()).value());
+  std::unique_ptr<local_attest::sgx::Tee> stub_tee_ =
+      local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(StubIdentity()).value());
   Outcomes outcomes_;
   std::unique_ptr<KeyReleaseServer> server_;
 };
@@ -146,7 +148,7 @@ TEST_F(ReleaseTest, EveryPolicyRefusalNamesItsCheck) {
   StartServer(policy);
   struct Case {
     const char* name;
-    sgx::EnclaveIdentity id;
+    local_attest::sgx::EnclaveIdentity id;
     const char* reason;
   };
   std::vector<Case> cases;
@@ -157,7 +159,7 @@ TEST_F(ReleaseTest, EveryPolicyRefusalNamesItsCheck) {
   cases.push_back({"old svn", AppIdentity("ctr-a"), "ISVSVN 4 is below the minimum 5"});
   cases.back().id.isv_svn = 4;
   cases.push_back({"debug", AppIdentity("ctr-a"), "DEBUG enclave refused"});
-  cases.back().id.attributes.flags |= sgx::kFlagDebug;
+  cases.back().id.attributes.flags |= local_attest::sgx::kFlagDebug;
   cases.push_back({"other container", AppIdentity("ctr-b"), "CONFIGID mismatch"});
   for (const Case& c : cases) {
     auto r = Fetch(c.id);
@@ -170,7 +172,7 @@ TEST_F(ReleaseTest, EveryPolicyRefusalNamesItsCheck) {
 
 TEST_F(ReleaseTest, MrEnclavePolicyRefusesAnotherBinary) {
   StartServer(AppPolicy());
-  sgx::EnclaveIdentity impostor = AppIdentity("ctr-a");
+  local_attest::sgx::EnclaveIdentity impostor = AppIdentity("ctr-a");
   impostor.mr_enclave[0] ^= 1;
   EXPECT_FALSE(Fetch(impostor).ok());
   EXPECT_NE(outcomes_.Next().message().find("MRENCLAVE mismatch"), std::string::npos);
@@ -178,7 +180,8 @@ TEST_F(ReleaseTest, MrEnclavePolicyRefusesAnotherBinary) {
 
 TEST_F(ReleaseTest, BootRefusesAnUnexpectedStub) {
   StartServer(AppPolicy());
-  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  auto tee =
+      local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
   IdentityPolicy expect_other;
   expect_other.mr_enclave.emplace();
   expect_other.mr_enclave->fill(0xee);
@@ -225,7 +228,8 @@ TEST_F(ReleaseTest, TruncatedAndOversizedFramesFailCleanly) {
 TEST_F(ReleaseTest, TamperedMsg2OnTheWireIsRefusedAndServingContinues) {
   StartServer(AppPolicy());
   const auto deadline = std::chrono::steady_clock::now() + 5s;
-  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  auto tee =
+      local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
   for (std::size_t offset :
        {10u /* g_b */, 64u + 320u /* report_data */, 64u + 384u /* key_id */, 500u /* cmac */}) {
     UniqueFd fd = RawConnect();
@@ -349,7 +353,8 @@ TEST_F(ReleaseTest, TheSessionCarriesUpperCommitsToTheStubAfterTheRelease) {
     return OkStatus();
   };
   server_ = KeyReleaseServer::Start(*stub_tee_, socket_, AppPolicy(), Release("ctr-a"), options).value();
-  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  auto tee =
+      local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
   auto session = OpenReleaseSession(*tee, socket_, StubPolicy());
   ASSERT_TRUE(session.ok()) << session.status().ToString();
   EXPECT_TRUE(outcomes_.Next().ok());  // delivered, while the session stays open
@@ -368,7 +373,8 @@ TEST_F(ReleaseTest, TheSessionCarriesUpperCommitsToTheStubAfterTheRelease) {
 
 TEST_F(ReleaseTest, AStubThatRecordsNothingRefusesReportsAndStopEndsTheSession) {
   StartServer(AppPolicy());
-  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
+  auto tee =
+      local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(AppIdentity("ctr-a")).value());
   auto session = OpenReleaseSession(*tee, socket_, StubPolicy());
   ASSERT_TRUE(session.ok()) << session.status().ToString();
   EXPECT_EQ((*session)->ReportUpperCommit({.previous = std::nullopt, .root = kSpec}).code(),
@@ -379,10 +385,10 @@ TEST_F(ReleaseTest, AStubThatRecordsNothingRefusesReportsAndStopEndsTheSession) 
 
 TEST(ReleaseServer, RefusesAPolicyThatNamesNobody) {
   testing::TempDir dir;
-  auto tee = sgx::NewInProcessSimTee(sgx::SimCpu::Create(StubIdentity()).value());
+  auto tee = local_attest::sgx::NewInProcessSimTee(local_attest::sgx::SimCpu::Create(StubIdentity()).value());
   auto s = KeyReleaseServer::Start(*tee, dir / "s.sock", IdentityPolicy{}, Release("c"));
   EXPECT_EQ(s.status().code(), Code::kInvalidArgument);
 }
 
 }  // namespace
-}  // namespace sealroot::attest
+}  // namespace sealroot::local_attest

@@ -8,7 +8,7 @@
 #include "local-attest/dh.h"
 #include "local-attest/sim.h"
 
-namespace sealroot::sgx {
+namespace sealroot::local_attest::sgx {
 namespace {
 
 std::string Hex(std::span<const std::uint8_t> b) {
@@ -82,8 +82,8 @@ TEST(SgxStructs, ParsingRefusesWrongSizes) {
 TEST(LaKdf, MatchesTheSdkVectors) {
   std::vector<std::uint8_t> shared(32);
   for (int i = 0; i < 32; ++i) shared[i] = static_cast<std::uint8_t>(i);
-  EXPECT_EQ(Hex(attest::DeriveLaKey(shared, "SMK").span()), "3999a176f61679104b0b226187125f95");
-  EXPECT_EQ(Hex(attest::DeriveLaKey(shared, "AEK").span()), "bf3a4644a124d6435d317393e0dc0411");
+  EXPECT_EQ(Hex(local_attest::DeriveLaKey(shared, "SMK").span()), "3999a176f61679104b0b226187125f95");
+  EXPECT_EQ(Hex(local_attest::DeriveLaKey(shared, "AEK").span()), "bf3a4644a124d6435d317393e0dc0411");
 }
 
 EnclaveIdentity Identity(std::uint8_t tag) {
@@ -205,4 +205,4 @@ TEST(SimCpu, RefusesIdentitiesSgxCouldNotInitialise) {
 }
 
 }  // namespace
-}  // namespace sealroot::sgx
+}  // namespace sealroot::local_attest::sgx

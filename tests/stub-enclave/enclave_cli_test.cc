@@ -7,7 +7,7 @@
 #include "base/file.h"
 #include "tests/support/process.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 namespace {
 
 using testing::BuiltProgram;
@@ -112,4 +112,4 @@ TEST_F(EnclaveCliTest, ManifestIsMeasuredSignedAndHandedToTheEnclave) {
 }
 
 }  // namespace
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

@@ -14,7 +14,7 @@
 #include "tests/stub-enclave/signing_keys.h"
 #include "tests/support/process.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 namespace {
 
 using namespace std::chrono_literals;
@@ -32,7 +32,7 @@ std::string Slurp(const std::string& path) {
 
 struct Program {
   std::string path;
-  sgx::Measurement mr_enclave;
+  local_attest::sgx::Measurement mr_enclave;
 };
 
 Program Measure(const std::string& name) {
@@ -51,7 +51,7 @@ class HandshakeTest : public ::testing::Test {
 
   std::unique_ptr<LaunchedEnclave> Launch(const Program& p, EVP_PKEY* key, SigningParams params,
                                           std::vector<std::string> args, const std::string& out_file,
-                                          const sgx::ConfigId& config_id = {}) {
+                                          const local_attest::sgx::ConfigId& config_id = {}) {
     LaunchSpec spec;
     spec.executable = p.path;
     spec.config = kConfig;
@@ -89,7 +89,7 @@ class HandshakeTest : public ::testing::Test {
     std::vector<std::string> args = {"--socket", socket_};
     args.insert(args.end(), stub_policy.begin(), stub_policy.end());
     std::string out = dir_ / ("app-" + std::to_string(++apps_) + ".out");
-    auto app = Launch(p, key, params, args, out, attest::ContainerConfigId(container, kSpec));
+    auto app = Launch(p, key, params, args, out, local_attest::ContainerConfigId(container, kSpec));
     if (!app) return {-1, ""};
     int code = app->Wait().value();
     return {code, Slurp(out)};
@@ -235,7 +235,7 @@ TEST(Launcher, TheEnclaveGetsItsMeasuredIdentityAndNoLdVariables) {
   EXPECT_EQ(launched->identity().mr_signer, MrSignerOf(spec.sigstruct));
   EXPECT_EQ(launched->identity().isv_prod_id, 9);
   EXPECT_EQ(launched->identity().isv_svn, 4);
-  EXPECT_NE(launched->identity().attributes.flags & sgx::kFlagInitted, 0u);
+  EXPECT_NE(launched->identity().attributes.flags & local_attest::sgx::kFlagInitted, 0u);
   // The app fails to connect (no stub) but must have started: LD_PRELOAD would have killed it.
   EXPECT_EQ(launched->Wait().value(), 3);
   EXPECT_NE(ReadFile(dir / "out").value().find("connecting to the stub"), std::string::npos);
@@ -254,7 +254,7 @@ TEST(Launcher, TheEnclaveReadsItsMeasuredManifestFromASealedFd) {
       "sh", "-c",
       "cat /proc/self/fd/$SEALROOT_SIM_MANIFEST_FD; echo; echo x >> /proc/self/fd/5 && echo WRITABLE;"
       " ls /proc/self/fd | tr '\\n' ' '"};
-  spec.env = {std::string(sgx::kSimManifestFdEnv) + "=9"};  // a caller's value is replaced
+  spec.env = {std::string(local_attest::sgx::kSimManifestFdEnv) + "=9"};  // a caller's value is replaced
   testing::TempDir dir;
   UniqueFd out(::open((dir / "out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   spec.stdout_fd = out.get();
@@ -271,4 +271,4 @@ TEST(Launcher, TheEnclaveReadsItsMeasuredManifestFromASealedFd) {
 }
 
 }  // namespace
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

@@ -9,7 +9,7 @@
 #include "base/file.h"
 #include "tests/support/process.h"
 
-namespace sealroot::enclave {
+namespace sealroot::stub_enclave {
 namespace {
 
 TEST(MrEnclaveBuilder, HashesSgxRecordsByteForByte) {
@@ -18,7 +18,7 @@ TEST(MrEnclaveBuilder, HashesSgxRecordsByteForByte) {
   for (std::size_t i = 0; i < page.size(); ++i) page[i] = static_cast<std::uint8_t>(i * 7);
   b.AddPage(0x1000, kPageTypeReg | kSecinfoR | kSecinfoX, page);
   b.AddPage(0x2000, kPageTypeTcs, {});
-  sgx::Measurement got = b.Finish();
+  local_attest::sgx::Measurement got = b.Finish();
 
   Sha256 h;
   std::uint8_t rec[64] = {};
@@ -162,4 +162,4 @@ TEST(EnclaveImage, OneManifestByteChangesTheMeasurementAndTheCopyIsSealed) {
 }
 
 }  // namespace
-}  // namespace sealroot::enclave
+}  // namespace sealroot::stub_enclave

@@ -3,7 +3,7 @@
 
 #include "stub-enclave/sigstruct.h"
 
-namespace sealroot::enclave::testkeys {
+namespace sealroot::stub_enclave::testkeys {
 
 inline EVP_PKEY* KeyA() {
   static EvpPkeyPtr key = GenerateSigningKey().value();
@@ -14,4 +14,4 @@ inline EVP_PKEY* KeyB() {
   return key.get();
 }
 
-}  // namespace sealroot::enclave::testkeys
+}  // namespace sealroot::stub_enclave::testkeys

@@ -40,7 +40,7 @@ namespace {
 // a configuration error.
 Result<std::unique_ptr<ContainerRuntime>> MakeRuntime(const AgentConfig& config) {
   if (config.boot.executable.empty()) return MakeUnavailableRuntime();
-  Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
+  Result<std::unique_ptr<local_attest::sgx::Tee>> tee = local_attest::sgx::OpenTee();
   if (!tee.ok()) {
     SR_LOG(kWarning) << "boot configured but " << tee.status().message() << ": containers cannot be started";
     return MakeUnavailableRuntime();

@@ -15,9 +15,9 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/thread_annotations.h"
-#include "boot/app_enclave.h"
-#include "boot/seccomp_profile.h"
+#include "boot/spec/seccomp_profile.h"
 #include "oci.pb.h"
+#include "stub-enclave/app_enclave.h"
 #include "stub-enclave/sigstruct.h"
 
 namespace sealroot::agent {
@@ -29,7 +29,8 @@ constexpr std::chrono::milliseconds kAttestTimeout{10'000};
 // its execs: every method forwards.
 class BootProcess final : public Process {
  public:
-  explicit BootProcess(std::shared_ptr<boot::EnclaveProcess> process) : process_(std::move(process)) {}
+  explicit BootProcess(std::shared_ptr<stub_enclave::EnclaveProcess> process)
+      : process_(std::move(process)) {}
   Result<std::int32_t> Wait() override { return process_->Wait(); }
   Status Signal(int signal) override { return process_->Signal(signal); }
   Result<std::string> ReadStdout(std::size_t max_len) override { return process_->ReadStdout(max_len); }
@@ -41,25 +42,25 @@ class BootProcess final : public Process {
   }
 
  private:
-  std::shared_ptr<boot::EnclaveProcess> process_;
+  std::shared_ptr<stub_enclave::EnclaveProcess> process_;
 };
 
-Result<sgx::Measurement> MeasurementFromHex(const std::string& hex, std::string_view what) {
+Result<local_attest::sgx::Measurement> MeasurementFromHex(const std::string& hex, std::string_view what) {
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, HexDecode(hex));
-  sgx::Measurement out{};
+  local_attest::sgx::Measurement out{};
   if (bytes.size() != out.size()) return InvalidArgument(std::string(what) + ": expected 64 hex digits");
   std::copy(bytes.begin(), bytes.end(), out.begin());
   return out;
 }
 
-Result<attest::IdentityPolicy> ToPolicy(const EnclaveIdentity& id) {
-  attest::IdentityPolicy policy;
+Result<local_attest::IdentityPolicy> ToPolicy(const EnclaveIdentity& id) {
+  local_attest::IdentityPolicy policy;
   if (!id.mrenclave.empty()) {
     SR_ASSIGN_OR_RETURN(policy.mr_enclave, MeasurementFromHex(id.mrenclave, "mrenclave"));
   }
   if (!id.mrsigner.empty()) {
-    SR_ASSIGN_OR_RETURN(sgx::Measurement signer, MeasurementFromHex(id.mrsigner, "mrsigner"));
-    policy.signer = attest::SignerPolicy{signer, id.isv_prod_id, id.min_isv_svn};
+    SR_ASSIGN_OR_RETURN(local_attest::sgx::Measurement signer, MeasurementFromHex(id.mrsigner, "mrsigner"));
+    policy.signer = local_attest::SignerPolicy{signer, id.isv_prod_id, id.min_isv_svn};
   }
   return policy;
 }
@@ -76,7 +77,7 @@ bool BootExited(pid_t pid) {
 // "running" container that never ran. A boot that dies before attesting (a crash, a layout its
 // SIGSTRUCT does not cover) fails it too, after a short grace for the release server to record
 // a refusal that made the boot exit.
-Status AwaitRelease(const boot::AppEnclave& app, std::chrono::milliseconds timeout) {
+Status AwaitRelease(const stub_enclave::AppEnclave& app, std::chrono::milliseconds timeout) {
   using Clock = std::chrono::steady_clock;
   constexpr std::chrono::milliseconds kExitGrace{500};
   auto deadline = Clock::now() + timeout;
@@ -99,8 +100,9 @@ Status AwaitRelease(const boot::AppEnclave& app, std::chrono::milliseconds timeo
 
 class BootRuntime final : public ContainerRuntime {
  public:
-  BootRuntime(const AgentConfig& config, std::unique_ptr<sgx::Tee> tee, sgx::Sigstruct sigstruct,
-              const sgx::ReportBody& self, std::string boot_manifest)
+  BootRuntime(const AgentConfig& config, std::unique_ptr<local_attest::sgx::Tee> tee,
+              local_attest::sgx::Sigstruct sigstruct, const local_attest::sgx::ReportBody& self,
+              std::string boot_manifest)
       : config_(config),
         tee_(std::move(tee)),
         sigstruct_(sigstruct),
@@ -121,11 +123,11 @@ class BootRuntime final : public ContainerRuntime {
     nlohmann::json spec = SpecToOciConfig(oci, spec_defaults_);
     spec["pinToImage"] = launch.pin_to_image;
 
-    boot::AppEnclaveSpec app;
+    stub_enclave::AppEnclaveSpec app;
     app.container_id = launch.container_id;
     app.boot_spec = spec.dump();
     app.store_dir = launch.store_dir;
-    Result<sgx::Measurement> root = MeasurementFromHex(launch.root_hash_hex, "root hash");
+    Result<local_attest::sgx::Measurement> root = MeasurementFromHex(launch.root_hash_hex, "root hash");
     if (!root.ok()) return std::move(root).status().WithContext(ctx);
     std::copy(root->begin(), root->end(), app.root_hash.begin());
     if (launch.key == nullptr || launch.upper_key == nullptr || launch.exec_key == nullptr)
@@ -142,14 +144,15 @@ class BootRuntime final : public ContainerRuntime {
     app.sigstruct = sigstruct_;
     app.boot_args = stub_args_;
     app.boot_manifest = boot_manifest_;
-    Result<attest::IdentityPolicy> policy = AppPolicy(launch.allowed_enclaves);
+    Result<local_attest::IdentityPolicy> policy = AppPolicy(launch.allowed_enclaves);
     if (!policy.ok()) return std::move(policy).status().WithContext(ctx);
     app.app_policy = std::move(*policy);
     app.attest_timeout = kAttestTimeout;
 
-    Result<std::unique_ptr<boot::AppEnclave>> launched = boot::AppEnclave::Launch(*tee_, std::move(app));
+    Result<std::unique_ptr<stub_enclave::AppEnclave>> launched =
+        stub_enclave::AppEnclave::Launch(*tee_, std::move(app));
     if (!launched.ok()) return std::move(launched).status().WithContext(ctx);
-    std::shared_ptr<boot::AppEnclave> enclave = std::move(*launched);
+    std::shared_ptr<stub_enclave::AppEnclave> enclave = std::move(*launched);
     // Dropping `enclave` on failure kills the boot and removes its state directory.
     SR_RETURN_IF_ERROR_CTX(AwaitRelease(*enclave, kAttestTimeout), ctx + ": key release");
     SR_LOG(kInfo) << ctx << ": app enclave pid " << enclave->pid();
@@ -162,7 +165,7 @@ class BootRuntime final : public ContainerRuntime {
   Result<std::unique_ptr<Process>> Exec(const std::string& container_id,
                                         const std::string& process_spec) override {
     const std::string ctx = "ExecProcess in " + container_id;
-    std::shared_ptr<boot::AppEnclave> enclave;
+    std::shared_ptr<stub_enclave::AppEnclave> enclave;
     {
       MutexLock lock(mu_);
       auto it = running_.find(container_id);
@@ -174,10 +177,10 @@ class BootRuntime final : public ContainerRuntime {
     if (oci.args().empty()) return InvalidArgument(ctx + ": process.args is empty");
     SR_RETURN_IF_ERROR_CTX(ValidateProcess(oci), ctx);
     const nlohmann::json spec = {{"process", ProcessToOci(oci)}};
-    Result<std::unique_ptr<boot::EnclaveProcess>> exec = enclave->Exec(spec.dump());
+    Result<std::unique_ptr<stub_enclave::EnclaveProcess>> exec = enclave->Exec(spec.dump());
     if (!exec.ok()) return std::move(exec).status().WithContext(ctx);
     return std::unique_ptr<Process>(
-        std::make_unique<BootProcess>(std::shared_ptr<boot::EnclaveProcess>(std::move(*exec))));
+        std::make_unique<BootProcess>(std::shared_ptr<stub_enclave::EnclaveProcess>(std::move(*exec))));
   }
 
  private:
@@ -192,14 +195,14 @@ class BootRuntime final : public ContainerRuntime {
   // The release server checks one policy: the configured identity naming this boot (by
   // MRENCLAVE, or by signer and product), else the first one; none configured: exactly the
   // configured boot's SIGSTRUCT (its MRENCLAVE, signer, product and minimum SVN).
-  Result<attest::IdentityPolicy> AppPolicy(const std::vector<EnclaveIdentity>& allowed) const {
+  Result<local_attest::IdentityPolicy> AppPolicy(const std::vector<EnclaveIdentity>& allowed) const {
     const std::string boot_mrenclave = HexEncode(sigstruct_.enclave_hash);
-    const std::string boot_signer = HexEncode(enclave::MrSignerOf(sigstruct_));
+    const std::string boot_signer = HexEncode(stub_enclave::MrSignerOf(sigstruct_));
     if (allowed.empty()) {
-      attest::IdentityPolicy policy;
+      local_attest::IdentityPolicy policy;
       policy.mr_enclave = sigstruct_.enclave_hash;
-      policy.signer =
-          attest::SignerPolicy{enclave::MrSignerOf(sigstruct_), sigstruct_.isv_prod_id, sigstruct_.isv_svn};
+      policy.signer = local_attest::SignerPolicy{stub_enclave::MrSignerOf(sigstruct_), sigstruct_.isv_prod_id,
+                                                 sigstruct_.isv_svn};
       return policy;
     }
     auto names_boot = [&](const EnclaveIdentity& id) {
@@ -211,25 +214,26 @@ class BootRuntime final : public ContainerRuntime {
   }
 
   const AgentConfig config_;
-  std::unique_ptr<sgx::Tee>
+  std::unique_ptr<local_attest::sgx::Tee>
       tee_;  // outlives every AppEnclave: they are owned by records the service drops first
-  const sgx::Sigstruct sigstruct_;
+  const local_attest::sgx::Sigstruct sigstruct_;
   const std::string boot_manifest_;
   const SpecDefaults spec_defaults_ = HostSpecDefaults(boot::DefaultSeccompProfile());
   std::vector<std::string> stub_args_;
   Mutex mu_;
-  std::map<std::string, std::weak_ptr<boot::AppEnclave>> running_ SR_GUARDED_BY(mu_);
+  std::map<std::string, std::weak_ptr<stub_enclave::AppEnclave>> running_ SR_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
 Result<std::unique_ptr<ContainerRuntime>> MakeBootRuntime(const AgentConfig& config,
-                                                          std::unique_ptr<sgx::Tee> tee) {
+                                                          std::unique_ptr<local_attest::sgx::Tee> tee) {
   const std::string& path = config.boot.sigstruct;
-  Result<std::string> bytes = ReadFile(path, sizeof(sgx::Sigstruct) + 1);
+  Result<std::string> bytes = ReadFile(path, sizeof(local_attest::sgx::Sigstruct) + 1);
   if (!bytes.ok()) return std::move(bytes).status().WithContext("reading the boot's SIGSTRUCT");
-  SR_ASSIGN_OR_RETURN(sgx::Sigstruct sigstruct,
-                      sgx::StructFromBytes<sgx::Sigstruct>(AsBytes(*bytes), ("SIGSTRUCT " + path).c_str()));
+  SR_ASSIGN_OR_RETURN(local_attest::sgx::Sigstruct sigstruct,
+                      local_attest::sgx::StructFromBytes<local_attest::sgx::Sigstruct>(
+                          AsBytes(*bytes), ("SIGSTRUCT " + path).c_str()));
   std::string boot_manifest;
   if (!config.boot.manifest.empty()) {
     // Read once: what the launcher measures for every boot is what the agent started with.
@@ -237,7 +241,8 @@ Result<std::unique_ptr<ContainerRuntime>> MakeBootRuntime(const AgentConfig& con
     if (!text.ok()) return std::move(text).status().WithContext("reading the boot's manifest");
     boot_manifest = std::move(*text);
   }
-  Result<sgx::Report> self = tee->CreateReport(sgx::TargetInfo{}, sgx::ReportData{});
+  Result<local_attest::sgx::Report> self =
+      tee->CreateReport(local_attest::sgx::TargetInfo{}, local_attest::sgx::ReportData{});
   if (!self.ok()) return std::move(self).status().WithContext("the agent's own report");
   return std::unique_ptr<ContainerRuntime>(
       std::make_unique<BootRuntime>(config, std::move(tee), sigstruct, self->body, std::move(boot_manifest)));

@@ -1,5 +1,5 @@
 // BootRuntime: the ContainerRuntime that runs each container in its own app enclave —
-// sealroot-boot launched through the sim launcher (boot/app_enclave.h), attested locally before
+// sealroot-boot launched through the sim launcher (stub-enclave/app_enclave.h), attested locally before
 // it gets the container's root key. Used by the agent when its config names a boot and it runs
 // in an enclave (it needs its own TEE to serve the key release).
 //
@@ -18,6 +18,6 @@ namespace sealroot::agent {
 // Reads config.boot's SIGSTRUCT and takes the agent's own identity from a report of `tee`
 // (which the boot then pins as the only agent it accepts keys from).
 Result<std::unique_ptr<ContainerRuntime>> MakeBootRuntime(const AgentConfig& config,
-                                                          std::unique_ptr<sgx::Tee> tee);
+                                                          std::unique_ptr<local_attest::sgx::Tee> tee);
 
 }  // namespace sealroot::agent

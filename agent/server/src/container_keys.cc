@@ -136,7 +136,7 @@ Result<ContainerSecrets> ContainerKeyring::Secrets(const std::string& container_
 }
 
 Status ContainerKeyring::RecordUpperCommit(const std::string& container_id,
-                                           const attest::UpperCommit& commit) {
+                                           const local_attest::UpperCommit& commit) {
   MutexLock lock(mu_);
   auto it = containers_.find(container_id);
   if (it == containers_.end()) return NotFound("container " + container_id + " has no keys");

@@ -47,7 +47,7 @@ class ContainerKeyring {
   Result<ContainerSecrets> Secrets(const std::string& container_id) const SR_EXCLUDES(mu_);
   // Records the boot's commit if it replaces the state the keyring knows (a report from a boot
   // that started from an older state is refused: kFailedPrecondition).
-  Status RecordUpperCommit(const std::string& container_id, const attest::UpperCommit& commit)
+  Status RecordUpperCommit(const std::string& container_id, const local_attest::UpperCommit& commit)
       SR_EXCLUDES(mu_);
   Status Forget(const std::string& container_id) SR_EXCLUDES(mu_);
 

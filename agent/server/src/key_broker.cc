@@ -16,7 +16,7 @@ Result<SecretBytes> KeyBrokerSession::Fetch(std::string_view uri) {
   {
     MutexLock lock(mu_);
     if (!client_) {
-      Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
+      Result<std::unique_ptr<local_attest::sgx::Tee>> tee = local_attest::sgx::OpenTee();
       if (!tee.ok()) return std::move(tee).status().WithContext("key broker: the agent cannot attest");
       SR_ASSIGN_OR_RETURN(
           client_, kbs::KbsClient::Create(**tee, {config_.url, config_.ca_file, std::chrono::seconds(30)}));

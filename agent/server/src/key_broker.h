@@ -31,7 +31,7 @@ class KeyBrokerSession {
  private:
   const KeyBrokerConfig config_;
   Mutex mu_;
-  std::unique_ptr<sgx::Tee> tee_ SR_GUARDED_BY(mu_);  // outlives client_
+  std::unique_ptr<local_attest::sgx::Tee> tee_ SR_GUARDED_BY(mu_);  // outlives client_
   std::unique_ptr<kbs::KbsClient> client_ SR_GUARDED_BY(mu_);
 };
 

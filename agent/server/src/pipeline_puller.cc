@@ -1,11 +1,11 @@
 // The production ImagePuller: image/pull.h's one-pass pipeline (fetch, verify, decrypt,
-// decompress, tar walk) into agent/sealing's sealed store.
-#include "agent/sealing/sealing.h"
+// decompress, tar walk) into sealing/'s sealed store.
 #include "agent/server/puller.h"
 #include "agent/server/src/key_broker.h"
 #include "base/file.h"
 #include "image/pull.h"
 #include "image/reference.h"
+#include "sealing/sealing.h"
 
 namespace sealroot::agent {
 namespace {

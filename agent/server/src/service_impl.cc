@@ -130,7 +130,7 @@ Result<AgentService::Empty> AgentServiceImpl::StartContainer(const ::grpc::Start
   }
   const ImageRecord& image = state_.images.at(record.image);
   SR_ASSIGN_OR_RETURN(ContainerSecrets secrets, keyring_->Secrets(id));
-  auto record_commit = [keyring = keyring_.get(), id](const attest::UpperCommit& commit) {
+  auto record_commit = [keyring = keyring_.get(), id](const local_attest::UpperCommit& commit) {
     return keyring->RecordUpperCommit(id, commit);
   };
   ContainerLaunch launch{id,

@@ -98,15 +98,16 @@ class KeySealer final : public Sealer {
 // key is widened to AES-256 with HMAC-SHA256; the key id names what it is for.
 class TeeSealer final : public Sealer {
  public:
-  TeeSealer(std::unique_ptr<sgx::Tee> tee, const sgx::Report& self, const Sha256Digest& manifest)
+  TeeSealer(std::unique_ptr<local_attest::sgx::Tee> tee, const local_attest::sgx::Report& self,
+            const Sha256Digest& manifest)
       : Sealer(self.body.isv_svn, manifest), tee_(std::move(tee)), cpu_svn_(self.body.cpu_svn) {}
 
  private:
   Result<SecretBytes> KeyFor(std::uint16_t svn) const override {
     const Sha256Digest label = Sha256Of(std::string_view("sealroot enclave-agent state sealing key"));
-    sgx::KeyRequest request;
-    request.key_name = static_cast<std::uint16_t>(sgx::KeyName::kSeal);
-    request.key_policy = sgx::kPolicyMrSigner;
+    local_attest::sgx::KeyRequest request;
+    request.key_name = static_cast<std::uint16_t>(local_attest::sgx::KeyName::kSeal);
+    request.key_policy = local_attest::sgx::kPolicyMrSigner;
     request.isv_svn = svn;
     request.cpu_svn = cpu_svn_;
     request.attribute_mask = {.flags = 0xff0000000000000bull, .xfrm = 0};  // the SDK's default
@@ -122,8 +123,8 @@ class TeeSealer final : public Sealer {
     return key;
   }
 
-  std::unique_ptr<sgx::Tee> tee_;  // EGETKEY is serialized by the backend
-  const sgx::CpuSvn cpu_svn_;
+  std::unique_ptr<local_attest::sgx::Tee> tee_;  // EGETKEY is serialized by the backend
+  const local_attest::sgx::CpuSvn cpu_svn_;
 };
 
 // The development key file: created with a random key (0600) when absent.
@@ -151,9 +152,10 @@ Result<std::unique_ptr<StateSealer>> MakeKeySealer(SecretBytes key, const Sha256
   return std::unique_ptr<StateSealer>(std::make_unique<KeySealer>(std::move(key), manifest));
 }
 
-Result<std::unique_ptr<StateSealer>> MakeTeeSealer(std::unique_ptr<sgx::Tee> tee,
+Result<std::unique_ptr<StateSealer>> MakeTeeSealer(std::unique_ptr<local_attest::sgx::Tee> tee,
                                                    const Sha256Digest& manifest) {
-  Result<sgx::Report> self = tee->CreateReport(sgx::TargetInfo{}, sgx::ReportData{});
+  Result<local_attest::sgx::Report> self =
+      tee->CreateReport(local_attest::sgx::TargetInfo{}, local_attest::sgx::ReportData{});
   if (!self.ok()) return std::move(self).status().WithContext("the agent's own report");
   auto sealer = std::make_unique<TeeSealer>(std::move(tee), *self, manifest);
   SR_RETURN_IF_ERROR(sealer->Seal({}).status());  // EGETKEY works: fail at start, not at first write
@@ -169,7 +171,7 @@ Result<std::unique_ptr<StateSealer>> MakeStateSealer(const StateSealing& sealing
     SR_ASSIGN_OR_RETURN(SecretBytes key, LoadOrCreateKeyFile(sealing.key_file));
     return MakeKeySealer(std::move(key), manifest);
   }
-  Result<std::unique_ptr<sgx::Tee>> tee = sgx::OpenTee();
+  Result<std::unique_ptr<local_attest::sgx::Tee>> tee = local_attest::sgx::OpenTee();
   if (!tee.ok()) {
     return std::move(tee).status().WithContext(
         "state_sealing.source \"tee\" (the default; outside an enclave choose \"file\" explicitly)");

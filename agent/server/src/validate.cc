@@ -4,7 +4,7 @@
 #include <array>
 #include <set>
 
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 
 namespace sealroot::agent {
 namespace {

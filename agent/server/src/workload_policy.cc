@@ -7,7 +7,7 @@
 #include <optional>
 #include <set>
 
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 #include "oci.pb.h"
 
 namespace sealroot::agent {

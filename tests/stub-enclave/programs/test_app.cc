@@ -22,7 +22,7 @@ Status Run(int argc, char** argv) {
   ArgParser p("test_app", "", "test app enclave");
   for (const char* o : {"socket", "stub-mrenclave", "stub-mrsigner", "stub-prodid"}) p.Option(o, "V", o);
   SR_RETURN_IF_ERROR(p.Parse(argc, argv));
-  attest::IdentityPolicy stub;
+  local_attest::IdentityPolicy stub;
   if (auto m = p.Get("stub-mrenclave")) {
     SR_ASSIGN_OR_RETURN(auto bytes, HexDecode(*m));
     if (bytes.size() != 32) return InvalidArgument("--stub-mrenclave: 32 bytes");
@@ -32,15 +32,15 @@ Status Run(int argc, char** argv) {
   if (auto s = p.Get("stub-mrsigner")) {
     SR_ASSIGN_OR_RETURN(auto bytes, HexDecode(*s));
     if (bytes.size() != 32) return InvalidArgument("--stub-mrsigner: 32 bytes");
-    attest::SignerPolicy signer;
+    local_attest::SignerPolicy signer;
     std::copy(bytes.begin(), bytes.end(), signer.mr_signer.begin());
     signer.isv_prod_id = static_cast<std::uint16_t>(std::stoi(p.Get("stub-prodid").value_or("0")));
     stub.signer = signer;
   }
-  SR_ASSIGN_OR_RETURN(auto tee, sgx::OpenTee());
-  SR_ASSIGN_OR_RETURN(attest::KeyRelease release,
-                      attest::FetchKeyRelease(*tee, p.Get("socket").value_or(""), stub));
-  for (const attest::ReleasedRoot& root : release.roots) {
+  SR_ASSIGN_OR_RETURN(auto tee, local_attest::sgx::OpenTee());
+  SR_ASSIGN_OR_RETURN(local_attest::KeyRelease release,
+                      local_attest::FetchKeyRelease(*tee, p.Get("socket").value_or(""), stub));
+  for (const local_attest::ReleasedRoot& root : release.roots) {
     std::cout << "released " << release.container_id << " " << root.name << " " << HexEncode(root.root_hash)
               << " " << HexEncode(Sha256Of(root.key.span())) << " by " << kRole << std::endl;
   }

@@ -30,35 +30,35 @@ Status Run(int argc, char** argv) {
   }
   p.Flag("allow-debug", "accept DEBUG app enclaves");
   SR_RETURN_IF_ERROR(p.Parse(argc, argv));
-  attest::IdentityPolicy policy;
+  local_attest::IdentityPolicy policy;
   policy.allow_debug = p.Bool("allow-debug");
   if (auto m = p.Get("mrenclave")) {
     SR_ASSIGN_OR_RETURN(policy.mr_enclave, Hex<32>(*m));
   }
   if (auto s = p.Get("mrsigner")) {
-    attest::SignerPolicy signer;
+    local_attest::SignerPolicy signer;
     SR_ASSIGN_OR_RETURN(signer.mr_signer, Hex<32>(*s));
     signer.isv_prod_id = static_cast<std::uint16_t>(std::stoi(p.Get("prodid").value_or("0")));
     signer.min_isv_svn = static_cast<std::uint16_t>(std::stoi(p.Get("min-svn").value_or("0")));
     policy.signer = signer;
   }
-  attest::KeyRelease release;
+  local_attest::KeyRelease release;
   release.container_id = p.Get("container-id").value_or("");
   SR_ASSIGN_OR_RETURN(release.spec_digest, Hex<32>(p.Get("spec-digest").value_or("")));
-  attest::ReleasedRoot root;
+  local_attest::ReleasedRoot root;
   root.name = "rootfs";
   SR_ASSIGN_OR_RETURN(root.root_hash, Hex<32>(p.Get("root-hash").value_or("")));
   SR_ASSIGN_OR_RETURN(auto key, HexDecode(p.Get("key").value_or("")));
   root.key = SecretBytes(key);
   release.roots.push_back(std::move(root));
-  release.upper_key = SecretBytes::Random(attest::kContainerKeySize);
-  release.exec_key = SecretBytes::Random(attest::kContainerKeySize);
+  release.upper_key = SecretBytes::Random(local_attest::kContainerKeySize);
+  release.exec_key = SecretBytes::Random(local_attest::kContainerKeySize);
 
   const int sessions = std::stoi(p.Get("sessions").value_or("1"));
   std::mutex mu;
   std::condition_variable cv;
   int done = 0;
-  attest::ReleaseServerOptions options;
+  local_attest::ReleaseServerOptions options;
   options.io_timeout = std::chrono::milliseconds(std::stoi(p.Get("timeout-ms").value_or("5000")));
   options.on_session = [&](const Status& s) {
     std::lock_guard lock(mu);
@@ -66,9 +66,10 @@ Status Run(int argc, char** argv) {
     ++done;
     cv.notify_all();
   };
-  SR_ASSIGN_OR_RETURN(auto tee, sgx::OpenTee());
-  SR_ASSIGN_OR_RETURN(auto server, attest::KeyReleaseServer::Start(*tee, p.Get("socket").value_or(""), policy,
-                                                                   std::move(release), options));
+  SR_ASSIGN_OR_RETURN(auto tee, local_attest::sgx::OpenTee());
+  SR_ASSIGN_OR_RETURN(auto server,
+                      local_attest::KeyReleaseServer::Start(*tee, p.Get("socket").value_or(""), policy,
+                                                            std::move(release), options));
   std::cout << "ready" << std::endl;
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return done >= sessions; });

@@ -5,32 +5,32 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/cli/commands.h"
 #include "base/cli.h"
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "tool/src/commands.h"
 
 namespace {
 
 struct Command {
   std::string_view name;
-  int (*run)(sealroot::cli::Args);
+  int (*run)(sealroot::tool::Args);
   std::string_view summary;
 };
 
 constexpr Command kCommands[] = {
-    {"unpack", sealroot::cli::Unpack, "pull, verify and unpack an image into a bundle or a sealed store"},
-    {"pull", sealroot::cli::Pull, "copy an image, verified, into an OCI layout"},
-    {"inspect", sealroot::cli::Inspect, "show an image's manifest, config, layers, signatures"},
-    {"mount", sealroot::cli::Mount, "mount a sealed root (FUSE)"},
-    {"umount", sealroot::cli::Umount, "unmount a sealed root"},
-    {"fsck", sealroot::cli::Fsck, "verify every object of a sealed root"},
-    {"gc", sealroot::cli::Gc, "remove store objects no root uses"},
-    {"df", sealroot::cli::Df, "show a store's space usage"},
-    {"keyprovider", sealroot::cli::KeyProvider,
+    {"unpack", sealroot::tool::Unpack, "pull, verify and unpack an image into a bundle or a sealed store"},
+    {"pull", sealroot::tool::Pull, "copy an image, verified, into an OCI layout"},
+    {"inspect", sealroot::tool::Inspect, "show an image's manifest, config, layers, signatures"},
+    {"mount", sealroot::tool::Mount, "mount a sealed root (FUSE)"},
+    {"umount", sealroot::tool::Umount, "unmount a sealed root"},
+    {"fsck", sealroot::tool::Fsck, "verify every object of a sealed root"},
+    {"gc", sealroot::tool::Gc, "remove store objects no root uses"},
+    {"df", sealroot::tool::Df, "show a store's space usage"},
+    {"keyprovider", sealroot::tool::KeyProvider,
      "the owner's key broker: KBS attestation protocol (--kbs), or unwrapping for anyone (--dev-unwrap)"},
-    {"enclave", sealroot::cli::Enclave, "measure, sign, verify and run (simulated) enclaves"},
-    {"ctl", sealroot::cli::Ctl, "talk to an enclave-agent (pull, create, start, logs, ...)"},
+    {"enclave", sealroot::tool::Enclave, "measure, sign, verify and run (simulated) enclaves"},
+    {"ctl", sealroot::tool::Ctl, "talk to an enclave-agent (pull, create, start, logs, ...)"},
 };
 
 void PrintUsage(std::ostream& out) {

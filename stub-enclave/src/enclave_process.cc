@@ -14,12 +14,12 @@
 #include <thread>
 
 #include "base/file.h"
-#include "boot/app_enclave.h"
-#include "boot/exec.h"
-#include "boot/src/exec_client.h"
+#include "boot/spec/exec.h"
 #include "local-attest/channel.h"
+#include "stub-enclave/app_enclave.h"
+#include "stub-enclave/src/exec_client.h"
 
-namespace sealroot::boot {
+namespace sealroot::stub_enclave {
 namespace {
 
 constexpr std::size_t kMaxRead = 1u << 20;
@@ -93,14 +93,14 @@ Status SendStdio(int conn, const std::array<UniqueFd, 3>& fds) {
 
 // Connects to the exec socket and sends `request`, authenticated with the container's exec key.
 Result<UniqueFd> ConnectAndSend(const std::string& socket_path, const SecretBytes& key,
-                                std::string_view request, attest::Deadline deadline) {
+                                std::string_view request, local_attest::Deadline deadline) {
   SR_ASSIGN_OR_RETURN(UniqueFd conn, Connect(socket_path, deadline));
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> challenge,
-                      attest::ReadFrame(conn.get(), kExecMaxFrame, deadline));
-  Sha256Digest mac = ExecRequestMac(key, challenge, request);
+                      local_attest::ReadFrame(conn.get(), boot::kExecMaxFrame, deadline));
+  Sha256Digest mac = boot::ExecRequestMac(key, challenge, request);
   std::vector<std::uint8_t> frame(mac.begin(), mac.end());
   frame.insert(frame.end(), request.begin(), request.end());
-  SR_RETURN_IF_ERROR(attest::WriteFrame(conn.get(), frame, deadline));
+  SR_RETURN_IF_ERROR(local_attest::WriteFrame(conn.get(), frame, deadline));
   return conn;
 }
 
@@ -113,14 +113,16 @@ std::array<std::uint8_t, 4> U32(std::uint32_t v) {
 class ExecProcess final : public EnclaveProcess {
  public:
   static Result<std::unique_ptr<ExecProcess>> Start(const std::string& socket_path, const SecretBytes& key,
-                                                    std::string_view boot_spec, attest::Deadline deadline) {
+                                                    std::string_view boot_spec,
+                                                    local_attest::Deadline deadline) {
     auto out = std::unique_ptr<ExecProcess>(new ExecProcess());
     SR_ASSIGN_OR_RETURN(out->conn_, ConnectAndSend(socket_path, key, boot_spec, deadline));
     int conn = out->conn_.get();
     using Stdio = std::array<UniqueFd, 3>;
     SR_ASSIGN_OR_RETURN(Stdio stdio, out->MakePipes());
     SR_RETURN_IF_ERROR(SendStdio(conn, stdio));
-    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> reply, attest::ReadFrame(conn, kExecMaxFrame, deadline));
+    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> reply,
+                        local_attest::ReadFrame(conn, boot::kExecMaxFrame, deadline));
     std::string text(reply.begin(), reply.end());
     if (text != "ok") return FailedPrecondition("the app enclave refused the exec: " + text);
     return out;
@@ -134,7 +136,7 @@ class ExecProcess final : public EnclaveProcess {
   Result<int> Wait() override {
     MutexLock lock(wait_mu_);
     if (!exit_) {
-      auto frame = attest::ReadFrame(conn_.get(), 4, std::chrono::steady_clock::time_point::max());
+      auto frame = local_attest::ReadFrame(conn_.get(), 4, std::chrono::steady_clock::time_point::max());
       if (!frame.ok()) {
         exit_ = std::move(frame).status().WithContext("waiting for the exec");
       } else if (frame->size() != 4) {
@@ -161,8 +163,8 @@ class ExecProcess final : public EnclaveProcess {
 
   Status Send(std::span<const std::uint8_t> frame) {
     MutexLock lock(write_mu_);
-    Status sent =
-        attest::WriteFrame(conn_.get(), frame, std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    Status sent = local_attest::WriteFrame(conn_.get(), frame,
+                                           std::chrono::steady_clock::now() + std::chrono::seconds(5));
     if (!sent.ok()) return NotFound("the exec'd process has exited");
     return OkStatus();
   }
@@ -215,11 +217,11 @@ Status EnclaveProcess::CloseStdin() {
 }
 
 Status ResizeEntrypointTerminal(const std::string& socket_path, const SecretBytes& exec_key, unsigned height,
-                                unsigned width, attest::Deadline deadline) {
+                                unsigned width, local_attest::Deadline deadline) {
   const std::string request = nlohmann::json{{"terminalSize", {{"height", height}, {"width", width}}}}.dump();
   SR_ASSIGN_OR_RETURN(UniqueFd conn, ConnectAndSend(socket_path, exec_key, request, deadline));
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> reply,
-                      attest::ReadFrame(conn.get(), kExecMaxFrame, deadline));
+                      local_attest::ReadFrame(conn.get(), boot::kExecMaxFrame, deadline));
   std::string text(reply.begin(), reply.end());
   if (text != "ok") return FailedPrecondition("the app enclave refused the resize: " + text);
   return OkStatus();
@@ -233,4 +235,4 @@ Result<std::unique_ptr<EnclaveProcess>> StartExec(const std::string& socket_path
   return std::unique_ptr<EnclaveProcess>(std::move(process));
 }
 
-}  // namespace sealroot::boot
+}  // namespace sealroot::stub_enclave

@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-namespace sealroot::cli {
+namespace sealroot::tool {
 
 using Args = std::span<const std::string>;
 
@@ -30,4 +30,4 @@ int Enclave(Args args);
 
 int Ctl(Args args);
 
-}  // namespace sealroot::cli
+}  // namespace sealroot::tool

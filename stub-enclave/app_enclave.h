@@ -34,7 +34,7 @@
 #include "local-attest/tee.h"
 #include "stub-enclave/launcher.h"
 
-namespace sealroot::boot {
+namespace sealroot::stub_enclave {
 
 struct AppEnclaveSpec {
   std::string container_id;
@@ -48,7 +48,7 @@ struct AppEnclaveSpec {
   SecretBytes exec_key;
   std::optional<Sha256Digest> upper_root;
   // Records each upper commit the attested boot reports (KeyReleaseServer's on_upper_commit).
-  std::function<Status(const attest::UpperCommit&)> on_upper_commit;
+  std::function<Status(const local_attest::UpperCommit&)> on_upper_commit;
   // A directory only the agent uses (created 0700 if missing; removed with the AppEnclave):
   // the key-release and exec sockets, the spec file and the boot's scratch mount point live there.
   std::string state_dir;
@@ -57,12 +57,12 @@ struct AppEnclaveSpec {
 
   // The app enclave: sealroot-boot, its enclave layout and its SIGSTRUCT.
   std::string boot_executable;
-  enclave::EnclaveConfig enclave_config;
-  sgx::Sigstruct sigstruct;
+  stub_enclave::EnclaveConfig enclave_config;
+  local_attest::sgx::Sigstruct sigstruct;
   std::vector<std::string> boot_args;  // extra flags, e.g. {"--stub-prod-id", "1"}
   std::string boot_manifest;           // measured with the boot (its expected stub); empty: none
   // Who may receive the key; the container's CONFIGID is added to it.
-  attest::IdentityPolicy app_policy;
+  local_attest::IdentityPolicy app_policy;
   std::chrono::milliseconds attest_timeout{10'000};
 };
 
@@ -100,7 +100,7 @@ class AppEnclave : public EnclaveProcess {
  public:
   // Starts the release server and the app enclave; `stub_tee` (the agent's own TEE) must
   // outlive the AppEnclave.
-  static Result<std::unique_ptr<AppEnclave>> Launch(sgx::Tee& stub_tee, AppEnclaveSpec spec);
+  static Result<std::unique_ptr<AppEnclave>> Launch(local_attest::sgx::Tee& stub_tee, AppEnclaveSpec spec);
   // Kills a boot still running, stops the release server, removes the state directory.
   ~AppEnclave();
   AppEnclave(const AppEnclave&) = delete;
@@ -127,8 +127,8 @@ class AppEnclave : public EnclaveProcess {
   AppEnclave() = default;
 
   std::string state_dir_;
-  std::unique_ptr<attest::KeyReleaseServer> release_server_;
-  std::unique_ptr<enclave::LaunchedEnclave> enclave_;
+  std::unique_ptr<local_attest::KeyReleaseServer> release_server_;
+  std::unique_ptr<stub_enclave::LaunchedEnclave> enclave_;
   pid_t pid_ = -1;
   UniqueFd pidfd_;  // signals go through it: never to a reused pid after the boot was reaped
 
@@ -144,4 +144,4 @@ class AppEnclave : public EnclaveProcess {
   std::shared_ptr<ReleaseState> release_ = std::make_shared<ReleaseState>();
 };
 
-}  // namespace sealroot::boot
+}  // namespace sealroot::stub_enclave

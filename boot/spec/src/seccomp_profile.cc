@@ -1,4 +1,4 @@
-#include "boot/seccomp_profile.h"
+#include "boot/spec/seccomp_profile.h"
 
 #include <cstdint>
 #include <initializer_list>

@@ -11,8 +11,6 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "agent/cli/commands.h"
-#include "agent/sealing/sealing.h"
 #include "base/cli.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
@@ -24,12 +22,14 @@
 #include "fusefs/sealed_tree.h"
 #include "fusefs/store.h"
 #include "fusefs/upper.h"
+#include "sealing/sealing.h"
+#include "tool/src/commands.h"
 
-namespace sealroot::cli {
+namespace sealroot::tool {
 namespace {
 
 using nlohmann::json;
-namespace sf = sealroot::sealfs;
+namespace sf = sealroot::fusefs;
 
 void AddKeyFlags(ArgParser& p) {
   p.Option("root", "HEX", "the image's root hash (64 hex characters)");
@@ -202,11 +202,11 @@ Status RunFsck(const ArgParser& p) {
 // Runs `body` after the common parsing; returns the exit code.
 template <typename Body>
 int RunCommand(ArgParser& p, Args args, std::size_t positionals, Body body) {
-  AddCommonFlags(p);
-  if (auto exit = ParseCommandLine(p, args)) return *exit;
+  cli::AddCommonFlags(p);
+  if (auto exit = cli::ParseCommandLine(p, args)) return *exit;
   Status s = p.ExpectPositionals(positionals, positionals);
   if (s.ok()) s = body(p);
-  return s.ok() ? kExitOk : ReportError(p, s);
+  return s.ok() ? cli::kExitOk : cli::ReportError(p, s);
 }
 
 }  // namespace
@@ -301,4 +301,4 @@ int Df(Args args) {
   });
 }
 
-}  // namespace sealroot::cli
+}  // namespace sealroot::tool

@@ -1,4 +1,4 @@
-// The agent's side of ExecProcess (boot/exec.h), used by AppEnclave::Exec.
+// The agent's side of ExecProcess (boot/spec/exec.h), used by AppEnclave::Exec.
 #pragma once
 
 #include <chrono>
@@ -8,9 +8,9 @@
 
 #include "base/secret.h"
 #include "base/status.h"
-#include "boot/app_enclave.h"
+#include "stub-enclave/app_enclave.h"
 
-namespace sealroot::boot {
+namespace sealroot::stub_enclave {
 
 // Connects to the boot's exec socket (retrying until `deadline` while it does not exist yet),
 // authenticates `boot_spec`, hands over fresh stdio pipes and returns the running process.
@@ -22,4 +22,4 @@ Result<std::unique_ptr<EnclaveProcess>> StartExec(const std::string& socket_path
 Status ResizeEntrypointTerminal(const std::string& socket_path, const SecretBytes& exec_key, unsigned height,
                                 unsigned width, std::chrono::steady_clock::time_point deadline);
 
-}  // namespace sealroot::boot
+}  // namespace sealroot::stub_enclave

@@ -11,7 +11,6 @@
 #include <iostream>
 #include <thread>
 
-#include "agent/cli/commands.h"
 #include "base/cli.h"
 #include "base/crypto.h"
 #include "base/file.h"
@@ -21,8 +20,9 @@
 #include "kbs/broker.h"
 #include "keyprovider.grpc.pb.h"
 #include "local-attest/sim.h"
+#include "tool/src/commands.h"
 
-namespace sealroot::cli {
+namespace sealroot::tool {
 namespace {
 
 using image::trust::PrivateKey;
@@ -59,11 +59,11 @@ class KeyProviderService final : public keyprovider::KeyProviderService::Service
 
 int ServeStdio(const ArgParser& parser, const std::vector<PrivateKey>& keys) {
   Result<std::string> request = ReadFd(0, 1 << 20);
-  if (!request.ok()) return ReportError(parser, request.status());
+  if (!request.ok()) return cli::ReportError(parser, request.status());
   Result<SecretBytes> response = image::trust::ServeUnwrapRequest(*request, keys);
-  if (!response.ok()) return ReportError(parser, response.status());
+  if (!response.ok()) return cli::ReportError(parser, response.status());
   Status wrote = WriteAll(1, response->span());
-  return wrote.ok() ? kExitOk : ReportError(parser, wrote);
+  return wrote.ok() ? cli::kExitOk : cli::ReportError(parser, wrote);
 }
 
 int ServeGrpc(const ArgParser& parser, const std::string& address, std::vector<PrivateKey> keys) {
@@ -74,49 +74,50 @@ int ServeGrpc(const ArgParser& parser, const std::string& address, std::vector<P
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0)
-    return ReportError(parser, Unavailable("keyprovider: cannot listen on " + address));
+    return cli::ReportError(parser, Unavailable("keyprovider: cannot listen on " + address));
   InstallInterruptHandler();
   std::cout << "keyprovider: listening on " << address << std::endl;
   while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  return kExitOk;
+  return cli::kExitOk;
 }
 
 int ServeKbs(const ArgParser& parser) {
   for (const char* required : {"listen", "policy", "resources"}) {
     if (!parser.Has(required)) {
-      return ReportError(parser, InvalidArgument(std::string("--kbs needs --") + required));
+      return cli::ReportError(parser, InvalidArgument(std::string("--kbs needs --") + required));
     }
   }
   if (parser.Has("root-cert") == parser.Bool("sim-root")) {
-    return ReportError(parser, InvalidArgument("--kbs needs exactly one of --root-cert FILE and --sim-root"));
+    return cli::ReportError(parser,
+                            InvalidArgument("--kbs needs exactly one of --root-cert FILE and --sim-root"));
   }
   kbs::BrokerOptions options;
   auto trusted = kbs::LoadBrokerPolicy(*parser.Get("policy"));
-  if (!trusted.ok()) return ReportError(parser, trusted.status());
+  if (!trusted.ok()) return cli::ReportError(parser, trusted.status());
   options.trusted = std::move(trusted).value();
   options.resource_dir = *parser.Get("resources");
   if (parser.Bool("sim-root")) {
-    auto qe = sgx::DefaultSimQuotingEnclave();
-    if (!qe.ok()) return ReportError(parser, qe.status());
+    auto qe = local_attest::sgx::DefaultSimQuotingEnclave();
+    if (!qe.ok()) return cli::ReportError(parser, qe.status());
     options.root_cert_pem = (*qe)->root_cert_pem();
     SR_LOG(kWarning) << "keyprovider: trusting the SGX simulation's root: quotes give no security";
   } else {
     auto pem = ReadFile(*parser.Get("root-cert"), 1 << 20);
-    if (!pem.ok()) return ReportError(parser, pem.status());
+    if (!pem.ok()) return cli::ReportError(parser, pem.status());
     options.root_cert_pem = std::move(pem).value();
   }
   auto broker = kbs::Broker::Create(std::move(options));
-  if (!broker.ok()) return ReportError(parser, broker.status());
+  if (!broker.ok()) return cli::ReportError(parser, broker.status());
   kbs::Broker* raw = broker->get();
   auto server = kbs::HttpServer::Start(
       *parser.Get("listen"), [raw](const kbs::HttpRequest& request) { return raw->Handle(request); });
-  if (!server.ok()) return ReportError(parser, server.status());
+  if (!server.ok()) return cli::ReportError(parser, server.status());
   InstallInterruptHandler();
   std::cout << "keyprovider: KBS listening on port " << (*server)->port() << std::endl;
   while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   (*server)->Stop();
-  return kExitOk;
+  return cli::kExitOk;
 }
 
 }  // namespace
@@ -126,7 +127,7 @@ int KeyProvider(Args args) {
                    "The owner's key broker: --kbs serves the KBS attestation protocol (resources only for "
                    "attested enclaves the policy trusts); --dev-unwrap unwraps layer keys for anyone "
                    "(development only).");
-  AddCommonFlags(parser);
+  cli::AddCommonFlags(parser);
   parser.Flag("kbs", "serve the KBS protocol (HTTP): attestation, then resources sealed to the enclave");
   parser.Option("listen", "ADDR", "--kbs: HOST:PORT (port 0 picks one); --dev-unwrap: gRPC address");
   parser.Option("policy", "FILE", "--kbs: the trusted enclave identities (JSON)");
@@ -137,20 +138,20 @@ int KeyProvider(Args args) {
   parser.Option("keys", "DIR", "--dev-unwrap: directory of private keys (PEM or DER)");
   parser.Option("passphrase-file", "FILE", "--dev-unwrap: passphrase for encrypted keys");
   parser.Flag("stdio", "--dev-unwrap: answer one request on stdin/stdout (an ocicrypt `cmd` provider)");
-  if (auto exit = ParseCommandLine(parser, args)) return *exit;
+  if (auto exit = cli::ParseCommandLine(parser, args)) return *exit;
   if (parser.Bool("kbs") == parser.Bool("dev-unwrap")) {
-    return ReportError(parser, InvalidArgument("give exactly one of --kbs and --dev-unwrap"));
+    return cli::ReportError(parser, InvalidArgument("give exactly one of --kbs and --dev-unwrap"));
   }
   if (parser.Bool("kbs")) return ServeKbs(parser);
-  if (!parser.Has("keys")) return ReportError(parser, InvalidArgument("--keys DIR is required"));
+  if (!parser.Has("keys")) return cli::ReportError(parser, InvalidArgument("--keys DIR is required"));
   if (parser.Bool("stdio") == parser.Has("listen")) {
-    return ReportError(parser, InvalidArgument("give exactly one of --listen ADDR and --stdio"));
+    return cli::ReportError(parser, InvalidArgument("give exactly one of --listen ADDR and --stdio"));
   }
   SR_LOG(kWarning) << "keyprovider: development mode: layer keys are unwrapped for any caller";
   auto keys = image::trust::LoadKeyDirectory(*parser.Get("keys"), parser.Get("passphrase-file").value_or(""));
-  if (!keys.ok()) return ReportError(parser, keys.status());
+  if (!keys.ok()) return cli::ReportError(parser, keys.status());
   if (parser.Bool("stdio")) return ServeStdio(parser, *keys);
   return ServeGrpc(parser, *parser.Get("listen"), std::move(keys).value());
 }
 
-}  // namespace sealroot::cli
+}  // namespace sealroot::tool

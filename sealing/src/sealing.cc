@@ -1,6 +1,6 @@
 // The image -> sealed store adapter: an image::ImageSink whose layers are sealfs LayerWriters and
 // whose Finish flattens the layers into an image root (design/sealfs.md).
-#include "agent/sealing/sealing.h"
+#include "sealing/sealing.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 namespace sealroot::sealing {
 namespace {
 
-using sealfs::NodeType;
+using fusefs::NodeType;
 
 NodeType ToNodeType(image::EntryType type) {
   switch (type) {
@@ -40,7 +40,7 @@ NodeType ToNodeType(image::EntryType type) {
 }
 
 // Lets the sealfs writer pull a file's content from the image pipeline.
-class PipelineContent final : public sealfs::ContentSource {
+class PipelineContent final : public fusefs::ContentSource {
  public:
   explicit PipelineContent(image::Reader& reader) : reader_(reader) {}
   Result<std::size_t> Read(std::span<std::uint8_t> out) override { return reader_.Read(out); }
@@ -51,11 +51,11 @@ class PipelineContent final : public sealfs::ContentSource {
 
 class SealingLayerSink final : public image::LayerSink {
  public:
-  SealingLayerSink(std::unique_ptr<sealfs::LayerWriter> writer, std::string context)
+  SealingLayerSink(std::unique_ptr<fusefs::LayerWriter> writer, std::string context)
       : writer_(std::move(writer)), context_(std::move(context)) {}
 
   Status AddEntry(const image::Entry& entry, image::Reader* content) override {
-    sealfs::LayerEntry e;
+    fusefs::LayerEntry e;
     e.type = ToNodeType(entry.type);
     e.path = entry.path;
     e.mode = entry.mode;
@@ -76,13 +76,13 @@ class SealingLayerSink final : public image::LayerSink {
   void Abort(const Status&) override { writer_->Abort(); }
 
  private:
-  std::unique_ptr<sealfs::LayerWriter> writer_;
+  std::unique_ptr<fusefs::LayerWriter> writer_;
   std::string context_;
 };
 
 class SealingSinkImpl final : public SealingSink {
  public:
-  SealingSinkImpl(std::shared_ptr<const sealfs::Store> store, std::shared_ptr<const sealfs::StoreKey> key)
+  SealingSinkImpl(std::shared_ptr<const fusefs::Store> store, std::shared_ptr<const fusefs::StoreKey> key)
       : store_(std::move(store)), key_(std::move(key)) {}
 
   std::string root_hash_hex() const override { return root_hex_; }
@@ -95,22 +95,22 @@ class SealingSinkImpl final : public SealingSink {
   Result<std::unique_ptr<image::LayerSink>> OpenLayer(const image::LayerInfo& info) override {
     std::string context = "sealing layer " + std::to_string(info.index + 1) + "/" +
                           std::to_string(info.count) + " " + info.diff_id.str() + " into " + store_->dir();
-    auto writer = sealfs::LayerWriter::Create(store_, key_, info.diff_id.str());
+    auto writer = fusefs::LayerWriter::Create(store_, key_, info.diff_id.str());
     if (!writer.ok()) return writer.status().WithContext(context);
     return std::unique_ptr<image::LayerSink>(
         std::make_unique<SealingLayerSink>(std::move(writer).value(), std::move(context)));
   }
 
   Status Finish(const image::ImageInfo& image) override {
-    sealfs::ImageMetadata meta;
+    fusefs::ImageMetadata meta;
     meta.manifest_digest = image.manifest_digest.str();
     meta.config_digest = image.config_digest.str();
     meta.config_json = image.config_json;
     for (const image::Digest& d : image.diff_ids) meta.diff_ids.push_back(d.str());
-    auto root = sealfs::BuildImageRoot(*store_, *key_, meta);
+    auto root = fusefs::BuildImageRoot(*store_, *key_, meta);
     if (!root.ok())
       return root.status().WithContext("sealing image " + image.reference + " into " + store_->dir());
-    root_hex_ = sealfs::HashHex(*root);
+    root_hex_ = fusefs::HashHex(*root);
     return OkStatus();
   }
 
@@ -119,8 +119,8 @@ class SealingSinkImpl final : public SealingSink {
   void Abort(const Status&) override {}
 
  private:
-  std::shared_ptr<const sealfs::Store> store_;
-  std::shared_ptr<const sealfs::StoreKey> key_;
+  std::shared_ptr<const fusefs::Store> store_;
+  std::shared_ptr<const fusefs::StoreKey> key_;
   std::string root_hex_;
 };
 
@@ -145,12 +145,12 @@ Result<SecretBytes> ParseKey(std::string& text, const std::string& where) {
 }  // namespace
 
 Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options) {
-  SR_ASSIGN_OR_RETURN(sealfs::StoreKey key, sealfs::StoreKey::Create(std::move(options.key)));
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<sealfs::Store> store,
-                      sealfs::Store::Open(options.store_dir, /*create=*/true, sealfs::StoreLock::kShared));
+  SR_ASSIGN_OR_RETURN(fusefs::StoreKey key, fusefs::StoreKey::Create(std::move(options.key)));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<fusefs::Store> store,
+                      fusefs::Store::Open(options.store_dir, /*create=*/true, fusefs::StoreLock::kShared));
   SR_RETURN_IF_ERROR(store->CheckKey(key, /*bind=*/true));
   return std::unique_ptr<SealingSink>(std::make_unique<SealingSinkImpl>(
-      std::move(store), std::make_shared<const sealfs::StoreKey>(std::move(key))));
+      std::move(store), std::make_shared<const fusefs::StoreKey>(std::move(key))));
 }
 
 Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, std::optional<int> key_fd) {

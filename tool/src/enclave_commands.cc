@@ -15,7 +15,6 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent/cli/commands.h"
 #include "base/cli.h"
 #include "base/encoding.h"
 #include "base/file.h"
@@ -23,13 +22,14 @@
 #include "local-attest/policy.h"
 #include "stub-enclave/launcher.h"
 #include "stub-enclave/sigstruct.h"
+#include "tool/src/commands.h"
 
 extern char** environ;
 
-namespace sealroot::cli {
+namespace sealroot::tool {
 namespace {
 
-using enclave::EnclaveConfig;
+using stub_enclave::EnclaveConfig;
 
 void AddLayoutOptions(ArgParser& p) {
   p.Option("heap-size", "BYTES", "enclave heap size (suffixes K, M, G; default 64M)");
@@ -90,9 +90,10 @@ Result<EnclaveConfig> LayoutFrom(const ArgParser& p) {
   return c;
 }
 
-Result<sgx::Sigstruct> ReadSigstruct(const std::string& path) {
-  SR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, sizeof(sgx::Sigstruct)));
-  return sgx::StructFromBytes<sgx::Sigstruct>(AsBytes(bytes), ("SIGSTRUCT " + path).c_str());
+Result<local_attest::sgx::Sigstruct> ReadSigstruct(const std::string& path) {
+  SR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, sizeof(local_attest::sgx::Sigstruct)));
+  return local_attest::sgx::StructFromBytes<local_attest::sgx::Sigstruct>(AsBytes(bytes),
+                                                                          ("SIGSTRUCT " + path).c_str());
 }
 
 template <std::size_t N>
@@ -104,18 +105,18 @@ Result<std::array<std::uint8_t, N>> HexArray(const std::string& text, const std:
   return out;
 }
 
-nlohmann::json IdentityJson(const sgx::EnclaveIdentity& id) {
+nlohmann::json IdentityJson(const local_attest::sgx::EnclaveIdentity& id) {
   return {{"mrenclave", HexEncode(id.mr_enclave)},
           {"mrsigner", HexEncode(id.mr_signer)},
           {"isv_prod_id", id.isv_prod_id},
           {"isv_svn", id.isv_svn},
-          {"debug", (id.attributes.flags & sgx::kFlagDebug) != 0},
+          {"debug", (id.attributes.flags & local_attest::sgx::kFlagDebug) != 0},
           {"attributes", id.attributes.flags}};
 }
 
 // Waits for a launched enclave; on SIGINT/SIGTERM to the launcher, passes SIGTERM on once (the
 // enclave cannot outlive the simulated CPU that this process is).
-Result<int> WaitForwardingInterrupts(enclave::LaunchedEnclave& launched) {
+Result<int> WaitForwardingInterrupts(stub_enclave::LaunchedEnclave& launched) {
   bool forwarded = false;
   for (;;) {
     SR_ASSIGN_OR_RETURN(std::optional<int> code, launched.Poll());
@@ -132,11 +133,11 @@ Result<int> WaitForwardingInterrupts(enclave::LaunchedEnclave& launched) {
 template <typename Setup, typename Body>
 int Command(const char* name, const char* synopsis, const char* summary, Args args, Setup setup, Body body) {
   ArgParser p(std::string("sealroot enclave ") + name, synopsis, summary);
-  AddCommonFlags(p);
+  cli::AddCommonFlags(p);
   setup(p);
-  if (auto exit = ParseCommandLine(p, args)) return *exit;
+  if (auto exit = cli::ParseCommandLine(p, args)) return *exit;
   Result<int> r = body(p);
-  if (!r.ok()) return ReportError(p, r.status());
+  if (!r.ok()) return cli::ReportError(p, r.status());
   return *r;
 }
 
@@ -148,12 +149,12 @@ int Keygen(Args args) {
         SR_RETURN_IF_ERROR(p.ExpectPositionals(1, 1));
         const std::string& path = p.positionals()[0];
         if (::access(path.c_str(), F_OK) == 0) return AlreadyExists(path + " already exists");
-        SR_ASSIGN_OR_RETURN(EvpPkeyPtr key, enclave::GenerateSigningKey());
-        SR_ASSIGN_OR_RETURN(std::string pem, enclave::SigningKeyToPem(key.get()));
+        SR_ASSIGN_OR_RETURN(EvpPkeyPtr key, stub_enclave::GenerateSigningKey());
+        SR_ASSIGN_OR_RETURN(std::string pem, stub_enclave::SigningKeyToPem(key.get()));
         Status s = WriteFileAtomic(path, pem, 0600);
         SecureWipe({reinterpret_cast<std::uint8_t*>(pem.data()), pem.size()});
         SR_RETURN_IF_ERROR(s);
-        return kExitOk;
+        return cli::kExitOk;
       });
 }
 
@@ -163,12 +164,12 @@ int Measure(Args args) {
                    SR_RETURN_IF_ERROR(p.ExpectPositionals(1, 1));
                    SR_ASSIGN_OR_RETURN(EnclaveConfig config, LayoutFrom(p));
                    SR_ASSIGN_OR_RETURN(std::string manifest, ManifestFrom(p));
-                   SR_ASSIGN_OR_RETURN(auto image,
-                                       enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
-                   const enclave::EnclaveMeasurement& m = image.measurement();
+                   SR_ASSIGN_OR_RETURN(
+                       auto image, stub_enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
+                   const stub_enclave::EnclaveMeasurement& m = image.measurement();
                    if (!p.Bool("json")) {
                      std::cout << HexEncode(m.mr_enclave) << "\n";
-                     return kExitOk;
+                     return cli::kExitOk;
                    }
                    nlohmann::json libs = nlohmann::json::array();
                    for (const auto& lib : m.libraries)
@@ -180,7 +181,7 @@ int Measure(Args args) {
                                                {"libraries", libs}}
                                     .dump()
                              << "\n";
-                   return kExitOk;
+                   return cli::kExitOk;
                  });
 }
 
@@ -199,7 +200,7 @@ int Sign(Args args) {
         SR_RETURN_IF_ERROR(p.ExpectPositionals(1, 1));
         if (!p.Get("key") || !p.Get("out")) return InvalidArgument("--key and --out are required");
         SR_ASSIGN_OR_RETURN(EnclaveConfig config, LayoutFrom(p));
-        enclave::SigningParams params;
+        stub_enclave::SigningParams params;
         SR_ASSIGN_OR_RETURN(std::uint64_t prod,
                             ParseNumber(p.Get("isv-prod-id").value_or("0"), "isv-prod-id", 0xffff));
         SR_ASSIGN_OR_RETURN(std::uint64_t svn,
@@ -208,22 +209,23 @@ int Sign(Args args) {
         params.isv_svn = static_cast<std::uint16_t>(svn);
         params.debug = p.Bool("debug");
         SR_ASSIGN_OR_RETURN(std::string pem, ReadFile(*p.Get("key"), 64 * 1024));
-        Result<EvpPkeyPtr> key = enclave::ParseSigningKey(pem);
+        Result<EvpPkeyPtr> key = stub_enclave::ParseSigningKey(pem);
         SecureWipe({reinterpret_cast<std::uint8_t*>(pem.data()), pem.size()});
         if (!key.ok()) return std::move(key).status().WithContext(*p.Get("key"));
         SR_ASSIGN_OR_RETURN(std::string manifest, ManifestFrom(p));
-        SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
-        SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig,
-                            enclave::SignEnclave(key->get(), image.measurement().mr_enclave, params));
-        SR_RETURN_IF_ERROR(WriteFileAtomic(*p.Get("out"), sgx::BytesOf(sig), 0644));
-        SR_ASSIGN_OR_RETURN(sgx::EnclaveIdentity id, enclave::IdentityFor(image, sig));
+        SR_ASSIGN_OR_RETURN(auto image,
+                            stub_enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
+        SR_ASSIGN_OR_RETURN(local_attest::sgx::Sigstruct sig,
+                            stub_enclave::SignEnclave(key->get(), image.measurement().mr_enclave, params));
+        SR_RETURN_IF_ERROR(WriteFileAtomic(*p.Get("out"), local_attest::sgx::BytesOf(sig), 0644));
+        SR_ASSIGN_OR_RETURN(local_attest::sgx::EnclaveIdentity id, stub_enclave::IdentityFor(image, sig));
         if (p.Bool("json")) {
           std::cout << IdentityJson(id).dump() << "\n";
         } else {
           std::cout << "mrenclave " << HexEncode(id.mr_enclave) << "\nmrsigner " << HexEncode(id.mr_signer)
                     << "\n";
         }
-        return kExitOk;
+        return cli::kExitOk;
       });
 }
 
@@ -238,18 +240,19 @@ int Verify(Args args) {
         SR_RETURN_IF_ERROR(p.ExpectPositionals(1, 1));
         if (!p.Get("sigstruct")) return InvalidArgument("--sigstruct is required");
         SR_ASSIGN_OR_RETURN(EnclaveConfig config, LayoutFrom(p));
-        SR_ASSIGN_OR_RETURN(sgx::Sigstruct sig, ReadSigstruct(*p.Get("sigstruct")));
+        SR_ASSIGN_OR_RETURN(local_attest::sgx::Sigstruct sig, ReadSigstruct(*p.Get("sigstruct")));
         SR_ASSIGN_OR_RETURN(std::string manifest, ManifestFrom(p));
-        SR_ASSIGN_OR_RETURN(auto image, enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
-        SR_ASSIGN_OR_RETURN(sgx::EnclaveIdentity id, enclave::IdentityFor(image, sig));
+        SR_ASSIGN_OR_RETURN(auto image,
+                            stub_enclave::EnclaveImage::Load(p.positionals()[0], config, manifest));
+        SR_ASSIGN_OR_RETURN(local_attest::sgx::EnclaveIdentity id, stub_enclave::IdentityFor(image, sig));
         if (p.Bool("json")) {
           std::cout << IdentityJson(id).dump() << "\n";
         } else {
           std::cout << "ok mrenclave " << HexEncode(id.mr_enclave) << " mrsigner " << HexEncode(id.mr_signer)
                     << " prodid " << id.isv_prod_id << " svn " << id.isv_svn
-                    << ((id.attributes.flags & sgx::kFlagDebug) ? " DEBUG" : "") << "\n";
+                    << ((id.attributes.flags & local_attest::sgx::kFlagDebug) ? " DEBUG" : "") << "\n";
         }
-        return kExitOk;
+        return cli::kExitOk;
       });
 }
 
@@ -266,7 +269,7 @@ int Run(Args args) {
                  setup, [](ArgParser& p) -> Result<int> {
                    if (p.positionals().empty()) return InvalidArgument("missing EXECUTABLE");
                    if (!p.Get("sigstruct")) return InvalidArgument("--sigstruct is required");
-                   enclave::LaunchSpec spec;
+                   stub_enclave::LaunchSpec spec;
                    spec.executable = p.positionals()[0];
                    spec.args.assign(p.positionals().begin() + 1, p.positionals().end());
                    SR_ASSIGN_OR_RETURN(spec.config, LayoutFrom(p));
@@ -275,7 +278,7 @@ int Run(Args args) {
                    if (auto id = p.Get("container-id")) {
                      SR_ASSIGN_OR_RETURN(auto digest,
                                          HexArray<32>(p.Get("spec-digest").value_or(""), "--spec-digest"));
-                     spec.config_id = attest::ContainerConfigId(*id, digest);
+                     spec.config_id = local_attest::ContainerConfigId(*id, digest);
                    } else if (auto hex = p.Get("config-id")) {
                      SR_ASSIGN_OR_RETURN(auto bytes, HexDecode(*hex));
                      if (bytes.size() > spec.config_id.size())
@@ -284,7 +287,7 @@ int Run(Args args) {
                    }
                    for (char** e = environ; *e; ++e) spec.env.emplace_back(*e);
                    for (const std::string& e : p.GetAll("env")) spec.env.push_back(e);
-                   SR_ASSIGN_OR_RETURN(auto launched, enclave::LaunchEnclave(spec));
+                   SR_ASSIGN_OR_RETURN(auto launched, stub_enclave::LaunchEnclave(spec));
                    return WaitForwardingInterrupts(*launched);
                  });
 }
@@ -311,7 +314,7 @@ int Enclave(Args args) {
          "  verify EXECUTABLE --sigstruct SIG       check a SIGSTRUCT, print the identity\n"
          "  run EXECUTABLE --sigstruct SIG -- ARGS  launch as a simulated enclave\n"
          "Run 'sealroot enclave COMMAND --help' for options.\n";
-  return &out == &std::cout ? kExitOk : kExitUsage;
+  return &out == &std::cout ? cli::kExitOk : cli::kExitUsage;
 }
 
-}  // namespace sealroot::cli
+}  // namespace sealroot::tool

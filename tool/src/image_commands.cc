@@ -8,15 +8,15 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "agent/cli/commands.h"
-#include "agent/sealing/sealing.h"
 #include "base/cli.h"
 #include "base/interrupt.h"
 #include "image/dir_sink.h"
 #include "image/pull.h"
 #include "image/trust.h"
+#include "sealing/sealing.h"
+#include "tool/src/commands.h"
 
-namespace sealroot::cli {
+namespace sealroot::tool {
 namespace {
 
 using image::PullOptions;
@@ -42,7 +42,7 @@ void AddSourceFlags(ArgParser& p) {
            "first MiB (default 100)");
   p.Option("max-layers", "N", "refuse an image with more layers (default 128)");
   image::AddTrustFlags(p);
-  AddCommonFlags(p);
+  cli::AddCommonFlags(p);
 }
 
 Result<std::uint64_t> ParseCount(const ArgParser& p, std::string_view name, std::uint64_t fallback) {
@@ -170,14 +170,14 @@ int Unpack(Args args) {
   p.Option("seal", "STORE", "unpack into this sealed store instead of a bundle; prints the root hash");
   p.Option("key-file", "FILE", "with --seal: the store key (created, mode 0600, if absent)");
   p.Option("key-fd", "N", "with --seal: read the store key from file descriptor N");
-  if (auto rc = ParseCommandLine(p, args)) return *rc;
+  if (auto rc = cli::ParseCommandLine(p, args)) return *rc;
   bool seal = p.Has("seal");
   Status usage = p.ExpectPositionals(seal ? 1 : 2, seal ? 1 : 2);
-  if (!usage.ok()) return ReportError(p, usage);
+  if (!usage.ok()) return cli::ReportError(p, usage);
   auto ref = image::Reference::Parse(p.positionals()[0]);
-  if (!ref.ok()) return ReportError(p, ref.status());
+  if (!ref.ok()) return cli::ReportError(p, ref.status());
   auto pipe = MakePipeline(p);
-  if (!pipe.ok()) return ReportError(p, pipe.status());
+  if (!pipe.ok()) return cli::ReportError(p, pipe.status());
   ProgressDisplay progress(WantProgress(p));
   (*pipe)->options.progress = progress.Callback();
   json out = {{"image", ref->ToString()}};
@@ -190,39 +190,39 @@ int Unpack(Args args) {
     s = sink.ok() ? image::PullAndUnpack(*ref, (*pipe)->options, **sink) : sink.status();
     out["bundle"] = p.positionals()[1];
   }
-  if (!s.ok()) return ReportError(p, s);
+  if (!s.ok()) return cli::ReportError(p, s);
   if (p.Bool("json")) {
     std::cout << out.dump() << std::endl;
   } else if (seal) {
     std::cout << out["root_hash"].get<std::string>() << std::endl;
   }
-  return kExitOk;
+  return cli::kExitOk;
 }
 
 int Pull(Args args) {
   ArgParser p("sealroot pull", "SOURCE oci:DIR[:TAG]",
               "Copy one platform of an image, every blob verified, into an OCI image layout.");
   AddSourceFlags(p);
-  if (auto rc = ParseCommandLine(p, args)) return *rc;
-  if (Status s = p.ExpectPositionals(2, 2); !s.ok()) return ReportError(p, s);
+  if (auto rc = cli::ParseCommandLine(p, args)) return *rc;
+  if (Status s = p.ExpectPositionals(2, 2); !s.ok()) return cli::ReportError(p, s);
   auto ref = image::Reference::Parse(p.positionals()[0]);
-  if (!ref.ok()) return ReportError(p, ref.status());
+  if (!ref.ok()) return cli::ReportError(p, ref.status());
   auto dest = image::Reference::Parse(p.positionals()[1]);
-  if (!dest.ok()) return ReportError(p, dest.status());
+  if (!dest.ok()) return cli::ReportError(p, dest.status());
   auto pipe = MakePipeline(p);
-  if (!pipe.ok()) return ReportError(p, pipe.status());
+  if (!pipe.ok()) return cli::ReportError(p, pipe.status());
   ProgressDisplay progress(WantProgress(p));
   (*pipe)->options.progress = progress.Callback();
   Status s = image::PullToLayout(*ref, *dest, (*pipe)->options);
-  if (!s.ok()) return ReportError(p, s);
+  if (!s.ok()) return cli::ReportError(p, s);
   if (p.Bool("json"))
     std::cout << json{{"image", ref->ToString()}, {"destination", dest->ToString()}}.dump() << std::endl;
-  return kExitOk;
+  return cli::kExitOk;
 }
 
-}  // namespace sealroot::cli
+}  // namespace sealroot::tool
 
-namespace sealroot::cli {
+namespace sealroot::tool {
 namespace {
 
 json InspectJson(const image::Reference& ref, const image::ResolvedImage& img) {
@@ -295,19 +295,19 @@ int Inspect(Args args) {
   ArgParser p("sealroot inspect", "SOURCE",
               "Show an image's manifest, config, layers and platforms (manifest and config verified).");
   AddSourceFlags(p);
-  if (auto rc = ParseCommandLine(p, args)) return *rc;
-  if (Status s = p.ExpectPositionals(1, 1); !s.ok()) return ReportError(p, s);
+  if (auto rc = cli::ParseCommandLine(p, args)) return *rc;
+  if (Status s = p.ExpectPositionals(1, 1); !s.ok()) return cli::ReportError(p, s);
   auto ref = image::Reference::Parse(p.positionals()[0]);
-  if (!ref.ok()) return ReportError(p, ref.status());
+  if (!ref.ok()) return cli::ReportError(p, ref.status());
   auto pipe = MakePipeline(p);
-  if (!pipe.ok()) return ReportError(p, pipe.status());
+  if (!pipe.ok()) return cli::ReportError(p, pipe.status());
   // Inspect reports the policy's verdict (below) instead of enforcing it.
   (*pipe)->options.verifier = nullptr;
   auto source = image::OpenImageSource(*ref, (*pipe)->options);
-  if (!source.ok()) return ReportError(p, source.status());
+  if (!source.ok()) return cli::ReportError(p, source.status());
   auto resolved = image::ResolveImage(**source, (*pipe)->options);
   if (!resolved.ok())
-    return ReportError(p, std::move(resolved).status().WithContext("inspecting " + ref->ToString()));
+    return cli::ReportError(p, std::move(resolved).status().WithContext("inspecting " + ref->ToString()));
   json j = InspectJson(*ref, *resolved);
   auto trust = image::InspectTrust(**source, resolved->manifest, image::TrustOptionsFromFlags(p));
   if (p.Bool("json")) {
@@ -319,7 +319,7 @@ int Inspect(Args args) {
     std::cout << (trust.ok() ? image::FormatTrustReport(*trust)
                              : "trust: " + trust.status().message() + "\n");
   }
-  return kExitOk;
+  return cli::kExitOk;
 }
 
-}  // namespace sealroot::cli
+}  // namespace sealroot::tool

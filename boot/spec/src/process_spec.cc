@@ -1,4 +1,4 @@
-#include "boot/process_spec.h"
+#include "boot/spec/process_spec.h"
 
 #include <sys/resource.h>
 
@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "boot/src/oci_linux.h"
-#include "boot/src/spec_json.h"
+#include "boot/spec/src/oci_linux.h"
+#include "boot/spec/src/spec_json.h"
 
 namespace sealroot::boot {
 namespace {

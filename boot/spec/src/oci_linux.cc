@@ -1,4 +1,4 @@
-#include "boot/src/oci_linux.h"
+#include "boot/spec/src/oci_linux.h"
 
 #include <linux/capability.h>
 
@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-#include "boot/src/spec_json.h"
+#include "boot/spec/src/spec_json.h"
 
 namespace sealroot::boot {
 namespace {

@@ -1,4 +1,4 @@
-#include "boot/app_enclave.h"
+#include "stub-enclave/app_enclave.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,11 +12,11 @@
 
 #include "base/file.h"
 #include "base/log.h"
-#include "boot/exec.h"
-#include "boot/process_spec.h"
-#include "boot/src/exec_client.h"
+#include "boot/spec/exec.h"
+#include "boot/spec/process_spec.h"
+#include "stub-enclave/src/exec_client.h"
 
-namespace sealroot::boot {
+namespace sealroot::stub_enclave {
 namespace {
 
 // The files of a container's state directory the boot reaches (design/boot.md).
@@ -27,7 +27,8 @@ constexpr char kScratch[] = "scratch";
 
 }  // namespace
 
-Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(sgx::Tee& stub_tee, AppEnclaveSpec spec) {
+Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(local_attest::sgx::Tee& stub_tee,
+                                                       AppEnclaveSpec spec) {
   const std::string ctx = "starting the app enclave of container " + spec.container_id;
   auto out = std::unique_ptr<AppEnclave>(new AppEnclave());
   if (::mkdir(spec.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -41,31 +42,31 @@ Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(sgx::Tee& stub_tee, AppEn
   if (::mkdir(scratch.c_str(), 0700) != 0 && errno != EEXIST)
     return ErrnoStatus(ctx + ": creating " + scratch, errno);
 
-  const Sha256Digest spec_digest = BootSpecDigest(spec.boot_spec);
+  const Sha256Digest spec_digest = boot::BootSpecDigest(spec.boot_spec);
   out->container_id_ = spec.container_id;
   out->exec_key_ = spec.exec_key.Clone();
-  attest::KeyRelease release;
+  local_attest::KeyRelease release;
   release.container_id = spec.container_id;
   release.spec_digest = spec_digest;
   release.roots.push_back({.name = "rootfs", .root_hash = spec.root_hash, .key = std::move(spec.key)});
   release.upper_key = std::move(spec.upper_key);
   release.exec_key = std::move(spec.exec_key);
   release.upper_root = spec.upper_root;
-  attest::ReleaseServerOptions options;
+  local_attest::ReleaseServerOptions options;
   options.io_timeout = spec.attest_timeout;
   options.on_upper_commit = std::move(spec.on_upper_commit);
   options.on_session = [state = out->release_](const Status& session) {
     MutexLock lock(state->mu);
     if (!state->status.ok()) state->status = session;  // the key went out once: that stays true
   };
-  auto server =
-      attest::KeyReleaseServer::Start(stub_tee, socket_path, spec.app_policy, std::move(release), options);
+  auto server = local_attest::KeyReleaseServer::Start(stub_tee, socket_path, spec.app_policy,
+                                                      std::move(release), options);
   if (!server.ok()) return std::move(server).status().WithContext(ctx);
   out->release_server_ = std::move(*server);
 
   using Stdio = std::array<UniqueFd, 3>;
   SR_ASSIGN_OR_RETURN(Stdio stdio, out->MakePipes());
-  enclave::LaunchSpec launch;
+  stub_enclave::LaunchSpec launch;
   launch.executable = spec.boot_executable;
   launch.config = spec.enclave_config;
   launch.sigstruct = spec.sigstruct;
@@ -79,8 +80,8 @@ Result<std::unique_ptr<AppEnclave>> AppEnclave::Launch(sgx::Tee& stub_tee, AppEn
   launch.stdin_fd = stdio[0].get();
   launch.stdout_fd = stdio[1].get();
   launch.stderr_fd = stdio[2].get();
-  launch.config_id = attest::ContainerConfigId(spec.container_id, spec_digest);
-  auto launched = enclave::LaunchEnclave(launch);
+  launch.config_id = local_attest::ContainerConfigId(spec.container_id, spec_digest);
+  auto launched = stub_enclave::LaunchEnclave(launch);
   if (!launched.ok()) return std::move(launched).status().WithContext(ctx);
   out->enclave_ = std::move(*launched);
   out->pid_ = out->enclave_->pid();
@@ -151,4 +152,4 @@ Status AppEnclave::release_status() const {
   return release_->status;
 }
 
-}  // namespace sealroot::boot
+}  // namespace sealroot::stub_enclave

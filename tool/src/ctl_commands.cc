@@ -10,15 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "agent.pb.h"
-#include "agent/cli/commands.h"
 #include "agent/server/oci_spec.h"
 #include "agent/server/ttrpc.h"
 #include "base/cli.h"
 #include "base/file.h"
 #include "health.pb.h"
 #include "image.pb.h"
+#include "tool/src/commands.h"
 
-namespace sealroot::cli {
+namespace sealroot::tool {
 namespace {
 
 using agent::ListenAddress;
@@ -219,7 +219,7 @@ constexpr Subcommand kSubcommands[] = {
 };
 
 void AddSubcommandFlags(ArgParser& parser, std::string_view name) {
-  AddCommonFlags(parser);
+  cli::AddCommonFlags(parser);
   parser.Option(
       "address", "ADDR",
       std::string("agent ttrpc address (default $SEALROOT_AGENT_ADDRESS or ") + kDefaultAddress + ")");
@@ -285,37 +285,37 @@ int Ctl(Args raw_args) {
   Args args(reordered);
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     PrintUsage(args.empty() ? std::cerr : std::cout);
-    return args.empty() ? kExitUsage : kExitOk;
+    return args.empty() ? cli::kExitUsage : cli::kExitOk;
   }
   for (const Subcommand& sub : kSubcommands) {
     if (sub.name != args[0]) continue;
     ArgParser parser("sealroot ctl " + std::string(sub.name), std::string(sub.synopsis),
                      std::string(sub.summary));
     AddSubcommandFlags(parser, sub.name);
-    if (auto exit_code = ParseCommandLine(parser, args.subspan(1))) return *exit_code;
+    if (auto exit_code = cli::ParseCommandLine(parser, args.subspan(1))) return *exit_code;
     const std::size_t min_positionals = sub.synopsis.empty() ? 0 : 1;
     const bool takes_command = sub.synopsis.find("COMMAND") != std::string_view::npos;
     Status arity = parser.ExpectPositionals(min_positionals, takes_command ? SIZE_MAX : min_positionals);
-    if (!arity.ok()) return ReportError(parser, arity);
+    if (!arity.ok()) return cli::ReportError(parser, arity);
 
     const char* env_address = std::getenv("SEALROOT_AGENT_ADDRESS");
     std::string address_text = parser.Get("address").value_or(env_address ? env_address : kDefaultAddress);
     Result<ListenAddress> address = ListenAddress::Parse(address_text);
-    if (!address.ok()) return ReportError(parser, address.status());
+    if (!address.ok()) return cli::ReportError(parser, address.status());
     auto client = agent::ttrpc::Client::Connect(*address);
-    if (!client.ok()) return ReportError(parser, client.status());
+    if (!client.ok()) return cli::ReportError(parser, client.status());
     Result<json> out = sub.run(parser, **client);
-    if (!out.ok()) return ReportError(parser, out.status());
+    if (!out.ok()) return cli::ReportError(parser, out.status());
     if (parser.Bool("json")) {
       std::cout << out->dump() << std::endl;
     } else {
       PrintText(sub.name, *out);
     }
-    return kExitOk;
+    return cli::kExitOk;
   }
   std::cerr << "sealroot ctl: unknown subcommand '" << args[0] << "'\n";
   PrintUsage(std::cerr);
-  return kExitUsage;
+  return cli::kExitUsage;
 }
 
-}  // namespace sealroot::cli
+}  // namespace sealroot::tool

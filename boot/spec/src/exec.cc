@@ -1,4 +1,4 @@
-#include "boot/exec.h"
+#include "boot/spec/exec.h"
 
 namespace sealroot::boot {
 
