@@ -23,8 +23,11 @@
 namespace sealroot::kbs {
 
 struct ClientOptions {
-  std::string url;      // http(s)://host:port of the broker
-  std::string ca_file;  // for https: the broker's CA (default: the system's)
+  std::string url;  // http(s)://host:port of the broker
+  // For https, the broker's CA: inline PEM (what a measured manifest carries) or a file; the
+  // system's CAs when both are empty.
+  std::string ca_pem;
+  std::string ca_file;
   std::chrono::seconds timeout{30};
 };
 

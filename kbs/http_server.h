@@ -1,4 +1,5 @@
-// A small HTTP/1.1 server for the key broker: one request per connection (Connection: close),
+// A small HTTP/1.1 server for the key broker, plain or over TLS (1.2 or later): one request per
+// connection (Connection: close),
 // Content-Length bodies only (no chunked requests), headers capped at 16 KiB and bodies at
 // 1 MiB, a 5 s deadline per connection. Requests are served one at a time by the accept
 // thread: the broker's work per request is a few milliseconds, and a stalled client holds the
@@ -11,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,10 +41,18 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// The server's TLS identity: a PEM certificate (chain) and its private key.
+struct TlsIdentity {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class HttpServer {
  public:
-  // Listens on "host:port" (port 0 picks one; see port()).
-  static Result<std::unique_ptr<HttpServer>> Start(const std::string& address, HttpHandler handler);
+  // Listens on "host:port" (port 0 picks one; see port()); with `tls`, serves HTTPS only (a
+  // certificate or key that does not load, or do not match, is an error here, not per request).
+  static Result<std::unique_ptr<HttpServer>> Start(const std::string& address, HttpHandler handler,
+                                                   const std::optional<TlsIdentity>& tls = std::nullopt);
   virtual ~HttpServer() = default;
   virtual std::uint16_t port() const = 0;
   // Stops accepting and joins the server thread.

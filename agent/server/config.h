@@ -103,9 +103,11 @@ struct BootConfig {
 // (an auth.json) and the signature policy, which then never come from the host.
 struct KeyBrokerConfig {
   std::string url;               // http(s)://host:port; empty: no key broker
-  std::string ca_file;           // https: the broker's CA
+  std::string ca_file;           // https: the broker's CA as a host file (not in a measured manifest)
+  std::string ca_pem;            // https: the broker's CA, inline PEM (measured with the manifest)
   std::string credentials;       // kbs:// URI of an auth.json ({"auths":{"host":{"auth":"b64"}}})
   std::string signature_policy;  // kbs:// URI of a containers-policy.json
+  std::string workload_policy;   // kbs:// URI of the workload policy (the "workload" section's JSON)
 };
 
 struct AgentConfig {

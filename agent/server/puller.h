@@ -51,7 +51,10 @@ class ImagePuller {
 
 // The real pipeline: image/pull.h streaming into sealing/'s sealed store, with trust from
 // config.trust (signature policy, decryption keys; both built per pull, so an edited policy
-// applies to the next pull) and registry access from config.registry.
-Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const AgentConfig& config);
+// applies to the next pull) and registry access from config.registry, completed by the owner's
+// key broker session when one is configured.
+class KeyBrokerSession;
+Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const AgentConfig& config,
+                                                        std::shared_ptr<KeyBrokerSession> key_broker);
 
 }  // namespace sealroot::agent

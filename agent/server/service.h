@@ -29,10 +29,15 @@ namespace sealroot::agent {
 // The agent API version reported by Health.Version (kata's grpc_version field).
 inline constexpr char kApiVersion[] = "0.0.1";
 
+// Where the owner's workload policy comes from: the measured configuration's "workload" section,
+// or the owner's key broker (key_broker.workload_policy), fetched after attestation on first use.
+using WorkloadPolicySource = std::function<Result<std::shared_ptr<const WorkloadPolicy>>()>;
+
 struct ServiceDeps {
   std::unique_ptr<ImagePuller> puller;
   std::unique_ptr<ContainerRuntime> runtime;
   std::unique_ptr<StateSealer> sealer;
+  WorkloadPolicySource workload_policy;  // empty: the configuration's "workload" section
 };
 
 class AgentService {

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   }
   std::vector<double> first, next;
   for (int i = 0; i < rounds; ++i) {
-    auto client = kbs::KbsClient::Create(*tee, {url, "", std::chrono::seconds(30)}).value();
+    auto client = kbs::KbsClient::Create(*tee, {.url = url}).value();
     auto t0 = std::chrono::steady_clock::now();
     auto r = client->GetResource(argv[5]);
     if (!r.ok()) {

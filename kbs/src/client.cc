@@ -159,7 +159,12 @@ Result<std::unique_ptr<KbsClient>> KbsClient::Create(local_attest::sgx::Tee& tee
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options.timeout.count()));
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  if (!options.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
+  if (!options.ca_pem.empty()) {
+    curl_blob ca{options.ca_pem.data(), options.ca_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+  } else if (!options.ca_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
+  }
   return std::unique_ptr<KbsClient>(std::make_unique<Client>(tee, std::move(options), std::move(curl)));
 }
 

@@ -2,8 +2,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -46,35 +50,103 @@ const char* Reason(int status) {
   }
 }
 
-// Reads more bytes into `buf` before `deadline`; false on EOF, error or timeout.
-bool ReadMore(int fd, std::string& buf, Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  if (left <= 0) return false;
-  pollfd pfd{fd, POLLIN, 0};
-  if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) return false;
-  char chunk[8192];
-  ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-  if (n <= 0) return false;
-  buf.append(chunk, static_cast<std::size_t>(n));
-  return true;
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+struct SslDeleter {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+std::string OpenSslError() {
+  char text[256] = "unknown error";
+  if (unsigned long e = ERR_get_error(); e != 0) ERR_error_string_n(e, text, sizeof text);
+  ERR_clear_error();
+  return text;
 }
 
-void SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<std::size_t>(n));
+Result<SslCtxPtr> LoadTls(const TlsIdentity& tls) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) return Internal("TLS: " + OpenSslError());
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert_file.c_str()) != 1) {
+    return InvalidArgument("TLS certificate " + tls.cert_file + ": " + OpenSslError());
   }
+  std::unique_ptr<BIO, decltype(&BIO_free)> key_file(BIO_new_file(tls.key_file.c_str(), "r"), &BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      key_file ? PEM_read_bio_PrivateKey(key_file.get(), nullptr, nullptr, nullptr) : nullptr,
+      &EVP_PKEY_free);
+  if (!key) return InvalidArgument("TLS key " + tls.key_file + ": " + OpenSslError());
+  if (SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 || SSL_CTX_check_private_key(ctx.get()) != 1) {
+    ERR_clear_error();
+    return InvalidArgument("TLS key " + tls.key_file + " does not match " + tls.cert_file);
+  }
+  return ctx;
 }
 
-void Respond(int fd, const HttpResponse& r) {
+// One accepted connection, plain or TLS. Every read and write is bounded by the connection's
+// deadline (the socket's timeouts are set to what is left of it before each call).
+class Connection {
+ public:
+  Connection(UniqueFd fd, Clock::time_point deadline) : fd_(std::move(fd)), deadline_(deadline) {}
+
+  // The TLS handshake; false (logged) when the client does not complete it.
+  bool StartTls(SSL_CTX* ctx) {
+    ssl_.reset(SSL_new(ctx));
+    if (!ssl_ || SSL_set_fd(ssl_.get(), fd_.get()) != 1 || !ArmTimeouts() || SSL_accept(ssl_.get()) != 1) {
+      SR_LOG(kInfo) << "key broker: TLS handshake failed: " << OpenSslError();
+      ssl_.reset();
+      return false;
+    }
+    return true;
+  }
+
+  // Appends more bytes to `buf`; false on EOF, error or when the deadline has passed.
+  bool ReadMore(std::string& buf) {
+    if (!ArmTimeouts()) return false;
+    char chunk[8192];
+    long n = ssl_ ? SSL_read(ssl_.get(), chunk, sizeof chunk) : ::recv(fd_.get(), chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  void SendAll(std::string_view data) {
+    while (!data.empty()) {
+      if (!ArmTimeouts()) return;
+      long n = ssl_ ? SSL_write(ssl_.get(), data.data(), static_cast<int>(data.size()))
+                    : ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  ~Connection() {
+    if (ssl_) SSL_shutdown(ssl_.get());
+  }
+
+ private:
+  bool ArmTimeouts() {
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline_ - Clock::now()).count();
+    if (left <= 0) return false;
+    timeval tv{static_cast<time_t>(left / 1000000), static_cast<suseconds_t>(left % 1000000)};
+    return ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+           ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0;
+  }
+
+  UniqueFd fd_;
+  const Clock::time_point deadline_;
+  std::unique_ptr<SSL, SslDeleter> ssl_;
+};
+
+void Respond(Connection& conn, const HttpResponse& r) {
   std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) + "\r\n";
   head += "Content-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
           "\r\nConnection: close\r\n";
   for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
   head += "\r\n";
-  SendAll(fd, head);
-  SendAll(fd, r.body);
+  conn.SendAll(head);
+  conn.SendAll(r.body);
 }
 
 std::string Lower(std::string s) {
@@ -89,8 +161,7 @@ std::string Trim(std::string_view s) {
 }
 
 // Parses one request; an HttpResponse to send instead when it is malformed.
-std::variant<HttpRequest, HttpResponse> ReadRequest(int fd) {
-  auto deadline = Clock::now() + kConnectionDeadline;
+std::variant<HttpRequest, HttpResponse> ReadRequest(Connection& conn) {
   auto error = [](int status, std::string why) {
     return HttpResponse{status, "text/plain", {}, std::move(why) + "\n"};
   };
@@ -98,7 +169,7 @@ std::variant<HttpRequest, HttpResponse> ReadRequest(int fd) {
   std::size_t end;
   while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
     if (buf.size() > kMaxHeader) return error(413, "header too large");
-    if (!ReadMore(fd, buf, deadline)) return error(400, "incomplete request");
+    if (!conn.ReadMore(buf)) return error(400, "incomplete request");
   }
   HttpRequest req;
   std::string_view head(buf.data(), end);
@@ -128,11 +199,11 @@ std::variant<HttpRequest, HttpResponse> ReadRequest(int fd) {
       return error(400, "bad Content-Length");
     if (length > kMaxBody) return error(413, "body too large");
   }
-  if (Lower(req.headers["expect"]) == "100-continue") SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+  if (Lower(req.headers["expect"]) == "100-continue") conn.SendAll("HTTP/1.1 100 Continue\r\n\r\n");
   req.headers.erase("expect");
   req.body = buf.substr(end + 4);
   while (req.body.size() < length) {
-    if (!ReadMore(fd, req.body, deadline)) return error(400, "incomplete body");
+    if (!conn.ReadMore(req.body)) return error(400, "incomplete body");
   }
   if (req.body.size() != length) return error(400, "bytes after the body");
   return req;
@@ -140,8 +211,8 @@ std::variant<HttpRequest, HttpResponse> ReadRequest(int fd) {
 
 class Server final : public HttpServer {
  public:
-  Server(UniqueFd listener, std::uint16_t port, HttpHandler handler)
-      : listener_(std::move(listener)), port_(port), handler_(std::move(handler)) {
+  Server(UniqueFd listener, std::uint16_t port, HttpHandler handler, SslCtxPtr tls)
+      : listener_(std::move(listener)), port_(port), handler_(std::move(handler)), tls_(std::move(tls)) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~Server() override { Stop(); }
@@ -158,24 +229,27 @@ class Server final : public HttpServer {
       if (::poll(&pfd, 1, 100) <= 0) continue;
       sockaddr_in peer{};
       socklen_t len = sizeof peer;
-      UniqueFd conn(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
-      if (!conn) continue;
+      UniqueFd fd(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
+      if (!fd) continue;
       char ip[INET_ADDRSTRLEN] = {};
       ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
-      auto parsed = ReadRequest(conn.get());
+      Connection conn(std::move(fd), Clock::now() + kConnectionDeadline);
+      if (tls_ && !conn.StartTls(tls_.get())) continue;
+      auto parsed = ReadRequest(conn);
       if (auto* bad = std::get_if<HttpResponse>(&parsed)) {
-        Respond(conn.get(), *bad);
+        Respond(conn, *bad);
         continue;
       }
       HttpRequest& req = std::get<HttpRequest>(parsed);
       req.peer = std::string(ip) + ":" + std::to_string(ntohs(peer.sin_port));
-      Respond(conn.get(), handler_(req));
+      Respond(conn, handler_(req));
     }
   }
 
   UniqueFd listener_;
   std::uint16_t port_;
   HttpHandler handler_;
+  const SslCtxPtr tls_;  // null: plain HTTP
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -198,7 +272,12 @@ std::string HttpRequest::Cookie(std::string_view name) const {
   return "";
 }
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address, HttpHandler handler) {
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address, HttpHandler handler,
+                                                      const std::optional<TlsIdentity>& tls) {
+  SslCtxPtr ctx;
+  if (tls) {
+    SR_ASSIGN_OR_RETURN(ctx, LoadTls(*tls));
+  }
   std::size_t colon = address.rfind(':');
   if (colon == std::string::npos) return InvalidArgument("listen address is not host:port: " + address);
   std::string host = address.substr(0, colon);
@@ -223,7 +302,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address
   socklen_t len = sizeof sa;
   ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len);
   return std::unique_ptr<HttpServer>(
-      std::make_unique<Server>(std::move(fd), ntohs(sa.sin_port), std::move(handler)));
+      std::make_unique<Server>(std::move(fd), ntohs(sa.sin_port), std::move(handler), std::move(ctx)));
 }
 
 }  // namespace sealroot::kbs

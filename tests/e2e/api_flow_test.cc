@@ -515,6 +515,52 @@ TEST_F(ApiFlowTest, OwnerPolicyAllowsOneExtraArgvAndNothingNextToIt) {
   EXPECT_EQ(WaitFor("owned"), 0);
 }
 
+// The workload policy may live with the owner's key broker rather than in the manifest: the agent
+// fetches it after attesting, and that policy alone decides. A host that stops the broker stops
+// containers from being created; it never gets a more permissive policy.
+TEST_F(ApiFlowTest, TheWorkloadPolicyFromTheOwnersBrokerDecides) {
+  const std::vector<std::string> owner = {"sh", "-c", "echo allowed-by-the-broker"};
+  ASSERT_TRUE(MakeDirs(dir_ / "resources/default/policy", 0700).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(dir_ / "resources/default/policy/workload", json{{"args", {owner}}}.dump(), 0600).ok());
+  json trusted = {{"trusted", {{{"mrsigner", HexEncode(material->MrSigner())}, {"isv_prod_id", 1}}}}};
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "broker-policy.json", trusted.dump()).ok());
+  const int port = sealroot::testing::FreePort();
+  auto start_broker = [&] {
+    return std::make_unique<sealroot::testing::BackgroundProcess>(
+        std::vector<std::string>{BuiltProgram("sealroot"), "keyprovider", "--kbs", "--log-level", "info",
+                                 "--listen", "127.0.0.1:" + std::to_string(port), "--sim-root", "--policy",
+                                 dir_ / "broker-policy.json", "--resources", dir_ / "resources"},
+        dir_ / "broker.log");
+  };
+  json manifest = json::parse(AgentManifest());
+  manifest.erase("workload");
+  manifest["key_broker"] = {{"url", "http://127.0.0.1:" + std::to_string(port)},
+                            {"workload_policy", "kbs:///default/policy/workload"}};
+  ASSERT_NO_FATAL_FAILURE(StartAgent(manifest.dump()));
+  ASSERT_NO_FATAL_FAILURE(Pull("brokered"));
+  ::grpc::CreateContainerRequest allowed = CreateRequest("brokered", owner);
+  allowed.mutable_oci()->mutable_process()->clear_cwd();
+
+  // No broker: nothing is created, and the container can still be created once it is back.
+  Status unreachable = Agent("CreateContainer", allowed);
+  EXPECT_FALSE(unreachable.ok());
+  EXPECT_NE(unreachable.code(), Code::kPermissionDenied) << unreachable.ToString();
+  EXPECT_NE(unreachable.message().find("workload policy"), std::string::npos) << unreachable.ToString();
+
+  auto broker = start_broker();
+  ASSERT_TRUE(sealroot::testing::WaitForPort(port));
+  // The manifest's usual commands are not the broker's: refused.
+  EXPECT_EQ(Agent("CreateContainer", CreateRequest("brokered", kHello)).code(), Code::kPermissionDenied);
+  Status created = Agent("CreateContainer", allowed);
+  ASSERT_TRUE(created.ok()) << created.ToString() << "\n" << Log();
+  ASSERT_TRUE(Start("brokered").ok()) << Log();
+  EXPECT_EQ(ReadAll("brokered"), "allowed-by-the-broker\n");
+  EXPECT_EQ(WaitFor("brokered"), 0);
+  std::string broker_log = ReadFile(dir_ / "broker.log").value();
+  EXPECT_NE(broker_log.find("released default/policy/workload"), std::string::npos) << broker_log;
+}
+
 // What the host writes into the spec's isolation fields is bounded too.
 TEST_F(ApiFlowTest, IsolationFieldsBeyondTheBoundsAreRefused) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());

@@ -23,6 +23,21 @@ TEST(KeyBrokerConfig, ParsesAndRefusesWhatItCannotHonour) {
   EXPECT_FALSE(ParseAgentConfig(R"({"trust": {"policy": "/p.json"},
       "key_broker": {"url": "http://x", "signature_policy": "kbs:///a/b/c"}})")
                    .ok());
+  // Likewise the workload policy, and the broker's CA.
+  auto workload = ParseAgentConfig(
+      R"({"key_broker": {"url": "https://x:1", "workload_policy": "kbs:///default/policy/workload"}})");
+  ASSERT_TRUE(workload.ok()) << workload.status().ToString();
+  EXPECT_EQ(workload->key_broker.workload_policy, "kbs:///default/policy/workload");
+  EXPECT_FALSE(ParseAgentConfig(R"({"workload": {"exec": [["true"]]},
+      "key_broker": {"url": "http://x", "workload_policy": "kbs:///a/b/c"}})")
+                   .ok());
+  EXPECT_FALSE(
+      ParseAgentConfig(R"({"key_broker": {"url": "http://x", "workload_policy": "/etc/workload.json"}})")
+          .ok());
+  EXPECT_FALSE(ParseAgentConfig(R"({"key_broker": {"url": "https://x", "ca": "not a certificate"}})").ok());
+  EXPECT_FALSE(ParseAgentConfig(R"({"key_broker": {"url": "https://x", "ca_file": "/ca.pem",
+      "ca": "-----BEGIN CERTIFICATE-----\n"}})")
+                   .ok());
 }
 
 TEST(KeyBrokerCredentials, PicksTheRegistryEntryOfAnAuthJson) {

@@ -200,5 +200,67 @@ TEST_F(AgentFlow, AnAgentWithAnEditedManifestGetsNothing) {
   EXPECT_EQ(log.find("released"), std::string::npos) << log;
 }
 
+// Over HTTPS the broker's CA is part of the measured manifest: the agent talks only to a broker
+// whose certificate that CA signed, so the host cannot put its own broker (or a proxy) in its
+// place, even on the same address.
+TEST_F(AgentFlow, OverHttpsTheAgentTalksOnlyToTheBrokerItsManifestNames) {
+  for (const std::string name : {"owner", "impostor"}) {
+    std::string p = dir_ / name;
+    MustRun({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", p + "-ca.key", "-out", p + "-ca.pem", "-subj", "/CN=" + name + "-ca", "-days", "2"});
+    MustRun({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             p + ".key", "-out", p + ".csr", "-subj", "/CN=127.0.0.1"});
+    ASSERT_TRUE(WriteFileAtomic(p + ".ext", "subjectAltName=IP:127.0.0.1\n").ok());
+    MustRun({"openssl", "x509", "-req", "-in", p + ".csr", "-CA", p + "-ca.pem", "-CAkey", p + "-ca.key",
+             "-CAcreateserial", "-out", p + ".pem", "-days", "2", "-extfile", p + ".ext"});
+  }
+  const int tls_port = sealroot::testing::FreePort();
+  json manifest = Manifest();
+  manifest["key_broker"]["url"] = "https://127.0.0.1:" + std::to_string(tls_port);
+  manifest["key_broker"]["ca"] = ReadFile(dir_ / "owner-ca.pem").value();
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "tls-manifest.json", manifest.dump()).ok());
+  auto measured =
+      sealroot::testing::Run({BuiltProgram("sealroot"), "enclave", "measure", BuiltProgram("enclave-agent"),
+                              "--manifest", dir_ / "tls-manifest.json"});
+  ASSERT_TRUE(measured.ok()) << measured.err;
+  json trusted = {{"trusted", json::array({{{"mrenclave", Trimmed(measured.out)}}})}};
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "tls-policy.json", trusted.dump()).ok());
+  auto broker_on_tls_port = [&](const std::string& name) {
+    return std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{BuiltProgram("sealroot"), "keyprovider", "--kbs", "--log-level", "info",
+                                 "--listen", "127.0.0.1:" + std::to_string(tls_port), "--sim-root",
+                                 "--policy", dir_ / "tls-policy.json", "--resources", dir_ / "resources",
+                                 "--tls-cert", dir_ / name + ".pem", "--tls-key", dir_ / name + ".key"},
+        dir_ / name + "-broker.log");
+  };
+
+  auto owner = broker_on_tls_port("owner");
+  ASSERT_TRUE(sealroot::testing::WaitForPort(tls_port));
+  auto agent = StartAgent("tls", {}, manifest);
+  auto pulled = Ctl("tls", {"pull", image_, "--container-id", "c1"});
+  ASSERT_TRUE(pulled.ok()) << pulled.err << "\nagent:\n" << ReadFile(dir_ / "tls/agent.log").value();
+  EXPECT_NE(ReadFile(dir_ / "owner-broker.log").value().find("released default/key/busybox"),
+            std::string::npos);
+
+  // The host swaps in a broker of its own (same resources, same policy, another CA's certificate).
+  owner->Stop();
+  auto impostor = broker_on_tls_port("impostor");
+  ASSERT_TRUE(sealroot::testing::WaitForPort(tls_port));
+  auto second = StartAgent("tls2", {}, manifest);
+  auto refused = Ctl("tls2", {"pull", image_, "--container-id", "c2"});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.err.find("key broker"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("certificate"), std::string::npos) << refused.err;
+  EXPECT_EQ(ReadFile(dir_ / "impostor-broker.log").value().find("released"), std::string::npos);
+
+  // A certificate and key that do not belong together never serve.
+  auto mismatched = sealroot::testing::Run({BuiltProgram("sealroot"), "keyprovider", "--kbs", "--listen",
+                                            "127.0.0.1:0", "--sim-root", "--policy", dir_ / "tls-policy.json",
+                                            "--resources", dir_ / "resources", "--tls-cert",
+                                            dir_ / "owner.pem", "--tls-key", dir_ / "impostor.key"});
+  EXPECT_EQ(mismatched.exit_code, 2) << mismatched.err;
+  EXPECT_NE(mismatched.err.find("does not match"), std::string::npos) << mismatched.err;
+}
+
 }  // namespace
 }  // namespace sealroot::kbs

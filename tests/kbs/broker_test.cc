@@ -136,7 +136,7 @@ class BrokerTest : public ::testing::Test {
 
   static Result<SecretBytes> FetchAs(local_attest::sgx::Tee& tee,
                                      const std::string& uri = "kbs:///default/key/layer") {
-    auto client = KbsClient::Create(tee, {Url(), "", std::chrono::seconds(30)}).value();
+    auto client = KbsClient::Create(tee, {.url = Url()}).value();
     return client->GetResource(uri);
   }
 
@@ -147,7 +147,7 @@ class BrokerTest : public ::testing::Test {
 
 TEST_F(BrokerTest, TheExpectedEnclaveGetsItsResourcesInOneSession) {
   auto tee = Enclave(kTrusted);
-  auto client = KbsClient::Create(*tee, {Url(), "", std::chrono::seconds(30)}).value();
+  auto client = KbsClient::Create(*tee, {.url = Url()}).value();
   SecretBytes key = client->GetResource("kbs:///default/key/layer").value();
   EXPECT_EQ(std::string(AsChars(key.span())), kLayerKey);
   EXPECT_EQ(std::string(AsChars(client->GetResource("default/key/other").value().span())), "second");

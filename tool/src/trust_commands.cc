@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "base/cli.h"
@@ -18,6 +19,7 @@
 #include "base/log.h"
 #include "image/trust/keyprovider.h"
 #include "kbs/broker.h"
+#include "kbs/http_server.h"
 #include "keyprovider.grpc.pb.h"
 #include "local-attest/sim.h"
 #include "tool/src/commands.h"
@@ -107,14 +109,20 @@ int ServeKbs(const ArgParser& parser) {
     if (!pem.ok()) return cli::ReportError(parser, pem.status());
     options.root_cert_pem = std::move(pem).value();
   }
+  if (parser.Has("tls-cert") != parser.Has("tls-key")) {
+    return cli::ReportError(parser, InvalidArgument("--tls-cert and --tls-key go together"));
+  }
+  std::optional<kbs::TlsIdentity> tls;
+  if (parser.Has("tls-cert")) tls = kbs::TlsIdentity{*parser.Get("tls-cert"), *parser.Get("tls-key")};
   auto broker = kbs::Broker::Create(std::move(options));
   if (!broker.ok()) return cli::ReportError(parser, broker.status());
   kbs::Broker* raw = broker->get();
   auto server = kbs::HttpServer::Start(
-      *parser.Get("listen"), [raw](const kbs::HttpRequest& request) { return raw->Handle(request); });
+      *parser.Get("listen"), [raw](const kbs::HttpRequest& request) { return raw->Handle(request); }, tls);
   if (!server.ok()) return cli::ReportError(parser, server.status());
   InstallInterruptHandler();
-  std::cout << "keyprovider: KBS listening on port " << (*server)->port() << std::endl;
+  std::cout << "keyprovider: KBS listening on port " << (*server)->port() << (tls ? " (https)" : " (http)")
+            << std::endl;
   while (!Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   (*server)->Stop();
   return cli::kExitOk;
@@ -128,12 +136,16 @@ int KeyProvider(Args args) {
                    "attested enclaves the policy trusts); --dev-unwrap unwraps layer keys for anyone "
                    "(development only).");
   cli::AddCommonFlags(parser);
-  parser.Flag("kbs", "serve the KBS protocol (HTTP): attestation, then resources sealed to the enclave");
+  parser.Flag("kbs",
+              "serve the KBS protocol (HTTP, or HTTPS with --tls-cert): attestation, then resources sealed "
+              "to the enclave");
   parser.Option("listen", "ADDR", "--kbs: HOST:PORT (port 0 picks one); --dev-unwrap: gRPC address");
   parser.Option("policy", "FILE", "--kbs: the trusted enclave identities (JSON)");
   parser.Option("resources", "DIR", "--kbs: resource store, DIR/<repository>/<type>/<tag>");
   parser.Option("root-cert", "FILE", "--kbs: root CA of quotes (Intel's SGX root CA on hardware)");
   parser.Flag("sim-root", "--kbs: trust the SGX simulation's quote root (no security; tests, demos)");
+  parser.Option("tls-cert", "FILE", "--kbs: serve HTTPS with this PEM certificate (chain)");
+  parser.Option("tls-key", "FILE", "--kbs: the private key of --tls-cert");
   parser.Flag("dev-unwrap", "development mode: unwrap layer keys for any caller, no attestation");
   parser.Option("keys", "DIR", "--dev-unwrap: directory of private keys (PEM or DER)");
   parser.Option("passphrase-file", "FILE", "--dev-unwrap: passphrase for encrypted keys");

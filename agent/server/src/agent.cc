@@ -5,6 +5,7 @@
 #include "agent/server/dispatcher.h"
 #include "agent/server/src/boot_runtime.h"
 #include "agent/server/src/executor.h"
+#include "agent/server/src/key_broker.h"
 #include "agent/server/src/servers.h"
 #include "base/interrupt.h"
 #include "base/log.h"
@@ -54,7 +55,13 @@ Result<std::unique_ptr<ContainerRuntime>> MakeRuntime(const AgentConfig& config)
 
 Result<ServiceDeps> MakeDefaultDeps(const AgentConfig& config) {
   ServiceDeps deps;
-  SR_ASSIGN_OR_RETURN(deps.puller, MakePipelinePuller(config));
+  // One attested session with the owner's key broker serves the pulls and the workload policy.
+  std::shared_ptr<KeyBrokerSession> key_broker;
+  if (!config.key_broker.url.empty()) key_broker = std::make_shared<KeyBrokerSession>(config.key_broker);
+  SR_ASSIGN_OR_RETURN(deps.puller, MakePipelinePuller(config, key_broker));
+  if (!config.key_broker.workload_policy.empty()) {
+    deps.workload_policy = BrokerWorkloadPolicy(key_broker, config.key_broker.workload_policy);
+  }
   SR_ASSIGN_OR_RETURN(deps.runtime, MakeRuntime(config));
   SR_ASSIGN_OR_RETURN(deps.sealer,
                       MakeStateSealer(config.sealing, config.manifest_digest.value_or(Sha256Digest{})));

@@ -189,19 +189,28 @@ Status ParseTrust(ParseContext& ctx, const json& object, image::TrustOptions& tr
 }
 
 Status ParseKeyBroker(const ParseContext& ctx, const json& object, KeyBrokerConfig& broker) {
-  SR_RETURN_IF_ERROR(CheckKeys(object, "key_broker", {"url", "ca_file", "credentials", "signature_policy"}));
+  SR_RETURN_IF_ERROR(CheckKeys(
+      object, "key_broker", {"url", "ca_file", "ca", "credentials", "signature_policy", "workload_policy"}));
   if (ctx.measured && object.contains("ca_file")) {
     // A CA file the host can swap would let it stand in for the broker.
     return InvalidArgument("key_broker.ca_file names a host file; not in a measured manifest");
   }
   broker.url = object.value("url", "");
   broker.ca_file = object.value("ca_file", "");
+  broker.ca_pem = object.value("ca", "");
   broker.credentials = object.value("credentials", "");
   broker.signature_policy = object.value("signature_policy", "");
+  broker.workload_policy = object.value("workload_policy", "");
+  if (!broker.ca_file.empty() && !broker.ca_pem.empty()) {
+    return InvalidArgument("key_broker: \"ca\" and \"ca_file\" exclude each other");
+  }
+  if (!broker.ca_pem.empty() && !broker.ca_pem.starts_with("-----BEGIN CERTIFICATE-----")) {
+    return InvalidArgument("key_broker.ca: expected a PEM certificate");
+  }
   if (!broker.url.starts_with("http://") && !broker.url.starts_with("https://")) {
     return InvalidArgument("key_broker.url: expected http(s)://host:port");
   }
-  for (const std::string* uri : {&broker.credentials, &broker.signature_policy}) {
+  for (const std::string* uri : {&broker.credentials, &broker.signature_policy, &broker.workload_policy}) {
     if (!uri->empty() && !uri->starts_with("kbs://"))
       return InvalidArgument("key_broker: \"" + *uri + "\" is not kbs://");
   }
@@ -285,6 +294,9 @@ Status ParseDocument(ParseContext& ctx, const json& doc, AgentConfig& config) {
   }
   if (!config.key_broker.signature_policy.empty() && !config.trust.policy_path.empty()) {
     return InvalidArgument("key_broker.signature_policy and trust.policy exclude each other");
+  }
+  if (!config.key_broker.workload_policy.empty() && doc.contains("workload")) {
+    return InvalidArgument("key_broker.workload_policy and workload exclude each other");
   }
   if (doc.contains("app_enclaves")) {
     for (const json& item : doc.at("app_enclaves")) {

@@ -19,12 +19,15 @@ Result<SecretBytes> KeyBrokerSession::Fetch(std::string_view uri) {
       Result<std::unique_ptr<local_attest::sgx::Tee>> tee = local_attest::sgx::OpenTee();
       if (!tee.ok()) return std::move(tee).status().WithContext("key broker: the agent cannot attest");
       SR_ASSIGN_OR_RETURN(
-          client_, kbs::KbsClient::Create(**tee, {config_.url, config_.ca_file, std::chrono::seconds(30)}));
+          client_, kbs::KbsClient::Create(
+                       **tee, {config_.url, config_.ca_pem, config_.ca_file, std::chrono::seconds(30)}));
       tee_ = std::move(*tee);
     }
     client = client_.get();  // the client is thread-safe and lives as long as this session
   }
-  return client->GetResource(uri);
+  Result<SecretBytes> resource = client->GetResource(uri);
+  if (!resource.ok()) return std::move(resource).status().WithContext("key broker " + config_.url);
+  return resource;
 }
 
 Status KeyBrokerSession::Apply(const std::string& registry, image::TrustOptions& trust, SecretBytes& creds) {
@@ -79,6 +82,25 @@ Result<SecretBytes> CredentialsFromAuthJson(std::span<const std::uint8_t> auth_j
   };
   wipe(doc);
   return out;
+}
+
+WorkloadPolicySource BrokerWorkloadPolicy(std::shared_ptr<KeyBrokerSession> session, std::string uri) {
+  struct Cache {
+    Mutex mu;
+    std::shared_ptr<const WorkloadPolicy> policy SR_GUARDED_BY(mu);
+  };
+  auto cache = std::make_shared<Cache>();
+  return [session = std::move(session), uri = std::move(uri),
+          cache]() -> Result<std::shared_ptr<const WorkloadPolicy>> {
+    MutexLock lock(cache->mu);
+    if (!cache->policy) {
+      SR_ASSIGN_OR_RETURN(SecretBytes document, session->Fetch(uri));
+      Result<WorkloadPolicy> parsed = ParseWorkloadPolicy(AsChars(document.span()));
+      if (!parsed.ok()) return std::move(parsed).status().WithContext(uri);
+      cache->policy = std::make_shared<const WorkloadPolicy>(*std::move(parsed));
+    }
+    return cache->policy;
+  };
 }
 
 }  // namespace sealroot::agent

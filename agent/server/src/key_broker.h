@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/server/config.h"
+#include "agent/server/service.h"
 #include "base/secret.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
@@ -34,6 +35,10 @@ class KeyBrokerSession {
   std::unique_ptr<local_attest::sgx::Tee> tee_ SR_GUARDED_BY(mu_);  // outlives client_
   std::unique_ptr<kbs::KbsClient> client_ SR_GUARDED_BY(mu_);
 };
+
+// The owner's workload policy at the kbs:// `uri`: fetched and parsed on first use, then kept in
+// enclave memory; a failed fetch is retried by the next call.
+WorkloadPolicySource BrokerWorkloadPolicy(std::shared_ptr<KeyBrokerSession> session, std::string uri);
 
 // The "user:pass" of `registry` in an auth.json document; kNotFound if it has none.
 Result<SecretBytes> CredentialsFromAuthJson(std::span<const std::uint8_t> auth_json,

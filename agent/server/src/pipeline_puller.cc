@@ -36,13 +36,12 @@ class DigestRecordingSink final : public image::ImageSink {
 
 class PipelinePuller final : public ImagePuller {
  public:
-  explicit PipelinePuller(const AgentConfig& config)
+  PipelinePuller(const AgentConfig& config, std::shared_ptr<KeyBrokerSession> key_broker)
       : trust_(config.trust),
         registry_(config.registry),
         limits_(config.limits),
-        spool_dir_(JoinPath(config.store_dir, "spool")) {
-    if (!config.key_broker.url.empty()) key_broker_ = std::make_unique<KeyBrokerSession>(config.key_broker);
-  }
+        spool_dir_(JoinPath(config.store_dir, "spool")),
+        key_broker_(std::move(key_broker)) {}
 
   Result<ResolvedRef> Resolve(const PullJob& job) override {
     SR_ASSIGN_OR_RETURN(image::Reference ref, image::Reference::Parse(job.image));
@@ -127,13 +126,14 @@ class PipelinePuller final : public ImagePuller {
   const RegistryAccess registry_;
   const Limits limits_;
   const std::string spool_dir_;
-  std::unique_ptr<KeyBrokerSession> key_broker_;  // the owner's key broker, when configured
+  const std::shared_ptr<KeyBrokerSession> key_broker_;  // the owner's key broker, when configured
 };
 
 }  // namespace
 
-Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const AgentConfig& config) {
-  return std::unique_ptr<ImagePuller>(std::make_unique<PipelinePuller>(config));
+Result<std::unique_ptr<ImagePuller>> MakePipelinePuller(const AgentConfig& config,
+                                                        std::shared_ptr<KeyBrokerSession> key_broker) {
+  return std::unique_ptr<ImagePuller>(std::make_unique<PipelinePuller>(config, std::move(key_broker)));
 }
 
 }  // namespace sealroot::agent

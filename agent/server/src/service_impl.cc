@@ -21,6 +21,11 @@ constexpr std::size_t kMaxReadSize = 1u << 20;
 Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& config, ServiceDeps deps) {
   if (!deps.puller || !deps.runtime || !deps.sealer)
     return InvalidArgument("agent service: missing dependency");
+  if (!deps.workload_policy) {
+    deps.workload_policy = [policy = std::make_shared<const WorkloadPolicy>(config.workload)] {
+      return Result<std::shared_ptr<const WorkloadPolicy>>(policy);
+    };
+  }
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(config.state_dir), "creating agent state directory");
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(config.store_dir, "images")),
                          "creating image store directory");
@@ -38,6 +43,12 @@ Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& co
 AgentServiceImpl::AgentServiceImpl(const AgentConfig& config, ServiceDeps deps, AgentState state,
                                    std::unique_ptr<ContainerKeyring> keyring)
     : config_(config), deps_(std::move(deps)), keyring_(std::move(keyring)), state_(std::move(state)) {}
+
+Result<std::shared_ptr<const WorkloadPolicy>> AgentServiceImpl::Workload() const {
+  Result<std::shared_ptr<const WorkloadPolicy>> policy = deps_.workload_policy();
+  if (!policy.ok()) return std::move(policy).status().WithContext("the owner's workload policy");
+  return policy;
+}
 
 void AgentServiceImpl::SetShutdownHandler(std::function<void()> handler) {
   MutexLock lock(mu_);
@@ -91,6 +102,9 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
     Result<std::string> prepared = PrepareContainerRoot(guest_image, id, SecretBytes());
     if (!prepared.ok()) return std::move(prepared).status().WithContext("CreateContainer " + id);
   }
+  // Fetched before taking the lock: it may wait for the key broker.
+  Result<std::shared_ptr<const WorkloadPolicy>> workload = Workload();
+  if (!workload.ok()) return std::move(workload).status().WithContext("CreateContainer " + id);
   MutexLock lock(mu_);
   auto it = state_.containers.find(id);
   if (it == state_.containers.end()) {
@@ -101,9 +115,8 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   }
   ContainerRecord& record = it->second;
   if (record.state != ContainerState::kPulled) return AlreadyExists("container " + id + " already exists");
-  SR_RETURN_IF_ERROR_CTX(
-      CheckContainerSpec(config_.workload, state_.images.at(record.image).run, request.oci()),
-      "CreateContainer " + id);
+  SR_RETURN_IF_ERROR_CTX(CheckContainerSpec(**workload, state_.images.at(record.image).run, request.oci()),
+                         "CreateContainer " + id);
   SR_RETURN_IF_ERROR_CTX(CheckAgentUnreachable(request.oci(), config_), "CreateContainer " + id);
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(UpperPath(id), "upper")), "CreateContainer " + id);
   SR_RETURN_IF_ERROR_CTX(keyring_->Register(id), "CreateContainer " + id);
@@ -120,6 +133,8 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
 Result<AgentService::Empty> AgentServiceImpl::StartContainer(const ::grpc::StartContainerRequest& request) {
   const std::string& id = request.container_id();
   SR_RETURN_IF_ERROR(ValidateContainerId(id));
+  Result<std::shared_ptr<const WorkloadPolicy>> workload = Workload();
+  if (!workload.ok()) return std::move(workload).status().WithContext("StartContainer " + id);
   MutexLock lock(mu_);
   auto it = state_.containers.find(id);
   if (it == state_.containers.end()) return NotFound("StartContainer: no container " + id);
@@ -144,7 +159,7 @@ Result<AgentService::Empty> AgentServiceImpl::StartContainer(const ::grpc::Start
                          &secrets.exec_key,
                          secrets.upper_root,
                          record_commit,
-                         config_.workload.PinsToImage()};
+                         (*workload)->PinsToImage()};
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process, deps_.runtime->Start(launch));
   record.init = WatchProcess(std::move(process));
   record.state = ContainerState::kRunning;
@@ -189,7 +204,10 @@ void AgentServiceImpl::ReleaseImage(const std::string& image, const std::string&
 
 Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProcessRequest& request) {
   SR_RETURN_IF_ERROR(ValidateContainerId(request.container_id()));
-  if (config_.workload.exec.empty()) {
+  Result<std::shared_ptr<const WorkloadPolicy>> workload = Workload();
+  if (!workload.ok())
+    return std::move(workload).status().WithContext("ExecProcess in " + request.container_id());
+  if ((*workload)->exec.empty()) {
     return PermissionDenied("ExecProcess in " + request.container_id() +
                             ": process.args: the workload policy lists no command exec may run");
   }
@@ -203,7 +221,7 @@ Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProc
     return FailedPrecondition("ExecProcess: container " + request.container_id() + " is not running");
   }
   SR_RETURN_IF_ERROR_CTX(
-      CheckExecProcess(config_.workload, state_.images.at(it->second.image).run, request.process()),
+      CheckExecProcess(**workload, state_.images.at(it->second.image).run, request.process()),
       "ExecProcess in " + request.container_id());
   if (it->second.execs.contains(request.exec_id()))
     return AlreadyExists("exec " + request.exec_id() + " exists");

@@ -67,6 +67,8 @@ class AgentServiceImpl final : public AgentService {
   Result<std::shared_ptr<Process>> FindProcess(const std::string& container_id, const std::string& exec_id)
       SR_EXCLUDES(mu_);
   Status Persist() SR_REQUIRES(mu_);
+  // The owner's workload policy (may wait for the key broker: call without mu_).
+  Result<std::shared_ptr<const WorkloadPolicy>> Workload() const SR_EXCLUDES(mu_);
   // Drops `container_id` from its image's users and removes the image's store if it was last.
   void ReleaseImage(const std::string& image, const std::string& container_id) SR_REQUIRES(mu_);
   std::string StorePath(const std::string& store_name) const;
