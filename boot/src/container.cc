@@ -183,13 +183,16 @@ std::string ChildFailure(int code) {
   if (plan.clone_flags & CLONE_NEWUSER) {
     // runc's order: root of the new user namespace first, then the other namespaces (their
     // kernel objects, e.g. the mqueue root, are created as that root), then the group.
-    if (::setresuid(0, 0, 0) != 0) ::_exit(kChildIdsFailed);
+    // The raw system calls: glibc's setresuid/setresgid would ask every thread of the boot to
+    // change ids too, and a raw clone(2) child still lists them (none exists here), so the
+    // wrapper could wait forever for a thread that is not there.
+    if (::syscall(SYS_setresuid, 0, 0, 0) != 0) ::_exit(kChildIdsFailed);
     if (::unshare(static_cast<int>(plan.unshare_flags & ~static_cast<unsigned long>(CLONE_NEWNS))) != 0) {
       ::_exit(kChildJoinFailed);
     }
   }
   if (plan.new_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) ::_exit(kChildCgroupFailed);
-  if ((plan.clone_flags & CLONE_NEWUSER) && ::setresgid(0, 0, 0) != 0) ::_exit(kChildIdsFailed);
+  if ((plan.clone_flags & CLONE_NEWUSER) && ::syscall(SYS_setresgid, 0, 0, 0) != 0) ::_exit(kChildIdsFailed);
   // Both above the target numbers first, so that neither dup2 overwrites the other.
   int high_exe = ::fcntl(exe, F_DUPFD_CLOEXEC, 16), high_channel = ::fcntl(channel, F_DUPFD_CLOEXEC, 16);
   int high_root = ::fcntl(root_fd, F_DUPFD_CLOEXEC, 16);

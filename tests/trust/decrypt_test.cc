@@ -7,10 +7,10 @@
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
-#include "image/trust/decryptor.h"
-#include "image/trust/jwe.h"
-#include "image/trust/layer_cipher.h"
-#include "image/trust/pkcs7.h"
+#include "image/src/trust/decryptor.h"
+#include "image/src/trust/jwe.h"
+#include "image/src/trust/layer_cipher.h"
+#include "image/src/trust/pkcs7.h"
 #include "tests/trust/fixture.h"
 
 namespace sealroot::testing::trust {

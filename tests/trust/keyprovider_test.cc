@@ -7,7 +7,7 @@
 
 #include "base/encoding.h"
 #include "base/file.h"
-#include "image/trust/decryptor.h"
+#include "image/src/trust/decryptor.h"
 #include "tests/trust/fixture.h"
 
 namespace sealroot::testing::trust {

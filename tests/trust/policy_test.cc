@@ -1,13 +1,13 @@
 // containers-policy.json: strict parsing, scope selection (most specific wins), every
 // signedIdentity variant, the default policy.
-#include "image/trust/policy.h"
+#include "image/src/trust/policy.h"
 
 #include <gtest/gtest.h>
 
 #include "base/encoding.h"
 #include "base/file.h"
-#include "image/trust/docker_ref.h"
-#include "image/trust/verifier.h"
+#include "image/src/trust/docker_ref.h"
+#include "image/src/trust/verifier.h"
 #include "tests/trust/fixture.h"
 
 namespace sealroot::testing::trust {

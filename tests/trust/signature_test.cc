@@ -6,9 +6,9 @@
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
+#include "image/src/trust/sigstore.h"
+#include "image/src/trust/simple_signing.h"
 #include "image/trust.h"
-#include "image/trust/sigstore.h"
-#include "image/trust/simple_signing.h"
 #include "tests/trust/fixture.h"
 
 namespace sealroot::testing::trust {

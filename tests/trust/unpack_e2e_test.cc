@@ -10,7 +10,7 @@
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
-#include "image/trust/sigstore.h"
+#include "image/src/trust/sigstore.h"
 #include "tests/support/images.h"
 #include "tests/support/registry.h"
 #include "tests/trust/fixture.h"

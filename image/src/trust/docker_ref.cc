@@ -1,4 +1,4 @@
-#include "image/trust/docker_ref.h"
+#include "image/src/trust/docker_ref.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // signedIdentity semantics, as containers/image defines them (signature/policy_reference_match.go).
-#include "image/trust/policy.h"
+#include "image/src/trust/policy.h"
 
 namespace sealroot::image::trust {
 namespace {

@@ -18,7 +18,7 @@
 #include "base/crypto.h"
 #include "base/status.h"
 #include "image/reference.h"
-#include "image/trust/docker_ref.h"
+#include "image/src/trust/docker_ref.h"
 
 namespace sealroot::image::trust {
 

@@ -1,7 +1,7 @@
-#include "image/trust/signatures.h"
+#include "image/src/trust/signatures.h"
 
 #include "base/crypto.h"
-#include "image/trust/simple_signing.h"
+#include "image/src/trust/simple_signing.h"
 
 namespace sealroot::image::trust {
 namespace {

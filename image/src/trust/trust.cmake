@@ -2,13 +2,13 @@
 # layer decryption, compiled into sealroot_image (design/trust.md).
 
 # The key-provider gRPC protocol, generated once into its own small library.
-set(_kp_proto ${CMAKE_CURRENT_LIST_DIR}/keyprovider.proto)
+set(_kp_proto ${PROJECT_SOURCE_DIR}/image/trust/keyprovider.proto)
 set(_kp_out ${CMAKE_CURRENT_BINARY_DIR}/trust_proto)
 set(_kp_srcs ${_kp_out}/keyprovider.pb.cc ${_kp_out}/keyprovider.grpc.pb.cc)
 add_custom_command(
   OUTPUT ${_kp_srcs} ${_kp_out}/keyprovider.pb.h ${_kp_out}/keyprovider.grpc.pb.h
   COMMAND ${CMAKE_COMMAND} -E make_directory ${_kp_out}
-  COMMAND ${PROTOC} -I ${CMAKE_CURRENT_LIST_DIR} --cpp_out=${_kp_out} --grpc_out=${_kp_out}
+  COMMAND ${PROTOC} -I ${PROJECT_SOURCE_DIR}/image/trust --cpp_out=${_kp_out} --grpc_out=${_kp_out}
           --plugin=protoc-gen-grpc=${GRPC_CPP_PLUGIN} ${_kp_proto}
   DEPENDS ${_kp_proto}
   COMMENT "protoc keyprovider.proto")

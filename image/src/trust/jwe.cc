@@ -1,4 +1,4 @@
-#include "image/trust/jwe.h"
+#include "image/src/trust/jwe.h"
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>

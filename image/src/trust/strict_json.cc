@@ -1,4 +1,4 @@
-#include "image/trust/strict_json.h"
+#include "image/src/trust/strict_json.h"
 
 #include <set>
 #include <vector>

@@ -1,10 +1,10 @@
-#include "image/trust/verifier.h"
+#include "image/src/trust/verifier.h"
 
 #include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/log.h"
-#include "image/trust/signatures.h"
+#include "image/src/trust/signatures.h"
 
 namespace sealroot::image::trust {
 

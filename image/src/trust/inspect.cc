@@ -2,12 +2,12 @@
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "image/src/trust/decryptor.h"
+#include "image/src/trust/jwe.h"
+#include "image/src/trust/pkcs7.h"
+#include "image/src/trust/signatures.h"
+#include "image/src/trust/verifier.h"
 #include "image/trust.h"
-#include "image/trust/decryptor.h"
-#include "image/trust/jwe.h"
-#include "image/trust/pkcs7.h"
-#include "image/trust/signatures.h"
-#include "image/trust/verifier.h"
 
 namespace sealroot::image {
 namespace {

@@ -1,4 +1,4 @@
-#include "image/trust/layer_cipher.h"
+#include "image/src/trust/layer_cipher.h"
 
 #include <openssl/evp.h>
 

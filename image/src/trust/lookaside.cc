@@ -1,4 +1,4 @@
-#include "image/trust/lookaside.h"
+#include "image/src/trust/lookaside.h"
 
 #include <curl/curl.h>
 #include <dirent.h>

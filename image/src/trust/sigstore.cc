@@ -1,4 +1,4 @@
-#include "image/trust/sigstore.h"
+#include "image/src/trust/sigstore.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,7 +1,7 @@
-#include "image/trust/simple_signing.h"
+#include "image/src/trust/simple_signing.h"
 
 #include "base/crypto.h"
-#include "image/trust/strict_json.h"
+#include "image/src/trust/strict_json.h"
 
 namespace sealroot::image::trust {
 namespace {

@@ -9,10 +9,10 @@
 
 #include "base/status.h"
 #include "image/source.h"
-#include "image/trust/docker_ref.h"
-#include "image/trust/lookaside.h"
-#include "image/trust/policy.h"
-#include "image/trust/sigstore.h"
+#include "image/src/trust/docker_ref.h"
+#include "image/src/trust/lookaside.h"
+#include "image/src/trust/policy.h"
+#include "image/src/trust/sigstore.h"
 
 namespace sealroot::image::trust {
 

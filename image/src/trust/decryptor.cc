@@ -1,11 +1,11 @@
-#include "image/trust/decryptor.h"
+#include "image/src/trust/decryptor.h"
 
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
-#include "image/trust/jwe.h"
-#include "image/trust/layer_cipher.h"
-#include "image/trust/pkcs7.h"
+#include "image/src/trust/jwe.h"
+#include "image/src/trust/layer_cipher.h"
+#include "image/src/trust/pkcs7.h"
 
 namespace sealroot::image::trust {
 namespace {

@@ -1,8 +1,8 @@
 // Trust options from the command line and environment, and the decryptor they configure.
 #include <cstdlib>
 
+#include "image/src/trust/decryptor.h"
 #include "image/trust.h"
-#include "image/trust/decryptor.h"
 
 namespace sealroot::image {
 

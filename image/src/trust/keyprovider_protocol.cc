@@ -7,7 +7,7 @@
 
 #include "base/crypto.h"
 #include "base/encoding.h"
-#include "image/trust/jwe.h"
+#include "image/src/trust/jwe.h"
 #include "image/trust/keyprovider.h"
 
 namespace sealroot::image::trust {

@@ -1,4 +1,4 @@
-#include "image/trust/pkcs7.h"
+#include "image/src/trust/pkcs7.h"
 
 #include <openssl/asn1.h>
 #include <openssl/rsa.h>

@@ -11,7 +11,7 @@
 
 #include "base/status.h"
 #include "image/digest.h"
-#include "image/trust/docker_ref.h"
+#include "image/src/trust/docker_ref.h"
 
 namespace sealroot::image::trust {
 

@@ -3,9 +3,9 @@
 
 #include <memory>
 
+#include "image/src/trust/lookaside.h"
+#include "image/src/trust/policy.h"
 #include "image/trust.h"
-#include "image/trust/lookaside.h"
-#include "image/trust/policy.h"
 
 namespace sealroot::image::trust {
 

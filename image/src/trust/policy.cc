@@ -1,4 +1,4 @@
-#include "image/trust/policy.h"
+#include "image/src/trust/policy.h"
 
 #include <openssl/pem.h>
 
@@ -7,8 +7,8 @@
 
 #include "base/encoding.h"
 #include "base/file.h"
-#include "image/trust/simple_signing.h"
-#include "image/trust/strict_json.h"
+#include "image/src/trust/simple_signing.h"
+#include "image/src/trust/strict_json.h"
 
 namespace sealroot::image::trust {
 namespace {
