@@ -32,7 +32,7 @@ std::string ImplName(const ::testing::TestParamInfo<Impl>& info) {
   return "unknown";
 }
 
-const std::string kBig = Pattern(300000, 7);  // several data blocks, an object of its own
+const std::string kBig = Pattern(150000, 7);  // three 64 KiB chunks, an object of its own
 
 class FilesystemConformanceTest : public SealfsTest, public ::testing::WithParamInterface<Impl> {
  protected:
