@@ -11,6 +11,7 @@
 #include "base/file.h"
 #include "image/manifest.h"
 #include "image/src/sources.h"
+#include "image/src/tar_walk.h"
 #include "image/stream.h"
 
 namespace sealroot::image::internal {
@@ -99,7 +100,7 @@ Status ExtractLayoutArchive(const std::string& file, const std::string& dir) {
   archive_read_support_format_gnutar(a.get());
   archive_read_support_filter_all(a.get());
   if (archive_read_open_filename(a.get(), file.c_str(), 1 << 20) != ARCHIVE_OK) {
-    return InvalidArgument("opening oci-archive " + file + ": " + archive_error_string(a.get()));
+    return InvalidArgument("opening oci-archive " + file + ": " + internal::ArchiveError(a.get()));
   }
   SR_RETURN_IF_ERROR(MakeDirs(dir + "/blobs/sha256", 0700));
   std::vector<std::uint8_t> buf(1 << 20);
@@ -108,7 +109,7 @@ Status ExtractLayoutArchive(const std::string& file, const std::string& dir) {
     int rc = archive_read_next_header(a.get(), &ae);
     if (rc == ARCHIVE_EOF) return OkStatus();
     if (rc < ARCHIVE_WARN)
-      return DataLoss("reading oci-archive " + file + ": " + archive_error_string(a.get()));
+      return DataLoss("reading oci-archive " + file + ": " + internal::ArchiveError(a.get()));
     std::string_view name = archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "";
     if (archive_entry_filetype(ae) == AE_IFDIR) continue;
     if (archive_entry_filetype(ae) != AE_IFREG || archive_entry_hardlink(ae) || !AllowedArchiveName(name)) {
@@ -120,7 +121,7 @@ Status ExtractLayoutArchive(const std::string& file, const std::string& dir) {
     if (!fd) return ErrnoStatus("oci-archive " + file + ": writing '" + std::string(name) + "'", errno);
     while (true) {
       la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
-      if (n < 0) return DataLoss("reading oci-archive " + file + ": " + archive_error_string(a.get()));
+      if (n < 0) return DataLoss("reading oci-archive " + file + ": " + internal::ArchiveError(a.get()));
       if (n == 0) break;
       SR_RETURN_IF_ERROR(WriteAll(fd.get(), std::span(buf).first(static_cast<std::size_t>(n))));
     }

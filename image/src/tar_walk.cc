@@ -76,7 +76,7 @@ class EntryContent final : public Reader {
     la_ssize_t n = archive_read_data(a_, out.data(), out.size());
     if (n < 0) {
       if (!feed_.error.ok()) return feed_.error;
-      return DataLoss(std::string("reading tar entry data: ") + archive_error_string(a_));
+      return DataLoss(std::string("reading tar entry data: ") + ArchiveError(a_));
     }
     return static_cast<std::size_t>(n);
   }
@@ -178,6 +178,11 @@ Status ConvertWhiteout(Entry& e) {
 
 }  // namespace
 
+std::string ArchiveError(archive* a) {
+  const char* message = archive_error_string(a);
+  return message != nullptr ? message : "unknown libarchive error";
+}
+
 Result<std::string> CleanEntryPath(std::string_view name) {
   std::string original(name);
   if (name.starts_with('/')) return InvalidArgument("tar entry '" + original + "': absolute path");
@@ -203,14 +208,14 @@ Status WalkTar(Reader& tar, LayerSink& sink) {
   feed.reader = &tar;
   if (archive_read_open(a.get(), &feed, nullptr, &Feed::Read, nullptr) != ARCHIVE_OK) {
     if (!feed.error.ok()) return feed.error;
-    return DataLoss(std::string("not a tar stream: ") + archive_error_string(a.get()));
+    return DataLoss(std::string("not a tar stream: ") + ArchiveError(a.get()));
   }
   while (true) {
     archive_entry* ae = nullptr;
     int rc = archive_read_next_header(a.get(), &ae);
     if (rc == ARCHIVE_EOF) break;
     if (!feed.error.ok()) return feed.error;
-    if (rc < ARCHIVE_WARN) return DataLoss(std::string("malformed tar: ") + archive_error_string(a.get()));
+    if (rc < ARCHIVE_WARN) return DataLoss(std::string("malformed tar: ") + ArchiveError(a.get()));
     SR_ASSIGN_OR_RETURN(Entry entry, ConvertEntry(ae));
     feed.EnterEntry(a.get(), entry.type == EntryType::kRegular ? entry.size : 0);
     SR_RETURN_IF_ERROR(ConvertWhiteout(entry));

@@ -10,7 +10,13 @@
 #include "image/reader.h"
 #include "image/sink.h"
 
+struct archive;  // libarchive
+
 namespace sealroot::image::internal {
+
+// libarchive's message for the last error on `a`, or "unknown libarchive error": some failures
+// (a stream cut inside a GNU long-name header) set none, and archive_error_string is then null.
+std::string ArchiveError(archive* a);
 
 // Cleans a tar member name into the Entry::path form: no leading "./", no trailing '/', no
 // empty or "." components. Absolute names and ".." components are refused (kInvalidArgument),

@@ -18,6 +18,13 @@ namespace sealroot::agent::testing {
 
 class FakePuller final : public ImagePuller {
  public:
+  Result<ResolvedRef> Resolve(const PullJob& job) override {
+    std::lock_guard lock(mu_);
+    ++resolved_;
+    cv_.notify_all();
+    return ResolvedRef{job.image, ""};
+  }
+
   Result<PulledImage> Pull(const PullJob& job) override {
     {
       std::unique_lock lock(mu_);
@@ -52,6 +59,12 @@ class FakePuller final : public ImagePuller {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return running_ >= n; });
   }
+  // Waits until `n` PullImage calls have resolved their image (the step before joining a pull
+  // in flight or leading one).
+  bool WaitResolved(int n, std::chrono::seconds timeout = std::chrono::seconds(20)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return resolved_ >= n; });
+  }
   int pulls(const std::string& image) {
     std::lock_guard lock(mu_);
     return pulls_[image];
@@ -66,6 +79,7 @@ class FakePuller final : public ImagePuller {
   std::condition_variable cv_;
   std::map<std::string, int> pulls_;
   int running_ = 0;
+  int resolved_ = 0;
   bool open_ = true;
   std::string last_creds_;
 };

@@ -90,8 +90,11 @@ TEST_F(ServiceTest, ConcurrentPullsOfTwoImagesDownloadEachOnce) {
       if (Pull(image, "c" + std::to_string(i)).ok()) ++ok;
     });
   }
+  // Both leaders are held inside Pull, and every request has resolved its image: the other six
+  // are joining (or, if one is still between resolving and looking for the pull in flight, will
+  // find the image recorded). Either way no image may be downloaded twice.
   ASSERT_TRUE(puller_->WaitRunning(2));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the joiners arrive
+  ASSERT_TRUE(puller_->WaitResolved(8));
   puller_->Open();
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 8);

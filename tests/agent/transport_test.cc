@@ -97,7 +97,7 @@ TEST_F(TransportTest, PythonEightConcurrentPullsOfTwoImagesDownloadEachOnce) {
   json out;
   std::thread client([&] { out = Python({"pulls", "8", "registry/a:1", "registry/b:1"}); });
   ASSERT_TRUE(puller_->WaitRunning(2));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the other six join meanwhile
+  ASSERT_TRUE(puller_->WaitResolved(8));  // the other six join (or find the image recorded)
   puller_->Open();
   client.join();
   ASSERT_EQ(out["results"].size(), 8u);
@@ -149,7 +149,7 @@ TEST_F(TransportTest, GoTtrpcEightConcurrentPullsOfTwoImagesOverTcpDownloadEachO
     });
   }
   ASSERT_TRUE(puller_->WaitRunning(2));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(puller_->WaitResolved(8));
   puller_->Open();
   for (auto& t : clients) t.join();
   for (int code : codes) EXPECT_EQ(code, 0);

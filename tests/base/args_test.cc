@@ -16,8 +16,9 @@ ArgParser MakeParser() {
 
 TEST(ArgParserTest, OptionsBeforeAndAfterPositionals) {
   ArgParser p = MakeParser();
-  std::vector<std::string> args = {"--creds", "u:p", "src", "--rootless", "dst", "--decryption-key=a",
-                                   "--decryption-key", "b", "--tls-verify=false"};
+  std::vector<std::string> args = {"--creds",          "u:p", "src",
+                                   "--rootless",       "dst", "--decryption-key=a",
+                                   "--decryption-key", "b",   "--tls-verify=false"};
   ASSERT_TRUE(p.Parse(args).ok());
   EXPECT_EQ(p.positionals(), (std::vector<std::string>{"src", "dst"}));
   EXPECT_EQ(*p.Get("creds"), "u:p");

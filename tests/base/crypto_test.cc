@@ -7,7 +7,9 @@
 namespace sealroot {
 namespace {
 
-std::vector<std::uint8_t> Hex(std::string_view s) { return *HexDecode(s); }
+std::vector<std::uint8_t> Hex(std::string_view s) {
+  return *HexDecode(s);
+}
 
 TEST(CryptoTest, Sha256OfAbc) {
   EXPECT_EQ(HexEncode(Sha256Of("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -22,7 +24,8 @@ TEST(CryptoTest, HmacSha256Rfc4231Case2) {
 TEST(CryptoTest, AesCmacRfc4493Vectors) {
   auto key = Hex("2b7e151628aed2a6abf7158809cf4f3c");
   EXPECT_EQ(HexEncode(AesCmac128(key, {})), "bb1d6929e95937287fa37d129b756746");
-  EXPECT_EQ(HexEncode(AesCmac128(key, Hex("6bc1bee22e409f96e93d7e117393172a"))), "070a16b46b4d4144f79bdd9dd04a287c");
+  EXPECT_EQ(HexEncode(AesCmac128(key, Hex("6bc1bee22e409f96e93d7e117393172a"))),
+            "070a16b46b4d4144f79bdd9dd04a287c");
 }
 
 TEST(CryptoTest, AesGcmRoundTripAndTamperDetection) {

@@ -184,5 +184,52 @@ TEST(TarPath, Cleaning) {
   EXPECT_FALSE(internal::CleanEntryPath("/etc/passwd").ok());
 }
 
+// A layer whose stream ends inside a GNU long-name entry makes libarchive fail without an error
+// message; the walk reports it as a malformed tar instead of building a string from null (found
+// by tests/fuzz/tar_walk_fuzz.cc).
+TEST(TarWalk, StreamCutInsideAGnuLongNameIsAnErrorNotACrash) {
+  std::string header(512, '\0');
+  auto put = [&](std::size_t offset, std::string_view text) { header.replace(offset, text.size(), text); };
+  put(0, "././@LongLink");
+  put(100, "0000644");
+  put(108, "0000000");
+  put(116, "0000000");
+  put(124, "00000000231");  // 153 bytes of name follow ... but only 24 do
+  put(136, "00000000000");
+  put(156, "L");
+  put(257, "ustar  ");
+  put(148, "        ");
+  unsigned sum = 0;
+  for (char c : header) sum += static_cast<unsigned char>(c);
+  char checksum[8];
+  std::snprintf(checksum, sizeof(checksum), "%06o", sum);
+  put(148, std::string_view(checksum, 7));
+  const std::string layer = header + std::string(24, 'x');
+
+  class StringReader final : public Reader {
+   public:
+    explicit StringReader(std::string_view s) : s_(s) {}
+    Result<std::size_t> Read(std::span<std::uint8_t> out) override {
+      std::size_t n = std::min(out.size(), s_.size());
+      std::copy_n(s_.data(), n, out.data());
+      s_.remove_prefix(n);
+      return n;
+    }
+
+   private:
+    std::string_view s_;
+  } reader(layer);
+  class NoEntries final : public LayerSink {
+   public:
+    Status AddEntry(const Entry& e, Reader*) override { return Internal("unexpected entry " + e.path); }
+    Status Commit() override { return OkStatus(); }
+    void Abort(const Status&) override {}
+  } sink;
+  Status walked = internal::WalkTar(reader, sink);
+  ASSERT_FALSE(walked.ok());
+  EXPECT_EQ(walked.code(), Code::kDataLoss) << walked.ToString();
+  EXPECT_NE(walked.message().find("malformed tar"), std::string::npos) << walked.ToString();
+}
+
 }  // namespace
 }  // namespace sealroot::image
