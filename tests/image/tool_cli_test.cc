@@ -339,6 +339,17 @@ TEST_F(RegistriesConfTest, UsersFileDropInsAndSearchRegistries) {
   EXPECT_NE(r.err.find("blocked"), std::string::npos) << r.err;
 }
 
+TEST_F(RegistriesConfTest, EtcContainersIsTheDefaultWithItsDropIns) {
+  TempDir home, etc, work;
+  WriteText(etc / "registries.conf", "unqualified-search-registries = [\"" + registry_->host() + "\"]\n");
+  WriteText(etc / "registries.conf.d/10-insecure.conf",
+            "[[registry]]\nlocation = \"" + registry_->host() + "\"\ninsecure = true\n");
+  auto r = SealrootWithEtc({"--insecure-policy", "unpack", "mirrored/busybox:1", work / "b"}, home.path(),
+                           etc.path());
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(work / "b/rootfs/bin/busybox"));
+}
+
 TEST_F(RegistriesConfTest, MistypedPathsAndSyntaxErrorsAreErrors) {
   TempDir home, work;
   auto r = Unpack("docker://" + registry_->host() + "/mirrored/busybox:1", work / "b", home.path(),
