@@ -41,8 +41,8 @@ location = "m2.example"
 }
 
 TEST(TomlTest, ErrorsNameFileAndLine) {
-  for (const char* bad :
-       {"a = \"unterminated\n", "a = {b = 1, b = 2}\n", "[t\n", "a = [1 2]\n", "a = nope\n", "a = \"x\" b = 1\n"}) {
+  for (const char* bad : {"a = \"unterminated\n", "a = {b = 1, b = 2}\n", "[t\n", "a = [1 2]\n", "a = nope\n",
+                          "a = \"x\" b = 1\n"}) {
     auto doc = ParseToml(std::string("# first\n") + bad, "bad.conf");
     ASSERT_FALSE(doc.ok()) << bad;
     EXPECT_EQ(doc.status().code(), Code::kInvalidArgument);

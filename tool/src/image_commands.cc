@@ -140,7 +140,6 @@ std::unique_ptr<ProgressDisplay> MakeProgress(const ArgParser& p, PullOptions& o
   return display;
 }
 
-
 Result<std::optional<int>> KeyFd(const ArgParser& p) {
   if (!p.Get("key-fd")) return std::optional<int>();
   SR_ASSIGN_OR_RETURN(std::uint64_t fd, ParseCount(p, "key-fd", 0));
