@@ -26,12 +26,26 @@ namespace sealroot::image {
 
 // What the pipeline reports while it works (for a progress display). Called from the thread
 // doing the work; several downloads may report concurrently, so the callback must be thread-safe.
+//   kLayerBytes   compressed bytes of a layer received from the source so far (the network for a
+//                 registry; fetch-ahead workers report too); grows, except that a fetch which
+//                 failed ahead and is retried starts again from 0
+//   kLayerCached  the layer's blob comes from the local blob cache (nothing fetched)
+//   kLayerSkipped the sink already holds the layer (nothing fetched)
+//   kLayerDone    the layer is verified and committed (unpack) or written (pull)
 struct ProgressEvent {
-  enum class Phase { kResolving, kLayerStarted, kLayerBytes, kLayerSkipped, kLayerDone, kFinished };
+  enum class Phase {
+    kResolving,
+    kLayerStarted,
+    kLayerBytes,
+    kLayerSkipped,
+    kLayerCached,
+    kLayerDone,
+    kFinished
+  };
   Phase phase = Phase::kResolving;
   std::size_t layer = 0;  // index, bottom layer 0
   std::size_t layer_count = 0;
-  std::uint64_t bytes = 0;  // compressed bytes of this layer read so far
+  std::uint64_t bytes = 0;  // compressed bytes of this layer received so far
   std::uint64_t total = 0;  // compressed size of this layer
 };
 using ProgressCallback = std::function<void(const ProgressEvent&)>;
@@ -43,13 +57,18 @@ struct PullOptions {
                                      // auth.json, ~/.docker/config.json (first that exists)
   std::string cert_dir;              // --cert-dir: *.crt trusted CAs, *.cert/*.key client certificate
   bool tls_verify = true;            // --tls-verify=false: plain HTTP allowed, certificates not checked
-  std::string registries_conf;       // registries.conf with [[registry]] insecure=true entries
+  std::string registries_conf;       // --registries-conf; empty: found as skopeo finds it (mirrors,
+                                     // remaps, insecure, blocked, search registries)
   std::optional<Platform> platform;  // --platform; default Platform::Host()
 
   // Streaming.
   int parallel_downloads = 3;            // layers fetched ahead at once (registry only)
   std::string spool_dir;                 // where fetched-ahead layers wait; default $TMPDIR
   std::uint64_t spool_cap = 2ull << 30;  // bytes of fetched-ahead layers on disk at once
+  // Verified registry blobs are kept here (DIR/sha256/<hex>) and reused by later runs; empty:
+  // no cache. The tool's default is $XDG_CACHE_HOME/sealroot/blobs (design/image.md, "Blob
+  // cache"); the agent keeps none.
+  std::string blob_cache_dir;
 
   // Limits (design/image.md "Limits"): exceeding one fails the pull with kResourceExhausted
   // naming it, and the sink is aborted. The names are the agent's config keys.

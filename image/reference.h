@@ -24,6 +24,9 @@ struct Reference {
   std::string repository;
   std::string tag;
   std::optional<Digest> digest;
+  // kDocker: the name as written when it named no registry ("busybox", "team/app"), so that
+  // registries.conf's unqualified-search-registries may place it; empty when qualified.
+  std::string short_name;
   // kOciLayout / kOciArchive: the path, and the tag (ref.name annotation; may be empty).
   std::string path;
 

@@ -28,6 +28,8 @@ class ImageSource {
   virtual const Reference& reference() const = 0;
   // True when blobs come over the network, so fetching later layers ahead pays off.
   virtual bool IsRemote() const { return false; }
+  // True when OpenBlob(descriptor) will read a local copy (the blob cache) instead of fetching.
+  virtual bool HasLocalCopy(const Descriptor& /*descriptor*/) const { return false; }
   // Fetches a manifest or index by tag or by digest string. For a digest, the bytes are
   // verified against it (kDataLoss on mismatch).
   virtual Result<ManifestBytes> GetManifest(std::string_view tag_or_digest) = 0;

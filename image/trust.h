@@ -54,6 +54,11 @@ struct TrustOptions {
   std::string passphrase_file;               // --passphrase-file
   std::string keyprovider_config;            // --keyprovider-config / OCICRYPT_KEYPROVIDER_CONFIG
   bool insecure_policy = false;              // --insecure-policy: accept any image, unsigned too
+  // The standalone tool, on a person's own machine: without --policy, use the policy skopeo
+  // would ($HOME/.config/containers/policy.json, then /etc/containers/policy.json; an error if
+  // neither exists), and say in every rejection how to choose another. The agent leaves this
+  // false: its policy is the explicit, measured one of its configuration.
+  bool search_policy = false;
   // The agent's attested key broker (kbs/client.h), when it has one: fetches a resource by its
   // kbs:// URI. Layers whose key the broker holds (the provider annotation
   // "org.opencontainers.image.enc.keys.provider.attestation-agent", as CoCo encrypts) are
@@ -68,9 +73,13 @@ struct TrustOptions {
 void AddTrustFlags(ArgParser& parser);
 TrustOptions TrustOptionsFromFlags(const ArgParser& parser);
 
-// Builds the verifier for `options`. Without --policy the default policy applies, which
-// rejects every image (design/trust.md, "Default policy"); --insecure-policy accepts any.
+// Builds the verifier for `options`. Without --policy: with search_policy, the first of
+// FindPolicyFile(); otherwise the default policy, which rejects every image (design/trust.md,
+// "Default policy"). --insecure-policy accepts any.
 Result<std::unique_ptr<SignatureVerifier>> MakeSignatureVerifier(const TrustOptions& options);
+// The policy file skopeo would use without --policy: $HOME/.config/containers/policy.json if it
+// exists, else /etc/containers/policy.json if it exists; kNotFound naming both otherwise.
+Result<std::string> FindPolicyFile();
 // Builds a decryptor from the configured keys/key providers; nullptr when none are configured.
 Result<std::unique_ptr<LayerDecryptor>> MakeLayerDecryptor(const TrustOptions& options);
 

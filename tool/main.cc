@@ -34,11 +34,29 @@ constexpr Command kCommands[] = {
 };
 
 void PrintUsage(std::ostream& out) {
-  out << "Usage: sealroot COMMAND [OPTIONS] [ARGS]\n\nCommands:\n";
+  out << "Usage: sealroot [OPTIONS] COMMAND [OPTIONS] [ARGS]\n\nCommands:\n";
   for (const Command& c : kCommands) {
     out << "  " << c.name << std::string(14 - c.name.size(), ' ') << c.summary << "\n";
   }
-  out << "\nRun 'sealroot COMMAND --help' for a command's options.\n";
+  out << "\n"
+         "SOURCE is docker://host[:port]/repo[:tag][@digest] (or host/repo..., a short name searched as\n"
+         "registries.conf says), oci:DIR[:TAG] or oci-archive:FILE[:TAG].\n"
+         "Signature policy: --policy FILE, else ~/.config/containers/policy.json, else\n"
+         "/etc/containers/policy.json; --insecure-policy accepts any image.\n"
+         "Registries: --registries-conf FILE, else $CONTAINERS_REGISTRIES_CONF,\n"
+         "~/.config/containers/registries.conf or /etc/containers/registries.conf (+ registries.conf.d).\n"
+         "Blob cache: $XDG_CACHE_HOME/sealroot/blobs (else ~/.cache/sealroot/blobs); --no-blob-cache.\n"
+         "Exit codes: 0 ok, 1 failure, 2 usage error, 3 verification failed, 4 not found, 130 interrupted.\n"
+         "\n"
+         "Options may come before the command, as skopeo's do (sealroot --insecure-policy inspect\n"
+         "SOURCE); they are the command's options. Run 'sealroot COMMAND --help' (or -h) for them.\n";
+}
+
+const Command* FindCommand(std::string_view word) {
+  for (const Command& c : kCommands) {
+    if (c.name == word) return &c;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -50,19 +68,44 @@ int main(int argc, char** argv) {
     PrintUsage(std::cerr);
     return sealroot::cli::kExitUsage;
   }
-  std::string_view word = argv[1];
-  if (word == "--help" || word == "-h" || word == "help") {
+  // Options before the command word ("sealroot --insecure-policy inspect X") are handed to the
+  // command ahead of its own arguments; its parser knows them.
+  std::vector<std::string> leading;
+  int at = 1;
+  for (; at < argc && argv[at][0] == '-' && argv[at] != std::string_view("-"); ++at) {
+    std::string_view option = argv[at];
+    if (option == "--help" || option == "-h") {
+      PrintUsage(std::cout);
+      return 0;
+    }
+    if (option == "--version") {
+      std::cout << "sealroot " << SEALROOT_VERSION << "\n";
+      return 0;
+    }
+    leading.emplace_back(option);
+    // An option's value ("--policy FILE") is the next word, unless that word is a command.
+    if (option.find('=') == std::string_view::npos && at + 1 < argc && argv[at + 1][0] != '-' &&
+        FindCommand(argv[at + 1]) == nullptr) {
+      leading.emplace_back(argv[++at]);
+    }
+  }
+  if (at >= argc) {
+    std::cerr << "sealroot: no command given\n";
+    PrintUsage(std::cerr);
+    return sealroot::cli::kExitUsage;
+  }
+  std::string_view word = argv[at];
+  if (word == "help") {
     PrintUsage(std::cout);
     return 0;
   }
-  if (word == "--version" || word == "version") {
+  if (word == "version") {
     std::cout << "sealroot " << SEALROOT_VERSION << "\n";
     return 0;
   }
-  std::vector<std::string> args(argv + 2, argv + argc);
-  for (const Command& c : kCommands) {
-    if (c.name == word) return c.run(args);
-  }
+  std::vector<std::string> args = leading;
+  args.insert(args.end(), argv + at + 1, argv + argc);
+  if (const Command* c = FindCommand(word)) return c->run(args);
   std::cerr << "sealroot: unknown command '" << word << "'\n";
   PrintUsage(std::cerr);
   return sealroot::cli::kExitUsage;

@@ -1,8 +1,7 @@
 #include "base/cli.h"
 
-#include <nlohmann/json.hpp>
-
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "base/log.h"
 
@@ -10,14 +9,20 @@ namespace sealroot::cli {
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
-    case Code::kOk: return kExitOk;
-    case Code::kInvalidArgument: return kExitUsage;
+    case Code::kOk:
+      return kExitOk;
+    case Code::kInvalidArgument:
+      return kExitUsage;
     case Code::kDataLoss:
     case Code::kUnauthenticated:
-    case Code::kPermissionDenied: return kExitVerification;
-    case Code::kNotFound: return kExitNotFound;
-    case Code::kCancelled: return kExitInterrupted;
-    default: return kExitFailure;
+    case Code::kPermissionDenied:
+      return kExitVerification;
+    case Code::kNotFound:
+      return kExitNotFound;
+    case Code::kCancelled:
+      return kExitInterrupted;
+    default:
+      return kExitFailure;
   }
 }
 
@@ -29,7 +34,12 @@ void AddCommonFlags(ArgParser& parser) {
 
 std::optional<int> ParseCommandLine(ArgParser& parser, std::span<const std::string> args) {
   Status status = parser.Parse(args);
-  if (parser.Bool("help")) {
+  bool short_help = false;  // -h, as every other tool spells --help
+  for (const std::string& arg : args) {
+    if (arg == "--") break;
+    short_help = short_help || arg == "-h";
+  }
+  if (parser.Bool("help") || short_help) {
     std::cout << parser.Help();
     return kExitOk;
   }
@@ -49,7 +59,8 @@ std::optional<int> ParseCommandLine(ArgParser& parser, std::span<const std::stri
 
 int ReportError(const ArgParser& parser, const Status& status) {
   if (parser.Bool("json")) {
-    nlohmann::json out = {{"error", {{"code", std::string(CodeName(status.code()))}, {"message", status.message()}}}};
+    nlohmann::json out = {
+        {"error", {{"code", std::string(CodeName(status.code()))}, {"message", status.message()}}}};
     std::cout << out.dump() << std::endl;
   } else {
     std::cerr << parser.command() << ": error: " << status.message() << std::endl;

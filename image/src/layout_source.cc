@@ -99,6 +99,10 @@ Status ExtractLayoutArchive(const std::string& file, const std::string& dir) {
   archive_read_support_format_tar(a.get());
   archive_read_support_format_gnutar(a.get());
   archive_read_support_filter_all(a.get());
+  // A missing or unreadable file is said as the OS says it (a missing one is kNotFound, as for
+  // a missing layout); libarchive's words are for files that are there but not archives.
+  UniqueFd probe(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!probe) return ErrnoStatus("opening oci-archive " + file, errno);
   if (archive_read_open_filename(a.get(), file.c_str(), 1 << 20) != ARCHIVE_OK) {
     return InvalidArgument("opening oci-archive " + file + ": " + internal::ArchiveError(a.get()));
   }

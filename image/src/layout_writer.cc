@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "base/file.h"
+#include "base/interrupt.h"
+#include "base/log.h"
 #include "image/pull.h"
+#include "image/src/progress.h"
 #include "image/src/sources.h"
 #include "image/stream.h"
 
@@ -16,11 +19,26 @@ namespace {
 
 constexpr std::string_view kRefName = "org.opencontainers.image.ref.name";
 
+// True when the layout already holds the blob, verified (digest and size); a file that is not
+// the blob is removed so that it is fetched anew.
+bool HasVerifiedBlob(const std::string& layout, const Descriptor& d) {
+  std::string path = layout + "/blobs/sha256/" + std::string(d.digest.hex());
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  Status s = Drain(*MakeVerifyingReader(MakeFdReader(std::move(fd)), d.digest, d.size, "blob"));
+  if (!s.ok()) {
+    SR_LOG(kWarning) << path << " is not blob " << d.digest.str() << " (" << s.message()
+                     << "): fetching it again";
+    ::unlink(path.c_str());
+    return false;
+  }
+  return true;
+}
+
 // Streams a verified blob into blobs/sha256/<hex>: written under a temporary name, renamed only
 // once the reader reached its end (where the digest is checked).
 Status WriteBlob(const std::string& layout, Reader& blob, const Digest& digest) {
   std::string final_path = layout + "/blobs/sha256/" + std::string(digest.hex());
-  if (::access(final_path.c_str(), F_OK) == 0) return Drain(blob);  // content-addressed: already there
   std::string tmp = layout + "/blobs/sha256/.tmp-" + std::string(digest.hex()) + "-XXXXXX";
   UniqueFd fd(::mkstemp(tmp.data()));
   if (!fd) return ErrnoStatus("creating a blob in " + layout, errno);
@@ -84,16 +102,30 @@ Status PullToLayout(const Reference& ref, const Reference& dest, const PullOptio
     SR_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source, OpenImageSource(ref, options));
     SR_ASSIGN_OR_RETURN(ResolvedImage image, ResolveImage(*source, options));
     SR_RETURN_IF_ERROR(InitLayout(dest.path));
-    // Blobs first, manifest last: the tag names only complete images.
-    for (std::size_t i = 0; i < image.parsed.layers.size(); ++i) {
-      const Descriptor& layer = image.parsed.layers[i];
-      SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, source->OpenBlob(layer));
+    const std::vector<Descriptor>& layers = image.parsed.layers;
+    internal::ProgressSource counted(*source, layers, options.progress);
+    // Blobs first, manifest last: the tag names only complete images. Blobs the layout already
+    // holds (an earlier, interrupted pull; another image) are verified and kept.
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const Descriptor& layer = layers[i];
+      std::uint64_t size = static_cast<std::uint64_t>(layer.size);
+      if (HasVerifiedBlob(dest.path, layer)) {
+        SR_LOG(kDebug) << "layer " << i + 1 << ": " << layer.digest.str() << " already in " << dest.path;
+        internal::ReportProgress(options, ProgressEvent::Phase::kLayerSkipped, i, layers.size(), size);
+        continue;
+      }
+      internal::ReportProgress(options, ProgressEvent::Phase::kLayerStarted, i, layers.size(), size);
+      SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, counted.OpenBlob(layer));
       SR_RETURN_IF_ERROR_CTX(WriteBlob(dest.path, *blob, layer.digest), "layer " + std::to_string(i + 1));
+      internal::ReportProgress(options, ProgressEvent::Phase::kLayerDone, i, layers.size(), size);
     }
+    if (Interrupted()) return Cancelled("interrupted");
     SR_RETURN_IF_ERROR(WriteBytesBlob(dest.path, image.config_json, image.parsed.config.digest));
     SR_RETURN_IF_ERROR(WriteBytesBlob(dest.path, image.manifest.bytes, image.manifest.digest));
     std::string tag = !dest.tag.empty() ? dest.tag : ref.tag;
-    return TagInIndex(dest.path, image.manifest, tag);
+    SR_RETURN_IF_ERROR(TagInIndex(dest.path, image.manifest, tag));
+    internal::ReportProgress(options, ProgressEvent::Phase::kFinished);
+    return OkStatus();
   };
   return run().WithContext(what);
 }

@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "base/crypto.h"
@@ -180,8 +181,18 @@ Result<Index> ParseIndex(std::string_view text, std::string_view media_type) {
 }
 
 Result<Descriptor> SelectPlatform(const Index& index, const Platform& want) {
+  // Compatible variants, best first, as containers/image matches them: arm64 is v8 (or
+  // unnamed); arm with no variant means v7, and a vN host also runs older variants.
   std::vector<std::string> variants = {want.variant};
   if (want.architecture == "arm64" && (want.variant.empty() || want.variant == "v8")) variants = {"v8", ""};
+  if (want.architecture == "arm") {
+    const std::vector<std::string> arm = {"v7", "v6", "v5"};
+    auto from = std::find(arm.begin(), arm.end(), want.variant.empty() ? "v7" : want.variant);
+    if (from != arm.end()) {
+      variants.assign(from, arm.end());
+      variants.emplace_back("");
+    }
+  }
   for (const std::string& variant : variants) {
     for (const IndexEntry& e : index.manifests) {
       if (!e.platform || !IsManifestMediaType(e.descriptor.media_type)) continue;

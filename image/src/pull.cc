@@ -5,8 +5,10 @@
 
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "image/src/blob_cache.h"
 #include "image/src/limits.h"
 #include "image/src/prefetch.h"
+#include "image/src/progress.h"
 #include "image/src/sources.h"
 #include "image/src/tar_walk.h"
 #include "image/stream.h"
@@ -15,43 +17,51 @@ namespace sealroot::image {
 namespace {
 
 constexpr std::size_t kMaxConfigSize = 8u << 20;
-constexpr std::uint64_t kProgressStep = 1u << 20;
-
-// Reports compressed bytes as they pass (the progress display's source).
-class ProgressReader final : public Reader {
- public:
-  ProgressReader(std::unique_ptr<Reader> inner, const ProgressCallback& cb, ProgressEvent event)
-      : inner_(std::move(inner)), cb_(cb), event_(event) {}
-  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
-    SR_ASSIGN_OR_RETURN(std::size_t n, inner_->Read(out));
-    event_.bytes += n;
-    if (event_.bytes - reported_ >= kProgressStep || (n == 0 && event_.bytes != reported_)) {
-      reported_ = event_.bytes;
-      cb_(event_);
-    }
-    return n;
-  }
-
- private:
-  std::unique_ptr<Reader> inner_;
-  const ProgressCallback& cb_;
-  ProgressEvent event_;
-  std::uint64_t reported_ = 0;
-};
-
-void Report(const PullOptions& o, ProgressEvent::Phase phase, std::size_t layer = 0, std::size_t count = 0,
-            std::uint64_t total = 0) {
-  if (o.progress) o.progress(ProgressEvent{phase, layer, count, 0, total});
-}
+using internal::ReportProgress;
 
 std::string LayerLabel(std::size_t i, std::size_t n, const Descriptor& d) {
   return "layer " + std::to_string(i + 1) + "/" + std::to_string(n) + " (" + d.digest.str() + ")";
 }
 
+// Shares a stage between the chain and UnpackLayer, which may finish reading it after a later
+// stage failed (the chain is gone by then).
+class SharedReader final : public Reader {
+ public:
+  explicit SharedReader(std::shared_ptr<Reader> inner) : inner_(std::move(inner)) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override { return inner_->Read(out); }
+
+ private:
+  std::shared_ptr<Reader> inner_;
+};
+
+// Says which stage an error came from.
+class LabelledReader final : public Reader {
+ public:
+  LabelledReader(std::unique_ptr<Reader> inner, std::string label)
+      : inner_(std::move(inner)), label_(std::move(label)) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
+    auto n = inner_->Read(out);
+    if (!n.ok() && n.status().code() != Code::kCancelled && n.status().code() != Code::kResourceExhausted)
+      return std::move(n).status().WithContext(label_);
+    return n;
+  }
+
+ private:
+  std::unique_ptr<Reader> inner_;
+  std::string label_;
+};
+
+// A layer's stream: `tar` for the walk; `checked`, the stages whose checks come first (the blob
+// digest and size, then the decryption's HMAC and plaintext digest), ending where decompression
+// begins.
+struct LayerChain {
+  std::unique_ptr<Reader> tar;
+  std::shared_ptr<Reader> checked;
+};
+
 // The stages between the verified blob and the tar walk: decrypt, decompress, DiffID.
-Result<std::unique_ptr<Reader>> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& desc,
-                                            const Digest& diff_id, const PullOptions& options,
-                                            internal::ImageBudget& budget) {
+Result<LayerChain> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& desc, const Digest& diff_id,
+                               const PullOptions& options, internal::ImageBudget& budget) {
   auto meter = std::make_shared<internal::LayerMeter>(options, budget);
   blob = meter->Compressed(std::move(blob));
   std::string media_type = desc.media_type;
@@ -62,11 +72,29 @@ Result<std::unique_ptr<Reader>> LayerStream(std::unique_ptr<Reader> blob, const 
     return FailedPrecondition("the layer is encrypted (" + media_type + ") and no decryption key was given");
   }
   SR_ASSIGN_OR_RETURN(Compression compression, CompressionOfLayer(media_type));
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> tar,
-                      MakeDecompressor(compression, std::move(blob), UINT64_MAX));
+  LayerChain chain;
+  chain.checked = std::shared_ptr<Reader>(std::move(blob));
+  SR_ASSIGN_OR_RETURN(
+      std::unique_ptr<Reader> tar,
+      MakeDecompressor(compression, std::make_unique<SharedReader>(chain.checked), UINT64_MAX));
+  if (compression != Compression::kNone)
+    tar = std::make_unique<LabelledReader>(std::move(tar), "decompressing");
   tar = meter->Decompressed(std::move(tar));  // every limit, for every compression
   // Digests and decompression on one core, the tar walk and file writes on another.
-  return MakeReadAhead(MakeVerifyingReader(std::move(tar), diff_id, -1, "DiffID"));
+  chain.tar = MakeReadAhead(MakeVerifyingReader(std::move(tar), diff_id, -1, "DiffID"));
+  return chain;
+}
+
+// After the walk: the blob's own checks run to its end (bytes after the end of the compressed
+// stream count too), and when a later stage failed they are reported first if they fail, since
+// a wrong blob or ciphertext explains whatever decompression or the DiffID said.
+Status FinishChecks(LayerChain& chain, Status walked) {
+  chain.tar.reset();  // stops the read-ahead thread: `checked` is ours alone now
+  Code code = walked.code();
+  if (code == Code::kCancelled || code == Code::kResourceExhausted) return walked;
+  Status checked = Drain(*chain.checked);
+  if (!checked.ok() && (walked.ok() || checked.code() == Code::kDataLoss)) return checked;
+  return walked;
 }
 
 Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
@@ -76,26 +104,20 @@ Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const 
   std::size_t n = image.parsed.layers.size();
   const Digest& diff_id = image.config.diff_ids[i];
   if (sink.HasLayer(diff_id)) {
-    Report(options, ProgressEvent::Phase::kLayerSkipped, i, n, static_cast<std::uint64_t>(desc.size));
+    ReportProgress(options, ProgressEvent::Phase::kLayerSkipped, i, n, static_cast<std::uint64_t>(desc.size));
     return OkStatus();
   }
-  Report(options, ProgressEvent::Phase::kLayerStarted, i, n, static_cast<std::uint64_t>(desc.size));
+  ReportProgress(options, ProgressEvent::Phase::kLayerStarted, i, n, static_cast<std::uint64_t>(desc.size));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, prefetcher ? prefetcher->Open(i) : source.OpenBlob(desc));
-  if (options.progress) {
-    blob = std::make_unique<ProgressReader>(
-        std::move(blob), options.progress,
-        ProgressEvent{ProgressEvent::Phase::kLayerBytes, i, n, 0, static_cast<std::uint64_t>(desc.size)});
-  }
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> tar,
-                      LayerStream(std::move(blob), desc, diff_id, options, budget));
+  SR_ASSIGN_OR_RETURN(LayerChain chain, LayerStream(std::move(blob), desc, diff_id, options, budget));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<LayerSink> layer, sink.OpenLayer(LayerInfo{i, n, desc, diff_id}));
-  Status s = internal::WalkTar(*tar, *layer);
+  Status s = FinishChecks(chain, internal::WalkTar(*chain.tar, *layer));
   if (s.ok()) s = layer->Commit();
   if (!s.ok()) {
     layer->Abort(s);
     return s;
   }
-  Report(options, ProgressEvent::Phase::kLayerDone, i, n, static_cast<std::uint64_t>(desc.size));
+  ReportProgress(options, ProgressEvent::Phase::kLayerDone, i, n, static_cast<std::uint64_t>(desc.size));
   return OkStatus();
 }
 
@@ -138,12 +160,14 @@ Result<std::unique_ptr<ImageSource>> OpenImageSource(const Reference& ref, const
     case Transport::kDocker:
       break;
   }
-  return internal::OpenRegistrySource(ref, options);
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source, internal::OpenRegistrySource(ref, options));
+  if (options.blob_cache_dir.empty()) return source;
+  return internal::WrapWithBlobCache(std::move(source), options.blob_cache_dir);
 }
 
 Result<ResolvedImage> ResolveImage(ImageSource& source, const PullOptions& options) {
   const Reference& ref = source.reference();
-  Report(options, ProgressEvent::Phase::kResolving);
+  ReportProgress(options, ProgressEvent::Phase::kResolving);
   SR_ASSIGN_OR_RETURN(ManifestBytes top, FetchManifest(source, ref.TagOrDigest(), ref.digest));
   if (options.verifier != nullptr)
     SR_RETURN_IF_ERROR_CTX(options.verifier->VerifyImage(source, top), "signature policy");
@@ -180,10 +204,14 @@ Result<ResolvedImage> ResolveImage(ImageSource& source, const PullOptions& optio
                        std::move(*parsed_config)};
 }
 
-Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink& sink) {
-  std::string what = "unpacking " + source.reference().ToString();
-  auto resolved = ResolveImage(source, options);
+Status PullAndUnpack(ImageSource& original, const PullOptions& options, ImageSink& sink) {
+  std::string what = "unpacking " + original.reference().ToString();
+  auto resolved = ResolveImage(original, options);
   Status s = resolved.status();
+  // Declared before the prefetcher, whose workers use it until they stop.
+  std::optional<internal::ProgressSource> counted;
+  if (s.ok()) counted.emplace(original, resolved->parsed.layers, options.progress);
+  ImageSource& source = counted ? static_cast<ImageSource&>(*counted) : original;
   std::unique_ptr<internal::Prefetcher> prefetcher;
   if (s.ok()) {
     auto started = StartPrefetcher(source, *resolved, options, sink);
@@ -206,7 +234,7 @@ Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink&
     sink.Abort(s);
     return std::move(s).WithContext(what);
   }
-  Report(options, ProgressEvent::Phase::kFinished);
+  ReportProgress(options, ProgressEvent::Phase::kFinished);
   return OkStatus();
 }
 

@@ -103,6 +103,7 @@ Result<Reference> ParseDocker(std::string_view text) {
   } else {
     ref.registry = std::string(kDockerHub);
     ref.repository = std::string(text);
+    ref.short_name = ref.repository;
   }
   if (ref.registry == kDockerHub && ref.repository.find('/') == std::string::npos) {
     ref.repository = "library/" + ref.repository;

@@ -7,6 +7,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "image/manifest.h"
+#include "image/src/registries_conf.h"
 #include "image/src/registry_auth.h"
 #include "image/src/sources.h"
 #include "image/stream.h"
@@ -38,38 +39,6 @@ Result<TlsConfig> LoadCertDir(const std::string& dir, bool verify) {
   return tls;
 }
 
-// Minimal registries.conf (v2) reading: [[registry]] tables with location/prefix and insecure.
-bool MarkedInsecure(const std::string& conf_path, const std::string& host) {
-  auto text = ReadFile(conf_path, 1u << 20);
-  if (!text.ok()) return false;
-  bool in_registry = false, insecure = false;
-  std::string location;
-  auto flush = [&] { return in_registry && insecure && location == host; };
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    std::size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    if (line.starts_with("[")) {
-      if (flush()) return true;
-      in_registry = line.starts_with("[[registry]]");
-      insecure = false;
-      location.clear();
-      continue;
-    }
-    std::size_t eq = line.find('=');
-    if (!in_registry || eq == std::string_view::npos) continue;
-    std::string_view key = line.substr(0, line.find_first_of(" \t="));
-    std::string_view value = line.substr(eq + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '"')) value.remove_prefix(1);
-    value = value.substr(0, value.find_first_of("\" \t#"));
-    if (key == "location" || (key == "prefix" && location.empty())) location = std::string(value);
-    if (key == "insecure") insecure = value == "true";
-  }
-  return flush();
-}
-
 class RegistrySource;
 
 // A blob body that survives broken connections: it reconnects with Range from where it was.
@@ -88,12 +57,16 @@ class BlobStream final : public Reader {
 
 class RegistrySource final : public ImageSource {
  public:
-  RegistrySource(Reference ref, std::string host, bool insecure, TlsConfig tls, SecretBytes creds)
+  // `ref` is the logical name (for the policy and messages); `host` and `repository` where the
+  // bytes come from (a mirror or a remapped location, per registries.conf).
+  RegistrySource(Reference ref, std::string host, std::string repository, bool insecure, TlsConfig tls,
+                 SecretBytes creds)
       : ref_(std::move(ref)),
         host_(std::move(host)),
+        repository_(std::move(repository)),
         insecure_(insecure),
         http_(std::move(tls)),
-        auth_(http_, std::move(creds), "repository:" + ref_.repository + ":pull") {}
+        auth_(http_, std::move(creds), "repository:" + repository_ + ":pull") {}
 
   // Finds the scheme (https; http only when insecure) and answers the first auth challenge.
   Status Ping() {
@@ -114,7 +87,12 @@ class RegistrySource final : public ImageSource {
   bool IsRemote() const override { return true; }
 
   Result<ManifestBytes> GetManifest(std::string_view tag_or_digest) override {
-    std::string what = "manifest " + ref_.registry + "/" + ref_.repository + ":" + std::string(tag_or_digest);
+    if (probed_ && probed_->first == tag_or_digest) {
+      ManifestBytes m = std::move(probed_->second);
+      probed_.reset();
+      return m;
+    }
+    std::string what = "manifest " + host_ + "/" + repository_ + ":" + std::string(tag_or_digest);
     SR_ASSIGN_OR_RETURN(std::unique_ptr<HttpStream> s, Send("/manifests/" + std::string(tag_or_digest),
                                                             {"Accept: " + std::string(kManifestAccept)}, 0));
     if (s->status() == 404) return NotFound(what + ": not found in the registry");
@@ -137,7 +115,18 @@ class RegistrySource final : public ImageSource {
     return ManifestBytes{std::move(*bytes), std::move(*media_type), digest};
   }
 
+  // Fetches the manifest the reference names, to learn whether this endpoint has the image;
+  // the next GetManifest of the same tag or digest returns it without asking again.
+  Status Probe() {
+    std::string tag_or_digest = ref_.TagOrDigest();
+    SR_ASSIGN_OR_RETURN(ManifestBytes m, GetManifest(tag_or_digest));
+    probed_.emplace(std::move(tag_or_digest), std::move(m));
+    return OkStatus();
+  }
+
   Result<std::unique_ptr<Reader>> OpenBlob(const Descriptor& desc) override {
+    SR_LOG(kDebug) << "fetching blob " << desc.digest.str() << " (" << desc.size << " bytes) from " << base_
+                   << "/v2/" << repository_;
     auto stream = std::make_unique<BlobStream>(*this, "/blobs/" + desc.digest.str());
     return MakeVerifyingReader(std::move(stream), desc.digest, desc.size, "blob " + desc.digest.str());
   }
@@ -146,7 +135,7 @@ class RegistrySource final : public ImageSource {
   // Authorization header goes only to the registry's own origin.
   Result<std::unique_ptr<HttpStream>> Send(const std::string& path, std::vector<std::string> headers,
                                            std::uint64_t offset) {
-    std::string url = base_ + "/v2/" + ref_.repository + path;
+    std::string url = base_ + "/v2/" + repository_ + path;
     bool answered = false;
     for (int hop = 0; hop <= kMaxRedirects; ++hop) {
       std::vector<std::string> h = headers;
@@ -161,7 +150,7 @@ class RegistrySource final : public ImageSource {
         continue;
       }
       if (s->status() == 401 || s->status() == 403) {
-        return Unauthenticated("registry " + host_ + " refused access to " + ref_.repository + " (HTTP " +
+        return Unauthenticated("registry " + host_ + " refused access to " + repository_ + " (HTTP " +
                                std::to_string(s->status()) + ")");
       }
       if (s->status() >= 300 && s->status() < 400 && !s->redirect_url().empty()) {
@@ -176,7 +165,9 @@ class RegistrySource final : public ImageSource {
  private:
   Reference ref_;
   std::string host_;
+  std::string repository_;
   bool insecure_;
+  std::optional<std::pair<std::string, ManifestBytes>> probed_;
   HttpClient http_;
   RegistryAuth auth_;
   std::string base_;
@@ -220,21 +211,68 @@ Result<std::size_t> BlobStream::Read(std::span<std::uint8_t> out) {
   }
 }
 
-}  // namespace
-
-Result<std::unique_ptr<ImageSource>> OpenRegistrySource(const Reference& ref, const PullOptions& options) {
-  std::string host = ref.registry == "docker.io" ? "registry-1.docker.io" : ref.registry;
-  std::string conf =
-      options.registries_conf.empty() ? "/etc/containers/registries.conf" : options.registries_conf;
-  bool insecure = !options.tls_verify || MarkedInsecure(conf, ref.registry);
+Result<std::unique_ptr<RegistrySource>> OpenEndpoint(const Reference& ref, const PullEndpoint& endpoint,
+                                                     const PullOptions& options) {
+  std::string host = endpoint.registry == "docker.io" ? "registry-1.docker.io" : endpoint.registry;
+  bool insecure = !options.tls_verify || endpoint.insecure;
   SR_ASSIGN_OR_RETURN(TlsConfig tls, LoadCertDir(options.cert_dir, !insecure));
   SecretBytes creds = options.creds.Clone();
   if (creds.empty()) {
-    SR_ASSIGN_OR_RETURN(creds, LookupCredentials(options.authfile, ref.registry, ref.repository));
+    SR_ASSIGN_OR_RETURN(creds, LookupCredentials(options.authfile, endpoint.registry, endpoint.repository));
   }
-  auto source = std::make_unique<RegistrySource>(ref, host, insecure, std::move(tls), std::move(creds));
+  auto source = std::make_unique<RegistrySource>(ref, host, endpoint.repository, insecure, std::move(tls),
+                                                 std::move(creds));
   SR_RETURN_IF_ERROR(source->Ping());
-  return std::unique_ptr<ImageSource>(std::move(source));
+  return source;
+}
+
+// The names to try: the reference, or for a short name each unqualified-search registry's.
+std::vector<Reference> Candidates(const Reference& ref, const RegistriesConf& conf) {
+  if (ref.short_name.empty() || conf.unqualified_search_registries().empty()) return {ref};
+  std::vector<Reference> out;
+  for (const std::string& registry : conf.unqualified_search_registries()) {
+    Reference r = ref;
+    r.registry = registry;
+    r.repository = ref.short_name;
+    if (registry == "docker.io" && r.repository.find('/') == std::string::npos)
+      r.repository = "library/" + r.repository;
+    r.short_name.clear();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ImageSource>> OpenRegistrySource(const Reference& ref, const PullOptions& options) {
+  SR_ASSIGN_OR_RETURN(RegistriesConf conf, RegistriesConf::Load(options.registries_conf));
+  std::vector<std::pair<Reference, PullEndpoint>> tries;
+  for (const Reference& candidate : Candidates(ref, conf)) {
+    SR_ASSIGN_OR_RETURN(std::vector<PullEndpoint> endpoints, conf.EndpointsFor(candidate));
+    for (PullEndpoint& e : endpoints) tries.emplace_back(candidate, std::move(e));
+  }
+  if (tries.size() == 1) {
+    SR_ASSIGN_OR_RETURN(std::unique_ptr<RegistrySource> source,
+                        OpenEndpoint(tries[0].first, tries[0].second, options));
+    return std::unique_ptr<ImageSource>(std::move(source));
+  }
+  // Mirrors, remaps and search registries: the first endpoint that answers and has the image.
+  std::string tried;
+  Status last;
+  for (const auto& [candidate, endpoint] : tries) {
+    std::string where = endpoint.registry + "/" + endpoint.repository + (endpoint.mirror ? " (mirror)" : "");
+    auto source = OpenEndpoint(candidate, endpoint, options);
+    Status s = source.ok() ? (*source)->Probe() : source.status();
+    if (s.ok()) {
+      SR_LOG(kDebug) << ref.ToString() << ": pulling from " << where;
+      return std::unique_ptr<ImageSource>(std::move(*source));
+    }
+    if (s.code() == Code::kCancelled) return s;
+    SR_LOG(kDebug) << ref.ToString() << ": " << where << ": " << s.message();
+    tried += (tried.empty() ? "" : "; ") + where + ": " + s.message();
+    last = std::move(s);
+  }
+  return Status(last.code(), ref.ToString() + ": no registry has the image (tried " + tried + ")");
 }
 
 }  // namespace sealroot::image::internal

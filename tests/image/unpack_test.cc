@@ -202,15 +202,18 @@ TEST_F(UnpackTest, InspectShowsLayersAndConfig) {
 }
 
 TEST_F(UnpackTest, InspectReportsAPolicyRejectionInsteadOfFailing) {
-  // Without --policy the default policy rejects every image: inspect still shows the image and
-  // says why the policy refuses it, where unpack would stop.
-  auto r = testing::Run({BuiltProgram("sealroot"), "inspect", rich_, "--json"});
+  // Under a policy that rejects every image, inspect still shows the image and says why the
+  // policy refuses it, where unpack stops.
+  TempDir home, work;
+  std::filesystem::create_directories(home / ".config/containers");
+  std::ofstream(home / ".config/containers/policy.json") << R"({"default":[{"type":"reject"}]})";
+  CommandOptions o{.env = {{"HOME", home.path()}}};
+  auto r = testing::Run({BuiltProgram("sealroot"), "inspect", rich_, "--json"}, o);
   ASSERT_TRUE(r.ok()) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["layers"].size(), 3u);
   EXPECT_EQ(j["trust"]["policy"]["accepted"], false);
-  TempDir work;
-  auto unpack = testing::Run({BuiltProgram("sealroot"), "unpack", rich_, work / "bundle"});
+  auto unpack = testing::Run({BuiltProgram("sealroot"), "unpack", rich_, work / "bundle"}, o);
   EXPECT_EQ(unpack.exit_code, 3) << unpack.err;
   EXPECT_FALSE(std::filesystem::exists(work / "bundle"));
 }

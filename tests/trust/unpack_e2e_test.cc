@@ -150,9 +150,10 @@ TEST_F(EncryptedUnpack, WrongKeyAttack) {
 TEST_F(EncryptedUnpack, TamperedCiphertextAttack) {
   std::string layout = CopyLayout(tmp_, "jwe-rsa");
   Rewrite(layout, "tamper-blob 1");
-  // The decompressor may notice the garbage before the HMAC completes; either way the layer
-  // (named by its digest) fails verification and nothing is committed.
+  // The decompressor notices the garbage before the HMAC completes, but the HMAC is what failed:
+  // it is checked to the end and named first, and nothing is committed.
   ExpectCleanFailure(layout, {"--decryption-key", M().Path("rsa.pem")}, "layer 2/2");
+  ExpectCleanFailure(layout, {"--decryption-key", M().Path("rsa.pem")}, "HMAC mismatch");
 }
 
 TEST_F(EncryptedUnpack, TamperedPuboptsHmacAttack) {

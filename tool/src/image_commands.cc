@@ -1,11 +1,8 @@
 // sealroot unpack | pull | inspect: the image path's commands (image/pull.h).
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
+#include <cstdlib>
 #include <iostream>
-#include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "base/cli.h"
@@ -15,12 +12,22 @@
 #include "image/trust.h"
 #include "sealing/sealing.h"
 #include "tool/src/commands.h"
+#include "tool/src/progress_display.h"
 
 namespace sealroot::tool {
 namespace {
 
 using image::PullOptions;
 using nlohmann::json;
+
+// skopeo spells the source's flags both ways: `inspect --tls-verify`, `copy --src-tls-verify`.
+constexpr std::string_view kSourceAliases[] = {"creds", "authfile", "cert-dir", "tls-verify"};
+
+std::optional<std::string> SourceFlag(const ArgParser& p, std::string_view name) {
+  std::string src = "src-" + std::string(name);
+  if (p.Has(src)) return p.Get(src);
+  return p.Get(name);
+}
 
 void AddSourceFlags(ArgParser& p) {
   p.Option("creds", "USER:PASS", "registry credentials (visible in /proc: prefer --authfile)");
@@ -29,12 +36,28 @@ void AddSourceFlags(ArgParser& p) {
            "~/.docker/config.json)");
   p.Option("cert-dir", "DIR", "trust the CAs in DIR/*.crt; client certificate DIR/*.cert + *.key");
   p.Flag("tls-verify", "require HTTPS and verify certificates (--tls-verify=false allows plain HTTP)", true);
-  p.Option("registries-conf", "FILE",
-           "registries.conf marking insecure registries (default /etc/containers/registries.conf)");
+  for (std::string_view name : kSourceAliases) {
+    if (name == "tls-verify") {
+      p.Flag("src-tls-verify", "same as --tls-verify (skopeo copy's spelling)", true);
+    } else {
+      p.Option("src-" + std::string(name),
+               name == "creds" ? "USER:PASS" : (name == "authfile" ? "FILE" : "DIR"),
+               "same as --" + std::string(name) + " (skopeo copy's spelling)");
+    }
+  }
+  p.Option(
+      "registries-conf", "FILE",
+      "registries.conf: mirrors, remaps, insecure/blocked registries, search registries (default: "
+      "$CONTAINERS_REGISTRIES_CONF, ~/.config/containers/registries.conf, /etc/containers/registries.conf, "
+      "with their registries.conf.d drop-ins)");
   p.Option("platform", "OS/ARCH[/VARIANT]",
            "platform to pick from a multi-platform image (default: this host's)");
   p.Option("parallel", "N", "layers downloaded at once (default 3)");
   p.Option("spool-dir", "DIR", "where layers fetched ahead wait (default $TMPDIR)");
+  p.Option("blob-cache", "DIR",
+           "keep verified registry blobs here and reuse them in later runs (default "
+           "$XDG_CACHE_HOME/sealroot/blobs, else ~/.cache/sealroot/blobs)");
+  p.Flag("no-blob-cache", "neither read nor keep cached blobs");
   p.Option("max-layer-size", "BYTES", "refuse a layer that decompresses to more (default 64 GiB)");
   p.Option("max-image-size", "BYTES", "refuse an image whose layers decompress to more (default 64 GiB)");
   p.Option("max-decompression-ratio", "N",
@@ -57,43 +80,6 @@ Result<std::uint64_t> ParseCount(const ArgParser& p, std::string_view name, std:
   return InvalidArgument("--" + std::string(name) + ": not a number: " + *v);
 }
 
-// A one-line progress display on a terminal; nothing when stderr is not a tty or with --json.
-class ProgressDisplay {
- public:
-  explicit ProgressDisplay(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
-  ~ProgressDisplay() {
-    if (enabled_ && drawn_) std::fputs("\r\033[K", stderr);
-  }
-  image::ProgressCallback Callback() {
-    if (!enabled_) return nullptr;
-    return [this](const image::ProgressEvent& e) { Update(e); };
-  }
-
- private:
-  void Update(const image::ProgressEvent& e) {
-    std::lock_guard lock(mu_);
-    using Phase = image::ProgressEvent::Phase;
-    if (e.phase == Phase::kLayerBytes || e.phase == Phase::kLayerDone) {
-      total_done_ += e.phase == Phase::kLayerDone ? 0 : e.bytes - std::min(e.bytes, last_bytes_[e.layer]);
-      last_bytes_[e.layer] = e.bytes;
-    }
-    if (e.phase == Phase::kFinished || e.layer_count == 0) return;
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    double mb = static_cast<double>(e.bytes) / 1e6, total = static_cast<double>(e.total) / 1e6;
-    double rate = secs > 0 ? static_cast<double>(total_done_) / 1e6 / secs : 0;
-    std::fprintf(stderr, "\r\033[Klayer %zu/%zu  %.1f/%.1f MB  %.1f MB/s", e.layer + 1, e.layer_count, mb,
-                 total, rate);
-    drawn_ = true;
-  }
-
-  bool enabled_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_;
-  std::mutex mu_;
-  std::uint64_t total_done_ = 0;
-  std::map<std::size_t, std::uint64_t> last_bytes_;
-};
-
 // Options, plus the trust objects they point to (kept alive here).
 struct Pipeline {
   PullOptions options;
@@ -101,16 +87,26 @@ struct Pipeline {
   std::unique_ptr<image::LayerDecryptor> decryptor;
 };
 
-Result<std::unique_ptr<Pipeline>> MakePipeline(const ArgParser& p) {
+// $XDG_CACHE_HOME/sealroot/blobs, else ~/.cache/sealroot/blobs; empty when neither is known.
+std::string DefaultBlobCache() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/')
+    return std::string(xdg) + "/sealroot/blobs";
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/')
+    return std::string(home) + "/.cache/sealroot/blobs";
+  return "";
+}
+
+// `enforce_policy` false (inspect): no verifier, so no policy file is needed.
+Result<std::unique_ptr<Pipeline>> MakePipeline(const ArgParser& p, bool enforce_policy = true) {
   auto pipe = std::make_unique<Pipeline>();
   PullOptions& o = pipe->options;
-  if (auto c = p.Get("creds")) {
+  if (auto c = SourceFlag(p, "creds")) {
     if (c->find(':') == std::string::npos) return InvalidArgument("--creds: want USER:PASS");
     o.creds = SecretBytes(std::span(reinterpret_cast<const std::uint8_t*>(c->data()), c->size()));
   }
-  o.authfile = p.Get("authfile").value_or("");
-  o.cert_dir = p.Get("cert-dir").value_or("");
-  o.tls_verify = p.Bool("tls-verify");
+  o.authfile = SourceFlag(p, "authfile").value_or("");
+  o.cert_dir = SourceFlag(p, "cert-dir").value_or("");
+  o.tls_verify = p.Has("src-tls-verify") ? p.Bool("src-tls-verify") : p.Bool("tls-verify");
   o.registries_conf = p.Get("registries-conf").value_or("");
   if (auto platform = p.Get("platform")) {
     SR_ASSIGN_OR_RETURN(o.platform, image::Platform::Parse(*platform));
@@ -119,6 +115,7 @@ Result<std::unique_ptr<Pipeline>> MakePipeline(const ArgParser& p) {
   if (parallel < 1 || parallel > 16) return InvalidArgument("--parallel: between 1 and 16");
   o.parallel_downloads = static_cast<int>(parallel);
   o.spool_dir = p.Get("spool-dir").value_or("");
+  if (!p.Bool("no-blob-cache")) o.blob_cache_dir = p.Get("blob-cache").value_or(DefaultBlobCache());
   SR_ASSIGN_OR_RETURN(o.max_layer_size, ParseCount(p, "max-layer-size", o.max_layer_size));
   SR_ASSIGN_OR_RETURN(o.max_image_size, ParseCount(p, "max-image-size", o.max_image_size));
   SR_ASSIGN_OR_RETURN(o.max_decompression_ratio,
@@ -126,15 +123,21 @@ Result<std::unique_ptr<Pipeline>> MakePipeline(const ArgParser& p) {
   if (o.max_decompression_ratio < 1) return InvalidArgument("--max-decompression-ratio: at least 1");
   SR_ASSIGN_OR_RETURN(o.max_layers, ParseCount(p, "max-layers", o.max_layers));
   image::TrustOptions trust = image::TrustOptionsFromFlags(p);
-  SR_ASSIGN_OR_RETURN(pipe->verifier, image::MakeSignatureVerifier(trust));
+  if (enforce_policy) {
+    SR_ASSIGN_OR_RETURN(pipe->verifier, image::MakeSignatureVerifier(trust));
+  }
   SR_ASSIGN_OR_RETURN(pipe->decryptor, image::MakeLayerDecryptor(trust));
   o.verifier = pipe->verifier.get();
   o.decryptor = pipe->decryptor.get();
   return pipe;
 }
 
-bool WantProgress(const ArgParser& p) {
-  return !p.Bool("json") && ::isatty(STDERR_FILENO);
+// The progress line on a terminal, and the summary line, unless --quiet or --json.
+std::unique_ptr<ProgressDisplay> MakeProgress(const ArgParser& p, PullOptions& options) {
+  bool show = !p.Bool("quiet") && !p.Bool("json");
+  auto display = std::make_unique<ProgressDisplay>(show && ::isatty(STDERR_FILENO), show);
+  options.progress = display->Callback();
+  return display;
 }
 
 Result<std::optional<int>> KeyFd(const ArgParser& p) {
@@ -165,6 +168,7 @@ int Unpack(Args args) {
               "unpack), or into a sealed store with --seal.\nSOURCE: docker://HOST/REPO[:TAG][@DIGEST], "
               "oci:DIR[:TAG], oci-archive:FILE[:TAG].");
   AddSourceFlags(p);
+  p.Flag("quiet", "no progress line and no summary line");
   p.Flag("rootless", "do not chown or mknod; record ownership in user.rootlesscontainers (umoci --rootless)");
   p.Flag("replace", "replace a non-empty DEST once the new bundle is complete");
   p.Option("seal", "STORE", "unpack into this sealed store instead of a bundle; prints the root hash");
@@ -172,14 +176,25 @@ int Unpack(Args args) {
   p.Option("key-fd", "N", "with --seal: read the store key from file descriptor N");
   if (auto rc = cli::ParseCommandLine(p, args)) return *rc;
   bool seal = p.Has("seal");
-  Status usage = p.ExpectPositionals(seal ? 1 : 2, seal ? 1 : 2);
+  Status usage = OkStatus();
+  if (p.positionals().empty()) {
+    usage = InvalidArgument(
+        "missing SOURCE, the image to unpack (usage: sealroot unpack SOURCE DEST, or "
+        "SOURCE --seal STORE)");
+  } else if (!seal && p.positionals().size() == 1) {
+    usage = InvalidArgument(
+        "missing DEST, the bundle directory to create (or give --seal STORE to unpack "
+        "into a sealed store)");
+  } else if (p.positionals().size() > (seal ? 1u : 2u)) {
+    usage = InvalidArgument(seal ? "--seal STORE takes no DEST: unpack SOURCE --seal STORE"
+                                 : "too many arguments: sealroot unpack SOURCE DEST");
+  }
   if (!usage.ok()) return cli::ReportError(p, usage);
   auto ref = image::Reference::Parse(p.positionals()[0]);
   if (!ref.ok()) return cli::ReportError(p, ref.status());
   auto pipe = MakePipeline(p);
   if (!pipe.ok()) return cli::ReportError(p, pipe.status());
-  ProgressDisplay progress(WantProgress(p));
-  (*pipe)->options.progress = progress.Callback();
+  std::unique_ptr<ProgressDisplay> progress = MakeProgress(p, (*pipe)->options);
   json out = {{"image", ref->ToString()}};
   Status s;
   if (seal) {
@@ -190,6 +205,7 @@ int Unpack(Args args) {
     s = sink.ok() ? image::PullAndUnpack(*ref, (*pipe)->options, **sink) : sink.status();
     out["bundle"] = p.positionals()[1];
   }
+  progress->Finish(s.ok());
   if (!s.ok()) return cli::ReportError(p, s);
   if (p.Bool("json")) {
     std::cout << out.dump() << std::endl;
@@ -203,7 +219,14 @@ int Pull(Args args) {
   ArgParser p("sealroot pull", "SOURCE oci:DIR[:TAG]",
               "Copy one platform of an image, every blob verified, into an OCI image layout.");
   AddSourceFlags(p);
+  p.Flag("quiet", "no progress line and no summary line");
   if (auto rc = cli::ParseCommandLine(p, args)) return *rc;
+  if (p.positionals().size() < 2) {
+    return cli::ReportError(
+        p, InvalidArgument(p.positionals().empty()
+                               ? "missing SOURCE and DEST (usage: sealroot pull SOURCE oci:DIR[:TAG])"
+                               : "missing DEST, the OCI layout to copy into (oci:DIR[:TAG])"));
+  }
   if (Status s = p.ExpectPositionals(2, 2); !s.ok()) return cli::ReportError(p, s);
   auto ref = image::Reference::Parse(p.positionals()[0]);
   if (!ref.ok()) return cli::ReportError(p, ref.status());
@@ -211,9 +234,9 @@ int Pull(Args args) {
   if (!dest.ok()) return cli::ReportError(p, dest.status());
   auto pipe = MakePipeline(p);
   if (!pipe.ok()) return cli::ReportError(p, pipe.status());
-  ProgressDisplay progress(WantProgress(p));
-  (*pipe)->options.progress = progress.Callback();
+  std::unique_ptr<ProgressDisplay> progress = MakeProgress(p, (*pipe)->options);
   Status s = image::PullToLayout(*ref, *dest, (*pipe)->options);
+  progress->Finish(s.ok());
   if (!s.ok()) return cli::ReportError(p, s);
   if (p.Bool("json"))
     std::cout << json{{"image", ref->ToString()}, {"destination", dest->ToString()}}.dump() << std::endl;
@@ -295,19 +318,35 @@ int Inspect(Args args) {
   ArgParser p("sealroot inspect", "SOURCE",
               "Show an image's manifest, config, layers and platforms (manifest and config verified).");
   AddSourceFlags(p);
+  p.Flag("raw", "print the manifest (or index) exactly as the source holds it, verified, and nothing else");
+  p.Flag("config", "print the image's config (verified) and nothing else");
   if (auto rc = cli::ParseCommandLine(p, args)) return *rc;
+  if (p.positionals().empty())
+    return cli::ReportError(p, InvalidArgument("missing SOURCE, the image to inspect"));
   if (Status s = p.ExpectPositionals(1, 1); !s.ok()) return cli::ReportError(p, s);
   auto ref = image::Reference::Parse(p.positionals()[0]);
   if (!ref.ok()) return cli::ReportError(p, ref.status());
-  auto pipe = MakePipeline(p);
-  if (!pipe.ok()) return cli::ReportError(p, pipe.status());
   // Inspect reports the policy's verdict (below) instead of enforcing it.
-  (*pipe)->options.verifier = nullptr;
+  auto pipe = MakePipeline(p, /*enforce_policy=*/false);
+  if (!pipe.ok()) return cli::ReportError(p, pipe.status());
   auto source = image::OpenImageSource(*ref, (*pipe)->options);
   if (!source.ok()) return cli::ReportError(p, source.status());
+  if (p.Bool("raw")) {
+    auto top = (*source)->GetManifest(ref->TagOrDigest());
+    if (top.ok() && ref->digest && top->digest != *ref->digest)
+      top = DataLoss("manifest digest mismatch: got " + top->digest.str() + ", want " + ref->digest->str());
+    if (!top.ok())
+      return cli::ReportError(p, std::move(top).status().WithContext("inspecting " + ref->ToString()));
+    std::cout << top->bytes << std::flush;
+    return cli::kExitOk;
+  }
   auto resolved = image::ResolveImage(**source, (*pipe)->options);
   if (!resolved.ok())
     return cli::ReportError(p, std::move(resolved).status().WithContext("inspecting " + ref->ToString()));
+  if (p.Bool("config")) {
+    std::cout << resolved->config_json << std::flush;
+    return cli::kExitOk;
+  }
   json j = InspectJson(*ref, *resolved);
   auto trust = image::InspectTrust(**source, resolved->manifest, image::TrustOptionsFromFlags(p));
   if (p.Bool("json")) {

@@ -7,7 +7,9 @@
 namespace sealroot::image {
 
 void AddTrustFlags(ArgParser& parser) {
-  parser.Option("policy", "FILE", "containers-policy.json to enforce (default: reject every image)");
+  parser.Option("policy", "FILE",
+                "containers-policy.json to enforce (default: $HOME/.config/containers/policy.json, then "
+                "/etc/containers/policy.json)");
   parser.Flag("insecure-policy", "accept any image, signed or not (tests and demos only)");
   parser.Option("registries.d", "DIR", "registries.d directory with signature lookaside locations");
   parser.Option("decryption-key", "FILE[:PASS]", "private key (PEM/DER) for encrypted layers; repeatable");
@@ -20,6 +22,7 @@ TrustOptions TrustOptionsFromFlags(const ArgParser& parser) {
   TrustOptions options;
   options.policy_path = parser.Get("policy").value_or("");
   options.insecure_policy = parser.Bool("insecure-policy");
+  options.search_policy = true;  // these flags are the standalone tool's: look where skopeo looks
   options.registries_d = parser.Get("registries.d").value_or("");
   options.decryption_keys = parser.GetAll("decryption-key");
   options.passphrase_file = parser.Get("passphrase-file").value_or("");

@@ -215,6 +215,7 @@ Result<Policy> Policy::Parse(std::string_view text, std::string_view origin) {
   SR_RETURN_IF_ERROR(CheckMembers(j, {"default", "transports"}, where));
   if (!j.contains("default")) return InvalidArgument(where + ": missing \"default\"");
   Policy policy;
+  policy.origin_ = where;
   SR_ASSIGN_OR_RETURN(policy.default_, ParseRequirements(j["default"], where + ": default"));
   if (auto t = j.find("transports"); t != j.end()) {
     if (!t->is_object()) return InvalidArgument(where + ": \"transports\" is not an object");

@@ -69,8 +69,11 @@ class Policy {
     std::string scope;
   };
   Selection For(const Reference& ref) const;
+  // Where the policy came from, as given to Parse ("policy /etc/containers/policy.json").
+  const std::string& origin() const { return origin_; }
 
  private:
+  std::string origin_;
   Requirements default_;
   std::map<std::string, std::map<std::string, Requirements>, std::less<>> transports_;
 };

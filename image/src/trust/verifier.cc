@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
+
 #include "base/file.h"
 #include "base/log.h"
 #include "image/src/trust/signatures.h"
@@ -20,9 +22,15 @@ Result<Policy> LoadPolicy(const TrustOptions& options) {
       return InvalidArgument("--policy and --insecure-policy exclude each other");
     return Policy::Parse(kInsecurePolicy, "--insecure-policy");
   }
-  if (options.policy_path.empty()) return Policy::Parse(kDefaultPolicy, "default policy");
-  SR_ASSIGN_OR_RETURN(std::string text, ReadFile(options.policy_path, 4 << 20));
-  return Policy::Parse(text, "policy " + options.policy_path);
+  std::string path = options.policy_path;
+  if (path.empty() && options.search_policy) {
+    SR_ASSIGN_OR_RETURN(path, FindPolicyFile());
+  }
+  if (path.empty()) return Policy::Parse(kDefaultPolicy, "default policy");
+  auto text = ReadFile(path, 4 << 20);
+  if (!text.ok()) return std::move(text).status().WithContext("reading the signature policy");
+  SR_LOG(kDebug) << "signature policy: " << path;
+  return Policy::Parse(*text, "policy " + path);
 }
 
 Result<RegistriesD> LoadRegistries(const TrustOptions& options) {
@@ -39,9 +47,9 @@ Status PolicyVerifier::VerifyImage(ImageSource& source, const ManifestBytes& man
   for (const Requirement& req : *selected.requirements) {
     Status status = EvaluateRequirement(req, signatures);
     if (!status.ok()) {
-      std::string why = ref.ToString() + " (manifest " + manifest.digest.str() +
-                        ") rejected by policy scope \"" + selected.scope + "\", requirement " +
-                        req.description + ": " + status.message();
+      std::string why = ref.ToString() + " (manifest " + manifest.digest.str() + ") rejected by " +
+                        policy_.origin() + ", scope \"" + selected.scope + "\", requirement " +
+                        req.description + ": " + status.message() + hint_;
       if (status.code() == Code::kPermissionDenied) return PermissionDenied(std::move(why));
       return Status(status.code(), std::move(why));
     }
@@ -54,11 +62,34 @@ Status PolicyVerifier::VerifyImage(ImageSource& source, const ManifestBytes& man
 
 namespace sealroot::image {
 
+Result<std::string> FindPolicyFile() {
+  std::vector<std::string> candidates;
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    candidates.push_back(std::string(home) + "/.config/containers/policy.json");
+  }
+  candidates.emplace_back(trust::kSystemPolicy);
+  std::string tried;
+  for (const std::string& path : candidates) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) return path;
+    tried += (tried.empty() ? "" : " nor ") + path;
+  }
+  return NotFound("no signature policy: neither " + tried +
+                  " exists; give one with --policy FILE (containers-policy.json(5)), or "
+                  "--insecure-policy to accept any image");
+}
+
 Result<std::unique_ptr<SignatureVerifier>> MakeSignatureVerifier(const TrustOptions& options) {
   SR_ASSIGN_OR_RETURN(trust::Policy policy, trust::LoadPolicy(options));
   SR_ASSIGN_OR_RETURN(trust::RegistriesD registries, trust::LoadRegistries(options));
+  std::string hint;
+  if (options.search_policy) {
+    hint =
+        "; to accept it, change that policy, choose another with --policy FILE, or accept any image with "
+        "--insecure-policy";
+  }
   return std::unique_ptr<SignatureVerifier>(
-      std::make_unique<trust::PolicyVerifier>(std::move(policy), std::move(registries)));
+      std::make_unique<trust::PolicyVerifier>(std::move(policy), std::move(registries), std::move(hint)));
 }
 
 }  // namespace sealroot::image
