@@ -31,7 +31,8 @@ constexpr Command kCommands[] = {
     {"keyprovider", sealroot::tool::KeyProvider,
      "the owner's key broker: KBS attestation protocol (--kbs), or unwrapping for anyone (--dev-unwrap)"},
     {"enclave", sealroot::tool::Enclave, "measure, sign, verify and run (simulated) enclaves"},
-    {"ctl", sealroot::tool::Ctl, "talk to an enclave-agent (pull, create, start, logs, ...)"},
+    {"ctl", sealroot::tool::Ctl,
+     "talk to an enclave-agent, as ctr does (pull, create, start, exec, ps, ...)"},
 };
 
 void PrintUsage(std::ostream& out) {
