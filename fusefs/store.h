@@ -1,13 +1,15 @@
 // The sealed store directory (design/sealfs.md "Store layout"): format version, lock, key
-// check, write-once objects, committed layers and image roots, gc and df. Everything read from
-// the directory is untrusted; what authenticates content is the object format (object.h) and the
+// check, write-once objects, committed layers and image roots, root names and pins, gc and df. Everything
+// read from the directory is untrusted; what authenticates content is the object format (object.h) and the
 // record MACs checked here.
 //
 // Thread-safety: a Store may be shared by threads once opened (its methods only use *at()
 // calls on the directory fd and its immutable fields).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,7 +25,8 @@ namespace sealroot::fusefs {
 inline constexpr std::string_view kStoreVersion = "sealfs-store 2\n";
 
 enum class StoreLock {
-  kNone,       // readers: objects are write-once, nothing they read can disappear under gc
+  kNone,       // readers: objects are write-once; gc removes only roots neither named nor pinned
+               // (PinRoot) and what no remaining root uses
   kShared,     // writers: keeps gc out while objects are not yet listed by a layer or root
   kExclusive,  // gc
 };
@@ -49,7 +52,42 @@ class StagedFile {
   UniqueFd fd_;
 };
 
+// A held pin on a root (a mount using it): gc keeps the root while the pin's process holds it,
+// whether it releases it by destruction or by exiting (a pin file whose lock no process holds
+// is stale, and gc removes it).
+class RootPin {
+ public:
+  RootPin(int dir_fd, std::string name, UniqueFd fd)
+      : dir_fd_(dir_fd), name_(std::move(name)), fd_(std::move(fd)) {}
+  ~RootPin();
+  RootPin(RootPin&& other) noexcept
+      : dir_fd_(other.dir_fd_), name_(std::exchange(other.name_, {})), fd_(std::move(other.fd_)) {}
+  RootPin& operator=(RootPin&&) = delete;
+  RootPin(const RootPin&) = delete;
+
+ private:
+  int dir_fd_;
+  std::string name_;
+  UniqueFd fd_;
+};
+
+// A named root (design/sealfs.md "Named roots"). Names: 1 to 128 characters of
+// [A-Za-z0-9_.:@+/-], starting with a letter or digit.
+struct NamedRoot {
+  std::string name;
+  RootHash root{};
+};
+Status ValidateRootName(std::string_view name);
+
+struct GcOptions {
+  // false: every committed root is kept (gc removes only what no root uses). true: the roots
+  // not in `keep` and not pinned are removed first, then what no remaining root uses.
+  bool prune_roots = false;
+  std::set<RootHash> keep;
+};
+
 struct GcReport {
+  std::uint64_t roots_removed = 0;
   std::uint64_t objects_removed = 0;
   std::uint64_t bytes_removed = 0;
   std::uint64_t layers_removed = 0;
@@ -101,8 +139,22 @@ class Store {
   bool HasRoot(const RootHash& root) const;
   Result<std::vector<RootHash>> ListRoots() const;
 
+  // Root names, sealed under the key (STORE/names). kNotFound when the store has no names file
+  // (a store sealed before named roots: design/sealfs.md); kDataLoss when it fails to
+  // authenticate (tampered, or another key's).
+  Result<std::vector<NamedRoot>> RootNames(const StoreKey& key) const;
+  // Reads the names (none if the file is absent), lets `edit` change them, and writes them back
+  // atomically; concurrent updates are serialized (flock on STORE/names.lock).
+  Status UpdateRootNames(const StoreKey& key,
+                         const std::function<Status(std::vector<NamedRoot>&)>& edit) const;
+  // Pins `root` for the life of the returned pin (or of this process): gc keeps it. Serialized
+  // with gc by the store lock (waits while gc runs).
+  Result<RootPin> PinRoot(const RootHash& root) const;
+  // Roots pinned by a live process; stale pins are removed (with kExclusive) or skipped.
+  Result<std::set<RootHash>> PinnedRoots() const;
+
   // Requires StoreLock::kExclusive.
-  Result<GcReport> CollectGarbage() const;
+  Result<GcReport> CollectGarbage(const GcOptions& options = {}) const;
   Result<UsageReport> Usage() const;
 
   ~Store();

@@ -2,6 +2,7 @@
 //   object key = HKDF-SHA256(ikm = K, salt = object salt, info = "sealfs v1 object key")
 //   record MAC key = HKDF-SHA256(ikm = K, info = "sealfs v1 record mac")
 //   name key = HKDF-SHA256(ikm = K, info = "sealfs v2 store names")
+//   root names key = HKDF-SHA256(ikm = K, info = "sealfs v2 root names")
 //
 // Thread-safety: immutable after Create; const methods may be called from any thread.
 #pragma once
@@ -31,6 +32,8 @@ class StoreKey {
   // The store's on-disk name of a layer: hex HMAC-SHA256(name key, DiffID), so the layout shows
   // no DiffID to the host (a DiffID would name a public image).
   std::string LayerName(std::string_view diff_id) const;
+  // The AES-256-GCM key of the store's root names file (design/sealfs.md "Named roots").
+  Result<SecretBytes> RootNamesKey() const;
 
   StoreKey(StoreKey&&) = default;
   StoreKey& operator=(StoreKey&&) = default;

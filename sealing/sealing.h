@@ -25,10 +25,20 @@ struct SealOptions {
   SecretBytes key;        // 32 bytes
 };
 
-Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options);
+// With a `root_name`, Finish also names the root so (fusefs::Store::UpdateRootNames), while the
+// sink still holds the store's shared lock (no gc in between).
+Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options, std::string root_name = "");
 
 // Exactly one of key_file / key_fd. A key file that does not
-// exist is created with a random 256-bit key, mode 0600; an existing one must hold exactly one key.
+// exist is created with a random 256-bit key, mode 0600; an existing one must hold exactly one key
+// and be readable and writable by its owner only (anything more is refused, as ssh does).
 Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, std::optional<int> key_fd);
+
+// As LoadOrCreateKey, for sealing into `store_dir`: a missing key file is created only when the
+// store has no key yet (new); for a store that has one it is an error (a mistyped path must not
+// become a new key).
+Result<SecretBytes> LoadOrCreateStoreKey(const std::string& store_dir,
+                                         const std::optional<std::string>& key_file,
+                                         std::optional<int> key_fd);
 
 }  // namespace sealroot::sealing

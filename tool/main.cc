@@ -25,12 +25,14 @@ constexpr Command kCommands[] = {
     {"mount", sealroot::tool::Mount, "mount a sealed root (FUSE)"},
     {"umount", sealroot::tool::Umount, "unmount a sealed root"},
     {"fsck", sealroot::tool::Fsck, "verify every object of a sealed root"},
-    {"gc", sealroot::tool::Gc, "remove store objects no root uses"},
+    {"gc", sealroot::tool::Gc, "remove roots neither named nor mounted, and what only they used"},
+    {"roots", sealroot::tool::Roots, "list, name and unname a sealed store's roots (ls|add|rm)"},
     {"df", sealroot::tool::Df, "show a store's space usage"},
     {"keyprovider", sealroot::tool::KeyProvider,
      "the owner's key broker: KBS attestation protocol (--kbs), or unwrapping for anyone (--dev-unwrap)"},
     {"enclave", sealroot::tool::Enclave, "measure, sign, verify and run (simulated) enclaves"},
-    {"ctl", sealroot::tool::Ctl, "talk to an enclave-agent (pull, create, start, logs, ...)"},
+    {"ctl", sealroot::tool::Ctl,
+     "talk to an enclave-agent, as ctr does (pull, create, start, exec, ps, ...)"},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -52,6 +52,9 @@ class Process {
   virtual Status CloseStdin() = 0;
   // Sets the size of its terminal (process.terminal); kFailedPrecondition when it has none.
   virtual Status ResizeTerminal(unsigned rows, unsigned columns) = 0;
+  // The exit status if the process is known to have exited, without blocking; nullopt otherwise
+  // (also when the implementation cannot tell without waiting).
+  virtual std::optional<std::int32_t> ExitStatus() { return std::nullopt; }
 };
 
 class ContainerRuntime {

@@ -13,6 +13,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "agent.pb.h"
 #include "agent/server/config.h"
@@ -32,6 +34,10 @@ inline constexpr char kApiVersion[] = "0.0.1";
 // Where the owner's workload policy comes from: the measured configuration's "workload" section,
 // or the owner's key broker (key_broker.workload_policy), fetched after attestation on first use.
 using WorkloadPolicySource = std::function<Result<std::shared_ptr<const WorkloadPolicy>>()>;
+
+// The container id PullImage records for a request without one (enclave-cc's shim derives one
+// from the image): "img-" + the first 16 bytes of SHA-256(image), in hex.
+std::string DerivedContainerId(std::string_view image);
 
 struct ServiceDeps {
   std::unique_ptr<ImagePuller> puller;
@@ -67,6 +73,9 @@ class AgentService {
   virtual Result<::grpc::WriteStreamResponse> WriteStdin(const ::grpc::WriteStreamRequest& request) = 0;
   virtual Result<Empty> CloseStdin(const ::grpc::CloseStdinRequest& request) = 0;
   virtual Result<Empty> TtyWinResize(const ::grpc::TtyWinResizeRequest& request) = 0;
+  // sealroot extension (design/api.md): every container, sorted by id.
+  virtual Result<::grpc::ListContainersResponse> ListContainers(
+      const ::grpc::ListContainersRequest& request) = 0;
 
   virtual Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) = 0;
   virtual Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) = 0;

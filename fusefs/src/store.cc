@@ -89,7 +89,7 @@ Status CheckDiffId(std::string_view diff_id) {
 }
 
 Status CreateLayout(int dir_fd) {
-  for (const char* sub : {"objects", "layers", "roots", "staging"}) {
+  for (const char* sub : {"objects", "layers", "roots", "staging", "pins"}) {
     if (mkdirat(dir_fd, sub, 0700) != 0 && errno != EEXIST)
       return ErrnoStatus(std::string("creating ") + sub, errno);
   }
@@ -171,7 +171,9 @@ Status Store::CheckKey(const StoreKey& key, bool bind) const {
     SR_RETURN_IF_ERROR(RenameNoReplace(dir_fd_.get(), f.name(), "key-check", &existed));
     if (!existed) {
       f.Release();
-      return OkStatus();
+      // A store bound now starts with an empty names file: a store without one was sealed
+      // before named roots, and gc treats it so (design/sealfs.md "Named roots").
+      return UpdateRootNames(key, [](std::vector<NamedRoot>&) { return OkStatus(); });
     }
     stored = ReadAt(dir_fd_.get(), "key-check", 4096);  // another writer bound it first
   }

@@ -98,11 +98,23 @@ std::uint64_t FileSize(int dir_fd, const std::string& name) {
 
 }  // namespace
 
-Result<GcReport> Store::CollectGarbage() const {
+Result<GcReport> Store::CollectGarbage(const GcOptions& options) const {
   if (lock_ != StoreLock::kExclusive) return FailedPrecondition("gc needs the store's exclusive lock");
   const std::string ctx = "collecting garbage in store " + dir_;
-  SR_ASSIGN_OR_RETURN(Liveness live, ComputeLiveness());
   GcReport report;
+  if (options.prune_roots) {
+    // Roots neither kept nor pinned go first; what only they used is then unreferenced.
+    SR_ASSIGN_OR_RETURN(std::set<RootHash> pinned, PinnedRoots());
+    SR_ASSIGN_OR_RETURN(std::vector<RootHash> roots, ListRoots());
+    for (const RootHash& root : roots) {
+      if (options.keep.contains(root) || pinned.contains(root)) continue;
+      std::string rel = "roots/" + HashHex(root);
+      if (unlinkat(dir_fd_.get(), rel.c_str(), 0) != 0 && errno != ENOENT)
+        return ErrnoStatus(ctx + ": removing root " + HashHex(root), errno);
+      ++report.roots_removed;
+    }
+  }
+  SR_ASSIGN_OR_RETURN(Liveness live, ComputeLiveness());
   auto remove_layer = [&](const std::string& name, int) -> Status {
     if (live.layers.contains(name)) return OkStatus();
     ++report.layers_removed;

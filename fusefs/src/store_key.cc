@@ -59,6 +59,10 @@ Hash32 StoreKey::RecordMac(std::span<const std::uint8_t> data) const {
   return mac.Finish();
 }
 
+Result<SecretBytes> StoreKey::RootNamesKey() const {
+  return Hkdf(key_.span(), {}, "sealfs v2 root names");
+}
+
 std::string StoreKey::LayerName(std::string_view diff_id) const {
   HmacSha256 mac(name_key_.span());
   mac.Update(AsBytes(diff_id));

@@ -1,15 +1,16 @@
 # Demo step: the sealed root filesystem. Seals the busybox image of step 10 into a sealed store
 # (encrypted, one root hash authenticates everything), mounts it read-only through FUSE, runs a
 # command from it, checks it with fsck, then shows a tampered store giving EIO and fsck naming
-# the damaged object. Exports DEMO_STORE, DEMO_STORE_KEY and DEMO_ROOT for later steps.
+# the damaged object, and named roots: gc keeps the named (and mounted) root and reclaims an
+# unnamed one. Exports DEMO_STORE, DEMO_STORE_KEY and DEMO_ROOT for later steps.
 
 seal_dir=$DEMO_WORK/sealfs
 mkdir -p "$seal_dir/mnt"
 export DEMO_STORE=$seal_dir/store DEMO_STORE_KEY=$seal_dir/store.key
 
-step "sealfs: sealroot unpack $DEMO_IMAGE --seal (a new key is created, mode 0600)"
+step "sealfs: sealroot unpack $DEMO_IMAGE --seal --name busybox (a new store: its key is created, mode 0600)"
 DEMO_ROOT=$("$SEALROOT_BIN/sealroot" unpack --insecure-policy --tls-verify=false "$DEMO_IMAGE" \
-  --seal "$DEMO_STORE" --key-file "$DEMO_STORE_KEY") || fail "sealroot unpack --seal"
+  --seal "$DEMO_STORE" --key-file "$DEMO_STORE_KEY" --name busybox) || fail "sealroot unpack --seal"
 DEMO_ROOT=$(echo "$DEMO_ROOT" | grep -Eo '[0-9a-f]{64}' | tail -1)
 [[ ${#DEMO_ROOT} == 64 ]] || fail "no root hash printed"
 export DEMO_ROOT
@@ -47,3 +48,11 @@ if "$SEALROOT_BIN/sealroot" fsck "$seal_dir/tampered" --root "$DEMO_ROOT" --key-
   fail "fsck accepted a tampered store"
 fi
 "$SEALROOT_BIN/sealroot" umount "$seal_dir/mnt2" || fail "sealroot umount"
+
+step "sealfs: named roots: an unnamed second seal of the image; gc keeps the named root, reclaims the other"
+"$SEALROOT_BIN/sealroot" unpack --insecure-policy --tls-verify=false "$DEMO_IMAGE" --seal "$DEMO_STORE" \
+  --key-file "$DEMO_STORE_KEY" >/dev/null || fail "sealing an unnamed root"
+"$SEALROOT_BIN/sealroot" roots ls "$DEMO_STORE" --key-file "$DEMO_STORE_KEY" || fail "roots ls"
+"$SEALROOT_BIN/sealroot" gc "$DEMO_STORE" --key-file "$DEMO_STORE_KEY" || fail "gc"
+"$SEALROOT_BIN/sealroot" fsck "$DEMO_STORE" --root "$DEMO_ROOT" --key-file "$DEMO_STORE_KEY" ||
+  fail "gc removed what the named root uses"

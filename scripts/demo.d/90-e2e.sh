@@ -194,6 +194,7 @@ PY
   printf '%s\n' "$out" | sed 's/^/  | /'
   [[ $status == 0 ]] || fail "the container exited with $status"
   [[ $out == "hello from app (uid 1000) in /home/app on "*$'\n'"$marker" ]] || fail "unexpected output"
+  ctl ps || fail "ListContainers"
 
   step "e2e: the command the image owner's policy allows runs too"
   ctl pull "$image" --container-id demo-owner >/dev/null || fail "PullImage demo-owner"

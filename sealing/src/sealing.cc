@@ -4,10 +4,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
+#include "fusefs/store.h"
 #include "fusefs/writer.h"
 
 namespace sealroot::sealing {
@@ -82,8 +86,9 @@ class SealingLayerSink final : public image::LayerSink {
 
 class SealingSinkImpl final : public SealingSink {
  public:
-  SealingSinkImpl(std::shared_ptr<const fusefs::Store> store, std::shared_ptr<const fusefs::StoreKey> key)
-      : store_(std::move(store)), key_(std::move(key)) {}
+  SealingSinkImpl(std::shared_ptr<const fusefs::Store> store, std::shared_ptr<const fusefs::StoreKey> key,
+                  std::string name)
+      : store_(std::move(store)), key_(std::move(key)), name_(std::move(name)) {}
 
   std::string root_hash_hex() const override { return root_hex_; }
 
@@ -111,7 +116,13 @@ class SealingSinkImpl final : public SealingSink {
     if (!root.ok())
       return root.status().WithContext("sealing image " + image.reference + " into " + store_->dir());
     root_hex_ = fusefs::HashHex(*root);
-    return OkStatus();
+    if (name_.empty()) return OkStatus();
+    // Named while this writer still holds the store's shared lock: no gc in between.
+    return store_->UpdateRootNames(*key_, [&](std::vector<fusefs::NamedRoot>& names) {
+      std::erase_if(names, [&](const fusefs::NamedRoot& n) { return n.name == name_; });
+      names.push_back({name_, *root});
+      return OkStatus();
+    });
   }
 
   // Committed layers stay in the store for reuse (gc removes them if no root ever uses them);
@@ -121,6 +132,7 @@ class SealingSinkImpl final : public SealingSink {
  private:
   std::shared_ptr<const fusefs::Store> store_;
   std::shared_ptr<const fusefs::StoreKey> key_;
+  std::string name_;
   std::string root_hex_;
 };
 
@@ -144,13 +156,14 @@ Result<SecretBytes> ParseKey(std::string& text, const std::string& where) {
 
 }  // namespace
 
-Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options) {
+Result<std::unique_ptr<SealingSink>> OpenSealingSink(SealOptions options, std::string root_name) {
+  if (!root_name.empty()) SR_RETURN_IF_ERROR(fusefs::ValidateRootName(root_name));
   SR_ASSIGN_OR_RETURN(fusefs::StoreKey key, fusefs::StoreKey::Create(std::move(options.key)));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<fusefs::Store> store,
                       fusefs::Store::Open(options.store_dir, /*create=*/true, fusefs::StoreLock::kShared));
   SR_RETURN_IF_ERROR(store->CheckKey(key, /*bind=*/true));
   return std::unique_ptr<SealingSink>(std::make_unique<SealingSinkImpl>(
-      std::move(store), std::make_shared<const fusefs::StoreKey>(std::move(key))));
+      std::move(store), std::make_shared<const fusefs::StoreKey>(std::move(key)), std::move(root_name)));
 }
 
 Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, std::optional<int> key_fd) {
@@ -168,8 +181,27 @@ Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, 
         WriteFileAtomic(*key_file, key.span(), 0600).WithContext("creating key file " + *key_file));
     return key;
   }
+  // As ssh refuses an unprotected private key: a key others can read is no secret any more.
+  if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return PermissionDenied("key file " + *key_file + " has permissions " + mode +
+                            ", so others can read or change it: refused (chmod 600 " + *key_file + ")");
+  }
   SR_ASSIGN_OR_RETURN(std::string text, ReadFile(*key_file, 4096));
   return ParseKey(text, "key file " + *key_file);
+}
+
+Result<SecretBytes> LoadOrCreateStoreKey(const std::string& store_dir,
+                                         const std::optional<std::string>& key_file,
+                                         std::optional<int> key_fd) {
+  struct stat st {};
+  if (key_file && stat(key_file->c_str(), &st) != 0 && errno == ENOENT &&
+      ::access(JoinPath(store_dir, "key-check").c_str(), F_OK) == 0) {
+    return NotFound("key file " + *key_file + " does not exist, and store " + store_dir +
+                    " already has a key: give that key's file (a new key is created only for a new store)");
+  }
+  return LoadOrCreateKey(key_file, key_fd);
 }
 
 }  // namespace sealroot::sealing

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <thread>
 
 #include "base/file.h"
@@ -295,6 +296,42 @@ TEST_F(ServiceTest, ProcessStreamsReachTheRuntime) {
   wait.set_container_id("c1");
   EXPECT_EQ(service_->WaitProcess(wait)->status(), 7);
   EXPECT_EQ(service_->StartContainer(start).status().code(), Code::kFailedPrecondition);  // stopped
+}
+
+// ListContainers (a sealroot extension for `ctl ps`): every container with its image, state and
+// its init's exit status, known even when no one waited for it.
+TEST_F(ServiceTest, ListContainersReportsImageStateAndAnExitNoOneWaitedFor) {
+  Restart(/*with_runtime=*/true);
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  ASSERT_TRUE(Pull("registry/a:1", "c2").ok());
+  ::grpc::StartContainerRequest start;
+  start.set_container_id("c1");
+  ASSERT_TRUE(service_->StartContainer(start).ok());
+  auto list = [&] {
+    auto listed = service_->ListContainers(::grpc::ListContainersRequest());
+    EXPECT_TRUE(listed.ok());
+    return listed.ok() ? *listed : ::grpc::ListContainersResponse();
+  };
+  ::grpc::ListContainersResponse running = list();
+  ASSERT_EQ(running.containers_size(), 2);
+  EXPECT_EQ(running.containers(0).container_id(), "c1");
+  EXPECT_EQ(running.containers(0).state(), "running");
+  EXPECT_FALSE(running.containers(0).exited());
+  EXPECT_EQ(running.containers(0).image(), Pull("registry/a:1", "c2")->image_ref());
+  EXPECT_EQ(running.containers(1).container_id(), "c2");
+  EXPECT_EQ(running.containers(1).state(), "pulled");
+  // The init exits (EchoProcess: status 7 when its stdin closes); nobody calls WaitProcess.
+  ::grpc::CloseStdinRequest close;
+  close.set_container_id("c1");
+  ASSERT_TRUE(service_->CloseStdin(close).ok());
+  ::grpc::ListContainersResponse after;
+  for (int i = 0; i < 200 && !(after = list()).containers(0).exited(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(after.containers(0).exited());
+  EXPECT_EQ(after.containers(0).exit_status(), 7);
+  EXPECT_EQ(after.containers(0).state(), "stopped");
 }
 
 TEST_F(ServiceTest, RemoveContainerRemovesUpperAndImageOnlyItUsed) {

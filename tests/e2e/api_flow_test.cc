@@ -5,13 +5,16 @@
 // status waited for, then removed — over ttrpc (the project's own client, as `sealroot ctl`
 // uses) and over gRPC (Python grpcio from the project's protos). The agent's configuration is
 // its measured manifest (the owner's workload policy in it); the boot's manifest names the
-// agent it accepts. Also the "boot" config section.
+// agent it accepts. Also the "boot" config section, and `sealroot ctl` (CtlTest) as ctr and
+// kubectl users expect it: exec streaming and exit codes, ps, pull's container id, --authfile,
+// --grpc.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -51,11 +54,14 @@ const std::vector<std::string> kProbe = {"sh", "-c", "head -1 /etc/passwd; exit 
 const std::vector<std::string> kWritePrivate = {"sh", "-c", "echo private-to-a > /etc/note"};
 const std::vector<std::string> kReadPrivate = {"sh", "-c", "cat /etc/note"};
 const std::vector<std::string> kTerminalSize = {"sh", "-c", "stty size; read x; stty size"};
+const std::vector<std::string> kReadsStdin = {"sh", "-c",
+                                              "read line; echo got $line; echo to stderr >&2; exit 4"};
+const std::vector<std::string> kIsTerminal = {"sh", "-c", "test -t 1 && echo terminal"};
 
 json OwnerPolicy() {
   return {{"args", {kHello, kOverGrpc, kFails, kSleeper, kMustNotRun, kWritePrivate, kReadPrivate}},
           {"cwd", {"/"}},
-          {"exec", {kProbe, kTerminalSize}}};
+          {"exec", {kProbe, kTerminalSize, kReadsStdin, kIsTerminal}}};
 }
 
 // Built once: the registry with busybox, the signing key, the boot (with its manifest naming
@@ -705,6 +711,133 @@ TEST(BootConfigTest, OutsideAnEnclaveAConfiguredBootIsNotAvailable) {
   auto started = deps->runtime->Start(launch);
   EXPECT_EQ(started.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(started.status().message().find("boot not available"), std::string::npos);
+}
+
+// `sealroot ctl` as ctr/kubectl users expect it, against the real agent and boot: pull prints
+// the container id it made, exec streams the process's output and exits with its status (an
+// exec id made up when none is given; -i forwards stdin, -t gives a terminal), ps lists the
+// containers with image, state and exit status; and the same over the gRPC endpoint.
+class CtlTest : public ApiFlowTest {
+ protected:
+  sealroot::testing::CommandResult Ctl(std::vector<std::string> args, const std::string& stdin_data = "",
+                                       bool grpc = false) {
+    std::vector<std::string> argv = {BuiltProgram("sealroot"), "ctl"};
+    if (grpc) {
+      argv.insert(argv.end(), {"--grpc", "unix://" + (dir_ / "grpc.sock")});
+    } else {
+      argv.insert(argv.end(), {"--address", "unix://" + (dir_ / "ttrpc.sock")});
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return sealroot::testing::Run(argv, {.stdin_data = stdin_data});
+  }
+  static std::vector<std::string> With(std::vector<std::string> head,
+                                       const std::vector<std::string>& command) {
+    head.push_back("--");
+    head.insert(head.end(), command.begin(), command.end());
+    return head;
+  }
+};
+
+TEST_F(CtlTest, PullPrintsTheContainerIdAndExecStreamsAndReturnsTheExitStatus) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  auto pulled = Ctl({"pull", material->image});
+  ASSERT_TRUE(pulled.ok()) << pulled.err << Log();
+  const std::string id = pulled.out.substr(0, pulled.out.find('\n'));
+  EXPECT_EQ(pulled.out, id + "\n");
+  EXPECT_TRUE(id.starts_with("img-")) << id;
+  EXPECT_NE(pulled.err.find("@sha256:"), std::string::npos) << pulled.err;  // the pinned reference
+  ASSERT_TRUE(Ctl(With({"create", id, "--cwd", "/"}, kSleeper)).ok()) << Log();
+  auto started = Ctl({"start", id});
+  ASSERT_TRUE(started.ok()) << started.err << Log();
+
+  auto probe = Ctl(With({"exec", id, "--cwd", "/"}, kProbe));
+  EXPECT_EQ(probe.exit_code, 5) << probe.err << Log();
+  EXPECT_EQ(probe.out, "root:x:0:0:root:/root:/bin/sh\n");  // the image's, from inside its root
+  // Twice without --exec-id: each gets its own generated id.
+  EXPECT_EQ(Ctl(With({"exec", id, "--cwd", "/"}, kProbe)).exit_code, 5);
+  // -i: ctl's stdin reaches the process; its stderr comes out on ctl's.
+  auto interactive = Ctl(With({"exec", "-i", id, "--cwd", "/"}, kReadsStdin), "hello\n");
+  EXPECT_EQ(interactive.exit_code, 4) << interactive.err;
+  EXPECT_EQ(interactive.out, "got hello\n");
+  EXPECT_EQ(interactive.err, "to stderr\n");
+  // Without -i the process's stdin is closed: it reads EOF instead of waiting.
+  auto closed = Ctl(With({"exec", id, "--cwd", "/"}, kReadsStdin), "ignored\n");
+  EXPECT_EQ(closed.exit_code, 4);
+  EXPECT_EQ(closed.out, "got\n");
+  // -t: a terminal (the line discipline turns \n into \r\n).
+  auto tty = Ctl(With({"exec", "-t", id, "--cwd", "/"}, kIsTerminal));
+  EXPECT_EQ(tty.exit_code, 0) << tty.err;
+  EXPECT_EQ(tty.out, "terminal\r\n");
+  EXPECT_EQ(Ctl(With({"exec", id, "--cwd", "/"}, kIsTerminal)).exit_code, 1);
+  // A command the policy does not list: refused, ctl's own error and exit code.
+  auto refused = Ctl(With({"exec", id, "--cwd", "/"}, kMustNotRun));
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;
+  EXPECT_NE(refused.err.find("process.args"), std::string::npos) << refused.err;
+}
+
+TEST_F(CtlTest, PsListsContainersWithImageStateAndExitStatusOverTtrpcAndGrpc) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  ASSERT_TRUE(Ctl({"pull", material->image, "--container-id", "sleeper"}).ok()) << Log();
+  ASSERT_TRUE(Ctl(With({"create", "sleeper", "--cwd", "/"}, kSleeper)).ok());
+  ASSERT_TRUE(Ctl({"start", "sleeper"}).ok()) << Log();
+  ASSERT_TRUE(Ctl({"pull", material->image, "--container-id", "failing"}).ok());
+  ASSERT_TRUE(Ctl(With({"create", "failing", "--cwd", "/"}, kFails)).ok());
+  ASSERT_TRUE(Ctl({"start", "failing"}).ok()) << Log();
+  auto waited = Ctl({"wait", "failing"});
+  ASSERT_EQ(waited.out, "42\n") << waited.err;
+  ASSERT_TRUE(Ctl({"pull", material->image, "--container-id", "pulled-only"}).ok());
+
+  for (bool grpc : {false, true}) {
+    SCOPED_TRACE(grpc ? "gRPC" : "ttrpc");
+    auto ps = Ctl({"ps", "--json"}, "", grpc);
+    ASSERT_TRUE(ps.ok()) << ps.err;
+    json out = json::parse(ps.out, nullptr, false);
+    ASSERT_FALSE(out.is_discarded()) << ps.out;
+    std::map<std::string, json> by_id;
+    for (const json& c : out["containers"]) by_id[c["container_id"].get<std::string>()] = c;
+    ASSERT_EQ(by_id.size(), 3u) << ps.out;
+    EXPECT_EQ(by_id["sleeper"]["state"], "running");
+    EXPECT_TRUE(by_id["sleeper"]["exit_status"].is_null());
+    EXPECT_EQ(by_id["failing"]["state"], "stopped");
+    EXPECT_EQ(by_id["failing"]["exit_status"], 42);
+    EXPECT_EQ(by_id["pulled-only"]["state"], "pulled");
+    for (const auto& entry : by_id) {
+      const std::string image = entry.second["image"].get<std::string>();
+      EXPECT_NE(image.find("busybox@sha256:"), std::string::npos) << image;
+    }
+  }
+  auto text = Ctl({"ps"}, "", /*grpc=*/true);
+  ASSERT_TRUE(text.ok()) << text.err;
+  EXPECT_TRUE(text.out.starts_with("CONTAINER")) << text.out;
+  EXPECT_NE(text.out.find("failing"), std::string::npos) << text.out;
+  // exec over gRPC streams and returns the status too.
+  auto probe = Ctl(With({"exec", "sleeper", "--cwd", "/"}, kProbe), "", /*grpc=*/true);
+  EXPECT_EQ(probe.exit_code, 5) << probe.err;
+  EXPECT_EQ(probe.out, "root:x:0:0:root:/root:/bin/sh\n");
+  // An address gRPC cannot serve is a usage error, not a hang.
+  EXPECT_EQ(sealroot::testing::Run({BuiltProgram("sealroot"), "ctl", "--grpc", "tcp://127.0.0.1:1", "ps"})
+                .exit_code,
+            2);
+}
+
+TEST_F(CtlTest, PullTakesCredentialsFromAnAuthfileOrACredsFile) {
+  sealroot::testing::Registry locked({.tls = false, .user = "owner", .password = "s3cret"});
+  locked.Push(sealroot::testing::BuildBusyboxImage(dir_ / "layout", "busybox"), "private:1");
+  const std::string image = locked.Ref("private:1");
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  EXPECT_NE(Ctl({"pull", image, "--container-id", "anonymous"}).exit_code, 0);
+  // skopeo's --authfile: a containers-auth.json keyed by registry.
+  json auth = {{"auths", {{locked.host(), {{"auth", Base64Encode(AsBytes("owner:s3cret"))}}}}}};
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "auth.json", auth.dump(), 0600).ok());
+  auto with_authfile = Ctl({"pull", image, "--container-id", "c1", "--authfile", dir_ / "auth.json"});
+  ASSERT_TRUE(with_authfile.ok()) << with_authfile.err << Log();
+  EXPECT_EQ(with_authfile.out, "c1\n");
+  // --creds-file, the same option: a USER:PASS line.
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "creds", "owner:wrong\n", 0600).ok());
+  EXPECT_NE(Ctl({"pull", image, "--container-id", "c2", "--creds-file", dir_ / "creds"}).exit_code, 0);
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "creds", "owner:s3cret\n", 0600).ok());
+  auto with_creds_file = Ctl({"pull", image, "--container-id", "c3", "--creds-file", dir_ / "creds"});
+  EXPECT_TRUE(with_creds_file.ok()) << with_creds_file.err;
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The sealed root through the kernel: `sealroot unpack --seal`, `sealroot mount`, the mounted
 // tree against `umoci unpack`'s, running a program from it, tampering seen as EIO with a log
-// line naming the path, bad keys and roots refused before anything is mounted, fsck/gc/df.
+// line naming the path, bad keys and roots refused before anything is mounted, fsck/gc/df,
+// named roots (gc keeps named and mounted roots, reclaims the rest; a tampered names file is
+// refused), key-file mistakes, and the commands' --json documents.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -84,10 +86,12 @@ class SealfsMountTest : public ::testing::Test {
     for (const std::string& m : mounts_) Exec({Sealroot(), "umount", m});
   }
 
-  // `sealroot unpack REF --seal STORE --key-file KEY --json`: the root hash.
-  std::string Seal(const std::string& ref) {
-    auto r = Exec(
-        {Sealroot(), "unpack", "--insecure-policy", ref, "--seal", store_, "--key-file", key_, "--json"});
+  // `sealroot unpack REF --seal STORE --key-file KEY [--name NAME] --json`: the root hash.
+  std::string Seal(const std::string& ref, const std::string& name = "") {
+    std::vector<std::string> argv = {
+        Sealroot(), "unpack", "--insecure-policy", ref, "--seal", store_, "--key-file", key_, "--json"};
+    if (!name.empty()) argv.insert(argv.end(), {"--name", name});
+    auto r = Exec(argv);
     EXPECT_TRUE(r.ok()) << r.err << r.out;
     auto j = nlohmann::json::parse(r.out, nullptr, false);
     if (j.is_discarded() || !j.contains("root_hash")) return "";
@@ -211,6 +215,8 @@ TEST_F(SealfsMountTest, WrongKeyOrRootIsRefusedBeforeMounting) {
   ASSERT_EQ(root.size(), 64u);
   std::string other_key = tmp_ / "other-key";
   std::ofstream(other_key) << std::string(64, 'a');
+  std::filesystem::permissions(other_key,
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto wrong_key = Mount(root, tmp_ / "m1", other_key);
   EXPECT_EQ(wrong_key.exit_code, 3) << wrong_key.err;
   EXPECT_NE(wrong_key.err.find("different key"), std::string::npos) << wrong_key.err;
@@ -237,9 +243,11 @@ TEST_F(SealfsMountTest, WrongKeyOrRootIsRefusedBeforeMounting) {
 TEST_F(SealfsMountTest, GcKeepsMountedRootsAndDfReportsUsage) {
   std::string root = Seal(BuildBusyboxImage(tmp_ / "layout"));
   ASSERT_TRUE(Mount(root, tmp_ / "mnt", key_).ok());
-  auto gc = Exec({Sealroot(), "gc", store_, "--json"});
+  // The root has no name, but it is mounted: gc keeps it.
+  auto gc = Exec({Sealroot(), "gc", store_, "--key-file", key_, "--json"});
   ASSERT_TRUE(gc.ok()) << gc.err;
   EXPECT_EQ(nlohmann::json::parse(gc.out)["objects_removed"], 0);
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["roots_removed"], 0);
   auto fsck = Exec({Sealroot(), "fsck", store_, "--root", root, "--key-file", key_});
   EXPECT_TRUE(fsck.ok()) << fsck.out << fsck.err;
   auto df = Exec({Sealroot(), "df", store_, "--json"});
@@ -253,7 +261,147 @@ TEST_F(SealfsMountTest, GcKeepsMountedRootsAndDfReportsUsage) {
   EXPECT_FALSE(IsFuseMount(tmp_ / "mnt"));
   auto again = Exec({Sealroot(), "umount", tmp_ / "mnt"});
   EXPECT_EQ(again.exit_code, 4);
-  EXPECT_NE(again.err.find("not mounted"), std::string::npos) << again.err;
+  EXPECT_EQ(again.err, "sealroot umount: error: unmounting " + tmp_ / "mnt" + ": not mounted\n");
+  auto missing = Exec({Sealroot(), "umount", tmp_ / "no-such-dir"});
+  EXPECT_EQ(missing.exit_code, 4);
+  EXPECT_EQ(missing.err,
+            "sealroot umount: error: unmounting " + tmp_ / "no-such-dir" + ": no such directory\n");
+  // Unmounted and unnamed: now gc reclaims the root and everything only it used.
+  gc = Exec({Sealroot(), "gc", store_, "--key-file", key_, "--json"});
+  ASSERT_TRUE(gc.ok()) << gc.err;
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["roots_removed"], 1);
+  auto empty = nlohmann::json::parse(Exec({Sealroot(), "df", store_, "--json"}).out);
+  EXPECT_EQ(empty["roots"], 0);
+  EXPECT_EQ(empty["layers"], 0);
+  EXPECT_EQ(empty["objects"], 0);
+}
+
+TEST_F(SealfsMountTest, NamedRootSurvivesGcAndARemovedNameLetsGcReclaimIt) {
+  std::string ref = BuildBusyboxImage(tmp_ / "layout");
+  std::string named = Seal(ref, "busybox:1");
+  std::string unnamed = Seal(ref);
+  ASSERT_EQ(named.size(), 64u);
+  ASSERT_NE(named, unnamed);
+  auto ls = Exec({Sealroot(), "roots", "ls", store_, "--key-file", key_, "--json"});
+  ASSERT_TRUE(ls.ok()) << ls.err;
+  auto listed = nlohmann::json::parse(ls.out)["roots"];
+  ASSERT_EQ(listed.size(), 2u) << ls.out;
+  EXPECT_EQ(listed[0]["name"], "busybox:1");
+  EXPECT_EQ(listed[0]["root_hash"], named);
+  EXPECT_TRUE(listed[1]["name"].is_null());
+  EXPECT_EQ(listed[1]["root_hash"], unnamed);
+
+  auto gc = Exec({Sealroot(), "gc", store_, "--key-file", key_, "--json"});
+  ASSERT_TRUE(gc.ok()) << gc.err;
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["roots_removed"], 1);
+  EXPECT_GT(nlohmann::json::parse(gc.out)["objects_removed"].get<int>(),
+            0);                                                   // the unnamed root's directories
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["layers_removed"], 0);  // shared with the named root
+  auto fsck = Exec({Sealroot(), "fsck", store_, "--root", named, "--key-file", key_});
+  EXPECT_TRUE(fsck.ok()) << fsck.out << fsck.err;
+  EXPECT_EQ(Mount(unnamed, tmp_ / "gone", key_).exit_code, 4);  // reclaimed
+
+  auto rm = Exec({Sealroot(), "roots", "rm", store_, "busybox:1", "--key-file", key_});
+  ASSERT_TRUE(rm.ok()) << rm.err;
+  EXPECT_EQ(Exec({Sealroot(), "roots", "rm", store_, "busybox:1", "--key-file", key_}).exit_code, 4);
+  gc = Exec({Sealroot(), "gc", store_, "--key-file", key_, "--json"});
+  ASSERT_TRUE(gc.ok()) << gc.err;
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["roots_removed"], 1);
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["layers_removed"], 1);
+  auto df = nlohmann::json::parse(Exec({Sealroot(), "df", store_, "--json"}).out);
+  EXPECT_EQ(df["objects"], 0);
+  EXPECT_EQ(df["roots"], 0);
+}
+
+TEST_F(SealfsMountTest, TamperedNamesFileIsRefusedAndGcRemovesNothing) {
+  std::string ref = BuildBusyboxImage(tmp_ / "layout");
+  std::string root = Seal(ref, "keep-me");
+  ASSERT_EQ(root.size(), 64u);
+  auto flipped = Shell("printf '\\x55' | dd of='" + store_ + "/names' bs=1 seek=30 conv=notrunc status=none");
+  ASSERT_TRUE(flipped.ok()) << flipped.err;
+  auto ls = Exec({Sealroot(), "roots", "ls", store_, "--key-file", key_});
+  EXPECT_EQ(ls.exit_code, 3) << ls.err;
+  EXPECT_NE(ls.err.find("names file authentication failed"), std::string::npos) << ls.err;
+  auto gc = Exec({Sealroot(), "gc", store_, "--key-file", key_});
+  EXPECT_EQ(gc.exit_code, 3) << gc.err;
+  EXPECT_NE(gc.err.find("gc removed nothing"), std::string::npos) << gc.err;
+  auto df = nlohmann::json::parse(Exec({Sealroot(), "df", store_, "--json"}).out);
+  EXPECT_EQ(df["roots"], 1);
+  EXPECT_EQ(df["unreferenced_objects"], 0);
+  // Names sealed under another store's key do not authenticate either.
+  std::string other_store = tmp_ / "other-store", other_key = tmp_ / "other-key";
+  auto other = Exec({Sealroot(), "unpack", "--insecure-policy", ref, "--seal", other_store, "--key-file",
+                     other_key, "--name", "keep-me"});
+  ASSERT_TRUE(other.ok()) << other.err;
+  std::filesystem::copy_file(other_store + "/names", store_ + "/names",
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EQ(Exec({Sealroot(), "gc", store_, "--key-file", key_}).exit_code, 3);
+}
+
+TEST_F(SealfsMountTest, StoreSealedBeforeNamedRootsIsNotEmptiedByGc) {
+  std::string root = Seal(BuildBusyboxImage(tmp_ / "layout"));
+  ASSERT_EQ(root.size(), 64u);
+  std::filesystem::remove(store_ + "/names");  // as a store sealed by an older sealroot
+  auto gc = Exec({Sealroot(), "gc", store_, "--key-file", key_});
+  EXPECT_EQ(gc.exit_code, 1) << gc.err;
+  EXPECT_NE(gc.err.find("sealed before named roots"), std::string::npos) << gc.err;
+  EXPECT_EQ(Exec({Sealroot(), "gc", store_}).exit_code, 2);  // gc needs the key
+  auto add = Exec({Sealroot(), "roots", "add", store_, "old", "--root", root, "--key-file", key_});
+  ASSERT_TRUE(add.ok()) << add.err;
+  gc = Exec({Sealroot(), "gc", store_, "--key-file", key_, "--json"});
+  ASSERT_TRUE(gc.ok()) << gc.err;
+  EXPECT_EQ(nlohmann::json::parse(gc.out)["roots_removed"], 0);
+  EXPECT_TRUE(Exec({Sealroot(), "fsck", store_, "--root", root, "--key-file", key_}).ok());
+}
+
+TEST_F(SealfsMountTest, MistypedOrUnprotectedKeyFileIsRefused) {
+  std::string ref = BuildBusyboxImage(tmp_ / "layout");
+  ASSERT_EQ(Seal(ref).size(), 64u);
+  // An existing store: a key file that does not exist is a mistake, not a new key.
+  auto typo =
+      Exec({Sealroot(), "unpack", "--insecure-policy", ref, "--seal", store_, "--key-file", tmp_ / "kye"});
+  EXPECT_EQ(typo.exit_code, 4) << typo.err;
+  EXPECT_NE(typo.err.find("already has a key"), std::string::npos) << typo.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "kye"));
+  // A key others can read is refused, as ssh refuses such a private key.
+  std::filesystem::permissions(key_, std::filesystem::perms::group_read | std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto open = Exec({Sealroot(), "unpack", "--insecure-policy", ref, "--seal", store_, "--key-file", key_});
+  EXPECT_NE(open.exit_code, 0);
+  EXPECT_NE(open.err.find("permissions 0644"), std::string::npos) << open.err;
+  EXPECT_NE(open.err.find("chmod 600"), std::string::npos) << open.err;
+  auto mount = Mount(std::string(64, '0'), tmp_ / "mnt", key_);
+  EXPECT_NE(mount.err.find("permissions 0644"), std::string::npos) << mount.err;
+}
+
+TEST_F(SealfsMountTest, FsckAndMountJsonAreOneDocumentEach) {
+  std::string root = Seal(BuildBusyboxImage(tmp_ / "layout"));
+  std::string mnt = tmp_ / "mnt";
+  std::filesystem::create_directories(mnt);
+  auto mounted =
+      Exec({Sealroot(), "mount", store_, mnt, "--root", root, "--key-file", key_, "--read-only", "--json"});
+  ASSERT_TRUE(mounted.ok()) << mounted.err;
+  mounts_.push_back(mnt);
+  auto described = nlohmann::json::parse(mounted.out, nullptr, false);
+  ASSERT_FALSE(described.is_discarded()) << mounted.out;
+  EXPECT_EQ(described["mountpoint"], mnt);
+  EXPECT_EQ(described["root_hash"], root);
+  EXPECT_EQ(described["store"], store_);
+  EXPECT_EQ(described["read_only"], true);
+  EXPECT_TRUE(Exec({Sealroot(), "umount", mnt}).ok());
+  mounts_.clear();
+
+  auto flipped = Shell("cd '" + store_ +
+                       "/objects' && for f in $(find . -type f -size +1M); do "
+                       "printf '\\x55' | dd of=$f bs=1 seek=200 conv=notrunc status=none; done");
+  ASSERT_TRUE(flipped.ok());
+  auto fsck = Exec({Sealroot(), "fsck", store_, "--root", root, "--key-file", key_, "--json"});
+  EXPECT_EQ(fsck.exit_code, 3);
+  auto doc = nlohmann::json::parse(fsck.out, nullptr, false);  // two documents would not parse
+  ASSERT_FALSE(doc.is_discarded()) << fsck.out;
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["error"]["code"], "DATA_LOSS");
+  EXPECT_GE(doc["bad_objects"].size(), 1u);
 }
 
 // Ctrl-C or SIGTERM on a foreground mount: unmounted (no dead "Transport endpoint is not

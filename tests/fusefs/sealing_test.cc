@@ -80,9 +80,36 @@ TEST(SealingKeyTest, KeyFromFdAcceptsHex) {
 TEST(SealingKeyTest, MalformedKeyFileIsRefused) {
   TempDir tmp;
   std::ofstream(tmp / "short") << "0123456789";
+  ASSERT_EQ(chmod((tmp / "short").c_str(), 0600), 0);
   EXPECT_EQ(LoadOrCreateKey(tmp / "short", std::nullopt).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(LoadOrCreateKey(std::nullopt, std::nullopt).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(LoadOrCreateKey(tmp / "short", 0).status().code(), Code::kInvalidArgument);
+}
+
+TEST(SealingKeyTest, KeyFileOthersCanReadIsRefused) {
+  TempDir tmp;
+  std::ofstream(tmp / "key") << std::string(64, 'a');
+  for (mode_t mode : {0644, 0640, 0604, 0660}) {
+    ASSERT_EQ(chmod((tmp / "key").c_str(), mode), 0);
+    Result<SecretBytes> key = LoadOrCreateKey(tmp / "key", std::nullopt);
+    EXPECT_EQ(key.status().code(), Code::kPermissionDenied) << std::oct << mode;
+    EXPECT_NE(key.status().message().find("chmod 600"), std::string::npos) << key.status().message();
+  }
+  ASSERT_EQ(chmod((tmp / "key").c_str(), 0600), 0);
+  EXPECT_TRUE(LoadOrCreateKey(tmp / "key", std::nullopt).ok());
+}
+
+TEST(SealingKeyTest, MissingKeyFileIsCreatedOnlyForANewStore) {
+  TempDir tmp;
+  // A new store: the key is created.
+  ASSERT_TRUE(LoadOrCreateStoreKey(tmp / "store", tmp / "key", std::nullopt).ok());
+  // A store bound to a key: a key file that does not exist is a mistake.
+  auto sink = OpenSealingSink({tmp / "store", *LoadOrCreateKey(tmp / "key", std::nullopt)});
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto typo = LoadOrCreateStoreKey(tmp / "store", tmp / "kye", std::nullopt);
+  EXPECT_EQ(typo.status().code(), Code::kNotFound);
+  EXPECT_NE(typo.status().message().find("already has a key"), std::string::npos) << typo.status().message();
+  EXPECT_FALSE(std::filesystem::exists(tmp / "kye"));
 }
 
 TEST(SealingSinkTest, SealsLayersAndAppliesWhiteoutsAtFinish) {

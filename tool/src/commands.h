@@ -1,7 +1,7 @@
 // The `sealroot` tool's commands. Each takes the arguments after its command word and returns
 // the process exit code (base/cli.h). One file per command group:
 //   image_commands.cc   unpack, pull, inspect              (image path)
-//   store_commands.cc   mount, umount, fsck, gc, df        (sealed store)
+//   store_commands.cc   mount, umount, fsck, gc, df, roots (sealed store)
 //   trust_commands.cc   keyprovider                        (image trust)
 //   enclave_commands.cc enclave measure|sign|verify|run    (stub enclave / local attestation)
 //   ctl_commands.cc     ctl ...                            (agent API client)
@@ -23,6 +23,7 @@ int Umount(Args args);
 int Fsck(Args args);
 int Gc(Args args);
 int Df(Args args);
+int Roots(Args args);
 
 int KeyProvider(Args args);
 

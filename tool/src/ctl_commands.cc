@@ -1,42 +1,55 @@
 // `sealroot ctl`: a client of the enclave-agent API for people and scripts. Every subcommand is
-// one or a few ttrpc calls (the same API a shim uses), printed as text or, with --json, as one
-// JSON object on stdout.
+// one or a few calls of the API a shim uses (over ttrpc, or gRPC with --grpc), printed as text
+// or, with --json, as one JSON object on stdout. `exec` relays the process's streams and exits
+// with its status (ctl_exec.h).
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "agent.pb.h"
 #include "agent/server/oci_spec.h"
-#include "agent/server/ttrpc.h"
+#include "agent/server/service.h"
 #include "base/cli.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
 #include "base/file.h"
 #include "health.pb.h"
 #include "image.pb.h"
+#include "image/reference.h"
+#include "tool/src/agent_client.h"
 #include "tool/src/commands.h"
+#include "tool/src/ctl_exec.h"
 
 namespace sealroot::tool {
 namespace {
 
-using agent::ListenAddress;
 using nlohmann::json;
 
 constexpr char kDefaultAddress[] = "unix:///run/sealroot/agent.sock";
 constexpr char kAgentService[] = "grpc.AgentService";
 
+// What a subcommand talks to: a connected client, and where it is (exec opens more).
+struct Agent {
+  AgentEndpoint endpoint;
+  std::unique_ptr<AgentClient> client;
+};
+
 struct Subcommand {
   std::string_view name;
   std::string_view synopsis;
   std::string_view summary;
-  Result<json> (*run)(ArgParser& parser, agent::ttrpc::Client& client);
+  Result<json> (*run)(ArgParser& parser, Agent& agent);
 };
 
 // One unary call: serialize, call, parse.
 template <typename Response, typename Request>
-Result<Response> Call(agent::ttrpc::Client& client, std::string_view service, std::string_view method,
+Result<Response> Call(AgentClient& client, std::string_view service, std::string_view method,
                       const Request& request) {
   SR_ASSIGN_OR_RETURN(std::string bytes, client.Call(service, method, request.SerializeAsString()));
   Response response;
@@ -49,20 +62,63 @@ const std::string& Id(const ArgParser& parser) {
   return parser.positionals().at(0);
 }
 
-Result<json> Pull(ArgParser& parser, agent::ttrpc::Client& client) {
+void WipeString(std::string& text) {
+  SecureWipe(std::span(reinterpret_cast<std::uint8_t*>(text.data()), text.size()));
+}
+
+// USER:PASS for `image` from a containers-auth.json (skopeo's --authfile: "auths" keyed by
+// registry, or registry/namespace/repository, the most specific key winning; docker.io and
+// index.docker.io are one), or the whole file when it is a USER:PASS line (--creds-file).
+Result<std::string> CredentialsFromFile(const std::string& file, const std::string& image) {
+  SR_ASSIGN_OR_RETURN(std::string text, ReadFile(file, 1u << 20));
+  std::size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || text[first] != '{') {
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  }
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.value("auths", json::object()).is_object())
+    return InvalidArgument(file + ": not a containers-auth.json (no \"auths\" object)");
+  Result<image::Reference> ref = image::Reference::Parse(image);
+  if (!ref.ok() || ref->registry.empty()) return std::string();  // not a registry image: no credentials
+  const json& auths = doc["auths"];
+  std::string registry = ref->registry == "index.docker.io" ? "docker.io" : ref->registry;
+  for (std::string key = registry + "/" + ref->repository;; key = key.substr(0, key.rfind('/'))) {
+    for (const std::string& spelling : {key, key.starts_with("docker.io") ? "index." + key : key}) {
+      auto entry = auths.find(spelling);
+      if (entry == auths.end() || !entry->is_object() || !entry->value("auth", json()).is_string()) continue;
+      auto decoded = Base64Decode((*entry)["auth"].get<std::string>());
+      if (!decoded.ok()) return InvalidArgument(file + ": the \"auth\" of " + spelling + " is not base64");
+      std::string creds(decoded->begin(), decoded->end());
+      SecureWipe(*decoded);
+      return creds;
+    }
+    if (key.find('/') == std::string::npos) break;
+  }
+  return std::string();
+}
+
+// Prepares a container's root. Without --container-id the agent's own derivation names it
+// (DerivedContainerId), sent explicitly so that ctl can print the id it made.
+Result<json> Pull(ArgParser& parser, Agent& agent) {
   ::grpc::PullImageRequest request;
-  request.set_image(parser.positionals().at(0));
-  request.set_container_id(parser.Get("container-id").value_or(""));
-  if (auto file = parser.Get("creds-file")) {
-    SR_ASSIGN_OR_RETURN(std::string creds, ReadFile(*file, 4096));
-    while (!creds.empty() && (creds.back() == '\n' || creds.back() == '\r')) creds.pop_back();
-    request.set_source_creds(std::move(creds));
+  const std::string& image = parser.positionals().at(0);
+  request.set_image(image);
+  request.set_container_id(parser.Get("container-id").value_or(agent::DerivedContainerId(image)));
+  if (parser.Has("authfile") && parser.Has("creds-file"))
+    return InvalidArgument("give one of --authfile and --creds-file (the same option)");
+  if (auto file = parser.Has("authfile") ? parser.Get("authfile") : parser.Get("creds-file")) {
+    SR_ASSIGN_OR_RETURN(std::string creds, CredentialsFromFile(*file, image));
+    request.set_source_creds(creds);
+    WipeString(creds);
   } else if (auto creds = parser.Get("creds")) {
     request.set_source_creds(*creds);
   }
-  SR_ASSIGN_OR_RETURN(auto response,
-                      Call<::grpc::PullImageResponse>(client, "grpc.Image", "PullImage", request));
-  return json{{"image_ref", response.image_ref()}, {"container_id", request.container_id()}};
+  Result<::grpc::PullImageResponse> response =
+      Call<::grpc::PullImageResponse>(*agent.client, "grpc.Image", "PullImage", request);
+  WipeString(*request.mutable_source_creds());
+  if (!response.ok()) return std::move(response).status();
+  return json{{"image_ref", response->image_ref()}, {"container_id", request.container_id()}};
 }
 
 // The container's spec: --spec (a whole OCI runtime config.json, refused if it holds anything
@@ -89,7 +145,7 @@ Result<::grpc::Spec> SpecFromFlags(const ArgParser& parser) {
   return spec;
 }
 
-Result<json> Create(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Create(ArgParser& parser, Agent& agent) {
   ::grpc::CreateContainerRequest request;
   request.set_container_id(Id(parser));
   SR_ASSIGN_OR_RETURN(*request.mutable_oci(), SpecFromFlags(parser));
@@ -100,28 +156,30 @@ Result<json> Create(ArgParser& parser, agent::ttrpc::Client& client) {
     storage->set_source(*image);
     storage->add_driver_options("image_guest_pull={}");
   }
-  SR_RETURN_IF_ERROR(client.Call(kAgentService, "CreateContainer", request.SerializeAsString()).status());
+  SR_RETURN_IF_ERROR(
+      agent.client->Call(kAgentService, "CreateContainer", request.SerializeAsString()).status());
   return json{{"container_id", Id(parser)}, {"state", "created"}};
 }
 
-Result<json> Start(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Start(ArgParser& parser, Agent& agent) {
   ::grpc::StartContainerRequest request;
   request.set_container_id(Id(parser));
-  SR_RETURN_IF_ERROR(client.Call(kAgentService, "StartContainer", request.SerializeAsString()).status());
+  SR_RETURN_IF_ERROR(
+      agent.client->Call(kAgentService, "StartContainer", request.SerializeAsString()).status());
   return json{{"container_id", Id(parser)}, {"state", "running"}};
 }
 
-Result<json> Wait(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Wait(ArgParser& parser, Agent& agent) {
   ::grpc::WaitProcessRequest request;
   request.set_container_id(Id(parser));
   request.set_exec_id(parser.Get("exec-id").value_or(""));
-  SR_ASSIGN_OR_RETURN(auto response,
-                      Call<::grpc::WaitProcessResponse>(client, kAgentService, "WaitProcess", request));
+  SR_ASSIGN_OR_RETURN(
+      auto response, Call<::grpc::WaitProcessResponse>(*agent.client, kAgentService, "WaitProcess", request));
   return json{{"container_id", Id(parser)}, {"exit_status", response.status()}};
 }
 
 // Streams stdout (or stderr) until EOF; text mode writes the bytes through as they come.
-Result<json> Logs(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Logs(ArgParser& parser, Agent& agent) {
   ::grpc::ReadStreamRequest request;
   request.set_container_id(Id(parser));
   request.set_exec_id(parser.Get("exec-id").value_or(""));
@@ -129,7 +187,8 @@ Result<json> Logs(ArgParser& parser, agent::ttrpc::Client& client) {
   const char* method = parser.Bool("stderr") ? "ReadStderr" : "ReadStdout";
   std::string all;
   while (true) {
-    SR_ASSIGN_OR_RETURN(auto chunk, Call<::grpc::ReadStreamResponse>(client, kAgentService, method, request));
+    SR_ASSIGN_OR_RETURN(auto chunk,
+                        Call<::grpc::ReadStreamResponse>(*agent.client, kAgentService, method, request));
     if (chunk.data().empty()) break;
     if (parser.Bool("json")) {
       all += chunk.data();
@@ -140,16 +199,24 @@ Result<json> Logs(ArgParser& parser, agent::ttrpc::Client& client) {
   return json{{"container_id", Id(parser)}, {"data", all}};
 }
 
-Result<json> Exec(ArgParser& parser, agent::ttrpc::Client& client) {
+// Runs a command in a running container and relays it (ctl_exec.h); "exit_status" is the
+// process's, and ctl's own exit code. --detach only starts it (then logs/wait --exec-id).
+Result<json> Exec(ArgParser& parser, Agent& agent) {
   ::grpc::ExecProcessRequest request;
   request.set_container_id(Id(parser));
-  auto exec_id = parser.Get("exec-id");
-  if (!exec_id) return InvalidArgument("exec needs --exec-id");
-  request.set_exec_id(*exec_id);
+  std::string exec_id = parser.Get("exec-id").value_or("");
+  if (exec_id.empty()) {
+    std::array<std::uint8_t, 6> random{};
+    RandomBytes(random);
+    exec_id = "exec-" + HexEncode(random);
+  }
+  request.set_exec_id(exec_id);
   for (auto it = parser.positionals().begin() + 1; it != parser.positionals().end(); ++it) {
     request.mutable_process()->add_args(*it);
   }
   if (request.process().args_size() == 0) return InvalidArgument("exec needs a command after --");
+  if (auto cwd = parser.Get("cwd")) request.mutable_process()->set_cwd(*cwd);
+  for (const std::string& env : parser.GetAll("env")) request.mutable_process()->add_env(env);
   if (parser.Bool("tty")) {
     request.mutable_process()->set_terminal(true);
     // The size of the terminal ctl runs in, when it runs in one.
@@ -159,11 +226,32 @@ Result<json> Exec(ArgParser& parser, agent::ttrpc::Client& client) {
       request.mutable_process()->mutable_consolesize()->set_width(size.ws_col);
     }
   }
-  SR_RETURN_IF_ERROR(client.Call(kAgentService, "ExecProcess", request.SerializeAsString()).status());
-  return json{{"container_id", Id(parser)}, {"exec_id", *exec_id}};
+  json out{{"container_id", Id(parser)}, {"exec_id", exec_id}};
+  if (parser.Bool("detach")) {
+    SR_RETURN_IF_ERROR(
+        agent.client->Call(kAgentService, "ExecProcess", request.SerializeAsString()).status());
+    return out;
+  }
+  SR_ASSIGN_OR_RETURN(out["exit_status"], ExecAndRelay(agent.endpoint, request, parser.Bool("interactive")));
+  return out;
 }
 
-Result<json> Resize(ArgParser& parser, agent::ttrpc::Client& client) {
+// Every container the agent holds (ListContainers, a sealroot extension: design/api.md).
+Result<json> Ps(ArgParser&, Agent& agent) {
+  SR_ASSIGN_OR_RETURN(auto response,
+                      Call<::grpc::ListContainersResponse>(*agent.client, kAgentService, "ListContainers",
+                                                           ::grpc::ListContainersRequest()));
+  json containers = json::array();
+  for (const ::grpc::ContainerStatus& c : response.containers()) {
+    json entry{{"container_id", c.container_id()}, {"image", c.image()}, {"state", c.state()}};
+    entry["exit_status"] = c.exited() ? json(c.exit_status()) : json(nullptr);
+    entry["execs"] = c.execs();
+    containers.push_back(std::move(entry));
+  }
+  return json{{"containers", containers}};
+}
+
+Result<json> Resize(ArgParser& parser, Agent& agent) {
   ::grpc::TtyWinResizeRequest request;
   request.set_container_id(Id(parser));
   request.set_exec_id(parser.Get("exec-id").value_or(""));
@@ -178,27 +266,28 @@ Result<json> Resize(ArgParser& parser, agent::ttrpc::Client& client) {
     return InvalidArgument("resize needs --rows and --columns");
   request.set_row(rows);
   request.set_column(columns);
-  SR_RETURN_IF_ERROR(client.Call(kAgentService, "TtyWinResize", request.SerializeAsString()).status());
+  SR_RETURN_IF_ERROR(agent.client->Call(kAgentService, "TtyWinResize", request.SerializeAsString()).status());
   return json{{"container_id", Id(parser)}, {"rows", rows}, {"columns", columns}};
 }
 
-Result<json> Remove(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Remove(ArgParser& parser, Agent& agent) {
   ::grpc::RemoveContainerRequest request;
   request.set_container_id(Id(parser));
-  SR_RETURN_IF_ERROR(client.Call(kAgentService, "RemoveContainer", request.SerializeAsString()).status());
+  SR_RETURN_IF_ERROR(
+      agent.client->Call(kAgentService, "RemoveContainer", request.SerializeAsString()).status());
   return json{{"container_id", Id(parser)}, {"removed", true}};
 }
 
-Result<json> Health(ArgParser&, agent::ttrpc::Client& client) {
-  SR_ASSIGN_OR_RETURN(
-      auto health, Call<::grpc::HealthCheckResponse>(client, "grpc.Health", "Check", ::grpc::CheckRequest()));
+Result<json> Health(ArgParser&, Agent& agent) {
+  SR_ASSIGN_OR_RETURN(auto health, Call<::grpc::HealthCheckResponse>(*agent.client, "grpc.Health", "Check",
+                                                                     ::grpc::CheckRequest()));
   return json{{"status", ::grpc::HealthCheckResponse::ServingStatus_Name(health.status())}};
 }
 
-Result<json> AgentStatus(ArgParser& parser, agent::ttrpc::Client& client) {
-  SR_ASSIGN_OR_RETURN(json out, Health(parser, client));
-  SR_ASSIGN_OR_RETURN(auto version, Call<::grpc::VersionCheckResponse>(client, "grpc.Health", "Version",
-                                                                       ::grpc::CheckRequest()));
+Result<json> AgentStatus(ArgParser& parser, Agent& agent) {
+  SR_ASSIGN_OR_RETURN(json out, Health(parser, agent));
+  SR_ASSIGN_OR_RETURN(auto version, Call<::grpc::VersionCheckResponse>(*agent.client, "grpc.Health",
+                                                                       "Version", ::grpc::CheckRequest()));
   out["agent_version"] = version.agent_version();
   out["api_version"] = version.grpc_version();
   return out;
@@ -211,7 +300,9 @@ constexpr Subcommand kSubcommands[] = {
     {"start", "ID", "start a created container", Start},
     {"wait", "ID", "wait for a container's (or --exec-id's) exit status", Wait},
     {"logs", "ID", "print a container's stdout (or --stderr) until it closes", Logs},
-    {"exec", "ID -- COMMAND...", "run a command in a container (if the agent's policy allows it)", Exec},
+    {"exec", "ID -- COMMAND...",
+     "run a command in a container (if the agent's policy allows it); exits with its status", Exec},
+    {"ps", "", "list the containers: image, state, exit status", Ps},
     {"resize", "ID", "set the terminal size of a container's (or --exec-id's) process", Resize},
     {"rm", "ID", "remove a container, its upper layer and any image only it used", Remove},
     {"status", "", "show the agent's health and version", AgentStatus},
@@ -223,10 +314,13 @@ void AddSubcommandFlags(ArgParser& parser, std::string_view name) {
   parser.Option(
       "address", "ADDR",
       std::string("agent ttrpc address (default $SEALROOT_AGENT_ADDRESS or ") + kDefaultAddress + ")");
+  parser.Option("grpc", "ADDR",
+                "talk gRPC to the agent's gRPC endpoint ADDR (unix:///PATH) instead of ttrpc");
   if (name == "pull") {
-    parser.Option("container-id", "ID", "the container this image is for");
-    parser.Option("creds", "USER:PASS", "registry credentials (visible in /proc: prefer --creds-file)");
-    parser.Option("creds-file", "FILE", "read USER:PASS from FILE");
+    parser.Option("container-id", "ID", "the container this image is for (default: derived from IMAGE)");
+    parser.Option("creds", "USER:PASS", "registry credentials (visible in /proc: prefer --authfile)");
+    parser.Option("authfile", "FILE", "credentials from a containers-auth.json, or a USER:PASS line");
+    parser.Option("creds-file", "FILE", "the same as --authfile");
   } else if (name == "create") {
     parser.Option("image", "IMAGE", "pull IMAGE inside CreateContainer (kata image_guest_pull)");
     parser.Option("spec", "FILE", "an OCI runtime spec (config.json), forwarded whole");
@@ -235,7 +329,13 @@ void AddSubcommandFlags(ArgParser& parser, std::string_view name) {
   } else if (name == "wait" || name == "logs" || name == "exec" || name == "resize") {
     parser.Option("exec-id", "ID", "an exec'd process instead of the container's init");
     if (name == "logs") parser.Flag("stderr", "read stderr instead of stdout");
-    if (name == "exec") parser.Flag("tty", "give the process a terminal (sized as ctl's own)");
+    if (name == "exec") {
+      parser.Flag("tty", "give the process a terminal, sized as ctl's own (-t)");
+      parser.Flag("interactive", "forward ctl's stdin to the process (-i); without it, its stdin is closed");
+      parser.Flag("detach", "start the process and print its exec id (then logs/wait --exec-id)");
+      parser.Option("env", "NAME=VALUE", "add an environment variable (repeatable)");
+      parser.Option("cwd", "DIR", "working directory");
+    }
     if (name == "resize") {
       parser.Option("rows", "N", "terminal rows");
       parser.Option("columns", "N", "terminal columns");
@@ -246,7 +346,18 @@ void AddSubcommandFlags(ArgParser& parser, std::string_view name) {
 void PrintText(std::string_view name, const json& out) {
   if (name == "logs") return;  // already streamed
   if (name == "pull") {
-    std::cout << out["image_ref"].get<std::string>() << "\n";
+    // The id is what later commands need (create/start ID); the pinned reference is for people.
+    std::cerr << "pulled " << out["image_ref"].get<std::string>() << "\n";
+    std::cout << out["container_id"].get<std::string>() << "\n";
+  } else if (name == "exec") {
+    if (!out.contains("exit_status")) std::cout << out["exec_id"].get<std::string>() << "\n";
+  } else if (name == "ps") {
+    std::printf("%-24s %-10s %-6s %s\n", "CONTAINER", "STATE", "EXIT", "IMAGE");
+    for (const json& c : out["containers"]) {
+      std::string exit = c["exit_status"].is_null() ? "-" : std::to_string(c["exit_status"].get<int>());
+      std::printf("%-24s %-10s %-6s %s\n", c["container_id"].get<std::string>().c_str(),
+                  c["state"].get<std::string>().c_str(), exit.c_str(), c["image"].get<std::string>().c_str());
+    }
   } else if (name == "wait") {
     std::cout << out["exit_status"].get<int>() << "\n";
   } else if (name == "health" || name == "status") {
@@ -255,18 +366,32 @@ void PrintText(std::string_view name, const json& out) {
 }
 
 void PrintUsage(std::ostream& out) {
-  out << "Usage: sealroot ctl SUBCOMMAND [OPTIONS] [ARGS]\n\nTalk to an enclave-agent over ttrpc.\n\n";
+  out << "Usage: sealroot ctl SUBCOMMAND [OPTIONS] [ARGS]\n\nTalk to an enclave-agent over ttrpc (or gRPC "
+         "with "
+         "--grpc ADDR).\n\n";
   for (const Subcommand& s : kSubcommands) {
     out << "  " << s.name << std::string(8 - s.name.size(), ' ') << s.summary << "\n";
   }
 }
 
 // The subcommand may follow common options ("ctl --address A pull IMAGE"): find the first word
-// that is not an option or an option's value, and move it to the front.
+// that is not an option or an option's value, and move it to the front. Short flags before "--"
+// become long ones (-t, -i, -ti as ctr and kubectl spell them; ArgParser knows long ones only).
 std::vector<std::string> SubcommandFirst(Args args) {
-  std::vector<std::string> out(args.begin(), args.end());
+  std::vector<std::string> out;
+  bool options = true;
+  for (const std::string& arg : args) {
+    if (arg == "--") options = false;
+    if (options && (arg == "-t" || arg == "-i" || arg == "-ti" || arg == "-it")) {
+      if (arg.find('t') != std::string::npos) out.push_back("--tty");
+      if (arg.find('i') != std::string::npos) out.push_back("--interactive");
+      continue;
+    }
+    out.push_back(arg);
+  }
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (out[i] == "--address" || out[i] == "--log-level") {
+    if (out[i] == "--") break;
+    if (out[i] == "--address" || out[i] == "--grpc" || out[i] == "--log-level") {
       ++i;
       continue;
     }
@@ -298,19 +423,28 @@ int Ctl(Args raw_args) {
     Status arity = parser.ExpectPositionals(min_positionals, takes_command ? SIZE_MAX : min_positionals);
     if (!arity.ok()) return cli::ReportError(parser, arity);
 
-    const char* env_address = std::getenv("SEALROOT_AGENT_ADDRESS");
-    std::string address_text = parser.Get("address").value_or(env_address ? env_address : kDefaultAddress);
-    Result<ListenAddress> address = ListenAddress::Parse(address_text);
-    if (!address.ok()) return cli::ReportError(parser, address.status());
-    auto client = agent::ttrpc::Client::Connect(*address);
+    Agent agent;
+    if (auto grpc = parser.Get("grpc")) {
+      if (parser.Has("address"))
+        return cli::ReportError(parser, InvalidArgument("give one of --address and --grpc"));
+      agent.endpoint = {*grpc, /*grpc=*/true};
+    } else {
+      const char* env_address = std::getenv("SEALROOT_AGENT_ADDRESS");
+      agent.endpoint = {parser.Get("address").value_or(env_address ? env_address : kDefaultAddress)};
+    }
+    auto client = ConnectAgent(agent.endpoint);
     if (!client.ok()) return cli::ReportError(parser, client.status());
-    Result<json> out = sub.run(parser, **client);
+    agent.client = std::move(*client);
+    Result<json> out = sub.run(parser, agent);
     if (!out.ok()) return cli::ReportError(parser, out.status());
     if (parser.Bool("json")) {
       std::cout << out->dump() << std::endl;
     } else {
       PrintText(sub.name, *out);
     }
+    // exec exits as the process it ran did (a status past 255 — none should be — as 255).
+    if (out->contains("exit_status") && sub.name == "exec")
+      return std::clamp((*out)["exit_status"].get<int>(), 0, 255);
     return cli::kExitOk;
   }
   std::cerr << "sealroot ctl: unknown subcommand '" << args[0] << "'\n";

@@ -151,12 +151,13 @@ Status RunSeal(const ArgParser& p, const image::Reference& ref, Pipeline& pipe, 
   SR_ASSIGN_OR_RETURN(std::optional<int> key_fd, KeyFd(p));
   if (key_file.has_value() == key_fd.has_value())
     return InvalidArgument("--seal needs exactly one of --key-file or --key-fd");
-  SR_ASSIGN_OR_RETURN(SecretBytes key, sealing::LoadOrCreateKey(key_file, key_fd));
+  SR_ASSIGN_OR_RETURN(SecretBytes key, sealing::LoadOrCreateStoreKey(*p.Get("seal"), key_file, key_fd));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sealing::SealingSink> sink,
-                      sealing::OpenSealingSink({*p.Get("seal"), std::move(key)}));
+                      sealing::OpenSealingSink({*p.Get("seal"), std::move(key)}, p.Get("name").value_or("")));
   SR_RETURN_IF_ERROR(image::PullAndUnpack(ref, pipe.options, *sink));
   out["root_hash"] = sink->root_hash_hex();
   out["store"] = *p.Get("seal");
+  if (p.Has("name")) out["name"] = *p.Get("name");
   return OkStatus();
 }
 
@@ -172,7 +173,8 @@ int Unpack(Args args) {
   p.Flag("rootless", "do not chown or mknod; record ownership in user.rootlesscontainers (umoci --rootless)");
   p.Flag("replace", "replace a non-empty DEST once the new bundle is complete");
   p.Option("seal", "STORE", "unpack into this sealed store instead of a bundle; prints the root hash");
-  p.Option("key-file", "FILE", "with --seal: the store key (created, mode 0600, if absent)");
+  p.Option("key-file", "FILE", "with --seal: the store key (created, mode 0600, only for a new store)");
+  p.Option("name", "NAME", "with --seal: name the root (gc keeps named roots; sealroot roots ls|rm)");
   p.Option("key-fd", "N", "with --seal: read the store key from file descriptor N");
   if (auto rc = cli::ParseCommandLine(p, args)) return *rc;
   bool seal = p.Has("seal");

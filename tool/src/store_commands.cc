@@ -1,15 +1,18 @@
-// sealroot mount | umount | fsck | gc | df: the sealed store's commands (design/sealfs.md).
+// sealroot mount | umount | fsck | gc | df | roots: the sealed store's commands (design/sealfs.md).
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/cli.h"
 #include "base/crypto.h"
@@ -43,12 +46,8 @@ struct Opened {
   sf::RootHash root{};
 };
 
-// The store, key and root hash named on a command line. Never creates a key or a store.
-Result<Opened> OpenRoot(const ArgParser& p, const std::string& store_dir) {
-  auto root_hex = p.Get("root");
-  if (!root_hex) return InvalidArgument("--root HEX is required");
-  Opened o;
-  SR_ASSIGN_OR_RETURN(o.root, sf::ParseHash(*root_hex));
+// The store key named on a command line (--key-file or --key-fd). Never creates a key.
+Result<std::shared_ptr<const sf::StoreKey>> LoadKey(const ArgParser& p) {
   std::optional<int> key_fd;
   if (auto fd = p.Get("key-fd")) {
     try {
@@ -62,7 +61,16 @@ Result<Opened> OpenRoot(const ArgParser& p, const std::string& store_dir) {
     return NotFound("key file " + *key_file + " does not exist");
   SR_ASSIGN_OR_RETURN(SecretBytes key_bytes, sealing::LoadOrCreateKey(key_file, key_fd));
   SR_ASSIGN_OR_RETURN(sf::StoreKey key, sf::StoreKey::Create(std::move(key_bytes)));
-  o.key = std::make_shared<const sf::StoreKey>(std::move(key));
+  return std::make_shared<const sf::StoreKey>(std::move(key));
+}
+
+// The store, key and root hash named on a command line. Never creates a key or a store.
+Result<Opened> OpenRoot(const ArgParser& p, const std::string& store_dir) {
+  auto root_hex = p.Get("root");
+  if (!root_hex) return InvalidArgument("--root HEX is required");
+  Opened o;
+  SR_ASSIGN_OR_RETURN(o.root, sf::ParseHash(*root_hex));
+  SR_ASSIGN_OR_RETURN(o.key, LoadKey(p));
   SR_ASSIGN_OR_RETURN(o.store, sf::Store::Open(store_dir, false, sf::StoreLock::kNone));
   return o;
 }
@@ -125,6 +133,42 @@ Status WaitForMountProcess(const UniqueFd& fd, const std::string& mountpoint) {
   return Cancelled("unmounted " + mountpoint + ": interrupted while waiting for its upper to be saved");
 }
 
+// Whether `path` is a mount point in this process's mount table (a dead FUSE mount still is).
+// The parent is resolved, never the mount itself (a dead FUSE mount cannot be stat'ed).
+bool InMountTable(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path where = std::filesystem::absolute(path, ec);
+  if (!ec) where = std::filesystem::canonical(where.parent_path(), ec) / where.filename();
+  auto table = ReadFile("/proc/self/mountinfo", 16u << 20);
+  if (ec || !table.ok()) return true;  // cannot tell: let umount2 decide
+  // Field 5 is the mount point, with space, tab, newline and backslash as octal escapes.
+  std::string escaped;
+  for (char c : where.string()) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\\') {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\%03o", static_cast<unsigned char>(c));
+      escaped += buf;
+    } else {
+      escaped += c;
+    }
+  }
+  std::size_t line_start = 0;
+  while (line_start < table->size()) {
+    std::size_t end = table->find('\n', line_start);
+    if (end == std::string::npos) end = table->size();
+    std::string_view line(table->data() + line_start, end - line_start);
+    std::size_t field = 0, pos = 0;
+    while (field < 4 && pos != std::string_view::npos) {
+      pos = line.find(' ', pos);
+      if (pos != std::string_view::npos) ++pos;
+      ++field;
+    }
+    if (pos != std::string_view::npos && line.substr(pos, line.find(' ', pos) - pos) == escaped) return true;
+    line_start = end + 1;
+  }
+  return false;
+}
+
 Status RunMount(const ArgParser& p) {
   const std::string& store_dir = p.positionals()[0];
   const std::string& mountpoint = p.positionals()[1];
@@ -154,8 +198,22 @@ Status RunMount(const ArgParser& p) {
   options.writeback_cache = !p.Bool("no-writeback-cache");
   options.debug = p.Bool("debug-fuse");
   options.stop_on_signal = true;
+  // gc keeps a mounted root, named or not, while this process lives.
+  SR_ASSIGN_OR_RETURN(sf::RootPin pin, o.store->PinRoot(o.root));
   HoldMountSocket(mountpoint);
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sf::FuseMount> mount, sf::FuseMount::Create(fs, options));
+  if (p.Bool("json")) {
+    std::error_code ec;
+    std::filesystem::path where = std::filesystem::absolute(mountpoint, ec);
+    std::cout << json{{"mountpoint", ec ? mountpoint : where.string()},
+                      {"root_hash", sf::HashHex(o.root)},
+                      {"store", store_dir},
+                      {"read_only", read_only},
+                      {"upper", p.Get("upper").value_or("")},
+                      {"foreground", p.Bool("foreground")}}
+                     .dump()
+              << std::endl;
+  }
   // Absolute before daemonizing: the daemon runs in "/".
   const std::string root_file =
       p.Has("upper-root-file") ? std::filesystem::absolute(*p.Get("upper-root-file")).string() : "";
@@ -171,7 +229,7 @@ Status RunMount(const ArgParser& p) {
   return served;
 }
 
-Status RunFsck(const ArgParser& p) {
+Status RunFsck(const ArgParser& p, bool& reported) {
   SR_ASSIGN_OR_RETURN(Opened o, OpenRoot(p, p.positionals()[0]));
   json bad = json::array();
   auto report = sf::Fsck(
@@ -181,22 +239,27 @@ Status RunFsck(const ArgParser& p) {
           std::cout << "bad object " << object << " (" << path << "): " << error.message() << "\n";
       });
   if (!report.ok()) return report.status();
+  Status result = OkStatus();
+  if (report->bad_objects > 0) {
+    result = DataLoss("root " + sf::HashHex(o.root) + ": " + std::to_string(report->bad_objects) +
+                      " damaged objects");
+  }
   if (p.Bool("json")) {
-    std::cout << json{{"root", sf::HashHex(o.root)},
-                      {"objects_checked", report->objects_checked},
-                      {"bytes_checked", report->bytes_checked},
-                      {"bad_objects", bad}}
-                     .dump()
-              << "\n";
+    // One document, the verdict in it: the caller reports no second one (FsckCommand).
+    json doc{{"root", sf::HashHex(o.root)},
+             {"objects_checked", report->objects_checked},
+             {"bytes_checked", report->bytes_checked},
+             {"bad_objects", bad},
+             {"ok", result.ok()}};
+    if (!result.ok())
+      doc["error"] = {{"code", std::string(CodeName(result.code()))}, {"message", result.message()}};
+    std::cout << doc.dump() << "\n";
+    reported = true;
   } else {
     std::cout << "checked " << report->objects_checked << " objects (" << report->bytes_checked
               << " bytes): " << report->bad_objects << " bad\n";
   }
-  if (report->bad_objects > 0) {
-    return DataLoss("root " + sf::HashHex(o.root) + ": " + std::to_string(report->bad_objects) +
-                    " damaged objects");
-  }
-  return OkStatus();
+  return result;
 }
 
 // Runs `body` after the common parsing; returns the exit code.
@@ -235,6 +298,10 @@ int Umount(Args args) {
   ArgParser p("sealroot umount", "MOUNTPOINT", "Unmount a sealed root; returns once its upper is saved.");
   return RunCommand(p, args, 1, [](const ArgParser& parser) -> Status {
     const std::string& mnt = parser.positionals()[0];
+    // Said plainly, before the kernel's "Invalid argument" or fusermount3's mtab message.
+    if (struct stat st{}; lstat(mnt.c_str(), &st) != 0 && errno == ENOENT)
+      return NotFound("unmounting " + mnt + ": no such directory");
+    if (!InMountTable(mnt)) return NotFound("unmounting " + mnt + ": not mounted");
     UniqueFd server = ConnectMountSocket(mnt);
     auto unmounted = [&] {
       // The upper's state is saved when this returns.
@@ -254,25 +321,65 @@ int Umount(Args args) {
 int Fsck(Args args) {
   ArgParser p("sealroot fsck", "STORE", "Verify every object of a sealed image root; report each bad one.");
   AddKeyFlags(p);
-  return RunCommand(p, args, 1, RunFsck);
+  cli::AddCommonFlags(p);
+  if (auto exit = cli::ParseCommandLine(p, args)) return *exit;
+  Status s = p.ExpectPositionals(1, 1);
+  if (!s.ok()) return cli::ReportError(p, s);
+  // --json: a damaged root's verdict is in fsck's one document already.
+  bool reported = false;
+  s = RunFsck(p, reported);
+  if (s.ok()) return cli::kExitOk;
+  return reported ? cli::ExitCodeFor(s) : cli::ReportError(p, s);
 }
 
 int Gc(Args args) {
-  ArgParser p("sealroot gc", "STORE", "Remove the layers and objects no image root uses.");
+  ArgParser p("sealroot gc", "STORE",
+              "Remove the roots that are neither named nor mounted, then every layer and object no remaining "
+              "root uses.");
+  p.Option("key-file", "FILE", "the store key (gc reads the root names with it)");
+  p.Option("key-fd", "N", "read the store key from file descriptor N");
+  p.Flag("prune-unnamed",
+         "on a store sealed before named roots (it has no names): remove its roots too (else refused)");
   return RunCommand(p, args, 1, [](const ArgParser& parser) -> Status {
-    SR_ASSIGN_OR_RETURN(auto store,
-                        sf::Store::Open(parser.positionals()[0], false, sf::StoreLock::kExclusive));
-    SR_ASSIGN_OR_RETURN(sf::GcReport r, store->CollectGarbage());
+    const std::string& dir = parser.positionals()[0];
+    if (!parser.Has("key-file") && !parser.Has("key-fd")) {
+      return InvalidArgument(
+          "gc needs the store key (--key-file or --key-fd): it keeps the named roots, "
+          "whose names only the key can read");
+    }
+    SR_ASSIGN_OR_RETURN(auto store, sf::Store::Open(dir, false, sf::StoreLock::kExclusive));
+    SR_ASSIGN_OR_RETURN(std::shared_ptr<const sf::StoreKey> key, LoadKey(parser));
+    SR_RETURN_IF_ERROR(store->CheckKey(*key, /*bind=*/false));
+    sf::GcOptions options;
+    options.prune_roots = true;
+    auto names = store->RootNames(*key);
+    if (names.ok()) {
+      for (const sf::NamedRoot& n : *names) options.keep.insert(n.root);
+    } else if (names.status().code() != Code::kNotFound) {
+      return names.status().WithContext("gc removed nothing");  // tampered names: keep everything
+    } else if (!parser.Bool("prune-unnamed")) {
+      SR_ASSIGN_OR_RETURN(std::vector<sf::RootHash> roots, store->ListRoots());
+      if (!roots.empty()) {
+        return FailedPrecondition("store " + dir +
+                                  " was sealed before named roots (it has no names), so gc " +
+                                  "would remove all its " + std::to_string(roots.size()) +
+                                  " roots: name the ones to keep (sealroot roots add " + dir +
+                                  " NAME --root HEX), or pass --prune-unnamed");
+      }
+    }
+    SR_ASSIGN_OR_RETURN(sf::GcReport r, store->CollectGarbage(options));
     if (parser.Bool("json")) {
-      std::cout << json{{"objects_removed", r.objects_removed},
+      std::cout << json{{"roots_removed", r.roots_removed},
+                        {"objects_removed", r.objects_removed},
                         {"bytes_removed", r.bytes_removed},
                         {"layers_removed", r.layers_removed},
                         {"staging_removed", r.staging_removed}}
                        .dump()
                 << "\n";
     } else {
-      std::cout << "removed " << r.objects_removed << " objects (" << r.bytes_removed << " bytes), "
-                << r.layers_removed << " layers, " << r.staging_removed << " staged files\n";
+      std::cout << "removed " << r.roots_removed << " roots, " << r.objects_removed << " objects ("
+                << r.bytes_removed << " bytes), " << r.layers_removed << " layers, " << r.staging_removed
+                << " staged files\n";
     }
     return OkStatus();
   });
@@ -298,6 +405,93 @@ int Df(Args args) {
                 << r.unreferenced_bytes << " bytes)\n";
     }
     return OkStatus();
+  });
+}
+
+namespace {
+
+Status RootsList(const ArgParser& p, const sf::Store& store, const sf::StoreKey& key) {
+  SR_ASSIGN_OR_RETURN(std::vector<sf::NamedRoot> names, store.RootNames(key));
+  SR_ASSIGN_OR_RETURN(std::vector<sf::RootHash> roots, store.ListRoots());
+  std::set<sf::RootHash> present(roots.begin(), roots.end()), named;
+  json out = json::array();
+  for (const sf::NamedRoot& n : names) {
+    named.insert(n.root);
+    out.push_back(
+        {{"name", n.name}, {"root_hash", sf::HashHex(n.root)}, {"present", present.contains(n.root)}});
+  }
+  for (const sf::RootHash& r : roots) {
+    if (!named.contains(r))
+      out.push_back({{"name", nullptr}, {"root_hash", sf::HashHex(r)}, {"present", true}});
+  }
+  if (p.Bool("json")) {
+    std::cout << json{{"roots", out}}.dump() << "\n";
+    return OkStatus();
+  }
+  for (const json& r : out) {
+    std::string name = r["name"].is_null() ? "-" : r["name"].get<std::string>();
+    std::cout << r["root_hash"].get<std::string>() << "  " << name
+              << (r["present"].get<bool>() ? "" : "  (missing)") << "\n";
+  }
+  return OkStatus();
+}
+
+Status RootsRemove(const std::string& name, const sf::Store& store, const sf::StoreKey& key) {
+  SR_RETURN_IF_ERROR(sf::ValidateRootName(name));
+  return store.UpdateRootNames(key, [&](std::vector<sf::NamedRoot>& names) -> Status {
+    auto it =
+        std::find_if(names.begin(), names.end(), [&](const sf::NamedRoot& n) { return n.name == name; });
+    if (it == names.end()) return NotFound("store " + store.dir() + " has no root named " + name);
+    names.erase(it);
+    return OkStatus();
+  });
+}
+
+Status RootsAdd(const ArgParser& p, const std::string& name, std::shared_ptr<const sf::Store> store,
+                std::shared_ptr<const sf::StoreKey> key) {
+  SR_RETURN_IF_ERROR(sf::ValidateRootName(name));
+  auto root_hex = p.Get("root");
+  if (!root_hex) return InvalidArgument("roots add needs --root HEX");
+  SR_ASSIGN_OR_RETURN(sf::RootHash root, sf::ParseHash(*root_hex));
+  // Only a root this key opens gets a name.
+  SR_RETURN_IF_ERROR(sf::SealedTree::OpenRoot(store, key, root).status());
+  return store->UpdateRootNames(*key, [&](std::vector<sf::NamedRoot>& names) -> Status {
+    std::erase_if(names, [&](const sf::NamedRoot& n) { return n.name == name; });
+    names.push_back({name, root});
+    return OkStatus();
+  });
+}
+
+}  // namespace
+
+int Roots(Args args) {
+  if (args.empty() || (args[0] != "ls" && args[0] != "rm" && args[0] != "add")) {
+    bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
+    (help ? std::cout : std::cerr)
+        << "Usage: sealroot roots ls STORE | rm STORE NAME | add STORE NAME --root HEX  (--key-file F | "
+           "--key-fd N)\n"
+           "\nName the roots of a sealed store: gc keeps named (and mounted) roots and reclaims the rest.\n";
+    return help ? cli::kExitOk : cli::kExitUsage;
+  }
+  const std::string sub = args[0];
+  ArgParser p("sealroot roots " + sub, sub == "ls" ? "STORE" : "STORE NAME",
+              sub == "ls" ? "List a store's roots with their names (unnamed ones as -: gc reclaims them)."
+              : sub == "rm"
+                  ? "Remove a root's name (gc then reclaims the root unless mounted or named again)."
+                  : "Name a root of the store (replacing the name's previous root).");
+  p.Option("key-file", "FILE", "the store key (root names are sealed under it)");
+  p.Option("key-fd", "N", "read the store key from file descriptor N");
+  if (sub == "add") p.Option("root", "HEX", "the root hash to name");
+  const std::size_t positionals = sub == "ls" ? 1 : 2;
+  return RunCommand(p, args.subspan(1), positionals, [&](const ArgParser& parser) -> Status {
+    SR_ASSIGN_OR_RETURN(std::shared_ptr<const sf::StoreKey> key, LoadKey(parser));
+    const sf::StoreLock lock = sub == "ls" ? sf::StoreLock::kNone : sf::StoreLock::kShared;
+    SR_ASSIGN_OR_RETURN(std::shared_ptr<const sf::Store> store,
+                        sf::Store::Open(parser.positionals()[0], false, lock));
+    SR_RETURN_IF_ERROR(store->CheckKey(*key, /*bind=*/false));
+    if (sub == "ls") return RootsList(parser, *store, *key);
+    if (sub == "rm") return RootsRemove(parser.positionals()[1], *store, *key);
+    return RootsAdd(parser, parser.positionals()[1], store, key);
   });
 }
 

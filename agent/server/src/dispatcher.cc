@@ -51,6 +51,7 @@ const std::vector<Route>& Routes() {
       {"grpc.AgentService", "WriteStdin", Unary(&S::WriteStdin, "WriteStdin")},
       {"grpc.AgentService", "CloseStdin", Unary(&S::CloseStdin, "CloseStdin")},
       {"grpc.AgentService", "TtyWinResize", Unary(&S::TtyWinResize, "TtyWinResize")},
+      {"grpc.AgentService", "ListContainers", Unary(&S::ListContainers, "ListContainers")},
   };
   return routes;
 }

@@ -32,13 +32,12 @@ std::uint64_t DirectoryBytes(const std::string& dir) {
   return total;
 }
 
-// A container id for a PullImage without one (enclave-cc's shim derives one from the image).
+}  // namespace
+
 std::string DerivedContainerId(std::string_view image) {
   Sha256Digest digest = Sha256Of(image);
   return "img-" + HexEncode(std::span<const std::uint8_t>(digest).first(16));
 }
-
-}  // namespace
 
 Result<::grpc::PullImageResponse> AgentServiceImpl::PullImage(const ::grpc::PullImageRequest& request) {
   SR_RETURN_IF_ERROR(ValidateImageRef(request.image(), config_.limits.max_image_ref_size));

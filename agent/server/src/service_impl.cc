@@ -326,6 +326,27 @@ Result<::grpc::HealthCheckResponse> AgentServiceImpl::Check(const ::grpc::CheckR
   return response;
 }
 
+Result<::grpc::ListContainersResponse> AgentServiceImpl::ListContainers(
+    const ::grpc::ListContainersRequest&) {
+  ::grpc::ListContainersResponse response;
+  MutexLock lock(mu_);
+  for (const auto& [id, record] : state_.containers) {
+    ::grpc::ContainerStatus* c = response.add_containers();
+    c->set_container_id(id);
+    auto image = state_.images.find(record.image);
+    c->set_image(image != state_.images.end() ? image->second.image_ref : record.image);
+    ContainerState state = record.state;
+    if (std::optional<std::int32_t> status = record.init ? record.init->ExitStatus() : std::nullopt) {
+      state = ContainerState::kStopped;  // exited, whether or not anyone waited for it
+      c->set_exited(true);
+      c->set_exit_status(*status);
+    }
+    c->set_state(std::string(ContainerStateName(state)));
+    c->set_execs(static_cast<std::uint32_t>(record.execs.size()));
+  }
+  return response;
+}
+
 Result<::grpc::VersionCheckResponse> AgentServiceImpl::Version(const ::grpc::CheckRequest&) {
   ::grpc::VersionCheckResponse response;
   response.set_grpc_version(kApiVersion);

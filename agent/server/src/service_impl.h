@@ -35,6 +35,8 @@ class AgentServiceImpl final : public AgentService {
   Result<::grpc::WriteStreamResponse> WriteStdin(const ::grpc::WriteStreamRequest& request) override;
   Result<Empty> CloseStdin(const ::grpc::CloseStdinRequest& request) override;
   Result<Empty> TtyWinResize(const ::grpc::TtyWinResizeRequest& request) override;
+  Result<::grpc::ListContainersResponse> ListContainers(
+      const ::grpc::ListContainersRequest& request) override;
   Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) override;
   Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) override;
 

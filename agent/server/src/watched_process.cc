@@ -95,7 +95,16 @@ class WatchedProcess final : public Process {
   explicit WatchedProcess(std::unique_ptr<Process> inner)
       : inner_(std::move(inner)),
         stdout_([this](std::size_t n) { return inner_->ReadStdout(n); }),
-        stderr_([this](std::size_t n) { return inner_->ReadStderr(n); }) {}
+        stderr_([this](std::size_t n) { return inner_->ReadStderr(n); }) {
+    // Started with the process, so an exit no one waited for still shows (ExitStatus, ctl ps).
+    MutexLock lock(mu_);
+    waiter_ = std::thread([this] {
+      Result<std::int32_t> status = inner_->Wait();
+      MutexLock done(mu_);
+      status_ = std::move(status);
+      cv_.notify_all();
+    });
+  }
 
   ~WatchedProcess() override {
     std::thread waiter;
@@ -112,14 +121,6 @@ class WatchedProcess final : public Process {
 
   Result<std::int32_t> Wait() override {
     MutexLock lock(mu_);
-    if (!waiter_.joinable()) {
-      waiter_ = std::thread([this] {
-        Result<std::int32_t> status = inner_->Wait();
-        MutexLock done(mu_);
-        status_ = std::move(status);
-        cv_.notify_all();
-      });
-    }
     while (!status_) {
       if (CallCancelled()) return Cancelled("WaitProcess: the client went away");
       cv_.wait_for(mu_, kCancelPoll);
@@ -134,6 +135,11 @@ class WatchedProcess final : public Process {
   Status CloseStdin() override { return inner_->CloseStdin(); }
   Status ResizeTerminal(unsigned rows, unsigned columns) override {
     return inner_->ResizeTerminal(rows, columns);
+  }
+  std::optional<std::int32_t> ExitStatus() override {
+    MutexLock lock(mu_);
+    if (status_ && status_->ok()) return **status_;
+    return std::nullopt;
   }
 
  private:
