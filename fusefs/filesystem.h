@@ -71,6 +71,8 @@ struct Stat {
   Attr attr;
   Timespec atime;
   Timespec ctime;
+  // Bytes the content takes (st_blocks); none: as many as its size (no holes).
+  std::optional<std::uint64_t> allocated;
 };
 
 // Who asks (for the owner of what it creates); the kernel checks permissions
@@ -167,7 +169,7 @@ class Filesystem {
   static Status ReadOnly() { return FsError(EROFS, "the sealed root is read-only"); }
   static Stat WithMtimes(const Attr& attr) {
     Timespec t{attr.mtime_sec, attr.mtime_nsec};
-    return Stat{attr, t, t};
+    return Stat{attr, t, t, std::nullopt};
   }
 };
 

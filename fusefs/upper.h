@@ -12,10 +12,11 @@
 // While mounted, the upper's trusted state (inode table, directory listings, every data block's
 // key epoch, counter and tag) lives in memory: any change, replay or rollback of the host's
 // bytes is EIO. A persistent upper (`dir`) seals that state with its key on fsync and on
-// Commit(); the state names the lower root and the owner it belongs to and is refused over
-// another lower or for another owner. Freshness across mounts holds only if the key holder
-// passes the last root hash back in `expected_state` (or `expect_fresh`) and learns each new
-// one from `on_commit` (the host can otherwise offer an older sealed state).
+// Commit() — what changed, appended to a journal, or now and then a whole snapshot —; the state names the
+// lower root and the owner it belongs to and is refused over another lower or for another owner. Freshness
+// across mounts holds only if the key holder passes the last root hash back in `expected_state` (or
+// `expect_fresh`) and learns each new one from `on_commit` (the host can otherwise offer an older sealed
+// state).
 //
 // Thread-safety: thread-safe (Filesystem); Commit may run concurrently with operations.
 #pragma once
@@ -49,7 +50,14 @@ struct UpperOptions {
   // fails the commit and the current state stays. The key holder records the root here, so a
   // crash in between leaves a state the next mount with that root in `expected_state` adopts.
   std::function<Status(const std::optional<Hash32>& previous, const Hash32& root)> on_commit;
+  // A commit appends what changed to the journal; once the journal is longer than this and
+  // than twice the snapshot, the commit writes a new snapshot instead (0: every commit does).
+  std::uint64_t compact_after = 1 << 20;
 };
+
+// The root hash of the upper state stored in `dir` (its snapshot chained through its journal),
+// as the next mount computes it before it verifies anything; kNotFound without a state.
+Result<Hash32> StoredUpperRoot(const std::string& dir);
 
 class UnionFs : public Filesystem {
  public:
@@ -61,8 +69,10 @@ class UnionFs : public Filesystem {
                                                std::shared_ptr<const StoreKey> key,
                                                const RootHash& lower_root, const UpperOptions& options);
 
-  // Makes every change so far durable and returns the upper's root hash: the SHA-256 of the
-  // sealed state just written. An in-memory upper writes nothing and returns kFailedPrecondition.
+  // Makes every change so far durable and returns the upper's root hash (the snapshot's SHA-256
+  // chained through the journal records after it). Costs what changed since the last commit,
+  // not the upper's size (but for an occasional snapshot). An in-memory upper writes nothing
+  // and returns kFailedPrecondition.
   virtual Result<Hash32> Commit() = 0;
   // The root hash of the state last read or written (none for a new or in-memory upper).
   virtual std::optional<Hash32> state_hash() const = 0;

@@ -41,7 +41,7 @@ struct stat ToStat(const Stat& full, const IdShift& shift) {
   st.st_size = static_cast<off_t>(a.size);
   st.st_rdev = a.rdev;
   st.st_blksize = 64 * 1024;
-  st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st.st_blocks = static_cast<blkcnt_t>((full.allocated.value_or(a.size) + 511) / 512);
   st.st_mtim = {a.mtime_sec, static_cast<long>(a.mtime_nsec)};
   st.st_atim = {full.atime.sec, static_cast<long>(full.atime.nsec)};
   st.st_ctim = {full.ctime.sec, static_cast<long>(full.ctime.nsec)};

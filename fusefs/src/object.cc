@@ -85,8 +85,13 @@ ChunkCipher::ChunkCipher() : ctx_(EVP_CIPHER_CTX_new()) {}
 
 Status ChunkCipher::Reset(const StoreKey& key, std::span<const std::uint8_t> header) {
   SR_ASSIGN_OR_RETURN(SecretBytes k, key.ObjectKey(header.subspan(16, 32)));
+  return Reset(k.span(), header);
+}
+
+Status ChunkCipher::Reset(std::span<const std::uint8_t> object_key, std::span<const std::uint8_t> header) {
   std::copy_n(header.begin(), kAadSize, aad_.begin());
-  if (!ctx_ || EVP_CipherInit_ex(ctx_.get(), EVP_aes_256_gcm(), nullptr, k.data(), nullptr, -1) != 1) {
+  if (!ctx_ || object_key.size() != 32 ||
+      EVP_CipherInit_ex(ctx_.get(), EVP_aes_256_gcm(), nullptr, object_key.data(), nullptr, -1) != 1) {
     return OpensslStatus("initializing AES-256-GCM");
   }
   return OkStatus();
@@ -294,7 +299,9 @@ Result<std::vector<std::uint8_t>> ReadRootObject(const Store& store, const Store
 
 Result<DataObject> DataObject::Open(const Store& store, const StoreKey& key, const ObjectRef& ref) {
   SR_ASSIGN_OR_RETURN(UniqueFd fd, store.OpenObject(ref.name));
-  return DataObject(std::move(fd), key, ref, MakeHeader(ObjectKind::kData, ref.salt, ref.size));
+  auto header = MakeHeader(ObjectKind::kData, ref.salt, ref.size);
+  SR_ASSIGN_OR_RETURN(SecretBytes object_key, key.ObjectKey(std::span(header).subspan(16, 32)));
+  return DataObject(std::move(fd), std::move(object_key), ref, header);
 }
 
 Result<std::size_t> DataObject::ReadAt(std::uint64_t offset, std::span<std::uint8_t> out) const {
@@ -307,8 +314,8 @@ Result<std::size_t> DataObject::ReadAt(std::uint64_t offset, std::span<std::uint
   thread_local std::vector<std::uint8_t> stored, partial(kChunkSize);
   stored.resize(end - begin);
   SR_RETURN_IF_ERROR(PreadExactly(fd_.get(), stored, begin, "object " + HashHex(ref_.name)));
-  ChunkCipher cipher;
-  SR_RETURN_IF_ERROR(cipher.Reset(*key_, header_));
+  thread_local ChunkCipher cipher;
+  SR_RETURN_IF_ERROR(cipher.Reset(key_.span(), header_));
   std::size_t done = 0;
   for (std::uint64_t i = first; i <= last; ++i) {
     std::size_t len = StoredChunkLength(ref_.size, i);

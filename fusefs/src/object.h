@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/crypto.h"
+#include "base/secret.h"
 #include "base/status.h"
 #include "fusefs/store.h"
 #include "fusefs/types.h"
@@ -35,6 +36,8 @@ class ChunkCipher {
   ChunkCipher();
   // Sets the object's key (derived from its salt) and header.
   Status Reset(const StoreKey& key, std::span<const std::uint8_t> header);
+  // The same with the object's key already derived (ObjectKeyOf), for repeated reads.
+  Status Reset(std::span<const std::uint8_t> object_key, std::span<const std::uint8_t> header);
   Status Seal(std::uint64_t index, std::span<const std::uint8_t> plain, std::span<std::uint8_t> out,
               std::span<std::uint8_t, kTagSize> tag);
   // Fails with "authentication failed" (kDataLoss) and wipes `out`.
@@ -85,8 +88,9 @@ Result<std::vector<std::uint8_t>> ReadWholeObject(const Store& store, const Stor
 Result<std::vector<std::uint8_t>> ReadRootObject(const Store& store, const StoreKey& key,
                                                  const RootHash& root);
 
-// Random-access reads of a data object; verifies only the chunks it touches.
-// Thread-safe (each call uses its own cipher context).
+// Random-access reads of a data object; verifies only the chunks it touches. The object's key
+// is derived once, when it is opened (an open file), not per read.
+// Thread-safe (each call uses its own thread's cipher context).
 class DataObject {
  public:
   static Result<DataObject> Open(const Store& store, const StoreKey& key, const ObjectRef& ref);
@@ -95,10 +99,10 @@ class DataObject {
   const ObjectRef& ref() const { return ref_; }
 
  private:
-  DataObject(UniqueFd fd, const StoreKey& key, ObjectRef ref, std::array<std::uint8_t, kHeaderSize> header)
-      : fd_(std::move(fd)), key_(&key), ref_(ref), header_(header) {}
+  DataObject(UniqueFd fd, SecretBytes key, ObjectRef ref, std::array<std::uint8_t, kHeaderSize> header)
+      : fd_(std::move(fd)), key_(std::move(key)), ref_(ref), header_(header) {}
   UniqueFd fd_;
-  const StoreKey* key_;
+  SecretBytes key_;  // the object's own key
   ObjectRef ref_;
   std::array<std::uint8_t, kHeaderSize> header_;
 };

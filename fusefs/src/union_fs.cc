@@ -121,6 +121,7 @@ Status UnionFsImpl::LoadListing(Node& dir) {
     if (IsDir(child)) child.parent = dir.ino;
     dir.listing->Add(name, child.ino);
   }
+  dir.listing->changed.clear();  // the lower's listing: nothing to persist until it changes
   return OkStatus();
 }
 
@@ -135,6 +136,7 @@ Stat UnionFsImpl::StatOf(const Node& n) const {
   a.rdev = n.rdev;
   if (n.data) {
     a.size = n.data->size();
+    s.allocated = n.data->allocated();
   } else if (S_ISLNK(n.mode)) {
     a.size = n.target.size();
   } else if (IsDir(n) && !n.from_lower) {
@@ -223,9 +225,16 @@ FsStats UnionFsImpl::StatFs() {
   return stats;
 }
 
+void UnionFsImpl::MarkChanged(Node& node) {
+  node.changed = true;
+  if (dir_fd_) dirty_.insert(node.ino);  // an in-memory upper never commits
+}
+
 void UnionFsImpl::Touch(Node& dir) {
   dir.mtime = dir.ctime = NowTime();
-  dir.changed = dir.listing_changed = true;
+  dir.listing_changed = true;
+  MarkChanged(dir);
+  if (!dir_fd_ && dir.listing) dir.listing->changed.clear();
 }
 
 Result<Node*> UnionFsImpl::NewChild(const Caller& caller, Node& parent, std::string_view name,
@@ -243,7 +252,7 @@ Result<Node*> UnionFsImpl::NewChild(const Caller& caller, Node& parent, std::str
     if (S_ISDIR(mode)) node->mode |= S_ISGID;
   }
   node->atime = node->mtime = node->ctime = NowTime();
-  node->changed = true;
+  MarkChanged(*node);
   node->lookups = 1;
   node->parent = parent.ino;
   Node* raw = node.get();
@@ -304,7 +313,7 @@ Result<Stat> UnionFsImpl::Link(std::uint64_t ino, std::uint64_t new_parent, std:
   Touch(*dir);
   ++node->nlink;
   node->ctime = NowTime();
-  node->changed = true;
+  MarkChanged(*node);
   ++node->lookups;
   return StatOf(*node);
 }
@@ -319,7 +328,7 @@ void UnionFsImpl::DropLink(Node& node) {
     --node.nlink;
   }
   node.ctime = NowTime();
-  node.changed = true;
+  MarkChanged(node);
   MaybeErase(node.ino);
 }
 
@@ -334,6 +343,7 @@ void UnionFsImpl::MaybeErase(std::uint64_t ino) {
     std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(n.data->id()));
     unlinkat(data_fd_.get(), name, 0);
   }
+  if (n.persisted) removed_.push_back(ino);
   nodes_.erase(it);
 }
 
@@ -394,12 +404,13 @@ Status UnionFsImpl::Rename(std::uint64_t parent, std::string_view name, std::uin
   };
   if (flags & RENAME_EXCHANGE) {
     if (dst == nullptr) return FsError(ENOENT, "no entry to exchange with");
-    from_dir->listing->by_name[from_name].first = dst->ino;
-    to_dir->listing->by_name[to_name].first = src->ino;
+    from_dir->listing->Repoint(from_name, dst->ino);
+    to_dir->listing->Repoint(to_name, src->ino);
     move_dir(*src, *from_dir, *to_dir);
     move_dir(*dst, *to_dir, *from_dir);
     src->ctime = dst->ctime = now;
-    src->changed = dst->changed = true;
+    MarkChanged(*src);
+    MarkChanged(*dst);
     Touch(*from_dir);
     Touch(*to_dir);
     return OkStatus();
@@ -417,7 +428,7 @@ Status UnionFsImpl::Rename(std::uint64_t parent, std::string_view name, std::uin
   to_dir->listing->Add(to_name, src->ino);
   move_dir(*src, *from_dir, *to_dir);
   src->ctime = now;
-  src->changed = true;
+  MarkChanged(*src);
   Touch(*from_dir);
   Touch(*to_dir);
   return OkStatus();

@@ -7,9 +7,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "base/fd.h"
 #include "base/thread_annotations.h"
@@ -21,19 +24,28 @@ namespace sealroot::fusefs {
 
 // A directory's entries with stable readdir offsets: an entry keeps its sequence number while it
 // exists, new entries get higher ones (so a listing in progress neither repeats nor skips).
+// `changed` collects the names added, removed or repointed since the listing was last persisted
+// (a journal record holds those, not the whole listing).
 struct Listing {
   std::unordered_map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_name;  // ino, seq
   std::map<std::uint64_t, std::string> by_seq;
   std::uint64_t next_seq = 1;
+  std::set<std::string> changed;
 
   void Add(const std::string& name, std::uint64_t ino) {
     by_name[name] = {ino, next_seq};
     by_seq[next_seq++] = name;
+    changed.insert(name);
   }
   void Remove(const std::string& name) {
     auto it = by_name.find(name);
     by_seq.erase(it->second.second);
     by_name.erase(it);
+    changed.insert(name);
+  }
+  void Repoint(const std::string& name, std::uint64_t ino) {
+    by_name.at(name).first = ino;
+    changed.insert(name);
   }
 };
 
@@ -58,6 +70,8 @@ struct Node {
   std::unique_ptr<Listing> listing;  // directories once listed
   bool changed = false;              // differs from the lower: persisted
   bool listing_changed = false;      // listing persisted whole (opaque)
+  bool persisted = false;            // the state on disk holds a record of this inode
+  bool listing_persisted = false;    // ... and of its listing (a record holds its changes)
   std::uint64_t lookups = 0;
   std::uint64_t opens = 0;
 };
@@ -69,7 +83,7 @@ class UnionFsImpl final : public UnionFs {
   ~UnionFsImpl() override;
 
   // Sets up the upper directory (or memory) and the root; restores a persisted state.
-  Status Init(const UpperOptions& options);
+  Status Init(const UpperOptions& options) SR_EXCLUDES(mu_, commit_mu_);
 
   Result<Attr> Lookup(std::uint64_t parent, std::string_view name) override;
   Result<Stat> LookupStat(std::uint64_t parent, std::string_view name) override;
@@ -123,6 +137,8 @@ class UnionFsImpl final : public UnionFs {
   Result<Node*> NewChild(const Caller& caller, Node& parent, std::string_view name, std::uint32_t mode)
       SR_REQUIRES(mu_);
   void Touch(Node& dir) SR_REQUIRES(mu_);
+  // The node differs from the lower and from the state last persisted.
+  void MarkChanged(Node& node) SR_REQUIRES(mu_);
   void DropLink(Node& node) SR_REQUIRES(mu_);
   void MaybeErase(std::uint64_t ino) SR_REQUIRES(mu_);
   Stat StatOf(const Node& node) const SR_REQUIRES(mu_);
@@ -133,7 +149,13 @@ class UnionFsImpl final : public UnionFs {
   Status CopyUp(Node& node) SR_REQUIRES(mu_);
 
   // State (union_persist.cc).
+  UpperNodeRecord RecordOf(Node& node, bool full) SR_REQUIRES(mu_);
   UpperState Snapshot() SR_REQUIRES(mu_);
+  // What changed since the state last persisted; `files` gets the data files it vouches for.
+  UpperState Change(std::vector<std::shared_ptr<UpperFile>>& files) SR_REQUIRES(mu_);
+  Result<Hash32> CommitSnapshot() SR_REQUIRES(commit_mu_);
+  Result<Hash32> CommitChange() SR_REQUIRES(commit_mu_);
+  Status OpenJournal(std::uint64_t valid_size) SR_REQUIRES(commit_mu_);
   Status Restore(UpperState state) SR_REQUIRES(mu_);
   Status RemoveUnreferencedData() SR_REQUIRES(mu_);
   Status AdoptReportedState(const Hash32& expected) SR_REQUIRES(mu_);
@@ -148,6 +170,7 @@ class UnionFsImpl final : public UnionFs {
   std::string owner_;  // UpperOptions::owner
   std::function<Status(const std::optional<Hash32>&, const Hash32&)> on_commit_;
 
+  Mutex commit_mu_;  // one Commit at a time, so states land in generation order; before mu_
   mutable Mutex mu_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Node>> nodes_ SR_GUARDED_BY(mu_);
   std::unordered_map<std::uint64_t, Handle> handles_ SR_GUARDED_BY(mu_);
@@ -156,8 +179,16 @@ class UnionFsImpl final : public UnionFs {
   std::uint64_t next_file_id_ SR_GUARDED_BY(mu_) = 1;
   std::uint64_t generation_ SR_GUARDED_BY(mu_) = 0;
   std::optional<Hash32> state_hash_ SR_GUARDED_BY(mu_);
-
-  Mutex commit_mu_;  // one Commit at a time, so states land in generation order
+  // Inodes changed (or erased while in the state) since the state last persisted.
+  std::unordered_set<std::uint64_t> dirty_ SR_GUARDED_BY(mu_);
+  std::vector<std::uint64_t> removed_ SR_GUARDED_BY(mu_);
+  bool force_snapshot_ SR_GUARDED_BY(mu_) = true;  // until a snapshot is on disk, or after a failure
+  std::uint64_t compact_after_ = 0;                // UpperOptions::compact_after
+  // The journal (design/sealfs-upper.md "State"): its fd, length, and the snapshot it extends.
+  UniqueFd journal_fd_ SR_GUARDED_BY(commit_mu_);
+  std::uint64_t journal_size_ SR_GUARDED_BY(commit_mu_) = 0;
+  Hash32 snapshot_root_ SR_GUARDED_BY(commit_mu_){};
+  std::uint64_t snapshot_size_ SR_GUARDED_BY(commit_mu_) = 0;
 };
 
 Timespec NowTime();

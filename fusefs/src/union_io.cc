@@ -67,7 +67,7 @@ Status UnionFsImpl::CopyUp(Node& node) {
   lower_->Release(handle);
   if (!status.ok()) return status.WithContext(ctx);
   node.data = std::move(data);
-  node.changed = true;
+  MarkChanged(node);
   return OkStatus();
 }
 
@@ -79,7 +79,7 @@ Result<std::uint64_t> UnionFsImpl::Open(std::uint64_t ino, int flags) {
   if ((flags & O_TRUNC) && !node->data) {
     // Nothing of the lower content survives: start an empty upper file instead of copying.
     SR_ASSIGN_OR_RETURN(node->data, NewUpperFile());
-    node->changed = true;
+    MarkChanged(*node);
   }
   if (Writes(flags)) SR_RETURN_IF_ERROR(CopyUp(*node));
   if ((flags & O_TRUNC) && node->data->size() != 0) {
@@ -160,7 +160,10 @@ Result<std::size_t> UnionFsImpl::Write(std::uint64_t handle, std::uint64_t offse
   auto n = file->Write(offset, data);
   if (!n.ok()) return n;
   MutexLock lock(mu_);
-  if (auto it = nodes_.find(ino); it != nodes_.end()) it->second->mtime = it->second->ctime = NowTime();
+  if (auto it = nodes_.find(ino); it != nodes_.end()) {
+    it->second->mtime = it->second->ctime = NowTime();
+    MarkChanged(*it->second);
+  }
   return n;
 }
 
@@ -196,7 +199,7 @@ Result<Stat> UnionFsImpl::SetAttr(std::uint64_t ino, const SetAttrRequest& r) {
   if (r.atime) node->atime = *r.atime;
   if (r.mtime) node->mtime = *r.mtime;
   node->ctime = now;
-  node->changed = true;
+  MarkChanged(*node);
   return StatOf(*node);
 }
 
@@ -227,7 +230,7 @@ Status UnionFsImpl::SetXattr(std::uint64_t ino, std::string_view name, std::stri
   if ((flags & XATTR_REPLACE) && !exists) return FsError(ENODATA, "no such attribute");
   node->xattrs[key] = std::string(value);
   node->ctime = NowTime();
-  node->changed = true;
+  MarkChanged(*node);
   return OkStatus();
 }
 
@@ -236,7 +239,7 @@ Status UnionFsImpl::RemoveXattr(std::uint64_t ino, std::string_view name) {
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   if (node->xattrs.erase(std::string(name)) == 0) return FsError(ENODATA, "no such attribute");
   node->ctime = NowTime();
-  node->changed = true;
+  MarkChanged(*node);
   return OkStatus();
 }
 

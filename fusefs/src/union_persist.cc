@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
 #include <unordered_set>
 
 #include "base/crypto.h"
@@ -15,10 +16,12 @@
 namespace sealroot::fusefs {
 namespace {
 
-constexpr std::string_view kVersion = "sealfs-upper 1\n";
+constexpr std::string_view kVersion = "sealfs-upper 2\n";
 constexpr const char* kVersionFile = "sealfs-upper";
 constexpr const char* kStateFile = "state";
 constexpr const char* kStateTemp = "state.tmp";
+constexpr const char* kJournalFile = "journal";
+constexpr std::size_t kStateCap = std::size_t{1} << 32;
 
 std::string FileName(std::uint64_t id) {
   char name[17];
@@ -42,14 +45,42 @@ Result<std::string> ReadAt(int dir_fd, const char* name, std::size_t cap) {
   return out;
 }
 
-Status WriteAllAt(int fd, std::span<const std::uint8_t> data) {
+Status WriteAllAt(int fd, std::span<const std::uint8_t> data, std::optional<std::uint64_t> offset = {}) {
   while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
+    ssize_t n = offset ? pwrite(fd, data.data(), data.size(), static_cast<off_t>(*offset))
+                       : write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoStatus("writing the upper state", errno);
     data = data.subspan(static_cast<std::size_t>(n));
+    if (offset) *offset += static_cast<std::uint64_t>(n);
   }
   return OkStatus();
+}
+
+// The journal records that extend the snapshot whose root is `snapshot_root`, as far as they
+// are whole (a torn append at the end is not a record). `end`: the length of what was walked.
+struct JournalWalk {
+  std::vector<std::span<const std::uint8_t>> records;
+  std::uint64_t end = 0;
+  bool torn = false;
+};
+JournalWalk WalkJournal(std::span<const std::uint8_t> journal, const Hash32& snapshot_root) {
+  JournalWalk walk;
+  auto base = JournalBase(journal);
+  // No journal, or one left by a snapshot that replaced its base (a crash before it was reset).
+  if (!base || !ConstantTimeEqual(*base, snapshot_root)) return walk;
+  std::size_t pos = kJournalHeaderSize;
+  while (pos < journal.size()) {
+    auto n = JournalRecordSize(journal.subspan(pos));
+    if (!n) {
+      walk.torn = true;
+      break;
+    }
+    walk.records.push_back(journal.subspan(pos, *n));
+    pos += *n;
+  }
+  walk.end = pos;
+  return walk;
 }
 
 // Opens (creating if missing or empty) the upper directory; refuses anything else.
@@ -59,7 +90,12 @@ Result<UniqueFd> OpenUpperDir(const std::string& dir) {
   if (!fd) return ErrnoStatus("opening " + dir, errno);
   auto version = ReadAt(fd.get(), kVersionFile, 64);
   if (version.ok()) {
-    if (*version != kVersion) return FailedPrecondition(dir + " is an upper of another format version");
+    if (*version != kVersion) {
+      return FailedPrecondition(dir + " is an upper of another format version (" +
+                                std::string(version->substr(0, version->find('\n'))) + "; this build reads " +
+                                std::string(kVersion.substr(0, kVersion.size() - 1)) +
+                                "): copy its files out with the build that wrote it");
+    }
     return fd;
   }
   UniqueFd probe(dup(fd.get()));
@@ -98,6 +134,7 @@ UnionFsImpl::~UnionFsImpl() {
 }
 
 Status UnionFsImpl::Init(const UpperOptions& options) {
+  MutexLock commit(commit_mu_);
   MutexLock lock(mu_);
   next_ino_ = lower_->max_ino() + 1;
   auto root = std::make_unique<Node>();
@@ -121,6 +158,7 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
   dir_ = options.dir;
   owner_ = options.owner;
   on_commit_ = options.on_commit;
+  compact_after_ = options.compact_after;
   SR_ASSIGN_OR_RETURN(dir_fd_, OpenUpperDir(dir_));
   lock_fd_.Reset(openat(dir_fd_.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock_fd_) return ErrnoStatus("opening the upper's lock", errno);
@@ -129,18 +167,34 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
   data_fd_.Reset(openat(dir_fd_.get(), "data", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!data_fd_) return ErrnoStatus("opening the upper's data directory", errno);
 
-  if (options.expected_state) SR_RETURN_IF_ERROR(AdoptReportedState(*options.expected_state));
-  auto bytes = ReadAt(dir_fd_.get(), kStateFile, std::size_t{1} << 32);
+  const std::optional<Hash32>& expected = options.expected_state;
+  if (expected) SR_RETURN_IF_ERROR(AdoptReportedState(*expected));
+  auto bytes = ReadAt(dir_fd_.get(), kStateFile, kStateCap);
   if (!bytes.ok()) {
     if (bytes.status().code() != Code::kNotFound) return bytes.status();
-    if (options.expected_state)
+    if (expected)
       return DataLoss("the upper has no state, but a state was expected (emptied or rolled back?)");
+    SR_RETURN_IF_ERROR(OpenJournal(0));
     return RemoveUnreferencedData();
   }
   if (options.expect_fresh)
     return DataLoss("the upper has a state, but a fresh upper was expected (another's upper, or replayed)");
-  const Hash32 hash = Sha256Of(*bytes);
-  if (options.expected_state && !ConstantTimeEqual(hash, *options.expected_state))
+  const Hash32 snapshot_root = Sha256Of(*bytes);
+  auto journal = ReadAt(dir_fd_.get(), kJournalFile, kStateCap);
+  if (!journal.ok() && journal.status().code() != Code::kNotFound) return journal.status();
+  const std::string journal_bytes = journal.ok() ? std::move(*journal) : std::string();
+  const JournalWalk walk = WalkJournal(AsBytes(journal_bytes), snapshot_root);
+  // The root, record by record. With a pin, records after it were never reported (a crash
+  // between an append and its report, or a refused report): they are dropped.
+  Hash32 state_root = snapshot_root;
+  std::size_t take = 0;
+  std::uint64_t valid = walk.end == 0 ? 0 : kJournalHeaderSize;
+  for (; take < walk.records.size(); ++take) {
+    if (expected && ConstantTimeEqual(state_root, *expected)) break;
+    state_root = NextUpperRoot(state_root, walk.records[take]);
+    valid += walk.records[take].size();
+  }
+  if (expected && !ConstantTimeEqual(state_root, *expected))
     return DataLoss("the upper's state is not the expected one (rolled back or replaced)");
   SR_ASSIGN_OR_RETURN(UpperState state, OpenUpperState(*key_, AsBytes(*bytes)));
   if (!ConstantTimeEqual(state.lower_root, lower_root_))
@@ -148,10 +202,85 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
   if (state.owner != owner_)
     return FailedPrecondition("the upper belongs to another owner ('" + state.owner + "', not '" + owner_ +
                               "')");
-  state_hash_ = hash;
+  std::vector<UpperState> changes;
+  Hash32 previous = snapshot_root;
+  for (std::size_t i = 0; i < take; ++i) {
+    auto change = OpenJournalRecord(*key_, previous, walk.records[i]);
+    if (!change.ok()) {
+      return DataLoss("the upper's journal fails authentication at record " + std::to_string(i + 1) +
+                      " (tampered, reordered or replayed): " + change.status().message());
+    }
+    changes.push_back(std::move(change).value());
+    previous = NextUpperRoot(previous, walk.records[i]);
+  }
+  SR_ASSIGN_OR_RETURN(state, ReplayUpperJournal(std::move(state), std::move(changes)));
+  if (walk.torn && take == walk.records.size()) {
+    SR_LOG(kWarning) << "upper " << dir_
+                     << ": dropped a torn journal record (a commit interrupted by a crash)";
+  }
+  state_hash_ = state_root;
   generation_ = state.generation;
   SR_RETURN_IF_ERROR(Restore(std::move(state)));
+  snapshot_root_ = snapshot_root;
+  snapshot_size_ = bytes->size();
+  force_snapshot_ = false;
+  SR_RETURN_IF_ERROR(OpenJournal(valid));
   return RemoveUnreferencedData();
+}
+
+// Keeps the journal open for appends, cut to what the state holds (a torn or unreported tail,
+// or a journal of a replaced snapshot, goes).
+Status UnionFsImpl::OpenJournal(std::uint64_t valid_size) {
+  journal_fd_.Reset(openat(dir_fd_.get(), kJournalFile, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!journal_fd_) return ErrnoStatus("opening the upper's journal", errno);
+  struct stat st {};
+  if (fstat(journal_fd_.get(), &st) != 0) return ErrnoStatus("reading the upper's journal", errno);
+  if (static_cast<std::uint64_t>(st.st_size) != valid_size) {
+    if (ftruncate(journal_fd_.get(), static_cast<off_t>(valid_size)) != 0 ||
+        fdatasync(journal_fd_.get()) != 0)
+      return ErrnoStatus("cutting the upper's journal", errno);
+  }
+  if (fsync(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper directory", errno);
+  journal_size_ = valid_size;
+  return OkStatus();
+}
+
+UpperNodeRecord UnionFsImpl::RecordOf(Node& n, bool full) {
+  UpperNodeRecord r;
+  r.ino = n.ino;
+  r.parent = n.parent;
+  r.mode = n.mode;
+  r.uid = n.uid;
+  r.gid = n.gid;
+  r.nlink = n.nlink;
+  r.rdev = n.rdev;
+  r.atime = n.atime;
+  r.mtime = n.mtime;
+  r.ctime = n.ctime;
+  r.from_lower = n.from_lower;
+  r.lower_path = n.lower_path;
+  r.lower_size = n.lower_size;
+  r.target = n.target;
+  r.xattrs.assign(n.xattrs.begin(), n.xattrs.end());
+  if (n.data) r.data = full ? n.data->TakeFull() : n.data->TakeChange();
+  if (n.listing_changed && n.listing) {
+    if (full || !n.listing_persisted) {
+      auto& listing = r.listing.emplace();
+      for (const auto& [seq, name] : n.listing->by_seq)
+        listing.emplace_back(name, n.listing->by_name.at(name).first);
+    } else if (!n.listing->changed.empty()) {
+      auto& listing = r.listing.emplace();
+      r.listing_full = false;
+      for (const std::string& name : n.listing->changed) {
+        auto it = n.listing->by_name.find(name);
+        listing.emplace_back(name, it == n.listing->by_name.end() ? 0 : it->second.first);
+      }
+    }
+    n.listing->changed.clear();
+    n.listing_persisted = true;
+  }
+  n.persisted = true;
+  return r;
 }
 
 UpperState UnionFsImpl::Snapshot() {
@@ -165,38 +294,61 @@ UpperState UnionFsImpl::Snapshot() {
   // needs the lower to learn its entries).
   std::unordered_set<std::uint64_t> keep;
   for (const auto& [ino, node] : nodes_) {
+    node->persisted = node->listing_persisted = false;
     if (node->nlink == 0 && ino != kRootIno) continue;
     if (node->changed) keep.insert(ino);
     if (node->listing_changed && node->listing) {
       for (const auto& [name, entry] : node->listing->by_name) keep.insert(entry.first);
     }
   }
-  for (std::uint64_t ino : keep) {
-    const Node& n = *nodes_.at(ino);
-    UpperNodeRecord r;
-    r.ino = n.ino;
-    r.parent = n.parent;
-    r.mode = n.mode;
-    r.uid = n.uid;
-    r.gid = n.gid;
-    r.nlink = n.nlink;
-    r.rdev = n.rdev;
-    r.atime = n.atime;
-    r.mtime = n.mtime;
-    r.ctime = n.ctime;
-    r.from_lower = n.from_lower;
-    r.lower_path = n.lower_path;
-    r.lower_size = n.lower_size;
-    r.target = n.target;
-    r.xattrs.assign(n.xattrs.begin(), n.xattrs.end());
-    if (n.data) r.data = n.data->Snapshot();
-    if (n.listing_changed && n.listing) {
-      auto& listing = r.listing.emplace();
-      for (const auto& [seq, name] : n.listing->by_seq)
-        listing.emplace_back(name, n.listing->by_name.at(name).first);
+  for (std::uint64_t ino : keep) state.nodes.push_back(RecordOf(*nodes_.at(ino), true));
+  dirty_.clear();
+  removed_.clear();
+  return state;
+}
+
+// Changed inodes, and those a changed listing names that the state does not hold yet.
+UpperState UnionFsImpl::Change(std::vector<std::shared_ptr<UpperFile>>& files) {
+  UpperState state;
+  state.lower_root = lower_root_;
+  state.owner = owner_;
+  state.generation = ++generation_;
+  state.next_ino = next_ino_;
+  state.next_file_id = next_file_id_;
+  state.removed = std::move(removed_);
+  std::set<std::uint64_t> emit(dirty_.begin(), dirty_.end());
+  for (std::uint64_t ino : dirty_) {
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end() || !it->second->listing_changed || !it->second->listing) continue;
+    const Node& dir = *it->second;
+    std::vector<std::uint64_t> named;
+    if (dir.listing_persisted) {
+      for (const std::string& name : dir.listing->changed) {
+        if (auto entry = dir.listing->by_name.find(name); entry != dir.listing->by_name.end())
+          named.push_back(entry->second.first);
+      }
+    } else {
+      for (const auto& [name, entry] : dir.listing->by_name) named.push_back(entry.first);
     }
-    state.nodes.push_back(std::move(r));
+    for (std::uint64_t child_ino : named) {
+      auto child = nodes_.find(child_ino);
+      if (child != nodes_.end() && !child->second->persisted) emit.insert(child_ino);
+    }
   }
+  for (std::uint64_t ino : emit) {
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) continue;
+    Node& n = *it->second;
+    if (n.nlink == 0 && ino != kRootIno) {
+      if (n.persisted) state.removed.push_back(ino);
+      n.persisted = n.listing_persisted = false;
+      continue;
+    }
+    state.nodes.push_back(RecordOf(n, false));
+    if (n.data) files.push_back(n.data);
+  }
+  dirty_.clear();
+  removed_.clear();
   return state;
 }
 
@@ -224,25 +376,27 @@ Status UnionFsImpl::Restore(UpperState state) {
     node->lower_size = r.lower_size;
     node->target = std::move(r.target);
     node->xattrs.insert(r.xattrs.begin(), r.xattrs.end());
-    node->changed = true;
+    node->changed = node->persisted = true;
     if (r.data) {
       const std::string name = FileName(r.data->id);
       UniqueFd fd(openat(data_fd_.get(), name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
       if (!fd)
         return ErrnoStatus(what + ": opening data file " + name, errno).WithContext("the upper is damaged");
-      SR_ASSIGN_OR_RETURN(std::unique_ptr<UpperFile> file,
-                          UpperFile::Open(key_, std::move(fd), std::move(*r.data), "upper file " + name));
+      SR_ASSIGN_OR_RETURN(
+          std::unique_ptr<UpperFile> file,
+          UpperFile::Open(key_, std::move(fd), std::move(*r.data), "upper file " + name, true));
       node->data = std::move(file);
     }
     if (r.listing) {
       node->listing = std::make_unique<Listing>();
-      node->listing_changed = true;
+      node->listing_changed = node->listing_persisted = true;
       for (auto& [name, ino] : *r.listing) {
         if (name.empty() || name.size() > 255 || name.find('/') != std::string::npos ||
             node->listing->by_name.contains(name))
           return DataLoss(what + ": malformed directory listing");
         node->listing->Add(name, ino);
       }
+      node->listing->changed.clear();
     }
     if (r.ino == kRootIno) node->lookups = 1;
     nodes_[r.ino] = std::move(node);
@@ -290,6 +444,23 @@ Status UnionFsImpl::RemoveUnreferencedData() {
 Result<Hash32> UnionFsImpl::Commit() {
   if (!dir_fd_) return FailedPrecondition("an in-memory upper has no state to commit");
   MutexLock commit(commit_mu_);
+  bool snapshot = false;
+  {
+    MutexLock lock(mu_);
+    snapshot = force_snapshot_ || compact_after_ == 0 ||
+               (journal_size_ > compact_after_ && journal_size_ > 2 * snapshot_size_);
+  }
+  auto committed = snapshot ? CommitSnapshot() : CommitChange();
+  if (!committed.ok()) {
+    // What this commit took as changed is not on disk: the next commit writes everything.
+    MutexLock lock(mu_);
+    force_snapshot_ = true;
+  }
+  return committed;
+}
+
+// The whole state, replacing the current snapshot and its journal.
+Result<Hash32> UnionFsImpl::CommitSnapshot() {
   UpperState state;
   std::optional<Hash32> previous;
   {
@@ -315,14 +486,79 @@ Result<Hash32> UnionFsImpl::Commit() {
   if (renameat(dir_fd_.get(), kStateTemp, dir_fd_.get(), kStateFile) != 0)
     return ErrnoStatus("publishing the upper state", errno);
   if (fsync(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper directory", errno);
+  // The journal extended the snapshot just replaced (a crash before this leaves it naming that
+  // one: the next mount ignores it).
+  snapshot_root_ = hash;
+  snapshot_size_ = bytes.size();
+  journal_size_ = 0;
+  if (ftruncate(journal_fd_.get(), 0) != 0 || fdatasync(journal_fd_.get()) != 0)
+    return ErrnoStatus("resetting the upper's journal", errno);
   MutexLock lock(mu_);
   state_hash_ = hash;
+  force_snapshot_ = false;
   return hash;
+}
+
+// What changed, appended to the journal as one record bound to the root it follows.
+Result<Hash32> UnionFsImpl::CommitChange() {
+  UpperState change;
+  Hash32 previous{};
+  std::vector<std::shared_ptr<UpperFile>> files;
+  {
+    MutexLock lock(mu_);
+    change = Change(files);
+    previous = state_hash_.value_or(Hash32{});
+  }
+  // Data first (the blocks the record names, and the names of new data files).
+  for (const auto& file : files) SR_RETURN_IF_ERROR(file->Sync());
+  if (!files.empty() && fsync(data_fd_.get()) != 0) return ErrnoStatus("syncing the upper's data", errno);
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> record, SealJournalRecord(*key_, previous, change));
+  const Hash32 root = NextUpperRoot(previous, record);
+  std::vector<std::uint8_t> bytes;
+  if (journal_size_ == 0) {
+    auto header = JournalHeader(snapshot_root_);
+    bytes.assign(header.begin(), header.end());
+  }
+  bytes.insert(bytes.end(), record.begin(), record.end());
+  // A failed append or a refused report: the journal ends where it did.
+  auto cut = [fd = journal_fd_.get(), size = journal_size_] {
+    if (ftruncate(fd, static_cast<off_t>(size)) == 0) (void)fdatasync(fd);
+  };
+  Status appended = WriteAllAt(journal_fd_.get(), bytes, journal_size_);
+  if (appended.ok() && fdatasync(journal_fd_.get()) != 0)
+    appended = ErrnoStatus("syncing the upper's journal", errno);
+  if (!appended.ok()) {
+    cut();
+    return appended.WithContext("appending to the upper's journal");
+  }
+  if (on_commit_) {
+    if (Status recorded = on_commit_(previous, root); !recorded.ok()) {
+      cut();
+      return DataLoss("committing the upper: the new state was not recorded: " + recorded.message());
+    }
+  }
+  journal_size_ += bytes.size();
+  MutexLock lock(mu_);
+  state_hash_ = root;
+  return root;
 }
 
 std::optional<Hash32> UnionFsImpl::state_hash() const {
   MutexLock lock(mu_);
   return state_hash_;
+}
+
+Result<Hash32> StoredUpperRoot(const std::string& dir) {
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("opening " + dir, errno);
+  SR_ASSIGN_OR_RETURN(std::string state, ReadAt(fd.get(), kStateFile, kStateCap));
+  Hash32 root = Sha256Of(state);
+  auto journal = ReadAt(fd.get(), kJournalFile, kStateCap);
+  if (!journal.ok())
+    return journal.status().code() == Code::kNotFound ? Result<Hash32>(root) : journal.status();
+  const JournalWalk walk = WalkJournal(AsBytes(*journal), root);
+  for (auto record : walk.records) root = NextUpperRoot(root, record);
+  return root;
 }
 
 }  // namespace sealroot::fusefs

@@ -42,10 +42,11 @@ class UpperPinTest : public UpperTest {
     return UnionFs::Open(std::move(lower), key_, root_, options);
   }
 
+  // The root the upper's stored state has (its snapshot chained through its journal).
   Hash32 StateHash() {
-    auto bytes = sealroot::ReadFile(upper_ + "/state");
-    EXPECT_TRUE(bytes.ok());
-    return Sha256Of(*bytes);
+    auto root = StoredUpperRoot(upper_);
+    EXPECT_TRUE(root.ok()) << root.status().ToString();
+    return root.ok() ? *root : Hash32{};
   }
 
   RootHash root_{};
@@ -112,10 +113,11 @@ TEST_F(UpperPinTest, ARefusedReportFailsTheCommitAndKeepsThePreviousState) {
 
 TEST_F(UpperPinTest, AfterACrashBetweenReportAndReplacementTheReportedStateWins) {
   // The report reaches the key holder, then the process "dies": the new state is left in
-  // state.tmp and the old one is still current.
+  // state.tmp and the old one is still current. (Every commit a snapshot here.)
   std::optional<Hash32> reported;
   std::string pending;
   UpperOptions options = Options("c");
+  options.compact_after = 0;
   options.on_commit = [&](const std::optional<Hash32>& previous, const Hash32& root) {
     if (!previous) return OkStatus();
     reported = root;
@@ -139,6 +141,50 @@ TEST_F(UpperPinTest, AfterACrashBetweenReportAndReplacementTheReportedStateWins)
   ASSERT_TRUE(Mount(root_, pinned).ok());
   EXPECT_EQ(StateHash(), *reported);
   EXPECT_EQ(ReadFile(P("note")), "second");
+}
+
+// A journal record is durable before its report: a crash after the report leaves it in place
+// (the reported root opens it), a crash before it leaves a record the key holder never saw
+// (the previous root opens, and the record goes).
+TEST_F(UpperPinTest, AJournalRecordCountsOnceReported) {
+  std::optional<Hash32> reported;
+  std::optional<Hash32> before;
+  std::string journal;
+  UpperOptions options = Options("c");
+  options.on_commit = [&](const std::optional<Hash32>& previous, const Hash32& root) {
+    if (!previous) return OkStatus();
+    before = previous;
+    reported = root;
+    journal = sealroot::ReadFile(upper_ + "/journal").value();
+    return Unavailable("crash");
+  };
+  ASSERT_TRUE(Mount(root_, options).ok());
+  ASSERT_EQ(WriteAndSync("note", "first"), 0);  // a snapshot
+  const Hash32 first = StateHash();
+  EXPECT_EQ(WriteAndSync("note", "second"), EIO);  // a record, refused: cut from the journal
+  ASSERT_TRUE(reported.has_value());
+  EXPECT_EQ(*before, first);
+  EXPECT_EQ(StateHash(), first);
+  umount2(mnt_.c_str(), MNT_DETACH);
+  server_.join();
+  mount_.reset();
+  fs_.reset();
+  ASSERT_TRUE(WriteFileAtomic(upper_ + "/journal", journal, 0600).ok());  // as left by the crash
+  ASSERT_EQ(StateHash(), *reported);
+
+  UpperOptions unreported = Options("c");
+  unreported.expected_state = first;
+  {
+    auto fs = OpenUpper(unreported);
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  }
+  EXPECT_EQ(StateHash(), first);  // the unreported record went
+  ASSERT_TRUE(WriteFileAtomic(upper_ + "/journal", journal, 0600).ok());
+  UpperOptions pinned = Options("c");
+  pinned.expected_state = *reported;
+  ASSERT_TRUE(Mount(root_, pinned).ok());
+  EXPECT_EQ(ReadFile(P("note")), "second");
+  EXPECT_EQ(StateHash(), *reported);
 }
 
 }  // namespace

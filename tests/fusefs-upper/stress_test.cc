@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "tests/fusefs-upper/posix_suite.h"
 
@@ -146,9 +149,13 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
+// Commits run all along (journal records of what changed, and now and then a snapshot), so the
+// remount at the end replays a long journal of concurrent changes.
 TEST_F(UpperTest, RandomOperationsFromSeveralThreadsMatchAPlainDirectory) {
   const RootHash root = SealDefaultLower();
-  ASSERT_TRUE(MountPersistent(root).ok());
+  UpperOptions options{.dir = upper_, .expected_state = std::nullopt};
+  options.compact_after = 64 * 1024;
+  ASSERT_TRUE(Mount(root, options).ok());
   const std::string plain = tmp_ / "plain";
   ASSERT_EQ(mkdir(plain.c_str(), 0755), 0);
   ASSERT_EQ(mkdir(P("stress").c_str(), 0755), 0);
@@ -160,7 +167,21 @@ TEST_F(UpperTest, RandomOperationsFromSeveralThreadsMatchAPlainDirectory) {
     ASSERT_EQ(mkdir(trees.b.c_str(), 0755), 0);
     threads.emplace_back([&mismatches, t, trees] { mismatches[t] = Stress(trees, 1000 + t).Run(); });
   }
+  std::atomic<bool> done{false};
+  std::vector<std::string> commit_errors;
+  int commits = 0;
+  std::thread committer([&] {
+    while (!done.load()) {
+      if (auto c = fs_->Commit(); !c.ok()) commit_errors.push_back(c.status().ToString());
+      ++commits;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
   for (std::thread& th : threads) th.join();
+  done = true;
+  committer.join();
+  EXPECT_TRUE(commit_errors.empty()) << Join(commit_errors);
+  EXPECT_GT(commits, 2);
   for (int t = 0; t < kThreads; ++t)
     EXPECT_TRUE(mismatches[t].empty()) << "thread " << t << "\n" << Join(mismatches[t]);
 

@@ -147,11 +147,13 @@ TEST_F(UpperTamperTest, RolledBackStateIsRefusedWhenTheRootIsPinned) {
   WriteDurable("f", "old");
   const Hash32 old_root = Unmount();
   const std::string old_state = Slurp(upper_ + "/state");
+  const std::string old_journal = Slurp(upper_ + "/journal");
   ASSERT_TRUE(MountPersistent(root_).ok());
   WriteDurable("f", "new");
   const Hash32 new_root = Unmount();
   ASSERT_NE(old_root, new_root);
   Put(upper_ + "/state", old_state);
+  Put(upper_ + "/journal", old_journal);
   auto refused = OpenUpper({.dir = "", .expected_state = new_root});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Code::kDataLoss);
@@ -225,6 +227,113 @@ TEST_F(UpperTamperTest, UpperHoldsNoPlaintextNamesOrContent) {
     EXPECT_EQ(bytes.find("secret-file-name"), std::string::npos) << e.path();
     EXPECT_EQ(bytes.find("secret-xattr"), std::string::npos) << e.path();
   }
+}
+
+// The journal: records appended by each commit after the snapshot, each bound to the root before
+// it. Three commits after the snapshot leave three records.
+class UpperJournalTamperTest : public UpperTamperTest {
+ protected:
+  void SetUp() override {
+    UpperTamperTest::SetUp();
+    WriteDurable("f", "one");    // the first commit: a snapshot
+    WriteDurable("f", "two");    // record 1
+    WriteDurable("g", "three");  // record 2
+    pinned_ = Unmount();         // record 3
+    journal_ = Slurp(upper_ + "/journal");
+    records_ = Records(journal_);
+    ASSERT_EQ(records_.size(), 3u);
+  }
+
+  // Each record's bytes (after the 40-byte header: a 4-byte length, then that many bytes).
+  static std::vector<std::string> Records(const std::string& journal) {
+    std::vector<std::string> out;
+    std::size_t pos = 40;
+    while (pos + 4 <= journal.size()) {
+      std::size_t n = 0;
+      for (int i = 0; i < 4; ++i) n |= std::size_t{static_cast<unsigned char>(journal[pos + i])} << (8 * i);
+      out.push_back(journal.substr(pos, 4 + n));
+      pos += 4 + n;
+    }
+    return out;
+  }
+  void PutJournal(const std::vector<std::string>& records) {
+    std::string j = journal_.substr(0, 40);
+    for (const std::string& r : records) j += r;
+    Put(upper_ + "/journal", j);
+  }
+  void ExpectRefused(UpperOptions options, const std::string& why) {
+    auto fs = OpenUpper(options);
+    ASSERT_FALSE(fs.ok());
+    EXPECT_EQ(fs.status().code(), Code::kDataLoss);
+    EXPECT_NE(fs.status().message().find(why), std::string::npos) << fs.status().ToString();
+  }
+  std::string ReadAfterMount(const UpperOptions& options, const std::string& rel) {
+    EXPECT_TRUE(Mount(root_, options).ok());
+    std::string content = ReadFile(P(rel));
+    Unmount();
+    return content;
+  }
+
+  Hash32 pinned_{};
+  std::string journal_;
+  std::vector<std::string> records_;
+};
+
+TEST_F(UpperJournalTamperTest, UntouchedJournalOpensAtThePinnedRoot) {
+  auto root = StoredUpperRoot(upper_);
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(*root, pinned_);
+  EXPECT_EQ(ReadAfterMount({.dir = upper_, .expected_state = pinned_}, "g"), "three");
+}
+
+TEST_F(UpperJournalTamperTest, TruncatedJournalIsRefusedWhenTheRootIsPinned) {
+  PutJournal({records_[0], records_[1]});  // a whole record dropped
+  ExpectRefused({.expected_state = pinned_}, "not the expected one");
+  PutJournal({records_[0], records_[1], records_[2].substr(0, records_[2].size() / 2)});  // cut inside one
+  ExpectRefused({.expected_state = pinned_}, "not the expected one");
+  Put(upper_ + "/journal", "");  // emptied
+  ExpectRefused({.expected_state = pinned_}, "not the expected one");
+}
+
+TEST_F(UpperJournalTamperTest, ReorderedJournalRecordsRefuseTheMount) {
+  PutJournal({records_[1], records_[0], records_[2]});
+  ExpectRefused({}, "journal fails authentication at record 1");
+  ExpectRefused({.expected_state = pinned_}, "not the expected one");
+}
+
+TEST_F(UpperJournalTamperTest, ReplayedJournalRecordRefusesTheMount) {
+  PutJournal({records_[0], records_[1], records_[1]});
+  ExpectRefused({}, "journal fails authentication at record 3");
+  ExpectRefused({.expected_state = pinned_}, "not the expected one");
+  // Replayed after the last: without a pin, refused; with it, a tail that was never reported.
+  PutJournal({records_[0], records_[1], records_[2], records_[0]});
+  ExpectRefused({}, "journal fails authentication at record 4");
+  {
+    auto fs = OpenUpper({.expected_state = pinned_});
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  }
+  EXPECT_EQ(Records(Slurp(upper_ + "/journal")), records_);  // the tail was cut
+  EXPECT_EQ(ReadAfterMount({.dir = upper_, .expected_state = pinned_}, "g"), "three");
+}
+
+TEST_F(UpperJournalTamperTest, FlippedByteInAJournalRecordRefusesTheMount) {
+  FlipByte(upper_ + "/journal", 40 + records_[0].size() + 50);
+  ExpectRefused({}, "journal fails authentication at record 2");
+}
+
+TEST_F(UpperJournalTamperTest, JournalOfAnotherSnapshotIsNotApplied) {
+  // The journal names the snapshot it extends: over another snapshot it is ignored, and the
+  // pin refuses the older state this leaves.
+  FlipByte(upper_ + "/journal", 20);
+  ExpectRefused({.expected_state = pinned_}, "not the expected one");
+}
+
+// A crash in the middle of an append leaves a torn record: without a pin the mount opens the
+// state before it (the record was never reported); with the pin of the last report it opens.
+TEST_F(UpperJournalTamperTest, TornLastRecordIsACrashNotATamper) {
+  PutJournal({records_[0], records_[1], records_[2].substr(0, 30)});
+  EXPECT_EQ(ReadAfterMount({.dir = upper_, .expected_state = std::nullopt}, "g"), "three");
+  EXPECT_EQ(Records(Slurp(upper_ + "/journal")).size(), 3u);  // committed again at unmount
 }
 
 }  // namespace
