@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 
 #include "base/interrupt.h"
 #include "base/log.h"
@@ -180,7 +181,7 @@ Result<ResolvedImage> ResolveImage(ImageSource& source, const PullOptions& optio
                        std::move(*parsed_config)};
 }
 
-Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink& sink) {
+Result<ImageInfo> PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink& sink) {
   std::string what = "unpacking " + source.reference().ToString();
   auto resolved = ResolveImage(source, options);
   Status s = resolved.status();
@@ -197,20 +198,21 @@ Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink&
       s = std::move(s).WithContext(LayerLabel(i, resolved->parsed.layers.size(), resolved->parsed.layers[i]));
   }
   if (s.ok() && Interrupted()) s = Cancelled("interrupted");
+  std::optional<ImageInfo> info;
   if (s.ok()) {
-    s = sink.Finish(ImageInfo{source.reference().ToString(), resolved->manifest.digest,
-                              resolved->manifest.bytes, resolved->parsed.config.digest, resolved->config_json,
-                              resolved->config.diff_ids});
+    info = ImageInfo{source.reference().ToString(),  resolved->manifest.digest, resolved->manifest.bytes,
+                     resolved->parsed.config.digest, resolved->config_json,     resolved->config.diff_ids};
+    s = sink.Finish(*info);
   }
   if (!s.ok()) {
     sink.Abort(s);
     return std::move(s).WithContext(what);
   }
   Report(options, ProgressEvent::Phase::kFinished);
-  return OkStatus();
+  return std::move(*info);
 }
 
-Status PullAndUnpack(const Reference& ref, const PullOptions& options, ImageSink& sink) {
+Result<ImageInfo> PullAndUnpack(const Reference& ref, const PullOptions& options, ImageSink& sink) {
   auto source = OpenImageSource(ref, options);
   if (!source.ok()) {
     sink.Abort(source.status());
