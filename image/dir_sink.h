@@ -6,7 +6,7 @@
 // (".DEST.sealroot-XXXXXX") and renamed into place; Abort, an error, Ctrl-C or destroying the sink
 // unfinished removes the staging. An existing non-empty DEST is an error unless `replace`.
 //
-// Thread-safety: layers arrive in order from one thread (parallel_layers() is false).
+// Thread-safety: layers arrive in order from one thread (image/sink.h).
 #pragma once
 
 #include <memory>

@@ -103,9 +103,11 @@ Result<ResolvedImage> ResolveImage(ImageSource& source, const PullOptions& optio
 
 // The one-pass pipeline into `sink`. The sink commits each layer only after its blob digest
 // (and decryption checks) and DiffID passed, and is Finished only if every layer did; on any
-// error it is Aborted and the error names the image, the layer and the cause.
-Status PullAndUnpack(const Reference& ref, const PullOptions& options, ImageSink& sink);
-Status PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink& sink);
+// error it is Aborted and the error names the image, the layer and the cause. Returns what the
+// sink was Finished with: the verified manifest (its digest pins the reference), config and
+// DiffIDs.
+Result<ImageInfo> PullAndUnpack(const Reference& ref, const PullOptions& options, ImageSink& sink);
+Result<ImageInfo> PullAndUnpack(ImageSource& source, const PullOptions& options, ImageSink& sink);
 
 // `sealroot pull`: copies the image (one platform) into the OCI layout `dest` (created if
 // absent), every blob verified before it is named by its digest; tags it with dest.tag (or the

@@ -10,8 +10,8 @@
 // layer may look complete. Implementations: the directory sink (image/dir_sink.h, applies
 // whiteouts) and the sealed-store sink (agent/, records them per layer).
 //
-// Thread-safety: one LayerSink is used by one thread. An ImageSink may be asked to open layers
-// from several threads only if parallel_layers() is true; otherwise layers arrive in order.
+// Thread-safety: one LayerSink is used by one thread; an ImageSink gets its layers in order, from
+// one thread.
 #pragma once
 
 #include <cstdint>
@@ -90,8 +90,6 @@ class ImageSink {
   virtual ~ImageSink() = default;
   // True if the sink already holds this layer (same DiffID), so the pipeline skips fetching it.
   virtual bool HasLayer(const Digest& /*diff_id*/) const { return false; }
-  // True if layers may be opened and filled concurrently (per-layer sinks).
-  virtual bool parallel_layers() const { return false; }
   virtual Result<std::unique_ptr<LayerSink>> OpenLayer(const LayerInfo& info) = 0;
   // All layers committed: make the image visible (e.g. rename the staged bundle into place).
   virtual Status Finish(const ImageInfo& image) = 0;

@@ -27,6 +27,8 @@ using CpuSvn = std::array<std::uint8_t, 16>;
 using ConfigId = std::array<std::uint8_t, 64>;
 using ReportData = std::array<std::uint8_t, 64>;
 using KeyId = std::array<std::uint8_t, 32>;
+using IsvFamilyId = std::array<std::uint8_t, 16>;   // KSS
+using IsvExtProdId = std::array<std::uint8_t, 16>;  // KSS
 using Mac = std::array<std::uint8_t, 16>;
 using Key128 = std::array<std::uint8_t, 16>;
 
@@ -60,7 +62,7 @@ struct ReportBody {
   CpuSvn cpu_svn{};
   std::uint32_t misc_select = 0;
   std::array<std::uint8_t, 12> reserved1{};
-  std::array<std::uint8_t, 16> isv_ext_prod_id{};
+  IsvExtProdId isv_ext_prod_id{};
   Attributes attributes{};
   Measurement mr_enclave{};
   std::array<std::uint8_t, 32> reserved2{};
@@ -71,7 +73,7 @@ struct ReportBody {
   std::uint16_t isv_svn = 0;
   std::uint16_t config_svn = 0;
   std::array<std::uint8_t, 42> reserved4{};
-  std::array<std::uint8_t, 16> isv_family_id{};
+  IsvFamilyId isv_family_id{};
   ReportData report_data{};
 };
 
@@ -128,12 +130,12 @@ struct Sigstruct {
   std::uint32_t misc_select = 0;
   std::uint32_t misc_mask = 0;
   std::array<std::uint8_t, 4> reserved2{};
-  std::array<std::uint8_t, 16> isv_family_id{};
+  IsvFamilyId isv_family_id{};
   Attributes attributes{};
   Attributes attribute_mask{};
   Measurement enclave_hash{};
   std::array<std::uint8_t, 16> reserved3{};
-  std::array<std::uint8_t, 16> isv_ext_prod_id{};
+  IsvExtProdId isv_ext_prod_id{};
   std::uint16_t isv_prod_id = 0;
   std::uint16_t isv_svn = 0;
   std::array<std::uint8_t, 12> reserved4{};

@@ -38,11 +38,19 @@ struct EnclaveIdentity {
   std::uint16_t isv_svn = 0;
   ConfigId config_id{};  // KSS; non-zero only with kFlagKss
   std::uint16_t config_svn = 0;
+  IsvFamilyId isv_family_id{};     // from SIGSTRUCT; KSS, non-zero only with kFlagKss
+  IsvExtProdId isv_ext_prod_id{};  // from SIGSTRUCT; KSS, non-zero only with kFlagKss
 };
 
 // The SDK simulation-mode constants (facts/sgx-local-attestation.md).
+// The simulated CPU runs at the default CPUSVN; EGETKEY also accepts the SDK's "downgraded" one
+// (a key for an older TCB) and refuses its "upgraded" one, as the SDK simulator does.
 inline constexpr CpuSvn kSimDefaultCpuSvn = {0x48, 0x20, 0xf3, 0x37, 0x6a, 0xe6, 0xb2, 0xf2,
                                              0x03, 0x4d, 0x3b, 0x7a, 0x4b, 0x48, 0xa7, 0x78};
+inline constexpr CpuSvn kSimDowngradedCpuSvn = {0x64, 0xea, 0x4f, 0x3f, 0xa0, 0x03, 0x0c, 0x36,
+                                                0x38, 0x3c, 0x32, 0x2d, 0x4f, 0x3a, 0x8d, 0x4f};
+inline constexpr CpuSvn kSimUpgradedCpuSvn = {0x53, 0x39, 0xae, 0x8c, 0x93, 0xae, 0x8f, 0x3c,
+                                              0xe4, 0x32, 0xdb, 0x92, 0x4d, 0x0f, 0x07, 0x33};
 
 // The report key the CPU derives for `target` and `key_id` (the SDK-sim dd_report_key layout:
 // 192 bytes CMAC'ed with the REPORT base key). Exposed for tests against the facts' layout.
@@ -53,15 +61,21 @@ class SimQuotingEnclave;
 class SimCpu {
  public:
   // Refuses identities SGX could not have initialised (no MODE64BIT, XFRM without x87/SSE,
-  // a CONFIGID without KSS).
+  // a CONFIGID, ISVFAMILYID or ISVEXTPRODID without KSS).
   static Result<SimCpu> Create(EnclaveIdentity identity);
 
   const EnclaveIdentity& identity() const { return identity_; }
 
   // EREPORT: a report on this enclave, MAC'ed with `target`'s report key.
   Report CreateReport(const TargetInfo& target, const ReportData& data) const;
-  // EGETKEY. Errors mirror the instruction's: invalid key name, ISVSVN/CPUSVN above the
-  // enclave's, reserved bits or unsupported policy bits set.
+  // EGETKEY as the SDK >= 2.19 simulator with sgx_get_key() in front of it. Each error names the
+  // sgx_status_t the SDK returns: SGX_ERROR_INVALID_PARAMETER (InvalidArgument: reserved bytes,
+  // unknown policy bits, KSS policies or a CONFIGSVN without the KSS attribute),
+  // SGX_ERROR_INVALID_ISVSVN (PermissionDenied: ISVSVN or CONFIGSVN above the enclave's),
+  // SGX_ERROR_INVALID_CPUSVN (PermissionDenied), SGX_ERROR_INVALID_ATTRIBUTE (PermissionDenied:
+  // PROVISION/EINITTOKEN keys without the attribute), SGX_ERROR_INVALID_KEYNAME (InvalidArgument).
+  // Keys: REPORT and SEAL; PROVISION, PROVISION_SEAL and EINITTOKEN are Unimplemented when the
+  // enclave has the attribute that would allow them.
   Result<SecretBytes> GetKey(const KeyRequest& request) const;
   // A DCAP quote (local-attest/quote.h) on this enclave carrying `data`, signed by `qe`.
   Result<std::vector<std::uint8_t>> CreateQuote(const ReportData& data, const SimQuotingEnclave& qe) const;
@@ -106,7 +120,8 @@ Result<std::shared_ptr<const SimQuotingEnclave>> DefaultSimQuotingEnclave();
 //   request  = op u32 (1 EREPORT, 2 EGETKEY) || TARGETINFO(512) || REPORTDATA(64)   (EREPORT)
 //                                            || KEYREQUEST(512)                      (EGETKEY)
 //                                            || REPORTDATA(64)                       (3 QUOTE)
-//   reply    = status u32 (0 ok, else the EGETKEY error number) || REPORT(432) | KEY(16) | quote
+//   reply    = status u32 (0 ok) || REPORT(432) | KEY(16) | quote
+//              a refused EGETKEY: status = its Status code (base/status.h) || the error message
 // Malformed requests get status 0xffffffff and the connection stays usable.
 //
 // Serve() loops until the peer closes its end (the enclave and all its fd copies are gone) or

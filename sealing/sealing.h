@@ -9,15 +9,16 @@
 
 #include "base/secret.h"
 #include "base/status.h"
+#include "fusefs/types.h"
 #include "image/sink.h"
 
 namespace sealroot::sealing {
 
 // An ImageSink that seals each layer into a sealed store and, on Finish, records the image's
-// root. root_hash_hex() is valid after a successful Finish().
+// root. root_hash() is valid after a successful Finish().
 class SealingSink : public image::ImageSink {
  public:
-  virtual std::string root_hash_hex() const = 0;  // 64 lowercase hex characters
+  virtual fusefs::RootHash root_hash() const = 0;
 };
 
 struct SealOptions {

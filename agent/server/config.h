@@ -18,6 +18,7 @@
 #include "base/fd.h"
 #include "base/status.h"
 #include "image/trust.h"
+#include "local-attest/sgx_types.h"
 
 namespace sealroot::agent {
 
@@ -38,10 +39,11 @@ struct ListenAddress {
 };
 
 // An app enclave the agent may release a container's root key to (checked by the boot's local
-// attestation, handed to the ContainerRuntime). Hex fields are 64 lowercase hex characters.
+// attestation, handed to the ContainerRuntime). The configuration spells the measurements as 64
+// lowercase hex characters; they are decoded once, when it is loaded.
 struct EnclaveIdentity {
-  std::string mrenclave;  // empty: any
-  std::string mrsigner;   // empty: any
+  std::optional<local_attest::sgx::Measurement> mrenclave;  // none: any
+  std::optional<local_attest::sgx::Measurement> mrsigner;   // none: any
   std::uint16_t isv_prod_id = 0;
   std::uint16_t min_isv_svn = 0;
 };

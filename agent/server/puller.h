@@ -11,6 +11,7 @@
 #include "agent/server/config.h"
 #include "base/secret.h"
 #include "base/status.h"
+#include "fusefs/types.h"
 
 namespace sealroot::agent {
 
@@ -32,9 +33,9 @@ struct ResolvedRef {
 };
 
 struct PulledImage {
-  std::string image_ref;      // canonical, pinned to the manifest digest
-  std::string root_hash_hex;  // 64 lowercase hex characters
-  std::string config_json;    // the verified image config (exact bytes)
+  std::string image_ref;  // canonical, pinned to the manifest digest
+  fusefs::RootHash root_hash{};
+  std::string config_json;  // the verified image config (exact bytes)
 };
 
 class ImagePuller {

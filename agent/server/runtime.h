@@ -17,6 +17,7 @@
 #include "base/crypto.h"
 #include "base/secret.h"
 #include "base/status.h"
+#include "fusefs/types.h"
 #include "local-attest/release.h"
 
 namespace sealroot::agent {
@@ -25,7 +26,7 @@ namespace sealroot::agent {
 struct ContainerLaunch {
   std::string container_id;
   std::string store_dir;  // the image's sealed store
-  std::string root_hash_hex;
+  fusefs::RootHash root_hash{};
   const SecretBytes* key = nullptr;  // released only to an attested app enclave
   std::string upper_dir;             // the container's writable layer
   std::string spec;                  // the OCI spec (serialized grpc.Spec) from CreateContainer

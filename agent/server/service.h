@@ -7,8 +7,11 @@
 // google.rpc code the transports send: kInvalidArgument for malformed requests, kNotFound for
 // unknown containers, kAlreadyExists for duplicate ids, kPermissionDenied for refused policy.
 //
-// Thread-safety: all methods may be called concurrently. Blocking calls (PullImage, WaitProcess,
-// ReadStdout/ReadStderr) hold no lock while they wait.
+// Thread-safety: all methods may be called concurrently. No call holds a lock while it waits on
+// another process: PullImage, WaitProcess and ReadStdout/ReadStderr wait unlocked, and
+// StartContainer (the app enclave's attestation) and ExecProcess (the boot starting the exec)
+// mark their container busy and release the lock for the wait; meanwhile other calls are
+// answered, and the busy container refuses another start and removal.
 #pragma once
 
 #include <functional>

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 
 #include "base/interrupt.h"
 #include "base/log.h"
@@ -204,7 +205,7 @@ Result<ResolvedImage> ResolveImage(ImageSource& source, const PullOptions& optio
                        std::move(*parsed_config)};
 }
 
-Status PullAndUnpack(ImageSource& original, const PullOptions& options, ImageSink& sink) {
+Result<ImageInfo> PullAndUnpack(ImageSource& original, const PullOptions& options, ImageSink& sink) {
   std::string what = "unpacking " + original.reference().ToString();
   auto resolved = ResolveImage(original, options);
   Status s = resolved.status();
@@ -225,20 +226,21 @@ Status PullAndUnpack(ImageSource& original, const PullOptions& options, ImageSin
       s = std::move(s).WithContext(LayerLabel(i, resolved->parsed.layers.size(), resolved->parsed.layers[i]));
   }
   if (s.ok() && Interrupted()) s = Cancelled("interrupted");
+  std::optional<ImageInfo> info;
   if (s.ok()) {
-    s = sink.Finish(ImageInfo{source.reference().ToString(), resolved->manifest.digest,
-                              resolved->manifest.bytes, resolved->parsed.config.digest, resolved->config_json,
-                              resolved->config.diff_ids});
+    info = ImageInfo{source.reference().ToString(),  resolved->manifest.digest, resolved->manifest.bytes,
+                     resolved->parsed.config.digest, resolved->config_json,     resolved->config.diff_ids};
+    s = sink.Finish(*info);
   }
   if (!s.ok()) {
     sink.Abort(s);
     return std::move(s).WithContext(what);
   }
   ReportProgress(options, ProgressEvent::Phase::kFinished);
-  return OkStatus();
+  return std::move(*info);
 }
 
-Status PullAndUnpack(const Reference& ref, const PullOptions& options, ImageSink& sink) {
+Result<ImageInfo> PullAndUnpack(const Reference& ref, const PullOptions& options, ImageSink& sink) {
   auto source = OpenImageSource(ref, options);
   if (!source.ok()) {
     sink.Abort(source.status());

@@ -14,7 +14,8 @@ namespace {
 
 enum : std::uint32_t { kOpReport = 1, kOpGetKey = 2, kOpQuote = 3 };
 constexpr std::uint32_t kStatusMalformed = 0xffffffffu;
-constexpr std::uint32_t kStatusKeyRefused = 1;
+// A refused EGETKEY replies with its Status code (base/status.h, never 0) and message.
+constexpr std::uint32_t kMaxStatusCode = static_cast<std::uint32_t>(Code::kUnauthenticated);
 constexpr std::size_t kMaxPacket = 4 + sizeof(TargetInfo) + sizeof(ReportData);
 constexpr std::size_t kMaxReply = 4 + 16 * 1024;  // a sim quote is about 3 KiB
 
@@ -48,7 +49,7 @@ std::vector<std::uint8_t> Answer(const SimCpu& cpu, std::span<const std::uint8_t
     std::memcpy(&key_request, request.data() + 4, sizeof(key_request));
     Result<SecretBytes> key = cpu.GetKey(key_request);
     if (!key.ok()) {
-      AppendU32(reply, kStatusKeyRefused);
+      AppendU32(reply, static_cast<std::uint32_t>(key.status().code()));
       const std::string& why = key.status().message();
       reply.insert(reply.end(), why.begin(), why.end());
       return reply;
@@ -163,8 +164,8 @@ class RemoteSimTee final : public Tee {
     reply.resize(static_cast<std::size_t>(n));
     std::uint32_t status = LoadU32(reply.data());
     reply.erase(reply.begin(), reply.begin() + 4);
-    if (status == kStatusKeyRefused) {
-      return PermissionDenied(std::string("sim ") + what + ": " + AsCharsCopy(reply));
+    if (status != 0 && status <= kMaxStatusCode) {
+      return Status(static_cast<Code>(status), std::string("sim ") + what + ": " + AsCharsCopy(reply));
     }
     if (status != 0) return Internal(std::string("sim ") + what + ": the launcher refused the request");
     return reply;

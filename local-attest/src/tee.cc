@@ -63,7 +63,8 @@ Result<SecretBytes> GetSealKey(Tee& tee, std::uint16_t policy, const KeyId& key_
   request.key_policy = policy;
   request.isv_svn = self.body.isv_svn;
   request.cpu_svn = self.body.cpu_svn;
-  // The SDK's default: every security-relevant attribute bit, all XFRM bits.
+  request.config_svn = self.body.config_svn;  // part of the key only under the CONFIGID policy
+  // sgx_seal_data()'s defaults: INITTED, DEBUG, MODE64BIT and the reserved high flag bits; no XFRM.
   request.attribute_mask = {.flags = 0xff0000000000000bull, .xfrm = 0};
   request.misc_mask = 0xf0000000u;
   request.key_id = key_id;

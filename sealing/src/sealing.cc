@@ -90,12 +90,11 @@ class SealingSinkImpl final : public SealingSink {
                   std::string name)
       : store_(std::move(store)), key_(std::move(key)), name_(std::move(name)) {}
 
-  std::string root_hash_hex() const override { return root_hex_; }
+  fusefs::RootHash root_hash() const override { return root_; }
 
   bool HasLayer(const image::Digest& diff_id) const override {
     return store_->HasLayer(*key_, diff_id.str()) && store_->LayerIndex(*key_, diff_id.str()).ok();
   }
-  bool parallel_layers() const override { return true; }
 
   Result<std::unique_ptr<image::LayerSink>> OpenLayer(const image::LayerInfo& info) override {
     std::string context = "sealing layer " + std::to_string(info.index + 1) + "/" +
@@ -115,7 +114,7 @@ class SealingSinkImpl final : public SealingSink {
     auto root = fusefs::BuildImageRoot(*store_, *key_, meta);
     if (!root.ok())
       return root.status().WithContext("sealing image " + image.reference + " into " + store_->dir());
-    root_hex_ = fusefs::HashHex(*root);
+    root_ = *root;
     if (name_.empty()) return OkStatus();
     // Named while this writer still holds the store's shared lock: no gc in between.
     return store_->UpdateRootNames(*key_, [&](std::vector<fusefs::NamedRoot>& names) {
@@ -133,7 +132,7 @@ class SealingSinkImpl final : public SealingSink {
   std::shared_ptr<const fusefs::Store> store_;
   std::shared_ptr<const fusefs::StoreKey> key_;
   std::string name_;
-  std::string root_hex_;
+  fusefs::RootHash root_{};
 };
 
 // A key file holds the 32 raw key bytes, or 64 hex characters and an optional newline.

@@ -81,6 +81,8 @@ Result<local_attest::sgx::EnclaveIdentity> IdentityFor(const EnclaveImage& image
   id.isv_svn = sig.isv_svn;
   id.config_id = config_id;
   id.config_svn = config_svn;
+  id.isv_family_id = sig.isv_family_id;
+  id.isv_ext_prod_id = sig.isv_ext_prod_id;
   return id;
 }
 

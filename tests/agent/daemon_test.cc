@@ -176,7 +176,7 @@ TEST_F(DaemonTest, PullImageOfEncryptedImageSealsTheSameTreeAsTheCli) {
     return j.is_discarded() ? nlohmann::json() : j;
   };
   nlohmann::json agent_fsck =
-      fsck(dir_ / ("store/images/" + image.store_name), image.root_hash_hex, dir_ / "agent.key");
+      fsck(dir_ / ("store/images/" + image.store_name), fusefs::HashHex(image.root_hash), dir_ / "agent.key");
   nlohmann::json cli_fsck = fsck(dir_ / "cli-store", cli_root, dir_ / "cli.key");
   EXPECT_GT(agent_fsck.value("objects_checked", 0), 3);
   EXPECT_EQ(agent_fsck.value("objects_checked", 0), cli_fsck.value("objects_checked", -1));
@@ -187,8 +187,8 @@ TEST_F(DaemonTest, PullImageOfEncryptedImageSealsTheSameTreeAsTheCli) {
   ASSERT_TRUE(MakeDirs(agent_mnt).ok() && MakeDirs(cli_mnt).ok());
   auto m1 =
       sealroot::testing::Run({BuiltProgram("sealroot"), "mount", dir_ / ("store/images/" + image.store_name),
-                              agent_mnt, "--root", image.root_hash_hex, "--key-file", dir_ / "agent.key",
-                              "--read-only", "--log-file", dir_ / "mount-agent.log"});
+                              agent_mnt, "--root", fusefs::HashHex(image.root_hash), "--key-file",
+                              dir_ / "agent.key", "--read-only", "--log-file", dir_ / "mount-agent.log"});
   ASSERT_TRUE(m1.ok()) << m1.err;
   auto m2 = sealroot::testing::Run({BuiltProgram("sealroot"), "mount", dir_ / "cli-store", cli_mnt, "--root",
                                     cli_root, "--key-file", dir_ / "cli.key", "--read-only", "--log-file",

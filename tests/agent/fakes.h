@@ -41,7 +41,9 @@ class FakePuller final : public ImagePuller {
     last_creds_ =
         std::string(reinterpret_cast<const char*>(job.source_creds.data()), job.source_creds.size());
     // The image's own process is what the service tests' requests ask for.
-    return PulledImage{job.image + "@sha256:" + std::string(64, 'a'), std::string(64, 'b'),
+    fusefs::RootHash root;
+    root.fill(0xbb);  // "bbbb..." in hex
+    return PulledImage{job.image + "@sha256:" + std::string(64, 'a'), root,
                        R"({"config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}})"};
   }
 
@@ -127,7 +129,7 @@ class EchoProcess final : public Process {
 class EchoRuntime final : public ContainerRuntime {
  public:
   Result<std::unique_ptr<Process>> Start(const ContainerLaunch& launch) override {
-    if (launch.key == nullptr || launch.key->size() != 32 || launch.root_hash_hex.size() != 64) {
+    if (launch.key == nullptr || launch.key->size() != 32 || launch.root_hash == fusefs::RootHash{}) {
       return Internal("launch without key or root");
     }
     return std::unique_ptr<Process>(std::make_unique<EchoProcess>());

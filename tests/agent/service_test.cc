@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "base/file.h"
@@ -26,13 +28,14 @@ class ServiceTest : public ::testing::Test {
     Restart();
   }
 
-  void Restart(bool with_runtime = false) {
+  void Restart(bool with_runtime = false, std::unique_ptr<ContainerRuntime> runtime = nullptr) {
     service_.reset();
     ServiceDeps deps;
     auto puller = std::make_unique<testing::FakePuller>();
     puller_ = puller.get();
     deps.puller = std::move(puller);
     deps.runtime = with_runtime ? std::make_unique<testing::EchoRuntime>() : MakeUnavailableRuntime();
+    if (runtime) deps.runtime = std::move(runtime);
     deps.sealer = *MakeKeySealer(seal_key_.Clone());
     auto service = AgentService::Create(config_, std::move(deps));
     ASSERT_TRUE(service.ok()) << service.status().ToString();
@@ -332,6 +335,69 @@ TEST_F(ServiceTest, ListContainersReportsImageStateAndAnExitNoOneWaitedFor) {
   EXPECT_TRUE(after.containers(0).exited());
   EXPECT_EQ(after.containers(0).exit_status(), 7);
   EXPECT_EQ(after.containers(0).state(), "stopped");
+}
+
+// A runtime whose Start waits (like a boot attesting) until the test opens the gate.
+class GatedRuntime final : public ContainerRuntime {
+ public:
+  Result<std::unique_ptr<Process>> Start(const ContainerLaunch& launch) override {
+    std::call_once(entered_once_, [this] { entered_.set_value(); });
+    gate_.wait();
+    return echo_.Start(launch);
+  }
+  Result<std::unique_ptr<Process>> Exec(const std::string& id, const std::string& spec) override {
+    return echo_.Exec(id, spec);
+  }
+  void Open() {
+    std::call_once(open_once_, [this] { open_.set_value(); });
+  }
+  std::promise<void> entered_;
+
+ private:
+  std::promise<void> open_;
+  std::shared_future<void> gate_ = open_.get_future().share();
+  std::once_flag entered_once_, open_once_;
+  testing::EchoRuntime echo_;
+};
+
+// StartContainer waits for the app enclave without the service lock: while it waits, a health
+// check and another container's calls are answered, and the starting container is protected.
+TEST_F(ServiceTest, CallsAreAnsweredWhileAStartContainerWaitsForItsEnclave) {
+  auto runtime = std::make_unique<GatedRuntime>();
+  GatedRuntime* gated = runtime.get();
+  std::future<void> entered = gated->entered_.get_future();
+  Restart(false, std::move(runtime));
+  ASSERT_TRUE(Pull("registry/a:1", "c1").ok());
+  ASSERT_TRUE(Pull("registry/a:1", "c2").ok());
+  ASSERT_TRUE(Create("c1").ok());
+  ::grpc::StartContainerRequest start;
+  start.set_container_id("c1");
+  std::future<Status> started =
+      std::async(std::launch::async, [&] { return service_->StartContainer(start).status(); });
+  entered.wait();  // c1's launch is waiting for its enclave
+
+  // Each call runs on its own thread; had it blocked behind c1's start, the gate opens anyway
+  // (so the test ends) and the check below fails.
+  auto answered = [&](auto call) {
+    auto f = std::async(std::launch::async, call);
+    bool ready = f.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    if (!ready) gated->Open();
+    EXPECT_TRUE(ready) << "a call waited for another container's StartContainer";
+    return f.get();
+  };
+  EXPECT_TRUE(answered([&] { return service_->Check(::grpc::CheckRequest()).ok(); }));
+  EXPECT_TRUE(answered([&] { return Create("c2").ok(); }));
+  EXPECT_EQ(answered([&] { return service_->StartContainer(start).status().code(); }),
+            Code::kFailedPrecondition);  // already starting
+  ::grpc::RemoveContainerRequest remove;
+  remove.set_container_id("c1");
+  EXPECT_EQ(answered([&] { return service_->RemoveContainer(remove).status().code(); }),
+            Code::kFailedPrecondition);  // not while it starts
+
+  gated->Open();
+  Status s = started.get();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(service_->RemoveContainer(remove).ok());
 }
 
 TEST_F(ServiceTest, RemoveContainerRemovesUpperAndImageOnlyItUsed) {

@@ -93,5 +93,49 @@ TEST(StateSealerTest, TamperedOrForeignBlobIsRefused) {
   EXPECT_FALSE(MakeKeySealer(SecretBytes::Random(16)).ok());
 }
 
+// A blob in the previous format ("SRS2", AAD label "... v2"), sealed with `key` the way format-2
+// agents sealed it (the key-file sealer uses its key as is).
+std::vector<std::uint8_t> Format2Blob(std::span<const std::uint8_t> key, std::string_view plaintext) {
+  std::vector<std::uint8_t> header = {'S', 'R', 'S', '2', 0, 0};
+  header.resize(6 + 32, 0);  // ISVSVN 0, no manifest
+  std::string aad = "sealroot enclave-agent state v2";
+  aad.append(header.begin(), header.end());
+  std::array<std::uint8_t, 12> nonce{};
+  nonce[0] = 7;
+  std::vector<std::uint8_t> ct = AesGcmSeal(key, nonce, AsBytes(aad), AsBytes(plaintext)).value();
+  std::vector<std::uint8_t> out = header;
+  out.insert(out.end(), nonce.begin(), nonce.end());
+  out.insert(out.end(), ct.begin(), ct.end());
+  return out;
+}
+
+TEST(StateSealerTest, NewStateIsFormat3AndFormat2StateStillOpensWhereItsKeyIsUnchanged) {
+  SecretBytes key = SecretBytes::Random(32);
+  auto sealer = MakeKeySealer(key.Clone()).value();
+  std::vector<std::uint8_t> sealed = sealer->Seal(AsBytes("state")).value();
+  EXPECT_EQ(std::string(sealed.begin(), sealed.begin() + 4), "SRS3");
+  // A key file's key did not change with the format: its format-2 state opens (and is rewritten
+  // as format 3 by the next save).
+  auto opened = sealer->Unseal(Format2Blob(key.span(), "old state"));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(AsChars(opened->span()), "old state");
+  // The label is authenticated: a format-3 header on a format-2 body does not open.
+  std::vector<std::uint8_t> relabelled = Format2Blob(key.span(), "old state");
+  relabelled[3] = '3';
+  EXPECT_EQ(sealer->Unseal(relabelled).status().code(), Code::kDataLoss);
+}
+
+TEST(StateSealerTest, Format2StateThatTheSealKeyNoLongerOpensIsAClearError) {
+  // State sealed by a sim agent before its SEAL key followed the SDK >= 2.19 derivation: the key
+  // that sealed it is not this agent's key any more.
+  auto sealer = MakeTeeSealer(SimTee(0x11)).value();
+  Result<SecretBytes> opened = sealer->Unseal(Format2Blob(SecretBytes::Random(32).span(), "old state"));
+  EXPECT_EQ(opened.status().code(), Code::kDataLoss);
+  EXPECT_NE(opened.status().message().find("format 2"), std::string::npos) << opened.status().message();
+  EXPECT_NE(opened.status().message().find("2.19"), std::string::npos) << opened.status().message();
+  EXPECT_NE(opened.status().message().find("state directory"), std::string::npos)
+      << opened.status().message();
+}
+
 }  // namespace
 }  // namespace sealroot::agent

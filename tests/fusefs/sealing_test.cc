@@ -150,7 +150,7 @@ TEST(SealingSinkTest, SealsLayersAndAppliesWhiteoutsAtFinish) {
                         .config_json = "{\"config\":{}}",
                         .diff_ids = {d1, d2}};
   ASSERT_TRUE((*sink)->Finish(info).ok());
-  std::string root_hex = (*sink)->root_hash_hex();
+  std::string root_hex = fusefs::HashHex((*sink)->root_hash());
   ASSERT_TRUE(IsLowerHex(root_hex, 64));
   EXPECT_TRUE(std::filesystem::exists(tmp / ("store/roots/" + root_hex)));
   // The sealed root reads back through the verifying reader, with the whiteout applied.
@@ -175,7 +175,7 @@ TEST(SealingSinkTest, StoreLayoutRevealsNoImageDigest) {
   sealroot::testing::AddLayer(ref, tmp / "extra.tar");
   auto sink = OpenSealingSink({tmp / "store", SecretBytes::Random(32)});
   ASSERT_TRUE(sink.ok()) << sink.status().ToString();
-  Status pulled = image::PullAndUnpack(*image::Reference::Parse(ref), {}, **sink);
+  Status pulled = image::PullAndUnpack(*image::Reference::Parse(ref), {}, **sink).status();
   ASSERT_TRUE(pulled.ok()) << pulled.ToString();
 
   // Every digest the layout knows: index entries, manifest, config, layers, DiffIDs.

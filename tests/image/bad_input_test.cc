@@ -33,7 +33,7 @@ class BadInputTest : public ::testing::Test {
     if (!parsed.ok()) return parsed.status();
     auto sink = image::OpenDirSink(dest_, {});
     if (!sink.ok()) return sink.status();
-    return image::PullAndUnpack(*parsed, options, **sink);
+    return image::PullAndUnpack(*parsed, options, **sink).status();
   }
 
   // The failure left nothing that looks like a bundle, and no staging.

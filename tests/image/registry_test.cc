@@ -44,7 +44,7 @@ class RegistryTest : public ::testing::Test {
     if (!parsed.ok()) return parsed.status();
     auto sink = image::OpenDirSink(dest, {});
     if (!sink.ok()) return sink.status();
-    return image::PullAndUnpack(*parsed, options, **sink);
+    return image::PullAndUnpack(*parsed, options, **sink).status();
   }
 
   static image::PullOptions Insecure() {

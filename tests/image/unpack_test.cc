@@ -52,7 +52,7 @@ class UnpackTest : public ::testing::Test {
     if (!platform.empty()) options.platform = *image::Platform::Parse(platform);
     auto sink = image::OpenDirSink(work / "sealroot", {.rootless = rootless});
     ASSERT_TRUE(sink.ok()) << sink.status().ToString();
-    Status s = image::PullAndUnpack(*parsed, options, **sink);
+    Status s = image::PullAndUnpack(*parsed, options, **sink).status();
     ASSERT_TRUE(s.ok()) << s.ToString();
     std::string diff = DiffTrees(ScanTree(work / "umoci/rootfs"), ScanTree(work / "sealroot/rootfs"));
     EXPECT_EQ(diff, "") << "tree differs from umoci's:\n" << diff;
@@ -170,7 +170,7 @@ TEST_F(UnpackTest, LibraryPipelineIntoDirSink) {
   std::vector<image::ProgressEvent> events;
   image::PullOptions options;
   options.progress = [&](const image::ProgressEvent& e) { events.push_back(e); };
-  Status s = image::PullAndUnpack(*ref, options, **sink);
+  Status s = image::PullAndUnpack(*ref, options, **sink).status();
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_TRUE(std::filesystem::exists(work / "bundle/rootfs/bin/busybox"));
   ASSERT_FALSE(events.empty());

@@ -1,8 +1,10 @@
 // Byte-exact structures (sizes/offsets at run time too, so a report shows them), the SDK's KDF
 // vectors, and the sim CPU's EREPORT/EGETKEY semantics.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <cstddef>
+#include <thread>
 
 #include "base/encoding.h"
 #include "local-attest/dh.h"
@@ -100,6 +102,10 @@ SimCpu Cpu(EnclaveIdentity id) {
   return SimCpu::Create(id).value();
 }
 
+bool IsZeroCpuSvn(const CpuSvn& svn) {
+  return svn == CpuSvn{};
+}
+
 TEST(SimCpu, ReportKeyFollowsTheSdkDerivationLayout) {
   // dd_report_key (192 bytes): key_name@0 attributes@8 misc_select@24 owner_epoch@28
   // mr_enclave@44 cpu_svn@76 config_svn@92 config_id@94 key_id@158, CMAC'ed with ff00 x8.
@@ -175,23 +181,203 @@ TEST(SimCpu, SealKeysFollowPolicy) {
   EXPECT_FALSE(GetSealKey(*same_code, kPolicyMrEnclave, other_id).value() == mre);
 }
 
-TEST(SimCpu, EgetkeyRefusesWhatHardwareRefuses) {
-  SimCpu cpu = Cpu(Identity(1));
+// A KSS identity with every field EGETKEY(SEAL) may mix in set to a distinct pattern.
+EnclaveIdentity KssIdentity() {
+  EnclaveIdentity id = Identity(1);
+  id.attributes.flags |= kFlagDebug;
+  id.misc_select = 0x0000000f;
+  id.config_id.fill(0x44);
+  id.config_svn = 9;
+  id.isv_family_id.fill(0x66);
+  id.isv_ext_prod_id.fill(0x77);
+  return id;
+}
+
+KeyRequest SealRequest(std::uint16_t policy) {
   KeyRequest r;
   r.key_name = static_cast<std::uint16_t>(KeyName::kSeal);
-  r.key_policy = kPolicyMrEnclave;
+  r.key_policy = policy;
+  r.isv_svn = 2;
+  r.config_svn = 8;
+  r.attribute_mask = {.flags = 0xff0000000000000bull, .xfrm = 0x1};
+  r.misc_mask = 0xf0000005u;
+  r.key_id.fill(0x55);
+  return r;
+}
+
+// The SDK >= 2.19 dd_seal_key_t, written from the layout by offset (not through the sim's struct):
+// key_name@0 key_policy@2 attributes@8 attribute_mask@24 misc@40 ~misc_mask@44 owner_epoch@48
+// cpu_svn@64 isv_svn@80 isv_prod_id@82 config_svn@84 config_id@86 isv_family_id@150
+// isv_ext_prod_id@166 mr_enclave@182 mr_signer@214 key_id@246, 280 bytes, CMAC'ed with the SEAL
+// base key 00112233..eeff.
+std::string ExpectedSealKey(const EnclaveIdentity& id, const KeyRequest& r) {
+  std::vector<std::uint8_t> dd(280, 0);
+  auto put16 = [&](std::size_t at, std::uint16_t v) {
+    dd[at] = static_cast<std::uint8_t>(v);
+    dd[at + 1] = static_cast<std::uint8_t>(v >> 8);
+  };
+  auto put32 = [&](std::size_t at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) dd[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  };
+  auto put64 = [&](std::size_t at, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) dd[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  };
+  auto put = [&](std::size_t at, std::span<const std::uint8_t> bytes) {
+    std::copy(bytes.begin(), bytes.end(), dd.begin() + static_cast<std::ptrdiff_t>(at));
+  };
+  const std::uint64_t flags = id.attributes.flags | kFlagInitted;
+  put16(0, 4);
+  put16(2, r.key_policy);
+  put64(8, (r.attribute_mask.flags | kFlagInitted | kFlagDebug) & flags);
+  put64(16, r.attribute_mask.xfrm & id.attributes.xfrm);
+  put64(24, r.attribute_mask.flags);
+  put64(32, r.attribute_mask.xfrm);
+  put32(40, r.misc_mask & id.misc_select);
+  put32(44, ~r.misc_mask);
+  put(48, AsBytes(std::string_view("THISISOWNEREPOCH")));
+  put(64, IsZeroCpuSvn(r.cpu_svn) ? kSimDefaultCpuSvn : r.cpu_svn);
+  put16(80, r.isv_svn);
+  if (!(r.key_policy & kPolicyNoIsvProdId)) put16(82, id.isv_prod_id);
+  if (r.key_policy & kPolicyConfigId) {
+    put16(84, r.config_svn);
+    put(86, id.config_id);
+  }
+  if (r.key_policy & kPolicyIsvFamilyId) put(150, id.isv_family_id);
+  if (r.key_policy & kPolicyIsvExtProdId) put(166, id.isv_ext_prod_id);
+  if (r.key_policy & kPolicyMrEnclave) put(182, id.mr_enclave);
+  if (r.key_policy & kPolicyMrSigner) put(214, id.mr_signer);
+  put(246, r.key_id);
+  const std::uint8_t base[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+                                 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+  return Hex(AesCmac128(base, dd));
+}
+
+TEST(SimCpu, SealKeyFollowsTheKssAwareSdkDerivationLayout) {
+  const EnclaveIdentity id = KssIdentity();
+  SimCpu cpu = Cpu(id);
+  for (std::uint16_t policy :
+       {kPolicyMrEnclave, kPolicyMrSigner, static_cast<std::uint16_t>(kPolicyMrSigner | kPolicyNoIsvProdId),
+        static_cast<std::uint16_t>(kPolicyMrEnclave | kPolicyConfigId),
+        static_cast<std::uint16_t>(kPolicyMrSigner | kPolicyConfigId | kPolicyIsvFamilyId |
+                                   kPolicyIsvExtProdId),
+        static_cast<std::uint16_t>(0x3f)}) {
+    KeyRequest r = SealRequest(policy);
+    Result<SecretBytes> key = cpu.GetKey(r);
+    ASSERT_TRUE(key.ok()) << "policy " << policy << ": " << key.status().ToString();
+    EXPECT_EQ(Hex(key->span()), ExpectedSealKey(id, r)) << "policy " << policy;
+  }
+  // The same with zero CPUSVN (meaning the current one) and the SDK's "downgraded" CPUSVN.
+  KeyRequest r = SealRequest(kPolicyMrSigner);
+  r.cpu_svn = kSimDowngradedCpuSvn;
+  EXPECT_EQ(Hex(cpu.GetKey(r).value().span()), ExpectedSealKey(id, r));
+  r.cpu_svn = CpuSvn{};
+  EXPECT_EQ(Hex(cpu.GetKey(r).value().span()), ExpectedSealKey(id, r));
+}
+
+TEST(SimCpu, SealKeyAppliesTheMiscMask) {
+  SimCpu cpu = Cpu(KssIdentity());  // MISCSELECT 0xf
+  KeyRequest r = SealRequest(kPolicyMrSigner);
+  r.misc_mask = 0xf0000000u;
+  const SecretBytes without_misc = cpu.GetKey(r).value();
+  r.misc_mask = 0xf0000001u;  // selects MISCSELECT bit 0 into the key
+  const SecretBytes with_bit0 = cpu.GetKey(r).value();
+  EXPECT_FALSE(with_bit0 == without_misc);
+  // Another enclave with bit 0 clear gets another key under that mask, the same without it.
+  EnclaveIdentity other = KssIdentity();
+  other.misc_select = 0xe;
+  SimCpu other_cpu = Cpu(other);
+  EXPECT_FALSE(other_cpu.GetKey(r).value() == with_bit0);
+  r.misc_mask = 0xf0000000u;
+  EXPECT_TRUE(other_cpu.GetKey(r).value() == without_misc);
+}
+
+TEST(SimCpu, ReportCarriesIsvFamilyIdAndExtProdId) {
+  SimCpu cpu = Cpu(KssIdentity());
+  Report report = cpu.CreateReport(TargetInfo{}, ReportData{});
+  EXPECT_EQ(Hex(report.body.isv_family_id), std::string(32, '6'));
+  EXPECT_EQ(Hex(report.body.isv_ext_prod_id), std::string(32, '7'));
+  EXPECT_EQ(report.body.config_svn, 9);
+  EXPECT_EQ(report.body.misc_select, 0xfu);
+  // Both are under the MAC: flipping one fails verification at the target.
+  auto a = NewInProcessSimTee(Cpu(KssIdentity()));
+  auto b = NewInProcessSimTee(Cpu(Identity(2)));
+  Report good = a->CreateReport(b->SelfTargetInfo().value(), ReportData{}).value();
+  for (std::size_t offset : {32u /* isv_ext_prod_id */, 304u /* isv_family_id */}) {
+    Report bad = good;
+    MutableBytesOf(bad)[offset] ^= 0x01;
+    EXPECT_EQ(b->VerifyReport(bad).code(), Code::kDataLoss) << "flipped byte " << offset;
+  }
+}
+
+TEST(SimCpu, EgetkeyRefusesWhatTheSdkRefuses) {
+  SimCpu cpu = Cpu(KssIdentity());  // ISVSVN 3, CONFIGSVN 9
+  KeyRequest r = SealRequest(kPolicyMrEnclave);
   r.isv_svn = 4;  // above the enclave's 3
-  EXPECT_EQ(cpu.GetKey(r).status().code(), Code::kPermissionDenied);
+  Status isv = cpu.GetKey(r).status();
+  EXPECT_EQ(isv.code(), Code::kPermissionDenied);
+  EXPECT_NE(isv.message().find("SGX_ERROR_INVALID_ISVSVN"), std::string::npos) << isv.message();
   r.isv_svn = 3;
   EXPECT_TRUE(cpu.GetKey(r).ok());
+  r.config_svn = 10;  // above the enclave's 9: the SDK answers with the ISVSVN error
+  Status config = cpu.GetKey(r).status();
+  EXPECT_EQ(config.code(), Code::kPermissionDenied);
+  EXPECT_NE(config.message().find("CONFIGSVN"), std::string::npos) << config.message();
+  EXPECT_NE(config.message().find("SGX_ERROR_INVALID_ISVSVN"), std::string::npos) << config.message();
+  r.config_svn = 9;
+  EXPECT_TRUE(cpu.GetKey(r).ok());
+  r.cpu_svn = kSimUpgradedCpuSvn;
+  Status cpusvn = cpu.GetKey(r).status();
+  EXPECT_EQ(cpusvn.code(), Code::kPermissionDenied);
+  EXPECT_NE(cpusvn.message().find("SGX_ERROR_INVALID_CPUSVN"), std::string::npos) << cpusvn.message();
+  r.cpu_svn = CpuSvn{};
   r.reserved2[10] = 1;
-  EXPECT_FALSE(cpu.GetKey(r).ok());
+  EXPECT_EQ(cpu.GetKey(r).status().code(), Code::kInvalidArgument);
   r.reserved2[10] = 0;
-  r.key_name = static_cast<std::uint16_t>(KeyName::kProvision);
-  EXPECT_FALSE(cpu.GetKey(r).ok());
-  r.key_name = static_cast<std::uint16_t>(KeyName::kSeal);
-  r.key_policy = kPolicyConfigId;
-  EXPECT_EQ(cpu.GetKey(r).status().code(), Code::kUnimplemented);
+  r.key_policy = 0x40;  // reserved policy bit
+  EXPECT_EQ(cpu.GetKey(r).status().code(), Code::kInvalidArgument);
+  r.key_policy = kPolicyMrEnclave;
+  r.key_name = static_cast<std::uint16_t>(KeyName::kProvision);  // no PROVISION_KEY attribute
+  Status provision = cpu.GetKey(r).status();
+  EXPECT_EQ(provision.code(), Code::kPermissionDenied);
+  EXPECT_NE(provision.message().find("SGX_ERROR_INVALID_ATTRIBUTE"), std::string::npos)
+      << provision.message();
+  r.key_name = 9;
+  EXPECT_EQ(cpu.GetKey(r).status().code(), Code::kInvalidArgument);
+
+  // Without KSS: KSS policies, NOISVPRODID and any CONFIGSVN are invalid parameters.
+  EnclaveIdentity plain = Identity(1);
+  plain.attributes.flags &= ~kFlagKss;
+  SimCpu plain_cpu = Cpu(plain);
+  KeyRequest p = SealRequest(kPolicyMrSigner);
+  p.config_svn = 0;
+  EXPECT_TRUE(plain_cpu.GetKey(p).ok());
+  p.config_svn = 1;
+  EXPECT_EQ(plain_cpu.GetKey(p).status().code(), Code::kInvalidArgument);
+  p.config_svn = 0;
+  for (std::uint16_t kss : {kPolicyConfigId, kPolicyIsvFamilyId, kPolicyIsvExtProdId, kPolicyNoIsvProdId}) {
+    p.key_policy = static_cast<std::uint16_t>(kPolicyMrSigner | kss);
+    EXPECT_EQ(plain_cpu.GetKey(p).status().code(), Code::kInvalidArgument) << "policy " << kss;
+  }
+}
+
+TEST(SimCpu, RemoteEgetkeyKeepsTheRefusalsCodeAndReason) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), 0);
+  SimCpuServer server(Cpu(KssIdentity()), UniqueFd(fds[0]));
+  std::thread serving([&] { (void)server.Serve(); });
+  {
+    std::unique_ptr<Tee> tee = NewRemoteSimTee(UniqueFd(fds[1]));
+    KeyRequest r = SealRequest(kPolicyMrEnclave);
+    EXPECT_EQ(Hex(tee->GetKey(r).value().span()), ExpectedSealKey(KssIdentity(), r));
+    r.config_svn = 10;
+    Status config = tee->GetKey(r).status();
+    EXPECT_EQ(config.code(), Code::kPermissionDenied);
+    EXPECT_NE(config.message().find("SGX_ERROR_INVALID_ISVSVN"), std::string::npos) << config.message();
+    r.config_svn = 0;
+    r.key_policy = 0x40;
+    EXPECT_EQ(tee->GetKey(r).status().code(), Code::kInvalidArgument);
+  }  // closing the enclave's end ends Serve()
+  serving.join();
 }
 
 TEST(SimCpu, RefusesIdentitiesSgxCouldNotInitialise) {
@@ -202,6 +388,12 @@ TEST(SimCpu, RefusesIdentitiesSgxCouldNotInitialise) {
   id = Identity(1);
   id.attributes.flags &= ~kFlagMode64Bit;
   EXPECT_FALSE(SimCpu::Create(id).ok());
+  for (bool family : {true, false}) {  // ISVFAMILYID / ISVEXTPRODID need KSS, as EINIT checks
+    id = Identity(1);
+    id.attributes.flags &= ~kFlagKss;
+    (family ? id.isv_family_id : id.isv_ext_prod_id)[3] = 1;
+    EXPECT_EQ(SimCpu::Create(id).status().code(), Code::kInvalidArgument);
+  }
 }
 
 }  // namespace

@@ -70,8 +70,14 @@ TEST_F(EnclaveCliTest, TamperedSigstructFailsVerificationWithExit3) {
   EXPECT_NE(r.err.find("signature does not verify"), std::string::npos) << r.err;
   auto run = Sealroot({"run", app_, "--sigstruct", dir_ / "bad.sig"});
   EXPECT_EQ(run.exit_code, 3);
+  // A truncated or overlong SIGSTRUCT does not verify either: exit 3, not a usage error.
   ASSERT_TRUE(WriteFileAtomic(dir_ / "short.sig", sig.substr(0, 100)).ok());
-  EXPECT_NE(Sealroot({"verify", app_, "--sigstruct", dir_ / "short.sig"}).exit_code, 0);
+  auto short_sig = Sealroot({"verify", app_, "--sigstruct", dir_ / "short.sig"});
+  EXPECT_EQ(short_sig.exit_code, 3) << short_sig.err;
+  EXPECT_NE(short_sig.err.find("100 bytes"), std::string::npos) << short_sig.err;
+  EXPECT_EQ(Sealroot({"run", app_, "--sigstruct", dir_ / "short.sig"}).exit_code, 3);
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "long.sig", sig + "x").ok());
+  EXPECT_EQ(Sealroot({"verify", app_, "--sigstruct", dir_ / "long.sig"}).exit_code, 3);
 }
 
 TEST_F(EnclaveCliTest, RunPassesArgumentsAndExitStatus) {

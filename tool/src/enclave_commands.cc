@@ -90,9 +90,20 @@ Result<EnclaveConfig> LayoutFrom(const ArgParser& p) {
   return c;
 }
 
+// A SIGSTRUCT of the wrong size is a SIGSTRUCT that does not verify (DATA_LOSS, exit 3), like one
+// whose bytes were changed; a file that cannot be read keeps its own error.
 Result<local_attest::sgx::Sigstruct> ReadSigstruct(const std::string& path) {
-  SR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, sizeof(local_attest::sgx::Sigstruct)));
-  return local_attest::sgx::StructFromBytes<local_attest::sgx::Sigstruct>(AsBytes(bytes),
+  constexpr std::size_t kSize = sizeof(local_attest::sgx::Sigstruct);
+  Result<std::string> bytes = ReadFile(path, kSize);
+  if (!bytes.ok() && bytes.status().code() == Code::kResourceExhausted) {
+    return DataLoss("SIGSTRUCT " + path + ": longer than " + std::to_string(kSize) + " bytes");
+  }
+  if (!bytes.ok()) return std::move(bytes).status().WithContext("reading SIGSTRUCT " + path);
+  if (bytes->size() != kSize) {
+    return DataLoss("SIGSTRUCT " + path + ": " + std::to_string(bytes->size()) + " bytes, a SIGSTRUCT has " +
+                    std::to_string(kSize));
+  }
+  return local_attest::sgx::StructFromBytes<local_attest::sgx::Sigstruct>(AsBytes(*bytes),
                                                                           ("SIGSTRUCT " + path).c_str());
 }
 

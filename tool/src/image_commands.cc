@@ -154,8 +154,8 @@ Status RunSeal(const ArgParser& p, const image::Reference& ref, Pipeline& pipe, 
   SR_ASSIGN_OR_RETURN(SecretBytes key, sealing::LoadOrCreateStoreKey(*p.Get("seal"), key_file, key_fd));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<sealing::SealingSink> sink,
                       sealing::OpenSealingSink({*p.Get("seal"), std::move(key)}, p.Get("name").value_or("")));
-  SR_RETURN_IF_ERROR(image::PullAndUnpack(ref, pipe.options, *sink));
-  out["root_hash"] = sink->root_hash_hex();
+  SR_RETURN_IF_ERROR(image::PullAndUnpack(ref, pipe.options, *sink).status());
+  out["root_hash"] = fusefs::HashHex(sink->root_hash());
   out["store"] = *p.Get("seal");
   if (p.Has("name")) out["name"] = *p.Get("name");
   return OkStatus();
@@ -204,7 +204,7 @@ int Unpack(Args args) {
   } else {
     image::DirSinkOptions sink_options{p.Bool("rootless"), p.Bool("replace"), true};
     auto sink = image::OpenDirSink(p.positionals()[1], sink_options);
-    s = sink.ok() ? image::PullAndUnpack(*ref, (*pipe)->options, **sink) : sink.status();
+    s = sink.ok() ? image::PullAndUnpack(*ref, (*pipe)->options, **sink).status() : sink.status();
     out["bundle"] = p.positionals()[1];
   }
   progress->Finish(s.ok());

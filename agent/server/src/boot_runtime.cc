@@ -45,23 +45,10 @@ class BootProcess final : public Process {
   std::shared_ptr<stub_enclave::EnclaveProcess> process_;
 };
 
-Result<local_attest::sgx::Measurement> MeasurementFromHex(const std::string& hex, std::string_view what) {
-  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, HexDecode(hex));
-  local_attest::sgx::Measurement out{};
-  if (bytes.size() != out.size()) return InvalidArgument(std::string(what) + ": expected 64 hex digits");
-  std::copy(bytes.begin(), bytes.end(), out.begin());
-  return out;
-}
-
-Result<local_attest::IdentityPolicy> ToPolicy(const EnclaveIdentity& id) {
+local_attest::IdentityPolicy ToPolicy(const EnclaveIdentity& id) {
   local_attest::IdentityPolicy policy;
-  if (!id.mrenclave.empty()) {
-    SR_ASSIGN_OR_RETURN(policy.mr_enclave, MeasurementFromHex(id.mrenclave, "mrenclave"));
-  }
-  if (!id.mrsigner.empty()) {
-    SR_ASSIGN_OR_RETURN(local_attest::sgx::Measurement signer, MeasurementFromHex(id.mrsigner, "mrsigner"));
-    policy.signer = local_attest::SignerPolicy{signer, id.isv_prod_id, id.min_isv_svn};
-  }
+  policy.mr_enclave = id.mrenclave;
+  if (id.mrsigner) policy.signer = local_attest::SignerPolicy{*id.mrsigner, id.isv_prod_id, id.min_isv_svn};
   return policy;
 }
 
@@ -127,9 +114,7 @@ class BootRuntime final : public ContainerRuntime {
     app.container_id = launch.container_id;
     app.boot_spec = spec.dump();
     app.store_dir = launch.store_dir;
-    Result<local_attest::sgx::Measurement> root = MeasurementFromHex(launch.root_hash_hex, "root hash");
-    if (!root.ok()) return std::move(root).status().WithContext(ctx);
-    std::copy(root->begin(), root->end(), app.root_hash.begin());
+    app.root_hash = launch.root_hash;
     if (launch.key == nullptr || launch.upper_key == nullptr || launch.exec_key == nullptr)
       return Internal(ctx + ": no image or container keys");
     app.key = launch.key->Clone();
@@ -196,8 +181,7 @@ class BootRuntime final : public ContainerRuntime {
   // MRENCLAVE, or by signer and product), else the first one; none configured: exactly the
   // configured boot's SIGSTRUCT (its MRENCLAVE, signer, product and minimum SVN).
   Result<local_attest::IdentityPolicy> AppPolicy(const std::vector<EnclaveIdentity>& allowed) const {
-    const std::string boot_mrenclave = HexEncode(sigstruct_.enclave_hash);
-    const std::string boot_signer = HexEncode(stub_enclave::MrSignerOf(sigstruct_));
+    const local_attest::sgx::Measurement boot_signer = stub_enclave::MrSignerOf(sigstruct_);
     if (allowed.empty()) {
       local_attest::IdentityPolicy policy;
       policy.mr_enclave = sigstruct_.enclave_hash;
@@ -206,8 +190,8 @@ class BootRuntime final : public ContainerRuntime {
       return policy;
     }
     auto names_boot = [&](const EnclaveIdentity& id) {
-      return id.mrenclave == boot_mrenclave ||
-             (id.mrenclave.empty() && id.mrsigner == boot_signer && id.isv_prod_id == sigstruct_.isv_prod_id);
+      return id.mrenclave == sigstruct_.enclave_hash ||
+             (!id.mrenclave && id.mrsigner == boot_signer && id.isv_prod_id == sigstruct_.isv_prod_id);
     };
     auto it = std::find_if(allowed.begin(), allowed.end(), names_boot);
     return ToPolicy(it != allowed.end() ? *it : allowed.front());

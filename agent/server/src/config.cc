@@ -149,15 +149,19 @@ Result<EnclaveIdentity> ParseIdentity(const json& object) {
   SR_RETURN_IF_ERROR(
       CheckKeys(object, "app_enclaves[]", {"mrenclave", "mrsigner", "isv_prod_id", "min_isv_svn"}));
   EnclaveIdentity id;
-  id.mrenclave = object.value("mrenclave", "");
-  id.mrsigner = object.value("mrsigner", "");
-  for (const std::string* hex : {&id.mrenclave, &id.mrsigner}) {
-    if (!hex->empty() && !IsLowerHex(*hex, 64)) {
-      return InvalidArgument("app_enclaves[]: measurements are 64 lowercase hex characters, got \"" + *hex +
+  for (auto [name, field] : {std::pair{"mrenclave", &id.mrenclave}, std::pair{"mrsigner", &id.mrsigner}}) {
+    const std::string hex = object.value(name, "");
+    if (hex.empty()) continue;
+    if (!IsLowerHex(hex, 64)) {
+      return InvalidArgument("app_enclaves[]: measurements are 64 lowercase hex characters, got \"" + hex +
                              "\"");
     }
+    local_attest::sgx::Measurement m{};
+    const std::vector<std::uint8_t> bytes = HexDecode(hex).value();
+    std::copy(bytes.begin(), bytes.end(), m.begin());
+    *field = m;
   }
-  if (id.mrenclave.empty() && id.mrsigner.empty()) {
+  if (!id.mrenclave && !id.mrsigner) {
     return InvalidArgument("app_enclaves[]: an identity needs mrenclave or mrsigner");
   }
   id.isv_prod_id = object.value<std::uint16_t>("isv_prod_id", 0);

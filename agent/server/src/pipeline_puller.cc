@@ -10,29 +10,15 @@
 namespace sealroot::agent {
 namespace {
 
-// Forwards to the sealing sink and keeps the manifest digest, to pin the returned reference.
-class DigestRecordingSink final : public image::ImageSink {
- public:
-  explicit DigestRecordingSink(image::ImageSink& inner) : inner_(inner) {}
-  bool HasLayer(const image::Digest& diff_id) const override { return inner_.HasLayer(diff_id); }
-  bool parallel_layers() const override { return inner_.parallel_layers(); }
-  Result<std::unique_ptr<image::LayerSink>> OpenLayer(const image::LayerInfo& info) override {
-    return inner_.OpenLayer(info);
-  }
-  Status Finish(const image::ImageInfo& image) override {
-    manifest_digest_ = image.manifest_digest;
-    config_json_ = image.config_json;
-    return inner_.Finish(image);
-  }
-  void Abort(const Status& reason) override { inner_.Abort(reason); }
-  const std::optional<image::Digest>& manifest_digest() const { return manifest_digest_; }
-  const std::string& config_json() const { return config_json_; }
-
- private:
-  image::ImageSink& inner_;
-  std::optional<image::Digest> manifest_digest_;
-  std::string config_json_;
-};
+// `ref` pinned to `digest`, for every transport: registry references print it
+// ("docker://host/repo@sha256:..."), layout references get it appended ("oci:DIR@sha256:...").
+std::string PinnedReference(image::Reference ref, const image::Digest& digest) {
+  ref.tag.clear();
+  ref.digest = digest;
+  std::string pinned = ref.ToString();
+  if (ref.transport != image::Transport::kDocker) pinned += "@" + digest.str();
+  return pinned;
+}
 
 class PipelinePuller final : public ImagePuller {
  public:
@@ -54,13 +40,7 @@ class PipelinePuller final : public ImagePuller {
     auto resolved = image::ResolveImage(**source, options);
     if (!resolved.ok()) return std::move(resolved).status().WithContext("resolving " + job.image);
     const image::Digest& top = resolved->index ? resolved->index->digest : resolved->manifest.digest;
-    image::Reference pinned = ref;
-    pinned.tag.clear();
-    pinned.digest = top;
-    // Only registry references print their digest; a layout's key carries it explicitly.
-    std::string key = pinned.ToString();
-    if (ref.transport != image::Transport::kDocker) key += "@" + top.str();
-    return ResolvedRef{std::move(key), top.str()};
+    return ResolvedRef{PinnedReference(ref, top), top.str()};
   }
 
   Result<PulledImage> Pull(const PullJob& job) override {
@@ -81,14 +61,9 @@ class PipelinePuller final : public ImagePuller {
     sealing::SealOptions seal{job.store_dir, job.key->Clone()};
     SR_ASSIGN_OR_RETURN(std::unique_ptr<sealing::SealingSink> sink,
                         sealing::OpenSealingSink(std::move(seal)));
-    DigestRecordingSink recording(*sink);
-    SR_RETURN_IF_ERROR(image::PullAndUnpack(ref, options, recording));
-    if (!recording.manifest_digest()) return Internal("pull finished without a manifest digest");
-
-    image::Reference pinned = ref;
-    pinned.tag.clear();
-    pinned.digest = *recording.manifest_digest();
-    return PulledImage{pinned.ToString(), sink->root_hash_hex(), recording.config_json()};
+    SR_ASSIGN_OR_RETURN(image::ImageInfo pulled, image::PullAndUnpack(ref, options, *sink));
+    return PulledImage{PinnedReference(ref, pulled.manifest_digest), sink->root_hash(),
+                       std::move(pulled.config_json)};
   }
 
  private:

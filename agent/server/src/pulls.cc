@@ -85,12 +85,12 @@ Result<std::string> AgentServiceImpl::PrepareContainerRoot(const std::string& im
     record.id = container_id;
     record.image = key;
     state_.containers.emplace(container_id, std::move(record));
-    Status persisted = Persist();
-    if (!persisted.ok()) {
-      state_.containers.erase(container_id);
-      image_it->second.users.erase(container_id);
-      return persisted;
-    }
+    SR_RETURN_IF_ERROR(SaveOrRollBack(
+        [&]() SR_REQUIRES(mu_) {
+          state_.containers.erase(container_id);
+          image_it->second.users.erase(container_id);
+        },
+        "recording container " + container_id));
     return image_it->second.image_ref;
   }
   return Status(Code::kAborted,
@@ -177,7 +177,7 @@ Status AgentServiceImpl::RunPull(const ResolvedRef& resolved, const std::string&
     return std::move(pulled).status().WithContext("pulling " + image);
   }
   record.image_ref = pulled->image_ref;
-  record.root_hash_hex = pulled->root_hash_hex;
+  record.root_hash = pulled->root_hash;
   Result<ImageRunConfig> run = ParseImageRunConfig(pulled->config_json);
   if (!run.ok()) return std::move(run).status().WithContext("pulling " + image);
   record.run = std::move(*run);
@@ -193,13 +193,10 @@ Status AgentServiceImpl::RunPull(const ResolvedRef& resolved, const std::string&
   }
   MutexLock lock(mu_);
   state_.images.emplace(resolved.key, std::move(record));
-  Status persisted = Persist();
-  if (!persisted.ok()) {
-    state_.images.erase(resolved.key);
-    return persisted.WithContext("recording image " + image);
-  }
+  SR_RETURN_IF_ERROR(SaveOrRollBack([&]() SR_REQUIRES(mu_) { state_.images.erase(resolved.key); },
+                                    "recording image " + image));
   remove_store.Dismiss();
-  SR_LOG(kInfo) << "PullImage " << image << ": sealed, root " << pulled->root_hash_hex;
+  SR_LOG(kInfo) << "PullImage " << image << ": sealed, root " << fusefs::HashHex(pulled->root_hash);
   return OkStatus();
 }
 

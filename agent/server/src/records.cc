@@ -32,17 +32,22 @@ ImageRunConfig RunFromJson(const json& j) {
 }
 
 json ImageToJson(const ImageRecord& image) {
-  return {
-      {"image", image.image},       {"image_ref", image.image_ref},       {"root_hash", image.root_hash_hex},
-      {"store", image.store_name},  {"key", HexEncode(image.key.span())}, {"users", image.users},
-      {"run", RunToJson(image.run)}};
+  return {{"image", image.image},
+          {"image_ref", image.image_ref},
+          {"root_hash", fusefs::HashHex(image.root_hash)},
+          {"store", image.store_name},
+          {"key", HexEncode(image.key.span())},
+          {"users", image.users},
+          {"run", RunToJson(image.run)}};
 }
 
 Result<ImageRecord> ImageFromJson(const json& j) {
   ImageRecord image;
   image.image = j.at("image").get<std::string>();
   image.image_ref = j.at("image_ref").get<std::string>();
-  image.root_hash_hex = j.at("root_hash").get<std::string>();
+  Result<fusefs::RootHash> root = fusefs::ParseHash(j.at("root_hash").get<std::string>());
+  if (!root.ok()) return DataLoss("state: image " + image.image + ": bad root hash");
+  image.root_hash = *root;
   image.store_name = j.at("store").get<std::string>();
   std::string key_hex = j.at("key").get<std::string>();
   Result<std::vector<std::uint8_t>> key = HexDecode(key_hex);
@@ -52,8 +57,8 @@ Result<ImageRecord> ImageFromJson(const json& j) {
   SecureWipe(*key);
   image.users = j.at("users").get<std::set<std::string>>();
   image.run = RunFromJson(j.at("run"));
-  if (!IsLowerHex(image.root_hash_hex, 64) || !IsLowerHex(image.store_name, 32)) {
-    return DataLoss("state: image " + image.image + ": bad root hash or store name");
+  if (!IsLowerHex(image.store_name, 32)) {
+    return DataLoss("state: image " + image.image + ": bad store name");
   }
   return image;
 }

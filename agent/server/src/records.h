@@ -15,6 +15,7 @@
 #include "agent/server/workload_policy.h"
 #include "base/secret.h"
 #include "base/status.h"
+#include "fusefs/types.h"
 
 namespace sealroot::agent {
 
@@ -22,7 +23,7 @@ namespace sealroot::agent {
 struct ImageRecord {
   std::string image;      // as the client wrote it (the join key)
   std::string image_ref;  // canonical, digest-pinned
-  std::string root_hash_hex;
+  fusefs::RootHash root_hash{};
   std::string store_name;       // directory under <store_dir>/images/
   SecretBytes key;              // the store's key
   std::set<std::string> users;  // container ids
@@ -40,6 +41,11 @@ struct ContainerRecord {
   // Not persisted: processes do not survive an agent restart (records come back kStopped).
   std::shared_ptr<Process> init;
   std::map<std::string, std::shared_ptr<Process>> execs;
+  // Not persisted: a StartContainer launching the container, and ExecProcess calls starting
+  // execs (by exec id), while the service lock is released for the wait on the enclave.
+  bool starting = false;
+  std::set<std::string> execs_starting;
+  bool busy() const { return starting || !execs_starting.empty(); }
 };
 
 struct AgentState {

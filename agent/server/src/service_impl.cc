@@ -67,6 +67,13 @@ Status AgentServiceImpl::Persist() {
   return SaveState(state_, *deps_.sealer, config_.state_dir);
 }
 
+Status AgentServiceImpl::SaveOrRollBack(const std::function<void()>& roll_back, std::string_view context) {
+  Status persisted = Persist();
+  if (persisted.ok()) return OkStatus();
+  roll_back();
+  return std::move(persisted).WithContext(context);
+}
+
 Result<AgentService::Empty> AgentServiceImpl::CreateSandbox(const ::grpc::CreateSandboxRequest& request) {
   MutexLock lock(mu_);
   if (!sandbox_id_.empty() && sandbox_id_ != request.sandbox_id()) {
@@ -122,11 +129,12 @@ Result<AgentService::Empty> AgentServiceImpl::CreateContainer(const ::grpc::Crea
   SR_RETURN_IF_ERROR_CTX(keyring_->Register(id), "CreateContainer " + id);
   record.spec = request.oci().SerializeAsString();
   record.state = ContainerState::kCreated;
-  Status persisted = Persist();
-  if (!persisted.ok()) {
-    record.state = ContainerState::kPulled;
-    return persisted.WithContext("CreateContainer " + id);
-  }
+  SR_RETURN_IF_ERROR(SaveOrRollBack(
+      [&record] {
+        record.spec.clear();
+        record.state = ContainerState::kPulled;
+      },
+      "CreateContainer " + id));
   return Empty();
 }
 
@@ -135,35 +143,59 @@ Result<AgentService::Empty> AgentServiceImpl::StartContainer(const ::grpc::Start
   SR_RETURN_IF_ERROR(ValidateContainerId(id));
   Result<std::shared_ptr<const WorkloadPolicy>> workload = Workload();
   if (!workload.ok()) return std::move(workload).status().WithContext("StartContainer " + id);
-  MutexLock lock(mu_);
-  auto it = state_.containers.find(id);
-  if (it == state_.containers.end()) return NotFound("StartContainer: no container " + id);
-  ContainerRecord& record = it->second;
-  if (record.state != ContainerState::kCreated) {
-    return FailedPrecondition("StartContainer " + id + ": container is " +
-                              std::string(ContainerStateName(record.state)) + ", not created");
-  }
-  const ImageRecord& image = state_.images.at(record.image);
+  // The launch waits for the app enclave to attest; the service lock is not held meanwhile (the
+  // record is marked starting, so no other call starts, removes or execs in it).
   SR_ASSIGN_OR_RETURN(ContainerSecrets secrets, keyring_->Secrets(id));
+  SecretBytes image_key;
+  std::string store, spec;
+  fusefs::RootHash root_hash{};
+  {
+    MutexLock lock(mu_);
+    auto it = state_.containers.find(id);
+    if (it == state_.containers.end()) return NotFound("StartContainer: no container " + id);
+    ContainerRecord& record = it->second;
+    if (record.starting) return FailedPrecondition("StartContainer " + id + ": already starting");
+    if (record.state != ContainerState::kCreated) {
+      return FailedPrecondition("StartContainer " + id + ": container is " +
+                                std::string(ContainerStateName(record.state)) + ", not created");
+    }
+    const ImageRecord& image = state_.images.at(record.image);
+    image_key = image.key.Clone();
+    store = StorePath(image.store_name);
+    root_hash = image.root_hash;
+    spec = record.spec;
+    record.starting = true;
+  }
   auto record_commit = [keyring = keyring_.get(), id](const local_attest::UpperCommit& commit) {
     return keyring->RecordUpperCommit(id, commit);
   };
   ContainerLaunch launch{id,
-                         StorePath(image.store_name),
-                         image.root_hash_hex,
-                         &image.key,
+                         store,
+                         root_hash,
+                         &image_key,
                          JoinPath(UpperPath(id), "upper"),
-                         record.spec,
+                         spec,
                          config_.app_enclaves,
                          &secrets.upper_key,
                          &secrets.exec_key,
                          secrets.upper_root,
                          record_commit,
                          (*workload)->PinsToImage()};
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process, deps_.runtime->Start(launch));
-  record.init = WatchProcess(std::move(process));
+  Result<std::unique_ptr<Process>> process = deps_.runtime->Start(launch);
+
+  MutexLock lock(mu_);
+  ContainerRecord& record = state_.containers.at(id);  // a starting record is never removed
+  record.starting = false;
+  if (!process.ok()) return std::move(process).status();
+  record.init = WatchProcess(std::move(*process));
   record.state = ContainerState::kRunning;
-  SR_RETURN_IF_ERROR_CTX(Persist(), "StartContainer " + id);
+  SR_RETURN_IF_ERROR(SaveOrRollBack(
+      [&record] {
+        (void)record.init->Signal(SIGKILL);
+        record.init.reset();
+        record.state = ContainerState::kCreated;
+      },
+      "StartContainer " + id));
   return Empty();
 }
 
@@ -173,13 +205,32 @@ Result<AgentService::Empty> AgentServiceImpl::RemoveContainer(const ::grpc::Remo
   MutexLock lock(mu_);
   auto it = state_.containers.find(id);
   if (it == state_.containers.end()) return NotFound("RemoveContainer: no container " + id);
+  if (it->second.busy()) {
+    return FailedPrecondition("RemoveContainer " + id + ": a StartContainer or ExecProcess is in progress");
+  }
   if (it->second.init) (void)it->second.init->Signal(SIGKILL);
   for (auto& [exec_id, process] : it->second.execs) (void)process->Signal(SIGKILL);
   SR_RETURN_IF_ERROR_CTX(RemoveTree(UpperPath(id)), "RemoveContainer " + id);
-  std::string image = it->second.image;
+  const std::string image = it->second.image;
+  ContainerRecord removed = std::move(it->second);
   state_.containers.erase(it);
-  ReleaseImage(image, id);
-  SR_RETURN_IF_ERROR_CTX(Persist(), "RemoveContainer " + id);
+  std::optional<ImageRecord> released = ReleaseImage(image, id);
+  SR_RETURN_IF_ERROR(SaveOrRollBack(
+      [&]() SR_REQUIRES(mu_) {
+        if (released) state_.images.emplace(image, std::move(*released));
+        if (auto image_it = state_.images.find(image); image_it != state_.images.end())
+          image_it->second.users.insert(id);
+        state_.containers.emplace(id, std::move(removed));
+      },
+      "RemoveContainer " + id));
+  // Saved: the image's store, if this was its last user, is no longer recorded. A removal that
+  // fails half way leaves an orphan, removed at the next start.
+  if (released) {
+    const std::string store = StorePath(released->store_name);
+    if (Status s = RemoveTree(store); !s.ok()) {
+      SR_LOG(kWarning) << "removing image store " << store << ": " << s.message();
+    }
+  }
   // A leftover entry is harmless: a new container with this id gets a new incarnation.
   if (Status forgot = keyring_->Forget(id); !forgot.ok()) {
     SR_LOG(kWarning) << "RemoveContainer " << id << ": " << forgot.message();
@@ -187,19 +238,15 @@ Result<AgentService::Empty> AgentServiceImpl::RemoveContainer(const ::grpc::Remo
   return Empty();
 }
 
-void AgentServiceImpl::ReleaseImage(const std::string& image, const std::string& container_id) {
+std::optional<ImageRecord> AgentServiceImpl::ReleaseImage(const std::string& image,
+                                                          const std::string& container_id) {
   auto it = state_.images.find(image);
-  if (it == state_.images.end()) return;
+  if (it == state_.images.end()) return std::nullopt;
   it->second.users.erase(container_id);
-  if (!it->second.users.empty()) return;
-  // Forget the record first: a store without a record is an orphan, removed at the next start
-  // if this removal fails half way.
-  std::string store = StorePath(it->second.store_name);
+  if (!it->second.users.empty()) return std::nullopt;
+  ImageRecord released = std::move(it->second);
   state_.images.erase(it);
-  Status removed = RemoveTree(store);
-  if (!removed.ok()) {
-    SR_LOG(kWarning) << "removing image store " << store << ": " << removed.message();
-  }
+  return released;
 }
 
 Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProcessRequest& request) {
@@ -214,20 +261,28 @@ Result<AgentService::Empty> AgentServiceImpl::ExecProcess(const ::grpc::ExecProc
   if (request.exec_id().empty() || request.exec_id() == request.container_id()) {
     return InvalidArgument("ExecProcess: exec_id must be set and differ from the container id");
   }
-  MutexLock lock(mu_);
-  auto it = state_.containers.find(request.container_id());
-  if (it == state_.containers.end()) return NotFound("ExecProcess: no container " + request.container_id());
-  if (it->second.state != ContainerState::kRunning) {
-    return FailedPrecondition("ExecProcess: container " + request.container_id() + " is not running");
+  const std::string& id = request.container_id();
+  {
+    MutexLock lock(mu_);
+    auto it = state_.containers.find(id);
+    if (it == state_.containers.end()) return NotFound("ExecProcess: no container " + id);
+    if (it->second.state != ContainerState::kRunning) {
+      return FailedPrecondition("ExecProcess: container " + id + " is not running");
+    }
+    SR_RETURN_IF_ERROR_CTX(
+        CheckExecProcess(**workload, state_.images.at(it->second.image).run, request.process()),
+        "ExecProcess in " + id);
+    if (it->second.execs.contains(request.exec_id()) || it->second.execs_starting.contains(request.exec_id()))
+      return AlreadyExists("exec " + request.exec_id() + " exists");
+    it->second.execs_starting.insert(request.exec_id());
   }
-  SR_RETURN_IF_ERROR_CTX(
-      CheckExecProcess(**workload, state_.images.at(it->second.image).run, request.process()),
-      "ExecProcess in " + request.container_id());
-  if (it->second.execs.contains(request.exec_id()))
-    return AlreadyExists("exec " + request.exec_id() + " exists");
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<Process> process,
-                      deps_.runtime->Exec(request.container_id(), request.process().SerializeAsString()));
-  it->second.execs.emplace(request.exec_id(), WatchProcess(std::move(process)));
+  // The boot starts the exec and answers; no service lock while it does.
+  Result<std::unique_ptr<Process>> process = deps_.runtime->Exec(id, request.process().SerializeAsString());
+  MutexLock lock(mu_);
+  ContainerRecord& record = state_.containers.at(id);  // a busy record is never removed
+  record.execs_starting.erase(request.exec_id());
+  if (!process.ok()) return std::move(process).status();
+  record.execs.emplace(request.exec_id(), WatchProcess(std::move(*process)));
   return Empty();
 }
 
@@ -265,7 +320,10 @@ Result<::grpc::WaitProcessResponse> AgentServiceImpl::WaitProcess(const ::grpc::
     auto it = state_.containers.find(request.container_id());
     if (it != state_.containers.end() && it->second.state == ContainerState::kRunning) {
       it->second.state = ContainerState::kStopped;
-      (void)Persist();
+      // Nothing to roll back: a saved "running" loads as "stopped" anyway.
+      if (Status saved = Persist(); !saved.ok()) {
+        SR_LOG(kWarning) << "WaitProcess " << request.container_id() << ": " << saved.message();
+      }
     }
   }
   ::grpc::WaitProcessResponse response;

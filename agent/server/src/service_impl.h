@@ -5,7 +5,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "agent/server/service.h"
 #include "agent/server/src/container_keys.h"
@@ -71,8 +73,14 @@ class AgentServiceImpl final : public AgentService {
   Status Persist() SR_REQUIRES(mu_);
   // The owner's workload policy (may wait for the key broker: call without mu_).
   Result<std::shared_ptr<const WorkloadPolicy>> Workload() const SR_EXCLUDES(mu_);
-  // Drops `container_id` from its image's users and removes the image's store if it was last.
-  void ReleaseImage(const std::string& image, const std::string& container_id) SR_REQUIRES(mu_);
+  // The one way a change to the records is saved: persists state_, and if that fails runs
+  // `roll_back` (which restores the records as they were) and returns the error with `context`.
+  // Memory and the sealed state file never disagree after a failed save.
+  Status SaveOrRollBack(const std::function<void()>& roll_back, std::string_view context) SR_REQUIRES(mu_);
+  // Drops `container_id` from its image's users; if it was the last, takes the image's record out
+  // of the records and returns it (the caller removes its store once the change is saved).
+  std::optional<ImageRecord> ReleaseImage(const std::string& image, const std::string& container_id)
+      SR_REQUIRES(mu_);
   std::string StorePath(const std::string& store_name) const;
   std::string UpperPath(const std::string& container_id) const;
 

@@ -14,36 +14,52 @@
 namespace sealroot::agent {
 namespace {
 
-// Sealed blob: magic "SRS2" | ISVSVN u16 BE | manifest digest (32) | 12-byte nonce |
+// Sealed blob: magic "SRS3" | ISVSVN u16 BE | manifest digest (32) | 12-byte nonce |
 // AES-256-GCM(ciphertext | 16-byte tag), the AAD being the label followed by everything before
 // the nonce. ISVSVN is the agent version whose SEAL key sealed it (0 for a key file); the
 // manifest digest is the measured configuration it was sealed under (zeros: none).
-constexpr std::array<std::uint8_t, 4> kMagic = {'S', 'R', 'S', '2'};
-constexpr std::size_t kHeaderSize = kMagic.size() + 2 + 32;
+//
+// Format 3 differs from format 2 ("SRS2", label "... v2") only in magic and label: it marks state
+// sealed since the sim backend's SEAL key follows the SDK >= 2.19 derivation (KSS-aware layout,
+// MISCMASK applied). A format-2 blob is still read (a key file or a hardware SEAL key did not
+// change, so it opens, and the next save rewrites it as format 3); one that does not open says
+// why instead of a bare "authentication failed".
+constexpr std::size_t kMagicSize = 4;
+constexpr std::size_t kHeaderSize = kMagicSize + 2 + 32;
 constexpr std::size_t kNonceSize = 12;
 constexpr std::size_t kKeySize = 32;
-constexpr std::string_view kAad = "sealroot enclave-agent state v2";
+
+struct Format {
+  std::string_view magic;
+  std::string_view label;  // AAD prefix and the SEAL key's widening label
+};
+constexpr Format kCurrent = {"SRS3", "sealroot enclave-agent state v3"};
+constexpr Format kFormat2 = {"SRS2", "sealroot enclave-agent state v2"};
 
 class Sealer : public StateSealer {
  public:
   Sealer(std::uint16_t svn, const Sha256Digest& manifest) : svn_(svn), manifest_(manifest) {}
 
   Result<std::vector<std::uint8_t>> Seal(std::span<const std::uint8_t> plaintext) const override {
-    SR_ASSIGN_OR_RETURN(SecretBytes key, KeyFor(svn_));
-    std::vector<std::uint8_t> out = Header(svn_, manifest_);
+    SR_ASSIGN_OR_RETURN(SecretBytes key, KeyFor(svn_, kCurrent.label));
+    std::vector<std::uint8_t> out = Header(kCurrent, svn_, manifest_);
     std::array<std::uint8_t, kNonceSize> nonce{};
     RandomBytes(nonce);
-    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> ct, AesGcmSeal(key.span(), nonce, Aad(out), plaintext));
+    SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> ct,
+                        AesGcmSeal(key.span(), nonce, Aad(kCurrent, out), plaintext));
     out.insert(out.end(), nonce.begin(), nonce.end());
     out.insert(out.end(), ct.begin(), ct.end());
     return out;
   }
 
   Result<SecretBytes> Unseal(std::span<const std::uint8_t> sealed) const override {
-    if (sealed.size() < kHeaderSize + kNonceSize ||
-        !std::equal(kMagic.begin(), kMagic.end(), sealed.begin())) {
-      return DataLoss("not a sealed agent state (bad header)");
+    const Format* format = nullptr;
+    if (sealed.size() >= kHeaderSize + kNonceSize) {
+      const std::string_view magic(reinterpret_cast<const char*>(sealed.data()), kMagicSize);
+      if (magic == kCurrent.magic) format = &kCurrent;
+      if (magic == kFormat2.magic) format = &kFormat2;
     }
+    if (format == nullptr) return DataLoss("not a sealed agent state (bad header)");
     const auto svn = static_cast<std::uint16_t>(sealed[4] << 8 | sealed[5]);
     const auto digest = sealed.subspan(6, 32);
     if (!std::equal(digest.begin(), digest.end(), manifest_.begin())) {
@@ -56,25 +72,35 @@ class Sealer : public StateSealer {
       return FailedPrecondition("the agent state was sealed by a newer agent (ISVSVN " + std::to_string(svn) +
                                 " > " + std::to_string(svn_) + ")");
     }
-    SR_ASSIGN_OR_RETURN(SecretBytes key, KeyFor(svn));
-    std::vector<std::uint8_t> header(sealed.begin(), sealed.begin() + kHeaderSize);
-    return AesGcmOpen(key.span(), sealed.subspan(kHeaderSize, kNonceSize), Aad(header),
-                      sealed.subspan(kHeaderSize + kNonceSize));
+    SR_ASSIGN_OR_RETURN(SecretBytes key, KeyFor(svn, format->label));
+    const std::span<const std::uint8_t> header = sealed.first(kHeaderSize);
+    Result<SecretBytes> opened = AesGcmOpen(key.span(), sealed.subspan(kHeaderSize, kNonceSize),
+                                            Aad(*format, header), sealed.subspan(kHeaderSize + kNonceSize));
+    if (!opened.ok() && format == &kFormat2 && opened.status().code() == Code::kDataLoss) {
+      return DataLoss(
+          "the agent state is in sealed-state format 2 (\"SRS2\") and does not open with this agent's "
+          "SEAL key: state sealed by a simulated enclave before its SEAL keys followed the SGX SDK >= 2.19 "
+          "derivation cannot be opened (nor can a tampered one); move the state directory away to start "
+          "empty");
+    }
+    return opened;
   }
 
  protected:
-  virtual Result<SecretBytes> KeyFor(std::uint16_t svn) const = 0;
+  // The 256-bit key for state sealed at `svn`, diversified by the format's `label`.
+  virtual Result<SecretBytes> KeyFor(std::uint16_t svn, std::string_view label) const = 0;
 
  private:
-  static std::vector<std::uint8_t> Header(std::uint16_t svn, const Sha256Digest& manifest) {
-    std::vector<std::uint8_t> out(kMagic.begin(), kMagic.end());
+  static std::vector<std::uint8_t> Header(const Format& format, std::uint16_t svn,
+                                          const Sha256Digest& manifest) {
+    std::vector<std::uint8_t> out(format.magic.begin(), format.magic.end());
     out.push_back(static_cast<std::uint8_t>(svn >> 8));
     out.push_back(static_cast<std::uint8_t>(svn));
     out.insert(out.end(), manifest.begin(), manifest.end());
     return out;
   }
-  static std::vector<std::uint8_t> Aad(std::span<const std::uint8_t> header) {
-    std::vector<std::uint8_t> aad(kAad.begin(), kAad.end());
+  static std::vector<std::uint8_t> Aad(const Format& format, std::span<const std::uint8_t> header) {
+    std::vector<std::uint8_t> aad(format.label.begin(), format.label.end());
     aad.insert(aad.end(), header.begin(), header.end());
     return aad;
   }
@@ -88,14 +114,15 @@ class KeySealer final : public Sealer {
   KeySealer(SecretBytes key, const Sha256Digest& manifest) : Sealer(0, manifest), key_(std::move(key)) {}
 
  private:
-  Result<SecretBytes> KeyFor(std::uint16_t) const override { return key_.Clone(); }
+  Result<SecretBytes> KeyFor(std::uint16_t, std::string_view) const override { return key_.Clone(); }
   SecretBytes key_;
 };
 
 // EGETKEY(SEAL_KEY, MRSIGNER policy): the agent's signer and product (ISVPRODID is always part of
 // a SEAL key) at the ISVSVN the state was sealed with, which a later signed version may still
 // ask for; so state survives a signed upgrade while the manifest stays the same. The 128-bit
-// key is widened to AES-256 with HMAC-SHA256; the key id names what it is for.
+// key is widened to AES-256 with HMAC-SHA256 over the format's label; the key id names what it
+// is for. Attribute and MISCSELECT masks are sgx_seal_data()'s defaults.
 class TeeSealer final : public Sealer {
  public:
   TeeSealer(std::unique_ptr<local_attest::sgx::Tee> tee, const local_attest::sgx::Report& self,
@@ -103,7 +130,7 @@ class TeeSealer final : public Sealer {
       : Sealer(self.body.isv_svn, manifest), tee_(std::move(tee)), cpu_svn_(self.body.cpu_svn) {}
 
  private:
-  Result<SecretBytes> KeyFor(std::uint16_t svn) const override {
+  Result<SecretBytes> KeyFor(std::uint16_t svn, std::string_view format_label) const override {
     const Sha256Digest label = Sha256Of(std::string_view("sealroot enclave-agent state sealing key"));
     local_attest::sgx::KeyRequest request;
     request.key_name = static_cast<std::uint16_t>(local_attest::sgx::KeyName::kSeal);
@@ -116,7 +143,7 @@ class TeeSealer final : public Sealer {
     Result<SecretBytes> seal_key = tee_->GetKey(request);
     if (!seal_key.ok()) return std::move(seal_key).status().WithContext("getting the agent's SEAL key");
     HmacSha256 widen(seal_key->span());
-    widen.Update(AsBytes(kAad));
+    widen.Update(AsBytes(format_label));
     Sha256Digest wide = widen.Finish();
     SecretBytes key(wide);
     SecureWipe(wide);
