@@ -62,6 +62,11 @@ class AgentService {
   virtual Result<::grpc::WriteStreamResponse> WriteStdin(const ::grpc::WriteStreamRequest& request) = 0;
   virtual Result<Empty> CloseStdin(const ::grpc::CloseStdinRequest& request) = 0;
   virtual Result<Empty> TtyWinResize(const ::grpc::TtyWinResizeRequest& request) = 0;
+  // The container's cgroup (design/api.md "Stats and updates"): `runc update` of memory, cpu,
+  // pids and block I/O within the workload policy's bounds, and its statistics.
+  virtual Result<Empty> UpdateContainer(const ::grpc::UpdateContainerRequest& request) = 0;
+  virtual Result<::grpc::StatsContainerResponse> StatsContainer(
+      const ::grpc::StatsContainerRequest& request) = 0;
 
   virtual Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) = 0;
   virtual Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) = 0;

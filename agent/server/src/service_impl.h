@@ -35,6 +35,9 @@ class AgentServiceImpl final : public AgentService {
   Result<::grpc::WriteStreamResponse> WriteStdin(const ::grpc::WriteStreamRequest& request) override;
   Result<Empty> CloseStdin(const ::grpc::CloseStdinRequest& request) override;
   Result<Empty> TtyWinResize(const ::grpc::TtyWinResizeRequest& request) override;
+  Result<Empty> UpdateContainer(const ::grpc::UpdateContainerRequest& request) override;
+  Result<::grpc::StatsContainerResponse> StatsContainer(
+      const ::grpc::StatsContainerRequest& request) override;
   Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) override;
   Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) override;
 
@@ -67,6 +70,7 @@ class AgentServiceImpl final : public AgentService {
   Result<std::shared_ptr<Process>> FindProcess(const std::string& container_id, const std::string& exec_id)
       SR_EXCLUDES(mu_);
   Status Persist() SR_REQUIRES(mu_);
+  Status CheckRunning(const std::string& id, std::string_view method) SR_EXCLUDES(mu_);
   // Drops `container_id` from its image's users and removes the image's store if it was last.
   void ReleaseImage(const std::string& image, const std::string& container_id) SR_REQUIRES(mu_);
   std::string StorePath(const std::string& store_name) const;
