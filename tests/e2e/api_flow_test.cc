@@ -575,7 +575,7 @@ constexpr std::int64_t kMiB = 1 << 20;
 TEST_F(ApiFlowTest, StatsContainerReportsTheCgroupAndUpdateContainerChangesIt) {
   ASSERT_NO_FATAL_FAILURE(StartAgent());
   ASSERT_NO_FATAL_FAILURE(Pull("limited"));
-  Status created = Agent("CreateContainer", LimitedRequest("limited", kSleeper, 64 * kMiB, 32));
+  Status created = Agent("CreateContainer", LimitedRequest("limited", kSleeper, 256 * kMiB, 32));
   ASSERT_TRUE(created.ok()) << created.ToString();
   ASSERT_TRUE(Start("limited").ok()) << Log();
   ::grpc::ReadStreamRequest read;
@@ -589,17 +589,17 @@ TEST_F(ApiFlowTest, StatsContainerReportsTheCgroupAndUpdateContainerChangesIt) {
   auto stats = Call<::grpc::StatsContainerResponse>("grpc.AgentService", "StatsContainer", stats_request);
   ASSERT_TRUE(stats.ok()) << stats.status().ToString() << "\n" << Log();
   const ::grpc::CgroupStats& cgroup = stats->cgroup_stats();
-  EXPECT_EQ(cgroup.memory_stats().usage().limit(), static_cast<std::uint64_t>(64 * kMiB));
+  EXPECT_EQ(cgroup.memory_stats().usage().limit(), static_cast<std::uint64_t>(256 * kMiB));
   EXPECT_GT(cgroup.memory_stats().usage().usage(), 0u);
   EXPECT_EQ(cgroup.pids_stats().limit(), 32u);
   EXPECT_GE(cgroup.pids_stats().current(), 2u) << "init and sleep";
   EXPECT_GT(cgroup.cpu_stats().cpu_usage().total_usage(), 0u);
 
-  Status updated = Agent("UpdateContainer", UpdateRequest("limited", 96 * kMiB, 48));
+  Status updated = Agent("UpdateContainer", UpdateRequest("limited", 384 * kMiB, 48));
   ASSERT_TRUE(updated.ok()) << updated.ToString() << "\n" << Log();
   stats = Call<::grpc::StatsContainerResponse>("grpc.AgentService", "StatsContainer", stats_request);
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
-  EXPECT_EQ(stats->cgroup_stats().memory_stats().usage().limit(), static_cast<std::uint64_t>(96 * kMiB));
+  EXPECT_EQ(stats->cgroup_stats().memory_stats().usage().limit(), static_cast<std::uint64_t>(384 * kMiB));
   EXPECT_EQ(stats->cgroup_stats().pids_stats().limit(), 48u);
 
   // Device rules are fixed at creation.
@@ -625,21 +625,21 @@ TEST_F(ApiFlowTest, StatsContainerReportsTheCgroupAndUpdateContainerChangesIt) {
 // them (or without limits) nor lift a running one's limits past them.
 TEST_F(ApiFlowTest, ResourcesBeyondThePolicysBoundsAreRefused) {
   json policy = OwnerPolicy();
-  policy["resources"] = {{"memory", 128 * kMiB}, {"pids", 64}};
+  policy["resources"] = {{"memory", 512 * kMiB}, {"pids", 64}};
   ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest(policy)));
   ASSERT_NO_FATAL_FAILURE(Pull("bounded"));
   Status unlimited = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 0, 32));
   EXPECT_EQ(unlimited.code(), Code::kPermissionDenied) << unlimited.ToString();
   EXPECT_NE(unlimited.message().find("linux.resources.memory.limit: not set"), std::string::npos)
       << unlimited.ToString();
-  Status too_big = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 256 * kMiB, 32));
+  Status too_big = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 1024 * kMiB, 32));
   EXPECT_EQ(too_big.code(), Code::kPermissionDenied) << too_big.ToString();
-  Status created = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 64 * kMiB, 32));
+  Status created = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 256 * kMiB, 32));
   ASSERT_TRUE(created.ok()) << created.ToString();
   ASSERT_TRUE(Start("bounded").ok()) << Log();
 
   for (const auto& [memory, pids, field] : std::vector<std::tuple<std::int64_t, std::int64_t, std::string>>{
-           {1024 * kMiB, 0, "linux.resources.memory.limit"},
+           {2048 * kMiB, 0, "linux.resources.memory.limit"},
            {-1, 0, "linux.resources.memory.limit: unlimited"},
            {0, 1000, "linux.resources.pids.limit"},
            {0, -1, "linux.resources.pids.limit: unlimited"}}) {
@@ -647,12 +647,12 @@ TEST_F(ApiFlowTest, ResourcesBeyondThePolicysBoundsAreRefused) {
     EXPECT_EQ(refused.code(), Code::kPermissionDenied) << field << ": " << refused.ToString();
     EXPECT_NE(refused.message().find(field), std::string::npos) << refused.ToString();
   }
-  EXPECT_TRUE(Agent("UpdateContainer", UpdateRequest("bounded", 128 * kMiB, 0)).ok());
+  EXPECT_TRUE(Agent("UpdateContainer", UpdateRequest("bounded", 512 * kMiB, 0)).ok());
   ::grpc::StatsContainerRequest stats_request;
   stats_request.set_container_id("bounded");
   auto stats = Call<::grpc::StatsContainerResponse>("grpc.AgentService", "StatsContainer", stats_request);
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
-  EXPECT_EQ(stats->cgroup_stats().memory_stats().usage().limit(), static_cast<std::uint64_t>(128 * kMiB));
+  EXPECT_EQ(stats->cgroup_stats().memory_stats().usage().limit(), static_cast<std::uint64_t>(512 * kMiB));
   EXPECT_EQ(stats->cgroup_stats().pids_stats().limit(), 32u) << "the refused updates changed nothing";
 
   ::grpc::SignalProcessRequest kill;
