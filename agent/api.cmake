@@ -55,7 +55,7 @@ add_library(sealroot_agent STATIC
 )
 target_include_directories(sealroot_agent PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(sealroot_agent
-  PUBLIC sealroot_agent_proto sealroot_local_attest sealroot_kbs sealroot_base nlohmann_json::nlohmann_json
+  PUBLIC sealroot_agent_proto sealroot_boot_spec sealroot_local_attest sealroot_kbs sealroot_base nlohmann_json::nlohmann_json
   PRIVATE sealroot_sealing sealroot_image sealroot_stub_enclave PkgConfig::GRPCPP)
 sealroot_defaults(sealroot_agent)
 

@@ -19,10 +19,12 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/fd.h"
 #include "base/status.h"
+#include "boot/spec/cgroup_stats.h"
 #include "boot/spec/process_spec.h"
 
 namespace sealroot::boot {
@@ -63,6 +65,10 @@ class ContainerInit {
                                                        const std::array<int, 3>& stdio) = 0;
   // Sets the size of the entrypoint's terminal; kFailedPrecondition when it has none.
   virtual Status ResizeTerminal(unsigned height, unsigned width) = 0;
+  // The container's cgroup: its statistics, and `runc update` of its memory, cpu, pids and
+  // blockIO (`resources` in linux.resources form). kFailedPrecondition once the container ended.
+  virtual Result<CgroupStats> Stats() = 0;
+  virtual Status UpdateResources(const nlohmann::json& resources) = 0;
 };
 
 struct ContainerOptions {

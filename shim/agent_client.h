@@ -37,6 +37,8 @@ class AgentClient {
   Result<std::uint32_t> WriteStdin(const std::string& container_id, const std::string& exec_id,
                                    std::string_view data) const;
   Status CloseStdin(const std::string& container_id, const std::string& exec_id) const;
+  Result<::grpc::StatsContainerResponse> StatsContainer(const std::string& container_id) const;
+  Status UpdateContainer(const ::grpc::UpdateContainerRequest& request) const;
 
   const agent::ListenAddress& address() const { return address_; }
 

@@ -17,6 +17,8 @@ namespace sealroot::shim {
 
 Result<::grpc::Spec> SpecFromOci(const nlohmann::json& config);
 Result<::grpc::Process> ProcessFromOci(const nlohmann::json& process);
+// OCI linux.resources (what containerd's Task.Update carries) for the agent's UpdateContainer.
+Result<::grpc::LinuxResources> ResourcesFromOci(const nlohmann::json& resources);
 
 // A spec containerd built without the image (`ctr run`: the image is only named by annotation)
 // carries containerd's defaults for the user (0:0) and the working directory ("/"); those are

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
+#include "boot/spec/cgroup_stats.h"
 #include "local-attest/policy.h"
 #include "local-attest/release.h"
 #include "local-attest/tee.h"
@@ -114,6 +116,11 @@ class AppEnclave : public EnclaveProcess {
   Status Signal(int sig) override;
   // Over the boot's authenticated exec socket, once the container runs.
   Status ResizeTerminal(unsigned height, unsigned width) override;
+  // The container's cgroup, through the boot (which created it and alone knows its path) over
+  // the authenticated exec socket: its statistics, and `runc update` of its memory, cpu, pids
+  // and blockIO (`resources` in OCI linux.resources form).
+  Result<boot::CgroupStats> CgroupStats();
+  Status UpdateResources(const nlohmann::json& resources);
   // ExecProcess: runs the process of `boot_spec` (a boot spec document whose process.args is
   // not empty) inside the running container — its root and namespaces, in the app enclave —
   // over the boot's authenticated exec socket. Waits up to `timeout` for the container to run.
@@ -125,6 +132,8 @@ class AppEnclave : public EnclaveProcess {
 
  private:
   AppEnclave() = default;
+  // kFailedPrecondition once the boot has exited (its exec socket is gone).
+  Status CheckRunning(std::string_view what) const;
 
   std::string state_dir_;
   std::unique_ptr<local_attest::KeyReleaseServer> release_server_;

@@ -31,6 +31,9 @@ nlohmann::json SpecToOciConfig(const ::grpc::Spec& spec, const SpecDefaults& def
 // One process (an exec): as in SpecToOciConfig's "process", capabilities defaulted when absent.
 nlohmann::json ProcessToOci(const ::grpc::Process& process);
 
+// linux.resources as OCI JSON (what the boot applies at creation and on UpdateContainer).
+nlohmann::json ResourcesToOci(const ::grpc::LinuxResources& resources);
+
 // runc's `runc spec` defaults (runc 1.1), as OCI JSON.
 nlohmann::json DefaultCapabilities();
 nlohmann::json DefaultMounts();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "base/secret.h"
 #include "base/status.h"
 #include "fusefs/types.h"
+#include "boot/spec/cgroup_stats.h"
 #include "local-attest/release.h"
 
 namespace sealroot::agent {
@@ -65,6 +67,11 @@ class ContainerRuntime {
   // Runs an extra command in a started container (only when the config allows exec).
   virtual Result<std::unique_ptr<Process>> Exec(const std::string& container_id,
                                                 const std::string& process_spec) = 0;
+  // A started container's cgroup: its statistics, and `runc update` with `resources` (OCI
+  // linux.resources JSON). kFailedPrecondition when the container's app enclave is not running.
+  // The defaults: kFailedPrecondition (a runtime without cgroups).
+  virtual Result<boot::CgroupStats> Stats(const std::string& container_id);
+  virtual Status Update(const std::string& container_id, const nlohmann::json& resources);
 };
 
 // Answers every Start/Exec with kFailedPrecondition "boot not available" (no boot configured, or

@@ -79,6 +79,11 @@ class AgentService {
   // sealroot extension (design/api.md): every container, sorted by id.
   virtual Result<::grpc::ListContainersResponse> ListContainers(
       const ::grpc::ListContainersRequest& request) = 0;
+  // The container's cgroup (design/api.md "Stats and updates"): `runc update` of memory, cpu,
+  // pids and block I/O within the workload policy's bounds, and its statistics.
+  virtual Result<Empty> UpdateContainer(const ::grpc::UpdateContainerRequest& request) = 0;
+  virtual Result<::grpc::StatsContainerResponse> StatsContainer(
+      const ::grpc::StatsContainerRequest& request) = 0;
 
   virtual Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) = 0;
   virtual Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) = 0;

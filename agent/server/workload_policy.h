@@ -11,12 +11,19 @@
 //                "cwd": ["/srv"], "users": [{"uid": 1000, "gid": 1000, "additionalGids": []}],
 //                "volumes": ["/data"],                 bind/volume mount destinations allowed
 //                "capabilities": ["CAP_NET_ADMIN"],    beyond the default 14
-//                "exec": [["cat", "/proc/loadavg"]]}   the only commands ExecProcess may run
+//                "exec": [["cat", "/proc/loadavg"]],   the only commands ExecProcess may run
+//                "namespaces": {"network": ["/proc/1/ns/net"]},  namespace paths a container may
+//                                                      join beyond its pod's (see CheckContainerSpec)
+//                "resources": {"memory": 536870912,    upper bounds of the cgroup limits a
+//                              "pids": 256,            container is created or updated with;
+//                              "cpus": 2}}             absent: the host's to choose, as with runc
 //
-// Thread-safety: value types and pure functions.
+// Thread-safety: value types and functions without state (namespace paths are stat'ed).
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +53,15 @@ struct PolicyUser {
   std::vector<std::uint32_t> additional_gids;
 };
 
+// Upper bounds on a container's cgroup limits. A bound set means the limit must be given (at
+// creation) and never exceed it; an unlimited value (-1) is refused.
+struct ResourceBounds {
+  std::optional<std::int64_t> memory;  // bytes: linux.resources.memory.limit
+  std::optional<std::int64_t> pids;    // linux.resources.pids.limit
+  std::optional<double> cpus;          // linux.resources.cpu.quota / period
+  bool any() const { return memory || pids || cpus; }
+};
+
 struct WorkloadPolicy {
   std::vector<std::vector<std::string>> args;
   std::vector<std::string> env;  // "NAME=VALUE" exactly, or "NAME=*"
@@ -54,6 +70,8 @@ struct WorkloadPolicy {
   std::vector<std::string> volumes;  // absolute mount destinations
   std::vector<std::string> capabilities;
   std::vector<std::vector<std::string>> exec;
+  std::map<std::string, std::vector<std::string>> namespaces;  // type -> paths allowed to join
+  ResourceBounds resources;
 
   // True when nothing beyond the image's own process is allowed: the agent then also pins the
   // boot to the image (boot spec "pinToImage").
@@ -67,9 +85,18 @@ Result<WorkloadPolicy> ParseWorkloadPolicy(std::string_view json_text);
 // CreateContainer: the host's spec against the image config and the policy. kPermissionDenied
 // naming the first field that is neither the image's nor allowed (process.args, process.env
 // NAME, process.cwd, process.user, process.capabilities, linux.namespaces, linux.devices,
-// linux.resources.devices, linux.seccomp, mounts[i]).
+// linux.resources.devices, linux.resources (beyond the bounds), linux.seccomp, mounts[i]).
+// Namespace paths: a container may join its pod's network, ipc and uts namespaces — a path
+// /proc/<pid>/ns/{net,ipc,uts} (pid not 1) or, for network, /run/netns/<name> or
+// /var/run/netns/<name>, naming a namespace that is neither PID 1's nor the agent's own (both
+// the host's) — and any path the policy lists for that type; pid only as the policy lists;
+// mount never.
 Status CheckContainerSpec(const WorkloadPolicy& policy, const ImageRunConfig& image,
                           const ::grpc::Spec& spec);
+
+// UpdateContainer: the new resources against the policy's bounds (a limit not given keeps its
+// current, already checked value); device rules never change (kPermissionDenied).
+Status CheckResourceUpdate(const WorkloadPolicy& policy, const ::grpc::LinuxResources& resources);
 
 // ExecProcess: argv must be one the policy lists; env, cwd, user and capabilities as for
 // CreateContainer.

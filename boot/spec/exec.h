@@ -13,8 +13,13 @@
 //   agent -> boot   any time: a signal number (u32 BE), or a terminal size (u32 BE height,
 //                   u32 BE width; 8 bytes) for a process with process.terminal
 //   boot -> agent   the exit code (u32 BE; 128+N for signal N), then the boot closes
-// A request {"terminalSize":{"height","width"}} instead resizes the entrypoint's terminal: no
-// stdio follows, the boot answers "ok" or "error: <message>" and closes.
+// Control requests run no process: no stdio follows, the boot answers "ok" or "error: <message>"
+// and closes.
+//   {"terminalSize":{"height","width"}}  resizes the entrypoint's terminal
+//   {"cgroupStats":{}}                   after "ok", one more frame: the container's cgroup
+//                                        statistics (cgroup_stats.h's JSON form)
+//   {"resources":{...}}                  `runc update` of the container's cgroup (linux.resources
+//                                        form: memory, cpu, pids, blockIO)
 //
 // Thread-safety: pure functions.
 #pragma once

@@ -1,8 +1,10 @@
 #include "boot/src/cgroup_resources.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "boot/src/cgroup_devices.h"
@@ -84,11 +86,25 @@ Status MemoryV1(const std::string* dir, const Json& resources) {
   SR_ASSIGN_OR_RETURN(bool no_oom_killer, Bool(*memory, "disableOOMKiller", "memory"));
   // As runc: an unlimited memory limit without a swap limit means unlimited swap too.
   if (limit == -1 && !swap) swap = -1;
-  if (limit)
-    SR_RETURN_IF_ERROR(Put(dir, "memory", "memory.limit_in_bytes", std::to_string(*limit), "memory.limit"));
   // Unlimited swap needs no swap accounting; a swap limit does.
   bool swap_accounting = dir && CgroupFileExists(*dir, "memory.memsw.limit_in_bytes");
-  if (swap && (*swap != -1 || swap_accounting)) {
+  bool write_swap = swap && (*swap != -1 || swap_accounting);
+  // The kernel keeps memory.limit <= memory.memsw.limit at every step: an update that raises
+  // both writes the swap limit first (as runc does).
+  bool swap_first = false;
+  if (write_swap && limit && swap_accounting) {
+    Result<std::string> current = ReadCgroupFile(*dir, "memory.memsw.limit_in_bytes");
+    std::uint64_t memsw = 0;
+    if (current.ok()) std::from_chars(current->data(), current->data() + current->size(), memsw);
+    swap_first = *swap == -1 || (current.ok() && *limit > 0 && memsw < static_cast<std::uint64_t>(*limit));
+  }
+  if (write_swap && swap_first) {
+    SR_RETURN_IF_ERROR(
+        Put(dir, "memory", "memory.memsw.limit_in_bytes", std::to_string(*swap), "memory.swap"));
+  }
+  if (limit)
+    SR_RETURN_IF_ERROR(Put(dir, "memory", "memory.limit_in_bytes", std::to_string(*limit), "memory.limit"));
+  if (write_swap && !swap_first) {
     SR_RETURN_IF_ERROR(
         Put(dir, "memory", "memory.memsw.limit_in_bytes", std::to_string(*swap), "memory.swap"));
   }
@@ -383,7 +399,37 @@ Status UnifiedV2(const std::string& dir, const Json& resources) {
   return OkStatus();
 }
 
+// The fields `runc update` changes on a running container; any other is refused by name.
+Status CheckUpdatable(const Json& resources) {
+  if (!resources.is_object()) return InvalidArgument("linux.resources: must be an object");
+  for (const auto& [key, value] : resources.items()) {
+    if (value.is_null()) continue;
+    if (key != "memory" && key != "cpu" && key != "pids" && key != "blockIO") {
+      return FieldError(key, "cannot change while the container runs (only memory, cpu, pids and blockIO)");
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+Status UpdateResourcesV1(const ControllerDir& dir, const Json& resources) {
+  SR_RETURN_IF_ERROR(CheckUpdatable(resources));
+  SR_RETURN_IF_ERROR(MemoryV1(dir("memory"), resources));
+  SR_RETURN_IF_ERROR(CpuV1(dir, resources));
+  SR_ASSIGN_OR_RETURN(std::optional<std::string> pids_max, PidsMax(resources));
+  if (pids_max) SR_RETURN_IF_ERROR(Put(dir("pids"), "pids", "pids.max", *pids_max, "pids.limit"));
+  return BlockIoV1(dir("blkio"), resources);
+}
+
+Status UpdateResourcesV2(const std::string& dir, const Json& resources) {
+  SR_RETURN_IF_ERROR(CheckUpdatable(resources));
+  SR_RETURN_IF_ERROR(MemoryV2(dir, resources));
+  SR_RETURN_IF_ERROR(CpuV2(dir, resources));
+  SR_ASSIGN_OR_RETURN(std::optional<std::string> pids_max, PidsMax(resources));
+  if (pids_max) SR_RETURN_IF_ERROR(Put(&dir, "pids", "pids.max", *pids_max, "pids.limit"));
+  return BlockIoV2(dir, resources);
+}
 
 Status ApplyResourcesV1(const ControllerDir& dir, const Json& resources, const Json& linux_devices) {
   static const Json kNone = Json::object();

@@ -22,4 +22,9 @@ Status ApplyResourcesV1(const ControllerDir& dir, const nlohmann::json& resource
 Status ApplyResourcesV2(const std::string& dir, const nlohmann::json& resources,
                         const nlohmann::json& linux_devices);
 
+// `runc update` of a running container: memory, cpu, pids and blockIO as for a new cgroup; any
+// other field (devices, hugepageLimits...) is kInvalidArgument naming it.
+Status UpdateResourcesV1(const ControllerDir& dir, const nlohmann::json& resources);
+Status UpdateResourcesV2(const std::string& dir, const nlohmann::json& resources);
+
 }  // namespace sealroot::boot

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -381,12 +382,16 @@ Result<CgroupStats> Cgroup::Stats() const {
       SR_ASSIGN_OR_RETURN(stats.memory_limit, ReadCount(dir, "memory.max"));
       SR_ASSIGN_OR_RETURN(stats.memory_failcnt, ReadKeyedValue(dir, "memory.events", "max"));
       SR_ASSIGN_OR_RETURN(stats.oom_kills, ReadKeyedValue(dir, "memory.events", "oom_kill"));
+      SR_ASSIGN_OR_RETURN(stats.memory_cache, ReadKeyedValue(dir, "memory.stat", "file"));
+      SR_ASSIGN_OR_RETURN(stats.memory_rss, ReadKeyedValue(dir, "memory.stat", "anon"));
     } else {
       SR_ASSIGN_OR_RETURN(stats.memory_usage, ReadCount(dir, "memory.usage_in_bytes"));
       SR_ASSIGN_OR_RETURN(stats.memory_max_usage, ReadCount(dir, "memory.max_usage_in_bytes"));
       SR_ASSIGN_OR_RETURN(stats.memory_limit, ReadCount(dir, "memory.limit_in_bytes"));
       SR_ASSIGN_OR_RETURN(stats.memory_failcnt, ReadCount(dir, "memory.failcnt"));
       SR_ASSIGN_OR_RETURN(stats.oom_kills, ReadKeyedValue(dir, "memory.oom_control", "oom_kill"));
+      SR_ASSIGN_OR_RETURN(stats.memory_cache, ReadKeyedValue(dir, "memory.stat", "cache"));
+      SR_ASSIGN_OR_RETURN(stats.memory_rss, ReadKeyedValue(dir, "memory.stat", "rss"));
     }
   }
   if (pids) {
@@ -394,13 +399,121 @@ Result<CgroupStats> Cgroup::Stats() const {
     SR_ASSIGN_OR_RETURN(stats.pids_limit, ReadCount(pids->leaf, "pids.max"));
     if (stats.pids_limit == std::numeric_limits<std::uint64_t>::max()) stats.pids_limit = 0;
   }
-  if (unified_) {
-    SR_ASSIGN_OR_RETURN(std::uint64_t usec, ReadKeyedValue(hierarchies_[0].leaf, "cpu.stat", "usage_usec"));
-    stats.cpu_usage_ns = usec * 1000;
-  } else if (const Hierarchy* cpuacct = Find("cpuacct")) {
-    SR_ASSIGN_OR_RETURN(stats.cpu_usage_ns, ReadCount(cpuacct->leaf, "cpuacct.usage"));
-  }
+  SR_RETURN_IF_ERROR(CpuStats(stats));
+  SR_RETURN_IF_ERROR(IoStats(stats));
   return stats;
+}
+
+Status Cgroup::CpuStats(CgroupStats& stats) const {
+  const Hierarchy* cpu = Find("cpu");
+  if (unified_) {
+    const std::string& dir = hierarchies_[0].leaf;
+    SR_ASSIGN_OR_RETURN(std::uint64_t usage, ReadKeyedValue(dir, "cpu.stat", "usage_usec"));
+    SR_ASSIGN_OR_RETURN(std::uint64_t user, ReadKeyedValue(dir, "cpu.stat", "user_usec"));
+    SR_ASSIGN_OR_RETURN(std::uint64_t system, ReadKeyedValue(dir, "cpu.stat", "system_usec"));
+    stats.cpu_usage_ns = usage * 1000;
+    stats.cpu_user_ns = user * 1000;
+    stats.cpu_kernel_ns = system * 1000;
+  } else if (const Hierarchy* cpuacct = Find("cpuacct")) {
+    const std::string& dir = cpuacct->leaf;
+    SR_ASSIGN_OR_RETURN(stats.cpu_usage_ns, ReadCount(dir, "cpuacct.usage"));
+    // cpuacct.stat counts USER_HZ ticks.
+    const std::uint64_t tick_ns = 1'000'000'000 / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+    SR_ASSIGN_OR_RETURN(std::uint64_t user, ReadKeyedValue(dir, "cpuacct.stat", "user"));
+    SR_ASSIGN_OR_RETURN(std::uint64_t system, ReadKeyedValue(dir, "cpuacct.stat", "system"));
+    stats.cpu_user_ns = user * tick_ns;
+    stats.cpu_kernel_ns = system * tick_ns;
+    if (CgroupFileExists(dir, "cpuacct.usage_percpu")) {
+      SR_ASSIGN_OR_RETURN(std::string per_cpu, ReadCgroupFile(dir, "cpuacct.usage_percpu"));
+      for (const std::string& value : Split(per_cpu, ' ')) stats.cpu_per_cpu_ns.push_back(ParseCount(value));
+    }
+  }
+  // Throttling: v2 and v1's cpu controller both keep it in cpu.stat.
+  if (cpu && CgroupFileExists(cpu->leaf, "cpu.stat")) {
+    SR_ASSIGN_OR_RETURN(stats.cpu_periods, ReadKeyedValue(cpu->leaf, "cpu.stat", "nr_periods"));
+    SR_ASSIGN_OR_RETURN(stats.cpu_throttled_periods, ReadKeyedValue(cpu->leaf, "cpu.stat", "nr_throttled"));
+    if (unified_) {
+      SR_ASSIGN_OR_RETURN(std::uint64_t usec, ReadKeyedValue(cpu->leaf, "cpu.stat", "throttled_usec"));
+      stats.cpu_throttled_ns = usec * 1000;
+    } else {
+      SR_ASSIGN_OR_RETURN(stats.cpu_throttled_ns, ReadKeyedValue(cpu->leaf, "cpu.stat", "throttled_time"));
+    }
+  }
+  return OkStatus();
+}
+
+namespace {
+
+// "MAJ:MIN Op value" lines (v1 blkio.*_recursive); the "Total" summary line has no device.
+std::vector<BlkioEntry> ParseBlkioV1(std::string_view text) {
+  std::vector<BlkioEntry> out;
+  for (const std::string& line : Split(text, '\n')) {
+    std::vector<std::string> fields = Split(line, ' ');
+    if (fields.size() != 3) continue;
+    std::size_t colon = fields[0].find(':');
+    if (colon == std::string::npos) continue;
+    out.push_back({ParseCount(std::string_view(fields[0]).substr(0, colon)),
+                   ParseCount(std::string_view(fields[0]).substr(colon + 1)), fields[1],
+                   ParseCount(fields[2])});
+  }
+  return out;
+}
+
+// io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N" per device, as runc
+// reports it in v1 terms (Read/Write).
+void ParseIoStatV2(std::string_view text, CgroupStats& stats) {
+  for (const std::string& line : Split(text, '\n')) {
+    std::vector<std::string> fields = Split(line, ' ');
+    if (fields.empty()) continue;
+    std::size_t colon = fields[0].find(':');
+    if (colon == std::string::npos) continue;
+    std::uint64_t major = ParseCount(std::string_view(fields[0]).substr(0, colon));
+    std::uint64_t minor = ParseCount(std::string_view(fields[0]).substr(colon + 1));
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+      std::size_t eq = fields[i].find('=');
+      if (eq == std::string::npos) continue;
+      std::string_view key = std::string_view(fields[i]).substr(0, eq);
+      std::uint64_t value = ParseCount(std::string_view(fields[i]).substr(eq + 1));
+      if (key == "rbytes") stats.io_service_bytes.push_back({major, minor, "Read", value});
+      if (key == "wbytes") stats.io_service_bytes.push_back({major, minor, "Write", value});
+      if (key == "rios") stats.io_serviced.push_back({major, minor, "Read", value});
+      if (key == "wios") stats.io_serviced.push_back({major, minor, "Write", value});
+    }
+  }
+}
+
+}  // namespace
+
+Status Cgroup::IoStats(CgroupStats& stats) const {
+  if (unified_) {
+    const std::string& dir = hierarchies_[0].leaf;
+    if (CgroupFileExists(dir, "io.stat")) {
+      SR_ASSIGN_OR_RETURN(std::string text, ReadCgroupFile(dir, "io.stat"));
+      ParseIoStatV2(text, stats);
+    }
+    return OkStatus();
+  }
+  const Hierarchy* blkio = Find("blkio");
+  if (!blkio) return OkStatus();
+  // The throttle files count every device and scheduler; CFQ's own files exist only with CFQ.
+  for (const auto& [file, out] :
+       {std::pair{"blkio.throttle.io_service_bytes_recursive", &stats.io_service_bytes},
+        std::pair{"blkio.throttle.io_serviced_recursive", &stats.io_serviced}}) {
+    if (!CgroupFileExists(blkio->leaf, file)) continue;
+    SR_ASSIGN_OR_RETURN(std::string text, ReadCgroupFile(blkio->leaf, file));
+    *out = ParseBlkioV1(text);
+  }
+  return OkStatus();
+}
+
+Status Cgroup::Update(const Json& resources) {
+  if (unified_) return UpdateResourcesV2(hierarchies_[0].leaf, resources);
+  return UpdateResourcesV1(
+      [&](std::string_view controller) -> const std::string* {
+        const Hierarchy* h = Find(controller);
+        return h ? &h->leaf : nullptr;
+      },
+      resources);
 }
 
 }  // namespace sealroot::boot

@@ -19,20 +19,9 @@
 
 #include "base/fd.h"
 #include "base/status.h"
+#include "boot/spec/cgroup_stats.h"
 
 namespace sealroot::boot {
-
-struct CgroupStats {
-  std::uint64_t memory_usage = 0;      // bytes charged now
-  std::uint64_t memory_max_usage = 0;  // peak bytes (0 where the kernel does not keep a peak)
-  std::uint64_t memory_limit = 0;      // bytes; UINT64_MAX when unlimited
-  std::uint64_t memory_failcnt = 0;    // times usage hit the limit (v2: memory.events "max"; recent
-                                       // kernels leave v1's memory.failcnt at 0)
-  std::uint64_t oom_kills = 0;         // processes the OOM killer killed in this cgroup
-  std::uint64_t pids_current = 0;
-  std::uint64_t pids_limit = 0;  // 0 when unlimited
-  std::uint64_t cpu_usage_ns = 0;
-};
 
 class Cgroup {
   struct Key {
@@ -63,7 +52,13 @@ class Cgroup {
   // Moves `pid` (the container's init, before it forks anything) into the cgroup on every
   // hierarchy.
   Status AddProcess(pid_t pid);
+  // Memory, CPU, block I/O and pids; what the host lacks (a controller, blkio on v2 without io)
+  // stays 0 or empty.
   Result<CgroupStats> Stats() const;
+  // `runc update`: `resources` (linux.resources JSON) rewrites the memory, cpu, pids and blockIO
+  // settings of the running container; any other field is kInvalidArgument naming it (devices
+  // and the rest are fixed at creation).
+  Status Update(const nlohmann::json& resources);
 
   bool unified() const { return unified_; }
   // The cgroup's directories: one per v1 hierarchy (and the hybrid v2 one), or the one v2
@@ -78,6 +73,8 @@ class Cgroup {
     UniqueFd lock;                         // the leaf, flock()ed while this Cgroup lives
   };
   const Hierarchy* Find(std::string_view controller) const;
+  Status CpuStats(CgroupStats& stats) const;
+  Status IoStats(CgroupStats& stats) const;
   void KillAll();
   void RemoveDirectories();
 

@@ -277,6 +277,22 @@ class InitHandle : public ContainerInit, public std::enable_shared_from_this<Ini
     return ResizeRelay(entrypoint_relay_.get(), height, width);
   }
 
+  // The container's cgroup while it lives; RunContainer sets it to nullptr before destroying it.
+  void SetCgroup(Cgroup* cgroup) {
+    MutexLock lock(cgroup_mu_);
+    cgroup_ = cgroup;
+  }
+  Result<CgroupStats> Stats() override {
+    MutexLock lock(cgroup_mu_);
+    if (cgroup_ == nullptr) return FailedPrecondition("the container has ended");
+    return cgroup_->Stats();
+  }
+  Status UpdateResources(const json& resources) override {
+    MutexLock lock(cgroup_mu_);
+    if (cgroup_ == nullptr) return FailedPrecondition("the container has ended");
+    return cgroup_->Update(resources);
+  }
+
  private:
   void ReadLoop() {
     while (true) {
@@ -329,6 +345,8 @@ class InitHandle : public ContainerInit, public std::enable_shared_from_this<Ini
   bool closed_ SR_GUARDED_BY(mu_) = false;
   Mutex relay_mu_;
   std::unique_ptr<PtyRelay> entrypoint_relay_ SR_GUARDED_BY(relay_mu_);
+  Mutex cgroup_mu_;
+  Cgroup* cgroup_ SR_GUARDED_BY(cgroup_mu_) = nullptr;
   std::thread reader_;
 };
 
@@ -502,6 +520,10 @@ Result<int> RunContainer(const ContainerOptions& options) {
         Status(static_cast<Code>(reply->body.value("code", 13)), reply->body.value("message", "")));
   }
   auto handle = std::make_shared<InitHandle>(std::move(channel));
+  // Exec-socket requests may hold the handle past this function: they lose the cgroup first.
+  handle->SetCgroup(cgroup.get());
+  auto drop_cgroup = [&](void*) { handle->SetCgroup(nullptr); };
+  std::unique_ptr<void, decltype(drop_cgroup)> cgroup_guard(reinterpret_cast<void*>(1), drop_cgroup);
   if (options.process.terminal) {
     if (reply->fds.empty()) return reap_failed(Internal("init sent no pty for the terminal"));
     auto relay = PtyRelay::Start(std::move(reply->fds[0]), STDIN_FILENO, STDOUT_FILENO);

@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "boot/container.h"
+#include "boot/spec/cgroup_stats.h"
 #include "boot/spec/exec.h"
 #include "boot/spec/process_spec.h"
 #include "boot/src/supervise.h"
@@ -97,18 +98,35 @@ Result<std::string> Authenticate(int conn, const SecretBytes& key) {
   return request;
 }
 
-// {"terminalSize":{"height","width"}}: the entrypoint's terminal size; nullopt for any other
-// request.
-std::optional<Status> ResizeRequest(const std::string& request, ContainerInit& init) {
+// A control request (no process): {"terminalSize":{"height","width"}} resizes the entrypoint's
+// terminal, {"cgroupStats":{}} reads the container's cgroup, {"resources":{...}} updates it. The
+// reply's second frame, if any: the stats document. nullopt for an exec request.
+struct ControlReply {
+  Status status;
+  std::string document;
+};
+
+std::optional<ControlReply> ControlRequest(const std::string& request, ContainerInit& init) {
   const nlohmann::json doc = nlohmann::json::parse(request, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_object() || !doc.contains("terminalSize")) return std::nullopt;
+  if (!doc.is_object() || doc.size() != 1) return std::nullopt;
+  if (doc.contains("cgroupStats")) {
+    Result<CgroupStats> stats = init.Stats();
+    if (!stats.ok()) return ControlReply{std::move(stats).status(), ""};
+    return ControlReply{OkStatus(), EncodeCgroupStats(*stats).dump()};
+  }
+  if (doc.contains("resources")) {
+    if (!doc["resources"].is_object())
+      return ControlReply{InvalidArgument("exec: resources must be an object"), ""};
+    return ControlReply{init.UpdateResources(doc["resources"]), ""};
+  }
+  if (!doc.contains("terminalSize")) return std::nullopt;
   const nlohmann::json& size = doc["terminalSize"];
-  if (doc.size() != 1 || !size.is_object() || !size.contains("height") || !size.contains("width") ||
+  if (!size.is_object() || !size.contains("height") || !size.contains("width") ||
       !size["height"].is_number_unsigned() || !size["width"].is_number_unsigned() ||
       size["height"].get<std::uint64_t>() > 0xffff || size["width"].get<std::uint64_t>() > 0xffff) {
-    return InvalidArgument("exec: terminalSize needs height and width (0-65535)");
+    return ControlReply{InvalidArgument("exec: terminalSize needs height and width (0-65535)"), ""};
   }
-  return init.ResizeTerminal(size["height"].get<unsigned>(), size["width"].get<unsigned>());
+  return ControlReply{init.ResizeTerminal(size["height"].get<unsigned>(), size["width"].get<unsigned>()), ""};
 }
 
 // Has init start the process of an authenticated request.
@@ -122,10 +140,10 @@ Result<std::unique_ptr<ContainerExec>> Launch(int conn, const std::string& reque
 }
 
 Result<std::unique_ptr<ContainerExec>> Accept(int conn, const SecretBytes& key, ContainerInit& init,
-                                              std::optional<Status>& resized) {
+                                              std::optional<ControlReply>& control) {
   SR_ASSIGN_OR_RETURN(std::string request, Authenticate(conn, key));
-  resized = ResizeRequest(request, init);
-  if (resized) return std::unique_ptr<ContainerExec>();
+  control = ControlRequest(request, init);
+  if (control) return std::unique_ptr<ContainerExec>();
   return Launch(conn, request, init);
 }
 
@@ -184,11 +202,14 @@ void ExecServer::AcceptLoop() {
 
 void ExecServer::Serve(int raw_conn) {
   UniqueFd conn(raw_conn);
-  std::optional<Status> resized;
-  auto process = Accept(conn.get(), key_, *init_, resized);
-  if (process.ok() && resized) {
-    const std::string reply = resized->ok() ? "ok" : "error: " + resized->message();
-    (void)local_attest::WriteFrame(conn.get(), AsBytes(reply), Soon());
+  std::optional<ControlReply> control;
+  auto process = Accept(conn.get(), key_, *init_, control);
+  if (process.ok() && control) {
+    const std::string reply = control->status.ok() ? "ok" : "error: " + control->status.message();
+    if (local_attest::WriteFrame(conn.get(), AsBytes(reply), Soon()).ok() && control->status.ok() &&
+        !control->document.empty()) {
+      (void)local_attest::WriteFrame(conn.get(), AsBytes(control->document), Soon());
+    }
     return;
   }
   if (!process.ok()) {

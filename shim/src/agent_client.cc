@@ -123,4 +123,15 @@ Status AgentClient::CloseStdin(const std::string& container_id, const std::strin
   return Call(kAgentService, "CloseStdin", request).status();
 }
 
+Result<::grpc::StatsContainerResponse> AgentClient::StatsContainer(const std::string& container_id) const {
+  ::grpc::StatsContainerRequest request;
+  request.set_container_id(container_id);
+  return Parse<::grpc::StatsContainerResponse>(Call(kAgentService, "StatsContainer", request),
+                                               "StatsContainer");
+}
+
+Status AgentClient::UpdateContainer(const ::grpc::UpdateContainerRequest& request) const {
+  return Call(kAgentService, "UpdateContainer", request).status();
+}
+
 }  // namespace sealroot::shim

@@ -197,6 +197,17 @@ Result<::grpc::Process> ProcessFromOci(const json& in) {
   }
 }
 
+Result<::grpc::LinuxResources> ResourcesFromOci(const json& resources) {
+  if (!resources.is_object()) return InvalidArgument("linux.resources: not a JSON object");
+  try {
+    ::grpc::LinuxResources out;
+    Resources(resources, &out);
+    return out;
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("linux.resources: ") + e.what());
+  }
+}
+
 Result<::grpc::Spec> SpecFromOci(const json& config) {
   if (!config.is_object()) return InvalidArgument("config.json: not a JSON object");
   try {

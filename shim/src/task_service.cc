@@ -7,6 +7,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "cgroups_v1_metrics.pb.h"
 #include "containerd_events.pb.h"
 #include "shim/spec.h"
 
@@ -484,24 +485,92 @@ Result<Empty> TaskService::ResizePty(const task::ResizePtyRequest& request) {
   return Unimplemented("resizing a terminal inside an enclave: the agent API has no TtyWinResize");
 }
 
+namespace {
+
+// The agent's kata CgroupStats as containerd's cgroup v1 metrics.
+io::containerd::cgroups::v1::Metrics MetricsFromAgent(const ::grpc::CgroupStats& in) {
+  io::containerd::cgroups::v1::Metrics out;
+  const ::grpc::CpuStats& cpu = in.cpu_stats();
+  auto* usage = out.mutable_cpu()->mutable_usage();
+  usage->set_total(cpu.cpu_usage().total_usage());
+  usage->set_kernel(cpu.cpu_usage().usage_in_kernelmode());
+  usage->set_user(cpu.cpu_usage().usage_in_usermode());
+  for (std::uint64_t ns : cpu.cpu_usage().percpu_usage()) usage->add_per_cpu(ns);
+  auto* throttling = out.mutable_cpu()->mutable_throttling();
+  throttling->set_periods(cpu.throttling_data().periods());
+  throttling->set_throttled_periods(cpu.throttling_data().throttled_periods());
+  throttling->set_throttled_time(cpu.throttling_data().throttled_time());
+  const ::grpc::MemoryStats& memory = in.memory_stats();
+  out.mutable_memory()->set_cache(memory.cache());
+  if (auto rss = memory.stats().find("rss"); rss != memory.stats().end())
+    out.mutable_memory()->set_rss(rss->second);
+  auto* entry = out.mutable_memory()->mutable_usage();
+  entry->set_limit(memory.usage().limit());
+  entry->set_usage(memory.usage().usage());
+  entry->set_max(memory.usage().max_usage());
+  entry->set_failcnt(memory.usage().failcnt());
+  if (auto kills = memory.stats().find("oom_kill"); kills != memory.stats().end())
+    out.mutable_memory_oom_control()->set_oom_kill(kills->second);
+  out.mutable_pids()->set_current(in.pids_stats().current());
+  out.mutable_pids()->set_limit(in.pids_stats().limit());
+  for (const auto& [from, to] : {std::pair{&in.blkio_stats().io_service_bytes_recursive(),
+                                           out.mutable_blkio()->mutable_io_service_bytes_recursive()},
+                                 std::pair{&in.blkio_stats().io_serviced_recursive(),
+                                           out.mutable_blkio()->mutable_io_serviced_recursive()}}) {
+    for (const ::grpc::BlkioStatsEntry& e : *from) {
+      auto* item = to->Add();
+      item->set_op(e.op());
+      item->set_major(e.major());
+      item->set_minor(e.minor());
+      item->set_value(e.value());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<task::StatsResponse> TaskService::Stats(const task::StatsRequest& request) {
-  MutexLock lock(mu_);
-  SR_RETURN_IF_ERROR(Find(request.id(), "").status());
-  // The container's cgroup belongs to its app enclave; the agent reports no statistics yet, so
-  // containerd gets an empty cgroup v1 metrics document rather than an error.
+  std::optional<AgentClient> agent;
+  bool sandbox = false;
+  {
+    MutexLock lock(mu_);
+    SR_ASSIGN_OR_RETURN(auto found, Find(request.id(), ""));
+    sandbox = found.first->sandbox;
+    agent = agent_;
+  }
+  io::containerd::cgroups::v1::Metrics metrics;
+  // The pause process is the shim's child, in no cgroup of its own: it reports nothing.
+  if (!sandbox) {
+    if (!agent) return FailedPrecondition("stats of " + request.id() + ": the pod's agent is not running");
+    SR_ASSIGN_OR_RETURN(::grpc::StatsContainerResponse stats, agent->StatsContainer(request.id()));
+    metrics = MetricsFromAgent(stats.cgroup_stats());
+  }
   task::StatsResponse response;
   response.mutable_stats()->set_type_url("io.containerd.cgroups.v1.Metrics");
+  response.mutable_stats()->set_value(metrics.SerializeAsString());
   return response;
 }
 
 Result<Empty> TaskService::Update(const task::UpdateTaskRequest& request) {
-  MutexLock lock(mu_);
-  SR_RETURN_IF_ERROR(Find(request.id(), "").status());
-  if (request.has_resources() && !request.resources().value().empty()) {
-    return Unimplemented(
-        "updating the resources of a running confidential container is not supported: its "
-        "limits are set when the agent creates it");
+  std::optional<AgentClient> agent;
+  bool sandbox = false;
+  {
+    MutexLock lock(mu_);
+    SR_ASSIGN_OR_RETURN(auto found, Find(request.id(), ""));
+    sandbox = found.first->sandbox;
+    agent = agent_;
   }
+  if (!request.has_resources() || request.resources().value().empty()) return Empty();
+  if (sandbox) return Empty();  // the pause process has no cgroup to update (as kata's sandbox)
+  const json resources = json::parse(request.resources().value(), nullptr, /*allow_exceptions=*/false);
+  if (!resources.is_object())
+    return InvalidArgument("update of " + request.id() + ": resources are not OCI JSON");
+  ::grpc::UpdateContainerRequest update;
+  update.set_container_id(request.id());
+  SR_ASSIGN_OR_RETURN(*update.mutable_resources(), ResourcesFromOci(resources));
+  if (!agent) return FailedPrecondition("update of " + request.id() + ": the pod's agent is not running");
+  SR_RETURN_IF_ERROR_CTX(agent->UpdateContainer(update), "update of " + request.id());
   return Empty();
 }
 

@@ -134,6 +134,37 @@ Status AppEnclave::ResizeTerminal(unsigned height, unsigned width) {
       .WithContext("resizing the terminal of container " + container_id_);
 }
 
+Status AppEnclave::CheckRunning(std::string_view what) const {
+  pollfd exited{pidfd_.get(), POLLIN, 0};
+  if (::poll(&exited, 1, 0) == 1) {
+    return FailedPrecondition(std::string(what) + " of container " + container_id_ +
+                              ": the container has exited");
+  }
+  return OkStatus();
+}
+
+Result<boot::CgroupStats> AppEnclave::CgroupStats() {
+  const std::string ctx = "the cgroup stats of container " + container_id_;
+  SR_RETURN_IF_ERROR(CheckRunning("the cgroup stats"));
+  Result<std::string> document =
+      SendControlRequest(JoinPath(state_dir_, kExecSocket), exec_key_, R"({"cgroupStats":{}})",
+                         /*with_document=*/true, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  if (!document.ok()) return std::move(document).status().WithContext(ctx);
+  const nlohmann::json doc = nlohmann::json::parse(*document, nullptr, /*allow_exceptions=*/false);
+  Result<boot::CgroupStats> stats = boot::DecodeCgroupStats(doc);
+  if (!stats.ok()) return std::move(stats).status().WithContext(ctx);
+  return stats;
+}
+
+Status AppEnclave::UpdateResources(const nlohmann::json& resources) {
+  SR_RETURN_IF_ERROR(CheckRunning("updating the cgroup"));
+  const std::string request = nlohmann::json{{"resources", resources}}.dump();
+  return SendControlRequest(JoinPath(state_dir_, kExecSocket), exec_key_, request, /*with_document=*/false,
+                            std::chrono::steady_clock::now() + std::chrono::seconds(10))
+      .status()
+      .WithContext("updating the cgroup of container " + container_id_);
+}
+
 Result<std::unique_ptr<EnclaveProcess>> AppEnclave::Exec(std::string_view boot_spec,
                                                          std::chrono::milliseconds timeout) {
   pollfd exited{pidfd_.get(), POLLIN, 0};

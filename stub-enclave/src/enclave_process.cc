@@ -216,15 +216,24 @@ Status EnclaveProcess::CloseStdin() {
   return OkStatus();
 }
 
-Status ResizeEntrypointTerminal(const std::string& socket_path, const SecretBytes& exec_key, unsigned height,
-                                unsigned width, local_attest::Deadline deadline) {
-  const std::string request = nlohmann::json{{"terminalSize", {{"height", height}, {"width", width}}}}.dump();
+Result<std::string> SendControlRequest(const std::string& socket_path, const SecretBytes& exec_key,
+                                       std::string_view request, bool with_document,
+                                       local_attest::Deadline deadline) {
   SR_ASSIGN_OR_RETURN(UniqueFd conn, ConnectAndSend(socket_path, exec_key, request, deadline));
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> reply,
                       local_attest::ReadFrame(conn.get(), boot::kExecMaxFrame, deadline));
   std::string text(reply.begin(), reply.end());
-  if (text != "ok") return FailedPrecondition("the app enclave refused the resize: " + text);
-  return OkStatus();
+  if (text != "ok") return FailedPrecondition("the app enclave refused the request: " + text);
+  if (!with_document) return std::string();
+  SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> document,
+                      local_attest::ReadFrame(conn.get(), boot::kExecMaxFrame, deadline));
+  return std::string(document.begin(), document.end());
+}
+
+Status ResizeEntrypointTerminal(const std::string& socket_path, const SecretBytes& exec_key, unsigned height,
+                                unsigned width, local_attest::Deadline deadline) {
+  const std::string request = nlohmann::json{{"terminalSize", {{"height", height}, {"width", width}}}}.dump();
+  return SendControlRequest(socket_path, exec_key, request, /*with_document=*/false, deadline).status();
 }
 
 Result<std::unique_ptr<EnclaveProcess>> StartExec(const std::string& socket_path, const SecretBytes& exec_key,

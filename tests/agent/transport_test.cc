@@ -124,9 +124,9 @@ TEST_F(TransportTest, GoTtrpcClientFiftyConcurrentHealthChecksOnOneConnection) {
 }
 
 TEST_F(TransportTest, GoTtrpcClientErrorsCarryCodesAndMessages) {
-  auto unimplemented = Go(unix_address(), "grpc.AgentService", "StatsContainer", "");
+  auto unimplemented = Go(unix_address(), "grpc.AgentService", "PauseContainer", "");
   EXPECT_EQ(unimplemented.at(0).code, 12);
-  EXPECT_NE(unimplemented.at(0).message.find("StatsContainer"), std::string::npos);
+  EXPECT_NE(unimplemented.at(0).message.find("PauseContainer"), std::string::npos);
   ::grpc::StartContainerRequest start;
   start.set_container_id("nobody");
   EXPECT_EQ(Go(unix_address(), "grpc.AgentService", "StartContainer", start.SerializeAsString()).at(0).code,

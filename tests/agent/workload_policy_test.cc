@@ -3,6 +3,7 @@
 #include "agent/server/workload_policy.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "oci.pb.h"
 
@@ -135,6 +136,49 @@ TEST(WorkloadPolicyTest, HostPidNamespaceOrAJoinedOneIsRefused) {
   spec = ImageSpec();
   spec.mutable_linux()->mutable_namespaces(4)->set_path("/var/run/netns/pod");  // the pod's network: fine
   EXPECT_TRUE(CheckContainerSpec({}, kImage, spec).ok());
+}
+
+// The host's network namespace by any path (PID 1's, this process's, which is the host's here)
+// is refused unless the owner lists the path.
+TEST(WorkloadPolicyTest, HostNetworkNamespacePathIsRefusedUnlessTheOwnerListsIt) {
+  for (const std::string& path :
+       {std::string("/proc/1/ns/net"), std::string("/proc/self/ns/net"),
+        "/proc/" + std::to_string(::getpid()) + "/ns/net", std::string("/dev/null")}) {
+    ::grpc::Spec spec = ImageSpec();
+    spec.mutable_linux()->mutable_namespaces(4)->set_path(path);
+    ExpectDenied(CheckContainerSpec({}, kImage, spec),
+                 "linux.namespaces: the network namespace joins " + path);
+  }
+  Result<WorkloadPolicy> policy = ParseWorkloadPolicy(R"({"namespaces": {"network": ["/proc/1/ns/net"]}})");
+  ASSERT_TRUE(policy.ok()) << policy.status().ToString();
+  ::grpc::Spec spec = ImageSpec();
+  spec.mutable_linux()->mutable_namespaces(4)->set_path("/proc/1/ns/net");
+  EXPECT_TRUE(CheckContainerSpec(*policy, kImage, spec).ok());
+  EXPECT_FALSE(ParseWorkloadPolicy(R"({"namespaces": {"mount": ["/proc/1/ns/mnt"]}})").ok());
+}
+
+TEST(WorkloadPolicyTest, ResourceBoundsHoldAtCreationAndOnUpdate) {
+  Result<WorkloadPolicy> policy =
+      ParseWorkloadPolicy(R"({"resources": {"memory": 1048576, "pids": 10, "cpus": 1}})");
+  ASSERT_TRUE(policy.ok()) << policy.status().ToString();
+  ::grpc::Spec spec = ImageSpec();
+  ExpectDenied(CheckContainerSpec(*policy, kImage, spec), "linux.resources.memory.limit: not set");
+  ::grpc::LinuxResources* r = spec.mutable_linux()->mutable_resources();
+  r->mutable_memory()->set_limit(1048576);
+  r->mutable_pids()->set_limit(10);
+  r->mutable_cpu()->set_quota(50000);
+  r->mutable_cpu()->set_period(100000);
+  EXPECT_TRUE(CheckContainerSpec(*policy, kImage, spec).ok());
+  r->mutable_cpu()->set_quota(200000);
+  ExpectDenied(CheckContainerSpec(*policy, kImage, spec), "linux.resources.cpu.quota: 2 CPUs");
+  ::grpc::LinuxResources update;
+  update.mutable_pids()->set_limit(-1);
+  ExpectDenied(CheckResourceUpdate(*policy, update), "linux.resources.pids.limit: unlimited");
+  update.mutable_pids()->set_limit(5);
+  EXPECT_TRUE(CheckResourceUpdate(*policy, update).ok()) << "memory and cpu keep their checked values";
+  update.add_devices()->set_allow(true);
+  ExpectDenied(CheckResourceUpdate(*policy, update), "linux.resources.devices");
+  EXPECT_TRUE(CheckResourceUpdate({}, ::grpc::LinuxResources()).ok());
 }
 
 TEST(WorkloadPolicyTest, ExtraCapabilityIsRefusedUnlessTheOwnerAllowsIt) {

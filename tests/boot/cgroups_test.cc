@@ -294,6 +294,55 @@ TEST(CgroupTest, CpuSettingsAndStats) {
   Result<CgroupStats> stats = cgroup->Stats();
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   EXPECT_GT(stats->cpu_usage_ns, 1'000'000u);
+  EXPECT_GE(stats->cpu_usage_ns, stats->cpu_per_cpu_ns.empty() ? 0 : stats->cpu_per_cpu_ns[0]);
+  EXPECT_GT(stats->cpu_user_ns + stats->cpu_kernel_ns, 0u) << "cpuacct.stat ticks";
+  EXPECT_GT(stats->cpu_periods, 0u) << "a quota is enforced in periods";
+}
+
+// `runc update`: memory, cpu and pids change on a live cgroup and hold against a process; the
+// fields fixed at creation are refused by name.
+TEST(CgroupTest, UpdateChangesLimitsOfALiveCgroup) {
+  std::unique_ptr<Cgroup> cgroup =
+      MustCreate("", {{"memory", {{"limit", 32 * kMiB}}}, {"pids", {{"limit", 10}}}}, UniqueId("update"));
+  ASSERT_NE(cgroup, nullptr);
+  Status updated = cgroup->Update({{"memory", {{"limit", 48 * kMiB}}},
+                                   {"pids", {{"limit", 4}}},
+                                   {"cpu", {{"quota", 20000}, {"period", 100000}}}});
+  ASSERT_TRUE(updated.ok()) << updated.ToString();
+  Result<CgroupStats> stats = cgroup->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->memory_limit, 48 * kMiB);
+  EXPECT_EQ(stats->pids_limit, 4u);
+  EXPECT_EQ(ReadFile(DirOf(*cgroup, "cpu") + "/cpu.cfs_quota_us").value(), "20000\n");
+  // The new pids limit holds: the fourth process of the cgroup cannot fork.
+  Child forks([] {
+    int made = 0;
+    for (; made < 10; ++made) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        ::pause();
+        ::_exit(0);
+      }
+      if (pid < 0) break;
+    }
+    return made;
+  });
+  ASSERT_TRUE(cgroup->AddProcess(forks.pid()).ok());
+  forks.Release();
+  int status = forks.Wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  for (const auto& [field, resources] : std::vector<std::pair<std::string, Json>>{
+           {"linux.resources.devices", {{"devices", {{{"allow", true}, {"access", "rwm"}}}}}},
+           {"linux.resources.hugepageLimits", {{"hugepageLimits", {{{"pageSize", "2MB"}, {"limit", 1}}}}}},
+           {"linux.resources.memory.limit", {{"memory", {{"limit", "lots"}}}}}}) {
+    Status refused = cgroup->Update(resources);
+    EXPECT_EQ(refused.code(), Code::kInvalidArgument) << field << ": " << refused.ToString();
+    EXPECT_NE(refused.message().find(field), std::string::npos) << refused.ToString();
+  }
+  stats = cgroup->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->memory_limit, 48 * kMiB) << "a refused update changes nothing";
 }
 
 TEST(CgroupTest, AbsolutePathAndEveryCreatedParentAreRemoved) {

@@ -14,9 +14,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
 #include "agent.pb.h"
 #include "agent/server/agent.h"
@@ -594,6 +596,203 @@ TEST_F(ApiFlowTest, IsolationFieldsBeyondTheBoundsAreRefused) {
     EXPECT_NE(refused.message().find(field), std::string::npos) << refused.ToString();
   }
   EXPECT_TRUE(Agent("CreateContainer", CreateRequest("iso", kHello)).ok());
+}
+
+// A spec with the container's own namespaces and `resources` (memory bytes, pids; 0: unset).
+::grpc::CreateContainerRequest LimitedRequest(const std::string& id, const std::vector<std::string>& args,
+                                              std::int64_t memory, std::int64_t pids) {
+  ::grpc::CreateContainerRequest create;
+  create.set_container_id(id);
+  for (const std::string& arg : args) create.mutable_oci()->mutable_process()->add_args(arg);
+  create.mutable_oci()->mutable_process()->set_cwd("/");
+  ::grpc::Linux* linux_spec = create.mutable_oci()->mutable_linux();
+  for (const char* ns : {"pid", "network", "ipc", "uts", "mount"}) linux_spec->add_namespaces()->set_type(ns);
+  if (memory != 0) linux_spec->mutable_resources()->mutable_memory()->set_limit(memory);
+  if (pids != 0) linux_spec->mutable_resources()->mutable_pids()->set_limit(pids);
+  return create;
+}
+
+::grpc::UpdateContainerRequest UpdateRequest(const std::string& id, std::int64_t memory, std::int64_t pids) {
+  ::grpc::UpdateContainerRequest update;
+  update.set_container_id(id);
+  if (memory != 0) update.mutable_resources()->mutable_memory()->set_limit(memory);
+  if (pids != 0) update.mutable_resources()->mutable_pids()->set_limit(pids);
+  return update;
+}
+
+constexpr std::int64_t kMiB = 1 << 20;
+
+// StatsContainer reads the container's cgroup through its boot; UpdateContainer changes its
+// limits as `runc update` does, and the stats show the new ones.
+TEST_F(ApiFlowTest, StatsContainerReportsTheCgroupAndUpdateContainerChangesIt) {
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
+  ASSERT_NO_FATAL_FAILURE(Pull("limited"));
+  Status created = Agent("CreateContainer", LimitedRequest("limited", kSleeper, 256 * kMiB, 32));
+  ASSERT_TRUE(created.ok()) << created.ToString();
+  ASSERT_TRUE(Start("limited").ok()) << Log();
+  ::grpc::ReadStreamRequest read;
+  read.set_container_id("limited");
+  read.set_len(3);
+  auto first = Call<::grpc::ReadStreamResponse>("grpc.AgentService", "ReadStdout", read);
+  ASSERT_TRUE(first.ok() && first->data() == "up\n") << first.status().ToString();
+
+  ::grpc::StatsContainerRequest stats_request;
+  stats_request.set_container_id("limited");
+  auto stats = Call<::grpc::StatsContainerResponse>("grpc.AgentService", "StatsContainer", stats_request);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString() << "\n" << Log();
+  const ::grpc::CgroupStats& cgroup = stats->cgroup_stats();
+  EXPECT_EQ(cgroup.memory_stats().usage().limit(), static_cast<std::uint64_t>(256 * kMiB));
+  EXPECT_GT(cgroup.memory_stats().usage().usage(), 0u);
+  EXPECT_EQ(cgroup.pids_stats().limit(), 32u);
+  EXPECT_GE(cgroup.pids_stats().current(), 2u) << "init and sleep";
+  EXPECT_GT(cgroup.cpu_stats().cpu_usage().total_usage(), 0u);
+
+  Status updated = Agent("UpdateContainer", UpdateRequest("limited", 384 * kMiB, 48));
+  ASSERT_TRUE(updated.ok()) << updated.ToString() << "\n" << Log();
+  stats = Call<::grpc::StatsContainerResponse>("grpc.AgentService", "StatsContainer", stats_request);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->cgroup_stats().memory_stats().usage().limit(), static_cast<std::uint64_t>(384 * kMiB));
+  EXPECT_EQ(stats->cgroup_stats().pids_stats().limit(), 48u);
+
+  // Device rules are fixed at creation.
+  ::grpc::UpdateContainerRequest devices = UpdateRequest("limited", 0, 0);
+  ::grpc::LinuxDeviceCgroup* rule = devices.mutable_resources()->add_devices();
+  rule->set_allow(true);
+  rule->set_type("b");
+  rule->set_major(7);
+  rule->set_minor(0);
+  rule->set_access("rwm");
+  EXPECT_EQ(Agent("UpdateContainer", devices).code(), Code::kPermissionDenied);
+
+  ::grpc::SignalProcessRequest kill;
+  kill.set_container_id("limited");
+  kill.set_signal(SIGKILL);
+  ASSERT_TRUE(Agent("SignalProcess", kill).ok());
+  EXPECT_EQ(WaitFor("limited"), 128 + SIGKILL);
+  EXPECT_EQ(Agent("StatsContainer", stats_request).code(), Code::kFailedPrecondition);
+  ASSERT_NO_FATAL_FAILURE(Remove("limited"));
+}
+
+// The owner bounds the container's resources: the host can neither create a container beyond
+// them (or without limits) nor lift a running one's limits past them.
+TEST_F(ApiFlowTest, ResourcesBeyondThePolicysBoundsAreRefused) {
+  json policy = OwnerPolicy();
+  policy["resources"] = {{"memory", 512 * kMiB}, {"pids", 64}};
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest(policy)));
+  ASSERT_NO_FATAL_FAILURE(Pull("bounded"));
+  Status unlimited = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 0, 32));
+  EXPECT_EQ(unlimited.code(), Code::kPermissionDenied) << unlimited.ToString();
+  EXPECT_NE(unlimited.message().find("linux.resources.memory.limit: not set"), std::string::npos)
+      << unlimited.ToString();
+  Status too_big = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 1024 * kMiB, 32));
+  EXPECT_EQ(too_big.code(), Code::kPermissionDenied) << too_big.ToString();
+  Status created = Agent("CreateContainer", LimitedRequest("bounded", kSleeper, 256 * kMiB, 32));
+  ASSERT_TRUE(created.ok()) << created.ToString();
+  ASSERT_TRUE(Start("bounded").ok()) << Log();
+
+  for (const auto& [memory, pids, field] : std::vector<std::tuple<std::int64_t, std::int64_t, std::string>>{
+           {2048 * kMiB, 0, "linux.resources.memory.limit"},
+           {-1, 0, "linux.resources.memory.limit: unlimited"},
+           {0, 1000, "linux.resources.pids.limit"},
+           {0, -1, "linux.resources.pids.limit: unlimited"}}) {
+    Status refused = Agent("UpdateContainer", UpdateRequest("bounded", memory, pids));
+    EXPECT_EQ(refused.code(), Code::kPermissionDenied) << field << ": " << refused.ToString();
+    EXPECT_NE(refused.message().find(field), std::string::npos) << refused.ToString();
+  }
+  EXPECT_TRUE(Agent("UpdateContainer", UpdateRequest("bounded", 512 * kMiB, 0)).ok());
+  ::grpc::StatsContainerRequest stats_request;
+  stats_request.set_container_id("bounded");
+  auto stats = Call<::grpc::StatsContainerResponse>("grpc.AgentService", "StatsContainer", stats_request);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->cgroup_stats().memory_stats().usage().limit(), static_cast<std::uint64_t>(512 * kMiB));
+  EXPECT_EQ(stats->cgroup_stats().pids_stats().limit(), 32u) << "the refused updates changed nothing";
+
+  ::grpc::SignalProcessRequest kill;
+  kill.set_container_id("bounded");
+  kill.set_signal(SIGKILL);
+  ASSERT_TRUE(Agent("SignalProcess", kill).ok());
+  EXPECT_EQ(WaitFor("bounded"), 128 + SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(Remove("bounded"));
+}
+
+// A namespace path the host names is joined only when it is a pod's (another process's
+// network, ipc or uts namespace, not the host's) or the owner's policy lists it: /proc/1/ns/net
+// would put the container on the host's network.
+TEST_F(ApiFlowTest, HostNamespacePathsAreRefusedAndAPodsAreJoined) {
+  const std::vector<std::string> probe = {"sh", "-c", "readlink /proc/self/ns/net; hostname"};
+  json policy = OwnerPolicy();
+  policy["args"].push_back(probe);
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest(policy)));
+  ASSERT_NO_FATAL_FAILURE(Pull("joiner"));
+  auto joining = [&](const std::string& type, const std::string& path) {
+    ::grpc::CreateContainerRequest create = LimitedRequest("joiner", probe, 0, 0);
+    for (::grpc::LinuxNamespace& ns : *create.mutable_oci()->mutable_linux()->mutable_namespaces()) {
+      if (ns.type() == type) ns.set_path(path);
+    }
+    return create;
+  };
+  for (const auto& [type, path] : std::vector<std::pair<std::string, std::string>>{
+           {"network", "/proc/1/ns/net"},
+           {"network", "/proc/self/ns/net"},
+           {"network", "/proc/" + std::to_string(::getpid()) + "/ns/net"},
+           {"ipc", "/proc/1/ns/ipc"},
+           {"uts", "/proc/1/ns/uts"},
+           {"pid", "/proc/1/ns/pid"},
+           {"network", "/etc/../proc/1/ns/net"}}) {
+    Status refused = Agent("CreateContainer", joining(type, path));
+    EXPECT_EQ(refused.code(), Code::kPermissionDenied) << path << ": " << refused.ToString();
+    EXPECT_NE(refused.message().find("linux.namespaces: the " + type + " namespace joins " + path),
+              std::string::npos)
+        << refused.ToString();
+  }
+
+  // The pod: a process in its own network and UTS namespaces, as a pod sandbox holds them.
+  sealroot::testing::BackgroundProcess pod(
+      {"/usr/bin/unshare", "--net", "--uts", "sh", "-c", "hostname pod-host; exec sleep 600"},
+      dir_ / "pod.log");
+  std::string pod_net;
+  for (int i = 0; i < 200; ++i) {
+    std::error_code ec;
+    pod_net = std::filesystem::read_symlink("/proc/" + std::to_string(pod.pid()) + "/ns/net", ec).string();
+    std::ifstream comm("/proc/" + std::to_string(pod.pid()) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (!ec && name == "sleep") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ::grpc::CreateContainerRequest create =
+      joining("network", "/proc/" + std::to_string(pod.pid()) + "/ns/net");
+  for (::grpc::LinuxNamespace& ns : *create.mutable_oci()->mutable_linux()->mutable_namespaces()) {
+    if (ns.type() == "uts") ns.set_path("/proc/" + std::to_string(pod.pid()) + "/ns/uts");
+  }
+  Status created = Agent("CreateContainer", create);
+  ASSERT_TRUE(created.ok()) << created.ToString();
+  ASSERT_TRUE(Start("joiner").ok()) << Log();
+  EXPECT_EQ(ReadAll("joiner"), pod_net + "\npod-host\n");
+  EXPECT_EQ(WaitFor("joiner"), 0);
+  ASSERT_NO_FATAL_FAILURE(Remove("joiner"));
+}
+
+// The owner may allow a host namespace by path; then the container joins it. (The host's here is
+// this test's: PID 1 of this machine is out of reach of the tests' root.)
+TEST_F(ApiFlowTest, AHostNamespaceThePolicyListsIsJoined) {
+  const std::vector<std::string> probe = {"sh", "-c", "readlink /proc/self/ns/net"};
+  const std::string host_net = "/proc/" + std::to_string(::getpid()) + "/ns/net";
+  json policy = OwnerPolicy();
+  policy["args"].push_back(probe);
+  policy["namespaces"] = {{"network", {host_net}}};
+  ASSERT_NO_FATAL_FAILURE(StartAgent(AgentManifest(policy)));
+  ASSERT_NO_FATAL_FAILURE(Pull("hostnet"));
+  ::grpc::CreateContainerRequest create = LimitedRequest("hostnet", probe, 0, 0);
+  for (::grpc::LinuxNamespace& ns : *create.mutable_oci()->mutable_linux()->mutable_namespaces()) {
+    if (ns.type() == "network") ns.set_path(host_net);
+  }
+  Status created = Agent("CreateContainer", create);
+  ASSERT_TRUE(created.ok()) << created.ToString();
+  ASSERT_TRUE(Start("hostnet").ok()) << Log();
+  EXPECT_EQ(ReadAll("hostnet"), std::filesystem::read_symlink("/proc/self/ns/net").string() + "\n");
+  EXPECT_EQ(WaitFor("hostnet"), 0);
+  ASSERT_NO_FATAL_FAILURE(Remove("hostnet"));
 }
 
 // The host edits the owner's policy in the agent's manifest (here: allowing its own command).

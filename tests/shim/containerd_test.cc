@@ -7,8 +7,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "agent/server/ttrpc.h"
+#include "base/file.h"
+#include "containerd_task.pb.h"
 #include "tests/shim/containerd_fixture.h"
 
 namespace sealroot::testing::shim {
@@ -86,6 +90,50 @@ TEST_F(ShimTest, CtrRunPrintsTheOutputAndReturnsTheExitCode) {
   // The image was named, never pulled on the host: containerd's store holds nothing.
   EXPECT_EQ(containerd_.Ctr({"images", "ls", "-q"}).out, "");
   EXPECT_EQ(containerd_.Ctr({"content", "ls", "-q"}).out, "");
+  ExpectNothingLeft();
+}
+
+// `ctr task metrics` decodes what the shim's Task.Stats returns: containerd's cgroup v1
+// metrics of the container's own cgroup, read through the pod's agent and the container's
+// boot. Task.Update (what the CRI's UpdateContainerResources sends; ctr has no command for it)
+// changes the limits, and the metrics show them.
+TEST_F(ShimTest, TaskMetricsShowTheCgroupAndUpdateChangesIt) {
+  ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "measured", {"-d"})).ok()) << Logs();
+  ASSERT_TRUE(WaitForState("measured", "RUNNING")) << containerd_.Ctr({"task", "ls"}).out << Logs();
+  auto metrics = [&]() -> nlohmann::json {
+    CommandResult out = containerd_.Ctr({"task", "metrics", "--format", "json", "measured"});
+    EXPECT_TRUE(out.ok()) << out.err << Logs();
+    return nlohmann::json::parse(out.out, nullptr, /*allow_exceptions=*/false);
+  };
+  nlohmann::json before = metrics();
+  ASSERT_TRUE(before.is_object()) << before.dump();
+  EXPECT_GT(before["memory"]["usage"]["usage"].get<std::uint64_t>(), 0u) << before.dump();
+  EXPECT_GE(before["pids"]["current"].get<std::uint64_t>(), 1u) << before.dump();
+  EXPECT_GT(before["cpu"]["usage"]["total"].get<std::uint64_t>(), 0u) << before.dump();
+
+  // The shim's ttrpc address, as containerd keeps it in the task's bundle.
+  auto address =
+      ReadFile(containerd_.root() + "/state/io.containerd.runtime.v2.task/shimtest/measured/address");
+  ASSERT_TRUE(address.ok()) << address.status().ToString();
+  auto listen = agent::ListenAddress::Parse(*address);
+  ASSERT_TRUE(listen.ok()) << *address;
+  auto client = agent::ttrpc::Client::Connect(*listen);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  containerd::task::v2::UpdateTaskRequest update;
+  update.set_id("measured");
+  update.mutable_resources()->set_type_url(
+      "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources");
+  update.mutable_resources()->set_value(R"({"memory":{"limit":402653184},"pids":{"limit":40}})");
+  auto updated = (*client)->Call("containerd.task.v2.Task", "Update", update.SerializeAsString());
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString() << Logs();
+  nlohmann::json after = metrics();
+  EXPECT_EQ(after["memory"]["usage"]["limit"], 384 << 20) << after.dump();
+  EXPECT_EQ(after["pids"]["limit"], 40) << after.dump();
+
+  EXPECT_TRUE(containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", "measured"}).ok());
+  ASSERT_TRUE(WaitForState("measured", "STOPPED")) << containerd_.Ctr({"task", "ls"}).out << Logs();
+  EXPECT_TRUE(containerd_.Ctr({"task", "rm", "measured"}).ok());
+  EXPECT_TRUE(containerd_.Ctr({"container", "rm", "measured"}).ok());
   ExpectNothingLeft();
 }
 

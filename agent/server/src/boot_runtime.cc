@@ -147,15 +147,26 @@ class BootRuntime final : public ContainerRuntime {
     return std::unique_ptr<Process>(std::make_unique<BootProcess>(std::move(enclave)));
   }
 
+  Result<boot::CgroupStats> Stats(const std::string& container_id) override {
+    std::shared_ptr<stub_enclave::AppEnclave> enclave = Running(container_id);
+    if (!enclave)
+      return FailedPrecondition("StatsContainer " + container_id +
+                                ": the container's app enclave is not running");
+    return enclave->CgroupStats();
+  }
+
+  Status Update(const std::string& container_id, const nlohmann::json& resources) override {
+    std::shared_ptr<stub_enclave::AppEnclave> enclave = Running(container_id);
+    if (!enclave)
+      return FailedPrecondition("UpdateContainer " + container_id +
+                                ": the container's app enclave is not running");
+    return enclave->UpdateResources(resources);
+  }
+
   Result<std::unique_ptr<Process>> Exec(const std::string& container_id,
                                         const std::string& process_spec) override {
     const std::string ctx = "ExecProcess in " + container_id;
-    std::shared_ptr<stub_enclave::AppEnclave> enclave;
-    {
-      MutexLock lock(mu_);
-      auto it = running_.find(container_id);
-      if (it != running_.end()) enclave = it->second.lock();
-    }
+    std::shared_ptr<stub_enclave::AppEnclave> enclave = Running(container_id);
     if (!enclave) return FailedPrecondition(ctx + ": the container's app enclave is not running");
     ::grpc::Process oci;
     if (!oci.ParseFromString(process_spec)) return InvalidArgument(ctx + ": malformed process");
@@ -169,6 +180,12 @@ class BootRuntime final : public ContainerRuntime {
   }
 
  private:
+  std::shared_ptr<stub_enclave::AppEnclave> Running(const std::string& container_id) {
+    MutexLock lock(mu_);
+    auto it = running_.find(container_id);
+    return it != running_.end() ? it->second.lock() : nullptr;
+  }
+
   // Sockets live in the state directory, and unix socket paths are short (108 bytes): a
   // container id can be 64+ characters, so the directory is named by a digest of it.
   Result<std::string> StateDir(const std::string& container_id) const {

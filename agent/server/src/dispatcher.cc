@@ -52,19 +52,26 @@ const std::vector<Route>& Routes() {
       {"grpc.AgentService", "CloseStdin", Unary(&S::CloseStdin, "CloseStdin")},
       {"grpc.AgentService", "TtyWinResize", Unary(&S::TtyWinResize, "TtyWinResize")},
       {"grpc.AgentService", "ListContainers", Unary(&S::ListContainers, "ListContainers")},
+      {"grpc.AgentService", "UpdateContainer", Unary(&S::UpdateContainer, "UpdateContainer")},
+      {"grpc.AgentService", "StatsContainer", Unary(&S::StatsContainer, "StatsContainer")},
   };
   return routes;
 }
 
 // kata-agent 3.x AgentService methods that a process-based enclave agent has no use for (VM
 // networking, hotplug, guest memory, metrics...).
-constexpr std::array<std::string_view, 26> kUnservedKataMethods = {
-    "UpdateContainer",   "UpdateEphemeralMounts", "StatsContainer",  "PauseContainer",
-    "ResumeContainer",   "UpdateInterface",       "UpdateRoutes",    "ListInterfaces",
-    "ListRoutes",        "AddARPNeighbors",       "GetIPTables",     "SetIPTables",
-    "GetMetrics",        "OnlineCPUMem",          "ReseedRandomDev", "GetGuestDetails",
-    "MemHotplugByProbe", "SetGuestDateTime",      "CopyFile",        "GetOOMEvent",
-    "AddSwap",           "GetVolumeStats",        "ResizeVolume",    "SetPolicy",
+constexpr std::array<std::string_view, 24> kUnservedKataMethods = {
+    "MemHotplugByProbe", "UpdateEphemeralMounts",
+    "PauseContainer",    "ResumeContainer",
+    "UpdateInterface",   "UpdateRoutes",
+    "ListInterfaces",    "ListRoutes",
+    "AddARPNeighbors",   "GetIPTables",
+    "SetIPTables",       "GetMetrics",
+    "OnlineCPUMem",      "ReseedRandomDev",
+    "GetGuestDetails",   "SetGuestDateTime",
+    "CopyFile",          "GetOOMEvent",
+    "AddSwap",           "GetVolumeStats",
+    "ResizeVolume",      "SetPolicy",
     "MemAgentMemcgSet",  "MemAgentCompactSet",
 };
 

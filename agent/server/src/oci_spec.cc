@@ -92,6 +92,8 @@ json BlockIoToOci(const ::grpc::LinuxBlockIO& io) {
   return out;
 }
 
+}  // namespace
+
 json ResourcesToOci(const ::grpc::LinuxResources& r) {
   json out = json::object();
   if (!r.devices().empty()) {
@@ -134,6 +136,8 @@ json ResourcesToOci(const ::grpc::LinuxResources& r) {
   if (r.has_blockio()) out["blockIO"] = BlockIoToOci(r.blockio());
   return out;
 }
+
+namespace {
 
 json SeccompToOci(const ::grpc::LinuxSeccomp& s) {
   json out = {{"defaultAction", s.defaultaction()}};

@@ -3,6 +3,7 @@
 
 #include <csignal>
 
+#include "agent/server/oci_spec.h"
 #include "agent/server/src/private_dir.h"
 #include "agent/server/src/reachability.h"
 #include "agent/server/src/validate.h"
@@ -376,6 +377,72 @@ Result<AgentService::Empty> AgentServiceImpl::TtyWinResize(const ::grpc::TtyWinR
                       FindProcess(request.container_id(), request.exec_id()));
   SR_RETURN_IF_ERROR(process->ResizeTerminal(request.row(), request.column()));
   return Empty();
+}
+
+// The container must be running: its cgroup lives as long as its app enclave's boot.
+Status AgentServiceImpl::CheckRunning(const std::string& id, std::string_view method) {
+  SR_RETURN_IF_ERROR(ValidateContainerId(id));
+  MutexLock lock(mu_);
+  auto it = state_.containers.find(id);
+  if (it == state_.containers.end()) return NotFound(std::string(method) + ": no container " + id);
+  if (it->second.state != ContainerState::kRunning) {
+    return FailedPrecondition(std::string(method) + ": container " + id + " is " +
+                              std::string(ContainerStateName(it->second.state)) + ", not running");
+  }
+  return OkStatus();
+}
+
+Result<AgentService::Empty> AgentServiceImpl::UpdateContainer(const ::grpc::UpdateContainerRequest& request) {
+  const std::string& id = request.container_id();
+  SR_RETURN_IF_ERROR(CheckRunning(id, "UpdateContainer"));
+  if (!request.has_resources()) return Empty();
+  Result<std::shared_ptr<const WorkloadPolicy>> workload = Workload();
+  if (!workload.ok()) return std::move(workload).status().WithContext("UpdateContainer " + id);
+  SR_RETURN_IF_ERROR_CTX(CheckResourceUpdate(**workload, request.resources()), "UpdateContainer " + id);
+  SR_RETURN_IF_ERROR(deps_.runtime->Update(id, ResourcesToOci(request.resources())));
+  return Empty();
+}
+
+Result<::grpc::StatsContainerResponse> AgentServiceImpl::StatsContainer(
+    const ::grpc::StatsContainerRequest& request) {
+  const std::string& id = request.container_id();
+  SR_RETURN_IF_ERROR(CheckRunning(id, "StatsContainer"));
+  SR_ASSIGN_OR_RETURN(boot::CgroupStats stats, deps_.runtime->Stats(id));
+  ::grpc::StatsContainerResponse response;
+  ::grpc::CgroupStats* cgroup = response.mutable_cgroup_stats();
+  ::grpc::CpuStats* cpu = cgroup->mutable_cpu_stats();
+  cpu->mutable_cpu_usage()->set_total_usage(stats.cpu_usage_ns);
+  for (std::uint64_t ns : stats.cpu_per_cpu_ns) cpu->mutable_cpu_usage()->add_percpu_usage(ns);
+  cpu->mutable_cpu_usage()->set_usage_in_kernelmode(stats.cpu_kernel_ns);
+  cpu->mutable_cpu_usage()->set_usage_in_usermode(stats.cpu_user_ns);
+  cpu->mutable_throttling_data()->set_periods(stats.cpu_periods);
+  cpu->mutable_throttling_data()->set_throttled_periods(stats.cpu_throttled_periods);
+  cpu->mutable_throttling_data()->set_throttled_time(stats.cpu_throttled_ns);
+  ::grpc::MemoryStats* memory = cgroup->mutable_memory_stats();
+  memory->set_cache(stats.memory_cache);
+  memory->mutable_usage()->set_usage(stats.memory_usage);
+  memory->mutable_usage()->set_max_usage(stats.memory_max_usage);
+  memory->mutable_usage()->set_failcnt(stats.memory_failcnt);
+  memory->mutable_usage()->set_limit(stats.memory_limit);
+  memory->set_use_hierarchy(true);
+  (*memory->mutable_stats())["cache"] = stats.memory_cache;
+  (*memory->mutable_stats())["rss"] = stats.memory_rss;
+  (*memory->mutable_stats())["oom_kill"] = stats.oom_kills;
+  cgroup->mutable_pids_stats()->set_current(stats.pids_current);
+  cgroup->mutable_pids_stats()->set_limit(stats.pids_limit);
+  ::grpc::BlkioStats* blkio = cgroup->mutable_blkio_stats();
+  for (const auto& [entries, out] :
+       {std::pair{&stats.io_service_bytes, blkio->mutable_io_service_bytes_recursive()},
+        std::pair{&stats.io_serviced, blkio->mutable_io_serviced_recursive()}}) {
+    for (const boot::BlkioEntry& e : *entries) {
+      ::grpc::BlkioStatsEntry* entry = out->Add();
+      entry->set_major(e.major);
+      entry->set_minor(e.minor);
+      entry->set_op(e.op);
+      entry->set_value(e.value);
+    }
+  }
+  return response;
 }
 
 Result<::grpc::HealthCheckResponse> AgentServiceImpl::Check(const ::grpc::CheckRequest&) {

@@ -39,6 +39,9 @@ class AgentServiceImpl final : public AgentService {
   Result<Empty> TtyWinResize(const ::grpc::TtyWinResizeRequest& request) override;
   Result<::grpc::ListContainersResponse> ListContainers(
       const ::grpc::ListContainersRequest& request) override;
+  Result<Empty> UpdateContainer(const ::grpc::UpdateContainerRequest& request) override;
+  Result<::grpc::StatsContainerResponse> StatsContainer(
+      const ::grpc::StatsContainerRequest& request) override;
   Result<::grpc::HealthCheckResponse> Check(const ::grpc::CheckRequest& request) override;
   Result<::grpc::VersionCheckResponse> Version(const ::grpc::CheckRequest& request) override;
 
@@ -77,6 +80,7 @@ class AgentServiceImpl final : public AgentService {
   // `roll_back` (which restores the records as they were) and returns the error with `context`.
   // Memory and the sealed state file never disagree after a failed save.
   Status SaveOrRollBack(const std::function<void()>& roll_back, std::string_view context) SR_REQUIRES(mu_);
+  Status CheckRunning(const std::string& id, std::string_view method) SR_EXCLUDES(mu_);
   // Drops `container_id` from its image's users; if it was the last, takes the image's record out
   // of the records and returns it (the caller removes its store once the change is saved).
   std::optional<ImageRecord> ReleaseImage(const std::string& image, const std::string& container_id)

@@ -1,5 +1,7 @@
 #include "agent/server/workload_policy.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -184,9 +186,60 @@ Status CheckProcessFields(const WorkloadPolicy& policy, const ImageRunConfig& im
   return CheckCapabilities(policy, process);
 }
 
+// The /proc/<type-name> of a namespace type ("network" -> "net"); nullptr for unknown types.
+const char* ProcName(std::string_view type) {
+  static constexpr std::pair<std::string_view, const char*> kNames[] = {
+      {"network", "net"}, {"ipc", "ipc"},   {"uts", "uts"},      {"pid", "pid"},
+      {"mount", "mnt"},   {"user", "user"}, {"cgroup", "cgroup"}};
+  for (const auto& [name, proc] : kNames) {
+    if (name == type) return proc;
+  }
+  return nullptr;
+}
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Whether `path` has the shape of a pod namespace of `type`: another process's
+// /proc/<pid>/ns/<name> (not PID 1's), or a named network namespace (CNI's).
+bool PodNamespaceShape(std::string_view type, const std::string& path) {
+  const char* proc = ProcName(type);
+  if (proc == nullptr) return false;
+  if (type == "network") {
+    for (std::string_view dir : {"/run/netns/", "/var/run/netns/"}) {
+      if (path.starts_with(dir)) {
+        std::string_view name = std::string_view(path).substr(dir.size());
+        return !name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..";
+      }
+    }
+  }
+  if (!path.starts_with("/proc/")) return false;
+  std::string_view rest = std::string_view(path).substr(6);
+  std::size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return false;
+  std::string_view pid = rest.substr(0, slash);
+  return AllDigits(pid) && pid != "1" && rest.substr(slash) == std::string("/ns/") + proc;
+}
+
+// Whether the namespace `path` names is the host's: PID 1's or the agent's own. A path that
+// does not exist (yet) names none: the boot's setns at StartContainer fails on it.
+bool HostNamespace(std::string_view type, const std::string& path) {
+  const char* proc = ProcName(type);
+  if (proc == nullptr) return true;
+  struct stat joined {};
+  if (::stat(path.c_str(), &joined) != 0) return false;
+  for (const std::string& host : {std::string("/proc/1/ns/") + proc, std::string("/proc/self/ns/") + proc}) {
+    struct stat own {};
+    if (::stat(host.c_str(), &own) == 0 && own.st_dev == joined.st_dev && own.st_ino == joined.st_ino)
+      return true;
+  }
+  return false;
+}
+
 // An empty list means "the agent's defaults" (filled with runc's); a given list must create
-// the container's own pid, ipc and mount namespaces, never join one.
-Status CheckNamespaces(const ::grpc::Linux& linux) {
+// the container's own pid, ipc and mount namespaces unless it joins ones allowed as above.
+Status CheckNamespaces(const WorkloadPolicy& policy, const ::grpc::Linux& linux) {
   if (linux.namespaces().empty()) return OkStatus();
   for (std::string_view type : {"pid", "ipc", "mount"}) {
     auto it = std::find_if(linux.namespaces().begin(), linux.namespaces().end(),
@@ -195,12 +248,70 @@ Status CheckNamespaces(const ::grpc::Linux& linux) {
       return PermissionDenied("linux.namespaces: no " + std::string(type) +
                               " namespace: the container would share the host's");
     }
-    if (!it->path().empty()) {
-      return PermissionDenied("linux.namespaces: the " + std::string(type) + " namespace joins " +
-                              it->path() + " instead of the container's own");
+  }
+  for (const ::grpc::LinuxNamespace& ns : linux.namespaces()) {
+    if (ns.path().empty()) continue;
+    const std::string what = "linux.namespaces: the " + ns.type() + " namespace joins " + ns.path();
+    if (ns.type() == "mount") return PermissionDenied(what + " instead of the container's own");
+    auto listed = policy.namespaces.find(ns.type());
+    if (listed != policy.namespaces.end() &&
+        std::find(listed->second.begin(), listed->second.end(), ns.path()) != listed->second.end()) {
+      continue;
+    }
+    const bool pod_type = ns.type() == "network" || ns.type() == "ipc" || ns.type() == "uts";
+    if (!pod_type || !PodNamespaceShape(ns.type(), ns.path())) {
+      return PermissionDenied(what +
+                              ", which is not a pod namespace and the workload policy does not allow it");
+    }
+    if (HostNamespace(ns.type(), ns.path())) {
+      return PermissionDenied(what +
+                              ", which is the host's (or cannot be inspected), and the workload policy "
+                              "does not allow it");
     }
   }
   return OkStatus();
+}
+
+// A limit against its bound: `given` nullopt when the spec leaves it out.
+Status CheckBound(const char* field, std::optional<double> given, std::optional<double> bound, bool creating,
+                  const std::string& unit) {
+  if (!bound) return OkStatus();
+  auto show = [](double v) {
+    std::string text = std::to_string(v);
+    text.erase(text.find_last_not_of('0') + 1);
+    if (text.ends_with('.')) text.pop_back();
+    return text;
+  };
+  if (!given) {
+    if (!creating) return OkStatus();
+    return PermissionDenied(std::string(field) + ": not set, and the workload policy bounds it to " +
+                            show(*bound) + unit);
+  }
+  if (*given <= 0 || *given > *bound) {
+    return PermissionDenied(std::string(field) + ": " +
+                            (*given <= 0 ? std::string("unlimited") : show(*given) + unit) +
+                            " is beyond the workload policy's bound of " + show(*bound) + unit);
+  }
+  return OkStatus();
+}
+
+Status CheckResources(const WorkloadPolicy& policy, const ::grpc::LinuxResources* r, bool creating) {
+  const ResourceBounds& b = policy.resources;
+  if (!b.any()) return OkStatus();
+  std::optional<double> memory, pids, cpus;
+  if (r && r->has_memory() && r->memory().limit() != 0) memory = static_cast<double>(r->memory().limit());
+  if (r && r->has_pids() && r->pids().limit() != 0) pids = static_cast<double>(r->pids().limit());
+  if (r && r->has_cpu() && (r->cpu().quota() != 0 || r->cpu().period() != 0)) {
+    const double period = r->cpu().period() != 0 ? static_cast<double>(r->cpu().period()) : 100000.0;
+    cpus = r->cpu().quota() > 0 ? static_cast<double>(r->cpu().quota()) / period : -1.0;
+  }
+  auto as_double = [](std::optional<std::int64_t> v) {
+    return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
+  };
+  SR_RETURN_IF_ERROR(
+      CheckBound("linux.resources.memory.limit", memory, as_double(b.memory), creating, " bytes"));
+  SR_RETURN_IF_ERROR(CheckBound("linux.resources.pids.limit", pids, as_double(b.pids), creating, ""));
+  return CheckBound("linux.resources.cpu.quota", cpus, b.cpus, creating, " CPUs");
 }
 
 Status CheckDevices(const ::grpc::Linux& linux) {
@@ -293,8 +404,8 @@ Result<std::vector<std::vector<std::string>>> ArgvList(const json& value, std::s
 
 Status ParsePolicy(const json& doc, WorkloadPolicy& policy) {
   if (!doc.is_object()) return InvalidArgument("workload: expected a JSON object");
-  static const std::set<std::string, std::less<>> kKeys = {"args",    "env",          "cwd", "users",
-                                                           "volumes", "capabilities", "exec"};
+  static const std::set<std::string, std::less<>> kKeys = {
+      "args", "env", "cwd", "users", "volumes", "capabilities", "exec", "namespaces", "resources"};
   for (const auto& [key, value] : doc.items()) {
     if (!kKeys.contains(key)) return InvalidArgument("workload: unknown key \"" + key + "\"");
   }
@@ -336,6 +447,33 @@ Status ParsePolicy(const json& doc, WorkloadPolicy& policy) {
         !std::all_of(cap.begin(), cap.end(), [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; })) {
       return InvalidArgument("workload.capabilities: not a capability name: \"" + cap + "\"");
     }
+  }
+  if (doc.contains("namespaces")) {
+    if (!doc["namespaces"].is_object()) return InvalidArgument("workload.namespaces: expected an object");
+    for (const auto& [type, paths] : doc["namespaces"].items()) {
+      if (ProcName(type) == nullptr || type == "mount")
+        return InvalidArgument("workload.namespaces: not a namespace type a container may join: \"" + type +
+                               "\"");
+      SR_ASSIGN_OR_RETURN(policy.namespaces[type], StringList(paths, "workload.namespaces." + type));
+      for (const std::string& path : policy.namespaces[type]) {
+        if (!path.starts_with('/'))
+          return InvalidArgument("workload.namespaces." + type + ": expected absolute paths, got \"" + path +
+                                 "\"");
+      }
+    }
+  }
+  if (doc.contains("resources")) {
+    const json& r = doc["resources"];
+    if (!r.is_object()) return InvalidArgument("workload.resources: expected an object");
+    for (const auto& [key, value] : r.items()) {
+      if (key != "memory" && key != "pids" && key != "cpus")
+        return InvalidArgument("workload.resources: unknown key \"" + key + "\"");
+      if (!value.is_number() || value.get<double>() <= 0)
+        return InvalidArgument("workload.resources." + key + ": expected a positive number");
+    }
+    if (r.contains("memory")) policy.resources.memory = r["memory"].get<std::int64_t>();
+    if (r.contains("pids")) policy.resources.pids = r["pids"].get<std::int64_t>();
+    if (r.contains("cpus")) policy.resources.cpus = r["cpus"].get<double>();
   }
   if (doc.contains("users")) {
     if (!doc["users"].is_array()) return InvalidArgument("workload.users: expected an array");
@@ -387,10 +525,20 @@ Status CheckContainerSpec(const WorkloadPolicy& policy, const ImageRunConfig& im
   }
   SR_RETURN_IF_ERROR(CheckProcessFields(policy, image, process));
   SR_RETURN_IF_ERROR(CheckMounts(policy, spec));
+  SR_RETURN_IF_ERROR(CheckResources(
+      policy, spec.has_linux() && spec.linux().has_resources() ? &spec.linux().resources() : nullptr,
+      /*creating=*/true));
   if (!spec.has_linux()) return OkStatus();
-  SR_RETURN_IF_ERROR(CheckNamespaces(spec.linux()));
+  SR_RETURN_IF_ERROR(CheckNamespaces(policy, spec.linux()));
   SR_RETURN_IF_ERROR(CheckDevices(spec.linux()));
   return CheckSeccomp(spec.linux());
+}
+
+Status CheckResourceUpdate(const WorkloadPolicy& policy, const ::grpc::LinuxResources& resources) {
+  if (!resources.devices().empty()) {
+    return PermissionDenied("linux.resources.devices: device rules are fixed when the container is created");
+  }
+  return CheckResources(policy, &resources, /*creating=*/false);
 }
 
 Status CheckExecProcess(const WorkloadPolicy& policy, const ImageRunConfig& image,
