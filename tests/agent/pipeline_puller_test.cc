@@ -20,7 +20,7 @@ TEST(PipelinePullerTest, ALayoutWithoutTagOrDigestIsAnsweredDigestPinned) {
   AgentConfig config;
   config.store_dir = dir / "store";
   config.trust.policy_path = dir / "policy.json";
-  auto puller = MakePipelinePuller(config);
+  auto puller = MakePipelinePuller(config, nullptr);
   ASSERT_TRUE(puller.ok()) << puller.status().ToString();
 
   ASSERT_TRUE(MakeDirs(dir / "store/images").ok());

@@ -118,7 +118,7 @@ class SealingSinkProbe final : public Probe {
   std::string store_dir() { return tmp / "store"; }
   Result<std::unique_ptr<fusefs::SealedTree>> Tree() {
     if (last_ == nullptr) return FailedPrecondition("no sink");
-    SR_ASSIGN_OR_RETURN(fusefs::Hash32 root, fusefs::ParseHash(last_->root_hash_hex()));
+    fusefs::Hash32 root = last_->root_hash();
     SR_ASSIGN_OR_RETURN(auto store, fusefs::Store::Open(store_dir(), false, fusefs::StoreLock::kNone));
     SR_ASSIGN_OR_RETURN(fusefs::StoreKey key, fusefs::StoreKey::Create(key_.Clone()));
     return fusefs::SealedTree::OpenRoot(std::move(store), std::make_shared<fusefs::StoreKey>(std::move(key)),
