@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -283,9 +284,13 @@ TEST(CgroupTest, CpuSettingsAndStats) {
   EXPECT_EQ(ReadFile(cpu + "/cpu.shares").value(), "512\n");
   EXPECT_EQ(ReadFile(cpu + "/cpu.cfs_quota_us").value(), "50000\n");
   EXPECT_EQ(ReadFile(DirOf(*cgroup, "cpuset") + "/cpuset.cpus").value(), "0\n");
+  // Busy for 200 ms of its own CPU time: at a 50% quota that spans several 100 ms periods, however
+  // fast or loaded the machine is.
   Child busy([] {
-    volatile std::uint64_t sum = 0;
-    for (std::uint64_t i = 0; i < 50'000'000; ++i) sum = sum + i;
+    timespec used{};
+    do {
+      ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &used);
+    } while (used.tv_sec == 0 && used.tv_nsec < 200'000'000);
     return 0;
   });
   ASSERT_TRUE(cgroup->AddProcess(busy.pid()).ok());
