@@ -52,6 +52,7 @@ YAML
 
   step "e2e: encrypt (skopeo, then the layer keys wrapped for the key broker) and sign (gpg) it into the registry"
   local image=docker://127.0.0.1:$reg_port/demo/e2e:latest
+  export DEMO_E2E_IMAGE=${image#docker://}  # step 95 runs it through containerd
   (
     set -e
     export GNUPGHOME=$trust_dir/gnupg

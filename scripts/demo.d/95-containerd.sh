@@ -2,14 +2,15 @@
 # sealroot runtime; `ctr run` names step 90's encrypted and signed image by annotation only, so
 # containerd never fetches it: containerd-shim-sealroot-v2 launches the pod's stub enclave
 # (enclave-agent with step 90's measured manifest and the signature made with it, a unix socket
-# of its own), which pulls, verifies, decrypts (the layer key from step 90's broker, which trusts
-# that MRENCLAVE) and seals the image and starts the container in its sealroot-boot app enclave;
+# of its own), which pulls (the registry credentials from step 90's broker, which trusts that
+# MRENCLAVE), verifies, decrypts (the layer key from the same broker) and seals the image and
+# starts the container in its sealroot-boot app enclave;
 # the output comes back through containerd's FIFOs, the exit code through ctr. A `ctr run` with a
 # command of the host's choosing is refused by the owner's workload policy. Removing the
 # container leaves no pod state, socket or process behind.
 containerd_demo() {
   local bin=$SEALROOT_BIN e2e=$DEMO_WORK/e2e dir=$DEMO_WORK/containerd
-  local image=$DEMO_REGISTRY/demo/e2e:latest
+  local image=$DEMO_E2E_IMAGE
   mkdir -p "$dir/rootfs" "$dir/s"
 
   step "containerd: a private containerd 1.6 with the sealroot runtime (shim config: agent, boot, agent manifest)"
