@@ -19,6 +19,7 @@
 #include "agent/server/puller.h"
 #include "agent/server/runtime.h"
 #include "agent/server/state_sealer.h"
+#include "base/env.h"
 #include "base/status.h"
 #include "google/protobuf/empty.pb.h"
 #include "health.pb.h"
@@ -33,6 +34,7 @@ struct ServiceDeps {
   std::unique_ptr<ImagePuller> puller;
   std::unique_ptr<ContainerRuntime> runtime;
   std::unique_ptr<StateSealer> sealer;
+  Env* env = &Env::Default();  // where the sealed state is written (tests inject disk faults)
 };
 
 class AgentService {

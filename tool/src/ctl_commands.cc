@@ -10,19 +10,19 @@
 #include <nlohmann/json.hpp>
 
 #include "agent.pb.h"
-#include "agent/server/oci_spec.h"
-#include "agent/server/ttrpc.h"
+#include "agent/spec/oci_spec.h"
 #include "base/cli.h"
 #include "base/file.h"
 #include "health.pb.h"
 #include "image.pb.h"
+#include "rpc/ttrpc.h"
 #include "tool/src/commands.h"
 
 namespace sealroot::tool {
 namespace {
 
-using agent::ListenAddress;
 using nlohmann::json;
+using rpc::ListenAddress;
 
 constexpr char kDefaultAddress[] = "unix:///run/sealroot/agent.sock";
 constexpr char kAgentService[] = "grpc.AgentService";
@@ -31,12 +31,12 @@ struct Subcommand {
   std::string_view name;
   std::string_view synopsis;
   std::string_view summary;
-  Result<json> (*run)(ArgParser& parser, agent::ttrpc::Client& client);
+  Result<json> (*run)(ArgParser& parser, rpc::ttrpc::Client& client);
 };
 
 // One unary call: serialize, call, parse.
 template <typename Response, typename Request>
-Result<Response> Call(agent::ttrpc::Client& client, std::string_view service, std::string_view method,
+Result<Response> Call(rpc::ttrpc::Client& client, std::string_view service, std::string_view method,
                       const Request& request) {
   SR_ASSIGN_OR_RETURN(std::string bytes, client.Call(service, method, request.SerializeAsString()));
   Response response;
@@ -49,7 +49,7 @@ const std::string& Id(const ArgParser& parser) {
   return parser.positionals().at(0);
 }
 
-Result<json> Pull(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Pull(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::PullImageRequest request;
   request.set_image(parser.positionals().at(0));
   request.set_container_id(parser.Get("container-id").value_or(""));
@@ -89,7 +89,7 @@ Result<::grpc::Spec> SpecFromFlags(const ArgParser& parser) {
   return spec;
 }
 
-Result<json> Create(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Create(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::CreateContainerRequest request;
   request.set_container_id(Id(parser));
   SR_ASSIGN_OR_RETURN(*request.mutable_oci(), SpecFromFlags(parser));
@@ -104,14 +104,14 @@ Result<json> Create(ArgParser& parser, agent::ttrpc::Client& client) {
   return json{{"container_id", Id(parser)}, {"state", "created"}};
 }
 
-Result<json> Start(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Start(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::StartContainerRequest request;
   request.set_container_id(Id(parser));
   SR_RETURN_IF_ERROR(client.Call(kAgentService, "StartContainer", request.SerializeAsString()).status());
   return json{{"container_id", Id(parser)}, {"state", "running"}};
 }
 
-Result<json> Wait(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Wait(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::WaitProcessRequest request;
   request.set_container_id(Id(parser));
   request.set_exec_id(parser.Get("exec-id").value_or(""));
@@ -121,7 +121,7 @@ Result<json> Wait(ArgParser& parser, agent::ttrpc::Client& client) {
 }
 
 // Streams stdout (or stderr) until EOF; text mode writes the bytes through as they come.
-Result<json> Logs(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Logs(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::ReadStreamRequest request;
   request.set_container_id(Id(parser));
   request.set_exec_id(parser.Get("exec-id").value_or(""));
@@ -140,7 +140,7 @@ Result<json> Logs(ArgParser& parser, agent::ttrpc::Client& client) {
   return json{{"container_id", Id(parser)}, {"data", all}};
 }
 
-Result<json> Exec(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Exec(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::ExecProcessRequest request;
   request.set_container_id(Id(parser));
   auto exec_id = parser.Get("exec-id");
@@ -163,7 +163,7 @@ Result<json> Exec(ArgParser& parser, agent::ttrpc::Client& client) {
   return json{{"container_id", Id(parser)}, {"exec_id", *exec_id}};
 }
 
-Result<json> Resize(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Resize(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::TtyWinResizeRequest request;
   request.set_container_id(Id(parser));
   request.set_exec_id(parser.Get("exec-id").value_or(""));
@@ -182,20 +182,20 @@ Result<json> Resize(ArgParser& parser, agent::ttrpc::Client& client) {
   return json{{"container_id", Id(parser)}, {"rows", rows}, {"columns", columns}};
 }
 
-Result<json> Remove(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> Remove(ArgParser& parser, rpc::ttrpc::Client& client) {
   ::grpc::RemoveContainerRequest request;
   request.set_container_id(Id(parser));
   SR_RETURN_IF_ERROR(client.Call(kAgentService, "RemoveContainer", request.SerializeAsString()).status());
   return json{{"container_id", Id(parser)}, {"removed", true}};
 }
 
-Result<json> Health(ArgParser&, agent::ttrpc::Client& client) {
+Result<json> Health(ArgParser&, rpc::ttrpc::Client& client) {
   SR_ASSIGN_OR_RETURN(
       auto health, Call<::grpc::HealthCheckResponse>(client, "grpc.Health", "Check", ::grpc::CheckRequest()));
   return json{{"status", ::grpc::HealthCheckResponse::ServingStatus_Name(health.status())}};
 }
 
-Result<json> AgentStatus(ArgParser& parser, agent::ttrpc::Client& client) {
+Result<json> AgentStatus(ArgParser& parser, rpc::ttrpc::Client& client) {
   SR_ASSIGN_OR_RETURN(json out, Health(parser, client));
   SR_ASSIGN_OR_RETURN(auto version, Call<::grpc::VersionCheckResponse>(client, "grpc.Health", "Version",
                                                                        ::grpc::CheckRequest()));
@@ -302,7 +302,7 @@ int Ctl(Args raw_args) {
     std::string address_text = parser.Get("address").value_or(env_address ? env_address : kDefaultAddress);
     Result<ListenAddress> address = ListenAddress::Parse(address_text);
     if (!address.ok()) return cli::ReportError(parser, address.status());
-    auto client = agent::ttrpc::Client::Connect(*address);
+    auto client = rpc::ttrpc::Client::Connect(*address);
     if (!client.ok()) return cli::ReportError(parser, client.status());
     Result<json> out = sub.run(parser, **client);
     if (!out.ok()) return cli::ReportError(parser, out.status());

@@ -19,7 +19,7 @@ constexpr std::size_t kMaxReadSize = 1u << 20;
 }  // namespace
 
 Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& config, ServiceDeps deps) {
-  if (!deps.puller || !deps.runtime || !deps.sealer)
+  if (!deps.puller || !deps.runtime || !deps.sealer || !deps.env)
     return InvalidArgument("agent service: missing dependency");
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(config.state_dir), "creating agent state directory");
   SR_RETURN_IF_ERROR_CTX(MakePrivateDir(JoinPath(config.store_dir, "images")),
@@ -28,7 +28,7 @@ Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& co
   SR_LOG(kInfo) << "agent state: " << state.images.size() << " images, " << state.containers.size()
                 << " containers";
   SR_ASSIGN_OR_RETURN(std::unique_ptr<ContainerKeyring> keyring,
-                      ContainerKeyring::Load(*deps.sealer, config.state_dir));
+                      ContainerKeyring::Load(*deps.sealer, config.state_dir, *deps.env));
   auto service =
       std::make_unique<AgentServiceImpl>(config, std::move(deps), std::move(state), std::move(keyring));
   SR_RETURN_IF_ERROR(service->RemoveOrphanStores());
@@ -53,7 +53,7 @@ std::string AgentServiceImpl::UpperPath(const std::string& container_id) const {
 }
 
 Status AgentServiceImpl::Persist() {
-  return SaveState(state_, *deps_.sealer, config_.state_dir);
+  return SaveState(state_, *deps_.sealer, config_.state_dir, *deps_.env);
 }
 
 Result<AgentService::Empty> AgentServiceImpl::CreateSandbox(const ::grpc::CreateSandboxRequest& request) {
