@@ -90,7 +90,9 @@ Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(local_attest::sgx::Te
                                                            const FetchOptions& options) {
   const std::string ctx = "key release from " + socket_path;
   SR_RETURN_IF_ERROR_CTX(stub_policy.Validate(), "stub policy");
-  SR_ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnix(socket_path));
+  Result<UniqueFd> connected = ConnectUnix(socket_path);
+  if (!connected.ok()) return std::move(connected).status().WithContext("connecting to the stub");
+  UniqueFd fd = std::move(*connected);
   KeyRelease release;
   Result<SecureChannel> channel =
       Exchange(tee, fd.get(), stub_policy, std::chrono::steady_clock::now() + options.timeout, release);
