@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/env.h"
 #include "base/fd.h"
 #include "base/status.h"
 #include "fusefs/store_key.h"
@@ -108,9 +109,13 @@ class Store {
   // Opens the store at `dir`. With `create`, a missing or empty directory becomes a new store;
   // otherwise it must already be one. A directory with other content, or another format
   // version, is refused. kExclusive fails with kUnavailable while a writer holds the store.
-  static Result<std::unique_ptr<Store>> Open(const std::string& dir, bool create, StoreLock lock);
+  // Everything the store writes (staged objects, records, renames, syncs) goes through `env`,
+  // which must outlive the store.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, bool create, StoreLock lock,
+                                             Env& env = Env::Default());
 
   const std::string& dir() const { return dir_; }
+  Env& env() const { return env_; }
 
   // Checks that `key` is this store's key. With `bind`, a store without a key check yet is bound
   // to `key`. A different key is kUnauthenticated.
@@ -163,14 +168,19 @@ class Store {
 
  private:
   struct Liveness;
-  Store(std::string dir, UniqueFd dir_fd, UniqueFd lock_fd, StoreLock lock)
-      : dir_(std::move(dir)), dir_fd_(std::move(dir_fd)), lock_fd_(std::move(lock_fd)), lock_(lock) {}
+  Store(std::string dir, UniqueFd dir_fd, UniqueFd lock_fd, StoreLock lock, Env& env)
+      : dir_(std::move(dir)),
+        dir_fd_(std::move(dir_fd)),
+        lock_fd_(std::move(lock_fd)),
+        lock_(lock),
+        env_(env) {}
   Result<Liveness> ComputeLiveness() const;
 
   std::string dir_;
   UniqueFd dir_fd_;
   UniqueFd lock_fd_;
   StoreLock lock_;
+  Env& env_;
 };
 
 }  // namespace sealroot::fusefs

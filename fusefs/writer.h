@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/reader.h"
 #include "base/status.h"
 #include "fusefs/store.h"
 #include "fusefs/store_key.h"
@@ -38,13 +39,6 @@ struct LayerEntry {
   std::vector<std::pair<std::string, std::string>> xattrs;
 };
 
-// Where a regular file's content comes from. Read returns 0 at the end.
-class ContentSource {
- public:
-  virtual ~ContentSource() = default;
-  virtual Result<std::size_t> Read(std::span<std::uint8_t> out) = 0;
-};
-
 // Seals one layer in one pass with bounded memory (about 4 MiB). Not thread-safe; distinct
 // LayerWriters may run in parallel on one store.
 class LayerWriter {
@@ -53,8 +47,9 @@ class LayerWriter {
                                                      std::shared_ptr<const StoreKey> key,
                                                      std::string diff_id);
   virtual ~LayerWriter() = default;
-  // `content` is required for kRegular and must yield exactly entry.size bytes.
-  virtual Status Add(const LayerEntry& entry, ContentSource* content) = 0;
+  // `content` (where a regular file's content comes from) is required for kRegular and must yield exactly
+  // entry.size bytes.
+  virtual Status Add(const LayerEntry& entry, Reader* content) = 0;
   // Makes the layer durable and visible under its DiffID.
   virtual Status Commit() = 0;
   // Removes what was written. Must not fail.

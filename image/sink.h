@@ -20,9 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/reader.h"
 #include "base/status.h"
 #include "image/digest.h"
-#include "image/reader.h"
 
 namespace sealroot::image {
 

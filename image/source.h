@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/reader.h"
 #include "base/status.h"
 #include "image/digest.h"
-#include "image/reader.h"
 #include "image/reference.h"
 
 namespace sealroot::image {

@@ -1,4 +1,4 @@
-// The stream stages of the layer pipeline (image/reader.h): readers over files, digest
+// The stream stages of the layer pipeline (base/reader.h): readers over files, digest
 // verification with a size cap, and decompression chosen by media type. Each stage owns one
 // bounded buffer, so a chain streams any layer size in constant memory.
 //
@@ -12,9 +12,9 @@
 #include <string_view>
 
 #include "base/fd.h"
+#include "base/reader.h"
 #include "base/status.h"
 #include "image/digest.h"
-#include "image/reader.h"
 
 namespace sealroot::image {
 

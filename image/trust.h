@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "base/args.h"
+#include "base/reader.h"
 #include "base/secret.h"
 #include "base/status.h"
 #include "image/digest.h"
-#include "image/reader.h"
 #include "image/reference.h"
 #include "image/source.h"
 

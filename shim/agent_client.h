@@ -10,14 +10,14 @@
 #include <string>
 
 #include "agent.pb.h"
-#include "agent/server/config.h"
 #include "base/status.h"
+#include "rpc/address.h"
 
 namespace sealroot::shim {
 
 class AgentClient {
  public:
-  explicit AgentClient(agent::ListenAddress address) : address_(std::move(address)) {}
+  explicit AgentClient(rpc::ListenAddress address) : address_(std::move(address)) {}
 
   Status Health() const;
   // Returns the digest-pinned reference.
@@ -40,12 +40,12 @@ class AgentClient {
   Result<::grpc::StatsContainerResponse> StatsContainer(const std::string& container_id) const;
   Status UpdateContainer(const ::grpc::UpdateContainerRequest& request) const;
 
-  const agent::ListenAddress& address() const { return address_; }
+  const rpc::ListenAddress& address() const { return address_; }
 
  private:
   Result<std::string> Call(std::string_view service, std::string_view method,
                            const google::protobuf::Message& request) const;
-  agent::ListenAddress address_;
+  rpc::ListenAddress address_;
 };
 
 }  // namespace sealroot::shim

@@ -17,10 +17,10 @@
 #include <string>
 #include <thread>
 
-#include "agent/server/dispatcher.h"
 #include "base/thread_annotations.h"
 #include "containerd_task.pb.h"
 #include "google/protobuf/empty.pb.h"
+#include "rpc/handler.h"
 #include "shim/config.h"
 #include "shim/events.h"
 #include "shim/pod.h"
@@ -112,11 +112,13 @@ class TaskService {
 };
 
 // The ttrpc face of a TaskService: routes containerd.task.v2.Task/<Method> to it.
-class TaskRouter final : public agent::RpcHandler {
+class TaskRouter final : public rpc::RpcHandler {
  public:
   explicit TaskRouter(TaskService& service) : service_(service) {}
-  agent::RpcReply Call(std::string_view service, std::string_view method,
-                       std::string_view payload) const override;
+  rpc::RpcReply Call(std::string_view service, std::string_view method,
+                     std::string_view payload) const override;
+  // containerd holds one Wait per process for the process's life: they are not limited.
+  bool IsBlocking(std::string_view, std::string_view) const override { return false; }
 
  private:
   TaskService& service_;

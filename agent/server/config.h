@@ -19,6 +19,8 @@
 #include "base/status.h"
 #include "image/trust.h"
 #include "local-attest/sgx_types.h"
+#include "rpc/address.h"
+#include "rpc/limits.h"
 
 namespace sealroot::agent {
 
@@ -27,16 +29,7 @@ inline constexpr char kDefaultStateDir[] = "/var/lib/sealroot/agent";
 inline constexpr char kDefaultStoreDir[] = "/var/lib/sealroot/store";
 
 // Where a server listens: "unix:///abs/path" or (ttrpc only) "tcp://127.0.0.1:PORT".
-struct ListenAddress {
-  enum class Kind { kUnix, kTcp };
-  Kind kind = Kind::kUnix;
-  std::string path;  // kUnix
-  std::string host;  // kTcp: a loopback address only (the API has no authentication)
-  std::uint16_t port = 0;
-
-  static Result<ListenAddress> Parse(std::string_view text);
-  std::string ToString() const;
-};
+using ListenAddress = rpc::ListenAddress;
 
 // An app enclave the agent may release a container's root key to (checked by the boot's local
 // attestation, handed to the ContainerRuntime). The configuration spells the measurements as 64
@@ -56,7 +49,9 @@ struct RegistryAccess {
   std::string authfile;         // credentials when PullImage carries none
 };
 
-struct Limits {
+// The agent's limits: its transports' (rpc::Limits: messages, connections, requests, blocking
+// calls, frame timeout) and its pulls'.
+struct Limits : rpc::Limits {
   std::size_t max_concurrent_pulls = 4;
   // Pulls (design/image.md "Limits"): exceeding one fails that pull with RESOURCE_EXHAUSTED
   // naming the key, and nothing of it is kept.
@@ -65,15 +60,6 @@ struct Limits {
   std::size_t max_decompression_ratio = 100;  // a layer's decompressed / compressed bytes
   std::size_t max_layers = 128;               // layers of one image
   std::size_t max_store_size = 64ull << 30;   // bytes of every sealed image store together
-  std::size_t max_message_size = 4u << 20;    // ttrpc's own limit, also applied to gRPC
-  std::size_t max_connections = 64;
-  std::size_t max_requests_in_flight = 256;
-  // Calls that may block for long (WaitProcess, ReadStdout/ReadStderr, WriteStdin, PullImage,
-  // Create/StartContainer, ExecProcess): in total (below max_requests_in_flight) and per ttrpc
-  // connection.
-  std::size_t max_blocking_calls = 128;
-  std::size_t max_blocking_calls_per_connection = 32;
-  std::chrono::milliseconds frame_timeout{30'000};  // a started frame must complete within this
   std::size_t max_image_ref_size = 4096;
 };
 

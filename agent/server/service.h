@@ -24,6 +24,7 @@
 #include "agent/server/puller.h"
 #include "agent/server/runtime.h"
 #include "agent/server/state_sealer.h"
+#include "base/env.h"
 #include "base/status.h"
 #include "google/protobuf/empty.pb.h"
 #include "health.pb.h"
@@ -47,6 +48,7 @@ struct ServiceDeps {
   std::unique_ptr<ContainerRuntime> runtime;
   std::unique_ptr<StateSealer> sealer;
   WorkloadPolicySource workload_policy;  // empty: the configuration's "workload" section
+  Env* env = &Env::Default();  // where the sealed state is written (tests inject disk faults)
 };
 
 class AgentService {

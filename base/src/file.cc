@@ -7,9 +7,11 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <type_traits>
 
 #include "base/crypto.h"
 #include "base/encoding.h"
+#include "base/env.h"
 
 namespace sealroot {
 
@@ -39,47 +41,77 @@ Result<std::string> ReadFile(const std::string& path, std::size_t max_size) {
   return content;
 }
 
-Status WriteAll(int fd, std::span<const std::uint8_t> data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+Result<SecretBytes> ReadSecretFd(int fd, std::size_t max_size) {
+  SecretBytes buffer(max_size + 1);  // one more byte tells an oversized input
+  std::size_t got = 0;
+  while (got < buffer.size()) {
+    ssize_t n = ::read(fd, buffer.data() + got, buffer.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("read", errno);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got > max_size) return ResourceExhausted("input larger than " + std::to_string(max_size) + " bytes");
+  return SecretBytes(buffer.span().first(got));
+}
+
+Result<SecretBytes> ReadSecretFile(const std::string& path, std::size_t max_size) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("open " + path, errno);
+  Result<SecretBytes> content = ReadSecretFd(fd.get(), max_size);
+  if (!content.ok()) return std::move(content).status().WithContext(path);
+  return content;
+}
+
+namespace {
+
+// The one loop behind WriteAll, ReadExactly, PreadFull and PwriteFull: `io(pointer, count,
+// done)` transfers at most `count` bytes, `done` bytes into the buffer; EINTR is retried, a short
+// transfer continues where it stopped, 0 from a read is the end of the file.
+template <typename Byte, typename Io>
+Status TransferAll(std::span<Byte> data, const char* what, Io io) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = io(data.data() + done, data.size() - done, done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus("write", errno);
+      return ErrnoStatus(what, errno);
     }
-    data = data.subspan(static_cast<std::size_t>(n));
+    if (n == 0) {
+      if constexpr (std::is_const_v<Byte>) return ErrnoStatus(what, EIO);  // a write that makes no progress
+      return OutOfRange("unexpected end of stream");
+    }
+    done += static_cast<std::size_t>(n);
   }
   return OkStatus();
+}
+
+}  // namespace
+
+Status WriteAll(int fd, std::span<const std::uint8_t> data) {
+  return TransferAll(data, "write",
+                     [fd](const std::uint8_t* p, std::size_t n, std::size_t) { return ::write(fd, p, n); });
 }
 
 Status ReadExactly(int fd, std::span<std::uint8_t> data) {
-  while (!data.empty()) {
-    ssize_t n = ::read(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("read", errno);
-    }
-    if (n == 0) return OutOfRange("unexpected end of stream");
-    data = data.subspan(static_cast<std::size_t>(n));
-  }
-  return OkStatus();
+  return TransferAll(data, "read",
+                     [fd](std::uint8_t* p, std::size_t n, std::size_t) { return ::read(fd, p, n); });
+}
+
+Status PreadFull(int fd, std::span<std::uint8_t> data, std::uint64_t offset) {
+  return TransferAll(data, "pread", [fd, offset](std::uint8_t* p, std::size_t n, std::size_t done) {
+    return ::pread(fd, p, n, static_cast<off_t>(offset + done));
+  });
+}
+
+Status PwriteFull(int fd, std::span<const std::uint8_t> data, std::uint64_t offset) {
+  return TransferAll(data, "pwrite", [fd, offset](const std::uint8_t* p, std::size_t n, std::size_t done) {
+    return ::pwrite(fd, p, n, static_cast<off_t>(offset + done));
+  });
 }
 
 Status WriteFileAtomic(const std::string& path, std::span<const std::uint8_t> data, mode_t mode) {
-  std::uint8_t nonce[8];
-  RandomBytes(nonce);
-  const std::string tmp = path + ".tmp-" + HexEncode(nonce);
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (!fd) return ErrnoStatus("create " + tmp, errno);
-  ScopeGuard remove_tmp([&] { ::unlink(tmp.c_str()); });
-  SR_RETURN_IF_ERROR_CTX(WriteAll(fd.get(), data), tmp);
-  if (::fchmod(fd.get(), mode) != 0) return ErrnoStatus("chmod " + tmp, errno);
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync " + tmp, errno);
-  fd.Reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename to " + path, errno);
-  remove_tmp.Dismiss();
-  UniqueFd dir(::open(Dirname(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir) ::fsync(dir.get());
-  return OkStatus();
+  return WriteFileAtomic(Env::Default(), path, data, mode);
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode) {

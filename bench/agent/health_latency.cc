@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/server/ttrpc.h"
 #include "health.pb.h"
+#include "rpc/ttrpc.h"
 
 namespace {
 
@@ -55,9 +55,9 @@ int main(int argc, char** argv) {
   const int calls = argc > 3 ? std::stoi(argv[3]) : 5000;
   const std::string request = ::grpc::CheckRequest().SerializeAsString();
 
-  auto address = sealroot::agent::ListenAddress::Parse(argv[1]);
+  auto address = sealroot::rpc::ListenAddress::Parse(argv[1]);
   if (!address.ok()) Fail(address.status().ToString());
-  auto ttrpc = sealroot::agent::ttrpc::Client::Connect(*address);
+  auto ttrpc = sealroot::rpc::ttrpc::Client::Connect(*address);
   if (!ttrpc.ok()) Fail(ttrpc.status().ToString());
   Stats t = Measure(calls, [&] {
     auto reply = (*ttrpc)->Call("grpc.Health", "Check", request);
@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
     if (!status.ok()) Fail("gRPC: " + status.error_message());
   });
 
-  std::cout << "{\"calls\": " << calls << ", \"ttrpc\": {\"median_us\": " << t.median_us << ", \"p99_us\": " << t.p99_us
-            << "}, \"grpc\": {\"median_us\": " << g.median_us << ", \"p99_us\": " << g.p99_us << "}}\n";
+  std::cout << "{\"calls\": " << calls << ", \"ttrpc\": {\"median_us\": " << t.median_us
+            << ", \"p99_us\": " << t.p99_us << "}, \"grpc\": {\"median_us\": " << g.median_us
+            << ", \"p99_us\": " << g.p99_us << "}}\n";
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "base/log.h"
+#include "base/socket.h"
 #include "boot/container.h"
 #include "boot/spec/cgroup_stats.h"
 #include "boot/spec/exec.h"
@@ -155,18 +156,7 @@ Result<std::unique_ptr<ExecServer>> ExecServer::Start(const std::string& socket_
   out->socket_path_ = socket_path;
   out->key_ = std::move(exec_key);
   out->init_ = std::move(init);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path)
-    return InvalidArgument("exec socket path too long: " + socket_path);
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  out->listen_.Reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!out->listen_) return ErrnoStatus("exec socket", errno);
-  ::unlink(socket_path.c_str());
-  mode_t old = ::umask(077);
-  int bound = ::bind(out->listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::umask(old);
-  if (bound != 0 || ::listen(out->listen_.get(), 8) != 0) return ErrnoStatus("binding " + socket_path, errno);
+  SR_ASSIGN_OR_RETURN(out->listen_, ListenUnix(socket_path, 8));
   int stop[2];
   if (::pipe2(stop, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
   out->stop_read_.Reset(stop[0]);

@@ -23,7 +23,7 @@ class LayerWriterImpl final : public LayerWriter {
 
   Status Begin() { return index_.Begin(ObjectKind::kLayerIndex); }
 
-  Status Add(const LayerEntry& entry, ContentSource* content) override {
+  Status Add(const LayerEntry& entry, Reader* content) override {
     if (done_) return FailedPrecondition("layer " + diff_id_ + " is already committed or aborted");
     Status s = AddEntry(entry, content);
     if (!s.ok()) return std::move(s).WithContext("sealing " + (entry.path.empty() ? "/" : entry.path));
@@ -50,7 +50,7 @@ class LayerWriterImpl final : public LayerWriter {
   }
 
  private:
-  Status AddEntry(const LayerEntry& entry, ContentSource* content) {
+  Status AddEntry(const LayerEntry& entry, Reader* content) {
     if (Interrupted()) return Cancelled("interrupted");
     Record rec;
     rec.type = entry.type;
@@ -74,7 +74,7 @@ class LayerWriterImpl final : public LayerWriter {
     return index_.Write(w.bytes());
   }
 
-  Status SealContent(std::uint64_t size, ContentSource& content, Record& rec) {
+  Status SealContent(std::uint64_t size, Reader& content, Record& rec) {
     if (size <= kInlineMax) {
       rec.inline_data.resize(size);
       std::size_t got = 0;
@@ -104,7 +104,7 @@ class LayerWriterImpl final : public LayerWriter {
     return OkStatus();
   }
 
-  static Status ExpectEnd(ContentSource& content) {
+  static Status ExpectEnd(Reader& content) {
     std::uint8_t extra = 0;
     SR_ASSIGN_OR_RETURN(std::size_t n, content.Read(std::span(&extra, 1)));
     if (n != 0) return DataLoss("content is longer than its declared size");

@@ -40,14 +40,9 @@ std::array<std::uint8_t, 12> Nonce(std::uint64_t index) {
 }
 
 Status PreadExactly(int fd, std::span<std::uint8_t> out, std::uint64_t offset, std::string_view what) {
-  std::size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(std::string("reading ") + std::string(what), errno);
-    if (n == 0) return DataLoss(std::string(what) + " is truncated");
-    done += static_cast<std::size_t>(n);
-  }
+  Status read = PreadFull(fd, out, offset);
+  if (read.code() == Code::kOutOfRange) return DataLoss(std::string(what) + " is truncated");
+  if (!read.ok()) return std::move(read).WithContext(std::string("reading ") + std::string(what));
   return OkStatus();
 }
 
@@ -143,9 +138,9 @@ Status ObjectWriter::Begin(ObjectKind kind) {
   RandomBytes(salt);
   header_ = MakeHeader(kind, salt, 0);
   SR_RETURN_IF_ERROR(cipher_.Reset(key_, header_));
-  // The header's size field is filled in by Finish; reserve its place.
-  if (lseek(f.fd(), static_cast<off_t>(kHeaderSize), SEEK_SET) < 0) return ErrnoStatus("seeking", errno);
+  // The header's size field is filled in by Finish; the sealed chunks follow its place.
   staged_.emplace(std::move(f));
+  written_ = kHeaderSize;
   plain_used_ = 0;
   size_ = 0;
   chunks_ = 0;
@@ -190,7 +185,9 @@ Status ObjectWriter::SealBuffered(bool final) {
   }
   SecureWipe(std::span(plain_).first(plain_used_));
   plain_used_ = 0;
-  return WriteAll(staged_->fd(), std::span(out_).first(out_used));
+  SR_RETURN_IF_ERROR(PwriteAll(store_.env(), staged_->fd(), std::span(out_).first(out_used), written_));
+  written_ += out_used;
+  return OkStatus();
 }
 
 Result<ObjectRef> ObjectWriter::Finish() {
@@ -201,9 +198,8 @@ Result<ObjectRef> ObjectWriter::Finish() {
     std::copy_n(header_.begin() + 16, 32, ref.salt.begin());
     ref.size = size_;
     header_ = MakeHeader(static_cast<ObjectKind>(header_[8]), ref.salt, size_);
-    if (pwrite(staged_->fd(), header_.data(), header_.size(), 0) != static_cast<ssize_t>(header_.size())) {
-      s = ErrnoStatus("writing an object header", errno);
-    } else {
+    s = PwriteAll(store_.env(), staged_->fd(), header_, 0).WithContext("writing an object header");
+    if (s.ok()) {
       ref.name = NameOf(header_, *tags_);
       s = store_.PublishObject(*staged_, ref.name);
       if (s.ok()) {

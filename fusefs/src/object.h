@@ -76,6 +76,7 @@ class ObjectWriter {
   std::size_t plain_used_ = 0;
   std::vector<std::uint8_t> out_;
   std::uint64_t size_ = 0;
+  std::uint64_t written_ = 0;  // bytes of the staged file so far (the header's place first)
   std::uint64_t chunks_ = 0;
   std::optional<Sha256> tags_;
 };

@@ -65,19 +65,15 @@ std::string RandomName(std::string_view prefix) {
 // Writes `data` as a new staged file and fsyncs it; the caller renames it into place.
 Result<StagedFile> StageBytes(const Store& store, std::string_view what, std::span<const std::uint8_t> data) {
   SR_ASSIGN_OR_RETURN(StagedFile f, store.CreateStaged(what));
-  SR_RETURN_IF_ERROR(WriteAll(f.fd(), data));
-  if (fsync(f.fd()) != 0) return ErrnoStatus("syncing staged " + std::string(what), errno);
+  SR_RETURN_IF_ERROR_CTX(PwriteAll(store.env(), f.fd(), data, 0), "writing staged " + std::string(what));
+  SR_RETURN_IF_ERROR_CTX(store.env().Fsync(f.fd()), "syncing staged " + std::string(what));
   return f;
 }
 
-Status RenameNoReplace(int dir_fd, const std::string& from, const std::string& to, bool* existed) {
-  *existed = false;
-  if (renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE) == 0) return OkStatus();
-  if (errno == EEXIST || errno == ENOTEMPTY) {
-    *existed = true;
-    return OkStatus();
-  }
-  return ErrnoStatus("renaming " + from + " to " + to, errno);
+Status RenameNoReplace(Env& env, int dir_fd, const std::string& from, const std::string& to, bool* existed) {
+  Status renamed = env.RenameAt(dir_fd, from, to, /*no_replace=*/true);
+  *existed = renamed.code() == Code::kAlreadyExists;  // EEXIST, ENOTEMPTY
+  return *existed ? OkStatus() : renamed;
 }
 
 // Only well-formed DiffIDs are layer keys: "sha256:" + 64 lowercase hex.
@@ -120,7 +116,7 @@ StagedFile::~StagedFile() {
   if (!name_.empty()) unlinkat(dir_fd_, name_.c_str(), 0);
 }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create, StoreLock lock) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create, StoreLock lock, Env& env) {
   const std::string ctx = "opening sealed store " + dir;
   if (create && mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoStatus(ctx + ": creating it", errno);
@@ -155,9 +151,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create, 
     // New store: the layout first, the version file last, so a half-created store is refused
     // as "empty" by readers and completed by the next writer.
     SR_RETURN_IF_ERROR_CTX(CreateLayout(dir_fd.get()), ctx);
-    SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(JoinPath(dir, "sealfs-store"), kStoreVersion, 0600), ctx);
+    SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(env, JoinPath(dir, "sealfs-store"), AsBytes(kStoreVersion), 0600),
+                           ctx);
   }
-  return std::unique_ptr<Store>(new Store(dir, std::move(dir_fd), std::move(lock_fd), lock));
+  return std::unique_ptr<Store>(new Store(dir, std::move(dir_fd), std::move(lock_fd), lock, env));
 }
 
 Store::~Store() = default;
@@ -168,7 +165,7 @@ Status Store::CheckKey(const StoreKey& key, bool bind) const {
   if (!stored.ok() && stored.status().code() == Code::kNotFound && bind) {
     SR_ASSIGN_OR_RETURN(StagedFile f, StageBytes(*this, "key-check", expected));
     bool existed = false;
-    SR_RETURN_IF_ERROR(RenameNoReplace(dir_fd_.get(), f.name(), "key-check", &existed));
+    SR_RETURN_IF_ERROR(RenameNoReplace(env_, dir_fd_.get(), f.name(), "key-check", &existed));
     if (!existed) {
       f.Release();
       // A store bound now starts with an empty names file: a store without one was sealed
@@ -197,16 +194,15 @@ Result<UniqueFd> Store::OpenObject(const Hash32& name) const {
 
 Result<StagedFile> Store::CreateStaged(std::string_view what) const {
   std::string rel = "staging/" + RandomName(what);
-  UniqueFd fd(openat(dir_fd_.get(), rel.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd) return ErrnoStatus("creating " + rel + " in store " + dir_, errno);
-  return StagedFile(dir_fd_.get(), rel, std::move(fd));
+  Result<UniqueFd> fd = env_.OpenAt(dir_fd_.get(), rel, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (!fd.ok()) return std::move(fd).status().WithContext("store " + dir_);
+  return StagedFile(dir_fd_.get(), rel, std::move(*fd));
 }
 
 Status Store::PublishObject(StagedFile& staged, const Hash32& name) const {
   std::string rel = ObjectRel(name);
-  if (renameat(dir_fd_.get(), staged.name().c_str(), dir_fd_.get(), rel.c_str()) != 0) {
-    return ErrnoStatus("publishing object " + HashHex(name), errno);
-  }
+  SR_RETURN_IF_ERROR_CTX(env_.RenameAt(dir_fd_.get(), staged.name(), rel, /*no_replace=*/false),
+                         "publishing object " + HashHex(name));
   staged.Release();
   return OkStatus();
 }
@@ -216,8 +212,7 @@ void Store::RemoveObject(const Hash32& name) const {
 }
 
 Status Store::Sync() const {
-  if (syncfs(dir_fd_.get()) != 0) return ErrnoStatus("syncing store " + dir_, errno);
-  return OkStatus();
+  return env_.SyncFs(dir_fd_.get()).WithContext("syncing store " + dir_);
 }
 
 bool Store::HasLayer(const StoreKey& key, std::string_view diff_id) const {
@@ -272,7 +267,7 @@ Status Store::CommitLayer(const StoreKey& key, std::string_view diff_id, const O
   SR_RETURN_IF_ERROR(CheckDiffId(diff_id));
   const std::string ctx = "committing layer " + std::string(diff_id) + " to store " + dir_;
   std::string staged_dir = "staging/" + RandomName("layer");
-  if (mkdirat(dir_fd_.get(), staged_dir.c_str(), 0700) != 0) return ErrnoStatus(ctx, errno);
+  SR_RETURN_IF_ERROR_CTX(env_.MkdirAt(dir_fd_.get(), staged_dir, 0700), ctx);
   ScopeGuard cleanup([&] { RemoveTree(JoinPath(dir_, staged_dir)).ok(); });
 
   std::vector<std::uint8_t> ref = EncodeRef(index);
@@ -282,11 +277,13 @@ Status Store::CommitLayer(const StoreKey& key, std::string_view diff_id, const O
   record += AsChars(mac);
   std::string list;
   for (const Hash32& h : objects) list += HashHex(h) + "\n";
-  SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(JoinPath(dir_, staged_dir + "/objects"), list, 0600), ctx);
-  SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(JoinPath(dir_, staged_dir + "/record"), record, 0600), ctx);
+  SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(env_, JoinPath(dir_, staged_dir + "/objects"), AsBytes(list), 0600),
+                         ctx);
+  SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(env_, JoinPath(dir_, staged_dir + "/record"), AsBytes(record), 0600),
+                         ctx);
   bool existed = false;
   SR_RETURN_IF_ERROR_CTX(
-      RenameNoReplace(dir_fd_.get(), staged_dir, "layers/" + key.LayerName(diff_id), &existed), ctx);
+      RenameNoReplace(env_, dir_fd_.get(), staged_dir, "layers/" + key.LayerName(diff_id), &existed), ctx);
   if (!existed) cleanup.Dismiss();
   return OkStatus();
 }
@@ -296,7 +293,7 @@ Status Store::CommitRoot(const StoreKey& key, const RootHash& root, std::span<co
   std::string text;
   for (const std::string& d : diff_ids) text += "layer " + key.LayerName(d) + "\n";
   for (const Hash32& h : objects) text += "object " + HashHex(h) + "\n";
-  return WriteFileAtomic(JoinPath(dir_, "roots/" + HashHex(root)), text, 0600)
+  return WriteFileAtomic(env_, JoinPath(dir_, "roots/" + HashHex(root)), AsBytes(text), 0600)
       .WithContext("committing root " + HashHex(root) + " to store " + dir_);
 }
 

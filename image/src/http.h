@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "base/reader.h"
 #include "base/status.h"
-#include "image/reader.h"
 
 namespace sealroot::image::internal {
 

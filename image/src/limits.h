@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "base/reader.h"
 #include "image/pull.h"
-#include "image/reader.h"
 
 namespace sealroot::image::internal {
 

@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/reader.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "image/digest.h"
-#include "image/reader.h"
 #include "image/source.h"
 
 namespace sealroot::image::internal {

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/reader.h"
 #include "base/status.h"
-#include "image/reader.h"
 #include "image/sink.h"
 
 struct archive;  // libarchive

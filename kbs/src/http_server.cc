@@ -19,6 +19,7 @@
 
 #include "base/fd.h"
 #include "base/log.h"
+#include "base/socket.h"
 
 namespace sealroot::kbs {
 namespace {
@@ -286,23 +287,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address
   if (ec != std::errc() || p != address.data() + address.size() || port < 0 || port > 65535) {
     return InvalidArgument("bad port in " + address);
   }
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<std::uint16_t>(port));
   if (host == "localhost") host = "127.0.0.1";
-  if (::inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1)
-    return InvalidArgument("not an IPv4 address: " + host);
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return ErrnoStatus("socket", errno);
-  int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    return ErrnoStatus("bind " + address, errno);
-  if (::listen(fd.get(), 64) != 0) return ErrnoStatus("listen " + address, errno);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len);
-  return std::unique_ptr<HttpServer>(
-      std::make_unique<Server>(std::move(fd), ntohs(sa.sin_port), std::move(handler), std::move(ctx)));
+  SR_ASSIGN_OR_RETURN(UniqueFd fd, ListenTcp(host, static_cast<std::uint16_t>(port), 64));
+  SR_ASSIGN_OR_RETURN(std::uint16_t bound, LocalPort(fd.get()));
+  return std::unique_ptr<HttpServer>(std::make_unique<Server>(std::move(fd), bound, std::move(handler), std::move(ctx)));
 }
 
 }  // namespace sealroot::kbs

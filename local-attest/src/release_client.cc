@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/fd.h"
+#include "base/socket.h"
 #include "base/thread_annotations.h"
 #include "local-attest/channel.h"
 #include "local-attest/dh.h"
@@ -17,19 +18,6 @@ namespace {
 constexpr char kAck[] = "sealroot-release-ack";
 constexpr std::string_view kRecorded = "recorded";
 constexpr std::string_view kRefused = "refused: ";
-
-Result<UniqueFd> Connect(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return ErrnoStatus("creating a unix socket", errno);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoStatus("connecting to the stub at " + path, errno);
-  }
-  return fd;
-}
 
 Result<SecureChannel> Exchange(local_attest::sgx::Tee& tee, int fd, const IdentityPolicy& stub_policy,
                                Deadline deadline, KeyRelease& out) {
@@ -102,7 +90,9 @@ Result<std::unique_ptr<ReleaseSession>> OpenReleaseSession(local_attest::sgx::Te
                                                            const FetchOptions& options) {
   const std::string ctx = "key release from " + socket_path;
   SR_RETURN_IF_ERROR_CTX(stub_policy.Validate(), "stub policy");
-  SR_ASSIGN_OR_RETURN(UniqueFd fd, Connect(socket_path));
+  Result<UniqueFd> connected = ConnectUnix(socket_path);
+  if (!connected.ok()) return std::move(connected).status().WithContext("connecting to the stub");
+  UniqueFd fd = std::move(*connected);
   KeyRelease release;
   Result<SecureChannel> channel =
       Exchange(tee, fd.get(), stub_policy, std::chrono::steady_clock::now() + options.timeout, release);

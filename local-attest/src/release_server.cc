@@ -15,6 +15,7 @@
 
 #include "base/fd.h"
 #include "base/log.h"
+#include "base/socket.h"
 #include "base/thread_annotations.h"
 #include "local-attest/channel.h"
 #include "local-attest/dh.h"
@@ -26,33 +27,6 @@ namespace {
 constexpr char kAck[] = "sealroot-release-ack";
 constexpr std::string_view kRecorded = "recorded";
 constexpr std::string_view kRefused = "refused: ";
-
-Result<UniqueFd> Listen(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return ErrnoStatus("creating a unix socket", errno);
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return AlreadyExists(path + " exists and is not a socket");
-    // A socket someone still accepts on is not stale: never steal a live server's endpoint.
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      return AlreadyExists(path + ": another server is listening there");
-    }
-    ::unlink(path.c_str());  // a stale socket from an earlier agent
-  }
-  // Mode 0600 from the start: Linux creates the socket file with the socket inode's mode.
-  ::fchmod(fd.get(), 0600);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoStatus("binding " + path, errno);
-  }
-  if (::chmod(path.c_str(), 0600) != 0) return ErrnoStatus("chmod 0600 " + path, errno);
-  if (::listen(fd.get(), 16) != 0) return ErrnoStatus("listening on " + path, errno);
-  return fd;
-}
 
 class Server final : public KeyReleaseServer {
  public:
@@ -229,7 +203,7 @@ Result<std::unique_ptr<KeyReleaseServer>> KeyReleaseServer::Start(local_attest::
   app_policy.config_id = ContainerConfigId(release.container_id, release.spec_digest);
   SR_ASSIGN_OR_RETURN(SecretBytes encoded, EncodeKeyRelease(release));
   if (options.max_sessions == 0) options.max_sessions = 1;
-  SR_ASSIGN_OR_RETURN(UniqueFd listener, Listen(socket_path));
+  SR_ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(socket_path, 16));
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC));
   if (!wake) return ErrnoStatus("eventfd", errno);
   return std::unique_ptr<KeyReleaseServer>(std::make_unique<Server>(

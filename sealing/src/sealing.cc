@@ -43,22 +43,12 @@ NodeType ToNodeType(image::EntryType type) {
   return NodeType::kRegular;
 }
 
-// Lets the sealfs writer pull a file's content from the image pipeline.
-class PipelineContent final : public fusefs::ContentSource {
- public:
-  explicit PipelineContent(image::Reader& reader) : reader_(reader) {}
-  Result<std::size_t> Read(std::span<std::uint8_t> out) override { return reader_.Read(out); }
-
- private:
-  image::Reader& reader_;
-};
-
 class SealingLayerSink final : public image::LayerSink {
  public:
   SealingLayerSink(std::unique_ptr<fusefs::LayerWriter> writer, std::string context)
       : writer_(std::move(writer)), context_(std::move(context)) {}
 
-  Status AddEntry(const image::Entry& entry, image::Reader* content) override {
+  Status AddEntry(const image::Entry& entry, Reader* content) override {
     fusefs::LayerEntry e;
     e.type = ToNodeType(entry.type);
     e.path = entry.path;
@@ -72,9 +62,8 @@ class SealingLayerSink final : public image::LayerSink {
     e.dev_major = entry.dev_major;
     e.dev_minor = entry.dev_minor;
     e.xattrs = entry.xattrs;
-    if (content == nullptr) return writer_->Add(e, nullptr).WithContext(context_);
-    PipelineContent source(*content);
-    return writer_->Add(e, &source).WithContext(context_);
+    // The sealfs writer pulls a file's content straight from the image pipeline.
+    return writer_->Add(e, content).WithContext(context_);
   }
   Status Commit() override { return writer_->Commit().WithContext(context_); }
   void Abort(const Status&) override { writer_->Abort(); }
@@ -136,10 +125,9 @@ class SealingSinkImpl final : public SealingSink {
 };
 
 // A key file holds the 32 raw key bytes, or 64 hex characters and an optional newline.
-Result<SecretBytes> ParseKey(std::string& text, const std::string& where) {
-  ScopeGuard wipe([&] { SecureWipe(std::span(reinterpret_cast<std::uint8_t*>(text.data()), text.size())); });
-  if (text.size() == 32) return SecretBytes(AsBytes(text));
-  std::string_view hex = text;
+Result<SecretBytes> ParseKey(SecretBytes text, const std::string& where) {
+  if (text.size() == 32) return text;
+  std::string_view hex(reinterpret_cast<const char*>(text.data()), text.size());
   if (hex.ends_with('\n')) hex.remove_suffix(1);
   if (IsLowerHex(hex, 64)) {
     auto bytes = HexDecode(hex);
@@ -170,8 +158,8 @@ Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, 
     return InvalidArgument("give exactly one of --key-file and --key-fd");
   }
   if (key_fd) {
-    SR_ASSIGN_OR_RETURN(std::string text, ReadFd(*key_fd, 4096));
-    return ParseKey(text, "key fd " + std::to_string(*key_fd));
+    SR_ASSIGN_OR_RETURN(SecretBytes text, ReadSecretFd(*key_fd, 4096));
+    return ParseKey(std::move(text), "key fd " + std::to_string(*key_fd));
   }
   struct stat st {};
   if (stat(key_file->c_str(), &st) != 0 && errno == ENOENT) {
@@ -187,8 +175,8 @@ Result<SecretBytes> LoadOrCreateKey(const std::optional<std::string>& key_file, 
     return PermissionDenied("key file " + *key_file + " has permissions " + mode +
                             ", so others can read or change it: refused (chmod 600 " + *key_file + ")");
   }
-  SR_ASSIGN_OR_RETURN(std::string text, ReadFile(*key_file, 4096));
-  return ParseKey(text, "key file " + *key_file);
+  SR_ASSIGN_OR_RETURN(SecretBytes text, ReadSecretFile(*key_file, 4096));
+  return ParseKey(std::move(text), "key file " + *key_file);
 }
 
 Result<SecretBytes> LoadOrCreateStoreKey(const std::string& store_dir,

@@ -1,8 +1,8 @@
 #include "shim/agent_client.h"
 
-#include "agent/server/ttrpc.h"
 #include "health.pb.h"
 #include "image.pb.h"
+#include "rpc/ttrpc.h"
 
 namespace sealroot::shim {
 namespace {
@@ -22,7 +22,7 @@ Result<Response> Parse(Result<std::string> bytes, std::string_view method) {
 
 Result<std::string> AgentClient::Call(std::string_view service, std::string_view method,
                                       const google::protobuf::Message& request) const {
-  SR_ASSIGN_OR_RETURN(auto client, agent::ttrpc::Client::Connect(address_));
+  SR_ASSIGN_OR_RETURN(auto client, rpc::ttrpc::Client::Connect(address_));
   // No deadline of our own: a pull or a wait lasts as long as it lasts; containerd bounds its calls.
   Result<std::string> reply =
       client->Call(service, method, request.SerializeAsString(), std::chrono::hours(24 * 365));

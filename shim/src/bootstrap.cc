@@ -12,14 +12,14 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent/server/ttrpc.h"
-#include "agent/server/ttrpc_service.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/interrupt.h"
 #include "base/log.h"
 #include "containerd_task.pb.h"
+#include "rpc/server.h"
+#include "rpc/ttrpc.h"
 #include "runtime_options.pb.h"
 #include "shim/config.h"
 #include "shim/pod.h"
@@ -35,8 +35,7 @@ using nlohmann::json;
 constexpr char kBundleRecord[] = "sealroot.json";  // what `delete` needs, written by `start`
 
 bool Alive(const std::string& socket) {
-  return agent::ttrpc::Dial(agent::ListenAddress{.kind = agent::ListenAddress::Kind::kUnix, .path = socket})
-      .ok();
+  return rpc::ttrpc::Dial(rpc::ListenAddress{.kind = rpc::ListenAddress::Kind::kUnix, .path = socket}).ok();
 }
 
 // The runtime options on stdin (a protobuf Any): a runtimeoptions.v1.Options names the config.
@@ -247,8 +246,8 @@ int ServeCommand(const ShimFlags& flags) {
     cv.notify_all();
   });
   TaskRouter router(service);
-  Result<std::unique_ptr<agent::TtrpcService>> server = agent::TtrpcService::Start(
-      agent::ListenAddress{.kind = agent::ListenAddress::Kind::kUnix, .path = flags.socket}, router);
+  Result<std::unique_ptr<rpc::TtrpcService>> server = rpc::TtrpcService::Start(
+      rpc::ListenAddress{.kind = rpc::ListenAddress::Kind::kUnix, .path = flags.socket}, router);
   if (!server.ok()) {
     SR_LOG(kError) << "listening on " << flags.socket << ": " << server.status().message();
     return 1;

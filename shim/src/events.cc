@@ -2,9 +2,9 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include "agent/server/ttrpc.h"
 #include "base/log.h"
 #include "containerd_events_service.pb.h"
+#include "rpc/ttrpc.h"
 
 namespace sealroot::shim {
 namespace {
@@ -46,7 +46,7 @@ void EventPublisher::Publish(std::string topic, const google::protobuf::Message&
 }
 
 void EventPublisher::Loop() {
-  std::unique_ptr<agent::ttrpc::Client> client;
+  std::unique_ptr<rpc::ttrpc::Client> client;
   while (true) {
     Item item;
     {
@@ -61,8 +61,8 @@ void EventPublisher::Loop() {
     for (int attempt = 0; attempt < kAttempts && !sent.ok(); ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(kRetryDelay);
       if (!client) {
-        agent::ListenAddress address{.kind = agent::ListenAddress::Kind::kUnix, .path = address_};
-        Result<std::unique_ptr<agent::ttrpc::Client>> connected = agent::ttrpc::Client::Connect(address);
+        rpc::ListenAddress address{.kind = rpc::ListenAddress::Kind::kUnix, .path = address_};
+        Result<std::unique_ptr<rpc::ttrpc::Client>> connected = rpc::ttrpc::Client::Connect(address);
         if (!connected.ok()) {
           sent = connected.status();
           continue;

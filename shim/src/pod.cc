@@ -89,7 +89,7 @@ PodPaths PodPathsFor(const ShimConfig& config, std::string_view ns, std::string_
 Pod::Pod(PodPaths paths, pid_t launcher_pid)
     : paths_(std::move(paths)),
       launcher_pid_(launcher_pid),
-      agent_(agent::ListenAddress{.kind = agent::ListenAddress::Kind::kUnix, .path = paths_.agent_socket}) {}
+      agent_(rpc::ListenAddress{.kind = rpc::ListenAddress::Kind::kUnix, .path = paths_.agent_socket}) {}
 
 Pod::~Pod() {
   (void)Stop();

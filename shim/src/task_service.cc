@@ -612,11 +612,11 @@ Result<Empty> TaskService::Checkpoint(const task::CheckpointTaskRequest&) {
 
 namespace {
 
-using Handler = std::function<agent::RpcReply(TaskService&, std::string_view)>;
+using Handler = std::function<rpc::RpcReply(TaskService&, std::string_view)>;
 
 template <typename Request, typename Response>
 Handler Unary(Result<Response> (TaskService::*method)(const Request&)) {
-  return [method](TaskService& service, std::string_view payload) -> agent::RpcReply {
+  return [method](TaskService& service, std::string_view payload) -> rpc::RpcReply {
     Request request;
     if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
       return {InvalidArgument("malformed request (not a " + std::string(Request::descriptor()->full_name()) +
@@ -650,8 +650,8 @@ const std::map<std::string, Handler, std::less<>>& Routes() {
 
 }  // namespace
 
-agent::RpcReply TaskRouter::Call(std::string_view service, std::string_view method,
-                                 std::string_view payload) const {
+rpc::RpcReply TaskRouter::Call(std::string_view service, std::string_view method,
+                               std::string_view payload) const {
   if (service == "containerd.task.v2.Task") {
     auto it = Routes().find(method);
     if (it != Routes().end()) return it->second(service_, payload);

@@ -16,8 +16,10 @@ namespace sealroot::stub_enclave::internal {
 namespace {
 
 Status PreadExactly(int fd, void* out, std::size_t size, off_t offset, const char* what) {
-  ssize_t n = ::pread(fd, out, size, offset);
-  if (n != static_cast<ssize_t>(size)) return InvalidArgument(std::string("not a valid ELF file: ") + what);
+  if (!PreadFull(fd, std::span(static_cast<std::uint8_t*>(out), size), static_cast<std::uint64_t>(offset))
+           .ok()) {
+    return InvalidArgument(std::string("not a valid ELF file: ") + what);
+  }
   return OkStatus();
 }
 

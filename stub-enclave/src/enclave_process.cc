@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "base/file.h"
+#include "base/socket.h"
 #include "boot/spec/exec.h"
 #include "local-attest/channel.h"
 #include "stub-enclave/app_enclave.h"
@@ -53,23 +54,6 @@ Status WriteWithoutSigpipe(int fd, std::string_view data) {
   return written;
 }
 
-Result<UniqueFd> Connect(const std::string& path, std::chrono::steady_clock::time_point deadline) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return InvalidArgument("socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  while (true) {
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return ErrnoStatus("socket", errno);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
-    // The boot opens the socket once the container runs, which may be a moment after StartContainer.
-    if ((errno != ENOENT && errno != ECONNREFUSED) || std::chrono::steady_clock::now() > deadline) {
-      return ErrnoStatus("connecting to the boot's exec socket " + path, errno);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
 Status SendStdio(int conn, const std::array<UniqueFd, 3>& fds) {
   char byte = 's';
   iovec iov{&byte, 1};
@@ -94,7 +78,10 @@ Status SendStdio(int conn, const std::array<UniqueFd, 3>& fds) {
 // Connects to the exec socket and sends `request`, authenticated with the container's exec key.
 Result<UniqueFd> ConnectAndSend(const std::string& socket_path, const SecretBytes& key,
                                 std::string_view request, local_attest::Deadline deadline) {
-  SR_ASSIGN_OR_RETURN(UniqueFd conn, Connect(socket_path, deadline));
+  // The boot opens the socket once the container runs, which may be a moment after StartContainer.
+  Result<UniqueFd> connected = ConnectUnix(socket_path, deadline);
+  if (!connected.ok()) return std::move(connected).status().WithContext("the boot's exec socket");
+  UniqueFd conn = std::move(*connected);
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> challenge,
                       local_attest::ReadFrame(conn.get(), boot::kExecMaxFrame, deadline));
   Sha256Digest mac = boot::ExecRequestMac(key, challenge, request);

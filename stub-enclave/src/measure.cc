@@ -79,8 +79,9 @@ Result<std::uint64_t> AddFile(MrEnclaveBuilder& b, int fd, std::uint64_t size, s
   std::vector<std::uint8_t> buffer(kRead);
   for (std::uint64_t done = 0; done < size;) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kRead, size - done));
-    ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(done));
-    if (n != static_cast<ssize_t>(want)) return DataLoss(path + ": changed size while being measured");
+    if (!PreadFull(fd, std::span(buffer).first(want), done).ok()) {
+      return DataLoss(path + ": changed size while being measured");
+    }
     const std::size_t padded = (want + kPageSize - 1) / kPageSize * kPageSize;
     std::fill(buffer.begin() + static_cast<std::ptrdiff_t>(want),
               buffer.begin() + static_cast<std::ptrdiff_t>(padded), 0);

@@ -7,15 +7,17 @@
 #include <thread>
 
 #include "agent/server/agent.h"
-#include "agent/server/ttrpc.h"
 #include "base/file.h"
 #include "health.pb.h"
+#include "rpc/ttrpc.h"
 #include "tests/agent/fakes.h"
 #include "tests/agent/ttrpc_harness.h"
 #include "ttrpc.pb.h"
 
 namespace sealroot::agent {
 namespace {
+
+namespace ttrpc = rpc::ttrpc;
 
 using namespace std::chrono_literals;
 

@@ -7,15 +7,17 @@
 
 #include "agent.pb.h"
 #include "agent/server/agent.h"
-#include "agent/server/ttrpc.h"
 #include "health.pb.h"
 #include "image.pb.h"
+#include "rpc/ttrpc.h"
 #include "tests/agent/fakes.h"
 #include "tests/agent/ttrpc_harness.h"
 #include "ttrpc.pb.h"
 
 namespace sealroot::agent {
 namespace {
+
+namespace ttrpc = rpc::ttrpc;
 
 using namespace std::chrono_literals;
 

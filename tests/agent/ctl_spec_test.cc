@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/server/agent.h"
-#include "agent/server/oci_spec.h"
 #include "agent/server/workload_policy.h"
+#include "agent/spec/oci_spec.h"
 #include "base/file.h"
 #include "oci.pb.h"
 #include "tests/agent/fakes.h"

@@ -1,7 +1,7 @@
 // grpc.Spec <-> OCI config.json: every declared field under its OCI name, runc's `runc spec`
 // defaults for a minimal spec (checked against Debian's runc itself), strict refusal of what
 // grpc.Spec cannot carry, and the checks that keep the agent's API out of a container's reach.
-#include "agent/server/oci_spec.h"
+#include "agent/spec/oci_spec.h"
 
 #include <gtest/gtest.h>
 

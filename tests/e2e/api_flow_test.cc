@@ -23,12 +23,12 @@
 #include "agent.pb.h"
 #include "agent/server/agent.h"
 #include "agent/server/config.h"
-#include "agent/server/ttrpc.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "health.pb.h"
 #include "image.pb.h"
+#include "rpc/ttrpc.h"
 #include "stub-enclave/launcher.h"
 #include "stub-enclave/measure.h"
 #include "stub-enclave/sigstruct.h"
@@ -38,6 +38,8 @@
 
 namespace sealroot::agent {
 namespace {
+
+namespace ttrpc = rpc::ttrpc;
 
 using namespace std::chrono_literals;
 using nlohmann::json;

@@ -17,7 +17,7 @@
 namespace sealroot::testing {
 namespace {
 
-class FdSource : public fusefs::ContentSource {
+class FdSource : public Reader {
  public:
   explicit FdSource(UniqueFd fd) : fd_(std::move(fd)) {}
   Result<std::size_t> Read(std::span<std::uint8_t> out) override {

@@ -18,7 +18,7 @@
 
 namespace sealroot::fusefs::testing {
 
-class StringSource : public ContentSource {
+class StringSource : public Reader {
  public:
   explicit StringSource(std::string data) : data_(std::move(data)) {}
   Result<std::size_t> Read(std::span<std::uint8_t> out) override {

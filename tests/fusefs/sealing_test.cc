@@ -23,7 +23,7 @@ namespace {
 
 using sealroot::testing::TempDir;
 
-class StringReader final : public image::Reader {
+class StringReader final : public Reader {
  public:
   explicit StringReader(std::string data) : data_(std::move(data)) {}
   Result<std::size_t> Read(std::span<std::uint8_t> out) override {

@@ -19,9 +19,9 @@
 #include <span>
 #include <string>
 
-#include "agent/server/dispatcher.h"
-#include "agent/server/ttrpc.h"
-#include "agent/server/ttrpc_service.h"
+#include "rpc/handler.h"
+#include "rpc/server.h"
+#include "rpc/ttrpc.h"
 #include "base/fd.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "ttrpc.pb.h"
@@ -29,11 +29,11 @@
 namespace {
 
 using namespace sealroot;
-using agent::ListenAddress;
-using agent::RpcHandler;
-using agent::RpcReply;
-using agent::TtrpcService;
-namespace wire = sealroot::agent::ttrpc;
+using rpc::ListenAddress;
+using rpc::RpcHandler;
+using rpc::RpcReply;
+using rpc::TtrpcService;
+namespace wire = sealroot::rpc::ttrpc;
 
 class EchoHandler final : public RpcHandler {
  public:

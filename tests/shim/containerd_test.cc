@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent/server/ttrpc.h"
+#include "rpc/ttrpc.h"
 #include "base/file.h"
 #include "containerd_task.pb.h"
 #include "tests/shim/containerd_fixture.h"
@@ -117,7 +117,7 @@ TEST_F(ShimTest, TaskMetricsShowTheCgroupAndUpdateChangesIt) {
   ASSERT_TRUE(address.ok()) << address.status().ToString();
   auto listen = agent::ListenAddress::Parse(*address);
   ASSERT_TRUE(listen.ok()) << *address;
-  auto client = agent::ttrpc::Client::Connect(*listen);
+  auto client = rpc::ttrpc::Client::Connect(*listen);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   containerd::task::v2::UpdateTaskRequest update;
   update.set_id("measured");

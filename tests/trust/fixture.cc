@@ -131,7 +131,7 @@ LayoutImage ReadLayout(const std::string& dir, const std::string& tag) {
 }
 
 namespace {
-class StringReader final : public image::Reader {
+class StringReader final : public Reader {
  public:
   StringReader(std::string data, std::size_t piece) : data_(std::move(data)), piece_(piece) {}
   Result<std::size_t> Read(std::span<std::uint8_t> out) override {
@@ -148,11 +148,11 @@ class StringReader final : public image::Reader {
 };
 }  // namespace
 
-std::unique_ptr<image::Reader> BytesReader(std::string data, std::size_t piece) {
+std::unique_ptr<Reader> BytesReader(std::string data, std::size_t piece) {
   return std::make_unique<StringReader>(std::move(data), piece);
 }
 
-Result<std::string> ReadAll(image::Reader& reader) {
+Result<std::string> ReadAll(Reader& reader) {
   std::string out;
   std::vector<std::uint8_t> buf(65536);
   for (;;) {
@@ -168,7 +168,7 @@ Result<image::ManifestBytes> FakeSource::GetManifest(std::string_view tag_or_dig
   return it->second;
 }
 
-Result<std::unique_ptr<image::Reader>> FakeSource::OpenBlob(const image::Descriptor& descriptor) {
+Result<std::unique_ptr<Reader>> FakeSource::OpenBlob(const image::Descriptor& descriptor) {
   auto it = blobs_.find(descriptor.digest.str());
   if (it == blobs_.end()) return NotFound("blob " + descriptor.digest.str() + " not found");
   return BytesReader(it->second);

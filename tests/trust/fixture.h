@@ -42,9 +42,9 @@ LayoutImage ReadLayout(const std::string& dir, const std::string& tag = "t");
 image::Descriptor ParseDescriptor(const nlohmann::json& j);
 
 // A Reader over bytes in memory, optionally returning them in small pieces.
-std::unique_ptr<image::Reader> BytesReader(std::string data, std::size_t piece = 1 << 16);
+std::unique_ptr<Reader> BytesReader(std::string data, std::size_t piece = 1 << 16);
 // Reads a reader to its end; the error if it fails.
-Result<std::string> ReadAll(image::Reader& reader);
+Result<std::string> ReadAll(Reader& reader);
 std::string ReadFileOrDie(const std::string& path);
 
 // An ImageSource over fixed manifests (by tag or digest) and blobs (by digest).
@@ -53,7 +53,7 @@ class FakeSource final : public image::ImageSource {
   explicit FakeSource(image::Reference ref) : ref_(std::move(ref)) {}
   const image::Reference& reference() const override { return ref_; }
   Result<image::ManifestBytes> GetManifest(std::string_view tag_or_digest) override;
-  Result<std::unique_ptr<image::Reader>> OpenBlob(const image::Descriptor& descriptor) override;
+  Result<std::unique_ptr<Reader>> OpenBlob(const image::Descriptor& descriptor) override;
 
   // Adds a manifest under `tag` (and its digest); returns the ManifestBytes.
   image::ManifestBytes AddManifest(const std::string& tag, std::string bytes);

@@ -5,21 +5,21 @@
 
 #include <chrono>
 
-#include "agent/server/ttrpc.h"
+#include "rpc/ttrpc.h"
 
 namespace sealroot::tool {
 namespace {
 
 class TtrpcAgentClient final : public AgentClient {
  public:
-  explicit TtrpcAgentClient(std::unique_ptr<agent::ttrpc::Client> client) : client_(std::move(client)) {}
+  explicit TtrpcAgentClient(std::unique_ptr<rpc::ttrpc::Client> client) : client_(std::move(client)) {}
   Result<std::string> Call(std::string_view service, std::string_view method,
                            std::string_view payload) override {
     return client_->Call(service, method, payload);
   }
 
  private:
-  std::unique_ptr<agent::ttrpc::Client> client_;
+  std::unique_ptr<rpc::ttrpc::Client> client_;
 };
 
 class GrpcAgentClient final : public AgentClient {
@@ -71,7 +71,7 @@ Result<std::unique_ptr<AgentClient>> ConnectAgent(const AgentEndpoint& endpoint)
     return std::unique_ptr<AgentClient>(std::make_unique<GrpcAgentClient>(std::move(channel)));
   }
   SR_ASSIGN_OR_RETURN(agent::ListenAddress address, agent::ListenAddress::Parse(endpoint.address));
-  SR_ASSIGN_OR_RETURN(std::unique_ptr<agent::ttrpc::Client> client, agent::ttrpc::Client::Connect(address));
+  SR_ASSIGN_OR_RETURN(std::unique_ptr<rpc::ttrpc::Client> client, rpc::ttrpc::Client::Connect(address));
   return std::unique_ptr<AgentClient>(std::make_unique<TtrpcAgentClient>(std::move(client)));
 }
 

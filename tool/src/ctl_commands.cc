@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent.pb.h"
-#include "agent/server/oci_spec.h"
+#include "agent/spec/oci_spec.h"
 #include "agent/server/service.h"
 #include "base/cli.h"
 #include "base/crypto.h"
@@ -30,6 +30,7 @@ namespace sealroot::tool {
 namespace {
 
 using nlohmann::json;
+using rpc::ListenAddress;
 
 constexpr char kDefaultAddress[] = "unix:///run/sealroot/agent.sock";
 constexpr char kAgentService[] = "grpc.AgentService";

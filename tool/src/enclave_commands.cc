@@ -219,9 +219,9 @@ int Sign(Args args) {
         params.isv_prod_id = static_cast<std::uint16_t>(prod);
         params.isv_svn = static_cast<std::uint16_t>(svn);
         params.debug = p.Bool("debug");
-        SR_ASSIGN_OR_RETURN(std::string pem, ReadFile(*p.Get("key"), 64 * 1024));
-        Result<EvpPkeyPtr> key = stub_enclave::ParseSigningKey(pem);
-        SecureWipe({reinterpret_cast<std::uint8_t*>(pem.data()), pem.size()});
+        SR_ASSIGN_OR_RETURN(SecretBytes pem, ReadSecretFile(*p.Get("key"), 64 * 1024));
+        Result<EvpPkeyPtr> key =
+            stub_enclave::ParseSigningKey({reinterpret_cast<const char*>(pem.data()), pem.size()});
         if (!key.ok()) return std::move(key).status().WithContext(*p.Get("key"));
         SR_ASSIGN_OR_RETURN(std::string manifest, ManifestFrom(p));
         SR_ASSIGN_OR_RETURN(auto image,

@@ -21,6 +21,7 @@
 #include "base/file.h"
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "base/socket.h"
 #include "fusefs/fuse_mount.h"
 #include "fusefs/sealed_tree.h"
 #include "fusefs/store.h"
@@ -79,48 +80,34 @@ Result<Opened> OpenRoot(const ArgParser& p, const std::string& store_dir) {
 // until it exits, after saving the upper; `umount` connects before unmounting and waits for the
 // socket to go away. The parent directory is resolved, never the mount itself (a dead FUSE
 // mount cannot be stat'ed).
-struct MountSocket {
-  sockaddr_un addr{};
-  socklen_t len = 0;
-};
-
-Result<MountSocket> MountSocketFor(const std::string& mountpoint) {
+// The abstract socket name ("@...", base/socket.h) of a mountpoint.
+Result<std::string> MountSocketFor(const std::string& mountpoint) {
   std::error_code ec;
   std::filesystem::path path = std::filesystem::absolute(mountpoint, ec);
   if (!ec) path = std::filesystem::canonical(path.parent_path(), ec) / path.filename();
   if (ec) return ErrnoStatus("resolving " + mountpoint, ec.value());
-  std::string name = "sealroot-mount-" + HexEncode(Sha256Of(path.string())).substr(0, 32);
-  MountSocket s;
-  s.addr.sun_family = AF_UNIX;
-  std::memcpy(s.addr.sun_path + 1, name.data(), name.size());  // sun_path[0] == 0: abstract
-  s.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  return s;
+  return "@sealroot-mount-" + HexEncode(Sha256Of(path.string())).substr(0, 32);
 }
 
 // The socket stays open for the rest of the process (the kernel closes it at exit), so `umount`
 // returns once the mount's process has exited. Best effort: without it the mount works, only
 // `umount` cannot wait for the upper's save.
 void HoldMountSocket(const std::string& mountpoint) {
-  auto where = MountSocketFor(mountpoint);
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!where.ok() || !fd ||
-      bind(fd.get(), reinterpret_cast<const sockaddr*>(&where->addr), where->len) != 0 ||
-      listen(fd.get(), 64) != 0) {
+  Result<std::string> name = MountSocketFor(mountpoint);
+  Result<UniqueFd> fd = name.ok() ? ListenUnix(*name, 64) : Result<UniqueFd>(name.status());
+  if (!fd.ok()) {
     SR_LOG(kWarning) << "umount of " << mountpoint << " will not wait for this mount's upper to be saved";
     return;
   }
-  (void)fd.Release();  // inherited by the daemon
+  (void)fd->Release();  // inherited by the daemon
 }
 
 // Connects to the mount's socket (none: a mount not served by `sealroot mount`).
 UniqueFd ConnectMountSocket(const std::string& mountpoint) {
-  auto where = MountSocketFor(mountpoint);
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!where.ok() || !fd ||
-      connect(fd.get(), reinterpret_cast<const sockaddr*>(&where->addr), where->len) != 0) {
-    return {};
-  }
-  return fd;
+  Result<std::string> name = MountSocketFor(mountpoint);
+  if (!name.ok()) return {};
+  Result<UniqueFd> fd = ConnectUnix(*name);
+  return fd.ok() ? std::move(*fd) : UniqueFd();
 }
 
 // Returns once the serving process has closed its socket (it exited); kCancelled on Ctrl-C.

@@ -4,7 +4,6 @@
 
 #include "agent/server/dispatcher.h"
 #include "agent/server/src/boot_runtime.h"
-#include "agent/server/src/executor.h"
 #include "agent/server/src/key_broker.h"
 #include "agent/server/src/servers.h"
 #include "base/interrupt.h"
@@ -82,7 +81,7 @@ Result<std::unique_ptr<Agent>> Agent::Start(const AgentConfig& config, ServiceDe
   });
   for (const ListenAddress& address : impl->config.ttrpc) {
     Result<std::unique_ptr<Server>> server =
-        ServeTtrpc(address, *impl->dispatcher, impl->config.limits, impl->executor, impl->blocking);
+        rpc::ServeTtrpc(address, *impl->dispatcher, impl->config.limits, impl->executor, impl->blocking);
     if (!server.ok()) return std::move(server).status().WithContext("ttrpc on " + address.ToString());
     impl->servers.push_back(std::move(*server));
   }

@@ -7,9 +7,9 @@
 #include <map>
 #include <thread>
 
-#include "agent/server/oci_spec.h"
 #include "agent/server/src/private_dir.h"
 #include "agent/server/src/validate.h"
+#include "agent/spec/oci_spec.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"

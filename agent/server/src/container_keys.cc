@@ -59,14 +59,14 @@ SecretBytes DeriveContainerKey(const SecretBytes& secret, std::string_view label
 }
 
 Result<std::unique_ptr<ContainerKeyring>> ContainerKeyring::Load(const StateSealer& sealer,
-                                                                 std::string state_dir) {
+                                                                 std::string state_dir, Env& env) {
   std::string path = JoinPath(state_dir, kFileName);
   Result<std::string> sealed = ReadFile(path);
   if (!sealed.ok()) {
     if (sealed.status().code() != Code::kNotFound)
       return std::move(sealed).status().WithContext("reading " + path);
     auto keyring = std::unique_ptr<ContainerKeyring>(
-        new ContainerKeyring(sealer, std::move(path), SecretBytes::Random(kSecretSize), {}));
+        new ContainerKeyring(sealer, env, std::move(path), SecretBytes::Random(kSecretSize), {}));
     MutexLock lock(keyring->mu_);
     SR_RETURN_IF_ERROR(keyring->Save());
     return keyring;
@@ -86,7 +86,7 @@ Result<std::unique_ptr<ContainerKeyring>> ContainerKeyring::Load(const StateSeal
     SecureWipe(*secret);
     SR_ASSIGN_OR_RETURN(auto containers, ParseContainers(doc.at("containers")));
     return std::unique_ptr<ContainerKeyring>(
-        new ContainerKeyring(sealer, std::move(path), std::move(key), std::move(containers)));
+        new ContainerKeyring(sealer, env, std::move(path), std::move(key), std::move(containers)));
   } catch (const json::exception& e) {
     return DataLoss(path + ": " + e.what());
   }
@@ -105,7 +105,7 @@ Status ContainerKeyring::Save() const {
   Result<std::vector<std::uint8_t>> sealed = sealer_.Seal(AsBytes(text));
   WipeString(text);
   if (!sealed.ok()) return std::move(sealed).status().WithContext("sealing " + path_);
-  return WriteFileAtomic(path_, *sealed, 0600);
+  return WriteFileAtomic(env_, path_, *sealed, 0600);
 }
 
 Status ContainerKeyring::Register(const std::string& container_id) {

@@ -22,6 +22,7 @@
 
 #include "agent/server/state_sealer.h"
 #include "base/crypto.h"
+#include "base/env.h"
 #include "base/secret.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
@@ -38,8 +39,11 @@ struct ContainerSecrets {
 
 class ContainerKeyring {
  public:
-  // Reads <state_dir>/containers.sealed; creates the secret (and the file) on first use.
-  static Result<std::unique_ptr<ContainerKeyring>> Load(const StateSealer& sealer, std::string state_dir);
+  // Reads <state_dir>/containers.sealed; creates the secret (and the file) on first use. Every
+  // save goes through `env`; a change whose save fails is undone, and the file keeps the last
+  // saved document whole.
+  static Result<std::unique_ptr<ContainerKeyring>> Load(const StateSealer& sealer, std::string state_dir,
+                                                        Env& env = Env::Default());
 
   // A new incarnation of `container_id`: new keys, a fresh upper expected.
   Status Register(const std::string& container_id) SR_EXCLUDES(mu_);
@@ -57,15 +61,17 @@ class ContainerKeyring {
   };
 
  private:
-  ContainerKeyring(const StateSealer& sealer, std::string path, SecretBytes secret,
+  ContainerKeyring(const StateSealer& sealer, Env& env, std::string path, SecretBytes secret,
                    std::map<std::string, Entry> containers)
       : sealer_(sealer),
+        env_(env),
         path_(std::move(path)),
         secret_(std::move(secret)),
         containers_(std::move(containers)) {}
   Status Save() const SR_REQUIRES(mu_);
 
   const StateSealer& sealer_;
+  Env& env_;
   const std::string path_;
   const SecretBytes secret_;
   mutable Mutex mu_;

@@ -1,5 +1,6 @@
 #include "agent/server/dispatcher.h"
 
+#include <algorithm>
 #include <array>
 #include <functional>
 
@@ -93,14 +94,16 @@ RpcReply RpcDispatcher::Call(std::string_view service, std::string_view method,
   return {Unimplemented("unknown method " + name.substr(0, 200)), {}};
 }
 
-Result<std::pair<std::string, std::string>> SplitMethodPath(std::string_view path) {
-  if (!path.starts_with('/')) return InvalidArgument("bad method path");
-  path.remove_prefix(1);
-  std::size_t slash = path.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == path.size()) {
-    return InvalidArgument("bad method path");
-  }
-  return std::make_pair(std::string(path.substr(0, slash)), std::string(path.substr(slash + 1)));
+bool RpcDispatcher::IsBlocking(std::string_view service, std::string_view method) const {
+  // Calls that wait for a process, a stream, a pull or an app enclave's attestation.
+  static constexpr std::array<std::string_view, 7> kBlockingAgentMethods = {
+      "WaitProcess",     "ReadStdout",     "ReadStderr",  "WriteStdin",
+      "CreateContainer", "StartContainer", "ExecProcess",
+  };
+  if (service == "grpc.Image") return method == "PullImage";
+  return service == "grpc.AgentService" &&
+         std::find(kBlockingAgentMethods.begin(), kBlockingAgentMethods.end(), method) !=
+             kBlockingAgentMethods.end();
 }
 
 }  // namespace sealroot::agent

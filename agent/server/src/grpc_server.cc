@@ -6,9 +6,10 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
-#include "agent/server/src/call_context.h"
 #include "agent/server/src/servers.h"
 #include "base/log.h"
+#include "base/socket.h"
+#include "rpc/call_context.h"
 
 namespace sealroot::agent {
 namespace {
@@ -26,15 +27,15 @@ class UnaryReactor final : public ::grpc::ServerGenericBidiReactor {
       Finish(::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
       return;
     }
-    Result<std::pair<std::string, std::string>> names = SplitMethodPath(context_->method());
+    Result<std::pair<std::string, std::string>> names = rpc::SplitMethodPath(context_->method());
     if (!names.ok()) {
       Finish(::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "bad method path"));
       return;
     }
-    if (BlockingCallLimit::IsBlocking(names->first, names->second)) {
+    if (dispatcher_.IsBlocking(names->first, names->second)) {
       slot_ = blocking_.TryAcquire(nullptr);
       if (!slot_) {
-        Finish(::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, kTooManyBlockingCalls));
+        Finish(::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED, rpc::kTooManyBlockingCalls));
         return;
       }
     }
@@ -58,7 +59,7 @@ class UnaryReactor final : public ::grpc::ServerGenericBidiReactor {
     }
     RpcReply reply;
     {
-      CallScope call(cancelled_);
+      rpc::CallScope call(cancelled_);
       reply = dispatcher_.Call(service, method, payload);
     }
     if (!reply.status.ok()) {
@@ -118,7 +119,7 @@ Result<std::unique_ptr<Server>> ServeGrpc(const std::vector<ListenAddress>& addr
   ::grpc::ServerBuilder builder;
   for (const ListenAddress& address : addresses) {
     if (address.kind != ListenAddress::Kind::kUnix) return InvalidArgument("gRPC serves unix sockets only");
-    SR_RETURN_IF_ERROR(PrepareSocketPath(address.path));
+    SR_RETURN_IF_ERROR(PrepareUnixSocketPath(address.path));
     builder.AddListeningPort("unix:" + address.path, ::grpc::InsecureServerCredentials());
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_message_size));

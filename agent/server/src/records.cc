@@ -111,7 +111,7 @@ std::string_view ContainerStateName(ContainerState state) {
   return "unknown";
 }
 
-Status SaveState(const AgentState& state, const StateSealer& sealer, const std::string& state_dir) {
+Status SaveState(const AgentState& state, const StateSealer& sealer, const std::string& state_dir, Env& env) {
   json doc = {{"version", kStateVersion}, {"images", json::array()}, {"containers", json::array()}};
   for (const auto& [name, image] : state.images) doc["images"].push_back(ImageToJson(image));
   for (const auto& [id, c] : state.containers) {
@@ -125,7 +125,7 @@ Status SaveState(const AgentState& state, const StateSealer& sealer, const std::
   WipeString(text);
   for (json& image : doc["images"]) WipeString(image["key"].get_ref<std::string&>());
   if (!sealed.ok()) return std::move(sealed).status().WithContext("sealing agent state");
-  return WriteFileAtomic(JoinPath(state_dir, kStateFileName), *sealed, 0600);
+  return WriteFileAtomic(env, JoinPath(state_dir, kStateFileName), *sealed, 0600);
 }
 
 Result<AgentState> LoadState(const StateSealer& sealer, const std::string& state_dir) {

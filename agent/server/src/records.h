@@ -13,6 +13,7 @@
 #include "agent/server/runtime.h"
 #include "agent/server/state_sealer.h"
 #include "agent/server/workload_policy.h"
+#include "base/env.h"
 #include "base/secret.h"
 #include "base/status.h"
 #include "fusefs/types.h"
@@ -55,8 +56,10 @@ struct AgentState {
 
 inline constexpr char kStateFileName[] = "state.sealed";
 
-// Seals `state` and writes it to <state_dir>/state.sealed atomically (mode 0600).
-Status SaveState(const AgentState& state, const StateSealer& sealer, const std::string& state_dir);
+// Seals `state` and writes it to <state_dir>/state.sealed atomically (mode 0600) through `env`.
+// On failure the file holds the previous state, whole.
+Status SaveState(const AgentState& state, const StateSealer& sealer, const std::string& state_dir,
+                 Env& env = Env::Default());
 // Reads it back; an absent file is an empty state. kDataLoss if it was not sealed by `sealer`.
 Result<AgentState> LoadState(const StateSealer& sealer, const std::string& state_dir);
 

@@ -3,7 +3,7 @@
 
 #include <csignal>
 
-#include "agent/server/oci_spec.h"
+#include "agent/spec/oci_spec.h"
 #include "agent/server/src/private_dir.h"
 #include "agent/server/src/reachability.h"
 #include "agent/server/src/validate.h"
@@ -20,7 +20,7 @@ constexpr std::size_t kMaxReadSize = 1u << 20;
 }  // namespace
 
 Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& config, ServiceDeps deps) {
-  if (!deps.puller || !deps.runtime || !deps.sealer)
+  if (!deps.puller || !deps.runtime || !deps.sealer || !deps.env)
     return InvalidArgument("agent service: missing dependency");
   if (!deps.workload_policy) {
     deps.workload_policy = [policy = std::make_shared<const WorkloadPolicy>(config.workload)] {
@@ -34,7 +34,7 @@ Result<std::unique_ptr<AgentService>> AgentService::Create(const AgentConfig& co
   SR_LOG(kInfo) << "agent state: " << state.images.size() << " images, " << state.containers.size()
                 << " containers";
   SR_ASSIGN_OR_RETURN(std::unique_ptr<ContainerKeyring> keyring,
-                      ContainerKeyring::Load(*deps.sealer, config.state_dir));
+                      ContainerKeyring::Load(*deps.sealer, config.state_dir, *deps.env));
   auto service =
       std::make_unique<AgentServiceImpl>(config, std::move(deps), std::move(state), std::move(keyring));
   SR_RETURN_IF_ERROR(service->RemoveOrphanStores());
@@ -65,7 +65,7 @@ std::string AgentServiceImpl::UpperPath(const std::string& container_id) const {
 }
 
 Status AgentServiceImpl::Persist() {
-  return SaveState(state_, *deps_.sealer, config_.state_dir);
+  return SaveState(state_, *deps_.sealer, config_.state_dir, *deps_.env);
 }
 
 Status AgentServiceImpl::SaveOrRollBack(const std::function<void()>& roll_back, std::string_view context) {

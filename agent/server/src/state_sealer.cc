@@ -156,10 +156,9 @@ class TeeSealer final : public Sealer {
 
 // The development key file: created with a random key (0600) when absent.
 Result<SecretBytes> LoadOrCreateKeyFile(const std::string& path) {
-  Result<std::string> existing = ReadFile(path, 1024);
+  Result<SecretBytes> existing = ReadSecretFile(path, 1024);
   if (existing.ok()) {
-    SecretBytes key(AsBytes(*existing));
-    SecureWipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(existing->data()), existing->size()));
+    SecretBytes key = std::move(*existing);
     if (key.size() != kKeySize)
       return InvalidArgument("state seal key file " + path + " must hold exactly 32 bytes");
     return key;

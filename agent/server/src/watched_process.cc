@@ -7,8 +7,8 @@
 #include <optional>
 #include <thread>
 
-#include "agent/server/src/call_context.h"
 #include "base/thread_annotations.h"
+#include "rpc/call_context.h"
 
 namespace sealroot::agent {
 namespace {
@@ -33,7 +33,7 @@ class OutputPump {
     MutexLock lock(mu_);
     if (!thread_.joinable() && !stopping_) thread_ = std::thread([this] { Run(); });
     while (buffer_.empty() && !eof_ && !error_) {
-      if (CallCancelled()) return Cancelled("read: the client went away");
+      if (rpc::CallCancelled()) return Cancelled("read: the client went away");
       cv_.wait_for(mu_, kCancelPoll);
     }
     if (buffer_.empty()) {
@@ -122,7 +122,7 @@ class WatchedProcess final : public Process {
   Result<std::int32_t> Wait() override {
     MutexLock lock(mu_);
     while (!status_) {
-      if (CallCancelled()) return Cancelled("WaitProcess: the client went away");
+      if (rpc::CallCancelled()) return Cancelled("WaitProcess: the client went away");
       cv_.wait_for(mu_, kCancelPoll);
     }
     return *status_;

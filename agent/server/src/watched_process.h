@@ -3,7 +3,7 @@
 // knows an exit no one waited for), and one per output stream reads ahead into a bounded buffer
 // (1 MiB), started by the first call that needs it; every Wait,
 // ReadStdout and ReadStderr waits on those and gives up with kCancelled once its call is
-// cancelled (call_context.h), which frees its request thread and its blocking-call slot. Any
+// cancelled (rpc/call_context.h), which frees its request thread and its blocking-call slot. Any
 // number of WaitProcess calls for one process cost one thread. WriteStdin and CloseStdin go
 // straight through. Destroying it kills a process still running (as a removed container's
 // processes are) and joins its threads.

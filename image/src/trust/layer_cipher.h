@@ -12,9 +12,9 @@
 #include <string>
 
 #include "base/crypto.h"
+#include "base/reader.h"
 #include "base/secret.h"
 #include "image/digest.h"
-#include "image/reader.h"
 
 namespace sealroot::image::trust {
 

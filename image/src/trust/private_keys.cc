@@ -54,18 +54,16 @@ Result<std::vector<PrivateKey>> LoadPrivateKeys(const std::vector<std::string>& 
                                                 const std::string& passphrase_file) {
   SecretBytes file_passphrase;
   if (!passphrase_file.empty()) {
-    SR_ASSIGN_OR_RETURN(std::string text, ReadFile(passphrase_file, 4096));
-    file_passphrase = TrimNewline(SecretBytes(AsBytes(text)));
-    SecureWipe({reinterpret_cast<std::uint8_t*>(text.data()), text.size()});
+    SR_ASSIGN_OR_RETURN(SecretBytes text, ReadSecretFile(passphrase_file, 4096));
+    file_passphrase = TrimNewline(std::move(text));
   }
   std::vector<PrivateKey> keys;
   for (const std::string& spec : specs) {
     KeySpec parsed = ParseKeySpec(spec);
-    Result<std::string> data = ReadFile(parsed.path, 1 << 20);
+    Result<SecretBytes> data = ReadSecretFile(parsed.path, 1 << 20);
     if (!data.ok()) return std::move(data).status().WithContext("reading decryption key " + parsed.path);
     const SecretBytes& pass = parsed.passphrase.empty() ? file_passphrase : parsed.passphrase;
-    Result<EvpPkeyPtr> key = ParsePrivateKey(AsBytes(*data), pass, "decryption key " + parsed.path);
-    SecureWipe({reinterpret_cast<std::uint8_t*>(data->data()), data->size()});
+    Result<EvpPkeyPtr> key = ParsePrivateKey(data->span(), pass, "decryption key " + parsed.path);
     if (!key.ok()) return std::move(key).status();
     keys.push_back({parsed.path, std::move(key).value()});
   }

@@ -1,7 +1,7 @@
 // grpc.Spec -> OCI config.json (the boot spec the agent writes). proto3 cannot tell a zero or an
 // empty value from an absent one, so zero numbers, empty strings and empty lists are left out,
 // as the OCI Go types' `omitempty` does; message fields keep their presence.
-#include "agent/server/oci_spec.h"
+#include "agent/spec/oci_spec.h"
 
 namespace sealroot::agent {
 namespace {

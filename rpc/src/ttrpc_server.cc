@@ -1,6 +1,5 @@
-// The ttrpc server: one accept thread, one reader thread per connection, handlers on the
-// Executor, responses written under a per-connection lock (calls on one connection may complete
-// out of order; the stream id pairs them up, as in containerd/ttrpc).
+// The ttrpc server (rpc/server.h): one accept thread, one reader thread per connection,
+// handlers on the Executor, responses written under a per-connection lock.
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -8,27 +7,24 @@
 #include <list>
 #include <thread>
 
-#include "agent/server/src/call_context.h"
-#include "agent/server/src/servers.h"
-#include "agent/server/ttrpc.h"
 #include "base/log.h"
+#include "base/socket.h"
 #include "base/thread_annotations.h"
+#include "rpc/call_context.h"
+#include "rpc/server.h"
+#include "rpc/ttrpc.h"
 #include "ttrpc.pb.h"
 
-namespace sealroot::agent {
+namespace sealroot::rpc {
 namespace {
 
 using ttrpc::FrameHeader;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(UniqueFd fd, const RpcHandler& dispatcher, const Limits& limits, Executor& executor,
+  Connection(UniqueFd fd, const RpcHandler& handler, const Limits& limits, Executor& executor,
              BlockingCallLimit& blocking)
-      : fd_(std::move(fd)),
-        dispatcher_(dispatcher),
-        limits_(limits),
-        executor_(executor),
-        blocking_(blocking) {}
+      : fd_(std::move(fd)), handler_(handler), limits_(limits), executor_(executor), blocking_(blocking) {}
 
   // Reads frames until EOF, a protocol error or Close().
   void Serve();
@@ -41,7 +37,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Status Discard(std::size_t length, std::chrono::steady_clock::time_point deadline);
 
   UniqueFd fd_;
-  const RpcHandler& dispatcher_;
+  const RpcHandler& handler_;
   const Limits& limits_;
   Executor& executor_;
   BlockingCallLimit& blocking_;
@@ -106,7 +102,7 @@ Status Connection::ServeOneFrame() {
     return OkStatus();
   }
   std::shared_ptr<BlockingCallLimit::Slot> slot;
-  if (BlockingCallLimit::IsBlocking(request->service(), request->method())) {
+  if (handler_.IsBlocking(request->service(), request->method())) {
     slot = blocking_.TryAcquire(blocking_in_flight_);
     if (!slot) {
       Reply(header.stream_id, ResourceExhausted(kTooManyBlockingCalls), {});
@@ -119,7 +115,7 @@ Status Connection::ServeOneFrame() {
     RpcReply reply;
     {
       CallScope call(self->gone_);
-      reply = self->dispatcher_.Call(request->service(), request->method(), request->payload());
+      reply = self->handler_.Call(request->service(), request->method(), request->payload());
     }
     self->Reply(stream, reply.status, std::move(reply.payload));
   });
@@ -160,13 +156,13 @@ void Connection::Reply(std::uint32_t stream, const Status& status, std::string p
 
 class TtrpcServer final : public Server {
  public:
-  TtrpcServer(UniqueFd listener, UniqueFd wake, const ListenAddress& address, const RpcHandler& dispatcher,
+  TtrpcServer(UniqueFd listener, UniqueFd wake, const ListenAddress& address, const RpcHandler& handler,
               const Limits& limits, Executor& executor, BlockingCallLimit& blocking)
       : listener_(std::move(listener)),
         wake_(std::move(wake)),
         name_(address.ToString()),
         socket_path_(address.kind == ListenAddress::Kind::kUnix ? address.path : ""),
-        dispatcher_(dispatcher),
+        handler_(handler),
         limits_(limits),
         executor_(executor),
         blocking_(blocking) {
@@ -199,7 +195,7 @@ class TtrpcServer final : public Server {
   UniqueFd wake_;
   const std::string name_;
   const std::string socket_path_;  // removed on Stop
-  const RpcHandler& dispatcher_;
+  const RpcHandler& handler_;
   const Limits& limits_;
   Executor& executor_;
   BlockingCallLimit& blocking_;
@@ -237,21 +233,26 @@ void TtrpcServer::AcceptLoop() {
       SR_LOG(kWarning) << "ttrpc " << name_ << ": connection limit reached, refusing a connection";
       continue;
     }
-    auto connection = std::make_shared<Connection>(std::move(fd), dispatcher_, limits_, executor_, blocking_);
+    auto connection = std::make_shared<Connection>(std::move(fd), handler_, limits_, executor_, blocking_);
     connections_.push_back({connection, std::thread([connection] { connection->Serve(); })});
   }
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcHandler& dispatcher,
+Result<std::unique_ptr<Server>> ServeTtrpc(const ListenAddress& address, const RpcHandler& handler,
                                            const Limits& limits, Executor& executor,
                                            BlockingCallLimit& blocking) {
-  SR_ASSIGN_OR_RETURN(UniqueFd listener, ListenOn(address));
+  UniqueFd listener;
+  if (address.kind == ListenAddress::Kind::kUnix) {
+    SR_ASSIGN_OR_RETURN(listener, ListenUnix(address.path));
+  } else {
+    SR_ASSIGN_OR_RETURN(listener, ListenTcp(address.host, address.port));
+  }
   UniqueFd wake(eventfd(0, EFD_CLOEXEC));
   if (!wake) return ErrnoStatus("eventfd", errno);
   return std::unique_ptr<Server>(std::make_unique<TtrpcServer>(std::move(listener), std::move(wake), address,
-                                                               dispatcher, limits, executor, blocking));
+                                                               handler, limits, executor, blocking));
 }
 
-}  // namespace sealroot::agent
+}  // namespace sealroot::rpc

@@ -1,8 +1,8 @@
-#include "agent/server/src/call_context.h"
+#include "rpc/call_context.h"
 
 #include <utility>
 
-namespace sealroot::agent {
+namespace sealroot::rpc {
 namespace {
 
 thread_local CancelFlag current_call;
@@ -19,4 +19,4 @@ bool CallCancelled() {
   return current_call && current_call->load();
 }
 
-}  // namespace sealroot::agent
+}  // namespace sealroot::rpc

@@ -10,7 +10,7 @@
 #include <atomic>
 #include <memory>
 
-namespace sealroot::agent {
+namespace sealroot::rpc {
 
 using CancelFlag = std::shared_ptr<const std::atomic<bool>>;
 
@@ -28,4 +28,4 @@ class CallScope {
 // True when the current thread's call was abandoned by its client (false outside any call).
 bool CallCancelled();
 
-}  // namespace sealroot::agent
+}  // namespace sealroot::rpc

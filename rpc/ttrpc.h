@@ -1,7 +1,6 @@
-// ttrpc (containerd/ttrpc) framing and a blocking client. The server side is
-// agent/server/server.h. Each frame is a 10-byte header — payload length (u32 BE), stream id
-// (u32 BE, odd for client-initiated calls), message type (1 request, 2 response), flags — then
-// a ttrpc.Request or ttrpc.Response protobuf (agent/proto/ttrpc.proto).
+// ttrpc (containerd/ttrpc) framing and a blocking client. The server side is rpc/server.h. Each frame is a
+// 10-byte header — payload length (u32 BE), stream id (u32 BE, odd for client-initiated calls), message type
+// (1 request, 2 response), flags — then a ttrpc.Request or ttrpc.Response protobuf (rpc/proto/ttrpc.proto).
 #pragma once
 
 #include <array>
@@ -12,14 +11,15 @@
 #include <string>
 #include <string_view>
 
-#include "agent/server/config.h"
 #include "base/fd.h"
+#include "base/socket.h"
 #include "base/status.h"
+#include "rpc/address.h"
+#include "rpc/limits.h"
 
-namespace sealroot::agent::ttrpc {
+namespace sealroot::rpc::ttrpc {
 
 inline constexpr std::size_t kHeaderSize = 10;
-inline constexpr std::size_t kDefaultMaxMessageSize = 4u << 20;
 inline constexpr std::uint8_t kTypeRequest = 1;
 inline constexpr std::uint8_t kTypeResponse = 2;
 
@@ -39,9 +39,10 @@ Status WriteFrame(int fd, const FrameHeader& header, std::string_view payload);
 // Reads exactly out.size() bytes before `deadline` (kDeadlineExceeded), kOutOfRange on EOF.
 Status ReadFull(int fd, std::span<std::uint8_t> out, std::chrono::steady_clock::time_point deadline);
 
-// A blocking ttrpc client over one connection; calls are serialized.
+// A blocking ttrpc client over one connection; calls are serialized. Requests and responses
+// are limited to kDefaultMaxMessageSize.
 //
-// Thread-safety: one thread at a time (ctl makes one call per connection).
+// Thread-safety: one thread at a time.
 class Client {
  public:
   static Result<std::unique_ptr<Client>> Connect(const ListenAddress& address);
@@ -55,7 +56,7 @@ class Client {
   std::uint32_t next_stream_ = 1;
 };
 
-// Connects a stream socket to `address` (unix or tcp).
-Result<UniqueFd> Dial(const ListenAddress& address);
+// Connects a stream socket to `address` (unix or tcp; base/socket.h), trying until `deadline`.
+Result<UniqueFd> Dial(const ListenAddress& address, Deadline deadline = {});
 
-}  // namespace sealroot::agent::ttrpc
+}  // namespace sealroot::rpc::ttrpc

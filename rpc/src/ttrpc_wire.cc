@@ -1,18 +1,13 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 
 #include <cerrno>
-#include <cstring>
 
-#include "agent/server/ttrpc.h"
+#include "rpc/ttrpc.h"
 #include "ttrpc.pb.h"
 
-namespace sealroot::agent::ttrpc {
+namespace sealroot::rpc::ttrpc {
 namespace {
 
 void PutU32(std::uint8_t* p, std::uint32_t v) {
@@ -93,29 +88,11 @@ Status ReadFull(int fd, std::span<std::uint8_t> out, std::chrono::steady_clock::
   return OkStatus();
 }
 
-Result<UniqueFd> Dial(const ListenAddress& address) {
-  if (address.kind == ListenAddress::Kind::kUnix) {
-    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return ErrnoStatus("socket", errno);
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, address.path.c_str(), address.path.size() + 1);
-    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
-      return ErrnoStatus("connecting to " + address.ToString(), errno);
-    }
-    return fd;
-  }
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return ErrnoStatus("socket", errno);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(address.port);
-  inet_pton(AF_INET, address.host.c_str(), &sin.sin_addr);
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
-    return ErrnoStatus("connecting to " + address.ToString(), errno);
-  }
-  int one = 1;
-  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+Result<UniqueFd> Dial(const ListenAddress& address, Deadline deadline) {
+  Result<UniqueFd> fd = address.kind == ListenAddress::Kind::kUnix
+                            ? ConnectUnix(address.path, deadline)
+                            : ConnectTcp(address.host, address.port, deadline);
+  if (!fd.ok()) return std::move(fd).status().WithContext(address.ToString());
   return fd;
 }
 
@@ -143,14 +120,14 @@ Result<std::string> Client::Call(std::string_view service, std::string_view meth
   SR_RETURN_IF_ERROR_CTX(ReadFull(fd_.get(), head, deadline), "reading ttrpc response");
   FrameHeader header = DecodeHeader(head);
   if (header.type != kTypeResponse || header.stream_id != stream || header.length > kDefaultMaxMessageSize) {
-    return Internal("unexpected ttrpc frame from the agent");
+    return Internal("unexpected ttrpc frame from the server");
   }
   std::string body(header.length, '\0');
   SR_RETURN_IF_ERROR_CTX(
       ReadFull(fd_.get(), std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), deadline),
       "reading ttrpc response");
   ::ttrpc::Response response;
-  if (!response.ParseFromString(body)) return Internal("malformed ttrpc response from the agent");
+  if (!response.ParseFromString(body)) return Internal("malformed ttrpc response from the server");
   if (response.status().code() != 0) {
     int code = response.status().code();
     if (code < 0 || code > 16) code = static_cast<int>(Code::kUnknown);
@@ -159,4 +136,4 @@ Result<std::string> Client::Call(std::string_view service, std::string_view meth
   return std::move(*response.mutable_payload());
 }
 
-}  // namespace sealroot::agent::ttrpc
+}  // namespace sealroot::rpc::ttrpc

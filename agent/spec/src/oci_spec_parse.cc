@@ -3,7 +3,7 @@
 // spec).
 #include <set>
 
-#include "agent/server/oci_spec.h"
+#include "agent/spec/oci_spec.h"
 
 namespace sealroot::agent {
 namespace {

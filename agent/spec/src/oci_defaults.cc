@@ -3,7 +3,7 @@
 #include <linux/magic.h>
 #include <sys/vfs.h>
 
-#include "agent/server/oci_spec.h"
+#include "agent/spec/oci_spec.h"
 
 namespace sealroot::agent {
 

@@ -1,10 +1,6 @@
-#include "agent/server/ttrpc_service.h"
+#include "rpc/server.h"
 
-#include "agent/server/src/blocking_calls.h"
-#include "agent/server/src/executor.h"
-#include "agent/server/src/servers.h"
-
-namespace sealroot::agent {
+namespace sealroot::rpc {
 
 struct TtrpcService::Impl {
   explicit Impl(const Limits& l)
@@ -38,4 +34,4 @@ void TtrpcService::Stop() {
   impl_->server.reset();
 }
 
-}  // namespace sealroot::agent
+}  // namespace sealroot::rpc

@@ -1,6 +1,6 @@
-#include "agent/server/src/executor.h"
+#include "rpc/executor.h"
 
-namespace sealroot::agent {
+namespace sealroot::rpc {
 
 Executor::Executor(std::size_t max_threads, std::size_t max_queue)
     : max_threads_(max_threads), max_queue_(max_queue) {}
@@ -50,4 +50,4 @@ void Executor::Shutdown() {
   for (std::thread& t : threads) t.join();
 }
 
-}  // namespace sealroot::agent
+}  // namespace sealroot::rpc

@@ -14,7 +14,7 @@
 
 #include "base/thread_annotations.h"
 
-namespace sealroot::agent {
+namespace sealroot::rpc {
 
 class Executor {
  public:
@@ -41,4 +41,4 @@ class Executor {
   bool stopping_ SR_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace sealroot::agent
+}  // namespace sealroot::rpc

@@ -10,18 +10,19 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
-#include <string_view>
 #include <utility>
 
-namespace sealroot::agent {
+namespace sealroot::rpc {
 
+// What a refused call is told.
+inline constexpr char kTooManyBlockingCalls[] =
+    "too many blocking calls (waits, stream reads, pulls...) in flight, on this connection or in total";
+
+// Which calls count is the handler's answer (RpcHandler::IsBlocking).
 class BlockingCallLimit {
  public:
   BlockingCallLimit(std::size_t max_total, std::size_t max_per_connection)
       : max_total_(max_total), max_per_connection_(max_per_connection) {}
-
-  // Whether service/method may block for long (design/api.md "Limits").
-  static bool IsBlocking(std::string_view service, std::string_view method);
 
   // Held while a blocking call runs; releases both counts when destroyed.
   class Slot {
@@ -49,4 +50,4 @@ class BlockingCallLimit {
   std::atomic<std::size_t> total_{0};
 };
 
-}  // namespace sealroot::agent
+}  // namespace sealroot::rpc
