@@ -4,10 +4,9 @@
 #pragma once
 
 #include <fcntl.h>
-#include <grp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <functional>
@@ -119,42 +118,21 @@ inline int Err(int rc) {
   return rc < 0 ? errno : 0;
 }
 
-// Runs `body` in a child process as uid/gid (fork, setgroups, setresgid, setresuid); its return
-// value, a list of failed checks, comes back through a pipe.
+// Runs `body` as uid/gid on a thread of its own. Credentials are per thread in the kernel, so raw
+// set*id calls (not glibc's, which change every thread) drop them for that thread only while the
+// FUSE threads keep serving as root. A thread, not fork(): a forked child of this multithreaded
+// process can inherit the allocator's lock held by another thread and hang on its first malloc.
 inline std::vector<std::string> RunAs(uid_t uid, gid_t gid,
                                       const std::function<std::vector<std::string>()>& body) {
-  int fds[2];
-  if (pipe(fds) != 0) return {"pipe failed"};
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    std::vector<std::string> failures;
-    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) {
-      failures.push_back("dropping privileges failed");
-    } else {
-      failures = body();
-    }
-    std::string out;
-    for (const std::string& f : failures) out += f + "\n";
-    (void)!write(fds[1], out.data(), out.size());
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
   std::vector<std::string> failures;
-  std::size_t start = 0;
-  while (start < out.size()) {
-    std::size_t nl = out.find('\n', start);
-    failures.push_back(out.substr(start, nl - start));
-    start = nl + 1;
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failures.push_back("child died");
+  std::thread([&] {
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, gid, gid, gid) != 0 ||
+        ::syscall(SYS_setresuid, uid, uid, uid) != 0) {
+      failures.push_back("dropping privileges failed");
+      return;
+    }
+    failures = body();
+  }).join();
   return failures;
 }
 
