@@ -31,6 +31,9 @@ struct FuseMountOptions {
   bool read_only = true;
   bool writeback_cache = true;  // writable mounts: let the kernel batch writes in its page cache
   bool allow_other = true;      // with default_permissions: the kernel checks modes for every user
+  // Honour setuid/setgid bits and device nodes ("suid,dev"), as a container runtime's root does;
+  // off, libfuse's default nosuid,nodev applies, right for a mount on the host.
+  bool suid_and_dev = false;
   unsigned max_threads = 16;
   bool debug = false;  // libfuse's request trace on stderr
   // For a process whose only job is the mount: SIGINT/SIGTERM/SIGHUP end Serve() with kCancelled

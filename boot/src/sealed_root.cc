@@ -53,6 +53,10 @@ Result<std::unique_ptr<SealedRootMount>> SealedRootMount::Create(
   options.fsname = "sealroot";
   options.read_only = !out->writable_;
   options.id_shift = id_shift;
+  // The container's root behaves as runc's does: setuid binaries of the image run as their
+  // owner (unless no_new_privs), device nodes open as far as the devices cgroup allows. The
+  // mount lives only in the boot's and the container's private mount namespaces.
+  options.suid_and_dev = true;
   auto mount = fusefs::FuseMount::Create(*out->fs_, options);
   if (!mount.ok()) return std::move(mount).status().WithContext(ctx);
   out->mount_ = std::move(*mount);

@@ -417,6 +417,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
   std::string opts = "fsname=" + options.fsname + ",subtype=sealfs,max_read=" + std::to_string(kMaxRequest);
   if (options.read_only) opts += ",ro";
   if (options.allow_other) opts += ",allow_other,default_permissions";
+  if (options.suid_and_dev) opts += ",suid,dev";
   std::vector<std::string> argv = {"sealroot", "-o", opts};
   if (options.debug) argv.push_back("-d");
   std::vector<char*> cargv;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The probe both runtimes run (tests/boot/runc_diff_test.cc): one normalised "field: value" line
+# The probe every runtime runs (tests/support/runc_diff.h): one normalised "field: value" line
 # per observation, so that runc's output and sealroot-boot's compare line by line. Nothing
 # printed may depend on pids, timestamps or sizes the kernel chooses.
 # Environment: HOST_NS_<type>=<inode> for the host's namespaces, HOST_PORT (a listener on the
