@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "base/file.h"
 #include "tests/support/images.h"
 
 namespace sealroot::testing::shim {
@@ -222,9 +223,9 @@ std::vector<int> ProcessesMentioning(const std::string& needle) {
   while (dirent* entry = readdir(proc)) {
     int pid = std::atoi(entry->d_name);
     if (pid <= 0 || pid == getpid()) continue;
-    std::ifstream in("/proc/" + std::string(entry->d_name) + "/cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(needle) != std::string::npos) out.push_back(pid);
+    // A process may exit between readdir and the read (ESRCH): it mentions nothing any more.
+    Result<std::string> cmdline = ReadFile("/proc/" + std::string(entry->d_name) + "/cmdline");
+    if (cmdline.ok() && cmdline->find(needle) != std::string::npos) out.push_back(pid);
   }
   closedir(proc);
   return out;
