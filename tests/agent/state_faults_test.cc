@@ -50,7 +50,7 @@ class StateFaultsTest : public ::testing::TestWithParam<Fault> {
     ImageRecord record;
     record.image = image;
     record.image_ref = image + "@sha256:" + std::string(64, 'a');
-    record.root_hash_hex = std::string(64, 'b');
+    record.root_hash.fill(0xbb);
     record.store_name = std::string(32, image == "old" ? 'c' : 'd');
     record.key = SecretBytes::Random(32);
     state.images.emplace(image, std::move(record));
@@ -116,7 +116,7 @@ TEST(StateShortWriteTest, ShortWritesAreCompletedNotCommittedHalfway) {
   auto sealer = MakeKeySealer(SecretBytes::Random(32)).value();
   AgentState state;
   state.images["i"].image = "i";
-  state.images["i"].root_hash_hex = std::string(64, 'e');
+  state.images["i"].root_hash.fill(0xee);
   state.images["i"].store_name = std::string(32, 'f');
   state.images["i"].key = SecretBytes::Random(32);
   state.images["i"].users = {"c"};

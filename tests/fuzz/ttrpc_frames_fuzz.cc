@@ -41,6 +41,7 @@ class EchoHandler final : public RpcHandler {
     if (service == "fuzz.Fail") return {InvalidArgument("asked to fail: " + std::string(method)), {}};
     return {OkStatus(), std::string(payload)};
   }
+  bool IsBlocking(std::string_view, std::string_view) const override { return false; }
 };
 
 struct Fixture {
