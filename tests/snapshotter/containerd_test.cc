@@ -290,6 +290,11 @@ json Cri(const TempDir& dir, const Containerd& containerd, const std::string& im
   return out.is_object() ? out : json::object();
 }
 
+// containerd's whole log (debug level: every registry request with its URL).
+std::string ContainerdLog(const Containerd& containerd) {
+  return Slurp(containerd.root() + "/containerd.log");
+}
+
 // Every regular file under `dir` whose content contains `needle`.
 std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
   CommandResult grep = sealroot::testing::Run({"grep", "-rlaF", needle, dir});
@@ -347,9 +352,13 @@ TEST(SnapshotterCriTest, AnEncryptedImageIsPulledByTheStubEnclaveOnly) {
   CommandResult content = sealroot::testing::Run(
       {"ctr", "--address", containerd.socket(), "-n", "k8s.io", "content", "ls", "-q"});
   ASSERT_TRUE(content.ok());
+  // containerd's debug log names every registry request: the manifest, never a layer.
+  const std::string log = ContainerdLog(containerd);
+  EXPECT_NE(log.find("/v2/snap/secret/manifests/"), std::string::npos);
   for (const std::string& digest : image.layer_digests) {
     EXPECT_EQ(content.out.find(digest), std::string::npos)
         << "layer " << digest << " is in containerd's store";
+    EXPECT_EQ(log.find("/blobs/" + digest), std::string::npos) << "containerd fetched layer " << digest;
   }
   EXPECT_NE(snapshotter.Log().find("confidential image " + image.ref), std::string::npos)
       << snapshotter.Log();
@@ -415,9 +424,8 @@ TEST(SnapshotterCriTest, PatternsAndEncryptionDetectionDecide) {
   json refused = Cri(work, containerd, secret.ref, "pull");
   ASSERT_TRUE(refused.contains("error")) << refused.dump();
   EXPECT_NE(refused["error"].get<std::string>().find("encrypted"), std::string::npos) << refused.dump();
-  content = sealroot::testing::Run(
-      {"ctr", "--address", containerd.socket(), "-n", "k8s.io", "content", "ls", "-q"});
-  EXPECT_NE(content.out.find(secret.layer_digests[0]), std::string::npos) << "the host fetched the layer";
+  EXPECT_NE(ContainerdLog(containerd).find("/blobs/" + secret.layer_digests[0]), std::string::npos)
+      << "the host fetched the layer";
 }
 
 }  // namespace
