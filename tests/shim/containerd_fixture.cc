@@ -127,7 +127,7 @@ Material& M() {
   return *material;
 }
 
-Containerd::Containerd(bool cri) {
+Containerd::Containerd(bool cri, const std::string& extra_config) {
   socket_ = dir_ / "c.sock";
   std::string config = "version = 2\nroot = \"" + (dir_ / "root") + "\"\nstate = \"" + (dir_ / "state") +
                        "\"\n[grpc]\n  address = \"" + socket_ + "\"\n[debug]\n  level = \"debug\"\n";
@@ -146,7 +146,7 @@ Containerd::Containerd(bool cri) {
       "  pod_annotations = [\"io.sealroot.*\"]\n"
       "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot.options]\n"
       "  ConfigPath = \"" +
-      M().shim_config + "\"\n";
+      M().shim_config + "\"\n" + extra_config;
   Write(dir_ / "config.toml", config);
   std::filesystem::create_directory(dir_ / "rootfs");  // `ctr run --rootfs`: left empty, never used
   Start();

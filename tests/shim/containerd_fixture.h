@@ -35,7 +35,8 @@ Material& M();
 
 class Containerd {
  public:
-  explicit Containerd(bool cri = false);
+  // `extra_config` is appended to config.toml (e.g. proxy_plugins, more CRI runtimes).
+  explicit Containerd(bool cri = false, const std::string& extra_config = "");
   ~Containerd();
   // `ctr --address SOCK ARGS...` (namespace "shimtest" unless args name one).
   CommandResult Ctr(const std::vector<std::string>& args,
