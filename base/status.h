@@ -43,9 +43,15 @@ class [[nodiscard]] Status {
 
   static Status Ok() { return {}; }
 
+  // A Status that answers with exactly `err` (a filesystem's reply: ENOTEMPTY, EXDEV, ... have
+  // no code of their own); the code follows err's class as ErrnoStatus's does.
+  static Status FromErrno(int err, std::string message);
+
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
+  // The errno given to FromErrno, kept through copies and WithContext; 0 for any other Status.
+  int sys_errno() const { return errno_; }
 
   // Returns this status with "context: " prepended, so errors read outermost-first:
   // "unpacking docker://x/y: layer sha256:ab..: blob digest mismatch".
@@ -56,12 +62,13 @@ class [[nodiscard]] Status {
   std::string ToString() const;
 
   friend bool operator==(const Status& a, const Status& b) {
-    return a.code_ == b.code_ && a.message_ == b.message_;
+    return a.code_ == b.code_ && a.message_ == b.message_ && a.errno_ == b.errno_;
   }
 
  private:
   Code code_ = Code::kOk;
   std::string message_;
+  int errno_ = 0;
 };
 
 inline Status OkStatus() { return Status(); }
@@ -80,10 +87,13 @@ Status OutOfRange(std::string message);
 Status Cancelled(std::string message);
 Status DeadlineExceeded(std::string message);
 
-// A Status from errno: the code follows the errno class (ENOENT -> kNotFound, EACCES ->
-// kPermissionDenied, ...); the message is "what: strerror(err)".
+// A Status from a failed OS call: the code follows the errno class (ENOENT -> kNotFound, EACCES
+// -> kPermissionDenied, ...); the message is "what: strerror(err)". The errno itself is not
+// carried: it describes the host's files, not the caller's request (a FUSE caller gets it by
+// class; Status::FromErrno is for an exact answer).
 Status ErrnoStatus(std::string_view what, int err);
-// The errno a Status corresponds to (for FUSE replies): kDataLoss -> EIO, kNotFound -> ENOENT...
+// The errno a Status corresponds to (for FUSE replies): its sys_errno() when it has one, else
+// by code (kDataLoss -> EIO, kNotFound -> ENOENT, ...).
 int StatusToErrno(const Status& status);
 
 // A value or an error. Accessing value() of an error Result is a programming error (asserts).

@@ -8,14 +8,14 @@
 // Inode 1 is the root and is never forgotten.
 //
 // Write operations default to EROFS, so a read-only implementation overrides none of them.
-// Errors become errnos through ErrnoOf(): a Status made by FsError(err, ...) carries its exact
-// errno (ENOTEMPTY, EXDEV, ... have no Status code of their own); any other Status maps by code.
+// Errors become errnos through StatusToErrno (base/status.h): a Status made by
+// Status::FromErrno(err, ...) answers with exactly `err` (ENOTEMPTY, EXDEV, ... have no Status
+// code of their own); any other Status maps by code.
 //
 // Thread-safety: implementations are thread-safe; the adapter calls them from libfuse's threads.
 #pragma once
 
 #include <cerrno>
-#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -43,22 +43,6 @@ struct FsStats {
   std::uint64_t free_blocks = 0;
   std::uint64_t free_files = 0;
 };
-
-// A Status carrying an exact errno: "what [errno N]" (the suffix survives WithContext).
-inline Status FsError(int err, std::string_view what) {
-  Status by_class = ErrnoStatus(what, err);
-  return Status(by_class.code(), std::string(what) + " [errno " + std::to_string(err) + "]");
-}
-inline int ErrnoOf(const Status& status) {
-  std::string_view m = status.message();
-  constexpr std::string_view kTag = " [errno ";
-  if (auto at = m.rfind(kTag); at != std::string_view::npos && m.ends_with(']')) {
-    int err = 0;
-    const char* first = m.data() + at + kTag.size();
-    if (std::from_chars(first, m.data() + m.size() - 1, err).ec == std::errc() && err > 0) return err;
-  }
-  return StatusToErrno(status);
-}
 
 struct Timespec {
   std::int64_t sec = 0;
@@ -166,7 +150,7 @@ class Filesystem {
   virtual Status RemoveXattr(std::uint64_t, std::string_view) { return ReadOnly(); }
 
  private:
-  static Status ReadOnly() { return FsError(EROFS, "the sealed root is read-only"); }
+  static Status ReadOnly() { return Status::FromErrno(EROFS, "the sealed root is read-only"); }
   static Stat WithMtimes(const Attr& attr) {
     Timespec t{attr.mtime_sec, attr.mtime_nsec};
     return Stat{attr, t, t, std::nullopt};

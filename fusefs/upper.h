@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 
+#include "base/env.h"
 #include "base/status.h"
 #include "fusefs/filesystem.h"
 #include "fusefs/sealed_tree.h"
@@ -53,6 +54,9 @@ struct UpperOptions {
   // A commit appends what changed to the journal; once the journal is longer than this and
   // than twice the snapshot, the commit writes a new snapshot instead (0: every commit does).
   std::uint64_t compact_after = 1 << 20;
+  // Creating a new upper (its directory, data/, lock, version file and journal) goes through
+  // this Env (base/env.h), which must outlive the UnionFs; the state's commits do not yet.
+  Env* env = &Env::Default();
 };
 
 // The root hash of the upper state stored in `dir` (its snapshot chained through its journal),

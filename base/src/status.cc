@@ -1,5 +1,6 @@
 #include "base/status.h"
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -84,6 +85,13 @@ Code CodeForErrno(int err) {
 }
 }  // namespace
 
+Status Status::FromErrno(int err, std::string message) {
+  assert(err > 0 && "FromErrno needs an errno");
+  Status status(CodeForErrno(err), std::move(message));
+  status.errno_ = err;
+  return status;
+}
+
 Status ErrnoStatus(std::string_view what, int err) {
   std::string message(what);
   message += ": ";
@@ -92,6 +100,7 @@ Status ErrnoStatus(std::string_view what, int err) {
 }
 
 int StatusToErrno(const Status& status) {
+  if (status.sys_errno() != 0) return status.sys_errno();
   switch (status.code()) {
     case Code::kOk: return 0;
     case Code::kNotFound: return ENOENT;

@@ -48,10 +48,6 @@ struct stat ToStat(const Stat& full, const IdShift& shift) {
   return st;
 }
 
-int Errno(const Status& s) {
-  return ErrnoOf(s);
-}
-
 Timespec Now() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -91,7 +87,7 @@ struct FuseMount::Adapter {
   }
 
   static void ReplyEntry(fuse_req_t req, const Result<Stat>& stat) {
-    if (!stat.ok()) return (void)fuse_reply_err(req, Errno(stat.status()));
+    if (!stat.ok()) return (void)fuse_reply_err(req, StatusToErrno(stat.status()));
     fuse_entry_param e{};
     e.attr_timeout = Of(req).timeout;
     e.entry_timeout = Of(req).timeout;
@@ -115,14 +111,14 @@ struct FuseMount::Adapter {
     ReplyEntry(req, Of(req).fs.Link(ino, parent, name));
   }
   static void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    fuse_reply_err(req, Errno(Of(req).fs.Unlink(parent, name)));
+    fuse_reply_err(req, StatusToErrno(Of(req).fs.Unlink(parent, name)));
   }
   static void OnRmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    fuse_reply_err(req, Errno(Of(req).fs.RemoveDir(parent, name)));
+    fuse_reply_err(req, StatusToErrno(Of(req).fs.RemoveDir(parent, name)));
   }
   static void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
                        const char* new_name, unsigned flags) {
-    fuse_reply_err(req, Errno(Of(req).fs.Rename(parent, name, new_parent, new_name, flags)));
+    fuse_reply_err(req, StatusToErrno(Of(req).fs.Rename(parent, name, new_parent, new_name, flags)));
   }
 
   static void OnSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
@@ -144,7 +140,7 @@ struct FuseMount::Adapter {
     }
     if (fi != nullptr) r.handle = fi->fh;
     auto stat = Of(req).fs.SetAttr(ino, r);
-    if (!stat.ok()) return (void)fuse_reply_err(req, Errno(stat.status()));
+    if (!stat.ok()) return (void)fuse_reply_err(req, StatusToErrno(stat.status()));
     struct stat st = ToStat(*stat, Of(req).shift);
     fuse_reply_attr(req, &st, Of(req).timeout);
   }
@@ -152,7 +148,7 @@ struct FuseMount::Adapter {
   static void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     Adapter& a = Of(req);
     auto created = a.fs.Create(CallerOf(req, Of(req).shift), parent, name, mode, fi->flags);
-    if (!created.ok()) return (void)fuse_reply_err(req, Errno(created.status()));
+    if (!created.ok()) return (void)fuse_reply_err(req, StatusToErrno(created.status()));
     fuse_entry_param e{};
     e.attr_timeout = a.timeout;
     e.entry_timeout = a.timeout;
@@ -171,25 +167,25 @@ struct FuseMount::Adapter {
                       fuse_file_info* fi) {
     auto n = Of(req).fs.Write(fi->fh, static_cast<std::uint64_t>(off),
                               {reinterpret_cast<const std::uint8_t*>(data), size});
-    if (!n.ok()) return (void)fuse_reply_err(req, Errno(n.status()));
+    if (!n.ok()) return (void)fuse_reply_err(req, StatusToErrno(n.status()));
     fuse_reply_write(req, *n);
   }
 
   static void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
   static void OnFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
-    fuse_reply_err(req, Errno(Of(req).fs.Fsync(fi->fh, datasync != 0)));
+    fuse_reply_err(req, StatusToErrno(Of(req).fs.Fsync(fi->fh, datasync != 0)));
   }
   static void OnFsyncDir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info*) {
-    fuse_reply_err(req, Errno(Of(req).fs.Fsync(0, datasync != 0)));
+    fuse_reply_err(req, StatusToErrno(Of(req).fs.Fsync(0, datasync != 0)));
   }
 
   static void OnSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                          int flags) {
-    fuse_reply_err(req, Errno(Of(req).fs.SetXattr(ino, name, {value, size}, flags)));
+    fuse_reply_err(req, StatusToErrno(Of(req).fs.SetXattr(ino, name, {value, size}, flags)));
   }
   static void OnRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-    fuse_reply_err(req, Errno(Of(req).fs.RemoveXattr(ino, name)));
+    fuse_reply_err(req, StatusToErrno(Of(req).fs.RemoveXattr(ino, name)));
   }
 
   static void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -203,7 +199,7 @@ struct FuseMount::Adapter {
       if (attr.status().code() == Code::kNotFound) {
         fuse_reply_entry(req, &e);
       } else {
-        fuse_reply_err(req, Errno(attr.status()));
+        fuse_reply_err(req, StatusToErrno(attr.status()));
       }
       return;
     }
@@ -226,14 +222,14 @@ struct FuseMount::Adapter {
   static void OnGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     Adapter& a = Of(req);
     auto attr = a.fs.GetStat(ino);
-    if (!attr.ok()) return (void)fuse_reply_err(req, Errno(attr.status()));
+    if (!attr.ok()) return (void)fuse_reply_err(req, StatusToErrno(attr.status()));
     struct stat st = ToStat(*attr, Of(req).shift);
     fuse_reply_attr(req, &st, a.timeout);
   }
 
   static void OnReadLink(fuse_req_t req, fuse_ino_t ino) {
     auto target = Of(req).fs.ReadLink(ino);
-    if (!target.ok()) return (void)fuse_reply_err(req, Errno(target.status()));
+    if (!target.ok()) return (void)fuse_reply_err(req, StatusToErrno(target.status()));
     fuse_reply_readlink(req, target->c_str());
   }
 
@@ -241,7 +237,7 @@ struct FuseMount::Adapter {
     auto handle = Of(req).fs.Open(ino, fi->flags);
     if (!handle.ok()) {
       // The read-only tree answers a write open with kPermissionDenied: that is EROFS.
-      int err = Errno(handle.status());
+      int err = StatusToErrno(handle.status());
       if (Of(req).read_only && err == EACCES) err = EROFS;
       return (void)fuse_reply_err(req, err);
     }
@@ -254,7 +250,7 @@ struct FuseMount::Adapter {
     thread_local std::vector<std::uint8_t> buf;
     buf.resize(std::min<size_t>(size, kMaxRequest));
     auto n = Of(req).fs.Read(fi->fh, static_cast<std::uint64_t>(off), buf);
-    if (!n.ok()) return (void)fuse_reply_err(req, Errno(n.status()));
+    if (!n.ok()) return (void)fuse_reply_err(req, StatusToErrno(n.status()));
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
   }
 
@@ -285,7 +281,7 @@ struct FuseMount::Adapter {
           used += need;
           return true;
         });
-    if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+    if (!s.ok()) return (void)fuse_reply_err(req, StatusToErrno(s));
     fuse_reply_buf(req, buf.data(), used);
   }
 
@@ -326,7 +322,7 @@ struct FuseMount::Adapter {
       return true;
     });
     if (s.ok() && used == 0 && !failed.ok()) s = failed;
-    if (!s.ok()) return (void)fuse_reply_err(req, Errno(s));
+    if (!s.ok()) return (void)fuse_reply_err(req, StatusToErrno(s));
     fuse_reply_buf(req, buf.data(), used);
   }
 
@@ -341,7 +337,7 @@ struct FuseMount::Adapter {
   static void OnGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     auto value = Of(req).fs.GetXattr(ino, name);
     if (!value.ok()) {
-      int err = value.status().code() == Code::kNotFound ? ENODATA : Errno(value.status());
+      int err = value.status().code() == Code::kNotFound ? ENODATA : StatusToErrno(value.status());
       return (void)fuse_reply_err(req, err);
     }
     ReplySized(req, size, *value);
@@ -349,7 +345,7 @@ struct FuseMount::Adapter {
 
   static void OnListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     auto names = Of(req).fs.ListXattr(ino);
-    if (!names.ok()) return (void)fuse_reply_err(req, Errno(names.status()));
+    if (!names.ok()) return (void)fuse_reply_err(req, StatusToErrno(names.status()));
     std::string list;
     for (const std::string& n : *names) list.append(n).push_back('\0');
     ReplySized(req, size, list);

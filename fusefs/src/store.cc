@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <set>
@@ -84,18 +85,32 @@ Status CheckDiffId(std::string_view diff_id) {
   return OkStatus();
 }
 
-Status CreateLayout(int dir_fd) {
-  for (const char* sub : {"objects", "layers", "roots", "staging", "pins"}) {
-    if (mkdirat(dir_fd, sub, 0700) != 0 && errno != EEXIST)
-      return ErrnoStatus(std::string("creating ") + sub, errno);
-  }
+constexpr const char* kLayoutDirs[] = {"objects", "layers", "roots", "staging", "pins"};
+constexpr std::string_view kVersionFile = "sealfs-store";
+
+// mkdir through `env`; an existing directory is fine (a creation resumed, or a concurrent one).
+Status MakeDir(Env& env, int dir_fd, const std::string& path) {
+  Status made = env.MkdirAt(dir_fd, path, 0700);
+  return made.code() == Code::kAlreadyExists ? OkStatus() : made;
+}
+
+Status CreateLayout(Env& env, int dir_fd) {
+  for (const char* sub : kLayoutDirs) SR_RETURN_IF_ERROR(MakeDir(env, dir_fd, sub));
   for (int i = 0; i < 256; ++i) {
     std::uint8_t b = static_cast<std::uint8_t>(i);
-    std::string sub = "objects/" + HexEncode(std::span(&b, 1));
-    if (mkdirat(dir_fd, sub.c_str(), 0700) != 0 && errno != EEXIST)
-      return ErrnoStatus("creating " + sub, errno);
+    SR_RETURN_IF_ERROR(MakeDir(env, dir_fd, "objects/" + HexEncode(std::span(&b, 1))));
   }
   return OkStatus();
+}
+
+// Whether a directory without a version file holds only what creating a store makes before it
+// (nothing, the lock, the layout's directories, a version file's temporary): a new store, or
+// one whose creation stopped half way, which the next creation completes.
+bool OnlyLayout(const std::vector<std::string>& names) {
+  return std::all_of(names.begin(), names.end(), [](const std::string& name) {
+    return name == "lock" || name.starts_with(std::string(kVersionFile) + ".tmp-") ||
+           std::find(std::begin(kLayoutDirs), std::end(kLayoutDirs), name) != std::end(kLayoutDirs);
+  });
 }
 
 }  // namespace
@@ -118,43 +133,45 @@ StagedFile::~StagedFile() {
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create, StoreLock lock, Env& env) {
   const std::string ctx = "opening sealed store " + dir;
-  if (create && mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return ErrnoStatus(ctx + ": creating it", errno);
-  }
+  if (create) SR_RETURN_IF_ERROR_CTX(MakeDir(env, AT_FDCWD, dir), ctx + ": creating it");
   UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd) return ErrnoStatus(ctx, errno);
 
-  auto version = ReadAt(dir_fd.get(), "sealfs-store", 4096);
+  auto version = ReadAt(dir_fd.get(), std::string(kVersionFile), 4096);
   if (!version.ok() && version.status().code() != Code::kNotFound) return version.status().WithContext(ctx);
   if (!version.ok()) {
     SR_ASSIGN_OR_RETURN(auto names, ListDir(dir_fd.get(), "."));
-    bool empty = names.empty() || (names.size() == 1 && names[0] == "lock");
-    if (!empty) return FailedPrecondition(ctx + ": not a sealed store (no sealfs-store version file)");
-    if (!create) return NotFound(ctx + ": the directory is empty, not a sealed store");
+    if (!OnlyLayout(names))
+      return FailedPrecondition(ctx + ": not a sealed store (no sealfs-store version file)");
+    if (!create) {
+      return NotFound(ctx + (names.empty() ? ": the directory is empty, not a sealed store"
+                                           : ": not a sealed store (its creation did not finish)"));
+    }
   } else if (*version != kStoreVersion) {
     return FailedPrecondition(ctx + ": unsupported format version '" +
                               version->substr(0, std::min<std::size_t>(version->size(), 40)) +
                               "' (this sealroot reads sealfs-store 2)");
   }
 
-  UniqueFd lock_fd(openat(dir_fd.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock_fd) return ErrnoStatus(ctx + ": opening its lock", errno);
+  Result<UniqueFd> lock_fd = env.OpenAt(dir_fd.get(), "lock", O_RDWR | O_CREAT, 0600);
+  if (!lock_fd.ok()) return std::move(lock_fd).status().WithContext(ctx + ": its lock");
   if (lock != StoreLock::kNone) {
     int op = lock == StoreLock::kShared ? LOCK_SH : (LOCK_EX | LOCK_NB);
-    while (flock(lock_fd.get(), op) != 0) {
+    while (flock(lock_fd->get(), op) != 0) {
       if (errno == EINTR) continue;
       if (errno == EWOULDBLOCK) return Unavailable(ctx + ": a writer is using it; try again when it is done");
       return ErrnoStatus(ctx + ": locking it", errno);
     }
   }
   if (!version.ok()) {
-    // New store: the layout first, the version file last, so a half-created store is refused
-    // as "empty" by readers and completed by the next writer.
-    SR_RETURN_IF_ERROR_CTX(CreateLayout(dir_fd.get()), ctx);
-    SR_RETURN_IF_ERROR_CTX(WriteFileAtomic(env, JoinPath(dir, "sealfs-store"), AsBytes(kStoreVersion), 0600),
-                           ctx);
+    // New store: the layout first, durable, then the version file, atomically, so a store
+    // whose creation stopped is refused by readers and completed by the next writer.
+    SR_RETURN_IF_ERROR_CTX(CreateLayout(env, dir_fd.get()), ctx);
+    SR_RETURN_IF_ERROR_CTX(env.SyncFs(dir_fd.get()), ctx + ": syncing its layout");
+    SR_RETURN_IF_ERROR_CTX(
+        WriteFileAtomic(env, JoinPath(dir, std::string(kVersionFile)), AsBytes(kStoreVersion), 0600), ctx);
   }
-  return std::unique_ptr<Store>(new Store(dir, std::move(dir_fd), std::move(lock_fd), lock, env));
+  return std::unique_ptr<Store>(new Store(dir, std::move(dir_fd), std::move(*lock_fd), lock, env));
 }
 
 Store::~Store() = default;

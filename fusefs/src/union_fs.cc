@@ -20,9 +20,9 @@ bool IsDir(const Node& n) {
 }
 
 Status CheckName(std::string_view name) {
-  if (name.size() > kNameMax) return FsError(ENAMETOOLONG, "name too long");
+  if (name.size() > kNameMax) return Status::FromErrno(ENAMETOOLONG, "name too long");
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos)
-    return FsError(EINVAL, "invalid name");
+    return Status::FromErrno(EINVAL, "invalid name");
   return OkStatus();
 }
 
@@ -36,13 +36,13 @@ Timespec NowTime() {
 
 Result<Node*> UnionFsImpl::Find(std::uint64_t ino) {
   auto it = nodes_.find(ino);
-  if (it == nodes_.end()) return FsError(ESTALE, "unknown inode " + std::to_string(ino));
+  if (it == nodes_.end()) return Status::FromErrno(ESTALE, "unknown inode " + std::to_string(ino));
   return it->second.get();
 }
 
 Result<Node*> UnionFsImpl::FindDir(std::uint64_t ino) {
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
-  if (!IsDir(*node)) return FsError(ENOTDIR, "not a directory");
+  if (!IsDir(*node)) return Status::FromErrno(ENOTDIR, "not a directory");
   SR_RETURN_IF_ERROR(LoadListing(*node));
   return node;
 }
@@ -154,9 +154,9 @@ Stat UnionFsImpl::StatOf(const Node& n) const {
 Result<Stat> UnionFsImpl::LookupStat(std::uint64_t parent, std::string_view name) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * dir, FindDir(parent));
-  if (name.size() > kNameMax) return FsError(ENAMETOOLONG, "name too long");
+  if (name.size() > kNameMax) return Status::FromErrno(ENAMETOOLONG, "name too long");
   auto it = dir->listing->by_name.find(std::string(name));
-  if (it == dir->listing->by_name.end()) return FsError(ENOENT, "no such entry");
+  if (it == dir->listing->by_name.end()) return Status::FromErrno(ENOENT, "no such entry");
   SR_ASSIGN_OR_RETURN(Node * child, Find(it->second.first));
   ++child->lookups;
   return StatOf(*child);
@@ -189,7 +189,7 @@ Result<Attr> UnionFsImpl::GetAttr(std::uint64_t ino) {
 Result<std::string> UnionFsImpl::ReadLink(std::uint64_t ino) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
-  if (!S_ISLNK(node->mode)) return FsError(EINVAL, "not a symlink");
+  if (!S_ISLNK(node->mode)) return Status::FromErrno(EINVAL, "not a symlink");
   return node->target;
 }
 
@@ -240,7 +240,7 @@ void UnionFsImpl::Touch(Node& dir) {
 Result<Node*> UnionFsImpl::NewChild(const Caller& caller, Node& parent, std::string_view name,
                                     std::uint32_t mode) {
   SR_RETURN_IF_ERROR(CheckName(name));
-  if (parent.listing->by_name.contains(std::string(name))) return FsError(EEXIST, "entry exists");
+  if (parent.listing->by_name.contains(std::string(name))) return Status::FromErrno(EEXIST, "entry exists");
   auto node = std::make_unique<Node>();
   node->ino = next_ino_++;
   node->mode = mode;
@@ -268,7 +268,7 @@ Result<Stat> UnionFsImpl::MakeNode(const Caller& caller, std::uint64_t parent, s
   SR_ASSIGN_OR_RETURN(Node * dir, FindDir(parent));
   const std::uint32_t type = mode & S_IFMT;
   if (type != S_IFREG && type != S_IFIFO && type != S_IFCHR && type != S_IFBLK && type != S_IFSOCK)
-    return FsError(EINVAL, "mknod: unsupported file type");
+    return Status::FromErrno(EINVAL, "mknod: unsupported file type");
   std::shared_ptr<UpperFile> data;
   if (type == S_IFREG) {
     SR_ASSIGN_OR_RETURN(data, NewUpperFile());
@@ -293,7 +293,7 @@ Result<Stat> UnionFsImpl::MakeDir(const Caller& caller, std::uint64_t parent, st
 
 Result<Stat> UnionFsImpl::MakeSymlink(const Caller& caller, std::uint64_t parent, std::string_view name,
                                       std::string_view target) {
-  if (target.size() >= 4096) return FsError(ENAMETOOLONG, "symlink target too long");
+  if (target.size() >= 4096) return Status::FromErrno(ENAMETOOLONG, "symlink target too long");
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * dir, FindDir(parent));
   SR_ASSIGN_OR_RETURN(Node * node, NewChild(caller, *dir, name, S_IFLNK | 0777));
@@ -304,11 +304,11 @@ Result<Stat> UnionFsImpl::MakeSymlink(const Caller& caller, std::uint64_t parent
 Result<Stat> UnionFsImpl::Link(std::uint64_t ino, std::uint64_t new_parent, std::string_view new_name) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
-  if (IsDir(*node)) return FsError(EPERM, "hard links to directories are not allowed");
+  if (IsDir(*node)) return Status::FromErrno(EPERM, "hard links to directories are not allowed");
   SR_ASSIGN_OR_RETURN(Node * dir, FindDir(new_parent));
   SR_RETURN_IF_ERROR(CheckName(new_name));
-  if (dir->listing->by_name.contains(std::string(new_name))) return FsError(EEXIST, "entry exists");
-  if (node->nlink == 0) return FsError(ENOENT, "the file was removed");
+  if (dir->listing->by_name.contains(std::string(new_name))) return Status::FromErrno(EEXIST, "entry exists");
+  if (node->nlink == 0) return Status::FromErrno(ENOENT, "the file was removed");
   dir->listing->Add(std::string(new_name), ino);
   Touch(*dir);
   ++node->nlink;
@@ -349,7 +349,7 @@ void UnionFsImpl::MaybeErase(std::uint64_t ino) {
 
 Status UnionFsImpl::CheckEmpty(Node& dir) {
   SR_RETURN_IF_ERROR(LoadListing(dir));
-  if (!dir.listing->by_name.empty()) return FsError(ENOTEMPTY, "directory not empty");
+  if (!dir.listing->by_name.empty()) return Status::FromErrno(ENOTEMPTY, "directory not empty");
   return OkStatus();
 }
 
@@ -357,9 +357,9 @@ Status UnionFsImpl::Unlink(std::uint64_t parent, std::string_view name) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * dir, FindDir(parent));
   auto it = dir->listing->by_name.find(std::string(name));
-  if (it == dir->listing->by_name.end()) return FsError(ENOENT, "no such entry");
+  if (it == dir->listing->by_name.end()) return Status::FromErrno(ENOENT, "no such entry");
   SR_ASSIGN_OR_RETURN(Node * node, Find(it->second.first));
-  if (IsDir(*node)) return FsError(EISDIR, "is a directory");
+  if (IsDir(*node)) return Status::FromErrno(EISDIR, "is a directory");
   dir->listing->Remove(std::string(name));
   Touch(*dir);
   DropLink(*node);
@@ -370,9 +370,9 @@ Status UnionFsImpl::RemoveDir(std::uint64_t parent, std::string_view name) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * dir, FindDir(parent));
   auto it = dir->listing->by_name.find(std::string(name));
-  if (it == dir->listing->by_name.end()) return FsError(ENOENT, "no such entry");
+  if (it == dir->listing->by_name.end()) return Status::FromErrno(ENOENT, "no such entry");
   SR_ASSIGN_OR_RETURN(Node * node, Find(it->second.first));
-  if (!IsDir(*node)) return FsError(ENOTDIR, "not a directory");
+  if (!IsDir(*node)) return Status::FromErrno(ENOTDIR, "not a directory");
   SR_RETURN_IF_ERROR(CheckEmpty(*node));
   dir->listing->Remove(std::string(name));
   Touch(*dir);
@@ -382,14 +382,15 @@ Status UnionFsImpl::RemoveDir(std::uint64_t parent, std::string_view name) {
 
 Status UnionFsImpl::Rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
                            std::string_view new_name, unsigned flags) {
-  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return FsError(EINVAL, "unsupported rename flags");
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+    return Status::FromErrno(EINVAL, "unsupported rename flags");
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * from_dir, FindDir(parent));
   SR_ASSIGN_OR_RETURN(Node * to_dir, FindDir(new_parent));
   SR_RETURN_IF_ERROR(CheckName(new_name));
   const std::string from_name(name), to_name(new_name);
   auto src_it = from_dir->listing->by_name.find(from_name);
-  if (src_it == from_dir->listing->by_name.end()) return FsError(ENOENT, "no such entry");
+  if (src_it == from_dir->listing->by_name.end()) return Status::FromErrno(ENOENT, "no such entry");
   SR_ASSIGN_OR_RETURN(Node * src, Find(src_it->second.first));
   Node* dst = nullptr;
   if (auto d = to_dir->listing->by_name.find(to_name); d != to_dir->listing->by_name.end()) {
@@ -403,7 +404,7 @@ Status UnionFsImpl::Rename(std::uint64_t parent, std::string_view name, std::uin
     n.parent = to.ino;
   };
   if (flags & RENAME_EXCHANGE) {
-    if (dst == nullptr) return FsError(ENOENT, "no entry to exchange with");
+    if (dst == nullptr) return Status::FromErrno(ENOENT, "no entry to exchange with");
     from_dir->listing->Repoint(from_name, dst->ino);
     to_dir->listing->Repoint(to_name, src->ino);
     move_dir(*src, *from_dir, *to_dir);
@@ -416,10 +417,10 @@ Status UnionFsImpl::Rename(std::uint64_t parent, std::string_view name, std::uin
     return OkStatus();
   }
   if (dst != nullptr) {
-    if (flags & RENAME_NOREPLACE) return FsError(EEXIST, "entry exists");
+    if (flags & RENAME_NOREPLACE) return Status::FromErrno(EEXIST, "entry exists");
     if (dst == src) return OkStatus();  // two names of one inode: POSIX says do nothing
-    if (IsDir(*src) && !IsDir(*dst)) return FsError(ENOTDIR, "not a directory");
-    if (!IsDir(*src) && IsDir(*dst)) return FsError(EISDIR, "is a directory");
+    if (IsDir(*src) && !IsDir(*dst)) return Status::FromErrno(ENOTDIR, "not a directory");
+    if (!IsDir(*src) && IsDir(*dst)) return Status::FromErrno(EISDIR, "is a directory");
     if (IsDir(*dst)) SR_RETURN_IF_ERROR(CheckEmpty(*dst));
     to_dir->listing->Remove(to_name);
     DropLink(*dst);

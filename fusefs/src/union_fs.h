@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/env.h"
 #include "base/fd.h"
 #include "base/thread_annotations.h"
 #include "fusefs/src/upper_file.h"
@@ -167,7 +168,8 @@ class UnionFsImpl final : public UnionFs {
   UniqueFd data_fd_;  // its data/ subdirectory
   UniqueFd lock_fd_;
   std::string dir_;
-  std::string owner_;  // UpperOptions::owner
+  Env* env_ = &Env::Default();  // UpperOptions::env
+  std::string owner_;           // UpperOptions::owner
   std::function<Status(const std::optional<Hash32>&, const Hash32&)> on_commit_;
 
   Mutex commit_mu_;  // one Commit at a time, so states land in generation order; before mu_

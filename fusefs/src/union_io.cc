@@ -74,7 +74,8 @@ Status UnionFsImpl::CopyUp(Node& node) {
 Result<std::uint64_t> UnionFsImpl::Open(std::uint64_t ino, int flags) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
-  if (!S_ISREG(node->mode)) return FsError(S_ISDIR(node->mode) ? EISDIR : EINVAL, "not a regular file");
+  if (!S_ISREG(node->mode))
+    return Status::FromErrno(S_ISDIR(node->mode) ? EISDIR : EINVAL, "not a regular file");
   Handle h{.ino = ino, .lower_handle = std::nullopt};
   if ((flags & O_TRUNC) && !node->data) {
     // Nothing of the lower content survives: start an empty upper file instead of copying.
@@ -103,7 +104,7 @@ Result<std::size_t> UnionFsImpl::Read(std::uint64_t handle, std::uint64_t offset
   {
     MutexLock lock(mu_);
     auto it = handles_.find(handle);
-    if (it == handles_.end()) return FsError(EBADF, "bad file handle");
+    if (it == handles_.end()) return Status::FromErrno(EBADF, "bad file handle");
     SR_ASSIGN_OR_RETURN(Node * node, Find(it->second.ino));
     data = node->data;  // a copy-up after open: read the upper
     lower_handle = it->second.lower_handle;
@@ -149,14 +150,14 @@ Result<std::size_t> UnionFsImpl::Write(std::uint64_t handle, std::uint64_t offse
   {
     MutexLock lock(mu_);
     auto it = handles_.find(handle);
-    if (it == handles_.end()) return FsError(EBADF, "bad file handle");
+    if (it == handles_.end()) return Status::FromErrno(EBADF, "bad file handle");
     ino = it->second.ino;
     SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
-    if (!node->data) return FsError(EBADF, "file not open for writing");
+    if (!node->data) return Status::FromErrno(EBADF, "file not open for writing");
     file = node->data;
   }
   if (offset + data.size() < offset || offset + data.size() > (std::uint64_t{1} << 50))
-    return FsError(EFBIG, "file too large");
+    return Status::FromErrno(EFBIG, "file too large");
   auto n = file->Write(offset, data);
   if (!n.ok()) return n;
   MutexLock lock(mu_);
@@ -186,9 +187,9 @@ Result<Stat> UnionFsImpl::SetAttr(std::uint64_t ino, const SetAttrRequest& r) {
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   const Timespec now = NowTime();
   if (r.size) {
-    if (S_ISDIR(node->mode)) return FsError(EISDIR, "is a directory");
-    if (!S_ISREG(node->mode)) return FsError(EINVAL, "not a regular file");
-    if (*r.size > (std::uint64_t{1} << 50)) return FsError(EFBIG, "file too large");
+    if (S_ISDIR(node->mode)) return Status::FromErrno(EISDIR, "is a directory");
+    if (!S_ISREG(node->mode)) return Status::FromErrno(EINVAL, "not a regular file");
+    if (*r.size > (std::uint64_t{1} << 50)) return Status::FromErrno(EFBIG, "file too large");
     SR_RETURN_IF_ERROR(CopyUp(*node));
     SR_RETURN_IF_ERROR(node->data->Truncate(*r.size));
     node->mtime = now;
@@ -207,7 +208,7 @@ Result<std::string> UnionFsImpl::GetXattr(std::uint64_t ino, std::string_view na
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   auto it = node->xattrs.find(std::string(name));
-  if (it == node->xattrs.end()) return FsError(ENODATA, "no such attribute");
+  if (it == node->xattrs.end()) return Status::FromErrno(ENODATA, "no such attribute");
   return it->second;
 }
 
@@ -220,14 +221,14 @@ Result<std::vector<std::string>> UnionFsImpl::ListXattr(std::uint64_t ino) {
 }
 
 Status UnionFsImpl::SetXattr(std::uint64_t ino, std::string_view name, std::string_view value, int flags) {
-  if (name.empty() || name.size() > kXattrNameMax) return FsError(ERANGE, "bad attribute name");
-  if (value.size() > kXattrValueMax) return FsError(E2BIG, "attribute value too large");
+  if (name.empty() || name.size() > kXattrNameMax) return Status::FromErrno(ERANGE, "bad attribute name");
+  if (value.size() > kXattrValueMax) return Status::FromErrno(E2BIG, "attribute value too large");
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   const std::string key(name);
   const bool exists = node->xattrs.contains(key);
-  if ((flags & XATTR_CREATE) && exists) return FsError(EEXIST, "attribute exists");
-  if ((flags & XATTR_REPLACE) && !exists) return FsError(ENODATA, "no such attribute");
+  if ((flags & XATTR_CREATE) && exists) return Status::FromErrno(EEXIST, "attribute exists");
+  if ((flags & XATTR_REPLACE) && !exists) return Status::FromErrno(ENODATA, "no such attribute");
   node->xattrs[key] = std::string(value);
   node->ctime = NowTime();
   MarkChanged(*node);
@@ -237,7 +238,7 @@ Status UnionFsImpl::SetXattr(std::uint64_t ino, std::string_view name, std::stri
 Status UnionFsImpl::RemoveXattr(std::uint64_t ino, std::string_view name) {
   MutexLock lock(mu_);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
-  if (node->xattrs.erase(std::string(name)) == 0) return FsError(ENODATA, "no such attribute");
+  if (node->xattrs.erase(std::string(name)) == 0) return Status::FromErrno(ENODATA, "no such attribute");
   node->ctime = NowTime();
   MarkChanged(*node);
   return OkStatus();

@@ -83,9 +83,34 @@ JournalWalk WalkJournal(std::span<const std::uint8_t> journal, const Hash32& sna
   return walk;
 }
 
-// Opens (creating if missing or empty) the upper directory; refuses anything else.
-Result<UniqueFd> OpenUpperDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("creating " + dir, errno);
+Result<bool> IsEmptyDir(int dir_fd, const char* name) {
+  int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoStatus(std::string("opening ") + name, errno);
+  DIR* d = fdopendir(fd);
+  if (d == nullptr) {
+    close(fd);
+    return ErrnoStatus(std::string("listing ") + name, errno);
+  }
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") empty = false;
+  }
+  closedir(d);
+  return empty;
+}
+
+// mkdir through `env`; an existing directory is fine (a creation resumed).
+Status MakeDir(Env& env, int dir_fd, const std::string& path) {
+  Status made = env.MkdirAt(dir_fd, path, 0700);
+  return made.code() == Code::kAlreadyExists ? OkStatus() : made;
+}
+
+// Opens (creating if missing or empty) the upper directory; refuses anything else. A new upper
+// gets data/ first and its version file last, written atomically: a directory holding only
+// data/ (empty), the lock or a version file's temporary is one whose creation stopped, and is
+// completed.
+Result<UniqueFd> OpenUpperDir(Env& env, const std::string& dir) {
+  SR_RETURN_IF_ERROR(MakeDir(env, AT_FDCWD, dir));
   UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return ErrnoStatus("opening " + dir, errno);
   auto version = ReadAt(fd.get(), kVersionFile, 64);
@@ -98,20 +123,27 @@ Result<UniqueFd> OpenUpperDir(const std::string& dir) {
     }
     return fd;
   }
+  if (version.status().code() != Code::kNotFound) return version.status();
   UniqueFd probe(dup(fd.get()));
   DIR* d = fdopendir(probe.Release());
   if (d == nullptr) return ErrnoStatus("listing " + dir, errno);
-  bool empty = true;
+  bool only_layout = true;
   while (dirent* e = readdir(d)) {
-    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") empty = false;
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (name == "data") {
+      // Only an empty data/: a state's files without their state are not an unfinished creation.
+      Result<bool> empty = IsEmptyDir(fd.get(), "data");
+      if (!empty.ok()) return std::move(empty).status().WithContext(dir);
+      only_layout = only_layout && *empty;
+    } else if (name != "lock" && !name.starts_with(std::string(kVersionFile) + ".tmp-")) {
+      only_layout = false;
+    }
   }
   closedir(d);
-  if (!empty) return FailedPrecondition(dir + " is not empty and not a sealfs upper");
-  if (mkdirat(fd.get(), "data", 0700) != 0 && errno != EEXIST)
-    return ErrnoStatus("creating " + dir + "/data", errno);
-  UniqueFd vf(openat(fd.get(), kVersionFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!vf) return ErrnoStatus("creating " + dir + "/" + kVersionFile, errno);
-  SR_RETURN_IF_ERROR(WriteAllAt(vf.get(), AsBytes(kVersion)));
+  if (!only_layout) return FailedPrecondition(dir + " is not empty and not a sealfs upper");
+  SR_RETURN_IF_ERROR(MakeDir(env, fd.get(), "data"));
+  SR_RETURN_IF_ERROR(WriteFileAtomic(env, dir + "/" + kVersionFile, AsBytes(kVersion), 0600));
   return fd;
 }
 
@@ -159,9 +191,9 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
   owner_ = options.owner;
   on_commit_ = options.on_commit;
   compact_after_ = options.compact_after;
-  SR_ASSIGN_OR_RETURN(dir_fd_, OpenUpperDir(dir_));
-  lock_fd_.Reset(openat(dir_fd_.get(), "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock_fd_) return ErrnoStatus("opening the upper's lock", errno);
+  env_ = options.env;
+  SR_ASSIGN_OR_RETURN(dir_fd_, OpenUpperDir(*env_, dir_));
+  SR_ASSIGN_OR_RETURN(lock_fd_, env_->OpenAt(dir_fd_.get(), "lock", O_RDWR | O_CREAT, 0600));
   if (flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0)
     return Unavailable("the upper is in use by another mount");
   data_fd_.Reset(openat(dir_fd_.get(), "data", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -231,8 +263,8 @@ Status UnionFsImpl::Init(const UpperOptions& options) {
 // Keeps the journal open for appends, cut to what the state holds (a torn or unreported tail,
 // or a journal of a replaced snapshot, goes).
 Status UnionFsImpl::OpenJournal(std::uint64_t valid_size) {
-  journal_fd_.Reset(openat(dir_fd_.get(), kJournalFile, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!journal_fd_) return ErrnoStatus("opening the upper's journal", errno);
+  SR_ASSIGN_OR_RETURN(journal_fd_,
+                      env_->OpenAt(dir_fd_.get(), kJournalFile, O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
   struct stat st {};
   if (fstat(journal_fd_.get(), &st) != 0) return ErrnoStatus("reading the upper's journal", errno);
   if (static_cast<std::uint64_t>(st.st_size) != valid_size) {
@@ -240,7 +272,7 @@ Status UnionFsImpl::OpenJournal(std::uint64_t valid_size) {
         fdatasync(journal_fd_.get()) != 0)
       return ErrnoStatus("cutting the upper's journal", errno);
   }
-  if (fsync(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper directory", errno);
+  SR_RETURN_IF_ERROR_CTX(env_->Fsync(dir_fd_.get()), "syncing the upper directory");
   journal_size_ = valid_size;
   return OkStatus();
 }

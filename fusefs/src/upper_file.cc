@@ -205,7 +205,7 @@ Status UpperFile::SealBlocks(std::uint64_t index, std::span<const std::uint8_t> 
   }
   if (next_slot_ > kMaxSlots) {
     for (std::uint64_t slot : allocated) FreeSlot(slot);
-    return FsError(EFBIG, name_ + ": too many written blocks");
+    return Status::FromErrno(EFBIG, name_ + ": too many written blocks");
   }
   EVP_CIPHER_CTX* ctx = ThreadCipher();
   for (std::size_t k = 0; k < count; ++k) {

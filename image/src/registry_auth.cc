@@ -1,25 +1,115 @@
 #include "image/src/registry_auth.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
+#include "image/registry_auth.h"
 
-namespace sealroot::image::internal {
+namespace sealroot::image {
 namespace {
 
 constexpr std::size_t kMaxAuthFile = 1u << 20;
-constexpr std::size_t kMaxTokenResponse = 1u << 20;
 
-std::string NormalizeAuthKey(std::string key) {
-  for (std::string_view scheme : {"https://", "http://"}) {
-    if (key.starts_with(scheme)) key.erase(0, scheme.size());
+using nlohmann::json;
+
+// A registry path with the docker.io host spelled one way.
+std::string CanonicalRegistryPath(std::string path) {
+  for (std::string_view alias : {"index.docker.io", "registry-1.docker.io"}) {
+    if (path == alias || (path.starts_with(alias) && path[alias.size()] == '/')) {
+      path.replace(0, alias.size(), "docker.io");
+    }
   }
-  if (key.ends_with("/v1/")) key.resize(key.size() - 4);  // legacy Docker keys
-  if (key.ends_with("/")) key.pop_back();
-  if (key == "index.docker.io" || key.starts_with("index.docker.io/")) key.replace(0, 15, "docker.io");
-  return key;
+  return path;
+}
+
+// A key of "auths" as a registry path: a URL names only its host (Docker's legacy
+// "https://index.docker.io/v1/").
+std::string NormalizeAuthKey(std::string_view key) {
+  std::string k(key);
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (k.starts_with(scheme)) {
+      k.erase(0, scheme.size());
+      k.resize(std::min(k.size(), k.find('/')));
+      break;
+    }
+  }
+  while (k.ends_with('/')) k.pop_back();
+  return CanonicalRegistryPath(std::move(k));
+}
+
+bool HasIdentityToken(const json& entry) {
+  auto token = entry.find("identitytoken");
+  return token != entry.end() && token->is_string() && !token->get_ref<const std::string&>().empty();
+}
+
+// The entry of `auths` for exactly `path`: its own key first, then any key that normalizes to it.
+const json* EntryFor(const json& auths, const std::string& path, std::string* key_out) {
+  auto usable = [](const json& entry) {
+    if (!entry.is_object()) return false;
+    auto auth = entry.find("auth");
+    bool has_auth =
+        auth != entry.end() && !(auth->is_string() && auth->get_ref<const std::string&>().empty());
+    return has_auth || HasIdentityToken(entry);  // else a credential helper's marker
+  };
+  if (auto exact = auths.find(path); exact != auths.end() && usable(*exact)) {
+    *key_out = path;
+    return &*exact;
+  }
+  for (const auto& [key, entry] : auths.items()) {
+    if (NormalizeAuthKey(key) == path && usable(entry)) {
+      *key_out = key;
+      return &entry;
+    }
+  }
+  return nullptr;
+}
+
+Result<SecretBytes> DecodeEntry(const json& entry, const std::string& key) {
+  if (HasIdentityToken(entry)) {
+    return Unimplemented("the entry for " + key +
+                         " holds an identity token (OAuth2), which sealroot does not use: log in with a "
+                         "user name and password");
+  }
+  const json& auth = entry.at("auth");
+  if (!auth.is_string()) return InvalidArgument("the \"auth\" of " + key + " is not a string");
+  Result<std::vector<std::uint8_t>> decoded = Base64Decode(auth.get_ref<const std::string&>());
+  if (!decoded.ok()) return InvalidArgument("the \"auth\" of " + key + " is not base64");
+  SecretBytes creds{std::span<const std::uint8_t>(*decoded)};
+  const bool has_colon = std::find(decoded->begin(), decoded->end(), ':') != decoded->end();
+  SecureWipe(*decoded);
+  if (!has_colon) return InvalidArgument("the \"auth\" of " + key + " is not base64 of user:pass");
+  return creds;
+}
+
+// The document held secrets: its strings are wiped before it is freed.
+void WipeStrings(json& j) {
+  if (j.is_string()) {
+    auto& s = j.get_ref<std::string&>();
+    SecureWipe({reinterpret_cast<std::uint8_t*>(s.data()), s.size()});
+  } else if (j.is_structured()) {
+    for (json& child : j) WipeStrings(child);
+  }
+}
+
+Result<SecretBytes> Lookup(const json& doc, std::string_view registry, std::string_view repository) {
+  if (!doc.is_object()) return InvalidArgument("not a containers-auth.json: not a JSON object");
+  auto auths = doc.find("auths");
+  if (auths == doc.end()) return SecretBytes();  // e.g. only "credHelpers"
+  if (!auths->is_object()) return InvalidArgument("not a containers-auth.json: \"auths\" is not an object");
+  std::string path = CanonicalRegistryPath(std::string(registry));
+  if (!repository.empty()) path += "/" + std::string(repository);
+  const std::size_t host_end = path.find('/');
+  while (true) {
+    std::string key;
+    if (const json* entry = EntryFor(*auths, path, &key)) return DecodeEntry(*entry, key);
+    std::size_t slash = path.rfind('/');
+    if (slash == std::string::npos || slash < host_end) return SecretBytes();
+    path.resize(slash);
+  }
 }
 
 std::vector<std::string> AuthFileCandidates(const std::string& explicit_file) {
@@ -33,6 +123,40 @@ std::vector<std::string> AuthFileCandidates(const std::string& explicit_file) {
 }
 
 }  // namespace
+
+Result<SecretBytes> CredentialsFromAuthJson(std::string_view document, std::string_view registry,
+                                            std::string_view repository) {
+  json doc = json::parse(document, nullptr, /*allow_exceptions=*/false);
+  Result<SecretBytes> creds = Lookup(doc, registry, repository);
+  WipeStrings(doc);
+  return creds;
+}
+
+Result<SecretBytes> CredentialsFromAuthFile(const std::string& path, std::string_view registry,
+                                            std::string_view repository) {
+  SR_ASSIGN_OR_RETURN(SecretBytes text, ReadSecretFile(path, kMaxAuthFile));
+  Result<SecretBytes> creds = CredentialsFromAuthJson(AsChars(text.span()), registry, repository);
+  if (!creds.ok()) return std::move(creds).status().WithContext("auth file " + path);
+  return creds;
+}
+
+namespace internal {
+
+constexpr std::size_t kMaxTokenResponse = 1u << 20;
+
+Result<SecretBytes> LookupCredentials(const std::string& authfile, const std::string& registry,
+                                      const std::string& repository) {
+  // Each file in turn until one has credentials for the image (containers-auth.json(5)).
+  for (const std::string& path : AuthFileCandidates(authfile)) {
+    Result<SecretBytes> creds = CredentialsFromAuthFile(path, registry, repository);
+    if (!creds.ok()) {
+      if (creds.status().code() == Code::kNotFound && authfile.empty()) continue;
+      return creds;
+    }
+    if (!creds->empty()) return creds;
+  }
+  return SecretBytes();
+}
 
 Result<Challenge> ParseChallenge(std::string_view h) {
   Challenge c;
@@ -64,42 +188,6 @@ Result<Challenge> ParseChallenge(std::string_view h) {
     c.params[key] = value;
   }
   return c;
-}
-
-Result<SecretBytes> LookupCredentials(const std::string& authfile, const std::string& registry,
-                                      const std::string& repository) {
-  for (const std::string& path : AuthFileCandidates(authfile)) {
-    auto text = ReadFile(path, kMaxAuthFile);
-    if (!text.ok()) {
-      if (text.status().code() == Code::kNotFound && authfile.empty()) continue;
-      return std::move(text).status().WithContext("reading auth file");
-    }
-    auto doc = nlohmann::json::parse(*text, nullptr, false);
-    if (!doc.is_object()) return InvalidArgument("auth file " + path + ": not a JSON object");
-    auto auths = doc.find("auths");
-    if (auths == doc.end() || !auths->is_object()) return SecretBytes();
-    std::string host = NormalizeAuthKey(registry);
-    std::string best_key;
-    std::string best_auth;
-    for (const auto& [key, entry] : auths->items()) {
-      std::string k = NormalizeAuthKey(key);
-      std::string full = host + "/" + repository;
-      bool matches = k == full || full.starts_with(k + "/");
-      if (!matches || k.size() <= best_key.size() || !entry.is_object() || !entry.contains("auth")) continue;
-      if (!entry["auth"].is_string()) continue;
-      best_key = k;
-      best_auth = entry["auth"].get<std::string>();
-    }
-    if (best_key.empty()) return SecretBytes();
-    auto decoded = Base64Decode(best_auth);
-    SecureWipe(std::span(reinterpret_cast<std::uint8_t*>(best_auth.data()), best_auth.size()));
-    if (!decoded.ok())
-      return InvalidArgument("auth file " + path + ": entry for " + best_key + " is not base64");
-    SecretBytes out{std::span<const std::uint8_t>(*decoded)};
-    SecureWipe(*decoded);
-    return out;
-  }
-  return SecretBytes();
 }
 
 std::string RegistryAuth::Header() const {
@@ -157,4 +245,5 @@ Status RegistryAuth::Answer(const std::string& www_authenticate, const std::stri
   return OkStatus();
 }
 
-}  // namespace sealroot::image::internal
+}  // namespace internal
+}  // namespace sealroot::image

@@ -1,4 +1,4 @@
-// Registry authentication: credentials (--creds, auth.json lookup), WWW-Authenticate parsing,
+// Registry authentication: credentials (--creds, the auth files), WWW-Authenticate parsing,
 // Basic and Bearer (token fetched from the realm, cached per scope). Private to image/.
 //
 // Thread-safety: RegistryAuth is shared by parallel downloads; its token cache is locked.
@@ -21,10 +21,9 @@ struct Challenge {
 };
 Result<Challenge> ParseChallenge(std::string_view header);
 
-// "user:pass" for `registry`/`repository` from the first auth file that exists: `authfile` if
-// given, else REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
-// The most specific key wins (host/ns/repo over host/ns over host); docker.io and
-// index.docker.io are the same. Empty when nothing matches.
+// "user:pass" for `registry`/`repository` (image/registry_auth.h's lookup): from `authfile` if
+// given, else from the first of REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json and
+// ~/.docker/config.json that has credentials for it. Empty when none has.
 Result<SecretBytes> LookupCredentials(const std::string& authfile, const std::string& registry,
                                       const std::string& repository);
 

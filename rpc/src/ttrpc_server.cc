@@ -1,10 +1,15 @@
 // The ttrpc server (rpc/server.h): one accept thread, one reader thread per connection,
-// handlers on the Executor, responses written under a per-connection lock.
+// handlers on the Executor, responses written under a per-connection lock. A request's
+// timeout_nano is its deadline, as in containerd/ttrpc: the reader thread answers
+// DEADLINE_EXCEEDED for a call whose deadline passes before its handler answers, and the
+// handler sees the deadline through CallStatus().
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <list>
+#include <map>
 #include <thread>
 
 #include "base/log.h"
@@ -19,6 +24,32 @@ namespace sealroot::rpc {
 namespace {
 
 using ttrpc::FrameHeader;
+using Clock = std::chrono::steady_clock;
+
+// A request in flight: answered exactly once, by its handler or by its deadline.
+struct PendingCall {
+  PendingCall(std::uint32_t stream, std::uint64_t seq, CallDeadline deadline)
+      : stream(stream), seq(seq), deadline(deadline) {}
+  const std::uint32_t stream;
+  const std::uint64_t seq;  // orders calls with the same deadline
+  const CallDeadline deadline;
+  std::atomic<bool> answered{false};
+};
+
+// The deadline of a request received now: none for timeout_nano 0 (as containerd/ttrpc), and
+// one already passed for a negative timeout.
+CallDeadline DeadlineOf(std::int64_t timeout_nano) {
+  if (timeout_nano == 0) return std::nullopt;
+  const Clock::time_point now = Clock::now();
+  if (timeout_nano < 0) return now;
+  const auto timeout = std::chrono::nanoseconds(timeout_nano);
+  if (timeout >= Clock::time_point::max() - now) return std::nullopt;  // never, in practice
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
+}
+
+Status DeadlinePassed() {
+  return DeadlineExceeded("the call's deadline (timeout_nano) passed before it was answered");
+}
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -33,6 +64,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   Status ServeOneFrame();
+  // Waits until a frame starts, answering the calls whose deadlines pass meanwhile.
+  Status AwaitFrame();
+  // Answers the calls whose deadline has passed; the next deadline still ahead, if any.
+  CallDeadline ExpireDeadlines() SR_EXCLUDES(deadlines_mu_, write_mu_);
+  // Replies for `call` unless it was answered already.
+  void Answer(PendingCall& call, const Status& status, std::string payload)
+      SR_EXCLUDES(deadlines_mu_, write_mu_);
   void Reply(std::uint32_t stream, const Status& status, std::string payload) SR_EXCLUDES(write_mu_);
   Status Discard(std::size_t length, std::chrono::steady_clock::time_point deadline);
 
@@ -47,6 +85,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
   Mutex write_mu_;
   std::atomic<bool> finished_{false};
+  std::uint64_t next_seq_ = 0;  // the reader thread's
+  // Calls in flight that have a deadline, soonest first.
+  Mutex deadlines_mu_;
+  std::map<std::pair<Clock::time_point, std::uint64_t>, std::shared_ptr<PendingCall>> deadlines_
+      SR_GUARDED_BY(deadlines_mu_);
 };
 
 void Connection::Serve() {
@@ -61,19 +104,60 @@ void Connection::Serve() {
   }
   // Tell the peer now; the fd itself stays open until in-flight handlers drop their reference,
   // so a late reply can never reach a new connection that reused the number. Blocking calls
-  // still waiting for this client give up (CallCancelled) and free their slots.
+  // still waiting for this client give up (CallStatus) and free their slots.
   shutdown(fd_.get(), SHUT_RDWR);
   *gone_ = true;
   finished_ = true;
 }
 
+Status Connection::AwaitFrame() {
+  pollfd pfd{fd_.get(), POLLIN, 0};
+  while (true) {
+    CallDeadline next = ExpireDeadlines();
+    int timeout_ms = -1;
+    if (next) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
+      timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+    }
+    int ready = poll(&pfd, 1, timeout_ms);
+    if (ready > 0) return OkStatus();
+    if (ready < 0 && errno != EINTR) return ErrnoStatus("poll", errno);
+  }
+}
+
+CallDeadline Connection::ExpireDeadlines() {
+  std::vector<std::shared_ptr<PendingCall>> due;
+  CallDeadline next;
+  {
+    MutexLock lock(deadlines_mu_);
+    const Clock::time_point now = Clock::now();
+    while (!deadlines_.empty() && deadlines_.begin()->first.first <= now) {
+      due.push_back(std::move(deadlines_.begin()->second));
+      deadlines_.erase(deadlines_.begin());
+    }
+    if (!deadlines_.empty()) next = deadlines_.begin()->first.first;
+  }
+  for (const auto& call : due) {
+    if (!call->answered.exchange(true)) {
+      Reply(call->stream, DeadlinePassed(), {});
+    }
+  }
+  return next;
+}
+
+void Connection::Answer(PendingCall& call, const Status& status, std::string payload) {
+  if (call.answered.exchange(true)) return;  // its deadline answered first
+  if (call.deadline) {
+    MutexLock lock(deadlines_mu_);
+    deadlines_.erase({*call.deadline, call.seq});
+  }
+  Reply(call.stream, status, std::move(payload));
+}
+
 Status Connection::ServeOneFrame() {
   // Wait as long as needed for a frame to start; once started it must complete in time, so a
   // half-sent frame cannot pin the connection forever.
-  pollfd pfd{fd_.get(), POLLIN, 0};
-  while (poll(&pfd, 1, -1) < 0) {
-    if (errno != EINTR) return ErrnoStatus("poll", errno);
-  }
+  SR_RETURN_IF_ERROR(AwaitFrame());
   const auto deadline = std::chrono::steady_clock::now() + limits_.frame_timeout;
   std::array<std::uint8_t, ttrpc::kHeaderSize> head{};
   SR_RETURN_IF_ERROR(ttrpc::ReadFull(fd_.get(), head, deadline));
@@ -101,6 +185,12 @@ Status Connection::ServeOneFrame() {
     Reply(header.stream_id, InvalidArgument("malformed ttrpc request"), {});
     return OkStatus();
   }
+  auto call =
+      std::make_shared<PendingCall>(header.stream_id, next_seq_++, DeadlineOf(request->timeout_nano()));
+  if (call->deadline && *call->deadline <= Clock::now()) {
+    Answer(*call, DeadlinePassed(), {});
+    return OkStatus();
+  }
   std::shared_ptr<BlockingCallLimit::Slot> slot;
   if (handler_.IsBlocking(request->service(), request->method())) {
     slot = blocking_.TryAcquire(blocking_in_flight_);
@@ -109,17 +199,26 @@ Status Connection::ServeOneFrame() {
       return OkStatus();
     }
   }
+  if (call->deadline) {
+    MutexLock lock(deadlines_mu_);
+    deadlines_.emplace(std::make_pair(*call->deadline, call->seq), call);
+  }
   auto self = shared_from_this();
   // The slot goes with the task, after the reply.
-  bool queued = executor_.Submit([self, request, stream = header.stream_id, slot] {
+  bool queued = executor_.Submit([self, request, call, slot] {
+    // Waited in the queue past its deadline (answered, or about to be): the handler never runs.
+    if (call->answered.load() || (call->deadline && Clock::now() >= *call->deadline)) {
+      self->Answer(*call, DeadlinePassed(), {});
+      return;
+    }
     RpcReply reply;
     {
-      CallScope call(self->gone_);
+      CallScope scope(self->gone_, call->deadline);
       reply = self->handler_.Call(request->service(), request->method(), request->payload());
     }
-    self->Reply(stream, reply.status, std::move(reply.payload));
+    self->Answer(*call, reply.status, std::move(reply.payload));
   });
-  if (!queued) Reply(header.stream_id, ResourceExhausted("too many requests in flight"), {});
+  if (!queued) Answer(*call, ResourceExhausted("too many requests in flight"), {});
   return OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // Calls that block (WaitProcess on a process that does not exit) cannot take the agent's request
 // threads: beyond the per-connection and total bounds they get RESOURCE_EXHAUSTED at once,
-// Health.Check keeps answering, and a client that disconnects frees its slots.
+// Health.Check keeps answering, and a client that disconnects, or whose call's deadline
+// (timeout_nano) passes, frees its slots.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -53,9 +54,10 @@ class BlockingCallsTest : public ::testing::Test {
     return fd.ok() ? std::move(*fd) : UniqueFd();
   }
 
-  // Pipelines n calls of `method` (WaitProcess or ReadStdout) for c1, stream ids 1, 3, 5...,
-  // without reading the answers.
-  static void SendCalls(int fd, int n, const std::string& method = "WaitProcess") {
+  // Pipelines n calls of `method` (WaitProcess or ReadStdout) for c1, stream ids first_stream,
+  // +2, +4..., each with `timeout` as its timeout_nano, without reading the answers.
+  static void SendCalls(int fd, int n, const std::string& method = "WaitProcess",
+                        std::chrono::nanoseconds timeout = 0ns, std::uint32_t first_stream = 1) {
     ::grpc::ReadStreamRequest read;  // ReadStdout
     read.set_container_id("c1");
     ::grpc::WaitProcessRequest wait;
@@ -64,10 +66,11 @@ class BlockingCallsTest : public ::testing::Test {
     request.set_service("grpc.AgentService");
     request.set_method(method);
     request.set_payload(method == "WaitProcess" ? wait.SerializeAsString() : read.SerializeAsString());
+    request.set_timeout_nano(timeout.count());
     const std::string bytes = request.SerializeAsString();
     for (int i = 0; i < n; ++i) {
       ttrpc::FrameHeader header{static_cast<std::uint32_t>(bytes.size()),
-                                static_cast<std::uint32_t>(2 * i + 1), ttrpc::kTypeRequest, 0};
+                                static_cast<std::uint32_t>(first_stream + 2 * i), ttrpc::kTypeRequest, 0};
       ASSERT_TRUE(ttrpc::WriteFrame(fd, header, bytes).ok());
     }
   }
@@ -169,6 +172,31 @@ TEST_P(BlockingCallsDisconnectTest, DisconnectingFreesTheSlotsOfItsBlockedCalls)
 
 // The container's process neither exits nor writes: both calls would wait forever.
 INSTANTIATE_TEST_SUITE_P(WaitAndRead, BlockingCallsDisconnectTest,
+                         ::testing::Values("WaitProcess", "ReadStdout"));
+
+class BlockingCallsDeadlineTest : public BlockingCallsTest,
+                                  public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(BlockingCallsDeadlineTest, TheCallsDeadlineEndsTheWaitAndFreesItsSlot) {
+  const int per_connection = static_cast<int>(config_.limits.max_blocking_calls_per_connection);
+  UniqueFd fd = Connect();
+  SendCalls(fd.get(), per_connection, GetParam(), 300ms);
+  EXPECT_EQ(Count(Responses(fd.get(), 2s), Code::kDeadlineExceeded), per_connection);
+  // The waits saw their deadline and returned: the same connection gets every slot back. (Each
+  // attempt's calls have a deadline too, inside the time its answers are read, so an attempt
+  // made too early frees its slots for the next.)
+  bool freed = false;
+  for (int attempt = 0; attempt < 20 && !freed; ++attempt) {
+    const auto first_stream =
+        static_cast<std::uint32_t>(2 * per_connection + 1 + 4 * per_connection * attempt);
+    SendCalls(fd.get(), per_connection + 1, GetParam(), 1s, first_stream);
+    freed = Count(Responses(fd.get(), 1500ms), Code::kResourceExhausted) == 1;
+  }
+  EXPECT_TRUE(freed);
+  ExpectHealthPrompt();
+}
+
+INSTANTIATE_TEST_SUITE_P(WaitAndRead, BlockingCallsDeadlineTest,
                          ::testing::Values("WaitProcess", "ReadStdout"));
 
 TEST_F(BlockingCallsTest, WaitProcessStillGetsTheExitStatus) {

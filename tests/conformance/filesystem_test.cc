@@ -178,12 +178,12 @@ TEST_P(FilesystemConformanceTest, HardLinksShareOneInode) {
 TEST_P(FilesystemConformanceTest, MissingNamesAreEnoent) {
   auto missing = fs_->Lookup(kRootIno, "no-such-name");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(ErrnoOf(missing.status()), ENOENT) << missing.status().ToString();
+  EXPECT_EQ(StatusToErrno(missing.status()), ENOENT) << missing.status().ToString();
   auto etc = Walk("etc");
   ASSERT_TRUE(etc.ok());
   auto nested = fs_->Lookup(etc->ino, "nope");
   ASSERT_FALSE(nested.ok());
-  EXPECT_EQ(ErrnoOf(nested.status()), ENOENT) << nested.status().ToString();
+  EXPECT_EQ(StatusToErrno(nested.status()), ENOENT) << nested.status().ToString();
 }
 
 TEST_P(FilesystemConformanceTest, ReadLinkGivesTheTargetVerbatim) {

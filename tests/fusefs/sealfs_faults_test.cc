@@ -1,13 +1,20 @@
-// The sealed store on a failing disk (base/env.h, tests/support/fault_env.h). For each fault —
-// ENOSPC or EIO on a write, a short write, a failing fsync/syncfs, a failing open, rename or
-// mkdir — sealing a layer fails with a clear error, leaves no layer, object or staged file of
-// it behind, loses nothing committed before (an earlier image still reads back), and the same
-// layer seals once the disk is fine again.
+// The sealed store and the writable upper on a failing disk (base/env.h,
+// tests/support/fault_env.h). For each fault — ENOSPC or EIO on a write, a short write, a failing
+// fsync/syncfs, a failing open, rename or mkdir — sealing a layer fails with a clear error,
+// leaves no layer, object or staged file of it behind, loses nothing committed before (an
+// earlier image still reads back), and the same layer seals once the disk is fine again; and
+// creating a new store or a new upper fails cleanly and succeeds on the next attempt.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <set>
 
+#include "base/file.h"
+#include "fusefs/upper.h"
 #include "tests/fusefs/sealfs_fixture.h"
 #include "tests/support/fault_env.h"
 
@@ -108,6 +115,181 @@ TEST_F(SealfsShortWriteTest, ShortWritesAreCompleted) {
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   EXPECT_EQ(ContentOf(**tree, "d/big"), Pattern(3 << 20, 7));
 }
+
+// Creating a new store or a new upper on a failing disk: each fault is a clear error naming
+// the errno, leaves nothing that later passes for a store or an upper (no version file, or a
+// whole one; no temporary), and the same creation succeeds once the disk is fine again.
+struct CreationFault {
+  const char* name;
+  Op op;
+  int nth;  // the first failing call of `op` during the creation
+  int err;
+};
+
+// A directory's entries.
+std::set<std::string> Entries(const std::string& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) out.insert(e.path().filename());
+  return out;
+}
+
+bool HasTemporary(const std::string& dir) {
+  for (const std::string& name : Entries(dir)) {
+    if (name.find(".tmp-") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The calls a new store makes: mkdir (the directory, then its layout: 5 + 256 directories), open
+// (the lock, the version file's temporary, the directory to sync), fsync (a syncfs of the
+// layout, the version file), write and rename (the version file).
+const CreationFault kStoreFaults[] = {
+    {"enospc_creating_the_directory", Op::kMkdir, 1, ENOSPC},
+    {"enospc_on_a_layout_mkdir", Op::kMkdir, 100, ENOSPC},
+    {"eio_opening_the_lock", Op::kOpen, 1, EIO},
+    {"enospc_opening_the_version_file", Op::kOpen, 2, ENOSPC},
+    {"enospc_writing_the_version_file", Op::kWrite, 1, ENOSPC},
+    {"eio_writing_the_version_file", Op::kWrite, 1, EIO},
+    {"eio_syncing_the_layout", Op::kFsync, 1, EIO},
+    {"eio_syncing_the_version_file", Op::kFsync, 2, EIO},
+    {"eio_renaming_the_version_file", Op::kRename, 1, EIO},
+};
+
+class StoreCreationFaultsTest : public SealfsTest, public ::testing::WithParamInterface<CreationFault> {
+ protected:
+  sealroot::testing::FaultEnv env_;
+};
+
+TEST_P(StoreCreationFaultsTest, AFailedCreationLeavesNoStoreAndTheNextOneSucceeds) {
+  const std::string dir = tmp_ / "new-store";
+  env_.FailFrom(GetParam().op, GetParam().nth, GetParam().err);
+  auto failed = Store::Open(dir, true, StoreLock::kShared, env_);
+  ASSERT_FALSE(failed.ok()) << "the fault was never hit";
+  EXPECT_EQ(failed.status().code(), ErrnoStatus("", GetParam().err).code()) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find(std::strerror(GetParam().err)), std::string::npos)
+      << failed.status().ToString();
+  env_.Clear();
+
+  EXPECT_FALSE(std::filesystem::exists(dir + "/sealfs-store"));
+  EXPECT_FALSE(HasTemporary(dir));
+  auto reader = Store::Open(dir, false, StoreLock::kNone);
+  EXPECT_FALSE(reader.ok()) << "a store whose creation failed must not open as one";
+
+  auto store = Store::Open(dir, true, StoreLock::kShared, env_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store_ = std::move(store).value();
+  store_dir_ = dir;
+  ASSERT_TRUE(store_->CheckKey(*key_, true).ok());
+  RootHash root = SealSingle("first", {File("f", Pattern(100000, 3))});
+  auto tree = OpenTree(root);
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  EXPECT_EQ(ContentOf(**tree, "f"), Pattern(100000, 3));
+}
+
+TEST_F(StoreCreationFaultsTest, ShortWritesAreCompleted) {
+  const std::string dir = tmp_ / "new-store";
+  env_.ShortWrite(1);
+  auto store = Store::Open(dir, true, StoreLock::kShared, env_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(env_.short_writes(), 1);
+  EXPECT_EQ(ReadFile(dir + "/sealfs-store").value(), kStoreVersion);
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, StoreCreationFaultsTest, ::testing::ValuesIn(kStoreFaults),
+                         [](const ::testing::TestParamInfo<CreationFault>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// The calls a new upper makes: mkdir (the directory, data/), open (the version file's temporary,
+// the directory to sync, the lock, the journal), write and rename (the version file), fsync (the
+// version file, the directory, the directory again once the journal exists).
+const CreationFault kUpperFaults[] = {
+    {"enospc_creating_the_directory", Op::kMkdir, 1, ENOSPC},
+    {"enospc_creating_data", Op::kMkdir, 2, ENOSPC},
+    {"enospc_opening_the_version_file", Op::kOpen, 1, ENOSPC},
+    {"enospc_writing_the_version_file", Op::kWrite, 1, ENOSPC},
+    {"eio_writing_the_version_file", Op::kWrite, 1, EIO},
+    {"eio_syncing_the_version_file", Op::kFsync, 1, EIO},
+    {"eio_renaming_the_version_file", Op::kRename, 1, EIO},
+    {"eio_opening_the_lock", Op::kOpen, 3, EIO},
+    {"enospc_creating_the_journal", Op::kOpen, 4, ENOSPC},
+    {"eio_syncing_the_journal_entry", Op::kFsync, 3, EIO},
+};
+
+class UpperCreationFaultsTest : public SealfsTest {
+ protected:
+  void SetUp() override {
+    SealfsTest::SetUp();
+    lower_root_ = SealSingle("lower", {File("old", "lower content\n")});
+  }
+  Result<std::unique_ptr<UnionFs>> OpenUpper(UpperOptions options) {
+    SR_ASSIGN_OR_RETURN(auto lower, OpenTree(lower_root_));
+    options.dir = upper_dir_;
+    return UnionFs::Open(std::move(lower), key_, lower_root_, options);
+  }
+
+  const std::string upper_dir_ = tmp_ / "upper";
+  RootHash lower_root_{};
+  sealroot::testing::FaultEnv env_;
+};
+
+class UpperCreationFaultsParamTest : public UpperCreationFaultsTest,
+                                     public ::testing::WithParamInterface<CreationFault> {};
+
+TEST_P(UpperCreationFaultsParamTest, AFailedCreationLeavesNoUpperAndTheNextOneSucceeds) {
+  env_.FailFrom(GetParam().op, GetParam().nth, GetParam().err);
+  auto failed = OpenUpper({.expect_fresh = true, .env = &env_});
+  ASSERT_FALSE(failed.ok()) << "the fault was never hit";
+  EXPECT_EQ(failed.status().code(), ErrnoStatus("", GetParam().err).code()) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find(std::strerror(GetParam().err)), std::string::npos)
+      << failed.status().ToString();
+  env_.Clear();
+
+  // No version file, or a whole one (a failure after it leaves a valid, empty upper).
+  if (std::filesystem::exists(upper_dir_ + "/sealfs-upper"))
+    EXPECT_EQ(ReadFile(upper_dir_ + "/sealfs-upper").value(), "sealfs-upper 2\n");
+  EXPECT_FALSE(HasTemporary(upper_dir_));
+  EXPECT_FALSE(std::filesystem::exists(upper_dir_ + "/state"));
+
+  auto fs = OpenUpper({.expect_fresh = true, .env = &env_});
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  auto created = (*fs)->Create(Caller{}, kRootIno, "new", 0644, O_RDWR);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const std::string content = Pattern(70000, 5);
+  ASSERT_TRUE((*fs)->Write(created->handle, 0, AsBytes(content)).ok());
+  (*fs)->Release(created->handle);
+  auto state = (*fs)->Commit();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  fs->reset();
+
+  auto reopened = OpenUpper({.expected_state = *state});
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(ContentOf(**reopened, "new"), content);
+  EXPECT_EQ(ContentOf(**reopened, "old"), "lower content\n");
+}
+
+TEST_F(UpperCreationFaultsTest, ShortWritesAreCompleted) {
+  env_.ShortWrite(1);
+  auto fs = OpenUpper({.expect_fresh = true, .env = &env_});
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  EXPECT_EQ(env_.short_writes(), 1);
+  EXPECT_EQ(ReadFile(upper_dir_ + "/sealfs-upper").value(), "sealfs-upper 2\n");
+}
+
+TEST_F(UpperCreationFaultsTest, AnUpperWithDataButNoVersionIsNotTakenForAnUnfinishedOne) {
+  ASSERT_EQ(::mkdir(upper_dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((upper_dir_ + "/data").c_str(), 0700), 0);
+  std::ofstream(upper_dir_ + "/data/0000000000000001") << "sealed bytes of some state";
+  auto fs = OpenUpper({.expect_fresh = true, .env = &env_});
+  ASSERT_FALSE(fs.ok());
+  EXPECT_EQ(fs.status().code(), Code::kFailedPrecondition) << fs.status().ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, UpperCreationFaultsParamTest, ::testing::ValuesIn(kUpperFaults),
+                         [](const ::testing::TestParamInfo<CreationFault>& info) {
+                           return std::string(info.param.name);
+                         });
 
 }  // namespace
 }  // namespace sealroot::fusefs::testing

@@ -1,10 +1,8 @@
-// The agent's key_broker configuration and the auth.json lookup of broker-held credentials.
+// The agent's key_broker configuration (the auth.json it may hold is read by
+// image/registry_auth.h, tested in tests/image/registry_auth_test.cc).
 #include <gtest/gtest.h>
 
 #include "agent/server/config.h"
-#include "agent/server/src/key_broker.h"
-#include "base/crypto.h"
-#include "base/encoding.h"
 
 namespace sealroot::agent {
 namespace {
@@ -38,19 +36,6 @@ TEST(KeyBrokerConfig, ParsesAndRefusesWhatItCannotHonour) {
   EXPECT_FALSE(ParseAgentConfig(R"({"key_broker": {"url": "https://x", "ca_file": "/ca.pem",
       "ca": "-----BEGIN CERTIFICATE-----\n"}})")
                    .ok());
-}
-
-TEST(KeyBrokerCredentials, PicksTheRegistryEntryOfAnAuthJson) {
-  std::string auth = R"({"auths": {"other:5000": {"auth": ")" + Base64Encode(AsBytes(std::string("a:b"))) +
-                     R"("}, "127.0.0.1:5000": {"auth": ")" + Base64Encode(AsBytes(std::string("owner:pw"))) +
-                     R"("}}})";
-  SecretBytes creds = CredentialsFromAuthJson(AsBytes(auth), "127.0.0.1:5000").value();
-  EXPECT_EQ(std::string(AsChars(creds.span())), "owner:pw");
-  EXPECT_EQ(CredentialsFromAuthJson(AsBytes(auth), "docker.io").status().code(), Code::kNotFound);
-  std::string bad =
-      R"({"auths": {"h": {"auth": ")" + Base64Encode(AsBytes(std::string("nocolon"))) + R"("}}})";
-  EXPECT_EQ(CredentialsFromAuthJson(AsBytes(bad), "h").status().code(), Code::kInvalidArgument);
-  EXPECT_FALSE(CredentialsFromAuthJson(AsBytes(std::string("not json")), "h").ok());
 }
 
 }  // namespace

@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent.pb.h"
-#include "agent/spec/oci_spec.h"
 #include "agent/server/service.h"
+#include "agent/spec/oci_spec.h"
 #include "base/cli.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
@@ -22,6 +22,7 @@
 #include "health.pb.h"
 #include "image.pb.h"
 #include "image/reference.h"
+#include "image/registry_auth.h"
 #include "tool/src/agent_client.h"
 #include "tool/src/commands.h"
 #include "tool/src/ctl_exec.h"
@@ -67,36 +68,21 @@ void WipeString(std::string& text) {
   SecureWipe(std::span(reinterpret_cast<std::uint8_t*>(text.data()), text.size()));
 }
 
-// USER:PASS for `image` from a containers-auth.json (skopeo's --authfile: "auths" keyed by
-// registry, or registry/namespace/repository, the most specific key winning; docker.io and
-// index.docker.io are one), or the whole file when it is a USER:PASS line (--creds-file).
+// USER:PASS for `image` from a containers-auth.json (skopeo's --authfile;
+// image/registry_auth.h), or the whole file when it is a USER:PASS line (--creds-file).
 Result<std::string> CredentialsFromFile(const std::string& file, const std::string& image) {
-  SR_ASSIGN_OR_RETURN(std::string text, ReadFile(file, 1u << 20));
+  SR_ASSIGN_OR_RETURN(SecretBytes secret, ReadSecretFile(file, 1u << 20));
+  std::string_view text = AsChars(secret.span());
   std::size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos || text[first] != '{') {
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    return text;
+  if (first == std::string_view::npos || text[first] != '{') {
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    return std::string(text);
   }
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.value("auths", json::object()).is_object())
-    return InvalidArgument(file + ": not a containers-auth.json (no \"auths\" object)");
   Result<image::Reference> ref = image::Reference::Parse(image);
   if (!ref.ok() || ref->registry.empty()) return std::string();  // not a registry image: no credentials
-  const json& auths = doc["auths"];
-  std::string registry = ref->registry == "index.docker.io" ? "docker.io" : ref->registry;
-  for (std::string key = registry + "/" + ref->repository;; key = key.substr(0, key.rfind('/'))) {
-    for (const std::string& spelling : {key, key.starts_with("docker.io") ? "index." + key : key}) {
-      auto entry = auths.find(spelling);
-      if (entry == auths.end() || !entry->is_object() || !entry->value("auth", json()).is_string()) continue;
-      auto decoded = Base64Decode((*entry)["auth"].get<std::string>());
-      if (!decoded.ok()) return InvalidArgument(file + ": the \"auth\" of " + spelling + " is not base64");
-      std::string creds(decoded->begin(), decoded->end());
-      SecureWipe(*decoded);
-      return creds;
-    }
-    if (key.find('/') == std::string::npos) break;
-  }
-  return std::string();
+  Result<SecretBytes> creds = image::CredentialsFromAuthJson(text, ref->registry, ref->repository);
+  if (!creds.ok()) return std::move(creds).status().WithContext(file);
+  return std::string(AsChars(creds->span()));
 }
 
 // Prepares a container's root. Without --container-id the agent's own derivation names it

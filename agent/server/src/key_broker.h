@@ -26,8 +26,9 @@ class KeyBrokerSession {
   Result<SecretBytes> Fetch(std::string_view uri);
   // Points one pull's trust options at the broker (layer keys; the signature policy when it is
   // configured) and, when the pull carries no credentials and the broker holds an auth.json,
-  // sets `creds` to its entry for `registry` ("user:pass").
-  Status Apply(const std::string& registry, image::TrustOptions& trust, SecretBytes& creds);
+  // sets `creds` to its entry for `registry`/`repository` ("user:pass"; image/registry_auth.h).
+  Status Apply(const std::string& registry, const std::string& repository, image::TrustOptions& trust,
+               SecretBytes& creds);
 
  private:
   const KeyBrokerConfig config_;
@@ -39,9 +40,5 @@ class KeyBrokerSession {
 // The owner's workload policy at the kbs:// `uri`: fetched and parsed on first use, then kept in
 // enclave memory; a failed fetch is retried by the next call.
 WorkloadPolicySource BrokerWorkloadPolicy(std::shared_ptr<KeyBrokerSession> session, std::string uri);
-
-// The "user:pass" of `registry` in an auth.json document; kNotFound if it has none.
-Result<SecretBytes> CredentialsFromAuthJson(std::span<const std::uint8_t> auth_json,
-                                            const std::string& registry);
 
 }  // namespace sealroot::agent

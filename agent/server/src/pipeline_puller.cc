@@ -75,7 +75,8 @@ class PipelinePuller final : public ImagePuller {
   };
   Result<Access> AccessFor(const image::Reference& ref, const PullJob& job) {
     Access access{trust_, job.source_creds.Clone()};
-    if (key_broker_) SR_RETURN_IF_ERROR(key_broker_->Apply(ref.registry, access.trust, access.creds));
+    if (key_broker_)
+      SR_RETURN_IF_ERROR(key_broker_->Apply(ref.registry, ref.repository, access.trust, access.creds));
     return access;
   }
 

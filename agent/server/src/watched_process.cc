@@ -13,7 +13,7 @@
 namespace sealroot::agent {
 namespace {
 
-// How often a waiting call checks whether its client is still there.
+// How often a waiting call checks whether its client is still there and its deadline ahead.
 constexpr std::chrono::milliseconds kCancelPoll{50};
 // Output read ahead of the callers, per stream (one ReadStdout answers at most 1 MiB).
 constexpr std::size_t kOutputBuffer = 1u << 20;
@@ -28,12 +28,12 @@ class OutputPump {
   OutputPump(const OutputPump&) = delete;
   OutputPump& operator=(const OutputPump&) = delete;
 
-  // Up to max_len bytes, "" at EOF; kCancelled once the current call is.
+  // Up to max_len bytes, "" at EOF; kCancelled / kDeadlineExceeded once the current call is.
   Result<std::string> Read(std::size_t max_len) SR_EXCLUDES(mu_) {
     MutexLock lock(mu_);
     if (!thread_.joinable() && !stopping_) thread_ = std::thread([this] { Run(); });
     while (buffer_.empty() && !eof_ && !error_) {
-      if (rpc::CallCancelled()) return Cancelled("read: the client went away");
+      if (Status call = rpc::CallStatus("read"); !call.ok()) return call;
       cv_.wait_for(mu_, kCancelPoll);
     }
     if (buffer_.empty()) {
@@ -122,7 +122,7 @@ class WatchedProcess final : public Process {
   Result<std::int32_t> Wait() override {
     MutexLock lock(mu_);
     while (!status_) {
-      if (rpc::CallCancelled()) return Cancelled("WaitProcess: the client went away");
+      if (Status call = rpc::CallStatus("WaitProcess"); !call.ok()) return call;
       cv_.wait_for(mu_, kCancelPoll);
     }
     return *status_;
