@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "rpc/ttrpc.h"
 #include "base/file.h"
 #include "containerd_task.pb.h"
+#include "rpc/ttrpc.h"
 #include "tests/shim/containerd_fixture.h"
 
 namespace sealroot::testing::shim {
@@ -115,7 +115,7 @@ TEST_F(ShimTest, TaskMetricsShowTheCgroupAndUpdateChangesIt) {
   auto address =
       ReadFile(containerd_.root() + "/state/io.containerd.runtime.v2.task/shimtest/measured/address");
   ASSERT_TRUE(address.ok()) << address.status().ToString();
-  auto listen = agent::ListenAddress::Parse(*address);
+  auto listen = rpc::ListenAddress::Parse(*address);
   ASSERT_TRUE(listen.ok()) << *address;
   auto client = rpc::ttrpc::Client::Connect(*listen);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
