@@ -51,6 +51,12 @@ Material::Material() {
   std::string plain = BuildBusyboxImage(dir / "plain", "plain");
   ConfigureImage(plain,
                  {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from cri; exit 5"});
+  std::string limits = BuildBusyboxImage(dir / "limits", "limits");
+  ConfigureImage(limits, {"--clear=config.cmd", "--config.cmd=-c",
+                          "--config.cmd=echo memory limit $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                          "2>/dev/null || cat /sys/fs/cgroup/memory.max); exit 6"});
+  registry.Push(limits, "shim/limits:1");
+  limits_image = registry.host() + "/shim/limits:1";
   registry.Push(plain, "shim/plain:1");
   plain_image = registry.host() + "/shim/plain:1";
   registry.Push(hello, "shim/hello:1");

@@ -27,6 +27,7 @@ struct Material {
   std::string sleeper_image;  // prints "started", then sleeps
   std::string
       plain_image;  // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
+  std::string limits_image;        // prints its cgroup's memory limit and exits 6
   std::string shim_config;         // no workload policy: the image's own command, no exec
   std::string policy_shim_config;  // the policy allows kOwnerAllowedCommand and two exec commands
   std::string socket_root;
