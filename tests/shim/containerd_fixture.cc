@@ -57,6 +57,12 @@ Material::Material() {
                           "2>/dev/null || cat /sys/fs/cgroup/memory.max); exit 6"});
   registry.Push(limits, "shim/limits:1");
   limits_image = registry.host() + "/shim/limits:1";
+  std::string namespaces = BuildBusyboxImage(dir / "namespaces", "namespaces");
+  ConfigureImage(namespaces, {"--clear=config.cmd", "--config.cmd=-c",
+                              "--config.cmd=echo $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/ipc) "
+                              "$(readlink /proc/self/ns/uts) $(hostname)"});
+  registry.Push(namespaces, "shim/namespaces:1");
+  namespaces_image = registry.host() + "/shim/namespaces:1";
   registry.Push(plain, "shim/plain:1");
   plain_image = registry.host() + "/shim/plain:1";
   registry.Push(hello, "shim/hello:1");
@@ -152,6 +158,27 @@ Containerd::Containerd(bool cri) {
       "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot.options]\n"
       "  ConfigPath = \"" +
       M().shim_config + "\"\n";
+  if (cri) {
+    // A pod with a network of its own needs CNI (containerd 1.6 refuses it without a network
+    // config): a bridge of this containerd's own, no gateway, addresses from a local range.
+    bridge_ = "srcni-" + dir_.path().substr(dir_.path().size() - 6);
+    std::filesystem::create_directories(dir_ / "cni");
+    Write(
+        dir_ / "cni/10-pod.conflist",
+        json{{"cniVersion", "0.4.0"},
+             {"name", "sealroot-test"},
+             {"plugins",
+              json::array({json{
+                  {"type", "bridge"},
+                  {"bridge", bridge_},
+                  {"isGateway", false},
+                  {"ipMasq", false},
+                  {"ipam",
+                   {{"type", "host-local"}, {"subnet", "10.213.0.0/24"}, {"dataDir", dir_ / "cni-ipam"}}}}})}}
+            .dump());
+    config += "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"" +
+              (dir_ / "cni") + "\"\n";
+  }
   Write(dir_ / "config.toml", config);
   std::filesystem::create_directory(dir_ / "rootfs");  // `ctr run --rootfs`: left empty, never used
   Start();
@@ -190,6 +217,7 @@ Containerd::~Containerd() {
     if (point.starts_with(dir_.path())) mounts.push_back(point);
   }
   for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+  if (!bridge_.empty()) (void)Run({"ip", "link", "delete", bridge_}, {.timeout = 10s});
 }
 
 CommandResult Containerd::Ctr(const std::vector<std::string>& args, std::chrono::seconds timeout,

@@ -28,6 +28,7 @@ struct Material {
   std::string
       plain_image;  // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
   std::string limits_image;        // prints its cgroup's memory limit and exits 6
+  std::string namespaces_image;    // prints its network, ipc and uts namespaces and its hostname
   std::string shim_config;         // no workload policy: the image's own command, no exec
   std::string policy_shim_config;  // the policy allows kOwnerAllowedCommand and two exec commands
   std::string socket_root;
@@ -54,6 +55,7 @@ class Containerd {
   void Start();
   TempDir dir_;
   std::string socket_;
+  std::string bridge_;  // the CNI bridge of a CRI containerd (a host network interface)
   std::unique_ptr<BackgroundProcess> process_;
 };
 
