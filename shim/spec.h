@@ -41,6 +41,20 @@ void DropRunTmpfs(::grpc::Spec& spec);
 // refuses host binds, so the container gets its own shm tmpfs instead (as runc's default).
 void PrivateDevShm(::grpc::Spec& spec);
 
+// The mount type of a volume in the container's own sealed root (design/api.md): the boot makes
+// the destination a directory of the sealed root, so what the container writes there is sealed
+// with the rest of its writable layer.
+inline constexpr char kSealedVolumeType[] = "sealroot.volume";
+// How a `ctr run` user asks for such volumes: comma-separated destinations.
+inline constexpr char kSealedVolumesAnnotation[] = "io.sealroot.sealed-volumes";
+
+// Kubernetes emptyDir volumes (the CRI's bind of kubelet's
+// .../volumes/kubernetes.io~empty-dir/NAME) and the destinations kSealedVolumesAnnotation lists
+// become sealed volumes instead of host directories, so their contents never reach the host in
+// plaintext; a listed destination without a mount gets one. Other mounts stay: host binds are
+// the workload policy's to allow (the agent refuses undeclared ones).
+Status SealVolumes(::grpc::Spec& spec, const std::map<std::string, std::string>& annotations);
+
 // A namespace of the pod that its pause process holds for the pod's containers: the sandbox
 // spec's network, ipc or uts namespace, joined when `path` is given (the CRI's CNI network
 // namespace), else new. A type the sandbox spec leaves out is the host's (a host-network pod):

@@ -265,6 +265,58 @@ void PrivateDevShm(::grpc::Spec& spec) {
   }
 }
 
+namespace {
+
+// kubelet's directory of an emptyDir volume: <kubelet>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>.
+bool EmptyDirSource(std::string_view source) {
+  constexpr std::string_view kDir = "/volumes/kubernetes.io~empty-dir/";
+  const std::size_t at = source.find(kDir);
+  if (at == std::string_view::npos) return false;
+  const std::string_view name = source.substr(at + kDir.size());
+  return !name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..";
+}
+
+void MakeSealedVolume(::grpc::Mount& mount, const std::string& destination) {
+  mount.Clear();
+  mount.set_destination(destination);
+  mount.set_type(kSealedVolumeType);
+  mount.set_source("sealroot");
+}
+
+}  // namespace
+
+Status SealVolumes(::grpc::Spec& spec, const std::map<std::string, std::string>& annotations) {
+  std::vector<std::string> listed;
+  if (auto it = annotations.find(kSealedVolumesAnnotation); it != annotations.end()) {
+    std::string_view rest = it->second;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string destination(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (destination.empty()) continue;
+      if (!destination.starts_with('/') || destination == "/" ||
+          destination.find("/..") != std::string::npos) {
+        return InvalidArgument(std::string(kSealedVolumesAnnotation) + ": \"" + destination +
+                               "\" is not an absolute destination below /");
+      }
+      while (destination.size() > 1 && destination.ends_with('/')) destination.pop_back();
+      listed.push_back(std::move(destination));
+    }
+  }
+  for (::grpc::Mount& mount : *spec.mutable_mounts()) {
+    std::string destination = mount.destination();
+    auto it = std::find(listed.begin(), listed.end(), destination);
+    if (it != listed.end()) {
+      listed.erase(it);
+    } else if (!EmptyDirSource(mount.source())) {
+      continue;
+    }
+    MakeSealedVolume(mount, destination);
+  }
+  for (const std::string& destination : listed) MakeSealedVolume(*spec.add_mounts(), destination);
+  return OkStatus();
+}
+
 Result<std::vector<PodNamespace>> SandboxNamespaces(const json& config) {
   std::vector<PodNamespace> out;
   try {

@@ -119,6 +119,7 @@ Status TaskService::CreateApp(const task::CreateTaskRequest& request, const json
   if (!annotations.contains(kContainerType)) LeaveImageDefaults(spec);
   DropRunTmpfs(spec);
   PrivateDevShm(spec);
+  SR_RETURN_IF_ERROR(SealVolumes(spec, annotations));
   const AgentClient& agent = pod_->agent();
   SR_ASSIGN_OR_RETURN(std::string pinned, agent.PullImage(image->second, request.id()));
   SR_LOG(kInfo) << request.id() << ": pulled " << pinned;

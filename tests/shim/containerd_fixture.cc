@@ -63,6 +63,11 @@ Material::Material() {
                               "$(readlink /proc/self/ns/uts) $(hostname)"});
   registry.Push(namespaces, "shim/namespaces:1");
   namespaces_image = registry.host() + "/shim/namespaces:1";
+  std::string volume = BuildBusyboxImage(dir / "volume", "volume");
+  ConfigureImage(volume, {"--clear=config.cmd", "--config.cmd=-c",
+                          "--config.cmd=echo sealed-$((6*7))-marker > /data/marker; exec sleep 600"});
+  registry.Push(volume, "shim/volume:1");
+  volume_image = registry.host() + "/shim/volume:1";
   registry.Push(plain, "shim/plain:1");
   plain_image = registry.host() + "/shim/plain:1";
   registry.Push(hello, "shim/hello:1");
@@ -103,9 +108,11 @@ Material::Material() {
   // allows a pod command of its choosing and two exec commands.
   for (const auto& [name, workload] :
        {std::pair{std::string("default"), json::object()},
-        std::pair{std::string("policy"),
-                  json{{"args", {kOwnerAllowedCommand}},
-                       {"exec", {{"cat", "/etc/sealroot-marker"}, {"sh", "-c", "exit 7"}}}}}}) {
+        std::pair{
+            std::string("policy"),
+            json{{"args", {kOwnerAllowedCommand}},
+                 {"exec", {{"cat", "/etc/sealroot-marker"}, {"sh", "-c", "exit 7"}, {"cat", "/data/marker"}}},
+                 {"volumes", {"/data"}}}}}) {
     json manifest = {
         {"registry", {{"tls_verify", false}}},
         // Signatures are the trust tests' business: this policy accepts any image.

@@ -232,6 +232,65 @@ TEST_F(ShimTest, ACommandOtherThanTheImagesIsRefusedUnlessThePolicyAllowsIt) {
   ExpectNothingLeft();
 }
 
+// A Kubernetes emptyDir (the CRI's bind of kubelet's .../volumes/kubernetes.io~empty-dir/NAME),
+// or a destination a ctr user names in the io.sealroot.sealed-volumes annotation, is a
+// directory of the container's sealed root: the container reads back what it wrote, the host's
+// emptyDir stays empty, and no file under the test's containerd or pod state holds it in
+// plaintext (the sealed upper holds it encrypted).
+TEST_F(ShimTest, EmptyDirLivesInTheSealedRoot) {
+  const std::string empty_dir =
+      containerd_.root() + "/kubelet/pods/uid-1/volumes/kubernetes.io~empty-dir/scratch";
+  std::filesystem::create_directories(empty_dir);
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"emptydir", {"-d", "--mount", "type=bind,src=" + empty_dir + ",dst=/data,options=rbind:rw"}},
+      {"annotated", {"-d", "--annotation", "io.sealroot.sealed-volumes=/data"}}};
+  for (const auto& [id, extra] : cases) {
+    SCOPED_TRACE(id);
+    CommandResult run = containerd_.Ctr(Run(M().volume_image, id, extra, M().policy_shim_config));
+    ASSERT_TRUE(run.ok()) << run.err << Logs();
+    ASSERT_TRUE(WaitForState(id, "RUNNING")) << Logs();
+    // The container writes the marker once it runs: read it back through an exec the policy allows.
+    CommandResult read;
+    for (int i = 0; i < 100 && read.out != std::string(kVolumeMarker) + "\n"; ++i) {
+      read = containerd_.Ctr(
+          {"task", "exec", "--exec-id", "read" + std::to_string(i), id, "cat", "/data/marker"});
+      if (read.out.empty()) std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_EQ(read.out, std::string(kVolumeMarker) + "\n") << read.err << Logs();
+    EXPECT_TRUE(std::filesystem::is_empty(empty_dir));
+    for (const std::string& tree : {containerd_.root(), M().dir / "pods"}) {
+      CommandResult found =
+          Shell("grep -r -l -a -s --devices=skip " + std::string(kVolumeMarker) + " " + tree);
+      EXPECT_EQ(found.out, "") << "plaintext on the host";
+    }
+    EXPECT_TRUE(containerd_.Ctr({"task", "kill", "--signal", "SIGKILL", id}).ok());
+    ASSERT_TRUE(WaitForState(id, "STOPPED")) << Logs();
+    EXPECT_TRUE(containerd_.Ctr({"task", "rm", id}).ok());
+    EXPECT_TRUE(containerd_.Ctr({"container", "rm", id}).ok());
+    ExpectNothingLeft();
+  }
+  // The search finds a plaintext copy.
+  std::ofstream(empty_dir + "/planted") << kVolumeMarker;
+  EXPECT_NE(
+      Shell("grep -r -l -a -s --devices=skip " + std::string(kVolumeMarker) + " " + containerd_.root()).out,
+      "");
+}
+
+// Any other host directory reaches a container only where the owner's workload policy declares
+// a volume: the agent refuses the rest, naming the mount.
+TEST_F(ShimTest, HostBindMountsNeedTheOwnersPolicy) {
+  TempDir host_dir;
+  CommandResult refused = containerd_.Ctr(
+      Run(M().hello_image, "hostbind",
+          {"--rm", "--mount", "type=bind,src=" + host_dir.path() + ",dst=/data,options=rbind:rw"}));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_EQ(refused.out, "");
+  EXPECT_NE(refused.err.find("bind mount of " + host_dir.path() + " on /data"), std::string::npos)
+      << refused.err;
+  (void)containerd_.Ctr({"container", "rm", "hostbind"});
+  ExpectNothingLeft();
+}
+
 TEST_F(ShimTest, ShimKilledWithSigkillIsCleanedUpByDelete) {
   ASSERT_TRUE(containerd_.Ctr(Run(M().sleeper_image, "victim", {"-d"})).ok()) << Logs();
   ASSERT_TRUE(WaitForState("victim", "RUNNING")) << Logs();

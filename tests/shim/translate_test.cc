@@ -165,6 +165,32 @@ TEST(ShimSpecTest, ContainersJoinWhatThePauseHolds) {
   EXPECT_EQ(alone->linux().namespaces(0).path(), "");
 }
 
+TEST(ShimSpecTest, EmptyDirsAndAnnotatedVolumesAreSealed) {
+  auto spec = SpecFromOci(json::parse(R"({"mounts": [
+    {"destination": "/cache", "type": "bind", "options": ["rbind", "rw"],
+     "source": "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/cache"},
+    {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/x/hosts", "options": ["rbind"]},
+    {"destination": "/config", "type": "bind", "source": "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/c"},
+    {"destination": "/sub", "type": "bind", "source": "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/a/b"},
+    {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind"]}]})"));
+  ASSERT_TRUE(spec.ok());
+  ASSERT_TRUE(SealVolumes(*spec, {{"io.sealroot.sealed-volumes", "/data,/scratch/"}}).ok());
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& m : spec->mounts()) got.emplace_back(m.destination(), m.type());
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{{"/cache", "sealroot.volume"},
+                                                                   {"/etc/hosts", "bind"},
+                                                                   {"/config", "bind"},
+                                                                   {"/sub", "bind"},
+                                                                   {"/data", "sealroot.volume"},
+                                                                   {"/scratch", "sealroot.volume"}}));
+  EXPECT_EQ(spec->mounts(0).options_size(), 0);
+  EXPECT_EQ(spec->mounts(0).source(), "sealroot");  // nothing of the host's directory
+  for (const char* bad : {"data", "/", "/a/../etc"}) {
+    EXPECT_EQ(SealVolumes(*spec, {{"io.sealroot.sealed-volumes", bad}}).code(), Code::kInvalidArgument)
+        << bad;
+  }
+}
+
 TEST(ShimSpecTest, WrongTypesAreRefused) {
   auto spec = SpecFromOci(json::parse(R"({"process": {"args": "sh"}})"));
   EXPECT_EQ(spec.status().code(), Code::kInvalidArgument);
