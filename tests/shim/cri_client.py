@@ -5,8 +5,8 @@ does, with stubs generated from tests/shim/cri.proto.
 cri_client.py GEN_DIR SOCKET IMAGE LOG_DIR PODS CONTAINERS [NETWORK]
 Runs PODS pods (RuntimeClass handler "sealroot"; NETWORK "node", the default, for host network,
 or "pod" for the pod's own) at once, each with CONTAINERS containers of IMAGE: RunPodSandbox ->
-the sandbox task's namespaces (PodSandboxStatus's pid, /proc/PID/ns) -> CreateContainer -> StartContainer -> ContainerStatus until
-exited -> the log file -> RemoveContainer -> StopPodSandbox -> RemovePodSandbox. Prints one JSON
+the sandbox task's namespaces (PodSandboxStatus's pid, /proc/PID/ns) -> CreateContainer ->
+StartContainer -> ContainerStatus until exited -> the log file -> RemoveContainer -> StopPodSandbox -> RemovePodSandbox. Prints one JSON
 object: per container its state, exit code and log lines; per pod whether teardown succeeded and
 its sandbox's network, ipc and uts namespaces ("POD/sandbox": "net:[N] ipc:[N] uts:[N]")."""
 import json
@@ -46,7 +46,8 @@ def run_pod(index):
                                     timeout=300).pod_sandbox_id
         info = stub.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id, verbose=True)).info
         pid = json.loads(info["info"])["pid"]
-        record(name + "/sandbox", " ".join(os.readlink("/proc/%d/ns/%s" % (pid, ns)) for ns in ("net", "ipc", "uts")))
+        record(name + "/sandbox",
+               " ".join(os.readlink("/proc/%d/ns/%s" % (pid, ns)) for ns in ("net", "ipc", "uts")))
         ids = []
         for c in range(int(containers)):
             cname = "c%d" % c
