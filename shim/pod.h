@@ -20,6 +20,7 @@
 #include "base/status.h"
 #include "shim/agent_client.h"
 #include "shim/config.h"
+#include "shim/spec.h"
 
 namespace sealroot::shim {
 
@@ -58,9 +59,12 @@ class Pod {
 // still run, unmounts what is left under the pod's directory and removes it.
 Status CleanupPod(const PodPaths& paths);
 
-// The pause process of a pod sandbox: a child of the shim, outside any enclave, that holds
-// nothing and waits for SIGTERM/SIGINT (exit 0) or SIGKILL; it dies with the shim.
-Result<pid_t> SpawnPause(const std::string& self_executable);
+// The pause process of a pod sandbox: a child of the shim, outside any enclave, that holds the
+// pod's namespaces (`namespaces`: joined or new; a new network namespace gets its loopback up, a
+// new uts namespace `hostname`) and nothing else, and waits for SIGTERM/SIGINT (exit 0) or
+// SIGKILL; it dies with the shim. A namespace it cannot take on fails the spawn.
+Result<pid_t> SpawnPause(const std::string& self_executable, std::span<const PodNamespace> namespaces,
+                         const std::string& hostname);
 // Its main (the shim's hidden `pause` subcommand).
 int PauseMain();
 

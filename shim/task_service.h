@@ -82,6 +82,7 @@ class TaskService {
     bool sandbox = false;         // the pod's pause container
     bool image_defaults = false;  // built by ctr without the image: containerd's defaults dropped
     pid_t pid = 0;                // the pause process, or the pod's stub enclave
+    std::vector<PodNamespace> pod_namespaces;  // the sandbox's: what its pause process holds
     Proc init;
     std::map<std::string, std::unique_ptr<Proc>> execs;
   };

@@ -52,7 +52,7 @@ using nlohmann::json;
 struct NamespacePlan {
   unsigned long clone_flags = 0;
   unsigned long unshare_flags = 0;  // with a new user namespace: created inside it by the child
-  bool new_cgroup = false;          // unshared by the child once the boot placed it in its cgroup
+  bool new_cgroup = false;          // unshared by init once the boot placed it in its cgroup
   UniqueFd pid_path;                // the PID namespace to join (the boot's thread joins it to fork)
   std::vector<std::pair<UniqueFd, int>> joins;  // user first
 };
@@ -145,15 +145,12 @@ Status WriteIdMaps(pid_t pid, const LinuxSpec& linux_spec) {
 }
 
 // Why the child exited before it exec'd init (it cannot allocate to say so itself).
-constexpr int kChildJoinFailed = 121, kChildCgroupFailed = 122, kChildIdsFailed = 123, kChildExecFailed = 124,
-              kChildRootFailed = 125;
+constexpr int kChildJoinFailed = 121, kChildIdsFailed = 123, kChildExecFailed = 124, kChildRootFailed = 125;
 
 std::string ChildFailure(int code) {
   switch (code) {
     case kChildJoinFailed:
       return "joining a namespace of linux.namespaces failed";
-    case kChildCgroupFailed:
-      return "creating the cgroup namespace failed";
     case kChildIdsFailed:
       return "becoming root of the container's user namespace failed";
     case kChildExecFailed:
@@ -166,7 +163,7 @@ std::string ChildFailure(int code) {
 }
 
 // The clone(2) child, between clone and execveat: async-signal-safe calls only (the boot has
-// other threads). It waits for the boot's go (id maps written, cgroup joined), joins and
+// other threads). It waits for the boot's go (id maps written), joins and
 // unshares what is left, then replaces itself with a fresh init, dropping the boot's memory.
 [[noreturn]] void BecomeInit(const NamespacePlan& plan, int go, int channel, int exe, const char* root,
                              char* const argv[], char* const envp[]) {
@@ -191,7 +188,6 @@ std::string ChildFailure(int code) {
       ::_exit(kChildJoinFailed);
     }
   }
-  if (plan.new_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) ::_exit(kChildCgroupFailed);
   if ((plan.clone_flags & CLONE_NEWUSER) && ::syscall(SYS_setresgid, 0, 0, 0) != 0) ::_exit(kChildIdsFailed);
   // Both above the target numbers first, so that neither dup2 overwrites the other.
   int high_exe = ::fcntl(exe, F_DUPFD_CLOEXEC, 16), high_channel = ::fcntl(channel, F_DUPFD_CLOEXEC, 16);
@@ -417,6 +413,7 @@ json StartMessage(const ContainerOptions& options, const std::vector<SpecNamespa
           {"process", EncodeProcess(options.process)},
           {"userNamespace", Has(namespaces, "user")},
           {"cgroupNamespace", Has(namespaces, "cgroup")},
+          {"newCgroupNamespace", Has(namespaces, "cgroup", /*only_new=*/true)},
           {"utsNamespace", Has(namespaces, "uts")},
           {"networkNamespace", Has(namespaces, "network", /*only_new=*/true)}};
 }
@@ -501,8 +498,18 @@ Result<int> RunContainer(const ContainerOptions& options) {
   if (plan.clone_flags & CLONE_NEWUSER) {
     if (Status mapped = WriteIdMaps(init, options.spec.linux); !mapped.ok()) return reap_failed(mapped);
   }
-  if (Status joined = cgroup->AddProcess(init); !joined.ok()) return reap_failed(joined);
   if (::write(go_write.get(), "g", 1) != 1) return reap_failed(ErrnoStatus("starting init", errno));
+  // Init joins the cgroup once it is ready, before it runs anything of the container: what its
+  // own start-up touched (the boot binary's pages, a sanitizer's runtime) stays charged where the
+  // boot runs, as runc's runtime is not counted against the container. Init stays, as the
+  // container's supervisor: otherwise a small memory limit kills it before the entrypoint runs.
+  if (auto ready = ReceiveInitMessage(channel.get());
+      !ready.ok() || ready->body.value("type", "") != "ready") {
+    int status = 0;
+    ::waitpid(init, &status, 0);
+    return Internal(ChildFailure(ExitCodeOf(status))).WithContext("container root " + options.root);
+  }
+  if (Status joined = cgroup->AddProcess(init); !joined.ok()) return reap_failed(joined);
   const std::vector<SpecNamespace> namespaces = EffectiveNamespaces(options.spec);
   if (Status sent = SendInitMessage(channel.get(), StartMessage(options, namespaces)); !sent.ok()) {
     int status = 0;

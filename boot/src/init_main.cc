@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -35,7 +36,7 @@ struct InitConfig {
   ProcessSpec process;
   RootfsConfig rootfs;
   SeccompProgram seccomp;  // compiled once, loaded by each process before its execve
-  bool new_uts = false, new_network = false;
+  bool new_uts = false, new_network = false, new_cgroup = false;
 };
 
 Result<InitConfig> ReadConfig(const json& start) {
@@ -49,6 +50,7 @@ Result<InitConfig> ReadConfig(const json& start) {
   out.rootfs.cgroup_namespace = start.value("cgroupNamespace", false);
   out.new_uts = start.value("utsNamespace", false);
   out.new_network = start.value("networkNamespace", false);
+  out.new_cgroup = start.value("newCgroupNamespace", false);
   if (!out.spec.linux.seccomp_json.empty()) {
     SR_ASSIGN_OR_RETURN(out.seccomp, CompileSeccomp(json::parse(out.spec.linux.seccomp_json)));
   }
@@ -70,6 +72,10 @@ Status LoopbackUp() {
 Status BuildContainer(InitConfig& config) {
   config.rootfs.spec = &config.spec;
   const BootSpec& spec = config.spec;
+  // The boot has put init in the container's cgroup by now: it is the namespace's root.
+  if (config.new_cgroup && ::unshare(CLONE_NEWCGROUP) != 0) {
+    return ErrnoStatus("creating the cgroup namespace", errno);
+  }
   if (config.new_network) SR_RETURN_IF_ERROR(LoopbackUp());
   SR_RETURN_IF_ERROR(EnterRoot(config.rootfs));
   if (!spec.hostname.empty() || !spec.domainname.empty()) {
@@ -256,6 +262,8 @@ int RunContainerInitMode() {
   ::umask(0);
   ::fcntl(kInitChannelFd, F_SETFD, FD_CLOEXEC);
   ::fcntl(kInitRootFd, F_SETFD, FD_CLOEXEC);
+  // Started: the boot moves init into the container's cgroup, then sends the container.
+  if (!SendInitMessage(kInitChannelFd, {{"type", "ready"}}).ok()) return 255;
   auto start = ReceiveInitMessage(kInitChannelFd);
   if (!start.ok()) return 255;
   // Nothing of the container may read or trace its init.

@@ -268,10 +268,25 @@ Status CgroupMount(int root_fd, const SpecMount& m, const MountOptions& options,
   return OkStatus();
 }
 
+// A volume of the container's own sealed root (design/api.md, "sealroot.volume"): a directory
+// there, bound onto itself so that it stays writable under a read-only root. What the container
+// writes in it is sealed with the rest of its writable layer, never a host directory.
+Status SealedVolume(int root_fd, const SpecMount& m) {
+  const bool fresh = !OpenInRoot(root_fd, m.destination, O_PATH).ok();
+  SR_ASSIGN_OR_RETURN(UniqueFd target, MakeInRoot(root_fd, m.destination, /*directory=*/true));
+  // As kubelet makes an emptyDir: anyone in the container may write.
+  if (fresh && ::chmod(FdPath(target.get()).c_str(), 0777) != 0) {
+    return ErrnoStatus("chmod " + m.destination, errno);
+  }
+  return Mount(FdPath(target.get()), target.get(), nullptr, MS_BIND, "", "volume " + m.destination);
+}
+
 Status SpecMountOne(int root_fd, const SpecMount& m, const RootfsConfig& config) {
   MountOptions options = ParseMountOptions(m.options);
   const std::string what = m.type + " on " + m.destination;
-  if (m.type == "bind" || (options.flags & MS_BIND)) {
+  if (m.type == "sealroot.volume") {
+    SR_RETURN_IF_ERROR(SealedVolume(root_fd, m));
+  } else if (m.type == "bind" || (options.flags & MS_BIND)) {
     SR_RETURN_IF_ERROR(BindMount(root_fd, m, options));
   } else if (m.type == "cgroup") {
     SR_RETURN_IF_ERROR(CgroupMount(root_fd, m, options, config.cgroup_namespace));

@@ -1,15 +1,20 @@
 #include "shim/pod.h"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -207,22 +212,79 @@ Status CleanupPod(const PodPaths& paths) {
   return OkStatus();
 }
 
-Result<pid_t> SpawnPause(const std::string& self_executable) {
+Result<pid_t> SpawnPause(const std::string& self_executable, std::span<const PodNamespace> namespaces,
+                         const std::string& hostname) {
+  // Everything the child needs is prepared before fork: it may only make async-signal-safe calls.
+  std::vector<std::pair<UniqueFd, int>> joins;
+  int new_flags = 0;
+  for (const PodNamespace& ns : namespaces) {
+    const int flag = ns.type == "network" ? CLONE_NEWNET : ns.type == "ipc" ? CLONE_NEWIPC : CLONE_NEWUTS;
+    if (ns.path.empty()) {
+      new_flags |= flag;
+      continue;
+    }
+    UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return ErrnoStatus("opening the pod's " + ns.type + " namespace " + ns.path, errno);
+    joins.emplace_back(std::move(fd), flag);
+  }
+  const bool set_hostname = (new_flags & CLONE_NEWUTS) != 0 && !hostname.empty();
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null) return ErrnoStatus("opening /dev/null", errno);
+  // The child reports a failed step as {step, errno} here; end of file means it exec'd.
+  int report_pipe[2];
+  if (pipe2(report_pipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+  UniqueFd report_read(report_pipe[0]), report_write(report_pipe[1]);
+  enum Step : int { kJoin = 1, kUnshare, kHostname, kLoopback, kExec };
   const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return ErrnoStatus("fork", errno);
   if (pid == 0) {
+    auto fail = [&](int step) {
+      const int report[2] = {step, errno};
+      (void)!::write(report_write.get(), report, sizeof report);
+      _exit(127);
+    };
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
-    int null = ::open("/dev/null", O_RDWR);
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
-    syscall(SYS_close_range, 3, ~0u, 0);
+    for (const auto& [fd, flag] : joins) {
+      if (setns(fd.get(), flag) != 0) fail(kJoin);
+    }
+    if (new_flags != 0 && unshare(new_flags) != 0) fail(kUnshare);
+    if (set_hostname && sethostname(hostname.data(), hostname.size()) != 0) fail(kHostname);
+    // As runc brings up the loopback of a container's new network namespace.
+    if (new_flags & CLONE_NEWNET) {
+      int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      ifreq req{};
+      std::memcpy(req.ifr_name, "lo", 3);
+      if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &req) != 0) fail(kLoopback);
+      req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
+      if (ioctl(sock, SIOCSIFFLAGS, &req) != 0) fail(kLoopback);
+    }
+    dup2(null.get(), 0);
+    dup2(null.get(), 1);
+    dup2(null.get(), 2);
+    // Nothing of the shim's but the report pipe (close-on-exec) goes past this point.
+    const unsigned report_fd = static_cast<unsigned>(report_write.get());
+    if (report_fd > 3) syscall(SYS_close_range, 3u, report_fd - 1, 0);
+    syscall(SYS_close_range, report_fd + 1, ~0u, 0);
     execl(self_executable.c_str(), "containerd-shim-sealroot-v2", "pause", static_cast<char*>(nullptr));
-    _exit(127);
+    fail(kExec);
   }
-  return pid;
+  report_write.Reset();
+  int report[2] = {0, 0};
+  ssize_t n;
+  while ((n = ::read(report_read.get(), report, sizeof report)) < 0 && errno == EINTR) {
+  }
+  if (n == 0) return pid;
+  waitpid(pid, nullptr, 0);
+  static constexpr const char* kSteps[] = {"",
+                                           "joining the pod's namespace",
+                                           "creating the pod's namespaces",
+                                           "setting the pod's hostname",
+                                           "bringing up the pod's loopback",
+                                           "executing the pause process"};
+  const int step = report[0] >= kJoin && report[0] <= kExec ? report[0] : kExec;
+  return ErrnoStatus(std::string("pause process: ") + kSteps[step], n == sizeof report ? report[1] : EIO);
 }
 
 int PauseMain() {

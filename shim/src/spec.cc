@@ -139,9 +139,7 @@ void Linux(const json& in, ::grpc::Linux* out) {
   for (const json& n : Array(in, "namespaces")) {
     auto* ns = out->add_namespaces();
     ns->set_type(Value<std::string>(n, "type"));
-    std::string path = Value<std::string>(n, "path");
-    // "/proc/<pause pid>/ns/..." names the host-side pause process: a new namespace instead.
-    if (!path.starts_with("/proc/")) ns->set_path(path);
+    ns->set_path(Value<std::string>(n, "path"));
   }
   for (const json& d : Array(in, "devices")) {
     auto* device = out->add_devices();
@@ -264,6 +262,102 @@ void PrivateDevShm(::grpc::Spec& spec) {
     mount.clear_options();
     for (const char* option : {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"})
       mount.add_options(option);
+  }
+}
+
+namespace {
+
+// kubelet's directory of an emptyDir volume: <kubelet>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>.
+bool EmptyDirSource(std::string_view source) {
+  constexpr std::string_view kDir = "/volumes/kubernetes.io~empty-dir/";
+  const std::size_t at = source.find(kDir);
+  if (at == std::string_view::npos) return false;
+  const std::string_view name = source.substr(at + kDir.size());
+  return !name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..";
+}
+
+void MakeSealedVolume(::grpc::Mount& mount, const std::string& destination) {
+  mount.Clear();
+  mount.set_destination(destination);
+  mount.set_type(kSealedVolumeType);
+  mount.set_source("sealroot");
+}
+
+}  // namespace
+
+Status SealVolumes(::grpc::Spec& spec, const std::map<std::string, std::string>& annotations) {
+  std::vector<std::string> listed;
+  if (auto it = annotations.find(kSealedVolumesAnnotation); it != annotations.end()) {
+    std::string_view rest = it->second;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string destination(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (destination.empty()) continue;
+      if (!destination.starts_with('/') || destination == "/" ||
+          destination.find("/..") != std::string::npos) {
+        return InvalidArgument(std::string(kSealedVolumesAnnotation) + ": \"" + destination +
+                               "\" is not an absolute destination below /");
+      }
+      while (destination.size() > 1 && destination.ends_with('/')) destination.pop_back();
+      listed.push_back(std::move(destination));
+    }
+  }
+  for (::grpc::Mount& mount : *spec.mutable_mounts()) {
+    std::string destination = mount.destination();
+    auto it = std::find(listed.begin(), listed.end(), destination);
+    if (it != listed.end()) {
+      listed.erase(it);
+    } else if (!EmptyDirSource(mount.source())) {
+      continue;
+    }
+    MakeSealedVolume(mount, destination);
+  }
+  for (const std::string& destination : listed) MakeSealedVolume(*spec.add_mounts(), destination);
+  return OkStatus();
+}
+
+Result<std::vector<PodNamespace>> SandboxNamespaces(const json& config) {
+  std::vector<PodNamespace> out;
+  try {
+    for (const json& n : Array(Member(config, "linux"), "namespaces")) {
+      std::string type = Value<std::string>(n, "type");
+      if (type == "network" || type == "ipc" || type == "uts") {
+        out.push_back({std::move(type), Value<std::string>(n, "path")});
+      }
+    }
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("config.json: linux.namespaces: ") + e.what());
+  }
+  return out;
+}
+
+void JoinPodNamespaces(::grpc::Spec& spec, pid_t pause, std::span<const PodNamespace> held) {
+  static constexpr std::pair<std::string_view, std::string_view> kProcNames[] = {
+      {"network", "net"}, {"ipc", "ipc"}, {"uts", "uts"}};
+  const std::string pause_dir = "/proc/" + std::to_string(pause) + "/ns/";
+  auto* namespaces = spec.mutable_linux()->mutable_namespaces();
+  for (auto it = namespaces->begin(); it != namespaces->end();) {
+    if (!it->path().starts_with("/proc/")) {
+      ++it;
+      continue;
+    }
+    bool pod_type = false, names_pause = false;
+    for (const auto& [type, proc] : kProcNames) {
+      if (it->type() != type) continue;
+      pod_type = true;
+      names_pause = pause > 0 && it->path() == pause_dir + std::string(proc);
+    }
+    const bool holds =
+        std::any_of(held.begin(), held.end(), [&](const PodNamespace& ns) { return ns.type == it->type(); });
+    if (pod_type && names_pause && holds) {
+      ++it;
+    } else if (pod_type && names_pause) {
+      it = namespaces->erase(it);
+    } else {
+      it->clear_path();
+      ++it;
+    }
   }
 }
 

@@ -105,9 +105,21 @@ Status TaskService::CreateApp(const task::CreateTaskRequest& request, const json
                            options_.config.image_annotation + " (the host's rootfs is not used)");
   }
   SR_ASSIGN_OR_RETURN(::grpc::Spec spec, SpecFromOci(config));
+  {
+    MutexLock lock(mu_);
+    pid_t pause = 0;
+    std::vector<PodNamespace> held;
+    for (const auto& [id, container] : containers_) {
+      if (!container->sandbox) continue;
+      pause = container->pid;
+      held = container->pod_namespaces;
+    }
+    JoinPodNamespaces(spec, pause, held);
+  }
   if (!annotations.contains(kContainerType)) LeaveImageDefaults(spec);
   DropRunTmpfs(spec);
   PrivateDevShm(spec);
+  SR_RETURN_IF_ERROR(SealVolumes(spec, annotations));
   const AgentClient& agent = pod_->agent();
   SR_ASSIGN_OR_RETURN(std::string pinned, agent.PullImage(image->second, request.id()));
   SR_LOG(kInfo) << request.id() << ": pulled " << pinned;
@@ -144,7 +156,9 @@ Result<task::CreateTaskResponse> TaskService::Create(const task::CreateTaskReque
     }
     SR_RETURN_IF_ERROR(EnsurePod(pod_id, config.value("hostname", "")).status());
     if (sandbox) {
-      SR_ASSIGN_OR_RETURN(container->pid, SpawnPause(options_.self_executable));
+      SR_ASSIGN_OR_RETURN(container->pod_namespaces, SandboxNamespaces(config));
+      SR_ASSIGN_OR_RETURN(container->pid, SpawnPause(options_.self_executable, container->pod_namespaces,
+                                                     config.value("hostname", "")));
     } else {
       SR_RETURN_IF_ERROR(CreateApp(request, config, annotations));
       container->pid = pod_->pid();

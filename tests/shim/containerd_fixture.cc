@@ -52,6 +52,23 @@ Material::Material() {
   std::string plain = BuildBusyboxImage(dir / "plain", "plain");
   ConfigureImage(plain,
                  {"--clear=config.cmd", "--config.cmd=-c", "--config.cmd=echo hello from cri; exit 5"});
+  std::string limits = BuildBusyboxImage(dir / "limits", "limits");
+  ConfigureImage(limits, {"--clear=config.cmd", "--config.cmd=-c",
+                          "--config.cmd=echo memory limit $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                          "2>/dev/null || cat /sys/fs/cgroup/memory.max); exit 6"});
+  registry.Push(limits, "shim/limits:1");
+  limits_image = registry.host() + "/shim/limits:1";
+  std::string namespaces = BuildBusyboxImage(dir / "namespaces", "namespaces");
+  ConfigureImage(namespaces, {"--clear=config.cmd", "--config.cmd=-c",
+                              "--config.cmd=echo $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/ipc) "
+                              "$(readlink /proc/self/ns/uts) $(hostname)"});
+  registry.Push(namespaces, "shim/namespaces:1");
+  namespaces_image = registry.host() + "/shim/namespaces:1";
+  std::string volume = BuildBusyboxImage(dir / "volume", "volume");
+  ConfigureImage(volume, {"--clear=config.cmd", "--config.cmd=-c",
+                          "--config.cmd=echo sealed-$((6*7))-marker > /data/marker; exec sleep 600"});
+  registry.Push(volume, "shim/volume:1");
+  volume_image = registry.host() + "/shim/volume:1";
   registry.Push(plain, "shim/plain:1");
   plain_image = registry.host() + "/shim/plain:1";
   registry.Push(hello, "shim/hello:1");
@@ -92,9 +109,11 @@ Material::Material() {
   // allows a pod command of its choosing and two exec commands.
   for (const auto& [name, workload] :
        {std::pair{std::string("default"), json::object()},
-        std::pair{std::string("policy"),
-                  json{{"args", {kOwnerAllowedCommand}},
-                       {"exec", {{"cat", "/etc/sealroot-marker"}, {"sh", "-c", "exit 7"}}}}}}) {
+        std::pair{
+            std::string("policy"),
+            json{{"args", {kOwnerAllowedCommand}},
+                 {"exec", {{"cat", "/etc/sealroot-marker"}, {"sh", "-c", "exit 7"}, {"cat", "/data/marker"}}},
+                 {"volumes", {"/data"}}}}}) {
     json manifest = {
         {"registry", {{"tls_verify", false}}},
         // Signatures are the trust tests' business: this policy accepts any image.
@@ -147,6 +166,27 @@ Containerd::Containerd(bool cri, const std::string& extra_config) {
       "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.sealroot.options]\n"
       "  ConfigPath = \"" +
       M().shim_config + "\"\n" + extra_config;
+  if (cri) {
+    // A pod with a network of its own needs CNI (containerd 1.6 refuses it without a network
+    // config): a bridge of this containerd's own, no gateway, addresses from a local range.
+    bridge_ = "srcni-" + dir_.path().substr(dir_.path().size() - 6);
+    std::filesystem::create_directories(dir_ / "cni");
+    Write(
+        dir_ / "cni/10-pod.conflist",
+        json{{"cniVersion", "0.4.0"},
+             {"name", "sealroot-test"},
+             {"plugins",
+              json::array({json{
+                  {"type", "bridge"},
+                  {"bridge", bridge_},
+                  {"isGateway", false},
+                  {"ipMasq", false},
+                  {"ipam",
+                   {{"type", "host-local"}, {"subnet", "10.213.0.0/24"}, {"dataDir", dir_ / "cni-ipam"}}}}})}}
+            .dump());
+    config += "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"" +
+              (dir_ / "cni") + "\"\n";
+  }
   Write(dir_ / "config.toml", config);
   std::filesystem::create_directory(dir_ / "rootfs");  // `ctr run --rootfs`: left empty, never used
   Start();
@@ -185,6 +225,7 @@ Containerd::~Containerd() {
     if (point.starts_with(dir_.path())) mounts.push_back(point);
   }
   for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+  if (!bridge_.empty()) (void)Run({"ip", "link", "delete", bridge_}, {.timeout = 10s});
 }
 
 CommandResult Containerd::Ctr(const std::vector<std::string>& args, std::chrono::seconds timeout,

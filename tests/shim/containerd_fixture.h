@@ -18,6 +18,10 @@ namespace sealroot::testing::shim {
 // The one pod command other than the image's that the owner's policy allows.
 inline const std::vector<std::string> kOwnerAllowedCommand = {"sh", "-c", "echo owner-allowed; exit 4"};
 
+// What volume_image writes into its volume (computed by its shell: the image config does not
+// hold it).
+inline constexpr char kVolumeMarker[] = "sealed-42-marker";
+
 // Built once per test binary.
 struct Material {
   Material();
@@ -27,8 +31,12 @@ struct Material {
   std::string sleeper_image;  // prints "started", then sleeps
   std::string
       plain_image;  // prints "hello from cri" and exits 5 (not encrypted: the CRI pulls it on the host too)
+  std::string limits_image;        // prints its cgroup's memory limit and exits 6
+  std::string namespaces_image;    // prints its network, ipc and uts namespaces and its hostname
+  std::string volume_image;        // writes kVolumeMarker to /data/marker, then sleeps
   std::string shim_config;         // no workload policy: the image's own command, no exec
-  std::string policy_shim_config;  // the policy allows kOwnerAllowedCommand and two exec commands
+  std::string policy_shim_config;  // the policy allows kOwnerAllowedCommand, three exec commands and
+                                   // the volume /data
   std::string socket_root;
 };
 Material& M();
@@ -54,6 +62,7 @@ class Containerd {
   void Start();
   TempDir dir_;
   std::string socket_;
+  std::string bridge_;  // the CNI bridge of a CRI containerd (a host network interface)
   std::unique_ptr<BackgroundProcess> process_;
 };
 

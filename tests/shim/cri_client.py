@@ -2,11 +2,13 @@
 """The shim's CRI test client: drives containerd's CRI plugin (gRPC, runtime.v1) the way kubelet
 does, with stubs generated from tests/shim/cri.proto.
 
-cri_client.py GEN_DIR SOCKET IMAGE LOG_DIR PODS CONTAINERS
-Runs PODS pods (RuntimeClass handler "sealroot", host network) at once, each with CONTAINERS
-containers of IMAGE: RunPodSandbox -> CreateContainer -> StartContainer -> ContainerStatus until
-exited -> the log file -> RemoveContainer -> StopPodSandbox -> RemovePodSandbox. Prints one JSON
-object: per container its state, exit code and log lines; per pod whether teardown succeeded."""
+cri_client.py GEN_DIR SOCKET IMAGE LOG_DIR PODS CONTAINERS [NETWORK]
+Runs PODS pods (RuntimeClass handler "sealroot"; NETWORK "node", the default, for host network,
+or "pod" for the pod's own) at once, each with CONTAINERS containers of IMAGE: RunPodSandbox ->
+the sandbox task's namespaces (PodSandboxStatus's pid, /proc/PID/ns) -> CreateContainer ->
+StartContainer -> ContainerStatus until exited -> the log file -> RemoveContainer -> StopPodSandbox -> RemovePodSandbox. Prints one JSON
+object: per container its state, exit code and log lines; per pod whether teardown succeeded and
+its sandbox's network, ipc and uts namespaces ("POD/sandbox": "net:[N] ipc:[N] uts:[N]")."""
 import json
 import os
 import sys
@@ -18,7 +20,8 @@ import grpc  # noqa: E402
 import cri_pb2 as cri  # noqa: E402
 import cri_pb2_grpc as cri_grpc  # noqa: E402
 
-_, _, socket, image, log_dir, pods, containers = sys.argv
+socket, image, log_dir, pods, containers = sys.argv[2:7]
+network = cri.NODE if len(sys.argv) < 8 or sys.argv[7] == "node" else cri.POD
 stub = cri_grpc.RuntimeServiceStub(grpc.insecure_channel("unix://" + socket))
 results = {}
 lock = threading.Lock()
@@ -37,10 +40,14 @@ def run_pod(index):
         metadata=cri.PodSandboxMetadata(name=name, uid="uid-" + name, namespace="default"),
         hostname=name, log_directory=pod_logs,
         linux=cri.LinuxPodSandboxConfig(security_context=cri.LinuxSandboxSecurityContext(
-            namespace_options=cri.NamespaceOption(network=cri.NODE))))
+            namespace_options=cri.NamespaceOption(network=network))))
     try:
         pod_id = stub.RunPodSandbox(cri.RunPodSandboxRequest(config=config, runtime_handler="sealroot"),
                                     timeout=300).pod_sandbox_id
+        info = stub.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id, verbose=True)).info
+        pid = json.loads(info["info"])["pid"]
+        record(name + "/sandbox",
+               " ".join(os.readlink("/proc/%d/ns/%s" % (pid, ns)) for ns in ("net", "ipc", "uts")))
         ids = []
         for c in range(int(containers)):
             cname = "c%d" % c

@@ -74,7 +74,7 @@ TEST(ShimSpecTest, CarriesTheProcessMountsAndLinuxButNotTheHostRoot) {
   EXPECT_EQ(spec->mounts(0).destination(), "/proc");
   EXPECT_EQ(spec->annotations().at("io.kubernetes.cri.container-type"), "container");
   ASSERT_EQ(spec->linux().namespaces_size(), 3);
-  EXPECT_EQ(spec->linux().namespaces(1).path(), "");  // the host-side pause process's: a new one
+  EXPECT_EQ(spec->linux().namespaces(1).path(), "/proc/42/ns/ipc");  // JoinPodNamespaces decides
   EXPECT_EQ(spec->linux().namespaces(2).path(), "/var/run/netns/cni-1");
   EXPECT_EQ(spec->linux().resources().memory().limit(), 1048576);
   EXPECT_EQ(spec->linux().resources().pids().limit(), 10);
@@ -114,6 +114,81 @@ TEST(ShimSpecTest, TheSandboxsDevShmBecomesTheContainersOwn) {
   EXPECT_EQ(spec->mounts(1).type(), "tmpfs");
   EXPECT_EQ(spec->mounts(1).source(), "shm");
   EXPECT_EQ(spec->mounts(1).options(0), "nosuid");
+}
+
+TEST(ShimSpecTest, TheSandboxsNetworkIpcAndUtsNamespacesAreThePausesToHold) {
+  auto held = SandboxNamespaces(json::parse(R"({"linux": {"namespaces": [
+    {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+    {"type": "network", "path": "/var/run/netns/cni-1"}]}})"));
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->size(), 3u);
+  EXPECT_EQ((*held)[0].type, "ipc");
+  EXPECT_EQ((*held)[0].path, "");
+  EXPECT_EQ((*held)[2].type, "network");
+  EXPECT_EQ((*held)[2].path, "/var/run/netns/cni-1");
+  // A host-network pod: no network (nor uts) namespace of its own.
+  auto host =
+      SandboxNamespaces(json::parse(R"({"linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}]}})"));
+  ASSERT_TRUE(host.ok());
+  ASSERT_EQ(host->size(), 1u);
+  EXPECT_EQ((*host)[0].type, "ipc");
+}
+
+TEST(ShimSpecTest, ContainersJoinWhatThePauseHolds) {
+  auto spec = SpecFromOci(json::parse(R"({"linux": {"namespaces": [
+    {"type": "pid", "path": "/proc/42/ns/pid"}, {"type": "ipc", "path": "/proc/42/ns/ipc"},
+    {"type": "uts", "path": "/proc/42/ns/uts"}, {"type": "mount"},
+    {"type": "network", "path": "/proc/42/ns/net"}, {"type": "cgroup", "path": "/proc/7/ns/cgroup"}]}})"));
+  ASSERT_TRUE(spec.ok());
+  // The pause (pid 42) holds the pod's ipc and network namespaces; the pod's uts is the host's.
+  const std::vector<PodNamespace> held = {{"ipc", ""}, {"network", "/var/run/netns/cni-1"}};
+  JoinPodNamespaces(*spec, 42, held);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& ns : spec->linux().namespaces()) got.emplace_back(ns.type(), ns.path());
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{{"pid", ""},
+                                                                   {"ipc", "/proc/42/ns/ipc"},
+                                                                   {"mount", ""},
+                                                                   {"network", "/proc/42/ns/net"},
+                                                                   {"cgroup", ""}}));
+  // Another process's namespace is never joined: a new one.
+  auto other = SpecFromOci(
+      json::parse(R"({"linux": {"namespaces": [{"type": "network", "path": "/proc/43/ns/net"}]}})"));
+  ASSERT_TRUE(other.ok());
+  JoinPodNamespaces(*other, 42, held);
+  ASSERT_EQ(other->linux().namespaces_size(), 1);
+  EXPECT_EQ(other->linux().namespaces(0).path(), "");
+  // Without a pause (a ctr pod of its own) every /proc path becomes a new namespace.
+  auto alone =
+      SpecFromOci(json::parse(R"({"linux": {"namespaces": [{"type": "ipc", "path": "/proc/42/ns/ipc"}]}})"));
+  ASSERT_TRUE(alone.ok());
+  JoinPodNamespaces(*alone, 0, {});
+  EXPECT_EQ(alone->linux().namespaces(0).path(), "");
+}
+
+TEST(ShimSpecTest, EmptyDirsAndAnnotatedVolumesAreSealed) {
+  auto spec = SpecFromOci(json::parse(R"({"mounts": [
+    {"destination": "/cache", "type": "bind", "options": ["rbind", "rw"],
+     "source": "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/cache"},
+    {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/x/hosts", "options": ["rbind"]},
+    {"destination": "/config", "type": "bind", "source": "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/c"},
+    {"destination": "/sub", "type": "bind", "source": "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/a/b"},
+    {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind"]}]})"));
+  ASSERT_TRUE(spec.ok());
+  ASSERT_TRUE(SealVolumes(*spec, {{"io.sealroot.sealed-volumes", "/data,/scratch/"}}).ok());
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& m : spec->mounts()) got.emplace_back(m.destination(), m.type());
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{{"/cache", "sealroot.volume"},
+                                                                   {"/etc/hosts", "bind"},
+                                                                   {"/config", "bind"},
+                                                                   {"/sub", "bind"},
+                                                                   {"/data", "sealroot.volume"},
+                                                                   {"/scratch", "sealroot.volume"}}));
+  EXPECT_EQ(spec->mounts(0).options_size(), 0);
+  EXPECT_EQ(spec->mounts(0).source(), "sealroot");  // nothing of the host's directory
+  for (const char* bad : {"data", "/", "/a/../etc"}) {
+    EXPECT_EQ(SealVolumes(*spec, {{"io.sealroot.sealed-volumes", bad}}).code(), Code::kInvalidArgument)
+        << bad;
+  }
 }
 
 TEST(ShimSpecTest, WrongTypesAreRefused) {
