@@ -70,7 +70,7 @@ Result<std::unique_ptr<AgentClient>> ConnectAgent(const AgentEndpoint& endpoint)
     auto channel = ::grpc::CreateChannel(endpoint.address, ::grpc::InsecureChannelCredentials());
     return std::unique_ptr<AgentClient>(std::make_unique<GrpcAgentClient>(std::move(channel)));
   }
-  SR_ASSIGN_OR_RETURN(agent::ListenAddress address, agent::ListenAddress::Parse(endpoint.address));
+  SR_ASSIGN_OR_RETURN(rpc::ListenAddress address, rpc::ListenAddress::Parse(endpoint.address));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<rpc::ttrpc::Client> client, rpc::ttrpc::Client::Connect(address));
   return std::unique_ptr<AgentClient>(std::make_unique<TtrpcAgentClient>(std::move(client)));
 }
