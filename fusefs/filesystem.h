@@ -102,6 +102,26 @@ class Filesystem {
   using DirFiller = std::function<bool(const DirEntry& entry, std::uint64_t next_offset)>;
   virtual Status ReadDir(std::uint64_t ino, std::uint64_t offset, const DirFiller& add) = 0;
 
+  // ReadDir with every entry's full attributes (what readdirplus answers): at most `max_entries`
+  // entries from `offset` on. Every entry but "." and ".." carries one lookup reference, as after
+  // LookupStat; the caller Forgets those it does not pass on. Stops early at an entry whose stat
+  // fails (an error only when no entry came before it); an entry gone since the listing is skipped.
+  struct DirEntryPlus {
+    std::string name;
+    std::uint64_t next_offset = 0;
+    Stat stat;
+    bool counted = false;  // holds a lookup reference
+  };
+  virtual Result<std::vector<DirEntryPlus>> ReadDirPlus(std::uint64_t ino, std::uint64_t offset,
+                                                        std::size_t max_entries);
+
+  // Reads by inode, with no Open: only a filesystem whose files never change and whose opens
+  // check nothing says yes, and the adapter then lets the kernel skip OPEN, FLUSH and RELEASE.
+  virtual bool reads_without_open() const { return false; }
+  virtual Result<std::size_t> ReadInode(std::uint64_t, std::uint64_t, std::span<std::uint8_t>) {
+    return FsError(ENOSYS, "reads need an open file");
+  }
+
   virtual Result<std::string> GetXattr(std::uint64_t ino, std::string_view name) = 0;
   virtual Result<std::vector<std::string>> ListXattr(std::uint64_t ino) = 0;
   virtual FsStats StatFs() = 0;

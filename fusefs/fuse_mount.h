@@ -6,9 +6,11 @@
 //   mount->Daemonize(log_file);   // optional: the caller's parent process exits 0 here
 //   mount->Serve();               // until unmounted or a signal
 //
-// Read-only mounts get long entry/attribute timeouts, keep_cache and cache_readdir: the tree is
-// immutable and everything that reaches the page cache was verified. Writable mounts get 1 s
-// timeouts, writeback cache and 1 MiB writes, and forward the Filesystem's write operations.
+// Every mount gets requests of up to 1 MiB, readdirplus and no FLUSH.
+// Read-only mounts get long entry/attribute timeouts, keep_cache, cache_readdir and, when the
+// Filesystem reads without opens, opens that cost no request: the tree is immutable and
+// everything that reaches the page cache was verified. Writable mounts get 1 s timeouts,
+// writeback cache and 1 MiB writes, and forward the Filesystem's write operations.
 //
 // Thread-safety: Create/Daemonize/Serve from one thread; the Filesystem must be thread-safe and
 // outlive the FuseMount.

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "base/interrupt.h"
@@ -54,6 +55,15 @@ Timespec Now() {
   return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
 }
 
+// This thread's reply buffer, `size` bytes (at most kMaxRequest). It only grows: a vector
+// resized up per request would zero-fill up to a megabyte every time.
+std::span<char> ThreadBuffer(size_t size) {
+  thread_local std::vector<char> buffer;
+  size = std::min<size_t>(size, kMaxRequest);
+  if (buffer.size() < size) buffer.resize(size);
+  return std::span(buffer).first(size);
+}
+
 Caller CallerOf(fuse_req_t req, const IdShift& shift) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   return {FromHost(ctx->uid, shift.host_uid, shift), FromHost(ctx->gid, shift.host_gid, shift)};
@@ -68,16 +78,29 @@ struct FuseMount::Adapter {
   bool read_only;
   bool writeback_cache;
   IdShift shift;
+  // Set by OnInit: the kernel opens files (and directories) without asking, so reads come with
+  // no handle (Filesystem::ReadInode).
+  bool open_free = false;
+  bool opendir_free = false;
 
   static Adapter& Of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
 
   static void OnInit(void* userdata, fuse_conn_info* conn) {
+    Adapter& a = *static_cast<Adapter*>(userdata);
     conn->max_readahead = kMaxRequest;
     conn->max_read = kMaxRequest;  // must equal the max_read mount option, or libfuse aborts init
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-    if (static_cast<Adapter*>(userdata)->read_only) return;
-    // readdirplus is for the immutable tree, where a listing's attributes never go stale.
-    conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+    // Every listing answers the stats too (tar, ls -l and find stat every entry): the attributes
+    // come with the same timeouts as a lookup's, and a lookup costs the filesystem no I/O.
+    if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    if (a.read_only) {
+      // An open of the immutable tree checks nothing the kernel has not (the mount is ro): let
+      // the kernel open without a request, with keep_cache and cache_readdir as the default.
+      a.open_free = a.fs.reads_without_open() && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+      a.opendir_free = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+      return;
+    }
     conn->max_write = kMaxRequest;
     // Safe because every change goes through this kernel mount: the page cache is the only
     // writer, and it sends mtime/size with its flushes.
@@ -171,8 +194,6 @@ struct FuseMount::Adapter {
     fuse_reply_write(req, *n);
   }
 
-  static void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
-
   static void OnFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
     fuse_reply_err(req, StatusToErrno(Of(req).fs.Fsync(fi->fh, datasync != 0)));
   }
@@ -234,6 +255,8 @@ struct FuseMount::Adapter {
   }
 
   static void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    // ENOSYS: this and every later open succeed in the kernel without a request.
+    if (Of(req).open_free) return (void)fuse_reply_err(req, ENOSYS);
     auto handle = Of(req).fs.Open(ino, fi->flags);
     if (!handle.ok()) {
       // The read-only tree answers a write open with kPermissionDenied: that is EROFS.
@@ -246,10 +269,12 @@ struct FuseMount::Adapter {
     if (fuse_reply_open(req, fi) != 0) Of(req).fs.Release(*handle);
   }
 
-  static void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-    thread_local std::vector<std::uint8_t> buf;
-    buf.resize(std::min<size_t>(size, kMaxRequest));
-    auto n = Of(req).fs.Read(fi->fh, static_cast<std::uint64_t>(off), buf);
+  static void OnRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    std::span<char> reply = ThreadBuffer(size);
+    std::span buf(reinterpret_cast<std::uint8_t*>(reply.data()), reply.size());
+    Adapter& a = Of(req);
+    auto n = a.open_free ? a.fs.ReadInode(ino, static_cast<std::uint64_t>(off), buf)
+                         : a.fs.Read(fi->fh, static_cast<std::uint64_t>(off), buf);
     if (!n.ok()) return (void)fuse_reply_err(req, StatusToErrno(n.status()));
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
   }
@@ -260,6 +285,7 @@ struct FuseMount::Adapter {
   }
 
   static void OnOpenDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    if (Of(req).opendir_free) return (void)fuse_reply_err(req, ENOSYS);
     // A writable directory changes: its listing must not outlive the open.
     fi->cache_readdir = Of(req).read_only ? 1 : 0;
     fi->keep_cache = fi->cache_readdir;
@@ -267,7 +293,7 @@ struct FuseMount::Adapter {
   }
 
   static void OnReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-    std::vector<char> buf(std::min<size_t>(size, kMaxRequest));
+    std::span<char> buf = ThreadBuffer(size);
     size_t used = 0;
     Status s =
         Of(req).fs.ReadDir(ino, static_cast<std::uint64_t>(off), [&](const DirEntry& e, std::uint64_t next) {
@@ -286,43 +312,32 @@ struct FuseMount::Adapter {
   }
 
   // readdirplus answers the lstat that tar, ls -l and find -type do on every entry in the same
-  // round trip as the listing. Every entry but "." and ".." counts as one lookup, as after
-  // OnLookup; an entry that no longer fits in the reply gives its lookup back.
+  // round trip as the listing. An entry that no longer fits in the reply gives its lookup back.
   static void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
     Adapter& a = Of(req);
-    std::vector<char> buf(std::min<size_t>(size, kMaxRequest));
+    std::span<char> buf = ThreadBuffer(size);
+    // The smallest entry (a fuse_entry_out, a dirent header, an 8-byte name) takes 160 bytes.
+    auto entries = a.fs.ReadDirPlus(ino, static_cast<std::uint64_t>(off), buf.size() / 160 + 1);
+    if (!entries.ok()) return (void)fuse_reply_err(req, StatusToErrno(entries.status()));
     size_t used = 0;
-    Status failed;
-    Status s = a.fs.ReadDir(ino, static_cast<std::uint64_t>(off), [&](const DirEntry& e, std::uint64_t next) {
-      std::string name(e.name);
-      fuse_entry_param p{};
-      bool dots = name == "." || name == "..";
-      if (dots) {
-        p.attr.st_ino = e.ino;
-        p.attr.st_mode = e.mode;
-      } else {
-        auto stat = a.fs.LookupStat(ino, name);
-        if (!stat.ok()) {
-          failed = stat.status();
-          return false;
+    bool full = false;
+    for (const Filesystem::DirEntryPlus& e : *entries) {
+      if (!full) {
+        fuse_entry_param p{};
+        p.attr = ToStat(e.stat, a.shift);
+        if (e.counted) {
+          p.ino = e.stat.attr.ino;
+          p.generation = 1;
+          p.attr_timeout = a.timeout;
+          p.entry_timeout = a.timeout;
         }
-        p.ino = stat->attr.ino;
-        p.generation = 1;
-        p.attr = ToStat(*stat, Of(req).shift);
-        p.attr_timeout = a.timeout;
-        p.entry_timeout = a.timeout;
+        size_t need = fuse_add_direntry_plus(req, buf.data() + used, buf.size() - used, e.name.c_str(), &p,
+                                             static_cast<off_t>(e.next_offset));
+        full = need > buf.size() - used;
+        if (!full) used += need;
       }
-      size_t need = fuse_add_direntry_plus(req, buf.data() + used, buf.size() - used, name.c_str(), &p,
-                                           static_cast<off_t>(next));
-      if (need > buf.size() - used) {
-        if (!dots) a.fs.Forget(p.ino, 1);
-        return false;
-      }
-      used += need;
-      return true;
-    });
-    if (s.ok() && used == 0 && !failed.ok()) s = failed;
-    if (!s.ok()) return (void)fuse_reply_err(req, StatusToErrno(s));
+      if (full && e.counted) a.fs.Forget(e.stat.attr.ino, 1);
+    }
     fuse_reply_buf(req, buf.data(), used);
   }
 
@@ -396,7 +411,8 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
     ops.setattr = Adapter::OnSetAttr;
     ops.create = Adapter::OnCreate;
     ops.write = Adapter::OnWrite;
-    ops.flush = Adapter::OnFlush;
+    // No flush: close needs nothing of this filesystem (fsync makes data durable), and the
+    // kernel stops sending FLUSH after the first ENOSYS libfuse answers for it.
     ops.fsync = Adapter::OnFsync;
     ops.fsyncdir = Adapter::OnFsyncDir;
     ops.setxattr = Adapter::OnSetXattr;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <list>
 #include <optional>
 #include <unordered_map>
 
@@ -15,6 +16,10 @@
 
 namespace sealroot::fusefs {
 namespace {
+
+// Data objects kept open for reads without an open handle (ReadInode): enough for every file
+// being read at once, well inside the default limit of 1024 descriptors.
+constexpr std::size_t kMaxOpenObjects = 256;
 
 // A tamper check failed: one log line naming the path, and kDataLoss for the caller (EIO).
 Status IntegrityFailure(const std::string& path, const Status& error) {
@@ -63,7 +68,9 @@ class SealedTreeImpl final : public SealedTree {
     auto it = inodes_.find(ino);
     if (it == inodes_.end() || ino == kRootIno) return;
     it->second.lookups -= std::min(count, it->second.lookups);
-    if (it->second.lookups == 0) inodes_.erase(it);
+    if (it->second.lookups != 0) return;
+    if (it->second.file) open_lru_.erase(it->second.lru);
+    inodes_.erase(it);
   }
 
   Result<Attr> GetAttr(std::uint64_t ino) override {
@@ -121,6 +128,53 @@ class SealedTreeImpl final : public SealedTree {
     return n;
   }
 
+  bool reads_without_open() const override { return true; }
+
+  // Read without Open: the inode's data object is opened on its first read and kept (up to
+  // kMaxOpenObjects, least recently opened dropped first) until the kernel forgets the inode.
+  Result<std::size_t> ReadInode(std::uint64_t ino, std::uint64_t offset,
+                                std::span<std::uint8_t> out) override {
+    std::shared_ptr<const OpenFile> file;
+    std::string path;
+    ObjectRef ref;
+    {
+      MutexLock lock(mu_);
+      SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
+      if (node->rec.type != NodeType::kRegular) return InvalidArgument("not a regular file");
+      if (!node->rec.ref) {
+        const std::string& data = node->rec.inline_data;
+        if (offset >= data.size()) return std::size_t{0};
+        std::size_t n = std::min<std::size_t>(out.size(), data.size() - offset);
+        std::memcpy(out.data(), data.data() + offset, n);
+        return n;
+      }
+      file = node->file;
+      path = node->path;
+      ref = *node->rec.ref;
+    }
+    if (!file) {
+      auto object = DataObject::Open(*store_, *key_, ref);
+      if (!object.ok()) return IntegrityFailure(path, object.status());
+      auto opened = std::make_shared<OpenFile>();
+      opened->path = std::move(path);
+      opened->object.emplace(std::move(object).value());
+      file = opened;
+      MutexLock lock(mu_);
+      auto it = inodes_.find(ino);
+      if (it != inodes_.end() && !it->second.file) {
+        it->second.file = file;
+        it->second.lru = open_lru_.insert(open_lru_.end(), ino);
+        if (open_lru_.size() > kMaxOpenObjects) {
+          inodes_.at(open_lru_.front()).file.reset();
+          open_lru_.pop_front();
+        }
+      }
+    }
+    auto n = file->object->ReadAt(offset, out);
+    if (!n.ok()) return IntegrityFailure(file->path, n.status());
+    return n;
+  }
+
   void Release(std::uint64_t handle) override {
     MutexLock lock(mu_);
     handles_.erase(handle);
@@ -158,17 +212,19 @@ class SealedTreeImpl final : public SealedTree {
 
  private:
   using Entries = std::vector<Record>;
+  struct OpenFile {
+    std::string path;
+    std::string inline_data;
+    std::optional<DataObject> object;
+  };
   struct Inode {
     Record rec;
     std::string path;  // the first path it was found under (for log lines)
     std::uint64_t parent = kRootIno;
     std::uint64_t lookups = 0;
     std::shared_ptr<const Entries> entries;  // directories, once read
-  };
-  struct OpenFile {
-    std::string path;
-    std::string inline_data;
-    std::optional<DataObject> object;
+    std::shared_ptr<const OpenFile> file;    // regular files read by ReadInode
+    std::list<std::uint64_t>::iterator lru;  // its place in open_lru_ while `file` is set
   };
   struct DirView {
     std::shared_ptr<const Entries> entries;
@@ -214,6 +270,7 @@ class SealedTreeImpl final : public SealedTree {
   std::unordered_map<std::uint64_t, Inode> inodes_ SR_GUARDED_BY(mu_);
   std::unordered_map<std::uint64_t, std::shared_ptr<const OpenFile>> handles_ SR_GUARDED_BY(mu_);
   std::uint64_t next_handle_ SR_GUARDED_BY(mu_) = 1;
+  std::list<std::uint64_t> open_lru_ SR_GUARDED_BY(mu_);  // inodes with a `file`, oldest first
 };
 
 }  // namespace

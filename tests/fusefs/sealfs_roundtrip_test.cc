@@ -94,6 +94,61 @@ TEST_F(SealfsTest, RandomAccessReadsReturnExactRanges) {
   (*tree)->Release(*handle);
 }
 
+// Reads without an open handle (the read-only mount's zero-message opens): more files than the
+// tree keeps objects open for, each read twice, with inline and object-backed content alike.
+TEST_F(SealfsTest, ReadsByInodeNeedNoOpen) {
+  std::vector<Item> items{Dir("d")};
+  auto content = [](int i) { return Pattern(i % 3 == 0 ? 100 : 70000 + i, static_cast<std::uint32_t>(i)); };
+  for (int i = 0; i < 300; ++i) items.push_back(File("d/f" + std::to_string(i), content(i)));
+  RootHash root = SealSingle("ino", std::move(items));
+  auto tree = OpenTree(root);
+  ASSERT_TRUE(tree.ok());
+  ASSERT_TRUE((*tree)->reads_without_open());
+  std::vector<std::uint64_t> inos;
+  for (int i = 0; i < 300; ++i) inos.push_back(Walk(**tree, "d/f" + std::to_string(i))->ino);
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 300; ++i) {
+      std::string want = content(i);
+      std::vector<std::uint8_t> buf(want.size() + 10);
+      auto n = (*tree)->ReadInode(inos[i], 1, buf);
+      ASSERT_TRUE(n.ok()) << n.status().ToString();
+      EXPECT_EQ(std::string(reinterpret_cast<char*>(buf.data()), *n), want.substr(1)) << i;
+    }
+  }
+  // Forgotten, the inode is unknown again (its object closed with it).
+  (*tree)->Forget(inos[1], 1);
+  std::vector<std::uint8_t> buf(10);
+  EXPECT_FALSE((*tree)->ReadInode(inos[1], 0, buf).ok());
+  EXPECT_FALSE((*tree)->ReadInode(Walk(**tree, "d")->ino, 0, buf).ok());  // a directory
+}
+
+// readdirplus's source: every entry with its full stat and one lookup reference.
+TEST_F(SealfsTest, ReadDirPlusStatsEveryEntry) {
+  RootHash root = SealSingle("plus", {Dir("d"), File("d/a", "aaa", 0600), Dir("d/b"), File("d/c", "c")});
+  auto tree = OpenTree(root);
+  ASSERT_TRUE(tree.ok());
+  std::uint64_t dir = Walk(**tree, "d")->ino;
+  auto all = (*tree)->ReadDirPlus(dir, 0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ((*all)[0].name, ".");
+  EXPECT_FALSE((*all)[0].counted);
+  EXPECT_EQ((*all)[2].name, "a");
+  EXPECT_TRUE((*all)[2].counted);
+  EXPECT_EQ((*all)[2].stat.attr.mode, S_IFREG | 0600u);
+  EXPECT_EQ((*all)[2].stat.attr.size, 3u);
+  EXPECT_TRUE(S_ISDIR((*all)[3].stat.attr.mode));
+  // A bounded reply resumes at the offset after its last entry.
+  auto first = (*tree)->ReadDirPlus(dir, 0, 3);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 3u);
+  auto rest = (*tree)->ReadDirPlus(dir, first->back().next_offset, 100);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].name, "b");
+  EXPECT_EQ((*rest)[1].name, "c");
+}
+
 TEST_F(SealfsTest, WhiteoutsAndOpaqueDirectoriesApplyToLowerLayersOnly) {
   ASSERT_TRUE(
       SealLayer(DiffIdOf("l1"), {Dir("a"), File("a/x", "x1"), File("a/y", "y1"), Dir("b"),
