@@ -119,7 +119,7 @@ class Filesystem {
   // check nothing says yes, and the adapter then lets the kernel skip OPEN, FLUSH and RELEASE.
   virtual bool reads_without_open() const { return false; }
   virtual Result<std::size_t> ReadInode(std::uint64_t, std::uint64_t, std::span<std::uint8_t>) {
-    return FsError(ENOSYS, "reads need an open file");
+    return Status::FromErrno(ENOSYS, "reads need an open file");
   }
 
   virtual Result<std::string> GetXattr(std::uint64_t ino, std::string_view name) = 0;
