@@ -33,7 +33,7 @@ class ArgParser {
   Status Parse(int argc, char** argv, int first = 1);
 
   bool Bool(std::string_view name) const;
-  bool Has(std::string_view name) const;  // given on the command line
+  bool Has(std::string_view name) const;                        // given on the command line
   std::optional<std::string> Get(std::string_view name) const;  // last occurrence
   std::vector<std::string> GetAll(std::string_view name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }

@@ -25,7 +25,9 @@ namespace sealroot {
 template <auto FreeFn>
 struct OsslDeleter {
   template <typename T>
-  void operator()(T* p) const { FreeFn(p); }
+  void operator()(T* p) const {
+    FreeFn(p);
+  }
 };
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, OsslDeleter<EVP_MD_CTX_free>>;
 using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, OsslDeleter<EVP_CIPHER_CTX_free>>;

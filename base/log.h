@@ -37,7 +37,7 @@ class Message {
 
 }  // namespace sealroot::log
 
-#define SR_LOG(level)                                                    \
-  if (!::sealroot::log::Enabled(::sealroot::log::Level::level)) {        \
-  } else                                                                 \
+#define SR_LOG(level)                                             \
+  if (!::sealroot::log::Enabled(::sealroot::log::Level::level)) { \
+  } else                                                          \
     ::sealroot::log::Message(::sealroot::log::Level::level).stream()

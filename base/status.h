@@ -71,7 +71,9 @@ class [[nodiscard]] Status {
   int errno_ = 0;
 };
 
-inline Status OkStatus() { return Status(); }
+inline Status OkStatus() {
+  return Status();
+}
 Status InvalidArgument(std::string message);
 Status NotFound(std::string message);
 Status AlreadyExists(std::string message);
@@ -100,7 +102,7 @@ int StatusToErrno(const Status& status);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result constructed from an OK status");
   }
@@ -112,9 +114,18 @@ class [[nodiscard]] Result {
   }
   Status status() && { return ok() ? Status() : std::move(std::get<Status>(v_)); }
 
-  T& value() & { assert(ok()); return std::get<T>(v_); }
-  const T& value() const& { assert(ok()); return std::get<T>(v_); }
-  T&& value() && { assert(ok()); return std::move(std::get<T>(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(std::get<T>(v_));
+  }
 
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
@@ -132,22 +143,21 @@ class [[nodiscard]] Result {
 #define SR_CONCAT(a, b) SR_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define SR_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::sealroot::Status sr_status_ = (expr);       \
-    if (!sr_status_.ok()) return sr_status_;      \
+#define SR_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::sealroot::Status sr_status_ = (expr);  \
+    if (!sr_status_.ok()) return sr_status_; \
   } while (0)
 
 // Like SR_RETURN_IF_ERROR, adding context to the error.
-#define SR_RETURN_IF_ERROR_CTX(expr, ctx)                         \
-  do {                                                            \
-    ::sealroot::Status sr_status_ = (expr);                       \
+#define SR_RETURN_IF_ERROR_CTX(expr, ctx)                                \
+  do {                                                                   \
+    ::sealroot::Status sr_status_ = (expr);                              \
     if (!sr_status_.ok()) return std::move(sr_status_).WithContext(ctx); \
   } while (0)
 
 // `SR_ASSIGN_OR_RETURN(auto x, F())` declares x from a Result or returns its error.
-#define SR_ASSIGN_OR_RETURN(lhs, expr) \
-  SR_ASSIGN_OR_RETURN_IMPL(SR_CONCAT(sr_result_, __LINE__), lhs, expr)
+#define SR_ASSIGN_OR_RETURN(lhs, expr) SR_ASSIGN_OR_RETURN_IMPL(SR_CONCAT(sr_result_, __LINE__), lhs, expr)
 #define SR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return std::move(tmp).status(); \

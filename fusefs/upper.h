@@ -55,7 +55,7 @@ struct UpperOptions {
   // than twice the snapshot, the commit writes a new snapshot instead (0: every commit does).
   std::uint64_t compact_after = 1 << 20;
   // Creating a new upper (its directory, data/, lock, version file and journal) goes through
-  // this Env (base/env.h), which must outlive the UnionFs; the state's commits do not yet.
+  // this Env (base/env.h), which must outlive the UnionFs; so do its commits (state, journal).
   Env* env = &Env::Default();
 };
 

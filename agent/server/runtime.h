@@ -18,8 +18,8 @@
 #include "base/crypto.h"
 #include "base/secret.h"
 #include "base/status.h"
-#include "fusefs/types.h"
 #include "boot/spec/cgroup_stats.h"
+#include "fusefs/types.h"
 #include "local-attest/release.h"
 
 namespace sealroot::agent {

@@ -48,7 +48,7 @@ struct ServiceDeps {
   std::unique_ptr<ContainerRuntime> runtime;
   std::unique_ptr<StateSealer> sealer;
   WorkloadPolicySource workload_policy;  // empty: the configuration's "workload" section
-  Env* env = &Env::Default();  // where the sealed state is written (tests inject disk faults)
+  Env* env = &Env::Default();            // where the sealed state is written (tests inject disk faults)
 };
 
 class AgentService {

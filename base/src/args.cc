@@ -42,7 +42,8 @@ Status ArgParser::Parse(std::span<const std::string> args) {
       name.resize(eq);
     }
     auto spec = specs_.find(name);
-    if (spec == specs_.end()) return InvalidArgument("unknown option --" + name + " (see " + command_ + " --help)");
+    if (spec == specs_.end())
+      return InvalidArgument("unknown option --" + name + " (see " + command_ + " --help)");
     if (!spec->second.takes_value) {
       std::string value = inline_value.value_or("true");
       if (value != "true" && value != "false") {
@@ -52,7 +53,8 @@ Status ArgParser::Parse(std::span<const std::string> args) {
       continue;
     }
     if (!inline_value) {
-      if (i + 1 >= args.size()) return InvalidArgument("option --" + name + " needs a value (" + spec->second.value_name + ")");
+      if (i + 1 >= args.size())
+        return InvalidArgument("option --" + name + " needs a value (" + spec->second.value_name + ")");
       inline_value = args[++i];
     }
     values_[name].push_back(*inline_value);
@@ -69,7 +71,9 @@ bool ArgParser::Bool(std::string_view name) const {
   return it->second.back() == "true";
 }
 
-bool ArgParser::Has(std::string_view name) const { return values_.count(name) != 0; }
+bool ArgParser::Has(std::string_view name) const {
+  return values_.count(name) != 0;
+}
 
 std::optional<std::string> ArgParser::Get(std::string_view name) const {
   auto it = values_.find(name);

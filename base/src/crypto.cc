@@ -52,7 +52,9 @@ void Sha256::Update(std::span<const std::uint8_t> data) {
   Check(EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) == 1);
 }
 
-void Sha256::Update(std::string_view data) { Update(AsBytes(data)); }
+void Sha256::Update(std::string_view data) {
+  Update(AsBytes(data));
+}
 
 Sha256Digest Sha256::Finish() {
   Sha256Digest out;
@@ -66,7 +68,9 @@ Sha256Digest Sha256Of(std::span<const std::uint8_t> data) {
   return h.Finish();
 }
 
-Sha256Digest Sha256Of(std::string_view data) { return Sha256Of(AsBytes(data)); }
+Sha256Digest Sha256Of(std::string_view data) {
+  return Sha256Of(AsBytes(data));
+}
 
 HmacSha256::HmacSha256(std::span<const std::uint8_t> key) : ctx_(NewMacCtx("HMAC")) {
   char digest[] = "SHA256";
@@ -107,10 +111,14 @@ void RandomBytes(std::span<std::uint8_t> out) {
 namespace {
 const EVP_CIPHER* GcmFor(std::size_t key_size) {
   switch (key_size) {
-    case 16: return EVP_aes_128_gcm();
-    case 24: return EVP_aes_192_gcm();
-    case 32: return EVP_aes_256_gcm();
-    default: return nullptr;
+    case 16:
+      return EVP_aes_128_gcm();
+    case 24:
+      return EVP_aes_192_gcm();
+    case 32:
+      return EVP_aes_256_gcm();
+    default:
+      return nullptr;
   }
 }
 constexpr std::size_t kGcmTag = 16;
@@ -130,8 +138,10 @@ Result<std::vector<std::uint8_t>> AesGcmSeal(std::span<const std::uint8_t> key,
   if (EVP_EncryptInit_ex(ctx.get(), cipher, nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr) != 1 ||
       EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), nonce.data()) != 1 ||
-      (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
-      EVP_EncryptUpdate(ctx.get(), out.data(), &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1 ||
+      (!aad.empty() &&
+       EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
+      EVP_EncryptUpdate(ctx.get(), out.data(), &len, plaintext.data(), static_cast<int>(plaintext.size())) !=
+          1 ||
       EVP_EncryptFinal_ex(ctx.get(), out.data() + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kGcmTag, out.data() + plaintext.size()) != 1) {
     return OpensslStatus("AES-GCM encrypt");
@@ -154,13 +164,16 @@ Result<SecretBytes> AesGcmOpen(std::span<const std::uint8_t> key, std::span<cons
   std::uint8_t tag[kGcmTag];
   std::copy_n(ciphertext_and_tag.data() + text_size, kGcmTag, tag);
   int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx.get(), cipher, nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), nonce.data()) == 1 &&
-            (aad.empty() || EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) == 1) &&
-            EVP_DecryptUpdate(ctx.get(), out.data(), &len, ciphertext_and_tag.data(), static_cast<int>(text_size)) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kGcmTag, tag) == 1 &&
-            EVP_DecryptFinal_ex(ctx.get(), out.data() + len, &len) == 1;
+  bool ok =
+      EVP_DecryptInit_ex(ctx.get(), cipher, nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), nonce.data()) == 1 &&
+      (aad.empty() ||
+       EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) == 1) &&
+      EVP_DecryptUpdate(ctx.get(), out.data(), &len, ciphertext_and_tag.data(),
+                        static_cast<int>(text_size)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kGcmTag, tag) == 1 &&
+      EVP_DecryptFinal_ex(ctx.get(), out.data() + len, &len) == 1;
   if (!ok) {
     ERR_clear_error();
     return DataLoss("authentication failed");  // `out` wipes itself

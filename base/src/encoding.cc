@@ -95,9 +95,15 @@ bool IsLowerHex(std::string_view s, std::size_t size) {
   return true;
 }
 
-std::string Base64Encode(std::span<const std::uint8_t> bytes) { return Encode64(bytes, kStd, true); }
-Result<std::vector<std::uint8_t>> Base64Decode(std::string_view text) { return Decode64(text, kStd); }
-std::string Base64UrlEncode(std::span<const std::uint8_t> bytes) { return Encode64(bytes, kUrl, false); }
+std::string Base64Encode(std::span<const std::uint8_t> bytes) {
+  return Encode64(bytes, kStd, true);
+}
+Result<std::vector<std::uint8_t>> Base64Decode(std::string_view text) {
+  return Decode64(text, kStd);
+}
+std::string Base64UrlEncode(std::span<const std::uint8_t> bytes) {
+  return Encode64(bytes, kUrl, false);
+}
 Result<std::vector<std::uint8_t>> Base64UrlDecode(std::string_view text) {
   if (text.find('=') != std::string_view::npos) return InvalidArgument("malformed base64url: padding");
   return Decode64(text, kUrl);

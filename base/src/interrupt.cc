@@ -21,6 +21,8 @@ void InstallInterruptHandler() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
 }
 
-bool Interrupted() { return g_signal.load(std::memory_order_relaxed) != 0; }
+bool Interrupted() {
+  return g_signal.load(std::memory_order_relaxed) != 0;
+}
 
 }  // namespace sealroot

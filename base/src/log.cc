@@ -14,19 +14,30 @@ std::string g_program_name = "sealroot";  // guarded by g_name_mutex
 
 std::string_view LevelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarning: return "warning";
-    case Level::kError: return "error";
-    case Level::kOff: return "off";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarning:
+      return "warning";
+    case Level::kError:
+      return "error";
+    case Level::kOff:
+      return "off";
   }
   return "?";
 }
 }  // namespace
 
-void SetLevel(Level level) { g_level.store(level, std::memory_order_relaxed); }
-Level GetLevel() { return g_level.load(std::memory_order_relaxed); }
-bool Enabled(Level level) { return level >= GetLevel() && level != Level::kOff; }
+void SetLevel(Level level) {
+  g_level.store(level, std::memory_order_relaxed);
+}
+Level GetLevel() {
+  return g_level.load(std::memory_order_relaxed);
+}
+bool Enabled(Level level) {
+  return level >= GetLevel() && level != Level::kOff;
+}
 
 Result<Level> ParseLevel(std::string_view name) {
   if (name == "debug") return Level::kDebug;

@@ -23,9 +23,13 @@ SecretBytes SecretBytes::Random(std::size_t size) {
   return out;
 }
 
-bool operator==(const SecretBytes& a, const SecretBytes& b) { return ConstantTimeEqual(a.span(), b.span()); }
+bool operator==(const SecretBytes& a, const SecretBytes& b) {
+  return ConstantTimeEqual(a.span(), b.span());
+}
 
-void SecretBytes::Wipe() { SecureWipe(bytes_); }
+void SecretBytes::Wipe() {
+  SecureWipe(bytes_);
+}
 
 bool ConstantTimeEqual(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   if (a.size() != b.size()) return false;

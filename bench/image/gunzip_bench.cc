@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto start = std::chrono::steady_clock::now();
-    auto reader = sealroot::image::MakeDecompressor(sealroot::image::Compression::kGzip,
-                                                    sealroot::image::MakeFdReader(std::move(fd)), ~0ull, backend);
+    auto reader = sealroot::image::MakeDecompressor(
+        sealroot::image::Compression::kGzip, sealroot::image::MakeFdReader(std::move(fd)), ~0ull, backend);
     if (!reader.ok()) return 1;
     std::uint64_t total = 0;
     while (true) {

@@ -45,18 +45,6 @@ Result<std::string> ReadAt(int dir_fd, const char* name, std::size_t cap) {
   return out;
 }
 
-Status WriteAllAt(int fd, std::span<const std::uint8_t> data, std::optional<std::uint64_t> offset = {}) {
-  while (!data.empty()) {
-    ssize_t n = offset ? pwrite(fd, data.data(), data.size(), static_cast<off_t>(*offset))
-                       : write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("writing the upper state", errno);
-    data = data.subspan(static_cast<std::size_t>(n));
-    if (offset) *offset += static_cast<std::uint64_t>(n);
-  }
-  return OkStatus();
-}
-
 // The journal records that extend the snapshot whose root is `snapshot_root`, as far as they
 // are whole (a torn append at the end is not a record). `end`: the length of what was walked.
 struct JournalWalk {
@@ -448,9 +436,9 @@ Status UnionFsImpl::Restore(UpperState state) {
 Status UnionFsImpl::AdoptReportedState(const Hash32& expected) {
   auto pending = ReadAt(dir_fd_.get(), kStateTemp, std::size_t{1} << 32);
   if (!pending.ok() || !ConstantTimeEqual(Sha256Of(*pending), expected)) return OkStatus();
-  if (renameat(dir_fd_.get(), kStateTemp, dir_fd_.get(), kStateFile) != 0)
-    return ErrnoStatus("adopting the upper's reported state", errno);
-  if (fsync(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper directory", errno);
+  SR_RETURN_IF_ERROR_CTX(env_->RenameAt(dir_fd_.get(), kStateTemp, kStateFile, false),
+                         "adopting the upper's reported state");
+  SR_RETURN_IF_ERROR_CTX(env_->Fsync(dir_fd_.get()), "syncing the upper directory");
   SR_LOG(kInfo) << "upper " << dir_ << ": completed the commit interrupted after its report";
   return OkStatus();
 }
@@ -503,11 +491,11 @@ Result<Hash32> UnionFsImpl::CommitSnapshot() {
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, SealUpperState(*key_, state));
   const Hash32 hash = Sha256Of(bytes);
   // Data first, then the state that vouches for it; rename makes the new state appear whole.
-  if (syncfs(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper", errno);
-  UniqueFd tmp(openat(dir_fd_.get(), kStateTemp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!tmp) return ErrnoStatus("writing the upper state", errno);
-  SR_RETURN_IF_ERROR(WriteAllAt(tmp.get(), bytes));
-  if (fsync(tmp.get()) != 0) return ErrnoStatus("syncing the upper state", errno);
+  SR_RETURN_IF_ERROR_CTX(env_->SyncFs(dir_fd_.get()), "syncing the upper");
+  SR_ASSIGN_OR_RETURN(UniqueFd tmp,
+                      env_->OpenAt(dir_fd_.get(), kStateTemp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+  SR_RETURN_IF_ERROR_CTX(PwriteAll(*env_, tmp.get(), bytes, 0), "writing the upper state");
+  SR_RETURN_IF_ERROR_CTX(env_->Fsync(tmp.get()), "syncing the upper state");
   if (on_commit_) {
     if (Status recorded = on_commit_(previous, hash); !recorded.ok()) {
       unlinkat(dir_fd_.get(), kStateTemp, 0);
@@ -515,16 +503,16 @@ Result<Hash32> UnionFsImpl::CommitSnapshot() {
       return DataLoss("committing the upper: the new state was not recorded: " + recorded.message());
     }
   }
-  if (renameat(dir_fd_.get(), kStateTemp, dir_fd_.get(), kStateFile) != 0)
-    return ErrnoStatus("publishing the upper state", errno);
-  if (fsync(dir_fd_.get()) != 0) return ErrnoStatus("syncing the upper directory", errno);
+  SR_RETURN_IF_ERROR_CTX(env_->RenameAt(dir_fd_.get(), kStateTemp, kStateFile, false),
+                         "publishing the upper state");
+  SR_RETURN_IF_ERROR_CTX(env_->Fsync(dir_fd_.get()), "syncing the upper directory");
   // The journal extended the snapshot just replaced (a crash before this leaves it naming that
   // one: the next mount ignores it).
   snapshot_root_ = hash;
   snapshot_size_ = bytes.size();
   journal_size_ = 0;
-  if (ftruncate(journal_fd_.get(), 0) != 0 || fdatasync(journal_fd_.get()) != 0)
-    return ErrnoStatus("resetting the upper's journal", errno);
+  if (ftruncate(journal_fd_.get(), 0) != 0) return ErrnoStatus("resetting the upper's journal", errno);
+  SR_RETURN_IF_ERROR_CTX(env_->Fsync(journal_fd_.get()), "resetting the upper's journal");
   MutexLock lock(mu_);
   state_hash_ = hash;
   force_snapshot_ = false;
@@ -543,7 +531,7 @@ Result<Hash32> UnionFsImpl::CommitChange() {
   }
   // Data first (the blocks the record names, and the names of new data files).
   for (const auto& file : files) SR_RETURN_IF_ERROR(file->Sync());
-  if (!files.empty() && fsync(data_fd_.get()) != 0) return ErrnoStatus("syncing the upper's data", errno);
+  if (!files.empty()) SR_RETURN_IF_ERROR_CTX(env_->Fsync(data_fd_.get()), "syncing the upper's data");
   SR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> record, SealJournalRecord(*key_, previous, change));
   const Hash32 root = NextUpperRoot(previous, record);
   std::vector<std::uint8_t> bytes;
@@ -556,9 +544,8 @@ Result<Hash32> UnionFsImpl::CommitChange() {
   auto cut = [fd = journal_fd_.get(), size = journal_size_] {
     if (ftruncate(fd, static_cast<off_t>(size)) == 0) (void)fdatasync(fd);
   };
-  Status appended = WriteAllAt(journal_fd_.get(), bytes, journal_size_);
-  if (appended.ok() && fdatasync(journal_fd_.get()) != 0)
-    appended = ErrnoStatus("syncing the upper's journal", errno);
+  Status appended = PwriteAll(*env_, journal_fd_.get(), bytes, journal_size_);
+  if (appended.ok()) appended = env_->Fsync(journal_fd_.get()).WithContext("syncing the upper's journal");
   if (!appended.ok()) {
     cut();
     return appended.WithContext("appending to the upper's journal");

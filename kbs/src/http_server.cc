@@ -290,7 +290,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address
   if (host == "localhost") host = "127.0.0.1";
   SR_ASSIGN_OR_RETURN(UniqueFd fd, ListenTcp(host, static_cast<std::uint16_t>(port), 64));
   SR_ASSIGN_OR_RETURN(std::uint16_t bound, LocalPort(fd.get()));
-  return std::unique_ptr<HttpServer>(std::make_unique<Server>(std::move(fd), bound, std::move(handler), std::move(ctx)));
+  return std::unique_ptr<HttpServer>(
+      std::make_unique<Server>(std::move(fd), bound, std::move(handler), std::move(ctx)));
 }
 
 }  // namespace sealroot::kbs

@@ -1,12 +1,11 @@
 // base/file.h: positional I/O and secret files.
-#include "base/file.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "base/crypto.h"
+#include "base/file.h"
 #include "tests/support/process.h"
 
 namespace sealroot {

@@ -291,5 +291,82 @@ INSTANTIATE_TEST_SUITE_P(Faults, UpperCreationFaultsParamTest, ::testing::Values
                            return std::string(info.param.name);
                          });
 
+// A commit of a working upper (a journal record, or with compact_after = 0 a whole new state)
+// that meets a failing disk.
+struct CommitFault {
+  const char* name;
+  bool snapshot;
+  Op op;
+  int err;
+};
+
+const CommitFault kCommitFaults[] = {
+    {"journal_enospc_appending", false, Op::kWrite, ENOSPC},
+    {"journal_eio_on_its_first_fsync", false, Op::kFsync, EIO},
+    {"snapshot_enospc_opening_the_state", true, Op::kOpen, ENOSPC},
+    {"snapshot_enospc_writing_the_state", true, Op::kWrite, ENOSPC},
+    {"snapshot_eio_syncing", true, Op::kFsync, EIO},
+    {"snapshot_eio_publishing_the_state", true, Op::kRename, EIO},
+};
+
+class UpperCommitFaultsTest : public UpperCreationFaultsTest,
+                              public ::testing::WithParamInterface<CommitFault> {};
+
+TEST_P(UpperCommitFaultsTest, AFailedCommitLosesNothingCommittedAndTheNextOneSucceeds) {
+  const UpperOptions options{.compact_after = GetParam().snapshot ? 0u : 1u << 20, .env = &env_};
+  UpperOptions fresh = options;
+  fresh.expect_fresh = true;
+  auto fs = OpenUpper(fresh);
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  auto write = [&](const std::string& name, const std::string& content) {
+    auto created = (*fs)->Create(Caller{}, kRootIno, name, 0644, O_RDWR);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    ASSERT_TRUE((*fs)->Write(created->handle, 0, AsBytes(content)).ok());
+    (*fs)->Release(created->handle);
+  };
+  const std::string first = Pattern(70000, 3), second = Pattern(90000, 4);
+  write("first", first);
+  auto committed = (*fs)->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+
+  write("second", second);
+  env_.FailFrom(GetParam().op, 1, GetParam().err);
+  auto failed = (*fs)->Commit();
+  ASSERT_FALSE(failed.ok()) << "the fault was never hit";
+  EXPECT_NE(failed.status().message().find(std::strerror(GetParam().err)), std::string::npos)
+      << failed.status().ToString();
+  env_.Clear();
+  {
+    // What was committed is still what the disk holds: a copy of the upper opens at that state.
+    const std::string copy = tmp_ / "upper-copy";
+    std::filesystem::copy(upper_dir_, copy, std::filesystem::copy_options::recursive);
+    UpperOptions at_committed = options;
+    at_committed.dir = copy;
+    at_committed.expected_state = *committed;
+    auto lower = OpenTree(lower_root_);
+    ASSERT_TRUE(lower.ok());
+    auto before = UnionFs::Open(std::move(*lower), key_, lower_root_, at_committed);
+    ASSERT_TRUE(before.ok()) << before.status().ToString();
+    EXPECT_EQ(ContentOf(**before, "first"), first);
+    EXPECT_EQ(ReadAll(**before, "second").status().code(), Code::kNotFound);
+  }
+
+  auto retried = (*fs)->Commit();
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_NE(*retried, *committed);
+  fs->reset();
+  UpperOptions again = options;
+  again.expected_state = *retried;
+  auto reopened = OpenUpper(again);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(ContentOf(**reopened, "first"), first);
+  EXPECT_EQ(ContentOf(**reopened, "second"), second);
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, UpperCommitFaultsTest, ::testing::ValuesIn(kCommitFaults),
+                         [](const ::testing::TestParamInfo<CommitFault>& info) {
+                           return std::string(info.param.name);
+                         });
+
 }  // namespace
 }  // namespace sealroot::fusefs::testing

@@ -19,10 +19,10 @@
 #include <span>
 #include <string>
 
+#include "base/fd.h"
 #include "rpc/handler.h"
 #include "rpc/server.h"
 #include "rpc/ttrpc.h"
-#include "base/fd.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "ttrpc.pb.h"
 

@@ -25,8 +25,8 @@ int DecodeWaitStatus(int status) {
   return -1;
 }
 
-[[noreturn]] void ExecChild(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                            const std::string& cwd) {
+[[noreturn]] void ExecChild(const std::vector<std::string>& argv,
+                            const std::map<std::string, std::string>& env, const std::string& cwd) {
   for (const auto& [key, value] : env) setenv(key.c_str(), value.c_str(), 1);
   if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
   std::vector<char*> args;
@@ -83,8 +83,9 @@ CommandResult Run(const std::vector<std::string>& argv, const CommandOptions& op
   auto deadline = std::chrono::steady_clock::now() + options.timeout;
   bool timed_out = false;
   while (open_fds > 0) {
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    deadline - std::chrono::steady_clock::now()).count());
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+            .count());
     if (left <= 0) {
       timed_out = true;
       kill(pid, SIGKILL);
@@ -104,7 +105,8 @@ CommandResult Run(const std::vector<std::string>& argv, const CommandOptions& op
       }
     }
   }
-  for (auto& f : fds) if (f.fd >= 0) close(f.fd);
+  for (auto& f : fds)
+    if (f.fd >= 0) close(f.fd);
   writer.join();
   int status = 0;
   waitpid(pid, &status, 0);
@@ -136,7 +138,9 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const
   }
 }
 
-BackgroundProcess::~BackgroundProcess() { Stop(); }
+BackgroundProcess::~BackgroundProcess() {
+  Stop();
+}
 
 bool BackgroundProcess::Running() {
   if (pid_ <= 0) return false;
@@ -194,7 +198,11 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
   return false;
 }
 
-std::string BuiltProgram(const std::string& name) { return std::string(SEALROOT_BINARY_DIR) + "/bin/" + name; }
-std::string SourceDir() { return SEALROOT_SOURCE_DIR; }
+std::string BuiltProgram(const std::string& name) {
+  return std::string(SEALROOT_BINARY_DIR) + "/bin/" + name;
+}
+std::string SourceDir() {
+  return SEALROOT_SOURCE_DIR;
+}
 
 }  // namespace sealroot::testing

@@ -8,12 +8,15 @@ namespace sealroot::testing {
 Registry::Registry(RegistryOptions options) : options_(std::move(options)) {
   port_ = FreePort();
   host_ = "127.0.0.1:" + std::to_string(port_);
-  std::string config = "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: " +
-                       dir_.path() + "/data\n  delete:\n    enabled: true\nhttp:\n  addr: " + host_ + "\n";
+  std::string config =
+      "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: " + dir_.path() +
+      "/data\n  delete:\n    enabled: true\nhttp:\n  addr: " + host_ + "\n";
   if (options_.tls) {
     std::string certs = dir_.path() + "/certs";
-    auto r = Shell("mkdir -p " + certs + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
-                   "-addext subjectAltName=IP:127.0.0.1 -keyout " + dir_.path() + "/key.pem -out " + certs + "/ca.crt");
+    auto r = Shell("mkdir -p " + certs +
+                   " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                   "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                   dir_.path() + "/key.pem -out " + certs + "/ca.crt");
     if (!r.ok()) throw std::runtime_error("registry certificate: " + r.err);
     config += "  tls:\n    certificate: " + certs + "/ca.crt\n    key: " + dir_.path() + "/key.pem\n";
   }
@@ -25,11 +28,14 @@ Registry::Registry(RegistryOptions options) : options_(std::move(options)) {
   }
   std::ofstream(dir_.path() + "/config.yml") << config;
   process_ = std::make_unique<BackgroundProcess>(
-      std::vector<std::string>{"docker-registry", "serve", dir_.path() + "/config.yml"}, dir_.path() + "/registry.log");
+      std::vector<std::string>{"docker-registry", "serve", dir_.path() + "/config.yml"},
+      dir_.path() + "/registry.log");
   if (!WaitForPort(port_)) throw std::runtime_error("docker-registry did not start on " + host_);
 }
 
-Registry::~Registry() { process_.reset(); }
+Registry::~Registry() {
+  process_.reset();
+}
 
 std::vector<std::string> Registry::SkopeoDestFlags() const {
   std::vector<std::string> flags;

@@ -11,7 +11,7 @@ namespace sealroot::testing {
 
 struct RegistryOptions {
   bool tls = false;
-  std::string user;      // non-empty: require htpasswd Basic auth
+  std::string user;  // non-empty: require htpasswd Basic auth
   std::string password;
 };
 

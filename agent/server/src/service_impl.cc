@@ -3,11 +3,11 @@
 
 #include <csignal>
 
-#include "agent/spec/oci_spec.h"
 #include "agent/server/src/private_dir.h"
 #include "agent/server/src/reachability.h"
 #include "agent/server/src/validate.h"
 #include "agent/server/src/watched_process.h"
+#include "agent/spec/oci_spec.h"
 #include "base/file.h"
 #include "base/log.h"
 
