@@ -54,8 +54,9 @@ struct UpperOptions {
   // A commit appends what changed to the journal; once the journal is longer than this and
   // than twice the snapshot, the commit writes a new snapshot instead (0: every commit does).
   std::uint64_t compact_after = 1 << 20;
-  // Creating a new upper (its directory, data/, lock, version file and journal) goes through
-  // this Env (base/env.h), which must outlive the UnionFs; so do its commits (state, journal).
+  // Everything the upper writes to disk goes through this Env (base/env.h), which must outlive
+  // the UnionFs: creating it (directory, data/, lock, version file, journal), its data files'
+  // blocks and syncs, and its commits (state, journal).
   Env* env = &Env::Default();
 };
 

@@ -29,13 +29,15 @@ Result<std::shared_ptr<UpperFile>> UnionFsImpl::NewUpperFile() {
   std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(id));
   UniqueFd fd;
   if (data_fd_) {
-    fd.Reset(openat(data_fd_.get(), name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    Result<UniqueFd> created = env_->OpenAt(data_fd_.get(), name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (!created.ok()) return created.status().WithContext("creating upper data file " + std::string(name));
+    fd = std::move(*created);
   } else {
     fd.Reset(memfd_create("sealfs-upper", MFD_CLOEXEC));
+    if (!fd) return ErrnoStatus("creating an in-memory upper file", errno);
   }
-  if (!fd) return ErrnoStatus("creating upper data file " + std::string(name), errno);
   SR_ASSIGN_OR_RETURN(std::unique_ptr<UpperFile> file,
-                      UpperFile::Open(key_, std::move(fd),
+                      UpperFile::Open(key_, *env_, std::move(fd),
                                       UpperFileState{.id = id, .size = 0, .epoch_salts = {}, .blocks = {}},
                                       "upper file " + std::string(name)));
   return std::shared_ptr<UpperFile>(std::move(file));

@@ -404,7 +404,7 @@ Status UnionFsImpl::Restore(UpperState state) {
         return ErrnoStatus(what + ": opening data file " + name, errno).WithContext("the upper is damaged");
       SR_ASSIGN_OR_RETURN(
           std::unique_ptr<UpperFile> file,
-          UpperFile::Open(key_, std::move(fd), std::move(*r.data), "upper file " + name, true));
+          UpperFile::Open(key_, *env_, std::move(fd), std::move(*r.data), "upper file " + name, true));
       node->data = std::move(file);
     }
     if (r.listing) {

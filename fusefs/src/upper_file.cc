@@ -40,17 +40,6 @@ EVP_CIPHER_CTX* ThreadCipher() {
   return ctx.get();
 }
 
-Status FullPwrite(int fd, std::span<const std::uint8_t> data, std::uint64_t offset) {
-  while (!data.empty()) {
-    ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("writing to the upper's host file", errno);
-    data = data.subspan(static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return OkStatus();
-}
-
 }  // namespace
 
 Result<SecretBytes> UpperKey(const StoreKey& key, std::string_view purpose, const Hash32& salt) {
@@ -61,9 +50,9 @@ Result<SecretBytes> UpperKey(const StoreKey& key, std::string_view purpose, cons
   return key.ObjectKey(derived);
 }
 
-UpperFile::UpperFile(std::shared_ptr<const StoreKey> key, UniqueFd host, UpperFileState state,
+UpperFile::UpperFile(std::shared_ptr<const StoreKey> key, Env& env, UniqueFd host, UpperFileState state,
                      std::string name)
-    : key_(std::move(key)), host_(std::move(host)), id_(state.id), name_(std::move(name)) {
+    : key_(std::move(key)), env_(env), host_(std::move(host)), id_(state.id), name_(std::move(name)) {
   MutexLock lock(mu_);
   epoch_salts_ = std::move(state.epoch_salts);
   blocks_ = std::move(state.blocks);
@@ -78,8 +67,9 @@ UpperFile::UpperFile(std::shared_ptr<const StoreKey> key, UniqueFd host, UpperFi
   UpdateAllocated();
 }
 
-Result<std::unique_ptr<UpperFile>> UpperFile::Open(std::shared_ptr<const StoreKey> key, UniqueFd host,
-                                                   UpperFileState state, std::string name, bool persisted) {
+Result<std::unique_ptr<UpperFile>> UpperFile::Open(std::shared_ptr<const StoreKey> key, Env& env,
+                                                   UniqueFd host, UpperFileState state, std::string name,
+                                                   bool persisted) {
   const std::uint64_t max_blocks = state.size / kUpperBlockSize + (state.size % kUpperBlockSize != 0);
   std::set<std::uint64_t> slots;
   for (const auto& [index, b] : state.blocks) {
@@ -89,7 +79,7 @@ Result<std::unique_ptr<UpperFile>> UpperFile::Open(std::shared_ptr<const StoreKe
       return DataLoss(name + ": malformed block table");
   }
   auto file =
-      std::unique_ptr<UpperFile>(new UpperFile(std::move(key), std::move(host), std::move(state), name));
+      std::unique_ptr<UpperFile>(new UpperFile(std::move(key), env, std::move(host), std::move(state), name));
   MutexLock lock(file->mu_);
   file->persisted_ = persisted;
   for (const Hash32& salt : file->epoch_salts_) {
@@ -232,8 +222,8 @@ Status UpperFile::SealBlocks(std::uint64_t index, std::span<const std::uint8_t> 
   for (std::size_t k = 0; k < count;) {
     std::size_t run = 1;
     while (k + run < count && sealed[k + run].slot == sealed[k].slot + run) ++run;
-    if (Status s = FullPwrite(host_.get(), {cipher.data() + k * kUpperBlockSize, run * kUpperBlockSize},
-                              sealed[k].slot * kUpperBlockSize);
+    if (Status s = PwriteAll(env_, host_.get(), {cipher.data() + k * kUpperBlockSize, run * kUpperBlockSize},
+                             sealed[k].slot * kUpperBlockSize);
         !s.ok()) {
       for (std::uint64_t slot : allocated) FreeSlot(slot);
       return s.WithContext(name_);
@@ -320,8 +310,7 @@ Status UpperFile::Truncate(std::uint64_t size) {
 }
 
 Status UpperFile::Sync() const {
-  if (fdatasync(host_.get()) != 0) return ErrnoStatus(name_ + ": syncing the host file", errno);
-  return OkStatus();
+  return env_.Fsync(host_.get()).WithContext(name_ + ": syncing the host file");
 }
 
 UpperFileState UpperFile::TakeFull() {

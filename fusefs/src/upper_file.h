@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "base/env.h"
 #include "base/fd.h"
 #include "base/secret.h"
 #include "base/status.h"
@@ -58,9 +59,10 @@ struct UpperFileState {
 
 class UpperFile {
  public:
-  // `host` holds the ciphertext (a file in the upper directory, or a memfd). `state` is trusted
-  // (from the sealed state: `persisted`, or empty for a new file); `name` is for error messages.
-  static Result<std::unique_ptr<UpperFile>> Open(std::shared_ptr<const StoreKey> key, UniqueFd host,
+  // `host` holds the ciphertext (a file in the upper directory, or a memfd), written and synced
+  // through `env` (which must outlive the file). `state` is trusted (from the sealed state:
+  // `persisted`, or empty for a new file); `name` is for error messages.
+  static Result<std::unique_ptr<UpperFile>> Open(std::shared_ptr<const StoreKey> key, Env& env, UniqueFd host,
                                                  UpperFileState state, std::string name,
                                                  bool persisted = false);
 
@@ -79,7 +81,8 @@ class UpperFile {
   std::uint64_t id() const { return id_; }
 
  private:
-  UpperFile(std::shared_ptr<const StoreKey> key, UniqueFd host, UpperFileState state, std::string name);
+  UpperFile(std::shared_ptr<const StoreKey> key, Env& env, UniqueFd host, UpperFileState state,
+            std::string name);
   Status StartEpoch() SR_REQUIRES(mu_);
   // Decrypts block `index` into `out` (kUpperBlockSize bytes; zero beyond its length).
   Status OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) const SR_REQUIRES(mu_);
@@ -91,6 +94,7 @@ class UpperFile {
   void UpdateAllocated() SR_REQUIRES(mu_);
 
   const std::shared_ptr<const StoreKey> key_;
+  Env& env_;
   const UniqueFd host_;
   const std::uint64_t id_;
   const std::string name_;

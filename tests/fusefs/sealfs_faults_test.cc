@@ -363,6 +363,31 @@ TEST_P(UpperCommitFaultsTest, AFailedCommitLosesNothingCommittedAndTheNextOneSuc
   EXPECT_EQ(ContentOf(**reopened, "second"), second);
 }
 
+TEST_F(UpperCreationFaultsTest, AFailedDataWriteReportsTheErrnoAndTheFileKeepsItsContent) {
+  auto fs = OpenUpper({.expect_fresh = true, .env = &env_});
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  auto created = (*fs)->Create(Caller{}, kRootIno, "f", 0644, O_RDWR);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const std::string before = Pattern(70000, 6), after = Pattern(70000, 7);
+  ASSERT_TRUE((*fs)->Write(created->handle, 0, AsBytes(before)).ok());
+
+  env_.FailFrom(Op::kWrite, 1, ENOSPC);
+  auto failed = (*fs)->Write(created->handle, 0, AsBytes(after));
+  ASSERT_FALSE(failed.ok()) << "the fault was never hit";
+  EXPECT_EQ(StatusToErrno(failed.status()), ENOSPC) << failed.status().ToString();
+  env_.Clear();
+  EXPECT_EQ(ContentOf(**fs, "f"), before);
+
+  ASSERT_TRUE((*fs)->Write(created->handle, 0, AsBytes(after)).ok());
+  (*fs)->Release(created->handle);
+  auto state = (*fs)->Commit();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  fs->reset();
+  auto reopened = OpenUpper({.expected_state = *state});
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(ContentOf(**reopened, "f"), after);
+}
+
 INSTANTIATE_TEST_SUITE_P(Faults, UpperCommitFaultsTest, ::testing::ValuesIn(kCommitFaults),
                          [](const ::testing::TestParamInfo<CommitFault>& info) {
                            return std::string(info.param.name);
