@@ -148,11 +148,11 @@ Material& M() {
 
 Containerd::Containerd(bool cri, const std::string& extra_config) {
   socket_ = dir_ / "c.sock";
-  std::string config = "version = 2\nroot = \"" + (dir_ / "root") + "\"\nstate = \"" + (dir_ / "state") +
-                       "\"\n[grpc]\n  address = \"" + socket_ + "\"\n[debug]\n  level = \"debug\"\n";
-  if (!cri) {
-    config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
-  }
+  // Top-level keys first: after a [table] header a key belongs to that table.
+  std::string config =
+      "version = 2\nroot = \"" + (dir_ / "root") + "\"\nstate = \"" + (dir_ / "state") + "\"\n";
+  if (!cri) config += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
+  config += "[grpc]\n  address = \"" + socket_ + "\"\n[debug]\n  level = \"debug\"\n";
   config +=
       "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n"
       "  sandbox_image = \"" +
