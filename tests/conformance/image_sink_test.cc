@@ -16,27 +16,14 @@
 #include "sealing/sealing.h"
 #include "tests/fusefs/sealfs_fixture.h"
 #include "tests/support/process.h"
+#include "tests/support/string_reader.h"
 
 namespace sealroot::image {
 namespace {
 
 using sealroot::testing::TempDir;
 
-class StringReader final : public Reader {
- public:
-  explicit StringReader(std::string data) : data_(std::move(data)) {}
-  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
-    std::size_t n = std::min(out.size(), data_.size() - pos_);
-    std::copy_n(data_.data() + pos_, n, out.data());
-    pos_ += n;
-    return n;
-  }
-  bool at_end() const { return pos_ == data_.size(); }
-
- private:
-  std::string data_;
-  std::size_t pos_ = 0;
-};
+using sealroot::testing::StringReader;
 
 Digest DigestOf(const std::string& s) {
   return Digest::FromSha256(Sha256Of(s));

@@ -15,23 +15,11 @@
 #include "fusefs/store.h"
 #include "fusefs/writer.h"
 #include "tests/support/process.h"
+#include "tests/support/string_reader.h"
 
 namespace sealroot::fusefs::testing {
 
-class StringSource : public Reader {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
-    std::size_t n = std::min(out.size(), data_.size() - pos_);
-    std::copy_n(data_.data() + pos_, n, out.data());
-    pos_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  std::size_t pos_ = 0;
-};
+using StringSource = sealroot::testing::StringReader;
 
 // One entry to seal; `content` for regular files.
 struct Item {

@@ -17,26 +17,14 @@
 #include "tests/fusefs/sealfs_fixture.h"
 #include "tests/support/images.h"
 #include "tests/support/process.h"
+#include "tests/support/string_reader.h"
 
 namespace sealroot::sealing {
 namespace {
 
 using sealroot::testing::TempDir;
 
-class StringReader final : public Reader {
- public:
-  explicit StringReader(std::string data) : data_(std::move(data)) {}
-  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
-    std::size_t n = std::min(out.size(), data_.size() - pos_);
-    std::copy_n(data_.data() + pos_, n, out.data());
-    pos_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  std::size_t pos_ = 0;
-};
+using sealroot::testing::StringReader;
 
 image::Digest DigestOf(const std::string& s) {
   return image::Digest::FromSha256(Sha256Of(s));

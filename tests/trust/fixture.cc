@@ -9,6 +9,7 @@
 
 #include "base/crypto.h"
 #include "base/file.h"
+#include "tests/support/string_reader.h"
 
 namespace sealroot::testing::trust {
 namespace {
@@ -130,26 +131,8 @@ LayoutImage ReadLayout(const std::string& dir, const std::string& tag) {
   std::abort();
 }
 
-namespace {
-class StringReader final : public Reader {
- public:
-  StringReader(std::string data, std::size_t piece) : data_(std::move(data)), piece_(piece) {}
-  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
-    std::size_t n = std::min({out.size(), piece_, data_.size() - pos_});
-    std::copy_n(data_.data() + pos_, n, out.data());
-    pos_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  std::size_t piece_;
-  std::size_t pos_ = 0;
-};
-}  // namespace
-
 std::unique_ptr<Reader> BytesReader(std::string data, std::size_t piece) {
-  return std::make_unique<StringReader>(std::move(data), piece);
+  return std::make_unique<sealroot::testing::StringReader>(std::move(data), piece);
 }
 
 Result<std::string> ReadAll(Reader& reader) {
