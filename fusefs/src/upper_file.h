@@ -110,6 +110,7 @@ class UpperFile {
   bool persisted_ SR_GUARDED_BY(mu_) = false;
   std::set<std::uint64_t> changed_blocks_ SR_GUARDED_BY(mu_);
   std::uint64_t dropped_from_ SR_GUARDED_BY(mu_) = kNoDrop;
+  std::uint64_t unstarted_bytes_ SR_GUARDED_BY(mu_) = 0;  // written since the host's writeback was started
   std::atomic<std::uint64_t> size_{0};
   std::atomic<std::uint64_t> allocated_{0};
 };
