@@ -8,8 +8,8 @@
 //
 // Every mount gets requests of up to 1 MiB, readdirplus and no FLUSH.
 // Read-only mounts get long entry/attribute timeouts, keep_cache, cache_readdir and, when the
-// Filesystem reads without opens, opens that cost no request: the tree is immutable and
-// everything that reaches the page cache was verified. Writable mounts get 1 s timeouts,
+// Filesystem reads without opens, opens that cost no request and directory read-ahead: the tree
+// is immutable and everything that reaches the page cache was verified. Writable mounts get 1 s timeouts,
 // writeback cache and 1 MiB writes, and forward the Filesystem's write operations.
 //
 // Thread-safety: Create/Daemonize/Serve from one thread; the Filesystem must be thread-safe and
@@ -27,6 +27,8 @@ struct fuse_session;
 
 namespace sealroot::fusefs {
 
+class SiblingPrefetch;
+
 struct FuseMountOptions {
   std::string mountpoint;
   std::string fsname = "sealfs";
@@ -36,6 +38,10 @@ struct FuseMountOptions {
   // Honour setuid/setgid bits and device nodes ("suid,dev"), as a container runtime's root does;
   // off, libfuse's default nosuid,nodev applies, right for a mount on the host.
   bool suid_and_dev = false;
+  // Read-only mounts of a tree read by inode: once a program reads a file of a directory it
+  // listed, the small files listed after it are read on a thread of their own and stored in the
+  // page cache (fusefs/src/sibling_prefetch.h).
+  bool prefetch_siblings = true;
   unsigned max_threads = 16;
   bool debug = false;  // libfuse's request trace on stderr
   // For a process whose only job is the mount: SIGINT/SIGTERM/SIGHUP end Serve() with kCancelled
@@ -70,6 +76,8 @@ class FuseMount {
   FuseMount() = default;
   std::unique_ptr<Adapter> adapter_;
   fuse_session* session_ = nullptr;
+  bool prefetch_siblings_ = false;
+  std::unique_ptr<SiblingPrefetch> prefetch_;
   bool mounted_ = false;
   bool stop_on_signal_ = false;
   unsigned max_threads_ = 16;

@@ -15,6 +15,7 @@
 
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "fusefs/src/sibling_prefetch.h"
 
 namespace sealroot::fusefs {
 namespace {
@@ -82,6 +83,8 @@ struct FuseMount::Adapter {
   // no handle (Filesystem::ReadInode).
   bool open_free = false;
   bool opendir_free = false;
+  // Set for a read-only mount of a tree read by inode (fed only once open_free is known).
+  SiblingPrefetch* prefetch = nullptr;
 
   static Adapter& Of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
 
@@ -273,6 +276,7 @@ struct FuseMount::Adapter {
     std::span<char> reply = ThreadBuffer(size);
     std::span buf(reinterpret_cast<std::uint8_t*>(reply.data()), reply.size());
     Adapter& a = Of(req);
+    if (a.open_free && a.prefetch != nullptr && off == 0) a.prefetch->Reading(ino);
     auto n = a.open_free ? a.fs.ReadInode(ino, static_cast<std::uint64_t>(off), buf)
                          : a.fs.Read(fi->fh, static_cast<std::uint64_t>(off), buf);
     if (!n.ok()) return (void)fuse_reply_err(req, StatusToErrno(n.status()));
@@ -321,6 +325,8 @@ struct FuseMount::Adapter {
     if (!entries.ok()) return (void)fuse_reply_err(req, StatusToErrno(entries.status()));
     size_t used = 0;
     bool full = false;
+    thread_local std::vector<SiblingPrefetch::File> small_files;
+    small_files.clear();
     for (const Filesystem::DirEntryPlus& e : *entries) {
       if (!full) {
         fuse_entry_param p{};
@@ -335,9 +341,15 @@ struct FuseMount::Adapter {
                                              static_cast<off_t>(e.next_offset));
         full = need > buf.size() - used;
         if (!full) used += need;
+        const Attr& attr = e.stat.attr;
+        if (!full && e.counted && S_ISREG(attr.mode) && attr.size > 0 &&
+            attr.size <= SiblingPrefetch::kMaxFileSize)
+          small_files.push_back({attr.ino, attr.size});
       }
       if (full && e.counted) a.fs.Forget(e.stat.attr.ino, 1);
     }
+    // Before the reply: the kernel may read one of these files as soon as it has the listing.
+    if (a.open_free && a.prefetch != nullptr) a.prefetch->Listed(ino, small_files);
     fuse_reply_buf(req, buf.data(), used);
   }
 
@@ -442,6 +454,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
     return Unavailable(ctx + ": the kernel refused the FUSE mount (see the message above)");
   }
   mount->mounted_ = true;
+  mount->prefetch_siblings_ = options.read_only && options.prefetch_siblings && fs.reads_without_open();
   mount->stop_on_signal_ = options.stop_on_signal;
   // libfuse installs its handlers (which end the loop) only over SIG_DFL; the command's interrupt
   // flag would otherwise take the first signal and leave the mount serving.
@@ -454,6 +467,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
 
 FuseMount::~FuseMount() {
   if (session_ == nullptr) return;
+  prefetch_.reset();  // its thread stores into the session
   fuse_remove_signal_handlers(session_);
   // Back to the flag: a signal while the caller saves the upper must not kill it half-way.
   if (stop_on_signal_) InstallInterruptHandler();
@@ -478,6 +492,11 @@ Status FuseMount::Daemonize(const std::string& log_file) {
 }
 
 Status FuseMount::Serve() {
+  // Its threads start here, not in Create: Daemonize forks, and a fork keeps only its caller.
+  if (prefetch_siblings_ && !prefetch_) {
+    prefetch_ = std::make_unique<SiblingPrefetch>(adapter_->fs, session_);
+    adapter_->prefetch = prefetch_.get();
+  }
   fuse_loop_config* config = fuse_loop_cfg_create();
   if (config == nullptr) return Internal("creating the FUSE loop configuration");
   fuse_loop_cfg_set_max_threads(config, max_threads_);

@@ -1,11 +1,13 @@
 // The FUSE adapter over a SealedTree in this process: what the kernel sees (stat through
 // lookup and readdirplus, reads, symlinks, xattrs, read-only refusal, EIO on tampering).
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,13 +21,13 @@ namespace {
 
 class FuseAdapterTest : public SealfsTest {
  protected:
-  void MountTree(const RootHash& root) {
+  void MountTree(const RootHash& root, bool prefetch_siblings = true) {
     auto tree = OpenTree(root);
     ASSERT_TRUE(tree.ok()) << tree.status().ToString();
     tree_ = std::move(tree).value();
     mnt_ = tmp_ / "mnt";
     std::filesystem::create_directories(mnt_);
-    auto mount = FuseMount::Create(*tree_, {.mountpoint = mnt_});
+    auto mount = FuseMount::Create(*tree_, {.mountpoint = mnt_, .prefetch_siblings = prefetch_siblings});
     ASSERT_TRUE(mount.ok()) << mount.status().ToString();
     mount_ = std::move(mount).value();
     server_ = std::thread([this] { served_ = mount_->Serve(); });
@@ -42,6 +44,50 @@ class FuseAdapterTest : public SealfsTest {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+  }
+
+  // Whether every page of the file is in the kernel's page cache (read or stored by the
+  // filesystem), without reading it: mincore of a mapping.
+  bool Cached(const std::string& rel) {
+    int fd = open((mnt_ + "/" + rel).c_str(), O_RDONLY);
+    if (fd < 0) return false;
+    struct stat st {};
+    fstat(fd, &st);
+    void* map = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return false;
+    std::vector<unsigned char> pages((static_cast<size_t>(st.st_size) + 4095) / 4096);
+    bool all = mincore(map, static_cast<size_t>(st.st_size), pages.data()) == 0 &&
+               std::all_of(pages.begin(), pages.end(), [](unsigned char p) { return (p & 1) != 0; });
+    munmap(map, static_cast<size_t>(st.st_size));
+    return all;
+  }
+  // Waits (up to 10 s) for `rel` to be cached.
+  bool BecomesCached(const std::string& rel) {
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(std::chrono::milliseconds(10))) {
+      if (Cached(rel)) return true;
+    }
+    return false;
+  }
+  void List(const std::string& rel) {
+    for (const auto& e : std::filesystem::directory_iterator(mnt_ + "/" + rel)) (void)e;
+  }
+  // Inverts one byte of a stored object (setting it could leave it as it was).
+  static void FlipByte(const std::string& path, std::streamoff at) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(at);
+    const char c = static_cast<char>(f.get());
+    f.seekp(at);
+    f.put(static_cast<char>(~c));
+  }
+  // The object file of the layer `name` whose size is `rank`-th largest (0: the largest).
+  std::string NthLargestObject(const std::string& name, std::size_t rank) {
+    std::ifstream in(store_dir_ + "/layers/" + key_->LayerName(DiffIdOf(name)) + "/objects");
+    std::vector<std::pair<std::uintmax_t, std::string>> objects;
+    for (std::string hex; in >> hex;) objects.emplace_back(std::filesystem::file_size(ObjectPath(hex)), hex);
+    std::sort(objects.rbegin(), objects.rend());
+    return ObjectPath(objects.at(rank).second);
   }
 
   std::unique_ptr<SealedTree> tree_;
@@ -104,11 +150,7 @@ TEST_F(FuseAdapterTest, TamperedFileReadsAsEio) {
   }());
   std::string good_hex, bad_hex;
   lines >> good_hex >> bad_hex;
-  {
-    std::fstream f(ObjectPath(bad_hex), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(64 + 10);
-    f.put('\x42');
-  }
+  FlipByte(ObjectPath(bad_hex), 64 + 10);
   MountTree(root);
   EXPECT_EQ(Slurp("good"), Pattern(100000, 1));
   int fd = open((mnt_ + "/bad").c_str(), O_RDONLY);
@@ -117,6 +159,51 @@ TEST_F(FuseAdapterTest, TamperedFileReadsAsEio) {
   EXPECT_EQ(read(fd, buf, sizeof buf), -1);
   EXPECT_EQ(errno, EIO);
   close(fd);
+}
+
+std::vector<Item> PrefetchTree() {
+  std::vector<Item> items{Dir("d"), File("d/big", Pattern(300000, 7)),
+                          File("d/tampered", Pattern(120000, 8))};
+  for (int i = 0; i < 30; ++i) items.push_back(File("d/f" + std::to_string(10 + i), Pattern(10000, i)));
+  return items;
+}
+
+TEST_F(FuseAdapterTest, ReadingAListedDirectoryStoresItsSmallFilesInThePageCache) {
+  const RootHash root = SealSingle("prefetch", PrefetchTree());
+  // d/tampered: a sibling that fails its check must not reach the page cache.
+  FlipByte(NthLargestObject("prefetch", 1), 64 + 10);
+  MountTree(root);
+  List("d");
+  EXPECT_EQ(Slurp("d/f10"), Pattern(10000, 0));
+  for (int i = 1; i < 30; ++i) {
+    const std::string file = "d/f" + std::to_string(10 + i);
+    EXPECT_TRUE(BecomesCached(file)) << file;
+    EXPECT_EQ(Slurp(file), Pattern(10000, i)) << file;
+  }
+  EXPECT_FALSE(Cached("d/big"));  // larger than a prefetched file
+  EXPECT_EQ(Slurp("d/big"), Pattern(300000, 7));
+  EXPECT_FALSE(Cached("d/tampered"));
+  int fd = open((mnt_ + "/d/tampered").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  char buf[4096];
+  EXPECT_EQ(read(fd, buf, sizeof buf), -1);
+  EXPECT_EQ(errno, EIO);
+  close(fd);
+}
+
+TEST_F(FuseAdapterTest, ListingAloneOrAMountWithoutPrefetchCachesNothing) {
+  MountTree(SealSingle("listing", PrefetchTree()), /*prefetch_siblings=*/false);
+  List("d");
+  EXPECT_EQ(Slurp("d/f10"), Pattern(10000, 0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(Cached("d/f11"));
+  TearDown();
+  mount_.reset();
+
+  MountTree(SealSingle("listing2", PrefetchTree()));
+  List("d");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < 30; ++i) EXPECT_FALSE(Cached("d/f" + std::to_string(10 + i)));
 }
 
 }  // namespace
