@@ -1,5 +1,6 @@
 // Flattening the committed layers of an image into one authenticated tree
 // (design/sealfs.md "Layers and image roots": why flatten).
+#include <functional>
 #include <map>
 #include <memory>
 #include <string_view>
@@ -85,7 +86,7 @@ class Tree {
     return OkStatus();
   }
 
-  Status Add(const Record& rec) {
+  Status Add(Record&& rec) {
     SR_ASSIGN_OR_RETURN(auto parts, SplitPath(rec.name));
     if (parts.empty()) {
       if (rec.type != NodeType::kDirectory) return DataLoss("the root is not a directory");
@@ -109,7 +110,7 @@ class Tree {
       return OkStatus();
     }
     auto node = std::make_shared<Node>();
-    node->rec = rec;
+    node->rec = std::move(rec);
     node->rec.name.clear();
     dir->children.insert_or_assign(std::move(name), std::move(node));
     return OkStatus();
@@ -125,27 +126,43 @@ class Tree {
   std::shared_ptr<Node> root_;
 };
 
+// Decodes a layer index's records as its chunks stream in (a record may span chunks), so that
+// only the tree, not the index, is held: an index holds every file's small content inline.
+Status ForEachRecord(const Store& store, const StoreKey& key, const ObjectRef& index,
+                     const std::function<Status(Record&&)>& each) {
+  std::vector<std::uint8_t> pending;  // the start of a record the next chunk completes
+  SR_RETURN_IF_ERROR(StreamObject(
+      store, key, index, ObjectKind::kLayerIndex, [&](std::span<const std::uint8_t> chunk) -> Status {
+        pending.insert(pending.end(), chunk.begin(), chunk.end());
+        ByteReader r(pending);
+        std::size_t used = 0;
+        for (Record rec; DecodeRecord(r, rec); rec = Record{}) {
+          used = pending.size() - r.remaining();
+          SR_RETURN_IF_ERROR(each(std::move(rec)));
+        }
+        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(used));
+        return OkStatus();
+      }));
+  if (!pending.empty()) return DataLoss("malformed layer index");
+  return OkStatus();
+}
+
+bool Hides(const Record& rec) {
+  return rec.type == NodeType::kWhiteout || rec.type == NodeType::kOpaque;
+}
+
+// A layer's whiteouts apply to the layers below it only, wherever they sit in its tar: one pass
+// over its index hides, a second adds (each pass checks the whole index again).
 Status ApplyLayer(const Store& store, const StoreKey& key, const std::string& diff_id, Tree& tree,
                   ObjectRef& index) {
   SR_ASSIGN_OR_RETURN(index, store.LayerIndex(key, diff_id));
-  SR_ASSIGN_OR_RETURN(auto bytes, ReadWholeObject(store, key, index, ObjectKind::kLayerIndex));
-  std::vector<Record> records;
-  ByteReader r(bytes);
-  while (!r.done()) {
-    Record rec;
-    if (!DecodeRecord(r, rec)) return DataLoss("malformed layer index");
-    records.push_back(std::move(rec));
-  }
-  // A layer's whiteouts apply to the layers below it only, wherever they sit in its tar.
-  for (const Record& rec : records) {
-    if (rec.type == NodeType::kWhiteout || rec.type == NodeType::kOpaque) SR_RETURN_IF_ERROR(tree.Hide(rec));
-  }
-  for (const Record& rec : records) {
-    if (rec.type != NodeType::kWhiteout && rec.type != NodeType::kOpaque) {
-      SR_RETURN_IF_ERROR_CTX(tree.Add(rec), rec.name);
-    }
-  }
-  return OkStatus();
+  SR_RETURN_IF_ERROR(ForEachRecord(store, key, index,
+                                   [&](Record&& rec) { return Hides(rec) ? tree.Hide(rec) : OkStatus(); }));
+  return ForEachRecord(store, key, index, [&](Record&& rec) -> Status {
+    if (Hides(rec)) return OkStatus();
+    std::string name = rec.name;
+    return tree.Add(std::move(rec)).WithContext(name);
+  });
 }
 
 void Number(Node& node, std::uint64_t& next_ino) {

@@ -380,7 +380,8 @@ Result<std::size_t> DataObject::ReadAt(std::uint64_t offset, std::span<std::uint
   return done;
 }
 
-Status VerifyObject(const Store& store, const StoreKey& key, const ObjectRef& ref, ObjectKind kind) {
+Status StreamObject(const Store& store, const StoreKey& key, const ObjectRef& ref, ObjectKind kind,
+                    const std::function<Status(std::span<const std::uint8_t>)>& consume) {
   auto run = [&]() -> Status {
     SR_ASSIGN_OR_RETURN(UniqueFd fd, store.OpenObject(ref.name));
     std::array<std::uint8_t, kHeaderSize> header{};
@@ -400,6 +401,10 @@ Status VerifyObject(const Store& store, const StoreKey& key, const ObjectRef& re
       SR_RETURN_IF_ERROR_CTX(
           cipher.Open(i, chunk.first(len), chunk.subspan(len), std::span(plain).first(len)),
           "chunk " + std::to_string(i));
+      // The stored chunk is padded (authenticated, not content): pass on the object's bytes only.
+      const auto content =
+          static_cast<std::size_t>(std::min<std::uint64_t>(kChunkSize, size - i * kChunkSize));
+      SR_RETURN_IF_ERROR(consume(std::span(plain).first(content)));
     }
     struct stat st {};
     std::uint64_t expected =
@@ -411,6 +416,10 @@ Status VerifyObject(const Store& store, const StoreKey& key, const ObjectRef& re
     return OkStatus();
   };
   return run().WithContext("object " + HashHex(ref.name));
+}
+
+Status VerifyObject(const Store& store, const StoreKey& key, const ObjectRef& ref, ObjectKind kind) {
+  return StreamObject(store, key, ref, kind, [](std::span<const std::uint8_t>) { return OkStatus(); });
 }
 
 }  // namespace sealroot::fusefs

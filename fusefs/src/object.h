@@ -108,6 +108,12 @@ class DataObject {
   std::array<std::uint8_t, kHeaderSize> header_;
 };
 
+// Streams a whole object's plaintext to `consume`, chunk by chunk (at most kChunkSize bytes held),
+// checking what ReadWholeObject checks: every chunk's tag before its bytes are passed on, then the
+// size, no trailing bytes and the name. For metadata too large to hold at once (a layer index):
+// a consumer acts on what it was given only once this returns OK.
+Status StreamObject(const Store& store, const StoreKey& key, const ObjectRef& ref, ObjectKind kind,
+                    const std::function<Status(std::span<const std::uint8_t>)>& consume);
 // Streams through a whole object (fsck): every tag, the name, the size, no trailing bytes.
 Status VerifyObject(const Store& store, const StoreKey& key, const ObjectRef& ref, ObjectKind kind);
 

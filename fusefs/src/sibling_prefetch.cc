@@ -22,8 +22,7 @@ constexpr int kThreads = 4;
 
 }  // namespace
 
-SiblingPrefetch::SiblingPrefetch(Filesystem& fs, fuse_session* session)
-    : fs_(fs), session_(session) {
+SiblingPrefetch::SiblingPrefetch(Filesystem& fs, fuse_session* session) : fs_(fs), session_(session) {
   for (int i = 0; i < kThreads; ++i) threads_.emplace_back([this] { Run(); });
 }
 

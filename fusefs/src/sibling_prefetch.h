@@ -64,8 +64,8 @@ class SiblingPrefetch {
   Mutex mu_;
   std::condition_variable_any wake_;
   bool stopping_ SR_GUARDED_BY(mu_) = false;
-  std::unordered_map<std::uint64_t, Listing> listings_ SR_GUARDED_BY(mu_);  // by directory
-  std::deque<std::uint64_t> listing_order_ SR_GUARDED_BY(mu_);              // oldest first
+  std::unordered_map<std::uint64_t, Listing> listings_ SR_GUARDED_BY(mu_);         // by directory
+  std::deque<std::uint64_t> listing_order_ SR_GUARDED_BY(mu_);                     // oldest first
   std::unordered_map<std::uint64_t, std::uint64_t> listed_in_ SR_GUARDED_BY(mu_);  // file -> directory
   std::deque<File> queue_ SR_GUARDED_BY(mu_);
   // Queued files the kernel has not asked for yet: one it reads itself is skipped.
