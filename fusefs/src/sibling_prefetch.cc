@@ -14,6 +14,7 @@ constexpr std::size_t kMaxListings = 256;
 // What one listing may cause to be read, and how many files may wait: the cost of a wrong guess
 // stays small.
 constexpr std::uint64_t kMaxListingBytes = 8u << 20;
+constexpr std::size_t kMaxListingFiles = 4096;
 constexpr std::size_t kMaxQueued = 4096;
 // Threads that read ahead: a cold file costs a few dependent disk reads (the object's directory
 // block, its inode, its data), so several files are fetched at once to keep the disk busy; they
@@ -45,7 +46,7 @@ void SiblingPrefetch::Listed(std::uint64_t dir, std::span<const File> files) {
   }
   Listing& listing = it->second;
   for (const File& f : files) {
-    if (listing.bytes + f.size > kMaxListingBytes) break;
+    if (listing.bytes + f.size > kMaxListingBytes || listing.files.size() == kMaxListingFiles) break;
     listing.bytes += f.size;
     listing.files.push_back(f);
     listed_in_[f.ino] = dir;
