@@ -18,6 +18,10 @@
 #   agent:  `sealroot ctl pull` of the image from a loopback docker-registry through a fresh
 #           enclave-agent (plain gzip image, insecureAcceptAnything policy): wall time of the pull,
 #           the agent's peak RSS and CPU over its whole life (/usr/bin/time around the daemon).
+#   memory per file: 20k files of 100, 1000, 2048 (inlined) and 2049 bytes (not): the peak RSS
+#           of sealroot unpack --seal and of the FUSE daemon after a cold tar, and the store's size;
+#   history: the floor on the largest count image right after deleting as many files (sync, no
+#           cache drop), against the same with the drop: what the drops above avoid.
 # For every step also the peak Dirty and Writeback of /proc/meminfo (sampled every 0.1 s) and the
 # MB the disk under /var/tmp wrote and read (/sys/class/block/DEV/stat): what explains a knee.
 # Once per run: the dirty thresholds (/proc/vmstat) and the disk's sequential write rate (1 GiB,
@@ -30,7 +34,9 @@
 # point), SCALING_SIZES (MB of content, default "100 650 2000"), SCALING_COUNTS (default
 # "1000 10000 100000"), SCALING_COUNT_MB (content of the count images, default 256),
 # SCALING_INLINE (file counts of the images of 2000-byte files, default "100000"; "" for none),
-# QUICK=1 (sizes "20 60", counts "1000 10000" at 30 MB, inline 10000: a check that all works),
+# SCALING_SWEEP (file sizes of the memory-per-file images, default "100 1000 2048 2049"; "" for
+# none), QUICK=1 (sizes "20 60", counts "1000 10000" at 30 MB, inline 10000, sweep "100 2049" of
+# 2000 files: a check that all works),
 # SCALING_BUILD_ONLY=1 (build the images and push them, measure nothing: run it outside the lock).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,10 +45,10 @@ bin=${SEALROOT_BIN:-$top/build/release/bin}
 runs=${RUNS:-1}
 if [[ ${QUICK:-} == 1 ]]; then
   sizes=${SCALING_SIZES:-"20 60"} counts=${SCALING_COUNTS:-"1000 10000"} count_mb=${SCALING_COUNT_MB:-30}
-  inline=${SCALING_INLINE-"10000"}
+  inline=${SCALING_INLINE-"10000"} sweep=${SCALING_SWEEP-"100 2049"} sweep_files=2000
 else
   sizes=${SCALING_SIZES:-"100 650 2000"} counts=${SCALING_COUNTS:-"1000 10000 100000"} count_mb=${SCALING_COUNT_MB:-256}
-  inline=${SCALING_INLINE-"100000"}
+  inline=${SCALING_INLINE-"100000"} sweep=${SCALING_SWEEP-"100 1000 2048 2049"} sweep_files=20000
 fi
 cache=/var/tmp/sealroot-scaling-images
 outdir=$top/bench/scaling
@@ -93,6 +99,12 @@ for c in $inline; do
   n=files-$c-$((c * 2000 / 1000000))mb
   build "$n" count "$c" $((c * 2000))
   images+=("$n") series[$n]=inline xval[$n]=$c
+done
+sweep_images=()
+for b in $sweep; do
+  n=tiny-$sweep_files-${b}b
+  build "$n" count "$sweep_files" $((sweep_files * b))
+  sweep_images+=("$n") series[$n]=sweep xval[$n]=$b
 done
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -237,6 +249,29 @@ for n in "${images[@]}"; do
     "$bin/sealroot ctl pull docker://127.0.0.1:$port/scaling/$n:latest --container-id bench --address unix://$work/agent.sock" stop_agent
 done
 rm -rf "$work/state" "$work/astore" "$work/out"
+
+for n in "${sweep_images[@]}"; do
+  layout=$cache/$n/layout
+  layer=$cache/$n/layout/blobs/sha256/$(layers_of "$layout" img)
+  echo "== $n ($(cat "$cache/$n/info") files dirs content bytes): memory per file"
+  point "$n" seal "rm -rf $work/store; fresh $layer" \
+    "$bin/sealroot unpack --insecure-policy --quiet oci:$layout:img --seal $work/store --key-file $key --json"
+  root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["root_hash"])' "$work/stdout")
+  point "$n" tar-sealed "sealed_mount; drop" "cd $work/mnt && tar cf - . | wc -c" daemon_stats
+  umount "$work/mnt" && { wait "$sealed_pid" || true; } && sealed_pid=
+  echo "$n $(du -sb "$work/store" | cut -f1) 0 $(cut -d' ' -f2 "$cache/$n/info")" >>"$work/sizes"
+  rm -rf "$work/store"
+done
+
+if [[ -n $counts ]]; then
+  n=files-${counts##* }-${count_mb}mb
+  layer=$cache/$n/layout/blobs/sha256/$(layers_of "$cache/$n/layout" img)
+  echo "== $n: the floor right after deleting as many files (sync, caches kept)"
+  point "$n" floor-after-rm \
+    "rm -rf $work/out; mkdir $work/out; fresh $layer; igzip -dc $layer | tar -x -C $work/out; rm -rf $work/out; mkdir $work/out; sync" \
+    "igzip -dc $layer | tar -x -C $work/out"
+  rm -rf "$work/out"
+fi
 echo "== the disk: 1 GiB sequential write, dd conv=fdatasync"
 disk_rate=$(dd if=/dev/zero of="$work/dd" bs=1M count=1024 conv=fdatasync 2>&1 | awk '/copied/{print $(NF-1), $NF}')
 rm -f "$work/dd"
