@@ -31,8 +31,8 @@ unset multiplot
 
 set output outdir."/time-vs-files.png"
 set multiplot layout 1,2 title "cost vs file count (the same bytes cut into N files; filled marks: files of 2000 bytes, inlined)"
-set logscale x
-set xrange [700:140000]
+# linear axes: a cost linear in the file count is a straight line
+set xrange [0:105000]
 set xlabel "files"
 set ylabel "wall time (s)"
 plot for [i=1:words(tools)] tsv using (is("count", word(tools, i)) ? $3 : NaN):7 title label(word(tools, i)) lc i pt i, \
@@ -41,7 +41,6 @@ set ylabel "CPU time, user+sys (s)"
 plot for [i=1:words(tools)] tsv using (is("count", word(tools, i)) ? $3 : NaN):(cpu(word(tools, i))) title label(word(tools, i)) lc i pt i, \
   for [i=1:words(tools)] tsv using (is("inline", word(tools, i)) ? $3 : NaN):(cpu(word(tools, i))) notitle with points lc i pt 7 ps 1.5
 unset multiplot
-unset logscale x
 set xrange [*:*]
 
 set terminal pngcairo size 800,500 font "sans,10"
@@ -57,8 +56,7 @@ set xlabel "content (MB)"
 plot for [i=1:words(rtools)] tsv using (is("size", word(rtools, i)) ? $3 : NaN):(rss(word(rtools, i))) title rlabel(word(rtools, i)) lc i pt i
 set output outdir."/rss-vs-files.png"
 set title "peak RSS vs file count (filled marks: files of 2000 bytes, inlined)"
-set logscale x
-set xrange [700:140000]
+set xrange [0:105000]
 set xlabel "files"
 set key top left
 plot for [i=1:words(rtools)] tsv using (is("count", word(rtools, i)) ? $3 : NaN):(rss(word(rtools, i))) title rlabel(word(rtools, i)) lc i pt i, \
