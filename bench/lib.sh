@@ -21,3 +21,30 @@ measure() {
   printf '%-44s %8.2f s wall %8.2f s cpu %8d KiB\n' "$name" "${best_time[$name]}" "${cpu_time[$name]}" "${max_rss[$name]}"
 }
 ratio() { awk -v a="${best_time[$1]}" -v b="${best_time[$2]}" 'BEGIN{printf "%.2f", a/b}'; }
+
+# bench_image [CACHE]: builds the ~650 MB two-layer benchmark image (/usr/include, /usr/bin, gzip)
+# once into CACHE (default /var/tmp/sealroot-bench-image) as the OCI layout CACHE/layout:big, and
+# leaves it there for the next runs (CACHE/done marks a complete build). bench/image, bench/sealfs
+# and bench/agent share it.
+bench_image() {
+  local cache=${1:-/var/tmp/sealroot-bench-image}
+  [[ -f $cache/done ]] && return
+  echo "building the benchmark image in $cache (once)"
+  rm -rf "$cache" && mkdir -p "$cache"
+  umoci init --layout "$cache/layout" && umoci new --image "$cache/layout:big"
+  tar -C / -cf "$cache/l1.tar" usr/include && umoci raw add-layer --image "$cache/layout:big" "$cache/l1.tar"
+  tar -C / -cf "$cache/l2.tar" usr/bin && umoci raw add-layer --image "$cache/layout:big" "$cache/l2.tar"
+  rm -f "$cache/l1.tar" "$cache/l2.tar" && touch "$cache/done"
+}
+# layers_of LAYOUT [TAG]: the sha256 hex digests of the image's layers, bottom first (the
+# manifest that index.json names TAG, else its first manifest).
+layers_of() {
+  python3 - "$1" "${2:-}" <<'PY'
+import json, sys
+root, tag = sys.argv[1], sys.argv[2]
+ms = json.load(open(root + "/index.json"))["manifests"]
+m = next((m for m in ms if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag), ms[0])
+man = json.load(open(root + "/blobs/sha256/" + m["digest"].split(":")[1]))
+print(" ".join(l["digest"].split(":")[1] for l in man["layers"]))
+PY
+}

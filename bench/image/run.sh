@@ -28,23 +28,11 @@ trap cleanup EXIT
 
 [[ -x $bin/sealroot ]] || { echo "no $bin/sealroot: run scripts/build release first" >&2; exit 1; }
 
-if [[ ! -f $cache/done ]]; then
-  echo "building the benchmark image in $cache (once)"
-  rm -rf "$cache"
-  mkdir -p "$cache"
-  umoci init --layout "$cache/layout"
-  umoci new --image "$cache/layout:big"
-  tar -C / -cf "$cache/l1.tar" usr/include
-  umoci raw add-layer --image "$cache/layout:big" "$cache/l1.tar"
-  tar -C / -cf "$cache/l2.tar" usr/bin
-  umoci raw add-layer --image "$cache/layout:big" "$cache/l2.tar"
-  rm -f "$cache/l1.tar" "$cache/l2.tar"
-  touch "$cache/done"
-fi
+source "$top/bench/lib.sh"
+bench_image "$cache"
 image_size=$(du -sb "$cache/layout/blobs" | cut -f1)
 
-# measure NAME PREP_CMD CMD: best time and max RSS over $runs runs; PREP_CMD runs untimed first.
-source "$top/bench/lib.sh"
+# measure NAME PREP_CMD CMD (bench/lib.sh): best time and max RSS over $runs runs; PREP_CMD runs untimed first.
 cpu_ratio() { awk -v a="${cpu_time[$1]}" -v b="${cpu_time[$2]}" 'BEGIN{printf "%.2f", a/b}'; }
 
 out=$work/out
