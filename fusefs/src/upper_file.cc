@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "base/crypto.h"
 #include "fusefs/filesystem.h"
@@ -17,6 +18,8 @@ constexpr std::size_t kNonceSize = 12;
 constexpr std::size_t kAadSize = 20;
 // Host slots per file: 256 TiB of written ciphertext (the table's bound, not the file size's).
 constexpr std::uint64_t kMaxSlots = std::uint64_t{1} << 32;
+// The block range of a truncate: to the end of any file.
+constexpr std::uint64_t kLastBlock = ~std::uint64_t{0};
 // Bytes written to a host file before its writeback is started (below).
 constexpr std::uint64_t kWritebackBatch = 8u << 20;
 
@@ -91,15 +94,52 @@ Result<std::unique_ptr<UpperFile>> UpperFile::Open(std::shared_ptr<const StoreKe
   return file;
 }
 
-Status UpperFile::StartEpoch() {
+UpperFile::BlockRange::BlockRange(const UpperFile& file, std::uint64_t first, std::uint64_t last)
+    : file_(file), first_(first) {
+  MutexLock lock(file_.mu_);
+  while (file_.RangeBusy(first, last)) file_.range_released_.wait(file_.mu_);
+  file_.busy_ranges_.emplace(first, last);
+}
+
+UpperFile::BlockRange::~BlockRange() {
+  {
+    MutexLock lock(file_.mu_);
+    file_.busy_ranges_.erase(first_);
+  }
+  file_.range_released_.notify_all();
+}
+
+bool UpperFile::RangeBusy(std::uint64_t first, std::uint64_t last) const {
+  // The ranges held are disjoint: if any reaches into [first, last], the last one starting at
+  // or before `last` does.
+  auto after = busy_ranges_.upper_bound(last);
+  return after != busy_ranges_.begin() && std::prev(after)->second >= first;
+}
+
+// The first write of each mount starts an epoch: a fresh salt, so a fresh key, and the counter
+// from zero. The key is derived outside mu_; of two writes racing here, the first to install one
+// wins.
+Status UpperFile::StartEpochOnce() {
+  {
+    MutexLock lock(mu_);
+    if (epoch_started_) return OkStatus();
+  }
   Hash32 salt;
   RandomBytes(salt);
-  SR_ASSIGN_OR_RETURN(SecretBytes k, UpperKey(*key_, "sealfs v1 upper block key", salt));
+  SR_ASSIGN_OR_RETURN(SecretBytes epoch_key, UpperKey(*key_, "sealfs v1 upper block key", salt));
+  MutexLock lock(mu_);
+  if (epoch_started_) return OkStatus();
   epoch_salts_.push_back(salt);
-  epoch_keys_.push_back(std::move(k));
+  epoch_keys_.push_back(std::move(epoch_key));
   epoch_started_ = true;
   counter_ = 0;
   return OkStatus();
+}
+
+std::optional<UpperFile::WrittenBlock> UpperFile::Find(std::uint64_t index) const {
+  auto found = blocks_.find(index);
+  if (found == blocks_.end()) return std::nullopt;
+  return WrittenBlock{found->second, &epoch_keys_[found->second.epoch]};
 }
 
 std::uint64_t UpperFile::AllocateSlot() {
@@ -109,23 +149,43 @@ std::uint64_t UpperFile::AllocateSlot() {
   return slot;
 }
 
-// A freed slot's bytes go back to the host filesystem: below the end as a punched hole (best
-// effort: the slot's bytes mean nothing either way), at the end by shrinking the file.
-void UpperFile::FreeSlot(std::uint64_t slot) {
-  free_slots_.insert(slot);
-  while (next_slot_ > 0 && free_slots_.contains(next_slot_ - 1)) free_slots_.erase(--next_slot_);
-  if (slot < next_slot_) {
+// The slots' bytes go back to the host filesystem: those that stay below the host file's end
+// are punched out (best effort: the slots' bytes mean nothing either way) while they are still
+// this call's — once free, a write may take one at once — and the host file is cut after the
+// last slot still in use or taken.
+void UpperFile::FreeSlots(std::span<const std::uint64_t> slots) {
+  if (slots.empty()) return;
+  std::vector<std::uint64_t> sorted(slots.begin(), slots.end());
+  std::sort(sorted.begin(), sorted.end());
+  auto freed = [&](std::uint64_t slot) SR_REQUIRES(mu_) {
+    return free_slots_.contains(slot) || std::binary_search(sorted.begin(), sorted.end(), slot);
+  };
+  std::uint64_t end = 0;
+  {
+    MutexLock lock(mu_);
+    end = next_slot_;
+    while (end > 0 && freed(end - 1)) --end;
+  }
+  for (std::uint64_t slot : sorted) {
+    if (slot >= end) break;
     (void)fallocate(host_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                     static_cast<off_t>(slot * kUpperBlockSize), kUpperBlockSize);
   }
+  MutexLock lock(mu_);
+  free_slots_.insert(sorted.begin(), sorted.end());
+  const std::uint64_t old_end = next_slot_;
+  while (next_slot_ > 0 && free_slots_.contains(next_slot_ - 1)) free_slots_.erase(--next_slot_);
+  // Under mu_: a slot taken past the new end once mu_ is released would be cut off.
+  if (next_slot_ < old_end) (void)ftruncate(host_.get(), static_cast<off_t>(next_slot_ * kUpperBlockSize));
 }
 
-void UpperFile::DropBlocks(std::uint64_t index) {
+std::vector<std::uint64_t> UpperFile::DetachBlocks(std::uint64_t index) {
   dropped_from_ = std::min(dropped_from_, index);
   changed_blocks_.erase(changed_blocks_.lower_bound(index), changed_blocks_.end());
+  std::vector<std::uint64_t> slots;
   for (auto it = blocks_.lower_bound(index); it != blocks_.end(); it = blocks_.erase(it))
-    FreeSlot(it->second.slot);
-  UpdateAllocated();
+    slots.push_back(it->second.slot);
+  return slots;
 }
 
 // What stat reports: the host bytes of the written blocks, but no more than the size rounded to
@@ -136,11 +196,11 @@ void UpperFile::UpdateAllocated() {
   allocated_.store(std::min(written, (size + 4095) / 4096 * 4096), std::memory_order_release);
 }
 
-Status UpperFile::OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) const {
+Status UpperFile::OpenBlock(std::uint64_t index, const std::optional<WrittenBlock>& block,
+                            std::span<std::uint8_t> out) const {
   std::fill(out.begin(), out.end(), 0);
-  auto found = blocks_.find(index);
-  if (found == blocks_.end()) return OkStatus();
-  const UpperBlock& b = found->second;
+  if (!block) return OkStatus();
+  const UpperBlock& b = block->entry;
   thread_local std::vector<std::uint8_t> cipher(kUpperBlockSize);
   std::size_t got = 0;
   while (got < b.len) {
@@ -157,7 +217,7 @@ Status UpperFile::OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) co
   auto aad = Aad(id_, index, b.len);
   int len = 0;
   bool ok =
-      EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, epoch_keys_[b.epoch].data(), nonce.data()) == 1 &&
+      EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, block->key->data(), nonce.data()) == 1 &&
       EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), kAadSize) == 1 &&
       EVP_DecryptUpdate(ctx, out.data(), &len, cipher.data(), static_cast<int>(b.len)) == 1 &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, const_cast<std::uint8_t*>(b.tag.data())) == 1 &&
@@ -169,153 +229,198 @@ Status UpperFile::OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) co
   return OkStatus();
 }
 
-// Seals consecutive blocks from `index` on (all full but maybe the last) and writes them, one
-// pwrite per run of consecutive slots (a block keeps its slot; new blocks take free slots, or
-// the next ones at the end, so sequential writes stay one pwrite); the table changes only once
-// the bytes are written. A short last block is padded
-// with random bytes to the full block on the host, so the host file's length and contents show
-// the file's size only to the block (random padding looks like ciphertext; zeros would mark
-// where the ciphertext ends).
-Status UpperFile::SealBlocks(std::uint64_t index, std::span<const std::uint8_t> plain) {
-  if (!epoch_started_) SR_RETURN_IF_ERROR(StartEpoch());
-  const std::size_t count = (plain.size() + kUpperBlockSize - 1) / kUpperBlockSize;
-  const std::size_t padded = count * kUpperBlockSize;
+// A partial block is read, modified and sealed again: its length covers the old and the new bytes.
+Result<std::size_t> UpperFile::PatchBlock(std::uint64_t index, std::size_t at,
+                                          std::span<const std::uint8_t> bytes,
+                                          std::span<std::uint8_t> out) const {
+  std::optional<WrittenBlock> old;
+  {
+    MutexLock lock(mu_);
+    old = Find(index);
+  }
+  SR_RETURN_IF_ERROR(OpenBlock(index, old, out));
+  std::memcpy(out.data() + at, bytes.data(), bytes.size());
+  return std::max<std::size_t>(old ? old->entry.len : 0, at + bytes.size());
+}
+
+// Seals blocks `first`, `first` + 1, ... (`plain`: each at most a block) and writes them, one
+// pwrite per run of consecutive slots. Slots and nonces are taken under mu_ first: a block keeps
+// its slot; a new one takes the lowest free slot or the next at the end, so sequential writes
+// stay one pwrite. A short block is padded with random bytes to the full slot, so the host file's
+// length and contents show the file's size only to the block (random padding looks like
+// ciphertext; zeros would mark where the ciphertext ends).
+Result<UpperFile::SealedBlocks> UpperFile::SealAndWrite(
+    std::uint64_t first, std::span<const std::span<const std::uint8_t>> plain) {
+  SR_RETURN_IF_ERROR(StartEpochOnce());
+  SealedBlocks sealed{.first = first, .blocks = std::vector<UpperBlock>(plain.size()), .new_slots = {}};
+  const SecretBytes* epoch_key = nullptr;
+  bool too_many_slots = false;
+  {
+    MutexLock lock(mu_);
+    epoch_key = &epoch_keys_.back();
+    const auto epoch = static_cast<std::uint32_t>(epoch_keys_.size() - 1);
+    for (std::size_t k = 0; k < plain.size(); ++k) {
+      UpperBlock& b = sealed.blocks[k];
+      if (auto existing = blocks_.find(first + k); existing != blocks_.end()) {
+        b.slot = existing->second.slot;
+      } else {
+        b.slot = AllocateSlot();
+        sealed.new_slots.push_back(b.slot);
+      }
+      b.epoch = epoch;
+      b.len = static_cast<std::uint32_t>(plain[k].size());
+      // The only place a nonce is taken: each (epoch, counter) once, never given back, so none
+      // repeats, whether this write succeeds or not.
+      b.counter = ++counter_;
+    }
+    too_many_slots = next_slot_ > kMaxSlots;
+  }
+  // The new slots are this call's until the caller commits the blocks.
+  ScopeGuard give_back([&] { FreeSlots(sealed.new_slots); });
+  if (too_many_slots) return Status::FromErrno(EFBIG, name_ + ": too many written blocks");
   thread_local std::vector<std::uint8_t> cipher;
-  if (cipher.size() < padded) cipher.resize(padded);
-  RandomBytes({cipher.data() + plain.size(), padded - plain.size()});
-  thread_local std::vector<UpperBlock> sealed;
-  sealed.assign(count, UpperBlock{});
-  std::vector<std::uint64_t> allocated;  // new slots, returned if the write fails
-  for (std::size_t k = 0; k < count; ++k) {
-    auto existing = blocks_.find(index + k);
-    if (existing != blocks_.end()) {
-      sealed[k].slot = existing->second.slot;
-    } else {
-      sealed[k].slot = AllocateSlot();
-      allocated.push_back(sealed[k].slot);
-    }
-  }
-  if (next_slot_ > kMaxSlots) {
-    for (std::uint64_t slot : allocated) FreeSlot(slot);
-    return Status::FromErrno(EFBIG, name_ + ": too many written blocks");
-  }
+  if (cipher.size() < plain.size() * kUpperBlockSize) cipher.resize(plain.size() * kUpperBlockSize);
   EVP_CIPHER_CTX* ctx = ThreadCipher();
-  for (std::size_t k = 0; k < count; ++k) {
-    const std::size_t at = k * kUpperBlockSize;
-    const std::size_t n = std::min(kUpperBlockSize, plain.size() - at);
-    UpperBlock& b = sealed[k];
-    b.epoch = static_cast<std::uint32_t>(epoch_salts_.size() - 1);
-    b.len = static_cast<std::uint32_t>(n);
-    b.counter = ++counter_;
+  for (std::size_t k = 0; k < plain.size(); ++k) {
+    const UpperBlock& b = sealed.blocks[k];
+    std::uint8_t* out = cipher.data() + k * kUpperBlockSize;
     auto nonce = Nonce(b.epoch, b.counter);
-    auto aad = Aad(id_, index + k, b.len);
+    auto aad = Aad(id_, first + k, b.len);
     int len = 0;
-    bool ok =
-        EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, epoch_keys_[b.epoch].data(), nonce.data()) == 1 &&
-        EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), kAadSize) == 1 &&
-        EVP_EncryptUpdate(ctx, cipher.data() + at, &len, plain.data() + at, static_cast<int>(n)) == 1 &&
-        EVP_EncryptFinal_ex(ctx, cipher.data() + at + len, &len) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, b.tag.data()) == 1;
-    if (!ok) {
-      for (std::uint64_t slot : allocated) FreeSlot(slot);
-      return OpensslStatus(name_ + ": sealing block " + std::to_string(index + k));
-    }
+    bool ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, epoch_key->data(), nonce.data()) == 1 &&
+              EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), kAadSize) == 1 &&
+              EVP_EncryptUpdate(ctx, out, &len, plain[k].data(), static_cast<int>(b.len)) == 1 &&
+              EVP_EncryptFinal_ex(ctx, out + len, &len) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, sealed.blocks[k].tag.data()) == 1;
+    if (!ok) return OpensslStatus(name_ + ": sealing block " + std::to_string(first + k));
+    RandomBytes({out + b.len, kUpperBlockSize - b.len});
   }
-  for (std::size_t k = 0; k < count;) {
+  for (std::size_t k = 0; k < plain.size();) {
     std::size_t run = 1;
-    while (k + run < count && sealed[k + run].slot == sealed[k].slot + run) ++run;
-    if (Status s = PwriteAll(env_, host_.get(), {cipher.data() + k * kUpperBlockSize, run * kUpperBlockSize},
-                             sealed[k].slot * kUpperBlockSize);
-        !s.ok()) {
-      for (std::uint64_t slot : allocated) FreeSlot(slot);
-      return s.WithContext(name_);
-    }
+    while (k + run < plain.size() && sealed.blocks[k + run].slot == sealed.blocks[k].slot + run) ++run;
+    SR_RETURN_IF_ERROR_CTX(
+        PwriteAll(env_, host_.get(), {cipher.data() + k * kUpperBlockSize, run * kUpperBlockSize},
+                  sealed.blocks[k].slot * kUpperBlockSize),
+        name_);
     k += run;
   }
-  for (std::size_t k = 0; k < count; ++k) {
-    blocks_[index + k] = sealed[k];
-    changed_blocks_.insert(index + k);
+  give_back.Dismiss();
+  return sealed;
+}
+
+bool UpperFile::CommitBlocks(const SealedBlocks& sealed) {
+  for (std::size_t k = 0; k < sealed.blocks.size(); ++k) {
+    blocks_[sealed.first + k] = sealed.blocks[k];
+    changed_blocks_.insert(sealed.first + k);
   }
-  // Start the host's writeback of what is written so far, without waiting for it: the disk then
-  // writes while the next blocks are sealed, and an fsync waits for the rest only, instead of
-  // for every byte since the last one. Only a hint: a failure shows in the fsync.
-  unstarted_bytes_ += padded;
-  if (unstarted_bytes_ >= kWritebackBatch) {
-    (void)sync_file_range(host_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-    unstarted_bytes_ = 0;
-  }
-  return OkStatus();
+  unstarted_bytes_ += sealed.blocks.size() * kUpperBlockSize;
+  if (unstarted_bytes_ < kWritebackBatch) return false;
+  unstarted_bytes_ = 0;
+  return true;
+}
+
+// Starts the host's writeback of what is written so far, without waiting for it: the disk then
+// writes while the next blocks are sealed, and an fsync waits for the rest only, instead of for
+// every byte since the last one. Only a hint: a failure shows in the fsync.
+void UpperFile::StartWriteback() const {
+  (void)sync_file_range(host_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 Result<std::size_t> UpperFile::Read(std::uint64_t offset, std::span<std::uint8_t> out) const {
-  MutexLock lock(mu_);
-  const std::uint64_t size = size_.load(std::memory_order_relaxed);
-  if (offset >= size) return std::size_t{0};
-  const std::size_t total = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), size - offset));
+  const std::uint64_t size_before = size();
+  if (offset >= size_before || out.empty()) return std::size_t{0};
+  std::uint64_t end = offset + std::min<std::uint64_t>(out.size(), size_before - offset);
+  const std::uint64_t first = offset / kUpperBlockSize;
+  BlockRange range(*this, first, (end - 1) / kUpperBlockSize);
+  // A truncate may have cut the file while this call waited for its blocks.
+  end = std::min(end, size());
+  if (offset >= end) return std::size_t{0};
+  std::vector<std::optional<WrittenBlock>> blocks((end - 1) / kUpperBlockSize - first + 1);
+  {
+    MutexLock lock(mu_);
+    for (std::size_t k = 0; k < blocks.size(); ++k) blocks[k] = Find(first + k);
+  }
   thread_local std::vector<std::uint8_t> plain(kUpperBlockSize);
-  std::size_t done = 0;
-  while (done < total) {
-    const std::uint64_t pos = offset + done;
+  for (std::uint64_t pos = offset; pos < end;) {
     const std::uint64_t index = pos / kUpperBlockSize;
     const std::size_t in_block = pos % kUpperBlockSize;
-    const std::size_t n = std::min(total - done, kUpperBlockSize - in_block);
-    if (!blocks_.contains(index)) {
-      std::memset(out.data() + done, 0, n);
+    const std::size_t n = std::min<std::uint64_t>(end - pos, kUpperBlockSize - in_block);
+    if (const auto& block = blocks[index - first]; !block) {
+      std::memset(out.data() + (pos - offset), 0, n);
     } else {
-      SR_RETURN_IF_ERROR(OpenBlock(index, plain));
-      std::memcpy(out.data() + done, plain.data() + in_block, n);
+      SR_RETURN_IF_ERROR(OpenBlock(index, block, plain));
+      std::memcpy(out.data() + (pos - offset), plain.data() + in_block, n);
     }
-    done += n;
+    pos += n;
   }
-  return total;
+  return static_cast<std::size_t>(end - offset);
 }
 
 Result<std::size_t> UpperFile::Write(std::uint64_t offset, std::span<const std::uint8_t> data) {
-  MutexLock lock(mu_);
-  thread_local std::vector<std::uint8_t> plain(kUpperBlockSize);
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const std::uint64_t pos = offset + done;
-    const std::uint64_t index = pos / kUpperBlockSize;
-    const std::size_t in_block = pos % kUpperBlockSize;
-    std::size_t n = std::min(data.size() - done, kUpperBlockSize - in_block);
-    if (in_block == 0 && n == kUpperBlockSize) {
-      n = (data.size() - done) / kUpperBlockSize * kUpperBlockSize;  // every full block at once
-      SR_RETURN_IF_ERROR(SealBlocks(index, data.subspan(done, n)));
-    } else {
-      // Partial block: read-modify-write; the sealed length covers the old and the new bytes.
-      SR_RETURN_IF_ERROR(OpenBlock(index, plain));
-      std::memcpy(plain.data() + in_block, data.data() + done, n);
-      auto old = blocks_.find(index);
-      std::size_t old_len = old == blocks_.end() ? 0 : old->second.len;
-      std::size_t len = std::max(old_len, in_block + n);
-      SR_RETURN_IF_ERROR(SealBlocks(index, {plain.data(), len}));
-    }
-    done += n;
-  }
+  if (data.empty()) return std::size_t{0};  // changes nothing, not even the size
   const std::uint64_t end = offset + data.size();
-  if (end > size_.load(std::memory_order_relaxed)) size_.store(end, std::memory_order_release);
-  UpdateAllocated();
+  const std::uint64_t first = offset / kUpperBlockSize, last = (end - 1) / kUpperBlockSize;
+  bool writeback_due = false;
+  {
+    BlockRange range(*this, first, last);
+    // Whole blocks are sealed straight from `data`; a partial first or last block is patched.
+    thread_local std::vector<std::uint8_t> head(kUpperBlockSize), tail(kUpperBlockSize);
+    std::vector<std::span<const std::uint8_t>> plain(last - first + 1);
+    for (std::uint64_t index = first; index <= last; ++index) {
+      const std::uint64_t from = std::max(offset, index * kUpperBlockSize);
+      const std::uint64_t to = std::min(end, (index + 1) * kUpperBlockSize);
+      const auto bytes = data.subspan(from - offset, to - from);
+      if (bytes.size() == kUpperBlockSize) {
+        plain[index - first] = bytes;
+      } else {
+        std::vector<std::uint8_t>& block = index == first ? head : tail;
+        SR_ASSIGN_OR_RETURN(std::size_t len, PatchBlock(index, from % kUpperBlockSize, bytes, block));
+        plain[index - first] = {block.data(), len};
+      }
+    }
+    SR_ASSIGN_OR_RETURN(SealedBlocks sealed, SealAndWrite(first, plain));
+    MutexLock lock(mu_);
+    writeback_due = CommitBlocks(sealed);
+    if (end > size_.load(std::memory_order_relaxed)) size_.store(end, std::memory_order_release);
+    UpdateAllocated();
+  }
+  if (writeback_due) StartWriteback();
   return data.size();
 }
 
 Status UpperFile::Truncate(std::uint64_t size) {
-  MutexLock lock(mu_);
+  // From the block that holds the new end: it may be sealed again shorter, those after it go.
+  BlockRange range(*this, size / kUpperBlockSize, kLastBlock);
   const std::uint64_t keep = size / kUpperBlockSize + (size % kUpperBlockSize != 0);
   // The last kept block must not carry bytes past the new end: growing again must show zeros.
   const std::size_t tail = size % kUpperBlockSize;
-  if (auto last = blocks_.find(keep - 1); tail != 0 && last != blocks_.end() && last->second.len > tail) {
-    thread_local std::vector<std::uint8_t> plain(kUpperBlockSize);
-    SR_RETURN_IF_ERROR(OpenBlock(keep - 1, plain));
-    SR_RETURN_IF_ERROR(SealBlocks(keep - 1, {plain.data(), tail}));
+  std::optional<SealedBlocks> shortened;
+  if (tail != 0) {
+    std::optional<WrittenBlock> last;
+    {
+      MutexLock lock(mu_);
+      last = Find(keep - 1);
+    }
+    if (last && last->entry.len > tail) {
+      thread_local std::vector<std::uint8_t> plain(kUpperBlockSize);
+      SR_RETURN_IF_ERROR(OpenBlock(keep - 1, last, plain));
+      const std::span<const std::uint8_t> kept(plain.data(), tail);
+      SR_ASSIGN_OR_RETURN(shortened, SealAndWrite(keep - 1, {&kept, 1}));
+    }
   }
-  DropBlocks(keep);
-  size_.store(size, std::memory_order_release);
-  UpdateAllocated();
-  // Growing writes nothing (the new range is a hole). The host file holds the slots in use and
-  // stays a whole number of blocks (the size shows only to the block); shrinking it returns space.
-  if (ftruncate(host_.get(), static_cast<off_t>(next_slot_ * kUpperBlockSize)) != 0)
-    return ErrnoStatus(name_ + ": truncating the host file", errno);
+  std::vector<std::uint64_t> dropped;
+  bool writeback_due = false;
+  {
+    MutexLock lock(mu_);
+    if (shortened) writeback_due = CommitBlocks(*shortened);
+    dropped = DetachBlocks(keep);
+    size_.store(size, std::memory_order_release);
+    UpdateAllocated();
+  }
+  // Growing writes nothing (the new range is a hole); shrinking returns the dropped blocks'
+  // space to the host, and the host file stays a whole number of slots.
+  FreeSlots(dropped);
+  if (writeback_due) StartWriteback();
   return OkStatus();
 }
 

@@ -10,15 +10,26 @@
 // fresh random salt. Within an epoch the nonce is a counter that only grows, so no (key, nonce)
 // pair is ever used twice, even when the host rolls the persisted state back between mounts.
 //
-// Thread-safety: thread-safe (one lock per file around its table and host I/O, so a read never
-// sees a block between its table entry and its bytes; size() is lock-free).
+// Thread-safety: thread-safe, and calls on disjoint blocks run in parallel (the writeback cache
+// keeps many 1 MiB writes of one file in flight). Each Read, Write and Truncate first takes its
+// range of blocks (a Truncate: from the block that holds the new end on); calls whose ranges
+// overlap take turns. So no call sees a block between its new bytes and its new table entry, and
+// two read-modify-writes of one block never interleave. The file's mutex guards the bookkeeping
+// only (table, free slots, epoch keys, nonce counter) and is never held while a block is sealed,
+// opened or written: a write takes its slots and nonces under it, seals and writes without it,
+// then enters its blocks and the size in one step — so TakeFull/TakeChange see each call whole or
+// not at all, and a failed write gives its slots back and leaves the table as it was. size() and
+// allocated() are lock-free.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -67,9 +78,10 @@ class UpperFile {
                                                  bool persisted = false);
 
   // Reads [offset, offset + out.size()) clamped to the size. kDataLoss if a block fails its tag.
-  Result<std::size_t> Read(std::uint64_t offset, std::span<std::uint8_t> out) const;
-  Result<std::size_t> Write(std::uint64_t offset, std::span<const std::uint8_t> data);
-  Status Truncate(std::uint64_t size);
+  Result<std::size_t> Read(std::uint64_t offset, std::span<std::uint8_t> out) const SR_EXCLUDES(mu_);
+  // A failed write changes neither the table nor the size.
+  Result<std::size_t> Write(std::uint64_t offset, std::span<const std::uint8_t> data) SR_EXCLUDES(mu_);
+  Status Truncate(std::uint64_t size) SR_EXCLUDES(mu_);
   Status Sync() const;
   std::uint64_t size() const { return size_.load(std::memory_order_acquire); }
   // Plaintext bytes the written blocks hold (what the file costs; holes are free).
@@ -81,16 +93,54 @@ class UpperFile {
   std::uint64_t id() const { return id_; }
 
  private:
+  // Blocks [first, last] of the file, held by one Read, Write or Truncate for its whole call;
+  // waits while another call holds any of them.
+  class BlockRange {
+   public:
+    BlockRange(const UpperFile& file, std::uint64_t first, std::uint64_t last);
+    ~BlockRange();
+    BlockRange(const BlockRange&) = delete;
+    BlockRange& operator=(const BlockRange&) = delete;
+
+   private:
+    const UpperFile& file_;
+    const std::uint64_t first_;
+  };
+  // A written block as a call needs it outside mu_: its entry and its epoch's key (epoch keys
+  // never move or change once made).
+  struct WrittenBlock {
+    UpperBlock entry;
+    const SecretBytes* key = nullptr;
+  };
+  // Consecutive blocks sealed and on the host, not yet in the table.
+  struct SealedBlocks {
+    std::uint64_t first = 0;
+    std::vector<UpperBlock> blocks;
+    std::vector<std::uint64_t> new_slots;  // taken for blocks that had none
+  };
+
   UpperFile(std::shared_ptr<const StoreKey> key, Env& env, UniqueFd host, UpperFileState state,
             std::string name);
-  Status StartEpoch() SR_REQUIRES(mu_);
-  // Decrypts block `index` into `out` (kUpperBlockSize bytes; zero beyond its length).
-  Status OpenBlock(std::uint64_t index, std::span<std::uint8_t> out) const SR_REQUIRES(mu_);
-  Status SealBlocks(std::uint64_t index, std::span<const std::uint8_t> plain) SR_REQUIRES(mu_);
-  // Drops the blocks from `index` on; their slots are free for reuse.
-  void DropBlocks(std::uint64_t index) SR_REQUIRES(mu_);
+  bool RangeBusy(std::uint64_t first, std::uint64_t last) const SR_REQUIRES(mu_);
+  Status StartEpochOnce() SR_EXCLUDES(mu_);
+  std::optional<WrittenBlock> Find(std::uint64_t index) const SR_REQUIRES(mu_);
+  // Decrypts block `index` into `out` (kUpperBlockSize bytes; zero beyond its length, all zero
+  // for a hole).
+  Status OpenBlock(std::uint64_t index, const std::optional<WrittenBlock>& block,
+                   std::span<std::uint8_t> out) const;
+  // Block `index` with `bytes` put at `at`, into `out`; returns its new length.
+  Result<std::size_t> PatchBlock(std::uint64_t index, std::size_t at, std::span<const std::uint8_t> bytes,
+                                 std::span<std::uint8_t> out) const SR_EXCLUDES(mu_);
+  Result<SealedBlocks> SealAndWrite(std::uint64_t first, std::span<const std::span<const std::uint8_t>> plain)
+      SR_EXCLUDES(mu_);
+  // Enters blocks that are on the host into the table; true when the host's writeback is due.
+  bool CommitBlocks(const SealedBlocks& sealed) SR_REQUIRES(mu_);
+  void StartWriteback() const;
+  // Takes the blocks from `index` on out of the table; returns their slots, to be freed.
+  std::vector<std::uint64_t> DetachBlocks(std::uint64_t index) SR_REQUIRES(mu_);
   std::uint64_t AllocateSlot() SR_REQUIRES(mu_);
-  void FreeSlot(std::uint64_t slot) SR_REQUIRES(mu_);
+  // Gives back slots that no table entry names and no other call uses.
+  void FreeSlots(std::span<const std::uint64_t> slots) SR_EXCLUDES(mu_);
   void UpdateAllocated() SR_REQUIRES(mu_);
 
   const std::shared_ptr<const StoreKey> key_;
@@ -99,20 +149,23 @@ class UpperFile {
   const std::uint64_t id_;
   const std::string name_;
   mutable Mutex mu_;
+  // The block ranges held (first -> last; disjoint), and a wakeup for calls waiting for one.
+  mutable std::map<std::uint64_t, std::uint64_t> busy_ranges_ SR_GUARDED_BY(mu_);
+  mutable std::condition_variable_any range_released_;
   std::vector<Hash32> epoch_salts_ SR_GUARDED_BY(mu_);
-  std::vector<SecretBytes> epoch_keys_ SR_GUARDED_BY(mu_);
+  std::deque<SecretBytes> epoch_keys_ SR_GUARDED_BY(mu_);  // a deque: elements never move
   std::map<std::uint64_t, UpperBlock> blocks_ SR_GUARDED_BY(mu_);
   std::set<std::uint64_t> free_slots_ SR_GUARDED_BY(mu_);  // below next_slot_, reused lowest first
-  std::uint64_t next_slot_ SR_GUARDED_BY(mu_) = 0;         // the host file holds this many slots
+  std::uint64_t next_slot_ SR_GUARDED_BY(mu_) = 0;         // slots in use or taken are below this
   bool epoch_started_ SR_GUARDED_BY(mu_) = false;
-  std::uint64_t counter_ SR_GUARDED_BY(mu_) = 0;
+  std::uint64_t counter_ SR_GUARDED_BY(mu_) = 0;  // the last nonce counter taken in this epoch
   // Since the last TakeFull/TakeChange: blocks sealed, the lowest index dropped.
   bool persisted_ SR_GUARDED_BY(mu_) = false;
   std::set<std::uint64_t> changed_blocks_ SR_GUARDED_BY(mu_);
   std::uint64_t dropped_from_ SR_GUARDED_BY(mu_) = kNoDrop;
   std::uint64_t unstarted_bytes_ SR_GUARDED_BY(mu_) = 0;  // written since the host's writeback was started
-  std::atomic<std::uint64_t> size_{0};
-  std::atomic<std::uint64_t> allocated_{0};
+  std::atomic<std::uint64_t> size_{0};                    // changed under mu_ only
+  std::atomic<std::uint64_t> allocated_{0};               // changed under mu_ only
 };
 
 // The key of one (file, epoch): HKDF of the store key with a salt that no lower object can have.
