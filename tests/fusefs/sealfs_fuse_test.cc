@@ -46,6 +46,14 @@ class FuseAdapterTest : public SealfsTest {
     return ss.str();
   }
 
+  void ExpectReadFailsWithEio(const std::string& rel) {
+    int fd = open((mnt_ + "/" + rel).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << rel;
+    char buf[4096];
+    EXPECT_EQ(read(fd, buf, sizeof buf), -1) << rel;
+    EXPECT_EQ(errno, EIO) << rel;
+    close(fd);
+  }
   // Whether every page of the file is in the kernel's page cache (read or stored by the
   // filesystem), without reading it: mincore of a mapping.
   bool Cached(const std::string& rel) {
@@ -153,12 +161,7 @@ TEST_F(FuseAdapterTest, TamperedFileReadsAsEio) {
   FlipByte(ObjectPath(bad_hex), 64 + 10);
   MountTree(root);
   EXPECT_EQ(Slurp("good"), Pattern(100000, 1));
-  int fd = open((mnt_ + "/bad").c_str(), O_RDONLY);
-  ASSERT_GE(fd, 0);
-  char buf[4096];
-  EXPECT_EQ(read(fd, buf, sizeof buf), -1);
-  EXPECT_EQ(errno, EIO);
-  close(fd);
+  ExpectReadFailsWithEio("bad");
 }
 
 std::vector<Item> PrefetchTree() {
@@ -183,12 +186,7 @@ TEST_F(FuseAdapterTest, ReadingAListedDirectoryStoresItsSmallFilesInThePageCache
   EXPECT_FALSE(Cached("d/big"));  // larger than a prefetched file
   EXPECT_EQ(Slurp("d/big"), Pattern(300000, 7));
   EXPECT_FALSE(Cached("d/tampered"));
-  int fd = open((mnt_ + "/d/tampered").c_str(), O_RDONLY);
-  ASSERT_GE(fd, 0);
-  char buf[4096];
-  EXPECT_EQ(read(fd, buf, sizeof buf), -1);
-  EXPECT_EQ(errno, EIO);
-  close(fd);
+  ExpectReadFailsWithEio("d/tampered");
 }
 
 TEST_F(FuseAdapterTest, ListingAloneOrAMountWithoutPrefetchCachesNothing) {
