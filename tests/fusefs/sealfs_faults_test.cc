@@ -228,6 +228,12 @@ class UpperCreationFaultsTest : public SealfsTest {
     options.dir = upper_dir_;
     return UnionFs::Open(std::move(lower), key_, lower_root_, options);
   }
+  // Commits `fs`, closes it and opens the upper again at the committed state.
+  Result<std::unique_ptr<UnionFs>> CommitAndReopen(std::unique_ptr<UnionFs>& fs) {
+    SR_ASSIGN_OR_RETURN(auto state, fs->Commit());
+    fs.reset();
+    return OpenUpper({.expected_state = state});
+  }
 
   const std::string upper_dir_ = tmp_ / "upper";
   RootHash lower_root_{};
@@ -259,11 +265,7 @@ TEST_P(UpperCreationFaultsParamTest, AFailedCreationLeavesNoUpperAndTheNextOneSu
   const std::string content = Pattern(70000, 5);
   ASSERT_TRUE((*fs)->Write(created->handle, 0, AsBytes(content)).ok());
   (*fs)->Release(created->handle);
-  auto state = (*fs)->Commit();
-  ASSERT_TRUE(state.ok()) << state.status().ToString();
-  fs->reset();
-
-  auto reopened = OpenUpper({.expected_state = *state});
+  auto reopened = CommitAndReopen(*fs);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(ContentOf(**reopened, "new"), content);
   EXPECT_EQ(ContentOf(**reopened, "old"), "lower content\n");
@@ -380,10 +382,7 @@ TEST_F(UpperCreationFaultsTest, AFailedDataWriteReportsTheErrnoAndTheFileKeepsIt
 
   ASSERT_TRUE((*fs)->Write(created->handle, 0, AsBytes(after)).ok());
   (*fs)->Release(created->handle);
-  auto state = (*fs)->Commit();
-  ASSERT_TRUE(state.ok()) << state.status().ToString();
-  fs->reset();
-  auto reopened = OpenUpper({.expected_state = *state});
+  auto reopened = CommitAndReopen(*fs);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(ContentOf(**reopened, "f"), after);
 }
