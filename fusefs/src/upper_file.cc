@@ -229,7 +229,7 @@ Status UpperFile::OpenBlock(std::uint64_t index, const std::optional<WrittenBloc
   return OkStatus();
 }
 
-// A partial block is read, modified and sealed again: its length covers the old and the new bytes.
+// The patched block's length covers the old and the new bytes.
 Result<std::size_t> UpperFile::PatchBlock(std::uint64_t index, std::size_t at,
                                           std::span<const std::uint8_t> bytes,
                                           std::span<std::uint8_t> out) const {
@@ -243,69 +243,79 @@ Result<std::size_t> UpperFile::PatchBlock(std::uint64_t index, std::size_t at,
   return std::max<std::size_t>(old ? old->entry.len : 0, at + bytes.size());
 }
 
-// Seals blocks `first`, `first` + 1, ... (`plain`: each at most a block) and writes them, one
-// pwrite per run of consecutive slots. Slots and nonces are taken under mu_ first: a block keeps
-// its slot; a new one takes the lowest free slot or the next at the end, so sequential writes
-// stay one pwrite. A short block is padded with random bytes to the full slot, so the host file's
-// length and contents show the file's size only to the block (random padding looks like
-// ciphertext; zeros would mark where the ciphertext ends).
-Result<UpperFile::SealedBlocks> UpperFile::SealAndWrite(
-    std::uint64_t first, std::span<const std::span<const std::uint8_t>> plain) {
+Result<UpperFile::SealedBlocks> UpperFile::TakeNonces(std::uint64_t first, std::size_t count) {
   SR_RETURN_IF_ERROR(StartEpochOnce());
-  SealedBlocks sealed{.first = first, .blocks = std::vector<UpperBlock>(plain.size()), .new_slots = {}};
-  const SecretBytes* epoch_key = nullptr;
+  // Each thread seals into a buffer of its own, kept for its next request.
+  thread_local std::vector<std::uint8_t> cipher;
+  if (cipher.size() < count * kUpperBlockSize) cipher.resize(count * kUpperBlockSize);
+  SealedBlocks sealed{.first = first,
+                      .blocks = std::vector<UpperBlock>(count),
+                      .key = nullptr,
+                      .cipher = {cipher.data(), count * kUpperBlockSize},
+                      .new_slots = {}};
+  MutexLock lock(mu_);
+  sealed.key = &epoch_keys_.back();
+  for (UpperBlock& b : sealed.blocks) {
+    b.epoch = static_cast<std::uint32_t>(epoch_keys_.size() - 1);
+    // Each (epoch, counter) is taken here once and never given back, so none repeats, whether
+    // the write succeeds or not.
+    b.counter = ++counter_;
+  }
+  return sealed;
+}
+
+// A short block is padded with random bytes to the full slot, so the host file's length and
+// contents show the file's size only to the block (random padding looks like ciphertext; zeros
+// would mark where the ciphertext ends).
+Status UpperFile::SealBlock(SealedBlocks& sealed, std::size_t k, std::span<const std::uint8_t> plain) const {
+  UpperBlock& b = sealed.blocks[k];
+  b.len = static_cast<std::uint32_t>(plain.size());
+  std::uint8_t* out = sealed.cipher.data() + k * kUpperBlockSize;
+  auto nonce = Nonce(b.epoch, b.counter);
+  auto aad = Aad(id_, sealed.first + k, b.len);
+  EVP_CIPHER_CTX* ctx = ThreadCipher();
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, sealed.key->data(), nonce.data()) == 1 &&
+            EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), kAadSize) == 1 &&
+            EVP_EncryptUpdate(ctx, out, &len, plain.data(), static_cast<int>(b.len)) == 1 &&
+            EVP_EncryptFinal_ex(ctx, out + len, &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, b.tag.data()) == 1;
+  if (!ok) return OpensslStatus(name_ + ": sealing block " + std::to_string(sealed.first + k));
+  RandomBytes({out + b.len, kUpperBlockSize - b.len});
+  return OkStatus();
+}
+
+// One pwrite per run of consecutive slots: a new block takes the lowest free slot or the next at
+// the end, so sequential writes stay one pwrite. A failure gives the new slots back.
+Status UpperFile::WriteBlocks(SealedBlocks& sealed) {
   bool too_many_slots = false;
   {
     MutexLock lock(mu_);
-    epoch_key = &epoch_keys_.back();
-    const auto epoch = static_cast<std::uint32_t>(epoch_keys_.size() - 1);
-    for (std::size_t k = 0; k < plain.size(); ++k) {
+    for (std::size_t k = 0; k < sealed.blocks.size(); ++k) {
       UpperBlock& b = sealed.blocks[k];
-      if (auto existing = blocks_.find(first + k); existing != blocks_.end()) {
+      if (auto existing = blocks_.find(sealed.first + k); existing != blocks_.end()) {
         b.slot = existing->second.slot;
       } else {
         b.slot = AllocateSlot();
         sealed.new_slots.push_back(b.slot);
       }
-      b.epoch = epoch;
-      b.len = static_cast<std::uint32_t>(plain[k].size());
-      // The only place a nonce is taken: each (epoch, counter) once, never given back, so none
-      // repeats, whether this write succeeds or not.
-      b.counter = ++counter_;
     }
     too_many_slots = next_slot_ > kMaxSlots;
   }
-  // The new slots are this call's until the caller commits the blocks.
   ScopeGuard give_back([&] { FreeSlots(sealed.new_slots); });
   if (too_many_slots) return Status::FromErrno(EFBIG, name_ + ": too many written blocks");
-  thread_local std::vector<std::uint8_t> cipher;
-  if (cipher.size() < plain.size() * kUpperBlockSize) cipher.resize(plain.size() * kUpperBlockSize);
-  EVP_CIPHER_CTX* ctx = ThreadCipher();
-  for (std::size_t k = 0; k < plain.size(); ++k) {
-    const UpperBlock& b = sealed.blocks[k];
-    std::uint8_t* out = cipher.data() + k * kUpperBlockSize;
-    auto nonce = Nonce(b.epoch, b.counter);
-    auto aad = Aad(id_, first + k, b.len);
-    int len = 0;
-    bool ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, epoch_key->data(), nonce.data()) == 1 &&
-              EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), kAadSize) == 1 &&
-              EVP_EncryptUpdate(ctx, out, &len, plain[k].data(), static_cast<int>(b.len)) == 1 &&
-              EVP_EncryptFinal_ex(ctx, out + len, &len) == 1 &&
-              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, sealed.blocks[k].tag.data()) == 1;
-    if (!ok) return OpensslStatus(name_ + ": sealing block " + std::to_string(first + k));
-    RandomBytes({out + b.len, kUpperBlockSize - b.len});
-  }
-  for (std::size_t k = 0; k < plain.size();) {
+  for (std::size_t k = 0; k < sealed.blocks.size();) {
     std::size_t run = 1;
-    while (k + run < plain.size() && sealed.blocks[k + run].slot == sealed.blocks[k].slot + run) ++run;
+    while (k + run < sealed.blocks.size() && sealed.blocks[k + run].slot == sealed.blocks[k].slot + run)
+      ++run;
     SR_RETURN_IF_ERROR_CTX(
-        PwriteAll(env_, host_.get(), {cipher.data() + k * kUpperBlockSize, run * kUpperBlockSize},
+        PwriteAll(env_, host_.get(), sealed.cipher.subspan(k * kUpperBlockSize, run * kUpperBlockSize),
                   sealed.blocks[k].slot * kUpperBlockSize),
         name_);
     k += run;
   }
   give_back.Dismiss();
-  return sealed;
+  return OkStatus();
 }
 
 bool UpperFile::CommitBlocks(const SealedBlocks& sealed) {
@@ -360,25 +370,35 @@ Result<std::size_t> UpperFile::Write(std::uint64_t offset, std::span<const std::
   if (data.empty()) return std::size_t{0};  // changes nothing, not even the size
   const std::uint64_t end = offset + data.size();
   const std::uint64_t first = offset / kUpperBlockSize, last = (end - 1) / kUpperBlockSize;
+  // The new bytes of block `index`, and where they go in it.
+  auto bytes_of = [&](std::uint64_t index) {
+    const std::uint64_t from = std::max(offset, index * kUpperBlockSize);
+    const std::uint64_t to = std::min(end, (index + 1) * kUpperBlockSize);
+    return std::pair{data.subspan(from - offset, to - from),
+                     static_cast<std::size_t>(from % kUpperBlockSize)};
+  };
+  SR_ASSIGN_OR_RETURN(SealedBlocks sealed, TakeNonces(first, last - first + 1));
+  // A whole block's ciphertext depends on its new bytes, index and nonce only, not on what the
+  // file holds: whole blocks are sealed before the range is taken. Requests that share a partial
+  // block at their edges (writeback does not always send aligned ones) then wait only for each
+  // other's patch and pwrite.
+  for (std::uint64_t index = first; index <= last; ++index) {
+    if (auto [bytes, at] = bytes_of(index); bytes.size() == kUpperBlockSize)
+      SR_RETURN_IF_ERROR(SealBlock(sealed, index - first, bytes));
+  }
   bool writeback_due = false;
   {
     BlockRange range(*this, first, last);
-    // Whole blocks are sealed straight from `data`; a partial first or last block is patched.
-    thread_local std::vector<std::uint8_t> head(kUpperBlockSize), tail(kUpperBlockSize);
-    std::vector<std::span<const std::uint8_t>> plain(last - first + 1);
-    for (std::uint64_t index = first; index <= last; ++index) {
-      const std::uint64_t from = std::max(offset, index * kUpperBlockSize);
-      const std::uint64_t to = std::min(end, (index + 1) * kUpperBlockSize);
-      const auto bytes = data.subspan(from - offset, to - from);
-      if (bytes.size() == kUpperBlockSize) {
-        plain[index - first] = bytes;
-      } else {
-        std::vector<std::uint8_t>& block = index == first ? head : tail;
-        SR_ASSIGN_OR_RETURN(std::size_t len, PatchBlock(index, from % kUpperBlockSize, bytes, block));
-        plain[index - first] = {block.data(), len};
+    // A partial block (the first, the last) is read, modified and sealed again.
+    thread_local std::vector<std::uint8_t> patched(kUpperBlockSize);
+    for (std::uint64_t index : {first, last}) {
+      if (auto [bytes, at] = bytes_of(index); bytes.size() < kUpperBlockSize) {
+        SR_ASSIGN_OR_RETURN(std::size_t len, PatchBlock(index, at, bytes, patched));
+        SR_RETURN_IF_ERROR(SealBlock(sealed, index - first, {patched.data(), len}));
       }
+      if (last == first) break;
     }
-    SR_ASSIGN_OR_RETURN(SealedBlocks sealed, SealAndWrite(first, plain));
+    SR_RETURN_IF_ERROR(WriteBlocks(sealed));
     MutexLock lock(mu_);
     writeback_due = CommitBlocks(sealed);
     if (end > size_.load(std::memory_order_relaxed)) size_.store(end, std::memory_order_release);
@@ -404,8 +424,9 @@ Status UpperFile::Truncate(std::uint64_t size) {
     if (last && last->entry.len > tail) {
       thread_local std::vector<std::uint8_t> plain(kUpperBlockSize);
       SR_RETURN_IF_ERROR(OpenBlock(keep - 1, last, plain));
-      const std::span<const std::uint8_t> kept(plain.data(), tail);
-      SR_ASSIGN_OR_RETURN(shortened, SealAndWrite(keep - 1, {&kept, 1}));
+      SR_ASSIGN_OR_RETURN(shortened, TakeNonces(keep - 1, 1));
+      SR_RETURN_IF_ERROR(SealBlock(*shortened, 0, {plain.data(), tail}));
+      SR_RETURN_IF_ERROR(WriteBlocks(*shortened));
     }
   }
   std::vector<std::uint64_t> dropped;

@@ -16,10 +16,12 @@
 // overlap take turns. So no call sees a block between its new bytes and its new table entry, and
 // two read-modify-writes of one block never interleave. The file's mutex guards the bookkeeping
 // only (table, free slots, epoch keys, nonce counter) and is never held while a block is sealed,
-// opened or written: a write takes its slots and nonces under it, seals and writes without it,
+// opened or written: a write takes its nonces and slots under it, seals and writes without it,
 // then enters its blocks and the size in one step — so TakeFull/TakeChange see each call whole or
-// not at all, and a failed write gives its slots back and leaves the table as it was. size() and
-// allocated() are lock-free.
+// not at all, and a failed write gives its slots back and leaves the table as it was. Whole
+// blocks are sealed before the range is taken (their ciphertext does not depend on the file), so
+// requests that share a partial block at their edges wait only for each other's patch and pwrite.
+// size() and allocated() are lock-free.
 #pragma once
 
 #include <array>
@@ -112,10 +114,13 @@ class UpperFile {
     UpperBlock entry;
     const SecretBytes* key = nullptr;
   };
-  // Consecutive blocks sealed and on the host, not yet in the table.
+  // Blocks first, first + 1, ... on their way into the table: nonces taken, then sealed into this
+  // thread's `cipher`, then written to their slots.
   struct SealedBlocks {
     std::uint64_t first = 0;
     std::vector<UpperBlock> blocks;
+    const SecretBytes* key = nullptr;      // of the current epoch
+    std::span<std::uint8_t> cipher;        // a slot's worth per block
     std::vector<std::uint64_t> new_slots;  // taken for blocks that had none
   };
 
@@ -131,8 +136,12 @@ class UpperFile {
   // Block `index` with `bytes` put at `at`, into `out`; returns its new length.
   Result<std::size_t> PatchBlock(std::uint64_t index, std::size_t at, std::span<const std::uint8_t> bytes,
                                  std::span<std::uint8_t> out) const SR_EXCLUDES(mu_);
-  Result<SealedBlocks> SealAndWrite(std::uint64_t first, std::span<const std::span<const std::uint8_t>> plain)
-      SR_EXCLUDES(mu_);
+  // Nonces for `count` blocks from `first` on: the only place one is taken.
+  Result<SealedBlocks> TakeNonces(std::uint64_t first, std::size_t count) SR_EXCLUDES(mu_);
+  // Seals the `k`th block of `sealed` (`plain`: at most a block).
+  Status SealBlock(SealedBlocks& sealed, std::size_t k, std::span<const std::uint8_t> plain) const;
+  // Writes sealed blocks to their slots (a block keeps its slot; a new one takes a free slot).
+  Status WriteBlocks(SealedBlocks& sealed) SR_EXCLUDES(mu_);
   // Enters blocks that are on the host into the table; true when the host's writeback is due.
   bool CommitBlocks(const SealedBlocks& sealed) SR_REQUIRES(mu_);
   void StartWriteback() const;
