@@ -91,6 +91,10 @@ class ImageSink {
   // True if the sink already holds this layer (same DiffID), so the pipeline skips fetching it.
   virtual bool HasLayer(const Digest& /*diff_id*/) const { return false; }
   virtual Result<std::unique_ptr<LayerSink>> OpenLayer(const LayerInfo& info) = 0;
+  // True if the sink keeps each layer apart until Finish (nothing a layer holds depends on the
+  // layers below it): then layers with different DiffIDs may be opened, written and committed
+  // at the same time, each on its own thread, and HasLayer may be called meanwhile.
+  virtual bool LayersIndependent() const { return false; }
   // All layers committed: make the image visible (e.g. rename the staged bundle into place).
   virtual Status Finish(const ImageInfo& image) = 0;
   // The image failed: remove anything staged. Must not fail.

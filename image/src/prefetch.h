@@ -4,7 +4,8 @@
 // does not fit the cap, or that the pipeline reaches before a worker claimed it, streams
 // directly from the source. Private to image/.
 //
-// Thread-safety: Open() is called by the pipeline thread; workers are internal.
+// Thread-safety: Open() may be called from several pipeline threads (a layer each); workers are
+// internal.
 #pragma once
 
 #include <condition_variable>

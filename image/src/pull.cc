@@ -1,8 +1,12 @@
 #include "image/pull.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "base/interrupt.h"
 #include "base/log.h"
@@ -18,6 +22,7 @@ namespace sealroot::image {
 namespace {
 
 constexpr std::size_t kMaxConfigSize = 8u << 20;
+constexpr std::size_t kParallelLayers = 2;
 using internal::ReportProgress;
 
 std::string LayerLabel(std::size_t i, std::size_t n, const Descriptor& d) {
@@ -81,8 +86,9 @@ Result<LayerChain> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& d
   if (compression != Compression::kNone)
     tar = std::make_unique<LabelledReader>(std::move(tar), "decompressing");
   tar = meter->Decompressed(std::move(tar));  // every limit, for every compression
-  // Digests and decompression on one core, the tar walk and file writes on another.
-  chain.tar = MakeReadAhead(MakeVerifyingReader(std::move(tar), diff_id, -1, "DiffID"));
+  // Decryption and decompression on one core; the DiffID, the tar walk and file writes on
+  // another (the DiffID's SHA-256 over the whole tar weighed as much as the inflate).
+  chain.tar = MakeVerifyingReader(MakeReadAhead(std::move(tar)), diff_id, -1, "DiffID");
   return chain;
 }
 
@@ -119,6 +125,46 @@ Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const 
     return s;
   }
   ReportProgress(options, ProgressEvent::Phase::kLayerDone, i, n, static_cast<std::uint64_t>(desc.size));
+  return OkStatus();
+}
+
+// Unpacks every layer. A sink that keeps layers apart gets them on up to kParallelLayers
+// threads at once (each layer runs two: its decompression and its walk), so that one layer's
+// file writes overlap another's decompression; each DiffID is unpacked once, and a repeat of it
+// is skipped afterwards as a layer the sink holds. The error reported is the lowest layer's.
+Status UnpackLayers(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
+                    const PullOptions& options, internal::ImageBudget& budget, ImageSink& sink) {
+  const std::vector<Descriptor>& layers = image.parsed.layers;
+  auto unpack = [&](std::size_t i) {
+    Status s = UnpackLayer(prefetcher, source, image, i, options, budget, sink);
+    return s.ok() ? s : std::move(s).WithContext(LayerLabel(i, layers.size(), layers[i]));
+  };
+  std::vector<std::size_t> first_of_each, repeats;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    (seen.insert(image.config.diff_ids[i].str()).second ? first_of_each : repeats).push_back(i);
+  const std::size_t workers =
+      sink.LayersIndependent() ? std::min(first_of_each.size(), kParallelLayers) : std::size_t{1};
+  if (workers <= 1) {
+    for (std::size_t i = 0; i < layers.size(); ++i) SR_RETURN_IF_ERROR(unpack(i));
+    return OkStatus();
+  }
+  std::vector<Status> results(first_of_each.size());
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (std::size_t k; !failed && (k = next++) < first_of_each.size();) {
+      results[k] = unpack(first_of_each[k]);
+      if (!results[k].ok()) failed = true;
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
+    work();
+  }
+  for (Status& r : results) SR_RETURN_IF_ERROR(std::move(r));
+  for (std::size_t i : repeats) SR_RETURN_IF_ERROR(unpack(i));
   return OkStatus();
 }
 
@@ -220,11 +266,7 @@ Result<ImageInfo> PullAndUnpack(ImageSource& original, const PullOptions& option
     if (s.ok()) prefetcher = std::move(*started);
   }
   internal::ImageBudget budget;
-  for (std::size_t i = 0; s.ok() && i < resolved->parsed.layers.size(); ++i) {
-    s = UnpackLayer(prefetcher.get(), source, *resolved, i, options, budget, sink);
-    if (!s.ok())
-      s = std::move(s).WithContext(LayerLabel(i, resolved->parsed.layers.size(), resolved->parsed.layers[i]));
-  }
+  if (s.ok()) s = UnpackLayers(prefetcher.get(), source, *resolved, options, budget, sink);
   if (s.ok() && Interrupted()) s = Cancelled("interrupted");
   std::optional<ImageInfo> info;
   if (s.ok()) {

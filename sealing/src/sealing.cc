@@ -85,6 +85,9 @@ class SealingSinkImpl final : public SealingSink {
     return store_->HasLayer(*key_, diff_id.str()) && store_->LayerIndex(*key_, diff_id.str()).ok();
   }
 
+  // Each layer is its own index in the store; only Finish (BuildImageRoot) stacks them.
+  bool LayersIndependent() const override { return true; }
+
   Result<std::unique_ptr<image::LayerSink>> OpenLayer(const image::LayerInfo& info) override {
     std::string context = "sealing layer " + std::to_string(info.index + 1) + "/" +
                           std::to_string(info.count) + " " + info.diff_id.str() + " into " + store_->dir();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "fusefs/sealed_tree.h"
 #include "fusefs/store.h"
@@ -270,6 +271,32 @@ TEST_P(ImageSinkConformanceTest, AbortedLayerThenAbortedImageLeavesNothingVisibl
 
 TEST_P(ImageSinkConformanceTest, HasLayerIsFalseForALayerItNeverSaw) {
   EXPECT_FALSE(sink_->HasLayer(DigestOf("never seen")));
+}
+
+// A sink that keeps its layers apart (LayersIndependent) takes them in any order and at the
+// same time (the pull seals two at once); the image is the same. The directory sink applies
+// each layer onto the ones below, so it must not claim to.
+TEST_P(ImageSinkConformanceTest, IndependentLayersMayBeWrittenAtOnceInAnyOrder) {
+  if (!sink_->LayersIndependent()) {
+    EXPECT_EQ(GetParam(), Impl::kDirectory);
+    return;
+  }
+  Status upper, lower;
+  {
+    std::jthread top([&] {
+      auto l1 = Fill(1, Layer1());
+      upper = l1.ok() ? (*l1)->Commit() : l1.status();
+    });
+    auto l0 = Fill(0, Layer0());
+    lower = l0.ok() ? (*l0)->Commit() : l0.status();
+  }
+  ASSERT_TRUE(upper.ok()) << upper.ToString();
+  ASSERT_TRUE(lower.ok()) << lower.ToString();
+  ASSERT_TRUE(sink_->Finish(Image()).ok());
+  EXPECT_EQ(*probe_->ReadFile("etc/a"), "two");
+  EXPECT_FALSE(probe_->Exists("etc/gone"));
+  EXPECT_FALSE(probe_->Exists("opt/x"));
+  EXPECT_EQ(*probe_->ReadFile("opt/y"), "y");
 }
 
 INSTANTIATE_TEST_SUITE_P(Implementations, ImageSinkConformanceTest,

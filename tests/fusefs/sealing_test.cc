@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -206,6 +207,86 @@ TEST(SealingSinkTest, StoreSealedUnderAnotherKeyIsRefused) {
   ASSERT_TRUE(OpenSealingSink({tmp / "store", SecretBytes::Random(32)}).ok());
   auto other = OpenSealingSink({tmp / "store", SecretBytes::Random(32)});
   EXPECT_EQ(other.status().code(), Code::kUnauthenticated);
+}
+
+// Pulls into a sealing sink seal two layers at a time (image/src/pull.cc): the tests below are
+// the cases that concurrency could break. (Tree equality with umoci for a layered image:
+// sealfs_mount_test's MountedTreeEqualsUmociUnpack.)
+class SealingPullTest : public ::testing::Test {
+ protected:
+  Status Pull(const std::string& ref) {
+    auto sink = OpenSealingSink({tmp_ / "store", key_.Clone()});
+    if (!sink.ok()) return sink.status();
+    image::PullOptions options;
+    options.progress = [this](const image::ProgressEvent& e) {
+      if (e.phase == image::ProgressEvent::Phase::kLayerStarted) ++started_;
+      if (e.phase == image::ProgressEvent::Phase::kLayerSkipped) ++skipped_;
+    };
+    return image::PullAndUnpack(*image::Reference::Parse(ref), options, **sink).status();
+  }
+  std::size_t Count(const std::string& sub) {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(tmp_ / ("store/" + sub)))
+      n += e.exists() ? 1 : 0;
+    return n;
+  }
+  // The blob files of the image's layers, bottom first ("oci:DIR:TAG").
+  static std::vector<std::string> LayerBlobs(const std::string& dir, const std::string& tag) {
+    auto blob = [&](const std::string& digest) {
+      std::ifstream in(dir + "/blobs/sha256/" + digest.substr(7));
+      return nlohmann::json::parse(in);
+    };
+    std::vector<std::string> files;
+    std::ifstream index_file(dir + "/index.json");
+    const nlohmann::json index = nlohmann::json::parse(index_file);
+    for (const auto& m : index["manifests"]) {
+      if (m["annotations"].value("org.opencontainers.image.ref.name", "") != tag) continue;
+      const nlohmann::json manifest = blob(m["digest"]);
+      for (const auto& layer : manifest["layers"])
+        files.push_back(dir + "/blobs/sha256/" + layer["digest"].get<std::string>().substr(7));
+    }
+    return files;
+  }
+
+  TempDir tmp_;
+  SecretBytes key_ = SecretBytes::Random(32);
+  std::atomic<int> started_{0}, skipped_{0};
+};
+
+TEST_F(SealingPullTest, ALayerRepeatedInTheImageIsSealedOnce) {
+  std::string busybox = sealroot::testing::BuildBusyboxImage(tmp_ / "layout");
+  Status s = Pull(sealroot::testing::RepeatLastLayer(busybox, "thrice", 3));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(started_, 1);  // not once per worker
+  EXPECT_EQ(skipped_, 2);
+  EXPECT_EQ(Count("layers"), 1u);
+  EXPECT_EQ(Count("roots"), 1u);
+}
+
+// A bad layer among layers sealed at once: the pull fails naming it, the store gets no root,
+// and once the blob is whole again the same pull succeeds.
+TEST_F(SealingPullTest, ACorruptLayerAmongOthersFailsThePullNamingItAndLeavesNoRoot) {
+  std::string rich = sealroot::testing::BuildFeatureRichImage(tmp_ / "layout");
+  std::vector<std::string> blobs = LayerBlobs(tmp_ / "layout", "rich");
+  ASSERT_EQ(blobs.size(), 3u);
+  const std::string bad = blobs[1];
+  const auto at = static_cast<std::streamoff>(std::filesystem::file_size(bad) / 2);
+  auto flip = [&] {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(at);
+    const char c = static_cast<char>(f.get());
+    f.seekp(at);
+    f.put(static_cast<char>(~c));
+  };
+  flip();
+  Status s = Pull(rich);
+  EXPECT_EQ(s.code(), Code::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("layer 2/3"), std::string::npos) << s.ToString();
+  EXPECT_EQ(Count("roots"), 0u);
+  flip();
+  s = Pull(rich);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Count("roots"), 1u);
 }
 
 }  // namespace
