@@ -1,9 +1,13 @@
 // Flattening the committed layers of an image into one authenticated tree
 // (design/sealfs.md "Layers and image roots": why flatten).
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "base/interrupt.h"
 #include "fusefs/src/image_root.h"
@@ -14,9 +18,19 @@
 namespace sealroot::fusefs {
 namespace {
 
+// Where a record sits in a layer index's plaintext: the `layer`-th index of the image.
+struct IndexSpan {
+  std::size_t layer = 0;
+  std::uint64_t offset = 0;
+  std::uint32_t length = 0;
+};
+
 // One inode of the merged tree; hard links share a Node.
 struct Node {
   Record rec;  // attributes and content; rec.name is unused
+  // A small file's content is not held: it is read back from its record when its directory
+  // is written (InlineContent), so the tree costs the same per file whatever the content.
+  std::optional<IndexSpan> inline_record;
   std::map<std::string, std::shared_ptr<Node>, std::less<>> children;  // directories
   std::uint64_t ino = 0;
   std::uint32_t links = 0;
@@ -86,7 +100,8 @@ class Tree {
     return OkStatus();
   }
 
-  Status Add(Record&& rec) {
+  // `at`: where `rec` is in its layer index.
+  Status Add(Record&& rec, const IndexSpan& at) {
     SR_ASSIGN_OR_RETURN(auto parts, SplitPath(rec.name));
     if (parts.empty()) {
       if (rec.type != NodeType::kDirectory) return DataLoss("the root is not a directory");
@@ -112,6 +127,10 @@ class Tree {
     auto node = std::make_shared<Node>();
     node->rec = std::move(rec);
     node->rec.name.clear();
+    if (!node->rec.inline_data.empty()) {
+      node->inline_record = at;
+      std::string().swap(node->rec.inline_data);  // frees it: assigning "" would keep the buffer
+    }
     dir->children.insert_or_assign(std::move(name), std::move(node));
     return OkStatus();
   }
@@ -128,41 +147,103 @@ class Tree {
 
 // Decodes a layer index's records as its chunks stream in (a record may span chunks), so that
 // only the tree, not the index, is held: an index holds every file's small content inline.
+// `each` also gets where the record starts in the index and its encoded length.
 Status ForEachRecord(const Store& store, const StoreKey& key, const ObjectRef& index,
-                     const std::function<Status(Record&&)>& each) {
+                     const std::function<Status(Record&&, std::uint64_t, std::uint32_t)>& each) {
   std::vector<std::uint8_t> pending;  // the start of a record the next chunk completes
+  std::uint64_t pending_offset = 0;   // where `pending` starts in the index
   SR_RETURN_IF_ERROR(StreamObject(
       store, key, index, ObjectKind::kLayerIndex, [&](std::span<const std::uint8_t> chunk) -> Status {
         pending.insert(pending.end(), chunk.begin(), chunk.end());
         ByteReader r(pending);
         std::size_t used = 0;
         for (Record rec; DecodeRecord(r, rec); rec = Record{}) {
+          const std::size_t start = used;
           used = pending.size() - r.remaining();
-          SR_RETURN_IF_ERROR(each(std::move(rec)));
+          SR_RETURN_IF_ERROR(
+              each(std::move(rec), pending_offset + start, static_cast<std::uint32_t>(used - start)));
         }
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(used));
+        pending_offset += used;
         return OkStatus();
       }));
   if (!pending.empty()) return DataLoss("malformed layer index");
   return OkStatus();
 }
 
+// Reads small files' content back from their layer index records while directories are
+// written. Every read is checked chunk by chunk (DataObject), as the first pass checked the
+// whole index; a window of the index is kept, since a directory's files are mostly adjacent in
+// its layer's tar.
+class InlineContent {
+ public:
+  InlineContent(const Store& store, const StoreKey& key) : store_(store), key_(key) {}
+  void AddLayer(const ObjectRef& index) { layers_.push_back({index, std::nullopt}); }
+
+  // The content of the regular file recorded at `at`, which must be `size` bytes.
+  Result<std::string> Read(const IndexSpan& at, std::uint64_t size) {
+    if (at.layer != window_layer_ || at.offset < window_start_ ||
+        at.offset + at.length > window_start_ + window_.size()) {
+      SR_RETURN_IF_ERROR(Fill(at));
+    }
+    const auto bytes = std::span<const std::uint8_t>(window_).subspan(at.offset - window_start_, at.length);
+    ByteReader r(bytes);
+    Record rec;
+    if (!DecodeRecord(r, rec) || r.remaining() != 0 || rec.inline_data.size() != size)
+      return DataLoss("a layer index record changed between two reads");
+    return std::move(rec.inline_data);
+  }
+
+ private:
+  static constexpr std::size_t kWindow = 256 * 1024;
+  struct Layer {
+    ObjectRef index;
+    std::optional<DataObject> object;  // opened on first use
+  };
+
+  Status Fill(const IndexSpan& at) {
+    Layer& layer = layers_.at(at.layer);
+    if (!layer.object) {
+      SR_ASSIGN_OR_RETURN(DataObject object,
+                          DataObject::Open(store_, key_, layer.index, ObjectKind::kLayerIndex));
+      layer.object.emplace(std::move(object));
+    }
+    window_layer_ = SIZE_MAX;
+    window_start_ = at.offset / kChunkSize * kChunkSize;
+    window_.resize(std::max<std::uint64_t>(kWindow, at.offset + at.length - window_start_));
+    SR_ASSIGN_OR_RETURN(std::size_t n, layer.object->ReadAt(window_start_, window_));
+    window_.resize(n);
+    if (at.offset + at.length > window_start_ + n) return DataLoss("a layer index record is past its end");
+    window_layer_ = at.layer;
+    return OkStatus();
+  }
+
+  const Store& store_;
+  const StoreKey& key_;
+  std::vector<Layer> layers_;
+  std::size_t window_layer_ = SIZE_MAX;  // none yet
+  std::uint64_t window_start_ = 0;
+  std::vector<std::uint8_t> window_;
+};
+
 bool Hides(const Record& rec) {
   return rec.type == NodeType::kWhiteout || rec.type == NodeType::kOpaque;
 }
 
 // A layer's whiteouts apply to the layers below it only, wherever they sit in its tar: one pass
-// over its index hides, a second adds (each pass checks the whole index again).
-Status ApplyLayer(const Store& store, const StoreKey& key, const std::string& diff_id, Tree& tree,
-                  ObjectRef& index) {
-  SR_ASSIGN_OR_RETURN(index, store.LayerIndex(key, diff_id));
-  SR_RETURN_IF_ERROR(ForEachRecord(store, key, index,
-                                   [&](Record&& rec) { return Hides(rec) ? tree.Hide(rec) : OkStatus(); }));
-  return ForEachRecord(store, key, index, [&](Record&& rec) -> Status {
-    if (Hides(rec)) return OkStatus();
-    std::string name = rec.name;
-    return tree.Add(std::move(rec)).WithContext(name);
-  });
+// over its index hides, a second adds (each pass checks the whole index again). `layer`: its
+// position in the image.
+Status ApplyLayer(const Store& store, const StoreKey& key, const ObjectRef& index, std::size_t layer,
+                  Tree& tree) {
+  SR_RETURN_IF_ERROR(ForEachRecord(store, key, index, [&](Record&& rec, std::uint64_t, std::uint32_t) {
+    return Hides(rec) ? tree.Hide(rec) : OkStatus();
+  }));
+  return ForEachRecord(store, key, index,
+                       [&](Record&& rec, std::uint64_t offset, std::uint32_t length) -> Status {
+                         if (Hides(rec)) return OkStatus();
+                         std::string name = rec.name;
+                         return tree.Add(std::move(rec), {layer, offset, length}).WithContext(name);
+                       });
 }
 
 void Number(Node& node, std::uint64_t& next_ino) {
@@ -174,7 +255,8 @@ void Number(Node& node, std::uint64_t& next_ino) {
 // Writes the directory objects bottom-up; each directory's ref lands in its rec.ref.
 class DirectoryWriter {
  public:
-  DirectoryWriter(const Store& store, const StoreKey& key) : writer_(store, key) {}
+  DirectoryWriter(const Store& store, const StoreKey& key, InlineContent& inline_content)
+      : writer_(store, key), inline_content_(inline_content) {}
   std::vector<Hash32>& written() { return written_; }
 
   Status Write(Node& dir) {
@@ -187,6 +269,9 @@ class DirectoryWriter {
     w.U32(static_cast<std::uint32_t>(dir.children.size()));
     for (auto& [name, child] : dir.children) {
       Record rec = child->rec;
+      if (child->inline_record) {
+        SR_ASSIGN_OR_RETURN(rec.inline_data, inline_content_.Read(*child->inline_record, rec.size));
+      }
       rec.name = name;
       rec.ino = child->ino;
       rec.nlink = rec.type == NodeType::kDirectory ? 2 + Subdirectories(*child) : child->links;
@@ -219,6 +304,7 @@ class DirectoryWriter {
 
  private:
   ObjectWriter writer_;
+  InlineContent& inline_content_;
   std::vector<Hash32> written_;
 };
 
@@ -230,16 +316,19 @@ Result<RootHash> BuildImageRoot(const Store& store, const StoreKey& key, const I
   root.manifest_digest = image.manifest_digest;
   root.config_digest = image.config_digest;
   root.config_json = image.config_json;
+  InlineContent inline_content(store, key);
   for (const std::string& diff_id : image.diff_ids) {
-    ObjectRef index;
-    SR_RETURN_IF_ERROR_CTX(ApplyLayer(store, key, diff_id, tree, index), "flattening layer " + diff_id);
-    root.layers.emplace_back(diff_id, index);
+    auto index = store.LayerIndex(key, diff_id);
+    Status applied = index.ok() ? ApplyLayer(store, key, *index, root.layers.size(), tree) : index.status();
+    SR_RETURN_IF_ERROR_CTX(applied, "flattening layer " + diff_id);
+    root.layers.emplace_back(diff_id, *index);
+    inline_content.AddLayer(*index);
   }
   std::uint64_t next_ino = 1;
   Number(*tree.root(), next_ino);
   root.max_ino = next_ino - 1;
 
-  DirectoryWriter dirs(store, key);
+  DirectoryWriter dirs(store, key, inline_content);
   auto cleanup = [&] {
     for (const Hash32& name : dirs.written()) store.RemoveObject(name);
   };

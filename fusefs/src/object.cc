@@ -295,9 +295,10 @@ Result<std::vector<std::uint8_t>> ReadRootObject(const Store& store, const Store
   return r;
 }
 
-Result<DataObject> DataObject::Open(const Store& store, const StoreKey& key, const ObjectRef& ref) {
+Result<DataObject> DataObject::Open(const Store& store, const StoreKey& key, const ObjectRef& ref,
+                                    ObjectKind kind) {
   SR_ASSIGN_OR_RETURN(UniqueFd fd, store.OpenObject(ref.name));
-  auto header = MakeHeader(ObjectKind::kData, ref.salt, ref.size);
+  auto header = MakeHeader(kind, ref.salt, ref.size);
   SR_ASSIGN_OR_RETURN(SecretBytes object_key, key.ObjectKey(std::span(header).subspan(16, 32)));
   return DataObject(std::move(fd), std::move(object_key), ref, header);
 }

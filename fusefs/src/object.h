@@ -89,12 +89,13 @@ Result<std::vector<std::uint8_t>> ReadWholeObject(const Store& store, const Stor
 Result<std::vector<std::uint8_t>> ReadRootObject(const Store& store, const StoreKey& key,
                                                  const RootHash& root);
 
-// Random-access reads of a data object; verifies only the chunks it touches. The object's key
-// is derived once, when it is opened (an open file), not per read.
-// Thread-safe (each call uses its own thread's cipher context).
+// Random-access reads of an object (a file's data, or a layer index read back); verifies only
+// the chunks it touches. The object's key is derived once, when it is opened (an open file),
+// not per read. Thread-safe (each call uses its own thread's cipher context).
 class DataObject {
  public:
-  static Result<DataObject> Open(const Store& store, const StoreKey& key, const ObjectRef& ref);
+  static Result<DataObject> Open(const Store& store, const StoreKey& key, const ObjectRef& ref,
+                                 ObjectKind kind = ObjectKind::kData);
   // Reads plaintext [offset, offset + out.size()) (clamped to the size); returns the count.
   Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::uint8_t> out) const;
   const ObjectRef& ref() const { return ref_; }

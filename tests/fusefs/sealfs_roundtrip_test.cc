@@ -188,6 +188,38 @@ TEST_F(SealfsTest, HardLinksAcrossLayersShareOneInode) {
   EXPECT_EQ(*ReadAll(**tree, "alias2"), Pattern(10000, 1));
 }
 
+// Small files' content is read back from the layer indexes when their directories are written
+// (image_builder.cc InlineContent): files from two layers, in directories visited out of index
+// order, past the read-back window (256 KiB of index), hard-linked, and replaced by a later layer.
+TEST_F(SealfsTest, InlinedFilesFromEveryLayerKeepTheirContent) {
+  std::vector<Item> lower, upper;
+  for (int i = 0; i < 600; ++i) {
+    // Tar order z/, y/, ..., a/: the flattening writes the directories in name order.
+    const std::string dir(1, static_cast<char>('z' - i % 26));
+    lower.push_back(File(dir + "/f" + std::to_string(i), Pattern(1000 + i, static_cast<std::uint32_t>(i))));
+  }
+  lower.push_back(Link(NodeType::kHardLink, "linked", "p/f10"));
+  for (int i = 0; i < 300; ++i)
+    upper.push_back(File("up/g" + std::to_string(i), Pattern(2048, static_cast<std::uint32_t>(1000 + i))));
+  upper.push_back(File("z/f0", "replaced"));
+  ASSERT_TRUE(SealLayer(DiffIdOf("inline-lower"), lower).ok());
+  ASSERT_TRUE(SealLayer(DiffIdOf("inline-upper"), upper).ok());
+  auto root = SealImage({DiffIdOf("inline-lower"), DiffIdOf("inline-upper")});
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  auto tree = OpenTree(*root);
+  ASSERT_TRUE(tree.ok());
+  for (int i = 1; i < 600; ++i) {
+    const std::string path = std::string(1, static_cast<char>('z' - i % 26)) + "/f" + std::to_string(i);
+    ASSERT_EQ(*ReadAll(**tree, path), Pattern(1000 + i, static_cast<std::uint32_t>(i))) << path;
+  }
+  for (int i = 0; i < 300; ++i)
+    ASSERT_EQ(*ReadAll(**tree, "up/g" + std::to_string(i)),
+              Pattern(2048, static_cast<std::uint32_t>(1000 + i)));
+  EXPECT_EQ(*ReadAll(**tree, "z/f0"), "replaced");
+  EXPECT_EQ(*ReadAll(**tree, "linked"), Pattern(1010, 10));
+  EXPECT_EQ(Walk(**tree, "linked")->ino, Walk(**tree, "p/f10")->ino);
+}
+
 TEST_F(SealfsTest, HardLinkToMissingTargetIsRefused) {
   ASSERT_TRUE(SealLayer(DiffIdOf("bad"), {Link(NodeType::kHardLink, "x", "nowhere")}).ok());
   auto root = SealImage({DiffIdOf("bad")});
