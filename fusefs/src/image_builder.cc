@@ -33,7 +33,7 @@ struct Directory {
 
 // One inode of the merged tree; hard links share a Node. It holds no attributes or content:
 // they are read back from the node's record in its layer index when its directory object is
-// written (RecordReader), so a node costs the same (~200 bytes with its name) whatever it
+// written (RecordReader), so a node costs about 200 bytes with its name, whatever its record
 // holds.
 struct Node {
   bool is_directory() const { return directory != nullptr; }
