@@ -15,7 +15,7 @@
 namespace sealroot::fusefs {
 namespace {
 
-constexpr std::uint8_t kMagic[8] = {'S', 'F', 'O', 'B', 'J', 0, 0, 1};
+constexpr std::uint8_t kMagic[8] = {'S', 'F', 'O', 'B', 'J', 0, 0, 2};
 constexpr std::size_t kBufferChunks = 16;  // 1 MiB of plaintext per write(2)
 
 std::array<std::uint8_t, kHeaderSize> MakeHeader(ObjectKind kind, const Hash32& salt, std::uint64_t size) {
@@ -74,8 +74,15 @@ std::uint64_t ChunkCount(std::uint64_t object_size) {
 }
 
 std::size_t StoredChunkLength(std::uint64_t object_size, std::uint64_t index) {
-  std::uint64_t len = std::min<std::uint64_t>(kChunkSize, object_size - index * kChunkSize);
-  return static_cast<std::size_t>((len + kPadding - 1) / kPadding * kPadding);
+  const std::uint64_t len = std::min<std::uint64_t>(kChunkSize, object_size - index * kChunkSize);
+  auto round_up = [](std::uint64_t n) { return (n + kPadding - 1) / kPadding * kPadding; };
+  // The only chunk of a small object also makes room for the header and the tag, so that the
+  // whole object fills whole 4 KiB blocks: a 2.5 KiB file takes one block, not two.
+  if (object_size <= kChunkSize) {
+    const std::uint64_t padded = round_up(len + kHeaderSize + kTagSize) - kHeaderSize - kTagSize;
+    if (padded <= kChunkSize) return static_cast<std::size_t>(padded);
+  }
+  return static_cast<std::size_t>(round_up(len));
 }
 
 ChunkCipher::ChunkCipher() : ctx_(EVP_CIPHER_CTX_new()) {}
@@ -131,19 +138,18 @@ ObjectWriter::ObjectWriter(const Store& store, const StoreKey& key)
     : store_(store),
       key_(key),
       plain_(kChunkSize * kBufferChunks),
-      out_((kChunkSize + kTagSize) * kBufferChunks) {}
+      out_(kHeaderSize + (kChunkSize + kTagSize) * kBufferChunks) {}
 
 Status ObjectWriter::Begin(ObjectKind kind) {
   Abandon();
-  SR_ASSIGN_OR_RETURN(StagedFile f, store_.CreateStaged("object"));
   Hash32 salt{};
   RandomBytes(salt);
   header_ = MakeHeader(kind, salt, 0);
   SR_RETURN_IF_ERROR(cipher_.Reset(key_, header_));
   // The header's size field is filled in by Finish; the sealed chunks follow its place.
-  staged_.emplace(std::move(f));
   written_ = kHeaderSize;
   plain_used_ = 0;
+  sealed_ = 0;
   size_ = 0;
   chunks_ = 0;
   tags_.emplace();
@@ -157,8 +163,9 @@ std::span<std::uint8_t> ObjectWriter::Space() {
 Status ObjectWriter::Advance(std::size_t n) {
   plain_used_ += n;
   size_ += n;
-  if (plain_used_ == plain_.size()) return SealBuffered(false);
-  return OkStatus();
+  if (plain_used_ < plain_.size()) return OkStatus();
+  SR_RETURN_IF_ERROR(SealBuffered(false));
+  return Flush();
 }
 
 Status ObjectWriter::Write(std::span<const std::uint8_t> data) {
@@ -173,51 +180,66 @@ Status ObjectWriter::Write(std::span<const std::uint8_t> data) {
 }
 
 Status ObjectWriter::SealBuffered(bool final) {
-  std::size_t out_used = 0;
   for (std::size_t off = 0; off < plain_used_; off += kChunkSize) {
     std::size_t len = std::min(kChunkSize, plain_used_ - off);
     if (len < kChunkSize && !final) break;  // cannot happen: only a full buffer is sealed early
-    std::size_t padded = (len + kPadding - 1) / kPadding * kPadding;
+    // Early, the object is already larger than one chunk: its size does not change the padding.
+    std::size_t padded = StoredChunkLength(size_, chunks_);
     std::memset(plain_.data() + off + len, 0, padded - len);
-    std::span<std::uint8_t> out = std::span(out_).subspan(out_used, padded + kTagSize);
+    std::span<std::uint8_t> out = std::span(out_).subspan(kHeaderSize + sealed_, padded + kTagSize);
     SR_RETURN_IF_ERROR(cipher_.Seal(chunks_++, std::span(plain_).subspan(off, padded), out.first(padded),
                                     out.subspan(padded).first<kTagSize>()));
     tags_->Update(out.subspan(padded));
-    out_used += padded + kTagSize;
+    sealed_ += padded + kTagSize;
   }
   SecureWipe(std::span(plain_).first(plain_used_));
   plain_used_ = 0;
-  SR_RETURN_IF_ERROR(PwriteAll(store_.env(), staged_->fd(), std::span(out_).first(out_used), written_));
-  written_ += out_used;
+  return OkStatus();
+}
+
+Status ObjectWriter::Flush() {
+  if (!staged_) {
+    SR_ASSIGN_OR_RETURN(StagedFile f, store_.CreateStaged("object"));
+    staged_.emplace(std::move(f));
+  }
+  SR_RETURN_IF_ERROR(
+      PwriteAll(store_.env(), staged_->fd(), std::span(out_).subspan(kHeaderSize, sealed_), written_));
+  written_ += sealed_;
+  sealed_ = 0;
   return OkStatus();
 }
 
 Result<ObjectRef> ObjectWriter::Finish() {
-  if (!staged_) return Internal("ObjectWriter::Finish without Begin");
-  Status s = SealBuffered(true);
-  if (s.ok()) {
+  if (!tags_) return Internal("ObjectWriter::Finish without Begin");
+  auto publish = [&]() -> Result<ObjectRef> {
+    SR_RETURN_IF_ERROR(SealBuffered(true));
     ObjectRef ref;
     std::copy_n(header_.begin() + 16, 32, ref.salt.begin());
     ref.size = size_;
     header_ = MakeHeader(static_cast<ObjectKind>(header_[8]), ref.salt, size_);
-    s = PwriteAll(store_.env(), staged_->fd(), header_, 0).WithContext("writing an object header");
-    if (s.ok()) {
-      ref.name = NameOf(header_, *tags_);
-      s = store_.PublishObject(*staged_, ref.name);
-      if (s.ok()) {
-        staged_.reset();
-        return ref;
-      }
+    ref.name = NameOf(header_, *tags_);
+    if (!staged_) {
+      std::copy(header_.begin(), header_.end(), out_.begin());
+      SR_RETURN_IF_ERROR(store_.WriteObject(ref.name, std::span(out_).first(kHeaderSize + sealed_)));
+      return ref;
     }
-  }
-  Abandon();
-  return s;
+    SR_RETURN_IF_ERROR(Flush());
+    SR_RETURN_IF_ERROR(
+        PwriteAll(store_.env(), staged_->fd(), header_, 0).WithContext("writing an object header"));
+    SR_RETURN_IF_ERROR(store_.PublishObject(*staged_, ref.name));
+    return ref;
+  };
+  auto ref = publish();
+  Abandon();  // nothing left to remove once published
+  return ref;
 }
 
 void ObjectWriter::Abandon() {
-  staged_.reset();  // unlinks the staged file
+  staged_.reset();  // unlinks a staged file not published
   SecureWipe(std::span(plain_).first(plain_used_));
   plain_used_ = 0;
+  sealed_ = 0;
+  tags_.reset();
 }
 
 namespace {

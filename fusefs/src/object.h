@@ -50,7 +50,8 @@ class ChunkCipher {
 };
 
 // Writes objects one after another into the store, reusing its buffers (bounded memory: about
-// 2 MiB). Begin, then Write or Space/Advance, then Finish (publishes) or Abandon.
+// 2 MiB). Begin, then Write or Space/Advance, then Finish (publishes) or Abandon. An object that
+// fits the buffer (1 MiB) is written once, at its name; a larger one goes through a staged file.
 // Not thread-safe: one per writer thread.
 class ObjectWriter {
  public:
@@ -62,23 +63,27 @@ class ObjectWriter {
   Status Advance(std::size_t n);
   Result<ObjectRef> Finish();
   void Abandon();
-  bool active() const { return staged_.has_value(); }
+  bool active() const { return tags_.has_value(); }
 
  private:
+  // Seals the buffered plaintext into out_, after the room kept there for the header.
   Status SealBuffered(bool final);
+  // Writes the sealed bytes in out_ to the staged file (made on first use).
+  Status Flush();
 
   const Store& store_;
   const StoreKey& key_;
   ChunkCipher cipher_;
-  std::optional<StagedFile> staged_;
+  std::optional<StagedFile> staged_;  // only for an object larger than the buffer
   std::array<std::uint8_t, kHeaderSize> header_{};
   std::vector<std::uint8_t> plain_;
   std::size_t plain_used_ = 0;
-  std::vector<std::uint8_t> out_;
+  std::vector<std::uint8_t> out_;  // the header's room, then sealed chunks
+  std::size_t sealed_ = 0;         // sealed bytes in out_ after the header's room
   std::uint64_t size_ = 0;
   std::uint64_t written_ = 0;  // bytes of the staged file so far (the header's place first)
   std::uint64_t chunks_ = 0;
-  std::optional<Sha256> tags_;
+  std::optional<Sha256> tags_;  // set from Begin to Finish or Abandon
 };
 
 // Reads a whole object and checks everything: header, kind, salt and size against the ref,

@@ -150,7 +150,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create, 
   } else if (*version != kStoreVersion) {
     return FailedPrecondition(ctx + ": unsupported format version '" +
                               version->substr(0, std::min<std::size_t>(version->size(), 40)) +
-                              "' (this sealroot reads sealfs-store 2)");
+                              "' (this sealroot reads " +
+                              std::string(kStoreVersion.substr(0, kStoreVersion.size() - 1)) +
+                              "; seal the images into a new store)");
   }
 
   Result<UniqueFd> lock_fd = env.OpenAt(dir_fd.get(), "lock", O_RDWR | O_CREAT, 0600);
@@ -214,6 +216,16 @@ Result<StagedFile> Store::CreateStaged(std::string_view what) const {
   Result<UniqueFd> fd = env_.OpenAt(dir_fd_.get(), rel, O_RDWR | O_CREAT | O_EXCL, 0600);
   if (!fd.ok()) return std::move(fd).status().WithContext("store " + dir_);
   return StagedFile(dir_fd_.get(), rel, std::move(*fd));
+}
+
+Status Store::WriteObject(const Hash32& name, std::span<const std::uint8_t> bytes) const {
+  const std::string rel = ObjectRel(name);
+  const std::string what = "writing object " + HashHex(name);
+  Result<UniqueFd> fd = env_.OpenAt(dir_fd_.get(), rel, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (!fd.ok()) return std::move(fd).status().WithContext(what);
+  Status s = PwriteAll(env_, fd->get(), bytes, 0);
+  if (!s.ok()) (void)env_.UnlinkAt(dir_fd_.get(), rel, 0);
+  return s.WithContext(what);
 }
 
 Status Store::PublishObject(StagedFile& staged, const Hash32& name) const {

@@ -40,6 +40,7 @@ const Fault kFaults[] = {
     {"enospc_on_first_write", Op::kWrite, 1, ENOSPC},
     {"enospc_on_a_later_write", Op::kWrite, 3, ENOSPC},
     {"eio_on_write", Op::kWrite, 2, EIO},
+    {"eio_on_a_small_objects_write", Op::kWrite, 5, EIO},  // written at its name, not staged
     {"eio_on_sync", Op::kFsync, 1, EIO},
     {"enospc_on_open", Op::kOpen, 2, ENOSPC},
     {"eio_on_rename", Op::kRename, 1, EIO},
