@@ -91,9 +91,14 @@ load_start=$(load)
 echo "== load average: $load_start ($(nproc) cores)"
 head -c 32 /dev/urandom >"$work/key"
 chmod 600 "$work/key"
-"$new/sealroot" unpack --insecure-policy "oci:$cache/layout:t" --seal "$work/store" --key-file "$work/key" \
-  --json >"$work/seal.json"
-root=$(grep -o '"root_hash":"[0-9a-f]*"' "$work/seal.json" | grep -o '[0-9a-f]\{64\}')
+# Each build reads a store it sealed itself (their store formats may differ).
+declare -A root
+for which in old new; do
+  bin=${!which}
+  "$bin/sealroot" unpack --insecure-policy "oci:$cache/layout:t" --seal "$work/store-$which" --key-file "$work/key" \
+    --json >"$work/seal.json"
+  root[$which]=$(grep -o '"root_hash":"[0-9a-f]*"' "$work/seal.json" | grep -o '[0-9a-f]\{64\}')
+done
 # The plain tree: the same image unpacked to a directory on the same disk.
 "$new/sealroot" unpack --insecure-policy "oci:$cache/layout:t" "$work/plain" >/dev/null
 plain=$work/plain
@@ -107,10 +112,12 @@ for r in $(seq "$runs"); do
     for kind in ro union; do
       mode=()
       [[ $kind == ro ]] && mode=(--read-only)
-      serve "$mnt" "$bin/sealroot" mount "$work/store" "$mnt" --root "$root" --key-file "$work/key" "${mode[@]}" -f
+      serve "$mnt" "$bin/sealroot" mount "$work/store-$which" "$mnt" --root "${root[$which]}" --key-file "$work/key" \
+        "${mode[@]}" -f
       cold "100 MiB file: sealed $which $kind" "cat $mnt/big > /dev/null"
       stop "$mnt"
-      serve "$mnt" "$bin/sealroot" mount "$work/store" "$mnt" --root "$root" --key-file "$work/key" "${mode[@]}" -f
+      serve "$mnt" "$bin/sealroot" mount "$work/store-$which" "$mnt" --root "${root[$which]}" --key-file "$work/key" \
+        "${mode[@]}" -f
       cold "tar of the tree: sealed $which $kind" "cd $mnt/tree && tar cf - . | wc -c"
       stop "$mnt"
     done
@@ -118,8 +125,8 @@ for r in $(seq "$runs"); do
   if [[ $r == 1 ]]; then  # gocryptfs gets the same tree, copied from the sealed mount
     head -c 32 /dev/urandom | base64 >"$work/pass"
     gocryptfs -q -init -passfile "$work/pass" "$work/gcipher" >/dev/null
-    serve "$work/mnt-new" "$new/sealroot" mount "$work/store" "$work/mnt-new" --root "$root" --key-file "$work/key" \
-      --read-only -f
+    serve "$work/mnt-new" "$new/sealroot" mount "$work/store-new" "$work/mnt-new" --root "${root[new]}" \
+      --key-file "$work/key" --read-only -f
     sealed=$daemon
     serve "$work/mnt-g" gocryptfs -f -q -allow_other -passfile "$work/pass" "$work/gcipher" "$work/mnt-g"
     cp "$work/mnt-new/big" "$work/mnt-g/" && cp -a "$work/mnt-new/tree" "$work/mnt-g/"
@@ -158,7 +165,8 @@ for files in 10 3000; do
     bin=${!which}
     mnt=$work/mnt-$which
     upper=$work/upper-$which-$files
-    serve "$mnt" "$bin/sealroot" mount "$work/store" "$mnt" --root "$root" --key-file "$work/key" --upper "$upper" -f
+    serve "$mnt" "$bin/sealroot" mount "$work/store-$which" "$mnt" --root "${root[$which]}" --key-file "$work/key" \
+      --upper "$upper" -f
     mkdir "$mnt/many"
     (cd "$mnt/many" && for i in $(seq "$files"); do echo x >"f$i"; done)
     python3 -c "import os; fd=os.open('$mnt/note', os.O_CREAT|os.O_WRONLY); os.write(fd, b'0'); os.fsync(fd)"
