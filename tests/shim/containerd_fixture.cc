@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -270,6 +271,15 @@ std::vector<int> ProcessesMentioning(const std::string& needle) {
   }
   closedir(proc);
   return out;
+}
+
+std::vector<int> ProcessesStillMentioning(const std::string& needle) {
+  std::vector<int> left = ProcessesMentioning(needle);
+  for (int i = 0; i < 50 && !left.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = ProcessesMentioning(needle);
+  }
+  return left;
 }
 
 }  // namespace sealroot::testing::shim

@@ -68,5 +68,8 @@ class Containerd {
 
 // Processes whose command line mentions `needle` (e.g. a pod's directory).
 std::vector<int> ProcessesMentioning(const std::string& needle);
+// The same after waiting up to 5 s for them to exit: a shim finishes its cleanup (the `delete`
+// containerd runs) after the client's command has returned.
+std::vector<int> ProcessesStillMentioning(const std::string& needle);
 
 }  // namespace sealroot::testing::shim

@@ -164,10 +164,7 @@ class ShimTest : public ::testing::Test {
     EXPECT_TRUE(Empty(pods)) << "pod state left in " << pods;
     EXPECT_TRUE(Empty(M().socket_root)) << "sockets left in " << M().socket_root;
     EXPECT_TRUE(ProcessesMentioning(pods).empty()) << "a pod's agent still runs";
-    for (int i = 0; i < 50 && !ProcessesMentioning(containerd_.socket()).empty(); ++i) {
-      std::this_thread::sleep_for(100ms);  // a cleanup (`delete`) containerd started may still be finishing
-    }
-    for (int pid : ProcessesMentioning(containerd_.socket())) {
+    for (int pid : ProcessesStillMentioning(containerd_.socket())) {
       ADD_FAILURE() << "a shim still runs: "
                     << Shell("tr '\\0' ' ' </proc/" + std::to_string(pid) + "/cmdline").out;
     }

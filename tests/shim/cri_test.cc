@@ -79,7 +79,7 @@ TEST(ShimCriTest, TwoPodsWithTwoContainersEachRunAndAreRemoved) {
   }
   const std::string pods = m.dir / "pods";
   EXPECT_TRUE(!std::filesystem::exists(pods) || std::filesystem::is_empty(pods));
-  EXPECT_TRUE(ProcessesMentioning(containerd.socket()).empty()) << "a shim still runs";
+  EXPECT_TRUE(ProcessesStillMentioning(containerd.socket()).empty()) << "a shim still runs";
 }
 
 // As runc pods do through the pause container, a pod's app containers share the pod's network,
@@ -122,7 +122,7 @@ TEST(ShimCriTest, PodContainersShareThePodsNamespaces) {
   container >> container_net >> container_ipc;
   EXPECT_EQ(container_net, host_net) << host.dump();
   EXPECT_EQ(container_ipc, ipc) << host.dump();
-  EXPECT_TRUE(ProcessesMentioning(containerd.socket()).empty()) << "a shim still runs";
+  EXPECT_TRUE(ProcessesStillMentioning(containerd.socket()).empty()) << "a shim still runs";
 }
 
 }  // namespace
