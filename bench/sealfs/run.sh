@@ -7,8 +7,9 @@
 #                                         vs  umoci raw unpack
 #                                         vs  umoci unpack into a gocryptfs mount
 #                                         vs  sealroot unpack to a plain directory
-#          (the layers are read once before, so every unpack starts with them in the page cache;
-#          sync before each, so none pays for the previous one's writeback)
+#          (before each: the previous output removed, sync, caches dropped — on ext4, creating
+#          files right after deleting as many costs seconds of system time otherwise — and the
+#          layers read again, so every unpack starts with them in the page cache, nothing dirty)
 #   cold reads (caches dropped, and a fresh mount, before each), read-only sealed mount vs the
 #          same tree on gocryptfs vs the same tree as a plain directory (sealroot unpack's):
 #          whole tree `tar cf - . | wc -c`, and a sequential read of the largest file.
@@ -49,14 +50,19 @@ cpu_of() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {pri
 layers=$(layers_of "$cache/layout" big)
 for l in $layers; do cat "$cache/layout/blobs/sha256/$l" >/dev/null; done
 echo "== sealing the image ($(du -sb "$cache/layout/blobs" | cut -f1) bytes compressed)"
+settle() {
+  sync
+  echo 3 >/proc/sys/vm/drop_caches
+  for l in $layers; do cat "$cache/layout/blobs/sha256/$l" >/dev/null; done
+}
 igzip_cmd="set -o pipefail; for l in $layers; do igzip -dc $cache/layout/blobs/sha256/\$l | tar -x -C $work/igz || exit 1; done"
-measure "igzip -dc | tar -x" "rm -rf $work/igz; mkdir $work/igz; sync" "$igzip_cmd"
+measure "igzip -dc | tar -x" "rm -rf $work/igz; mkdir $work/igz; settle" "$igzip_cmd"
 rm -rf "$work/igz"
-measure "umoci raw unpack" "rm -rf $work/umoci; sync" "umoci raw unpack --image $cache/layout:big $work/umoci"
+measure "umoci raw unpack" "rm -rf $work/umoci; settle" "umoci raw unpack --image $cache/layout:big $work/umoci"
 rm -rf "$work/umoci"
-measure "sealroot unpack (plain directory)" "rm -rf $work/plain; sync" \
+measure "sealroot unpack (plain directory)" "rm -rf $work/plain; settle" \
   "$bin/sealroot unpack --insecure-policy $image $work/plain"
-measure "sealroot unpack --seal" "rm -rf $work/store; sync" \
+measure "sealroot unpack --seal" "rm -rf $work/store; settle" \
   "$bin/sealroot unpack --insecure-policy $image --seal $work/store --key-file $key --json > $work/seal.json"
 echo pass >"$work/pass"
 measure "umoci unpack into gocryptfs" \
@@ -104,9 +110,9 @@ cat >bench/sealfs/RESULTS.md <<MD
 Produced by \`bench/sealfs/run.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, shared machine; best of $runs).
 Load average at the start: $load_start; at the end: $load_end.
 Input: the ~650 MB two-layer image of bench/image (/usr/include, /usr/bin), OCI layout, gzip.
-Unpacks start with the layers in the page cache and nothing dirty (sync); reads are cold (caches
-dropped, a fresh mount). cpu = user+sys of the command (the reader, for reads); daemon cpu = the
-FUSE daemon's, over its mount (last run).
+Unpacks start with the previous output removed, caches dropped, the layers read again and nothing
+dirty; reads are cold (caches dropped, a fresh mount). cpu = user+sys of the command (the reader,
+for reads); daemon cpu = the FUSE daemon's, over its mount (last run).
 
 | measurement | wall (s) | cpu (s) | daemon cpu (s) | peak RSS (KiB) |
 |---|---:|---:|---:|---:|
