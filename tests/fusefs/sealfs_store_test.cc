@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/file.h"
 #include "tests/fusefs/sealfs_fixture.h"
 
 namespace sealroot::fusefs::testing {
@@ -86,13 +87,19 @@ TEST(SealfsStoreTest, ForeignDirectoryIsRefusedEvenForWriting) {
   EXPECT_FALSE(std::filesystem::exists(tmp / "objects"));
 }
 
+// A newer layout, and an older one (format 2 held objects padded without room for their header),
+// are refused with a message that says what to do; the store is left as it was.
 TEST(SealfsStoreTest, UnknownFormatVersionIsRefused) {
-  TempDir tmp;
-  ASSERT_TRUE(Store::Open(tmp / "s", true, StoreLock::kShared).ok());
-  WriteText(tmp / "s/sealfs-store", "sealfs-store 9\n");
-  auto store = Store::Open(tmp / "s", true, StoreLock::kShared);
-  EXPECT_EQ(store.status().code(), Code::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find("version"), std::string::npos);
+  for (const char* version : {"sealfs-store 9\n", "sealfs-store 2\n"}) {
+    TempDir tmp;
+    ASSERT_TRUE(Store::Open(tmp / "s", true, StoreLock::kShared).ok());
+    WriteText(tmp / "s/sealfs-store", version);
+    auto store = Store::Open(tmp / "s", true, StoreLock::kShared);
+    EXPECT_EQ(store.status().code(), Code::kFailedPrecondition) << version;
+    EXPECT_NE(store.status().message().find("unsupported format version"), std::string::npos);
+    EXPECT_NE(store.status().message().find("seal the images into a new store"), std::string::npos);
+    EXPECT_EQ(ReadFile(tmp / "s/sealfs-store").value(), version);
+  }
 }
 
 TEST_F(SealfsTest, StoreBoundToOneKeyRefusesAnother) {
