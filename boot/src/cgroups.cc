@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "base/file.h"
+#include "base/mounts.h"
 #include "boot/src/cgroup_files.h"
 #include "boot/src/cgroup_resources.h"
 
@@ -47,20 +48,6 @@ std::vector<std::string> Split(std::string_view s, char sep) {
   return parts;
 }
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out += static_cast<char>(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) | (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 struct V1Mount {
   std::string point;
   std::string root;  // the hierarchy path mounted there ("/" unless in a container)
@@ -69,18 +56,15 @@ struct V1Mount {
 
 // Every v1 hierarchy, plus the v2 one of a hybrid host (controllers empty), which runc joins too.
 Result<std::vector<V1Mount>> V1Mounts() {
-  SR_ASSIGN_OR_RETURN(std::string mountinfo, ReadFile("/proc/self/mountinfo"));
+  SR_ASSIGN_OR_RETURN(std::vector<MountInfo> table, ReadMountInfo());
   std::vector<V1Mount> mounts;
   std::set<std::vector<std::string>> seen;
-  for (const std::string& line : Split(mountinfo, '\n')) {
-    std::vector<std::string> fields = Split(line, ' ');
-    auto dash = std::find(fields.begin(), fields.end(), "-");
-    if (fields.size() < 5 || dash == fields.end() || fields.end() - dash < 4) continue;
-    V1Mount mount{Unescape(fields[4]), Unescape(fields[3]), {}};
-    if (dash[1] == "cgroup2" && seen.insert(std::vector<std::string>()).second)
+  for (const MountInfo& m : table) {
+    V1Mount mount{m.mount_point, m.root, {}};
+    if (m.fs_type == "cgroup2" && seen.insert(std::vector<std::string>()).second)
       mounts.push_back(std::move(mount));
-    if (dash[1] != "cgroup") continue;
-    for (const std::string& option : Split(dash[3], ',')) {
+    if (m.fs_type != "cgroup") continue;
+    for (const std::string& option : Split(m.super_options, ',')) {
       bool known =
           std::find(std::begin(kV1Controllers), std::end(kV1Controllers), option) != std::end(kV1Controllers);
       if (known || option.rfind("name=", 0) == 0) mount.controllers.push_back(option);

@@ -15,13 +15,13 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <vector>
 
 #include "base/fd.h"
 #include "base/file.h"
 #include "base/interrupt.h"
 #include "base/log.h"
+#include "base/mounts.h"
 #include "fusefs/src/sibling_prefetch.h"
 
 namespace sealroot::fusefs {
@@ -81,36 +81,14 @@ std::span<char> ThreadBuffer(size_t size) {
   return {buffer.get(), size};
 }
 
-// Undoes mountinfo's escapes: a space, tab, newline or backslash in a path is written \ooo.
-std::string UnescapeMountField(std::string_view field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    bool octal = field[i] == '\\' && i + 3 < field.size();
-    for (size_t d = 1; octal && d <= 3; ++d) octal = field[i + d] >= '0' && field[i + d] <= '7';
-    if (!octal) {
-      out.push_back(field[i]);
-      continue;
-    }
-    out.push_back(
-        static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0')));
-    i += 3;
-  }
-  return out;
-}
-
 // The "major:minor" of the filesystem mounted last at `mountpoint` (a canonical path), from
 // /proc/self/mountinfo: stat(2) on the mountpoint would wait for this daemon's own reply.
 std::optional<std::string> DeviceOfMount(const std::string& mountpoint) {
-  auto table = ReadFile("/proc/self/mountinfo");
-  if (!table.ok()) return std::nullopt;
+  auto mounts = ReadMountInfo();
+  if (!mounts.ok()) return std::nullopt;
   std::optional<std::string> device;
-  std::istringstream lines(*table);
-  for (std::string line; std::getline(lines, line);) {
-    // id, parent id, major:minor, root, mount point, ...
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point;
-    if (fields >> id >> parent >> dev >> root >> point && UnescapeMountField(point) == mountpoint)
-      device = dev;
+  for (const MountInfo& m : *mounts) {
+    if (m.mount_point == mountpoint) device = m.device;
   }
   return device;
 }

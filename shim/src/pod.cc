@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -23,6 +22,7 @@
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/mounts.h"
 
 namespace sealroot::shim {
 namespace {
@@ -64,16 +64,10 @@ std::vector<std::string> LauncherArgv(const ShimConfig& config, const PodPaths& 
 // Mount points at or below `dir`, deepest first.
 std::vector<std::string> MountsUnder(const std::string& dir) {
   std::vector<std::string> out;
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(mountinfo, line)) {
-    // "id parent major:minor root mountpoint ..."; the mount point is the 5th field.
-    std::size_t pos = 0;
-    for (int field = 0; field < 4 && pos != std::string::npos; ++field) pos = line.find(' ', pos + 1);
-    if (pos == std::string::npos) continue;
-    std::size_t end = line.find(' ', pos + 1);
-    std::string point = line.substr(pos + 1, end - pos - 1);
-    if (point == dir || point.starts_with(dir + "/")) out.push_back(point);
+  auto mounts = ReadMountInfo();
+  if (!mounts.ok()) return out;
+  for (const MountInfo& m : *mounts) {
+    if (m.mount_point == dir || m.mount_point.starts_with(dir + "/")) out.push_back(m.mount_point);
   }
   std::sort(out.begin(), out.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
