@@ -12,8 +12,8 @@ namespace sealroot {
 
 // One mount, its paths unescaped (mountinfo writes a space, tab, newline or backslash as \ooo).
 struct MountInfo {
-  std::string device;       // "major:minor"
-  std::string root;         // the path within its filesystem that is mounted here
+  std::string device;  // "major:minor"
+  std::string root;    // the path within its filesystem that is mounted here
   std::string mount_point;
   std::string fs_type;
   std::string super_options;  // comma-separated

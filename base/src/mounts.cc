@@ -14,7 +14,8 @@ std::string Unescape(std::string_view field) {
       out.push_back(field[i]);
       continue;
     }
-    out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0')));
+    out.push_back(
+        static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0')));
     i += 3;
   }
   return out;

@@ -183,7 +183,8 @@ Status ObjectWriter::SealBuffered(bool final) {
   for (std::size_t off = 0; off < plain_used_; off += kChunkSize) {
     std::size_t len = std::min(kChunkSize, plain_used_ - off);
     if (len < kChunkSize && !final) break;  // cannot happen: only a full buffer is sealed early
-    // Early, the object is already larger than one chunk: its size does not change the padding.
+    // A buffer sealed before Finish is full: the object has several chunks, and these full
+    // ones are not padded whatever its final size.
     std::size_t padded = StoredChunkLength(size_, chunks_);
     std::memset(plain_.data() + off + len, 0, padded - len);
     std::span<std::uint8_t> out = std::span(out_).subspan(kHeaderSize + sealed_, padded + kTagSize);

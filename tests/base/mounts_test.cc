@@ -9,7 +9,8 @@ namespace {
 TEST(MountInfoTest, ParsesFieldsAroundTheOptionalOnesAndUnescapesPaths) {
   const std::string text =
       "22 1 254:0 / / rw,relatime shared:1 master:2 - ext4 /dev/vda rw\n"
-      "45 26 0:40 / /var/tmp/mnt\\040with\\040space\\134x ro,nosuid - fuse.sealfs sealfs:af11 ro,max_read=262144\n"
+      "45 26 0:40 / /var/tmp/mnt\\040with\\040space\\134x ro,nosuid - fuse.sealfs sealfs:af11 "
+      "ro,max_read=262144\n"
       "31 22 0:27 /user.slice /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
       "not a mountinfo line\n"
       "\n";
