@@ -225,7 +225,9 @@ Result<UpperState> DecodeBody(std::span<const std::uint8_t> in, std::string_view
 
 // The record's additional data: its label, the root it follows and its salt.
 std::vector<std::uint8_t> RecordAad(const Hash32& previous, std::span<const std::uint8_t> salt) {
-  std::vector<std::uint8_t> aad(kRecordAadLabel.begin(), kRecordAadLabel.end());
+  std::vector<std::uint8_t> aad;
+  aad.reserve(kRecordAadLabel.size() + previous.size() + salt.size());
+  aad.insert(aad.end(), kRecordAadLabel.begin(), kRecordAadLabel.end());
   aad.insert(aad.end(), previous.begin(), previous.end());
   aad.insert(aad.end(), salt.begin(), salt.end());
   return aad;

@@ -106,8 +106,8 @@ TEST_P(StateFaultsTest, AKeyringChangeThatCannotBeSavedIsUndone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, StateFaultsTest, ::testing::ValuesIn(kFaults),
-                         [](const ::testing::TestParamInfo<Fault>& info) {
-                           return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<Fault>& param_info) {
+                           return std::string(param_info.param.name);
                          });
 
 TEST(StateShortWriteTest, ShortWritesAreCompletedNotCommittedHalfway) {

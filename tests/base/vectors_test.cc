@@ -206,8 +206,8 @@ TEST_P(AesGcmVectorTest, OpenRecoversThePlaintextAndRejectsEveryAlteredInput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GcmSpec, AesGcmVectorTest, ::testing::ValuesIn(kGcmVectors),
-                         [](const ::testing::TestParamInfo<GcmVector>& info) {
-                           return "TestCase" + std::to_string(13 + info.index);
+                         [](const ::testing::TestParamInfo<GcmVector>& param_info) {
+                           return "TestCase" + std::to_string(13 + param_info.index);
                          });
 
 }  // namespace

@@ -301,9 +301,9 @@ TEST_P(ImageSinkConformanceTest, IndependentLayersMayBeWrittenAtOnceInAnyOrder) 
 
 INSTANTIATE_TEST_SUITE_P(Implementations, ImageSinkConformanceTest,
                          ::testing::Values(Impl::kDirectory, Impl::kSealing),
-                         [](const ::testing::TestParamInfo<Impl>& info) {
-                           return info.param == Impl::kDirectory ? std::string("DirSink")
-                                                                 : std::string("SealingSink");
+                         [](const ::testing::TestParamInfo<Impl>& param_info) {
+                           return param_info.param == Impl::kDirectory ? std::string("DirSink")
+                                                                       : std::string("SealingSink");
                          });
 
 }  // namespace

@@ -185,8 +185,8 @@ TEST_P(ImageSourceConformanceTest, BlobsFromSeveralThreadsAtOnceAllVerify) {
 INSTANTIATE_TEST_SUITE_P(Transports, ImageSourceConformanceTest,
                          ::testing::Values(Transport_::kRegistry, Transport_::kOciLayout,
                                            Transport_::kOciArchive),
-                         [](const ::testing::TestParamInfo<Transport_>& info) {
-                           switch (info.param) {
+                         [](const ::testing::TestParamInfo<Transport_>& param_info) {
+                           switch (param_info.param) {
                              case Transport_::kRegistry:
                                return std::string("Registry");
                              case Transport_::kOciLayout:

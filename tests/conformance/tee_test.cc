@@ -195,9 +195,9 @@ TEST_P(TeeConformanceTest, QuotesAreProducedForTheEnclavesData) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, TeeConformanceTest,
                          ::testing::Values(Impl::kSimInProcess, Impl::kSimOverSocket),
-                         [](const ::testing::TestParamInfo<Impl>& info) {
-                           return info.param == Impl::kSimInProcess ? std::string("SimInProcess")
-                                                                    : std::string("SimOverSocket");
+                         [](const ::testing::TestParamInfo<Impl>& param_info) {
+                           return param_info.param == Impl::kSimInProcess ? std::string("SimInProcess")
+                                                                          : std::string("SimOverSocket");
                          });
 
 }  // namespace

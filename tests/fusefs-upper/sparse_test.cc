@@ -117,7 +117,9 @@ TEST_P(UpperSparseTest, ShrinkingASparseFileFreesItsFarBlocks) {
   // Growing again shows zeros where the far bytes were, never the old bytes.
   EXPECT_EQ(ReadAt("sparse", 0, 4), std::string("ke") + std::string(2, '\0'));
   EXPECT_EQ(ReadAt("sparse", kHuge, 10), std::string(10, '\0'));
-  if (persistent()) EXPECT_LT(DiskUsage(upper_ + "/data"), 1u << 20);
+  if (persistent()) {
+    EXPECT_LT(DiskUsage(upper_ + "/data"), 1u << 20);
+  }
 }
 
 // The lower's content survives the copy-up a huge truncate makes.
@@ -138,7 +140,7 @@ TEST_P(UpperSparseTest, ASizeBeyondTheLimitIsEfbigAndChangesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Uppers, UpperSparseTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Persistent" : "InMemory"; });
+                         [](const auto& param_info) { return param_info.param ? "Persistent" : "InMemory"; });
 
 }  // namespace
 }  // namespace sealroot::fusefs::testing

@@ -100,8 +100,8 @@ TEST_P(SealfsFaultsTest, AFailedSealLeavesNothingAndLosesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, SealfsFaultsTest, ::testing::ValuesIn(kFaults),
-                         [](const ::testing::TestParamInfo<Fault>& info) {
-                           return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<Fault>& param_info) {
+                           return std::string(param_info.param.name);
                          });
 
 class SealfsShortWriteTest : public SealfsFaultsTest {};
@@ -198,8 +198,8 @@ TEST_F(StoreCreationFaultsTest, ShortWritesAreCompleted) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, StoreCreationFaultsTest, ::testing::ValuesIn(kStoreFaults),
-                         [](const ::testing::TestParamInfo<CreationFault>& info) {
-                           return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<CreationFault>& param_info) {
+                           return std::string(param_info.param.name);
                          });
 
 // The calls a new upper makes: mkdir (the directory, data/), open (the version file's temporary,
@@ -254,8 +254,9 @@ TEST_P(UpperCreationFaultsParamTest, AFailedCreationLeavesNoUpperAndTheNextOneSu
   env_.Clear();
 
   // No version file, or a whole one (a failure after it leaves a valid, empty upper).
-  if (std::filesystem::exists(upper_dir_ + "/sealfs-upper"))
+  if (std::filesystem::exists(upper_dir_ + "/sealfs-upper")) {
     EXPECT_EQ(ReadFile(upper_dir_ + "/sealfs-upper").value(), "sealfs-upper 2\n");
+  }
   EXPECT_FALSE(HasTemporary(upper_dir_));
   EXPECT_FALSE(std::filesystem::exists(upper_dir_ + "/state"));
 
@@ -290,8 +291,8 @@ TEST_F(UpperCreationFaultsTest, AnUpperWithDataButNoVersionIsNotTakenForAnUnfini
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, UpperCreationFaultsParamTest, ::testing::ValuesIn(kUpperFaults),
-                         [](const ::testing::TestParamInfo<CreationFault>& info) {
-                           return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<CreationFault>& param_info) {
+                           return std::string(param_info.param.name);
                          });
 
 // A commit of a working upper (a journal record, or with compact_after = 0 a whole new state)
@@ -389,8 +390,8 @@ TEST_F(UpperCreationFaultsTest, AFailedDataWriteReportsTheErrnoAndTheFileKeepsIt
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, UpperCommitFaultsTest, ::testing::ValuesIn(kCommitFaults),
-                         [](const ::testing::TestParamInfo<CommitFault>& info) {
-                           return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<CommitFault>& param_info) {
+                           return std::string(param_info.param.name);
                          });
 
 }  // namespace

@@ -76,7 +76,9 @@ class TamperTest : public SealfsTest {
   void ExpectUnaffectedStillRead(Filesystem& fs, bool a_two = true) {
     EXPECT_EQ(*ReadAll(fs, "b/small"), "inline content");
     EXPECT_EQ(*ReadAll(fs, "c"), three_);
-    if (a_two) EXPECT_EQ(*ReadAll(fs, "a/two"), two_);
+    if (a_two) {
+      EXPECT_EQ(*ReadAll(fs, "a/two"), two_);
+    }
   }
 
   std::string one_, two_, three_;
