@@ -1,5 +1,6 @@
 #include "image/pull.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -57,6 +58,22 @@ class LabelledReader final : public Reader {
   std::string label_;
 };
 
+// Ends a layer's walk once a layer unpacking beside it has failed: the pull fails anyway, and
+// the rest of this layer would be written only to be thrown away.
+class StoppableReader final : public Reader {
+ public:
+  StoppableReader(std::unique_ptr<Reader> inner, const std::atomic<bool>& stop)
+      : inner_(std::move(inner)), stop_(stop) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
+    if (stop_) return Cancelled("stopped: another layer failed");
+    return inner_->Read(out);
+  }
+
+ private:
+  std::unique_ptr<Reader> inner_;
+  const std::atomic<bool>& stop_;
+};
+
 // A layer's stream: `tar` for the walk; `checked`, the stages whose checks come first (the blob
 // digest and size, then the decryption's HMAC and plaintext digest), ending where decompression
 // begins.
@@ -105,8 +122,8 @@ Status FinishChecks(LayerChain& chain, Status walked) {
 }
 
 Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
-                   std::size_t i, const PullOptions& options, internal::ImageBudget& budget,
-                   ImageSink& sink) {
+                   std::size_t i, const PullOptions& options, internal::ImageBudget& budget, ImageSink& sink,
+                   const std::atomic<bool>* stop = nullptr) {
   const Descriptor& desc = image.parsed.layers[i];
   std::size_t n = image.parsed.layers.size();
   const Digest& diff_id = image.config.diff_ids[i];
@@ -117,6 +134,7 @@ Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const 
   ReportProgress(options, ProgressEvent::Phase::kLayerStarted, i, n, static_cast<std::uint64_t>(desc.size));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, prefetcher ? prefetcher->Open(i) : source.OpenBlob(desc));
   SR_ASSIGN_OR_RETURN(LayerChain chain, LayerStream(std::move(blob), desc, diff_id, options, budget));
+  if (stop != nullptr) chain.tar = std::make_unique<StoppableReader>(std::move(chain.tar), *stop);
   SR_ASSIGN_OR_RETURN(std::unique_ptr<LayerSink> layer, sink.OpenLayer(LayerInfo{i, n, desc, diff_id}));
   Status s = FinishChecks(chain, internal::WalkTar(*chain.tar, *layer));
   if (s.ok()) s = layer->Commit();
@@ -131,12 +149,14 @@ Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const 
 // Unpacks every layer. A sink that keeps layers apart gets them on up to kParallelLayers
 // threads at once (each layer runs two: its decompression and its walk), so that one layer's
 // file writes overlap another's decompression; each DiffID is unpacked once, and a repeat of it
-// is skipped afterwards as a layer the sink holds. The error reported is the lowest layer's.
+// is skipped afterwards as a layer the sink holds. A failure stops the layers beside it; the
+// error reported is the lowest failed layer's, not counting those it stopped.
 Status UnpackLayers(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
                     const PullOptions& options, internal::ImageBudget& budget, ImageSink& sink) {
   const std::vector<Descriptor>& layers = image.parsed.layers;
+  std::atomic<bool> failed{false};
   auto unpack = [&](std::size_t i) {
-    Status s = UnpackLayer(prefetcher, source, image, i, options, budget, sink);
+    Status s = UnpackLayer(prefetcher, source, image, i, options, budget, sink, &failed);
     return s.ok() ? s : std::move(s).WithContext(LayerLabel(i, layers.size(), layers[i]));
   };
   std::vector<std::size_t> first_of_each, repeats;
@@ -151,7 +171,6 @@ Status UnpackLayers(internal::Prefetcher* prefetcher, ImageSource& source, const
   }
   std::vector<Status> results(first_of_each.size());
   std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
   auto work = [&] {
     for (std::size_t k; !failed && (k = next++) < first_of_each.size();) {
       results[k] = unpack(first_of_each[k]);
@@ -163,7 +182,12 @@ Status UnpackLayers(internal::Prefetcher* prefetcher, ImageSource& source, const
     for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
     work();
   }
-  for (Status& r : results) SR_RETURN_IF_ERROR(std::move(r));
+  // A stopped layer says kCancelled, as every layer does on Ctrl-C.
+  auto failure =
+      std::ranges::find_if(results, [](const Status& r) { return !r.ok() && r.code() != Code::kCancelled; });
+  if (failure == results.end())
+    failure = std::ranges::find_if(results, [](const Status& r) { return !r.ok(); });
+  if (failure != results.end()) return std::move(*failure);
   for (std::size_t i : repeats) SR_RETURN_IF_ERROR(unpack(i));
   return OkStatus();
 }

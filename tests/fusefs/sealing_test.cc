@@ -214,13 +214,13 @@ TEST(SealingSinkTest, StoreSealedUnderAnotherKeyIsRefused) {
 // sealfs_mount_test's MountedTreeEqualsUmociUnpack.)
 class SealingPullTest : public ::testing::Test {
  protected:
-  Status Pull(const std::string& ref) {
+  Status Pull(const std::string& ref, image::PullOptions options = {}) {
     auto sink = OpenSealingSink({tmp_ / "store", key_.Clone()});
     if (!sink.ok()) return sink.status();
-    image::PullOptions options;
     options.progress = [this](const image::ProgressEvent& e) {
       if (e.phase == image::ProgressEvent::Phase::kLayerStarted) ++started_;
       if (e.phase == image::ProgressEvent::Phase::kLayerSkipped) ++skipped_;
+      if (e.phase == image::ProgressEvent::Phase::kLayerDone) ++done_;
     };
     return image::PullAndUnpack(*image::Reference::Parse(ref), options, **sink).status();
   }
@@ -250,7 +250,17 @@ class SealingPullTest : public ::testing::Test {
 
   TempDir tmp_;
   SecretBytes key_ = SecretBytes::Random(32);
-  std::atomic<int> started_{0}, skipped_{0};
+  // Flips the byte in the middle of a blob file (again to undo it).
+  static void FlipMiddleByte(const std::string& file) {
+    const auto at = static_cast<std::streamoff>(std::filesystem::file_size(file) / 2);
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(at);
+    const char c = static_cast<char>(f.get());
+    f.seekp(at);
+    f.put(static_cast<char>(~c));
+  }
+
+  std::atomic<int> started_{0}, skipped_{0}, done_{0};
 };
 
 TEST_F(SealingPullTest, ALayerRepeatedInTheImageIsSealedOnce) {
@@ -269,24 +279,36 @@ TEST_F(SealingPullTest, ACorruptLayerAmongOthersFailsThePullNamingItAndLeavesNoR
   std::string rich = sealroot::testing::BuildFeatureRichImage(tmp_ / "layout");
   std::vector<std::string> blobs = LayerBlobs(tmp_ / "layout", "rich");
   ASSERT_EQ(blobs.size(), 3u);
-  const std::string bad = blobs[1];
-  const auto at = static_cast<std::streamoff>(std::filesystem::file_size(bad) / 2);
-  auto flip = [&] {
-    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(at);
-    const char c = static_cast<char>(f.get());
-    f.seekp(at);
-    f.put(static_cast<char>(~c));
-  };
-  flip();
+  FlipMiddleByte(blobs[1]);
   Status s = Pull(rich);
   EXPECT_EQ(s.code(), Code::kDataLoss) << s.ToString();
   EXPECT_NE(s.message().find("layer 2/3"), std::string::npos) << s.ToString();
   EXPECT_EQ(Count("roots"), 0u);
-  flip();
+  FlipMiddleByte(blobs[1]);
   s = Pull(rich);
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Count("roots"), 1u);
+}
+
+// A layer that fails stops the one being sealed beside it, which would otherwise be written
+// whole only to be thrown away; the error reported is the failure, not the stop.
+TEST_F(SealingPullTest, AFailingLayerStopsTheLayerSealedBesideIt) {
+  const std::string ref = sealroot::testing::NewLayoutImage(tmp_ / "layout", "stops");
+  sealroot::testing::AddZerosLayer(ref, tmp_.path(), std::uint64_t{256} << 20);
+  sealroot::testing::WriteTar(tmp_ / "small.tar", {{.name = "small", .data = "a few bytes"}});
+  sealroot::testing::AddLayer(ref, tmp_ / "small.tar");
+  std::vector<std::string> blobs = LayerBlobs(tmp_ / "layout", "stops");
+  ASSERT_EQ(blobs.size(), 2u);
+  FlipMiddleByte(blobs[1]);
+  image::PullOptions options;
+  options.max_decompression_ratio = 10000;  // the zeros are a layer to seal, not a bomb, here
+  Status s = Pull(ref, std::move(options));
+  EXPECT_EQ(s.code(), Code::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("layer 2/2"), std::string::npos) << s.ToString();
+  EXPECT_EQ(started_, 2);
+  EXPECT_EQ(done_, 0);  // the layer of zeros did not run to its end
+  EXPECT_EQ(Count("layers"), 0u);
+  EXPECT_EQ(Count("roots"), 0u);
 }
 
 }  // namespace
