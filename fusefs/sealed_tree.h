@@ -19,13 +19,21 @@
 
 namespace sealroot::fusefs {
 
+struct SealedTreeOptions {
+  // Decoded directories kept in memory (lookups, and the records of the inodes the kernel
+  // holds, come from them); past this the least recently used are dropped, to be read and
+  // verified again when needed.
+  std::size_t directory_cache_bytes = 16u << 20;
+};
+
 class SealedTree : public Filesystem {
  public:
   // Refuses a store that is not one, has another version, another key, or lacks the root (what a
   // rolled-back store looks like), and a root that does not verify.
   static Result<std::unique_ptr<SealedTree>> OpenRoot(std::shared_ptr<const Store> store,
                                                       std::shared_ptr<const StoreKey> key,
-                                                      const RootHash& root);
+                                                      const RootHash& root,
+                                                      const SealedTreeOptions& options = {});
 
   // The image's config JSON and digests, as sealed.
   virtual const std::string& config_json() const = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <list>
+#include <map>
 #include <optional>
 #include <unordered_map>
 
@@ -30,10 +31,13 @@ Status IntegrityFailure(const std::string& path, const Status& error) {
 
 class SealedTreeImpl final : public SealedTree {
  public:
-  SealedTreeImpl(std::shared_ptr<const Store> store, std::shared_ptr<const StoreKey> key, ImageRoot root)
-      : store_(std::move(store)), key_(std::move(key)), image_(std::move(root)) {
+  SealedTreeImpl(std::shared_ptr<const Store> store, std::shared_ptr<const StoreKey> key, ImageRoot root,
+                 const SealedTreeOptions& options)
+      : store_(std::move(store)),
+        key_(std::move(key)),
+        image_(std::move(root)),
+        directory_cache_bytes_(options.directory_cache_bytes) {
     Inode& r = inodes_[kRootIno];
-    r.rec = image_.root;
     r.path = "/";
     r.parent = kRootIno;
   }
@@ -49,18 +53,19 @@ class SealedTreeImpl final : public SealedTree {
 
   Result<Attr> Lookup(std::uint64_t parent, std::string_view name) override {
     SR_ASSIGN_OR_RETURN(DirView dir, Directory(parent));
-    auto it = std::lower_bound(dir.entries->begin(), dir.entries->end(), name,
+    const EntryList& entries = *dir.entries;
+    auto it = std::lower_bound(entries.begin(), entries.end(), name,
                                [](const Record& r, std::string_view n) { return r.name < n; });
-    if (it == dir.entries->end() || it->name != name) return NotFound("no such entry");
+    if (it == entries.end() || it->name != name) return NotFound("no such entry");
     MutexLock lock(mu_);
     auto [node, inserted] = inodes_.try_emplace(it->ino);
     if (inserted) {
-      node->second.rec = *it;
+      node->second.where = Location{dir.ref, static_cast<std::size_t>(it - entries.begin())};
       node->second.path = (dir.path == "/" ? "" : dir.path) + "/" + it->name;
       node->second.parent = parent;
     }
     ++node->second.lookups;
-    return RecordAttr(node->second.rec);
+    return RecordAttr(*it);
   }
 
   void Forget(std::uint64_t ino, std::uint64_t count) override {
@@ -74,34 +79,28 @@ class SealedTreeImpl final : public SealedTree {
   }
 
   Result<Attr> GetAttr(std::uint64_t ino) override {
-    MutexLock lock(mu_);
-    SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
-    return RecordAttr(node->rec);
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+    return RecordAttr(*node.rec);
   }
 
   Result<std::string> ReadLink(std::uint64_t ino) override {
-    MutexLock lock(mu_);
-    SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
-    if (node->rec.type != NodeType::kSymlink) return InvalidArgument("not a symlink");
-    return node->rec.target;
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+    if (node.rec->type != NodeType::kSymlink) return InvalidArgument("not a symlink");
+    return node.rec->target;
   }
 
   Result<std::uint64_t> Open(std::uint64_t ino, int flags) override {
     if ((flags & O_ACCMODE) != O_RDONLY) return PermissionDenied("the sealed root is read-only");
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+    if (node.rec->type != NodeType::kRegular) return InvalidArgument("not a regular file");
     auto file = std::make_shared<OpenFile>();
-    std::optional<ObjectRef> ref;
-    {
-      MutexLock lock(mu_);
-      SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
-      if (node->rec.type != NodeType::kRegular) return InvalidArgument("not a regular file");
-      file->path = node->path;
-      file->inline_data = node->rec.inline_data;
-      ref = node->rec.ref;
-    }
-    if (ref) {
-      auto object = DataObject::Open(*store_, *key_, *ref);
+    file->path = std::move(node.path);
+    if (node.rec->ref) {
+      auto object = DataObject::Open(*store_, *key_, *node.rec->ref);
       if (!object.ok()) return IntegrityFailure(file->path, object.status());
       file->object.emplace(std::move(object).value());
+    } else {
+      file->inline_data = node.rec->inline_data;
     }
     MutexLock lock(mu_);
     std::uint64_t handle = next_handle_++;
@@ -117,12 +116,7 @@ class SealedTreeImpl final : public SealedTree {
       if (it == handles_.end()) return InvalidArgument("bad file handle");
       file = it->second;
     }
-    if (!file->object) {
-      if (offset >= file->inline_data.size()) return std::size_t{0};
-      std::size_t n = std::min<std::size_t>(out.size(), file->inline_data.size() - offset);
-      std::memcpy(out.data(), file->inline_data.data() + offset, n);
-      return n;
-    }
+    if (!file->object) return CopyInline(file->inline_data, offset, out);
     auto n = file->object->ReadAt(offset, out);
     if (!n.ok()) return IntegrityFailure(file->path, n.status());
     return n;
@@ -135,28 +129,19 @@ class SealedTreeImpl final : public SealedTree {
   Result<std::size_t> ReadInode(std::uint64_t ino, std::uint64_t offset,
                                 std::span<std::uint8_t> out) override {
     std::shared_ptr<const OpenFile> file;
-    std::string path;
-    ObjectRef ref;
     {
       MutexLock lock(mu_);
       SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
-      if (node->rec.type != NodeType::kRegular) return InvalidArgument("not a regular file");
-      if (!node->rec.ref) {
-        const std::string& data = node->rec.inline_data;
-        if (offset >= data.size()) return std::size_t{0};
-        std::size_t n = std::min<std::size_t>(out.size(), data.size() - offset);
-        std::memcpy(out.data(), data.data() + offset, n);
-        return n;
-      }
       file = node->file;
-      path = node->path;
-      ref = *node->rec.ref;
     }
     if (!file) {
-      auto object = DataObject::Open(*store_, *key_, ref);
-      if (!object.ok()) return IntegrityFailure(path, object.status());
+      SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+      if (node.rec->type != NodeType::kRegular) return InvalidArgument("not a regular file");
+      if (!node.rec->ref) return CopyInline(node.rec->inline_data, offset, out);
+      auto object = DataObject::Open(*store_, *key_, *node.rec->ref);
+      if (!object.ok()) return IntegrityFailure(node.path, object.status());
       auto opened = std::make_shared<OpenFile>();
-      opened->path = std::move(path);
+      opened->path = std::move(node.path);
       opened->object.emplace(std::move(object).value());
       file = opened;
       MutexLock lock(mu_);
@@ -192,45 +177,68 @@ class SealedTreeImpl final : public SealedTree {
   }
 
   Result<std::string> GetXattr(std::uint64_t ino, std::string_view name) override {
-    MutexLock lock(mu_);
-    SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
-    for (const auto& [n, v] : node->rec.xattrs) {
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+    for (const auto& [n, v] : node.rec->xattrs) {
       if (n == name) return v;
     }
     return NotFound("no such attribute");
   }
 
   Result<std::vector<std::string>> ListXattr(std::uint64_t ino) override {
-    MutexLock lock(mu_);
-    SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
     std::vector<std::string> names;
-    for (const auto& [n, v] : node->rec.xattrs) names.push_back(n);
+    for (const auto& [n, v] : node.rec->xattrs) names.push_back(n);
     return names;
   }
 
   FsStats StatFs() override { return FsStats{.blocks = 0, .files = image_.max_ino}; }
 
  private:
-  using Entries = std::vector<Record>;
+  using EntryList = std::vector<Record>;
   struct OpenFile {
     std::string path;
     std::string inline_data;
     std::optional<DataObject> object;
   };
+  // Where an inode's record is: entry `index` of the directory object `dir`.
+  struct Location {
+    ObjectRef dir;
+    std::size_t index = 0;
+  };
   struct Inode {
-    Record rec;
-    std::string path;  // the first path it was found under (for log lines)
+    std::optional<Location> where;  // none for the root, whose record is the image root's
+    std::string path;               // the first path it was found under (for log lines)
     std::uint64_t parent = kRootIno;
     std::uint64_t lookups = 0;
-    std::shared_ptr<const Entries> entries;  // directories, once read
     std::shared_ptr<const OpenFile> file;    // regular files read by ReadInode
     std::list<std::uint64_t>::iterator lru;  // its place in open_lru_ while `file` is set
   };
-  struct DirView {
-    std::shared_ptr<const Entries> entries;
+  // An inode's record, and the decoded directory that holds it (none for the root).
+  struct NodeRecord {
+    std::shared_ptr<const EntryList> holder;
+    const Record* rec = nullptr;
     std::string path;
     std::uint64_t parent = kRootIno;
   };
+  struct DirView {
+    std::shared_ptr<const EntryList> entries;
+    ObjectRef ref;
+    std::string path;
+    std::uint64_t parent = kRootIno;
+  };
+  struct CachedDirectory {
+    std::shared_ptr<const EntryList> entries;
+    std::size_t bytes = 0;
+    std::list<Hash32>::iterator lru;
+  };
+
+  static Result<std::size_t> CopyInline(const std::string& data, std::uint64_t offset,
+                                        std::span<std::uint8_t> out) {
+    if (offset >= data.size()) return std::size_t{0};
+    std::size_t n = std::min<std::size_t>(out.size(), data.size() - offset);
+    std::memcpy(out.data(), data.data() + offset, n);
+    return n;
+  }
 
   Result<const Inode*> Find(std::uint64_t ino) SR_REQUIRES(mu_) {
     auto it = inodes_.find(ino);
@@ -238,46 +246,99 @@ class SealedTreeImpl final : public SealedTree {
     return &it->second;
   }
 
-  // A directory's verified entries, read on first use and kept while the kernel holds the inode.
-  Result<DirView> Directory(std::uint64_t ino) {
-    DirView view;
-    ObjectRef ref;
+  // Inodes hold where their record is, not the record: the kernel may hold every inode of a
+  // large tree, and a record carries up to kInlineMax bytes of content.
+  Result<NodeRecord> RecordOf(std::uint64_t ino) {
+    NodeRecord out;
+    Location where;
     {
       MutexLock lock(mu_);
       SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
-      if (node->rec.type != NodeType::kDirectory || !node->rec.ref)
-        return FailedPrecondition("not a directory");
-      view.path = node->path;
-      view.parent = node->parent;
-      view.entries = node->entries;
-      ref = *node->rec.ref;
+      out.path = node->path;
+      out.parent = node->parent;
+      if (!node->where) {
+        out.rec = &image_.root;
+        return out;
+      }
+      where = *node->where;
     }
-    if (view.entries) return view;
-    auto bytes = ReadWholeObject(*store_, *key_, ref, ObjectKind::kDirectory);
-    if (!bytes.ok()) return IntegrityFailure(view.path, bytes.status());
-    auto entries = DecodeDirectory(*bytes, image_.max_ino);
-    if (!entries.ok()) return IntegrityFailure(view.path, entries.status());
-    view.entries = std::make_shared<const Entries>(std::move(entries).value());
-    MutexLock lock(mu_);
-    if (auto it = inodes_.find(ino); it != inodes_.end()) it->second.entries = view.entries;
+    const std::string dir_path = out.path.substr(0, std::max<std::size_t>(out.path.rfind('/'), 1));
+    SR_ASSIGN_OR_RETURN(out.holder, DirectoryEntries(where.dir, dir_path));
+    if (where.index >= out.holder->size() || (*out.holder)[where.index].ino != ino)
+      return IntegrityFailure(dir_path, DataLoss("entry of inode " + std::to_string(ino) + " moved"));
+    out.rec = &(*out.holder)[where.index];
+    return out;
+  }
+
+  Result<DirView> Directory(std::uint64_t ino) {
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+    if (node.rec->type != NodeType::kDirectory || !node.rec->ref)
+      return FailedPrecondition("not a directory");
+    DirView view{
+        .entries = nullptr, .ref = *node.rec->ref, .path = std::move(node.path), .parent = node.parent};
+    SR_ASSIGN_OR_RETURN(view.entries, DirectoryEntries(view.ref, view.path));
     return view;
+  }
+
+  // A directory object's verified entries: from the cache, or read, verified, decoded and
+  // cached; past directory_cache_bytes_ the least recently used are dropped (and read again if
+  // needed: lookups and the records of the inodes the kernel holds come from here).
+  Result<std::shared_ptr<const EntryList>> DirectoryEntries(const ObjectRef& ref, const std::string& path) {
+    {
+      MutexLock lock(mu_);
+      if (auto it = directories_.find(ref.name); it != directories_.end()) {
+        directory_lru_.splice(directory_lru_.end(), directory_lru_, it->second.lru);
+        return it->second.entries;
+      }
+    }
+    auto bytes = ReadWholeObject(*store_, *key_, ref, ObjectKind::kDirectory);
+    if (!bytes.ok()) return IntegrityFailure(path, bytes.status());
+    auto decoded = DecodeDirectory(*bytes, image_.max_ino);
+    if (!decoded.ok()) return IntegrityFailure(path, decoded.status());
+    auto entries = std::make_shared<const EntryList>(std::move(decoded).value());
+    MutexLock lock(mu_);
+    auto [it, inserted] = directories_.try_emplace(ref.name);
+    if (!inserted) return it->second.entries;  // another thread read it meanwhile
+    it->second = {entries, MemoryOf(*entries), directory_lru_.insert(directory_lru_.end(), ref.name)};
+    directory_bytes_ += it->second.bytes;
+    while (directory_bytes_ > directory_cache_bytes_ && directory_lru_.size() > 1) {
+      auto oldest = directories_.find(directory_lru_.front());
+      directory_bytes_ -= oldest->second.bytes;
+      directories_.erase(oldest);
+      directory_lru_.pop_front();
+    }
+    return entries;
+  }
+
+  static std::size_t MemoryOf(const EntryList& entries) {
+    std::size_t bytes = entries.capacity() * sizeof(Record);
+    for (const Record& r : entries) {
+      bytes += r.name.size() + r.target.size() + r.inline_data.size();
+      for (const auto& [n, v] : r.xattrs) bytes += sizeof(n) + sizeof(v) + n.size() + v.size();
+    }
+    return bytes;
   }
 
   std::shared_ptr<const Store> store_;
   std::shared_ptr<const StoreKey> key_;
   const ImageRoot image_;
+  const std::size_t directory_cache_bytes_;
   Mutex mu_;
   std::unordered_map<std::uint64_t, Inode> inodes_ SR_GUARDED_BY(mu_);
   std::unordered_map<std::uint64_t, std::shared_ptr<const OpenFile>> handles_ SR_GUARDED_BY(mu_);
   std::uint64_t next_handle_ SR_GUARDED_BY(mu_) = 1;
   std::list<std::uint64_t> open_lru_ SR_GUARDED_BY(mu_);  // inodes with a `file`, oldest first
+  std::map<Hash32, CachedDirectory> directories_ SR_GUARDED_BY(mu_);
+  std::list<Hash32> directory_lru_ SR_GUARDED_BY(mu_);  // directories_' keys, oldest first
+  std::size_t directory_bytes_ SR_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<SealedTree>> SealedTree::OpenRoot(std::shared_ptr<const Store> store,
                                                          std::shared_ptr<const StoreKey> key,
-                                                         const RootHash& root) {
+                                                         const RootHash& root,
+                                                         const SealedTreeOptions& options) {
   const std::string ctx = "opening root " + HashHex(root) + " in store " + store->dir();
   SR_RETURN_IF_ERROR_CTX(store->CheckKey(*key, false), ctx);
   if (!store->HasRoot(root)) {
@@ -292,7 +353,7 @@ Result<std::unique_ptr<SealedTree>> SealedTree::OpenRoot(std::shared_ptr<const S
   auto image = DecodeImageRoot(*bytes);
   if (!image.ok()) return image.status().WithContext(ctx);
   return std::unique_ptr<SealedTree>(
-      std::make_unique<SealedTreeImpl>(std::move(store), std::move(key), std::move(image).value()));
+      std::make_unique<SealedTreeImpl>(std::move(store), std::move(key), std::move(image).value(), options));
 }
 
 }  // namespace sealroot::fusefs

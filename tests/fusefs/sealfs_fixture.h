@@ -120,10 +120,10 @@ class SealfsTest : public ::testing::Test {
     return root.ok() ? *root : RootHash{};
   }
 
-  Result<std::unique_ptr<SealedTree>> OpenTree(const RootHash& root) {
+  Result<std::unique_ptr<SealedTree>> OpenTree(const RootHash& root, const SealedTreeOptions& options = {}) {
     auto store = Store::Open(store_dir_, false, StoreLock::kNone);
     if (!store.ok()) return store.status();
-    return SealedTree::OpenRoot(std::move(store).value(), key_, root);
+    return SealedTree::OpenRoot(std::move(store).value(), key_, root, options);
   }
 
   std::string ObjectPath(const std::string& hex) const {

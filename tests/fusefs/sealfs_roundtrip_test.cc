@@ -220,6 +220,46 @@ TEST_F(SealfsTest, InlinedFilesFromEveryLayerKeepTheirContent) {
   EXPECT_EQ(Walk(**tree, "linked")->ino, Walk(**tree, "p/f10")->ino);
 }
 
+// An inode holds where its record is, and decoded directories are kept within a budget
+// (sealed_tree.cc): with room for one directory, every record the kernel holds an inode for is
+// read back from its directory again, content, attributes, link targets and xattrs as sealed.
+TEST_F(SealfsTest, RecordsOfDirectoriesDroppedFromTheCacheAreReadBack) {
+  constexpr int kDirs = 4, kFiles = 50;
+  auto path_of = [](int d, int i) { return "d" + std::to_string(d) + "/f" + std::to_string(i); };
+  auto content_of = [](int d, int i) { return Pattern(100 + i, static_cast<std::uint32_t>(d * kFiles + i)); };
+  std::vector<Item> items;
+  for (int d = 0; d < kDirs; ++d) {
+    items.push_back(Dir("d" + std::to_string(d)));
+    for (int i = 0; i < kFiles; ++i) items.push_back(File(path_of(d, i), content_of(d, i)));
+    items.push_back(Link(NodeType::kSymlink, "d" + std::to_string(d) + "/link", "f" + std::to_string(d)));
+  }
+  Item big = File("d0/big", Pattern(300000, 7));
+  big.entry.xattrs = {{"user.note", "kept"}};
+  items.push_back(big);
+  items.push_back(Link(NodeType::kHardLink, "d3/same", "d0/f1"));
+  auto tree = OpenTree(SealSingle("dropped", items), {.directory_cache_bytes = 1});
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  Filesystem& fs = **tree;
+  std::map<std::string, std::uint64_t> inos;  // every inode looked up, and held, first
+  for (const Item& item : items) inos[item.entry.path] = Walk(fs, item.entry.path)->ino;
+  for (int d = kDirs - 1; d >= 0; --d) {  // each read below needs another directory than the last
+    for (int i = kFiles - 1; i >= 0; --i) {
+      const std::uint64_t ino = inos[path_of(d, i)];
+      std::vector<std::uint8_t> buf(4096);
+      auto n = fs.ReadInode(ino, 0, buf);
+      ASSERT_TRUE(n.ok()) << n.status().ToString();
+      EXPECT_EQ(std::string(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n)), content_of(d, i));
+      EXPECT_EQ(fs.GetAttr(ino)->size, 100u + static_cast<unsigned>(i));
+    }
+    EXPECT_EQ(*fs.ReadLink(inos["d" + std::to_string(d) + "/link"]), "f" + std::to_string(d));
+    EXPECT_EQ(List(fs, "d" + std::to_string(d))->size(), 2u + kFiles + 1 + (d == 0 || d == 3 ? 1 : 0));
+  }
+  EXPECT_EQ(*fs.GetXattr(inos["d0/big"], "user.note"), "kept");
+  EXPECT_EQ(*ReadAll(fs, "d0/big"), Pattern(300000, 7));
+  EXPECT_EQ(inos["d3/same"], inos["d0/f1"]);
+  EXPECT_EQ(*ReadAll(fs, "d3/same"), content_of(0, 1));
+}
+
 TEST_F(SealfsTest, HardLinkToMissingTargetIsRefused) {
   ASSERT_TRUE(SealLayer(DiffIdOf("bad"), {Link(NodeType::kHardLink, "x", "nowhere")}).ok());
   auto root = SealImage({DiffIdOf("bad")});

@@ -60,6 +60,7 @@ class TamperTest : public SealfsTest {
   std::string Data(int i) const { return ObjectPath(layer_objects_[i]); }  // 0 a/one, 1 a/two, 2 c
   std::string Index() const { return ObjectPath(layer_objects_[3]); }
   std::string DirA() const { return ObjectPath(image_objects_[0]); }
+  std::string DirB() const { return ObjectPath(image_objects_[1]); }
   std::string RootObject() const { return ObjectPath(HashHex(root_)); }
 
   // fsck's findings as "object path" lines.
@@ -181,6 +182,22 @@ TEST_F(TamperTest, FlippedBitInDirectoryFailsLookupsBelowIt) {
   EXPECT_EQ(List(**tree, "a").status().code(), Code::kDataLoss);
   ExpectUnaffectedStillRead(**tree, false);
   EXPECT_EQ(FsckFindings(), (std::vector<std::string>{image_objects_[0] + " /a"}));
+}
+
+// A directory the reader dropped from its cache is verified again when it is read again: the
+// records of inodes the kernel still holds are not served from an unchecked copy.
+TEST_F(TamperTest, ADirectoryReadAgainAfterTheCacheDroppedItIsVerifiedAgain) {
+  auto tree = OpenTree(root_, {.directory_cache_bytes = 1});
+  ASSERT_TRUE(tree.ok());
+  auto small = Walk(**tree, "b/small");
+  ASSERT_TRUE(small.ok());
+  auto one = Walk(**tree, "a/one");  // reads a: b is dropped
+  ASSERT_TRUE(one.ok());
+  FlipBit(DirB(), kHeader + 10);
+  EXPECT_EQ((*tree)->GetAttr(small->ino).status().code(), Code::kDataLoss);
+  std::vector<std::uint8_t> buf(64);
+  EXPECT_EQ((*tree)->ReadInode(small->ino, 0, buf).status().code(), Code::kDataLoss);
+  EXPECT_EQ((*tree)->GetAttr(one->ino)->size, one_.size());
 }
 
 TEST_F(TamperTest, FlippedBitInRootRefusesTheRoot) {
