@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 #include <list>
-#include <map>
 #include <optional>
 #include <unordered_map>
 
@@ -91,7 +90,7 @@ class SealedTreeImpl final : public SealedTree {
 
   Result<std::uint64_t> Open(std::uint64_t ino, int flags) override {
     if ((flags & O_ACCMODE) != O_RDONLY) return PermissionDenied("the sealed root is read-only");
-    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino, /*with_path=*/true));
     if (node.rec->type != NodeType::kRegular) return InvalidArgument("not a regular file");
     auto file = std::make_shared<OpenFile>();
     file->path = std::move(node.path);
@@ -138,10 +137,10 @@ class SealedTreeImpl final : public SealedTree {
       SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
       if (node.rec->type != NodeType::kRegular) return InvalidArgument("not a regular file");
       if (!node.rec->ref) return CopyInline(node.rec->inline_data, offset, out);
-      auto object = DataObject::Open(*store_, *key_, *node.rec->ref);
-      if (!object.ok()) return IntegrityFailure(node.path, object.status());
       auto opened = std::make_shared<OpenFile>();
-      opened->path = std::move(node.path);
+      opened->path = PathOf(ino);
+      auto object = DataObject::Open(*store_, *key_, *node.rec->ref);
+      if (!object.ok()) return IntegrityFailure(opened->path, object.status());
       opened->object.emplace(std::move(object).value());
       file = opened;
       MutexLock lock(mu_);
@@ -226,6 +225,14 @@ class SealedTreeImpl final : public SealedTree {
     std::string path;
     std::uint64_t parent = kRootIno;
   };
+  // Object names are content addresses: their first bytes are already uniformly spread.
+  struct ObjectNameHash {
+    std::size_t operator()(const Hash32& name) const {
+      std::size_t h;
+      std::memcpy(&h, name.data(), sizeof h);
+      return h;
+    }
+  };
   struct CachedDirectory {
     std::shared_ptr<const EntryList> entries;
     std::size_t bytes = 0;
@@ -247,31 +254,37 @@ class SealedTreeImpl final : public SealedTree {
   }
 
   // Inodes hold where their record is, not the record: the kernel may hold every inode of a
-  // large tree, and a record carries up to kInlineMax bytes of content.
-  Result<NodeRecord> RecordOf(std::uint64_t ino) {
+  // large tree, and a record carries up to kInlineMax bytes of content. The path is copied only
+  // when asked for (Open, directories for their entries' paths) or needed for a read's error:
+  // GetAttr and reads, the most frequent callers, allocate nothing.
+  Result<NodeRecord> RecordOf(std::uint64_t ino, bool with_path = false) {
     NodeRecord out;
     Location where;
     {
       MutexLock lock(mu_);
       SR_ASSIGN_OR_RETURN(const Inode* node, Find(ino));
-      out.path = node->path;
       out.parent = node->parent;
+      if (with_path) out.path = node->path;
       if (!node->where) {
         out.rec = &image_.root;
         return out;
       }
       where = *node->where;
+      out.holder = CachedEntries(where.dir.name);
+      if (!out.holder && !with_path) out.path = node->path;
     }
-    const std::string dir_path = out.path.substr(0, std::max<std::size_t>(out.path.rfind('/'), 1));
-    SR_ASSIGN_OR_RETURN(out.holder, DirectoryEntries(where.dir, dir_path));
+    if (!out.holder) {
+      const std::string dir_path = out.path.substr(0, std::max<std::size_t>(out.path.rfind('/'), 1));
+      SR_ASSIGN_OR_RETURN(out.holder, DirectoryEntries(where.dir, dir_path));
+    }
     if (where.index >= out.holder->size() || (*out.holder)[where.index].ino != ino)
-      return IntegrityFailure(dir_path, DataLoss("entry of inode " + std::to_string(ino) + " moved"));
+      return IntegrityFailure(PathOf(ino), DataLoss("its entry moved in its directory object"));
     out.rec = &(*out.holder)[where.index];
     return out;
   }
 
   Result<DirView> Directory(std::uint64_t ino) {
-    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino));
+    SR_ASSIGN_OR_RETURN(NodeRecord node, RecordOf(ino, /*with_path=*/true));
     if (node.rec->type != NodeType::kDirectory || !node.rec->ref)
       return FailedPrecondition("not a directory");
     DirView view{
@@ -280,16 +293,27 @@ class SealedTreeImpl final : public SealedTree {
     return view;
   }
 
+  std::string PathOf(std::uint64_t ino) {
+    MutexLock lock(mu_);
+    auto it = inodes_.find(ino);
+    return it == inodes_.end() ? "inode " + std::to_string(ino) : it->second.path;
+  }
+
+  // A cached directory's entries (marked as used), or null.
+  std::shared_ptr<const EntryList> CachedEntries(const Hash32& name) SR_REQUIRES(mu_) {
+    auto it = directories_.find(name);
+    if (it == directories_.end()) return nullptr;
+    directory_lru_.splice(directory_lru_.end(), directory_lru_, it->second.lru);
+    return it->second.entries;
+  }
+
   // A directory object's verified entries: from the cache, or read, verified, decoded and
   // cached; past directory_cache_bytes_ the least recently used are dropped (and read again if
   // needed: lookups and the records of the inodes the kernel holds come from here).
   Result<std::shared_ptr<const EntryList>> DirectoryEntries(const ObjectRef& ref, const std::string& path) {
     {
       MutexLock lock(mu_);
-      if (auto it = directories_.find(ref.name); it != directories_.end()) {
-        directory_lru_.splice(directory_lru_.end(), directory_lru_, it->second.lru);
-        return it->second.entries;
-      }
+      if (auto cached = CachedEntries(ref.name)) return cached;
     }
     auto bytes = ReadWholeObject(*store_, *key_, ref, ObjectKind::kDirectory);
     if (!bytes.ok()) return IntegrityFailure(path, bytes.status());
@@ -328,7 +352,7 @@ class SealedTreeImpl final : public SealedTree {
   std::unordered_map<std::uint64_t, std::shared_ptr<const OpenFile>> handles_ SR_GUARDED_BY(mu_);
   std::uint64_t next_handle_ SR_GUARDED_BY(mu_) = 1;
   std::list<std::uint64_t> open_lru_ SR_GUARDED_BY(mu_);  // inodes with a `file`, oldest first
-  std::map<Hash32, CachedDirectory> directories_ SR_GUARDED_BY(mu_);
+  std::unordered_map<Hash32, CachedDirectory, ObjectNameHash> directories_ SR_GUARDED_BY(mu_);
   std::list<Hash32> directory_lru_ SR_GUARDED_BY(mu_);  // directories_' keys, oldest first
   std::size_t directory_bytes_ SR_GUARDED_BY(mu_) = 0;
 };
