@@ -58,13 +58,14 @@ std::optional<int> ParseCommandLine(ArgParser& parser, std::span<const std::stri
 }
 
 int ReportError(const ArgParser& parser, const Status& status) {
+  // With --json the error is also a document on stdout, for the program reading it; the line on
+  // stderr stays, for the person watching.
   if (parser.Bool("json")) {
     nlohmann::json out = {
         {"error", {{"code", std::string(CodeName(status.code()))}, {"message", status.message()}}}};
     std::cout << out.dump() << std::endl;
-  } else {
-    std::cerr << parser.command() << ": error: " << status.message() << std::endl;
   }
+  std::cerr << parser.command() << ": error: " << status.message() << std::endl;
   return ExitCodeFor(status);
 }
 

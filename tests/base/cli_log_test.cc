@@ -34,7 +34,7 @@ class CliParseTest : public ::testing::Test {
   ArgParser parser_{"sealroot probe", "ARG", "A probe command."};
 };
 
-TEST_F(CliParseTest, ErrorsAreOneLineOnStderrOrOneJsonObjectOnStdout) {
+TEST_F(CliParseTest, ErrorsAreOneLineOnStderrAndWithJsonAlsoOneObjectOnStdout) {
   std::vector<std::string> plain = {"x"};
   ASSERT_FALSE(cli::ParseCommandLine(parser_, plain).has_value());
   ::testing::internal::CaptureStderr();
@@ -46,7 +46,9 @@ TEST_F(CliParseTest, ErrorsAreOneLineOnStderrOrOneJsonObjectOnStdout) {
   std::vector<std::string> with_json = {"--json", "x"};
   ASSERT_FALSE(cli::ParseCommandLine(json_parser, with_json).has_value());
   ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
   EXPECT_EQ(cli::ReportError(json_parser, NotFound("no such image")), cli::kExitNotFound);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "sealroot probe: error: no such image\n");
   auto out = nlohmann::json::parse(::testing::internal::GetCapturedStdout());
   EXPECT_EQ(out["error"]["code"], "NOT_FOUND");
   EXPECT_EQ(out["error"]["message"], "no such image");
