@@ -7,7 +7,9 @@
 #   grpc.Health/Check round trips over ttrpc and gRPC (median, p99).
 # The two-layer image (/usr/include, /usr/bin) is shared with bench/image (cached under /var/tmp,
 # built by bench_image in bench/lib.sh if missing). The layers are read once before, so the
-# decoders start with them in the page cache.
+# decoders start with them in the page cache; every pull starts with nothing dirty and only the
+# registry's blobs cached (settle), as a previous pull's writeback would otherwise land in this
+# one's syncfs.
 # Writes bench/agent/RESULTS.md. Environment: SEALROOT_BIN (default build/release/bin), BENCH_BIN
 # (where agent_health_latency is; default SEALROOT_BIN), RUNS (default 3).
 set -euo pipefail
@@ -63,6 +65,7 @@ measure() {  # NAME PREP CMD
   done
   printf '%-40s %8.2f s  %8d KiB\n' "$1" "${best_time[$1]}" "${max_rss[$1]}"
 }
+settle() { sync; echo 3 >/proc/sys/vm/drop_caches; find "$work/registry" -type f -exec cat {} + >/dev/null; }
 ratio() { awk -v a="${best_time[$1]}" -v b="${best_time[$2]}" 'BEGIN{printf "%.2f", a/b}'; }
 
 echo "== PullImage of a $((image_size / 1000000)) MB JWE-encrypted image from a loopback registry"
@@ -70,7 +73,7 @@ layers=$(layers_of "$cache/layout" big)
 for l in $layers; do cat "$cache/layout/blobs/sha256/$l" >/dev/null; done
 measure "igzip -dc of its layers" ":" "for l in $layers; do igzip -dc $cache/layout/blobs/sha256/\$l >/dev/null; done"
 measure "gzip -dc of its layers" ":" "for l in $layers; do gzip -dc $cache/layout/blobs/sha256/\$l >/dev/null; done"
-measure "sealroot unpack --seal (CLI)" "rm -rf $work/cli-store $work/cli.key" \
+measure "sealroot unpack --seal (CLI)" "rm -rf $work/cli-store $work/cli.key; settle" \
   "$bin/sealroot unpack $ref --seal $work/cli-store --key-file $work/cli.key --policy $work/policy.json --decryption-key $work/priv.pem --tls-verify=false --no-blob-cache"
 
 cat >"$work/agent.json" <<JSON
@@ -90,6 +93,7 @@ start_agent() {
 stop_agent() { kill -TERM "$(pgrep -P "$agent_pid")"; wait "$agent_pid" || true; agent_pid=; }
 for _ in $(seq "$runs"); do
   rm -rf "$work/state" "$work/store"
+  settle
   start_agent
   /usr/bin/time -f '%e %M' -o "$work/time" "$bin/sealroot" ctl pull "$ref" --container-id bench \
     --address "unix://$work/agent.sock" >/dev/null
