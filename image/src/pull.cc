@@ -123,7 +123,7 @@ Status FinishChecks(LayerChain& chain, Status walked) {
 
 Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
                    std::size_t i, const PullOptions& options, internal::ImageBudget& budget, ImageSink& sink,
-                   const std::atomic<bool>* stop = nullptr) {
+                   const std::atomic<bool>& stop) {
   const Descriptor& desc = image.parsed.layers[i];
   std::size_t n = image.parsed.layers.size();
   const Digest& diff_id = image.config.diff_ids[i];
@@ -134,7 +134,7 @@ Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const 
   ReportProgress(options, ProgressEvent::Phase::kLayerStarted, i, n, static_cast<std::uint64_t>(desc.size));
   SR_ASSIGN_OR_RETURN(std::unique_ptr<Reader> blob, prefetcher ? prefetcher->Open(i) : source.OpenBlob(desc));
   SR_ASSIGN_OR_RETURN(LayerChain chain, LayerStream(std::move(blob), desc, diff_id, options, budget));
-  if (stop != nullptr) chain.tar = std::make_unique<StoppableReader>(std::move(chain.tar), *stop);
+  chain.tar = std::make_unique<StoppableReader>(std::move(chain.tar), stop);
   SR_ASSIGN_OR_RETURN(std::unique_ptr<LayerSink> layer, sink.OpenLayer(LayerInfo{i, n, desc, diff_id}));
   Status s = FinishChecks(chain, internal::WalkTar(*chain.tar, *layer));
   if (s.ok()) s = layer->Commit();
@@ -156,7 +156,7 @@ Status UnpackLayers(internal::Prefetcher* prefetcher, ImageSource& source, const
   const std::vector<Descriptor>& layers = image.parsed.layers;
   std::atomic<bool> failed{false};
   auto unpack = [&](std::size_t i) {
-    Status s = UnpackLayer(prefetcher, source, image, i, options, budget, sink, &failed);
+    Status s = UnpackLayer(prefetcher, source, image, i, options, budget, sink, failed);
     return s.ok() ? s : std::move(s).WithContext(LayerLabel(i, layers.size(), layers[i]));
   };
   std::vector<std::size_t> first_of_each, repeats;
