@@ -122,6 +122,15 @@ class Filesystem {
     return Status::FromErrno(ENOSYS, "reads need an open file");
   }
 
+  // Read-ahead of small files into the kernel's page cache (fusefs/src/sibling_prefetch.h):
+  // reads `ino` from its start into `buffer` and calls `store` with the bytes read, at a moment
+  // when the file's content cannot change until `store` returns, so what the kernel caches is
+  // never stale. A file whose content may change (one a writer has opened) is skipped: no call,
+  // OkStatus. By default, the filesystems that read without open (they never change) prefetch.
+  using PageStore = std::function<void(std::span<const std::uint8_t> bytes)>;
+  virtual bool prefetches() const { return reads_without_open(); }
+  virtual Status Prefetch(std::uint64_t ino, std::span<std::uint8_t> buffer, const PageStore& store);
+
   virtual Result<std::string> GetXattr(std::uint64_t ino, std::string_view name) = 0;
   virtual Result<std::vector<std::string>> ListXattr(std::uint64_t ino) = 0;
   virtual FsStats StatFs() = 0;

@@ -38,9 +38,9 @@ struct FuseMountOptions {
   // Honour setuid/setgid bits and device nodes ("suid,dev"), as a container runtime's root does;
   // off, libfuse's default nosuid,nodev applies, right for a mount on the host.
   bool suid_and_dev = false;
-  // Read-only mounts of a tree read by inode: once a program reads a file of a directory it
-  // listed, the small files listed after it are read on a thread of their own and stored in the
-  // page cache (fusefs/src/sibling_prefetch.h).
+  // For a filesystem that prefetches (Filesystem::prefetches): once a program reads a file of a
+  // directory it listed, the small files listed after it are read on threads of their own and
+  // stored in the page cache (fusefs/src/sibling_prefetch.h).
   bool prefetch_siblings = true;
   unsigned max_threads = 16;
   bool debug = false;  // libfuse's request trace on stderr

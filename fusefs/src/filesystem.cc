@@ -36,4 +36,10 @@ Result<std::vector<Filesystem::DirEntryPlus>> Filesystem::ReadDirPlus(std::uint6
   return out;
 }
 
+Status Filesystem::Prefetch(std::uint64_t ino, std::span<std::uint8_t> buffer, const PageStore& store) {
+  SR_ASSIGN_OR_RETURN(std::size_t n, ReadInode(ino, 0, buffer));
+  if (n > 0) store(buffer.first(n));
+  return OkStatus();
+}
+
 }  // namespace sealroot::fusefs

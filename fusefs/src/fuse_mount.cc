@@ -131,7 +131,7 @@ struct FuseMount::Adapter {
   // no handle (Filesystem::ReadInode).
   bool open_free = false;
   bool opendir_free = false;
-  // Set for a read-only mount of a tree read by inode (fed only once open_free is known).
+  // Set when the filesystem prefetches (Filesystem::Prefetch) and the mount asks for it.
   SiblingPrefetch* prefetch = nullptr;
 
   static Adapter& Of(fuse_req_t req) { return *static_cast<Adapter*>(fuse_req_userdata(req)); }
@@ -324,7 +324,7 @@ struct FuseMount::Adapter {
     std::span<char> reply = ThreadBuffer(size);
     std::span buf(reinterpret_cast<std::uint8_t*>(reply.data()), reply.size());
     Adapter& a = Of(req);
-    if (a.open_free && a.prefetch != nullptr && off == 0) a.prefetch->Reading(ino);
+    if (a.prefetch != nullptr && off == 0) a.prefetch->Reading(ino);
     auto n = a.open_free ? a.fs.ReadInode(ino, static_cast<std::uint64_t>(off), buf)
                          : a.fs.Read(fi->fh, static_cast<std::uint64_t>(off), buf);
     if (!n.ok()) return (void)fuse_reply_err(req, StatusToErrno(n.status()));
@@ -397,7 +397,7 @@ struct FuseMount::Adapter {
       if (full && e.counted) a.fs.Forget(e.stat.attr.ino, 1);
     }
     // Before the reply: the kernel may read one of these files as soon as it has the listing.
-    if (a.open_free && a.prefetch != nullptr) a.prefetch->Listed(ino, small_files);
+    if (a.prefetch != nullptr) a.prefetch->Listed(ino, small_files);
     fuse_reply_buf(req, buf.data(), used);
   }
 
@@ -506,7 +506,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(Filesystem& fs, const FuseM
   }
   mount->mounted_ = true;
   if (resolved) WidenReadAhead(canonical.data());
-  mount->prefetch_siblings_ = options.read_only && options.prefetch_siblings && fs.reads_without_open();
+  mount->prefetch_siblings_ = options.prefetch_siblings && fs.prefetches();
   mount->stop_on_signal_ = options.stop_on_signal;
   // libfuse installs its handlers (which end the loop) only over SIG_DFL; the command's interrupt
   // flag would otherwise take the first signal and leave the mount serving.

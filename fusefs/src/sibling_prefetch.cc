@@ -101,15 +101,15 @@ void SiblingPrefetch::Run() {
 }
 
 // Reads and verifies a file as a read would, and stores it in the kernel's page cache. A file
-// the kernel has forgotten since, or one that fails its check (logged), is skipped: its reader
-// asks for it and gets what a read gets.
+// the kernel has forgotten since, one that fails its check (logged), or one a writer has opened
+// is skipped: its reader asks for it and gets what a read gets.
 void SiblingPrefetch::Store(const File& file, std::vector<std::uint8_t>& buffer) {
   buffer.resize(file.size);
-  auto n = fs_.ReadInode(file.ino, 0, buffer);
-  if (!n.ok() || *n == 0) return;
-  fuse_bufvec data = FUSE_BUFVEC_INIT(*n);
-  data.buf[0].mem = buffer.data();
-  (void)fuse_lowlevel_notify_store(session_, file.ino, 0, &data, fuse_buf_copy_flags{});
+  (void)fs_.Prefetch(file.ino, buffer, [&](std::span<const std::uint8_t> bytes) {
+    fuse_bufvec data = FUSE_BUFVEC_INIT(bytes.size());
+    data.buf[0].mem = const_cast<std::uint8_t*>(bytes.data());  // libfuse only reads it
+    (void)fuse_lowlevel_notify_store(session_, file.ino, 0, &data, fuse_buf_copy_flags{});
+  });
 }
 
 }  // namespace sealroot::fusefs

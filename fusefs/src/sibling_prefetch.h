@@ -4,9 +4,11 @@
 // kernel's page cache (FUSE notify_store), so the program's reads of them cost no request and no
 // wait for the store.
 //
-// Only for a tree that never changes: what is stored in the page cache is never stale, and every
-// byte was verified like a read's. Listing alone prefetches nothing (ls -l, find), and a listing
-// is prefetched once; the bytes a listing can cause to be read are bounded.
+// What is stored in the page cache is never stale: the filesystem stores a file only while its
+// content cannot change (Filesystem::Prefetch: a tree that never changes, or a union's file
+// that only its lower holds and that no writer has opened), and every byte was verified like a
+// read's. Listing alone prefetches nothing (ls -l, find), and a listing is prefetched once; the
+// bytes a listing can cause to be read are bounded.
 //
 // Thread-safety: Listed and Reading from any thread; the Filesystem must be thread-safe and
 // outlive the prefetcher; the destructor stops its threads (before the session goes away).

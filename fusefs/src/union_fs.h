@@ -4,6 +4,7 @@
 // made under mu_ (the lower never calls back). File I/O runs outside mu_.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <optional>
@@ -99,6 +100,8 @@ class UnionFsImpl final : public UnionFs {
   Result<std::string> GetXattr(std::uint64_t ino, std::string_view name) override;
   Result<std::vector<std::string>> ListXattr(std::uint64_t ino) override;
   FsStats StatFs() override;
+  bool prefetches() const override { return true; }
+  Status Prefetch(std::uint64_t ino, std::span<std::uint8_t> buffer, const PageStore& store) override;
 
   Result<Stat> MakeNode(const Caller& caller, std::uint64_t parent, std::string_view name, std::uint32_t mode,
                         std::uint64_t rdev) override;
@@ -148,6 +151,9 @@ class UnionFsImpl final : public UnionFs {
   // Data (union_io.cc).
   Result<std::shared_ptr<UpperFile>> NewUpperFile() SR_REQUIRES(mu_);
   Status CopyUp(Node& node) SR_REQUIRES(mu_);
+  // Waits until no prefetch is storing the lower content of `ino` in the kernel's page cache:
+  // called before the content changes, so a store cannot land over a writer's newer bytes.
+  void AwaitPrefetch(std::uint64_t ino) SR_REQUIRES(mu_);
 
   // State (union_persist.cc).
   UpperNodeRecord RecordOf(Node& node, bool full) SR_REQUIRES(mu_);
@@ -176,6 +182,9 @@ class UnionFsImpl final : public UnionFs {
   mutable Mutex mu_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Node>> nodes_ SR_GUARDED_BY(mu_);
   std::unordered_map<std::uint64_t, Handle> handles_ SR_GUARDED_BY(mu_);
+  // Lower files a prefetch is reading and storing (Prefetch), with how many prefetches each.
+  std::unordered_map<std::uint64_t, int> prefetching_ SR_GUARDED_BY(mu_);
+  std::condition_variable_any prefetched_;
   std::uint64_t next_handle_ SR_GUARDED_BY(mu_) = 1;
   std::uint64_t next_ino_ SR_GUARDED_BY(mu_) = 0;
   std::uint64_t next_file_id_ SR_GUARDED_BY(mu_) = 1;

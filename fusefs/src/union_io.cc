@@ -73,8 +73,36 @@ Status UnionFsImpl::CopyUp(Node& node) {
   return OkStatus();
 }
 
+void UnionFsImpl::AwaitPrefetch(std::uint64_t ino) {
+  while (prefetching_.contains(ino)) prefetched_.wait(mu_);
+}
+
+// A lower file no writer has opened cannot change while it is marked in prefetching_: an open
+// for writing or a truncate waits for the mark to go, and once either has copied the file up
+// the file is no longer a prefetch's.
+Status UnionFsImpl::Prefetch(std::uint64_t ino, std::span<std::uint8_t> buffer, const PageStore& store) {
+  {
+    MutexLock lock(mu_);
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) return OkStatus();
+    Node& node = *it->second;
+    if (!S_ISREG(node.mode) || !node.from_lower || node.data) return OkStatus();
+    SR_RETURN_IF_ERROR(ResolveLower(node));
+    ++prefetching_[ino];
+  }
+  auto n = lower_->ReadInode(ino, 0, buffer);
+  if (n.ok() && *n > 0) store(buffer.first(*n));
+  {
+    MutexLock lock(mu_);
+    if (--prefetching_[ino] == 0) prefetching_.erase(ino);
+  }
+  prefetched_.notify_all();
+  return n.status();
+}
+
 Result<std::uint64_t> UnionFsImpl::Open(std::uint64_t ino, int flags) {
   MutexLock lock(mu_);
+  if (Writes(flags)) AwaitPrefetch(ino);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   if (!S_ISREG(node->mode))
     return Status::FromErrno(S_ISDIR(node->mode) ? EISDIR : EINVAL, "not a regular file");
@@ -186,6 +214,7 @@ Status UnionFsImpl::Fsync(std::uint64_t handle, bool datasync) {
 
 Result<Stat> UnionFsImpl::SetAttr(std::uint64_t ino, const SetAttrRequest& r) {
   MutexLock lock(mu_);
+  if (r.size) AwaitPrefetch(ino);
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   const Timespec now = NowTime();
   if (r.size) {

@@ -1,7 +1,6 @@
 // The FUSE adapter over a SealedTree in this process: what the kernel sees (stat through
 // lookup and readdirplus, reads, symlinks, xattrs, read-only refusal, EIO on tampering).
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "fusefs/fuse_mount.h"
+#include "tests/fusefs/page_cache.h"
 #include "tests/fusefs/sealfs_fixture.h"
 
 namespace sealroot::fusefs::testing {
@@ -55,30 +55,8 @@ class FuseAdapterTest : public SealfsTest {
     EXPECT_EQ(errno, EIO) << rel;
     close(fd);
   }
-  // Whether every page of the file is in the kernel's page cache (read or stored by the
-  // filesystem), without reading it: mincore of a mapping.
-  bool Cached(const std::string& rel) {
-    int fd = open((mnt_ + "/" + rel).c_str(), O_RDONLY);
-    if (fd < 0) return false;
-    struct stat st {};
-    fstat(fd, &st);
-    void* map = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return false;
-    std::vector<unsigned char> pages((static_cast<size_t>(st.st_size) + 4095) / 4096);
-    bool all = mincore(map, static_cast<size_t>(st.st_size), pages.data()) == 0 &&
-               std::all_of(pages.begin(), pages.end(), [](unsigned char p) { return (p & 1) != 0; });
-    munmap(map, static_cast<size_t>(st.st_size));
-    return all;
-  }
-  // Waits (up to 10 s) for `rel` to be cached.
-  bool BecomesCached(const std::string& rel) {
-    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(std::chrono::milliseconds(10))) {
-      if (Cached(rel)) return true;
-    }
-    return false;
-  }
+  bool Cached(const std::string& rel) { return IsPageCached(mnt_ + "/" + rel); }
+  bool BecomesCached(const std::string& rel) { return BecomesPageCached(mnt_ + "/" + rel); }
   void List(const std::string& rel) {
     for (const auto& e : std::filesystem::directory_iterator(mnt_ + "/" + rel)) (void)e;
   }
