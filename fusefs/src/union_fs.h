@@ -82,7 +82,6 @@ class UnionFsImpl final : public UnionFs {
  public:
   UnionFsImpl(std::unique_ptr<SealedTree> lower, std::shared_ptr<const StoreKey> key, const RootHash& root)
       : lower_(std::move(lower)), key_(std::move(key)), lower_root_(root) {}
-  ~UnionFsImpl() override;
 
   // Sets up the upper directory (or memory) and the root; restores a persisted state.
   Status Init(const UpperOptions& options) SR_EXCLUDES(mu_, commit_mu_);
@@ -127,11 +126,6 @@ class UnionFsImpl final : public UnionFs {
   std::optional<Hash32> state_hash() const override;
 
  private:
-  struct Handle {
-    std::uint64_t ino = 0;
-    std::optional<std::uint64_t> lower_handle;  // reads of a file not copied up yet
-  };
-
   // Tree (union_fs.cc).
   Result<Node*> Find(std::uint64_t ino) SR_REQUIRES(mu_);
   Result<Node*> FindDir(std::uint64_t ino) SR_REQUIRES(mu_);
@@ -181,7 +175,7 @@ class UnionFsImpl final : public UnionFs {
   Mutex commit_mu_;  // one Commit at a time, so states land in generation order; before mu_
   mutable Mutex mu_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Node>> nodes_ SR_GUARDED_BY(mu_);
-  std::unordered_map<std::uint64_t, Handle> handles_ SR_GUARDED_BY(mu_);
+  std::unordered_map<std::uint64_t, std::uint64_t> handles_ SR_GUARDED_BY(mu_);  // handle -> inode
   // Lower files a prefetch is reading and storing (Prefetch), with how many prefetches each.
   std::unordered_map<std::uint64_t, int> prefetching_ SR_GUARDED_BY(mu_);
   std::condition_variable_any prefetched_;

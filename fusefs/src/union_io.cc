@@ -106,7 +106,6 @@ Result<std::uint64_t> UnionFsImpl::Open(std::uint64_t ino, int flags) {
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   if (!S_ISREG(node->mode))
     return Status::FromErrno(S_ISDIR(node->mode) ? EISDIR : EINVAL, "not a regular file");
-  Handle h{.ino = ino, .lower_handle = std::nullopt};
   if ((flags & O_TRUNC) && !node->data) {
     // Nothing of the lower content survives: start an empty upper file instead of copying.
     SR_ASSIGN_OR_RETURN(node->data, NewUpperFile());
@@ -117,29 +116,28 @@ Result<std::uint64_t> UnionFsImpl::Open(std::uint64_t ino, int flags) {
     SR_RETURN_IF_ERROR(node->data->Truncate(0));
     node->mtime = node->ctime = NowTime();
   }
-  if (!node->data) {
-    SR_RETURN_IF_ERROR(ResolveLower(*node));
-    SR_ASSIGN_OR_RETURN(h.lower_handle, lower_->Open(ino, O_RDONLY));
-  }
+  // A lower file is read by inode: the lower keeps its data object open across opens, and an
+  // open whose bytes the page cache already holds (read ahead) costs the lower nothing.
+  SR_RETURN_IF_ERROR(ResolveLower(*node));
   ++node->opens;
   const std::uint64_t id = next_handle_++;
-  handles_.emplace(id, h);
+  handles_.emplace(id, ino);
   return id;
 }
 
 Result<std::size_t> UnionFsImpl::Read(std::uint64_t handle, std::uint64_t offset,
                                       std::span<std::uint8_t> out) {
   std::shared_ptr<UpperFile> data;
-  std::optional<std::uint64_t> lower_handle;
+  std::uint64_t ino = 0;
   {
     MutexLock lock(mu_);
     auto it = handles_.find(handle);
     if (it == handles_.end()) return Status::FromErrno(EBADF, "bad file handle");
-    SR_ASSIGN_OR_RETURN(Node * node, Find(it->second.ino));
+    ino = it->second;
+    SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
     data = node->data;  // a copy-up after open: read the upper
-    lower_handle = it->second.lower_handle;
   }
-  auto n = data ? data->Read(offset, out) : lower_->Read(*lower_handle, offset, out);
+  auto n = data ? data->Read(offset, out) : lower_->ReadInode(ino, offset, out);
   if (!n.ok() && n.status().code() == Code::kDataLoss) {
     SR_LOG(kError) << "integrity failure: " << n.status().message();
   }
@@ -150,8 +148,7 @@ void UnionFsImpl::Release(std::uint64_t handle) {
   MutexLock lock(mu_);
   auto it = handles_.find(handle);
   if (it == handles_.end()) return;
-  if (it->second.lower_handle) lower_->Release(*it->second.lower_handle);
-  const std::uint64_t ino = it->second.ino;
+  const std::uint64_t ino = it->second;
   handles_.erase(it);
   if (auto node = nodes_.find(ino); node != nodes_.end()) {
     --node->second->opens;
@@ -169,7 +166,7 @@ Result<Created> UnionFsImpl::Create(const Caller& caller, std::uint64_t parent, 
   node->data = std::move(data);
   ++node->opens;
   const std::uint64_t id = next_handle_++;
-  handles_.emplace(id, Handle{.ino = node->ino, .lower_handle = std::nullopt});
+  handles_.emplace(id, node->ino);
   return Created{StatOf(*node), id};
 }
 
@@ -181,7 +178,7 @@ Result<std::size_t> UnionFsImpl::Write(std::uint64_t handle, std::uint64_t offse
     MutexLock lock(mu_);
     auto it = handles_.find(handle);
     if (it == handles_.end()) return Status::FromErrno(EBADF, "bad file handle");
-    ino = it->second.ino;
+    ino = it->second;
     SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
     if (!node->data) return Status::FromErrno(EBADF, "file not open for writing");
     file = node->data;
@@ -204,7 +201,7 @@ Status UnionFsImpl::Fsync(std::uint64_t handle, bool datasync) {
   {
     MutexLock lock(mu_);
     if (auto it = handles_.find(handle); it != handles_.end()) {
-      if (auto node = nodes_.find(it->second.ino); node != nodes_.end()) file = node->second->data;
+      if (auto node = nodes_.find(it->second); node != nodes_.end()) file = node->second->data;
     }
   }
   if (file) SR_RETURN_IF_ERROR(file->Sync());

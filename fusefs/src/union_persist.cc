@@ -146,13 +146,6 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(std::unique_ptr<SealedTree> lower
   return std::unique_ptr<UnionFs>(std::move(fs));
 }
 
-UnionFsImpl::~UnionFsImpl() {
-  MutexLock lock(mu_);
-  for (auto& [id, h] : handles_) {
-    if (h.lower_handle) lower_->Release(*h.lower_handle);
-  }
-}
-
 Status UnionFsImpl::Init(const UpperOptions& options) {
   MutexLock commit(commit_mu_);
   MutexLock lock(mu_);
