@@ -145,11 +145,14 @@ struct FuseMount::Adapter {
     // come with the same timeouts as a lookup's, and a lookup costs the filesystem no I/O.
     if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    // An open of a directory checks nothing the kernel has not: let the kernel open without a
+    // request, with cache_readdir as the default. Safe on a writable mount too: every change goes
+    // through this mount, and the kernel drops a cached listing when its directory changed (its
+    // iversion, bumped by each create, unlink and rename here, or its mtime).
+    a.opendir_free = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
     if (a.read_only) {
-      // An open of the immutable tree checks nothing the kernel has not (the mount is ro): let
-      // the kernel open without a request, with keep_cache and cache_readdir as the default.
+      // Likewise for the files of the immutable tree (the mount is ro), with keep_cache.
       a.open_free = a.fs.reads_without_open() && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
-      a.opendir_free = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
       return;
     }
     conn->max_write = kMaxRequest;
@@ -338,9 +341,9 @@ struct FuseMount::Adapter {
 
   static void OnOpenDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     if (Of(req).opendir_free) return (void)fuse_reply_err(req, ENOSYS);
-    // A writable directory changes: its listing must not outlive the open.
-    fi->cache_readdir = Of(req).read_only ? 1 : 0;
-    fi->keep_cache = fi->cache_readdir;
+    // What a zero-message open gives (OnInit says why a writable mount may cache listings too).
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
     fuse_reply_open(req, fi);
   }
 
