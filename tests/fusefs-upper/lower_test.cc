@@ -128,7 +128,9 @@ TEST_F(UpperTest, WritersOfALowerFileWaitForItsPrefetchToBeStored) {
        }},
       {"truncate", [&](std::uint64_t ino) { return union_fs.SetAttr(ino, {.size = 5}).status(); }},
   };
-  for (const auto& [name, write] : writers) {
+  for (const auto& writer_of : writers) {
+    const std::string& name = writer_of.first;  // not a structured binding: the lambdas use it
+    const auto& write = writer_of.second;
     auto file = union_fs.LookupStat(dir->attr.ino, name);
     ASSERT_TRUE(file.ok()) << name;
     const std::uint64_t ino = file->attr.ino;
