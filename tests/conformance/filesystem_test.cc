@@ -328,6 +328,30 @@ TEST_P(FilesystemConformanceTest, ForgottenInodesCanBeLookedUpAgainAndTheRootSta
   EXPECT_TRUE(fs_->GetAttr(kRootIno).ok());
 }
 
+// Every implementation reads ahead: a regular file's whole content, stored once; nothing for a
+// directory. (Skipping a file a writer has opened is the union's: tests/fusefs-upper.)
+TEST_P(FilesystemConformanceTest, PrefetchStoresARegularFileWholeAndNothingElse) {
+  ASSERT_TRUE(fs_->prefetches());
+  for (const auto& [path, content] :
+       std::map<std::string, std::string>{{"data/big", kBig}, {"etc/passwd", "root:x:0:0\n"}}) {
+    auto file = Walk(path);
+    ASSERT_TRUE(file.ok()) << path;
+    std::vector<std::uint8_t> buffer(file->size);
+    std::vector<std::string> stored;
+    Status s = fs_->Prefetch(file->ino, buffer, [&](std::span<const std::uint8_t> bytes) {
+      stored.emplace_back(bytes.begin(), bytes.end());
+    });
+    EXPECT_TRUE(s.ok()) << path << ": " << s.ToString();
+    EXPECT_EQ(stored, std::vector<std::string>{content}) << path;
+  }
+  auto etc = Walk("etc");
+  ASSERT_TRUE(etc.ok());
+  std::vector<std::uint8_t> buffer(4096);
+  bool stored = false;
+  (void)fs_->Prefetch(etc->ino, buffer, [&](std::span<const std::uint8_t>) { stored = true; });
+  EXPECT_FALSE(stored);
+}
+
 INSTANTIATE_TEST_SUITE_P(Implementations, FilesystemConformanceTest,
                          ::testing::Values(Impl::kSealedTree, Impl::kUnionInMemory, Impl::kUnionPersistent),
                          ImplName);
