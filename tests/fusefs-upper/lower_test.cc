@@ -90,11 +90,13 @@ TEST_F(UpperTest, TruncatingALowerFileDoesNotCopyItsBytes) {
 
 // Reading the first file of a listed directory reads its small lower files ahead into the page
 // cache, as on the read-only tree; a file already copied up is left alone (its lower bytes
-// stored over it would be stale).
+// stored over it would be stale), and so is one the host tampered with (its reader gets EIO).
 TEST_F(UpperTest, ReadingAListedDirectoryStoresItsSmallLowerFilesInThePageCache) {
-  std::vector<Item> lower{Dir("d")};
+  std::vector<Item> lower{Dir("d"), File("d/tampered", Pattern(120000, 99))};
   for (int i = 0; i < 30; ++i) lower.push_back(File("d/f" + std::to_string(10 + i), Pattern(10000, i)));
-  ASSERT_TRUE(Mount(SealSingle("lower", lower), {}).ok());
+  const RootHash root = SealSingle("lower", lower);
+  FlipByte(NthLargestObject("lower", 0), 64 + 10);
+  ASSERT_TRUE(Mount(root, {}).ok());
   ASSERT_EQ(WriteFile(P("d/f39"), "new", O_WRONLY | O_TRUNC), 0);
   Names(P("d"));
   EXPECT_EQ(ReadFile(P("d/f10")), Pattern(10000, 0));
@@ -104,6 +106,8 @@ TEST_F(UpperTest, ReadingAListedDirectoryStoresItsSmallLowerFilesInThePageCache)
     EXPECT_EQ(ReadFile(file), Pattern(10000, i)) << file;
   }
   EXPECT_EQ(ReadFile(P("d/f39")), "new");
+  EXPECT_FALSE(IsPageCached(P("d/tampered")));
+  EXPECT_EQ(ReadFile(P("d/tampered")), "errno " + std::to_string(EIO));
 }
 
 // A prefetch stores what it read while the file cannot change: an open for writing and a

@@ -58,12 +58,6 @@ class UpperTamperTest : public UpperTest {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << data;
   }
-  static void FlipByte(const std::string& path, std::size_t offset) {
-    std::string d = Slurp(path);
-    ASSERT_LT(offset, d.size());
-    d[offset] = static_cast<char>(d[offset] ^ 0x20);
-    Put(path, d);
-  }
 
   Result<std::unique_ptr<UnionFs>> OpenUpper(UpperOptions options, std::shared_ptr<StoreKey> key = nullptr) {
     SR_ASSIGN_OR_RETURN(auto lower, OpenTree(root_));

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -128,6 +131,23 @@ class SealfsTest : public ::testing::Test {
 
   std::string ObjectPath(const std::string& hex) const {
     return store_dir_ + "/objects/" + hex.substr(0, 2) + "/" + hex.substr(2);
+  }
+  // The object file of the layer `name` whose size is `rank`-th largest (0: the largest).
+  std::string NthLargestObject(const std::string& name, std::size_t rank) const {
+    std::ifstream in(store_dir_ + "/layers/" + key_->LayerName(DiffIdOf(name)) + "/objects");
+    std::vector<std::pair<std::uintmax_t, std::string>> objects;
+    for (std::string hex; in >> hex;) objects.emplace_back(std::filesystem::file_size(ObjectPath(hex)), hex);
+    std::sort(objects.rbegin(), objects.rend());
+    return ObjectPath(objects.at(rank).second);
+  }
+  // Inverts one byte of a file the host stores (setting it could leave it as it was).
+  static void FlipByte(const std::string& path, std::streamoff at) {
+    ASSERT_LT(at, static_cast<std::streamoff>(std::filesystem::file_size(path))) << path;
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(at);
+    const char c = static_cast<char>(f.get());
+    f.seekp(at);
+    f.put(static_cast<char>(~c));
   }
 
   sealroot::testing::TempDir tmp_;

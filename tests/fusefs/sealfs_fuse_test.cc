@@ -60,22 +60,6 @@ class FuseAdapterTest : public SealfsTest {
   void List(const std::string& rel) {
     for (const auto& e : std::filesystem::directory_iterator(mnt_ + "/" + rel)) (void)e;
   }
-  // Inverts one byte of a stored object (setting it could leave it as it was).
-  static void FlipByte(const std::string& path, std::streamoff at) {
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(at);
-    const char c = static_cast<char>(f.get());
-    f.seekp(at);
-    f.put(static_cast<char>(~c));
-  }
-  // The object file of the layer `name` whose size is `rank`-th largest (0: the largest).
-  std::string NthLargestObject(const std::string& name, std::size_t rank) {
-    std::ifstream in(store_dir_ + "/layers/" + key_->LayerName(DiffIdOf(name)) + "/objects");
-    std::vector<std::pair<std::uintmax_t, std::string>> objects;
-    for (std::string hex; in >> hex;) objects.emplace_back(std::filesystem::file_size(ObjectPath(hex)), hex);
-    std::sort(objects.rbegin(), objects.rend());
-    return ObjectPath(objects.at(rank).second);
-  }
 
   std::unique_ptr<SealedTree> tree_;
   std::unique_ptr<FuseMount> mount_;
