@@ -126,7 +126,10 @@ class Filesystem {
   // reads `ino` from its start into `buffer` and calls `store` with the bytes read, at a moment
   // when the file's content cannot change until `store` returns, so what the kernel caches is
   // never stale. A file whose content may change (one a writer has opened) is skipped: no call,
-  // OkStatus. By default, the filesystems that read without open (they never change) prefetch.
+  // OkStatus. Meanwhile an Open for writing or a SetAttr of a size of that file returns
+  // kAborted, and its caller repeats it once Prefetch has returned: it must not wait for it on a
+  // thread that serves reads, because `store` can wait for the kernel's read of that file. By
+  // default, the filesystems that read without open (they never change) prefetch.
   using PageStore = std::function<void(std::span<const std::uint8_t> bytes)>;
   virtual bool prefetches() const { return reads_without_open(); }
   virtual Status Prefetch(std::uint64_t ino, std::span<std::uint8_t> buffer, const PageStore& store);

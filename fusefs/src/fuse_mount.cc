@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -216,10 +217,24 @@ struct FuseMount::Adapter {
       r.mtime = Timespec{attr->st_mtim.tv_sec, static_cast<std::uint32_t>(attr->st_mtim.tv_nsec)};
     }
     if (fi != nullptr) r.handle = fi->fh;
-    auto stat = Of(req).fs.SetAttr(ino, r);
+    SetAttrAndReply(req, ino, r);
+  }
+  static void SetAttrAndReply(fuse_req_t req, fuse_ino_t ino, const SetAttrRequest& r) {
+    Adapter& a = Of(req);
+    auto stat = a.fs.SetAttr(ino, r);
+    if (Deferred(req, ino, stat.status(), [req, ino, r] { SetAttrAndReply(req, ino, r); })) return;
     if (!stat.ok()) return (void)fuse_reply_err(req, StatusToErrno(stat.status()));
-    struct stat st = ToStat(*stat, Of(req).shift);
-    fuse_reply_attr(req, &st, Of(req).timeout);
+    struct stat st = ToStat(*stat, a.shift);
+    fuse_reply_attr(req, &st, a.timeout);
+  }
+
+  // A change the filesystem turned back while a prefetch stores the file (kAborted,
+  // Filesystem::Prefetch) is repeated once the store is done, on the prefetching thread: this
+  // thread goes back to serving requests, among them the read the store may be waiting for.
+  static bool Deferred(fuse_req_t req, fuse_ino_t ino, const Status& status, std::function<void()> repeat) {
+    if (status.code() != Code::kAborted || Of(req).prefetch == nullptr) return false;
+    Of(req).prefetch->AfterStore(ino, std::move(repeat));
+    return true;
   }
 
   static void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
@@ -311,16 +326,21 @@ struct FuseMount::Adapter {
   static void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     // ENOSYS: this and every later open succeed in the kernel without a request.
     if (Of(req).open_free) return (void)fuse_reply_err(req, ENOSYS);
-    auto handle = Of(req).fs.Open(ino, fi->flags);
+    OpenAndReply(req, ino, *fi);
+  }
+  // `fi` by value: libfuse's lives on the stack of the thread that received the request.
+  static void OpenAndReply(fuse_req_t req, fuse_ino_t ino, fuse_file_info fi) {
+    auto handle = Of(req).fs.Open(ino, fi.flags);
+    if (Deferred(req, ino, handle.status(), [req, ino, fi] { OpenAndReply(req, ino, fi); })) return;
     if (!handle.ok()) {
       // The read-only tree answers a write open with kPermissionDenied: that is EROFS.
       int err = StatusToErrno(handle.status());
       if (Of(req).read_only && err == EACCES) err = EROFS;
       return (void)fuse_reply_err(req, err);
     }
-    fi->fh = *handle;
-    fi->keep_cache = 1;
-    if (fuse_reply_open(req, fi) != 0) Of(req).fs.Release(*handle);
+    fi.fh = *handle;
+    fi.keep_cache = 1;
+    if (fuse_reply_open(req, &fi) != 0) Of(req).fs.Release(*handle);
   }
 
   static void OnRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {

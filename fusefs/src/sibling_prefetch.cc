@@ -104,12 +104,38 @@ void SiblingPrefetch::Run() {
 // the kernel has forgotten since, one that fails its check (logged), or one a writer has opened
 // is skipped: its reader asks for it and gets what a read gets.
 void SiblingPrefetch::Store(const File& file, std::vector<std::uint8_t>& buffer) {
+  {
+    MutexLock lock(mu_);
+    ++storing_[file.ino];
+  }
   buffer.resize(file.size);
   (void)fs_.Prefetch(file.ino, buffer, [&](std::span<const std::uint8_t> bytes) {
     fuse_bufvec data = FUSE_BUFVEC_INIT(bytes.size());
     data.buf[0].mem = const_cast<std::uint8_t*>(bytes.data());  // libfuse only reads it
     (void)fuse_lowlevel_notify_store(session_, file.ino, 0, &data, fuse_buf_copy_flags{});
   });
+  std::vector<std::function<void()>> waiting;
+  {
+    MutexLock lock(mu_);
+    if (--storing_[file.ino] > 0) return;
+    storing_.erase(file.ino);
+    if (auto it = after_store_.find(file.ino); it != after_store_.end()) {
+      waiting = std::move(it->second);
+      after_store_.erase(it);
+    }
+  }
+  for (const auto& then : waiting) then();
+}
+
+void SiblingPrefetch::AfterStore(std::uint64_t ino, std::function<void()> then) {
+  {
+    MutexLock lock(mu_);
+    if (storing_.contains(ino)) {
+      after_store_[ino].push_back(std::move(then));
+      return;
+    }
+  }
+  then();
 }
 
 }  // namespace sealroot::fusefs

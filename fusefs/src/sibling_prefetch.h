@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <span>
 #include <thread>
 #include <unordered_map>
@@ -51,6 +52,9 @@ class SiblingPrefetch {
   // The kernel reads `ino` from its start: if a kept listing holds it, the files listed after it
   // are prefetched, and the listing is dropped.
   void Reading(std::uint64_t ino);
+  // Runs `then` once no prefetch is storing `ino` (Filesystem::Prefetch returned kAborted to a
+  // change of it): on the prefetching thread after its store, or now, on the caller's.
+  void AfterStore(std::uint64_t ino, std::function<void()> then);
 
  private:
   struct Listing {
@@ -72,6 +76,9 @@ class SiblingPrefetch {
   std::deque<File> queue_ SR_GUARDED_BY(mu_);
   // Queued files the kernel has not asked for yet: one it reads itself is skipped.
   std::unordered_set<std::uint64_t> pending_ SR_GUARDED_BY(mu_);
+  // Files in Store (how many threads each), and what waits for them to be stored.
+  std::unordered_map<std::uint64_t, int> storing_ SR_GUARDED_BY(mu_);
+  std::unordered_map<std::uint64_t, std::vector<std::function<void()>>> after_store_ SR_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 

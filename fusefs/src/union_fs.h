@@ -4,7 +4,6 @@
 // made under mu_ (the lower never calls back). File I/O runs outside mu_.
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <optional>
@@ -145,9 +144,10 @@ class UnionFsImpl final : public UnionFs {
   // Data (union_io.cc).
   Result<std::shared_ptr<UpperFile>> NewUpperFile() SR_REQUIRES(mu_);
   Status CopyUp(Node& node) SR_REQUIRES(mu_);
-  // Waits until no prefetch is storing the lower content of `ino` in the kernel's page cache:
-  // called before the content changes, so a store cannot land over a writer's newer bytes.
-  void AwaitPrefetch(std::uint64_t ino) SR_REQUIRES(mu_);
+  // kAborted while a prefetch stores the lower content of `ino` in the kernel's page cache:
+  // checked before the content changes, so a store cannot land over a writer's newer bytes
+  // (Filesystem::Prefetch says who repeats the call).
+  Status RefuseWhilePrefetching(std::uint64_t ino) SR_REQUIRES(mu_);
 
   // State (union_persist.cc).
   UpperNodeRecord RecordOf(Node& node, bool full) SR_REQUIRES(mu_);
@@ -178,7 +178,6 @@ class UnionFsImpl final : public UnionFs {
   std::unordered_map<std::uint64_t, std::uint64_t> handles_ SR_GUARDED_BY(mu_);  // handle -> inode
   // Lower files a prefetch is reading and storing (Prefetch), with how many prefetches each.
   std::unordered_map<std::uint64_t, int> prefetching_ SR_GUARDED_BY(mu_);
-  std::condition_variable_any prefetched_;
   std::uint64_t next_handle_ SR_GUARDED_BY(mu_) = 1;
   std::uint64_t next_ino_ SR_GUARDED_BY(mu_) = 0;
   std::uint64_t next_file_id_ SR_GUARDED_BY(mu_) = 1;

@@ -73,13 +73,14 @@ Status UnionFsImpl::CopyUp(Node& node) {
   return OkStatus();
 }
 
-void UnionFsImpl::AwaitPrefetch(std::uint64_t ino) {
-  while (prefetching_.contains(ino)) prefetched_.wait(mu_);
+Status UnionFsImpl::RefuseWhilePrefetching(std::uint64_t ino) {
+  if (!prefetching_.contains(ino)) return OkStatus();
+  return Status(Code::kAborted, "the file is being read ahead into the page cache: repeat once it is stored");
 }
 
 // A lower file no writer has opened cannot change while it is marked in prefetching_: an open
-// for writing or a truncate waits for the mark to go, and once either has copied the file up
-// the file is no longer a prefetch's.
+// for writing or a truncate is turned back until the mark goes, and once either has copied the
+// file up the file is no longer a prefetch's.
 Status UnionFsImpl::Prefetch(std::uint64_t ino, std::span<std::uint8_t> buffer, const PageStore& store) {
   {
     MutexLock lock(mu_);
@@ -92,17 +93,14 @@ Status UnionFsImpl::Prefetch(std::uint64_t ino, std::span<std::uint8_t> buffer, 
   }
   auto n = lower_->ReadInode(ino, 0, buffer);
   if (n.ok() && *n > 0) store(buffer.first(*n));
-  {
-    MutexLock lock(mu_);
-    if (--prefetching_[ino] == 0) prefetching_.erase(ino);
-  }
-  prefetched_.notify_all();
+  MutexLock lock(mu_);
+  if (--prefetching_[ino] == 0) prefetching_.erase(ino);
   return n.status();
 }
 
 Result<std::uint64_t> UnionFsImpl::Open(std::uint64_t ino, int flags) {
   MutexLock lock(mu_);
-  if (Writes(flags)) AwaitPrefetch(ino);
+  if (Writes(flags)) SR_RETURN_IF_ERROR(RefuseWhilePrefetching(ino));
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   if (!S_ISREG(node->mode))
     return Status::FromErrno(S_ISDIR(node->mode) ? EISDIR : EINVAL, "not a regular file");
@@ -211,7 +209,7 @@ Status UnionFsImpl::Fsync(std::uint64_t handle, bool datasync) {
 
 Result<Stat> UnionFsImpl::SetAttr(std::uint64_t ino, const SetAttrRequest& r) {
   MutexLock lock(mu_);
-  if (r.size) AwaitPrefetch(ino);
+  if (r.size) SR_RETURN_IF_ERROR(RefuseWhilePrefetching(ino));
   SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
   const Timespec now = NowTime();
   if (r.size) {

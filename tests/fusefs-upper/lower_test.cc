@@ -3,12 +3,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
-#include <atomic>
-#include <chrono>
-#include <thread>
-
 #include "tests/fusefs-upper/posix_suite.h"
-#include "tests/fusefs/page_cache.h"
 
 namespace sealroot::fusefs::testing {
 namespace {
@@ -86,76 +81,6 @@ TEST_F(UpperTest, TruncatingALowerFileDoesNotCopyItsBytes) {
   EXPECT_EQ(ReadFile(P("data/big-link")), "short");
   ASSERT_EQ(truncate(P("etc/passwd").c_str(), 4), 0);
   EXPECT_EQ(ReadFile(P("etc/passwd")), "root");
-}
-
-// Reading the first file of a listed directory reads its small lower files ahead into the page
-// cache, as on the read-only tree; a file already copied up is left alone (its lower bytes
-// stored over it would be stale), and so is one the host tampered with (its reader gets EIO).
-TEST_F(UpperTest, ReadingAListedDirectoryStoresItsSmallLowerFilesInThePageCache) {
-  std::vector<Item> lower{Dir("d"), File("d/tampered", Pattern(120000, 99))};
-  for (int i = 0; i < 30; ++i) lower.push_back(File("d/f" + std::to_string(10 + i), Pattern(10000, i)));
-  const RootHash root = SealSingle("lower", lower);
-  FlipByte(NthLargestObject("lower", 0), 64 + 10);
-  ASSERT_TRUE(Mount(root, {}).ok());
-  ASSERT_EQ(WriteFile(P("d/f39"), "new", O_WRONLY | O_TRUNC), 0);
-  Names(P("d"));
-  EXPECT_EQ(ReadFile(P("d/f10")), Pattern(10000, 0));
-  for (int i = 1; i < 29; ++i) {
-    const std::string file = P("d/f" + std::to_string(10 + i));
-    EXPECT_TRUE(BecomesPageCached(file)) << file;
-    EXPECT_EQ(ReadFile(file), Pattern(10000, i)) << file;
-  }
-  EXPECT_EQ(ReadFile(P("d/f39")), "new");
-  EXPECT_FALSE(IsPageCached(P("d/tampered")));
-  EXPECT_EQ(ReadFile(P("d/tampered")), "errno " + std::to_string(EIO));
-}
-
-// A prefetch stores what it read while the file cannot change: an open for writing and a
-// truncate of that file wait until the store is done, and once they have copied the file up it
-// is no longer prefetched.
-TEST_F(UpperTest, WritersOfALowerFileWaitForItsPrefetchToBeStored) {
-  const RootHash root = SealSingle(
-      "lower", {Dir("d"), File("d/open", Pattern(10000, 1)), File("d/truncate", Pattern(10000, 2))});
-  auto lower = OpenTree(root);
-  ASSERT_TRUE(lower.ok());
-  auto fs = UnionFs::Open(std::move(lower).value(), key_, root, {});
-  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
-  Filesystem& union_fs = **fs;  // UnionFs::Open (the factory) hides Filesystem::Open
-  auto dir = union_fs.LookupStat(kRootIno, "d");
-  ASSERT_TRUE(dir.ok());
-  const std::map<std::string, std::function<Status(std::uint64_t)>> writers = {
-      {"open",
-       [&](std::uint64_t ino) -> Status {
-         SR_ASSIGN_OR_RETURN(std::uint64_t handle, union_fs.Open(ino, O_WRONLY));
-         union_fs.Release(handle);
-         return OkStatus();
-       }},
-      {"truncate", [&](std::uint64_t ino) { return union_fs.SetAttr(ino, {.size = 5}).status(); }},
-  };
-  for (const auto& writer_of : writers) {
-    const std::string& name = writer_of.first;  // not a structured binding: the lambdas use it
-    const auto& write = writer_of.second;
-    auto file = union_fs.LookupStat(dir->attr.ino, name);
-    ASSERT_TRUE(file.ok()) << name;
-    const std::uint64_t ino = file->attr.ino;
-    std::vector<std::uint8_t> buffer(10000);
-    std::atomic<bool> written = false;
-    std::thread writer;
-    Status prefetched = union_fs.Prefetch(ino, buffer, [&](std::span<const std::uint8_t> bytes) {
-      EXPECT_EQ(std::string(bytes.begin(), bytes.end()), Pattern(10000, name == "open" ? 1 : 2)) << name;
-      writer = std::thread([&] { written = write(ino).ok(); });
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      EXPECT_FALSE(written) << name << ": the writer did not wait for the store";
-    });
-    EXPECT_TRUE(prefetched.ok()) << name << ": " << prefetched.ToString();
-    ASSERT_TRUE(writer.joinable()) << name << ": nothing was stored";
-    writer.join();
-    EXPECT_TRUE(written) << name;
-    bool stored_again = false;
-    EXPECT_TRUE(
-        union_fs.Prefetch(ino, buffer, [&](std::span<const std::uint8_t>) { stored_again = true; }).ok());
-    EXPECT_FALSE(stored_again) << name;
-  }
 }
 
 TEST_F(UpperTest, UpperOfAnotherLowerIsRefused) {
