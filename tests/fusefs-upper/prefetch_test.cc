@@ -99,12 +99,15 @@ class HeldPrefetch : public Filesystem {
   }
   // Waits up to `seconds` for `done`.
   static bool Until(const std::function<bool()>& done, int seconds = 10) {
-    for (int i = 0; i < seconds * 100 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < seconds * 100 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return done();
   }
 
   bool prefetches() const override { return inner_.prefetches(); }
-  Result<Attr> Lookup(std::uint64_t parent, std::string_view name) override { return inner_.Lookup(parent, name); }
+  Result<Attr> Lookup(std::uint64_t parent, std::string_view name) override {
+    return inner_.Lookup(parent, name);
+  }
   Result<Stat> LookupStat(std::uint64_t parent, std::string_view name) override {
     return inner_.LookupStat(parent, name);
   }
@@ -127,7 +130,8 @@ class HeldPrefetch : public Filesystem {
   Result<Stat> SetAttr(std::uint64_t ino, const SetAttrRequest& request) override {
     return inner_.SetAttr(ino, request);
   }
-  Result<std::size_t> Write(std::uint64_t handle, std::uint64_t offset, std::span<const std::uint8_t> data) override {
+  Result<std::size_t> Write(std::uint64_t handle, std::uint64_t offset,
+                            std::span<const std::uint8_t> data) override {
     return inner_.Write(handle, offset, data);
   }
   Status Fsync(std::uint64_t handle, bool datasync) override { return inner_.Fsync(handle, datasync); }
@@ -162,7 +166,8 @@ TEST_F(UpperTest, AWritersOpenDuringAPrefetchStoreLeavesTheRequestThreadFree) {
 
     std::atomic<bool> written = false;
     std::thread writer([&] { written = WriteFile(P("d/f1"), "new", O_WRONLY) == 0; });
-    EXPECT_TRUE(HeldPrefetch::Until([&] { return held.turned_back.load(); })) << "the open was not turned back";
+    EXPECT_TRUE(HeldPrefetch::Until([&] { return held.turned_back.load(); }))
+        << "the open was not turned back";
     std::string read_meanwhile;
     std::atomic<bool> read_done = false;
     std::thread reader([&] {
