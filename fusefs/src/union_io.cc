@@ -135,7 +135,8 @@ Result<std::size_t> UnionFsImpl::Read(std::uint64_t handle, std::uint64_t offset
     SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
     data = node->data;  // a copy-up after open: read the upper
   }
-  auto n = data ? data->Read(offset, out) : lower_->ReadInode(ino, offset, out);
+  if (!data) return lower_->ReadInode(ino, offset, out);  // the lower logs its own integrity failures
+  auto n = data->Read(offset, out);
   if (!n.ok() && n.status().code() == Code::kDataLoss) {
     SR_LOG(kError) << "integrity failure: " << n.status().message();
   }
