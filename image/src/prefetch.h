@@ -24,8 +24,8 @@ namespace sealroot::image::internal {
 
 class Prefetcher {
  public:
-  // Starts `workers` threads fetching the layers with ahead[i] set (never layer 0, which the
-  // pipeline wants at once, nor layers the sink already holds).
+  // Starts `workers` threads fetching the layers with ahead[i] set (never one the pipeline
+  // starts at once, nor one the sink already holds).
   Prefetcher(ImageSource& source, std::vector<Descriptor> layers, std::vector<bool> ahead, int workers,
              std::string spool_dir, std::uint64_t spool_cap);
   ~Prefetcher();  // stops the workers and removes every spool file

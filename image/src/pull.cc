@@ -95,6 +95,11 @@ Result<LayerChain> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& d
     return FailedPrecondition("the layer is encrypted (" + media_type + ") and no decryption key was given");
   }
   SR_ASSIGN_OR_RETURN(Compression compression, CompressionOfLayer(media_type));
+  // Three threads a layer, each stage weighing about as much as the others: reading, the blob
+  // digest and decryption (HMAC and AES); decompression; the DiffID's SHA-256 over the whole
+  // tar, the walk and the file writes. The first read-ahead is part of `checked`: it keeps the
+  // checks' verdict when it read the blob to its end before the walk failed.
+  if (compression != Compression::kNone) blob = MakeReadAhead(std::move(blob), 256 << 10);
   LayerChain chain;
   chain.checked = std::shared_ptr<Reader>(std::move(blob));
   SR_ASSIGN_OR_RETURN(
@@ -103,8 +108,6 @@ Result<LayerChain> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& d
   if (compression != Compression::kNone)
     tar = std::make_unique<LabelledReader>(std::move(tar), "decompressing");
   tar = meter->Decompressed(std::move(tar));  // every limit, for every compression
-  // Decryption and decompression on one core; the DiffID, the tar walk and file writes on
-  // another (the DiffID's SHA-256 over the whole tar weighed as much as the inflate).
   chain.tar = MakeVerifyingReader(MakeReadAhead(std::move(tar)), diff_id, -1, "DiffID");
   return chain;
 }
@@ -113,7 +116,7 @@ Result<LayerChain> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& d
 // stream count too), and when a later stage failed they are reported first if they fail, since
 // a wrong blob or ciphertext explains whatever decompression or the DiffID said.
 Status FinishChecks(LayerChain& chain, Status walked) {
-  chain.tar.reset();  // stops the read-ahead thread: `checked` is ours alone now
+  chain.tar.reset();  // stops the walk's read-ahead thread: `checked` is ours alone now
   Code code = walked.code();
   if (code == Code::kCancelled || code == Code::kResourceExhausted) return walked;
   Status checked = Drain(*chain.checked);
@@ -146,40 +149,52 @@ Status UnpackLayer(internal::Prefetcher* prefetcher, ImageSource& source, const 
   return OkStatus();
 }
 
-// Unpacks every layer. A sink that keeps layers apart gets them on up to kParallelLayers
-// threads at once (each layer runs two: its decompression and its walk), so that one layer's
-// file writes overlap another's decompression; each DiffID is unpacked once, and a repeat of it
-// is skipped afterwards as a layer the sink holds. A failure stops the layers beside it; the
-// error reported is the lowest failed layer's, not counting those it stopped.
+// The order the pipeline takes the layers in: the first layer of each DiffID, on up to
+// kParallelLayers threads (the first `workers` of them start at once), then the repeats, which
+// the sink holds by then.
+struct LayerPlan {
+  std::vector<std::size_t> first_of_each;
+  std::vector<std::size_t> repeats;
+  std::size_t workers = 1;
+};
+
+LayerPlan PlanLayers(const ResolvedImage& image, const ImageSink& sink) {
+  LayerPlan plan;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < image.parsed.layers.size(); ++i)
+    (seen.insert(image.config.diff_ids[i].str()).second ? plan.first_of_each : plan.repeats).push_back(i);
+  if (sink.LayersIndependent()) plan.workers = std::min(plan.first_of_each.size(), kParallelLayers);
+  return plan;
+}
+
+// Unpacks every layer as `plan` says (each layer runs three threads: reading and decryption,
+// decompression, the walk), so that one layer's file writes overlap another's decompression; a
+// repeated DiffID is skipped as a layer the sink holds. A failure stops the layers beside it;
+// the error reported is the lowest failed layer's, not counting those it stopped.
 Status UnpackLayers(internal::Prefetcher* prefetcher, ImageSource& source, const ResolvedImage& image,
-                    const PullOptions& options, internal::ImageBudget& budget, ImageSink& sink) {
+                    const LayerPlan& plan, const PullOptions& options, internal::ImageBudget& budget,
+                    ImageSink& sink) {
   const std::vector<Descriptor>& layers = image.parsed.layers;
   std::atomic<bool> failed{false};
   auto unpack = [&](std::size_t i) {
     Status s = UnpackLayer(prefetcher, source, image, i, options, budget, sink, failed);
     return s.ok() ? s : std::move(s).WithContext(LayerLabel(i, layers.size(), layers[i]));
   };
-  std::vector<std::size_t> first_of_each, repeats;
-  std::set<std::string> seen;
-  for (std::size_t i = 0; i < layers.size(); ++i)
-    (seen.insert(image.config.diff_ids[i].str()).second ? first_of_each : repeats).push_back(i);
-  const std::size_t workers =
-      sink.LayersIndependent() ? std::min(first_of_each.size(), kParallelLayers) : std::size_t{1};
-  if (workers <= 1) {
+  if (plan.workers <= 1) {
     for (std::size_t i = 0; i < layers.size(); ++i) SR_RETURN_IF_ERROR(unpack(i));
     return OkStatus();
   }
-  std::vector<Status> results(first_of_each.size());
+  std::vector<Status> results(plan.first_of_each.size());
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t k; !failed && (k = next++) < first_of_each.size();) {
-      results[k] = unpack(first_of_each[k]);
+    for (std::size_t k; !failed && (k = next++) < plan.first_of_each.size();) {
+      results[k] = unpack(plan.first_of_each[k]);
       if (!results[k].ok()) failed = true;
     }
   };
   {
     std::vector<std::jthread> helpers;
-    for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
+    for (std::size_t w = 1; w < plan.workers; ++w) helpers.emplace_back(work);
     work();
   }
   // A stopped layer says kCancelled, as every layer does on Ctrl-C.
@@ -188,21 +203,27 @@ Status UnpackLayers(internal::Prefetcher* prefetcher, ImageSource& source, const
   if (failure == results.end())
     failure = std::ranges::find_if(results, [](const Status& r) { return !r.ok(); });
   if (failure != results.end()) return std::move(*failure);
-  for (std::size_t i : repeats) SR_RETURN_IF_ERROR(unpack(i));
+  for (std::size_t i : plan.repeats) SR_RETURN_IF_ERROR(unpack(i));
   return OkStatus();
 }
 
-// Fetch-ahead only pays off over a network, with several layers, for a sink that does not
-// already hold them.
+// Fetch-ahead only pays off over a network, for layers the pipeline does not start at once
+// (one it started would wait for the whole download before its first byte) and that the sink
+// does not already hold.
 Result<std::unique_ptr<internal::Prefetcher>> StartPrefetcher(ImageSource& source, const ResolvedImage& image,
+                                                              const LayerPlan& plan,
                                                               const PullOptions& options,
                                                               const ImageSink& sink) {
   const std::vector<Descriptor>& layers = image.parsed.layers;
-  if (!source.IsRemote() || options.parallel_downloads < 2 || layers.size() < 2) {
+  std::vector<bool> ahead(layers.size());
+  std::size_t started_at_once = 0;
+  for (std::size_t i : plan.first_of_each) {
+    if (sink.HasLayer(image.config.diff_ids[i])) continue;
+    ahead[i] = started_at_once++ >= plan.workers;
+  }
+  if (!source.IsRemote() || options.parallel_downloads < 2 || std::ranges::find(ahead, true) == ahead.end()) {
     return std::unique_ptr<internal::Prefetcher>();
   }
-  std::vector<bool> ahead(layers.size());
-  for (std::size_t i = 1; i < layers.size(); ++i) ahead[i] = !sink.HasLayer(image.config.diff_ids[i]);
   const char* tmp = std::getenv("TMPDIR");
   std::string base = !options.spool_dir.empty() ? options.spool_dir : (tmp && *tmp ? tmp : "/tmp");
   std::string dir = base + "/sealroot-spool-XXXXXX";
@@ -283,14 +304,16 @@ Result<ImageInfo> PullAndUnpack(ImageSource& original, const PullOptions& option
   std::optional<internal::ProgressSource> counted;
   if (s.ok()) counted.emplace(original, resolved->parsed.layers, options.progress);
   ImageSource& source = counted ? static_cast<ImageSource&>(*counted) : original;
+  LayerPlan plan;
   std::unique_ptr<internal::Prefetcher> prefetcher;
   if (s.ok()) {
-    auto started = StartPrefetcher(source, *resolved, options, sink);
+    plan = PlanLayers(*resolved, sink);
+    auto started = StartPrefetcher(source, *resolved, plan, options, sink);
     s = started.status();
     if (s.ok()) prefetcher = std::move(*started);
   }
   internal::ImageBudget budget;
-  if (s.ok()) s = UnpackLayers(prefetcher.get(), source, *resolved, options, budget, sink);
+  if (s.ok()) s = UnpackLayers(prefetcher.get(), source, *resolved, plan, options, budget, sink);
   if (s.ok() && Interrupted()) s = Cancelled("interrupted");
   std::optional<ImageInfo> info;
   if (s.ok()) {

@@ -1,9 +1,10 @@
 // A stage that runs the stages below it on their own thread: a bounded queue of chunks between
-// a producer (read blob -> verify -> decrypt -> decompress -> DiffID) and the consumer (the tar
-// walk and the sink's file writes), so hashing/decompression and filesystem work overlap.
+// a producer (the stages below) and the consumer (the stages above), so that their work
+// overlaps. The pipeline puts one before decompression and one after it (pull.cc).
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -30,8 +31,9 @@ class ReadAhead final : public Reader {
   }
 
   Result<std::size_t> Read(std::span<std::uint8_t> out) override {
-    if (current_pos_ >= current_.size()) {
+    if (current_pos_ >= current_.size) {
       MutexLock lock(mu_);
+      if (current_.bytes) spare_.push_back(std::move(current_.bytes));
       while (queue_.empty() && !finished_) changed_.wait(mu_);
       if (queue_.empty()) {
         if (!error_.ok()) return error_;
@@ -42,22 +44,36 @@ class ReadAhead final : public Reader {
       current_pos_ = 0;
       changed_.notify_all();
     }
-    std::size_t n = std::min(out.size(), current_.size() - current_pos_);
-    std::memcpy(out.data(), current_.data() + current_pos_, n);
+    std::size_t n = std::min(out.size(), current_.size - current_pos_);
+    std::memcpy(out.data(), current_.bytes.get() + current_pos_, n);
     current_pos_ += n;
     return n;
   }
 
  private:
+  struct Chunk {
+    std::unique_ptr<std::uint8_t[]> bytes;
+    std::size_t size = 0;
+  };
+
+  // A buffer the consumer is done with, else a new one: at most max_chunks + 2 ever exist.
+  std::unique_ptr<std::uint8_t[]> TakeBuffer() {
+    MutexLock lock(mu_);
+    if (spare_.empty()) return std::make_unique_for_overwrite<std::uint8_t[]>(chunk_size_);
+    std::unique_ptr<std::uint8_t[]> buffer = std::move(spare_.back());
+    spare_.pop_back();
+    return buffer;
+  }
+
   void Produce() {
     while (true) {
-      std::vector<std::uint8_t> chunk(chunk_size_);
-      std::size_t filled = 0;
+      Chunk chunk{TakeBuffer()};
+      std::span<std::uint8_t> buffer(chunk.bytes.get(), chunk_size_);
       Status error;
       bool eof = false;
       // Fill a whole chunk (stages return what they have, often less) to keep hand-offs rare.
-      while (filled < chunk.size()) {
-        auto n = inner_->Read(std::span(chunk).subspan(filled));
+      while (chunk.size < buffer.size()) {
+        auto n = inner_->Read(buffer.subspan(chunk.size));
         if (!n.ok()) {
           error = n.status();
           break;
@@ -66,13 +82,12 @@ class ReadAhead final : public Reader {
           eof = true;
           break;
         }
-        filled += *n;
+        chunk.size += *n;
       }
-      chunk.resize(filled);
       MutexLock lock(mu_);
       while (queue_.size() >= max_chunks_ && !stopping_) changed_.wait(mu_);
       if (stopping_) return;
-      if (!chunk.empty()) queue_.push_back(std::move(chunk));
+      if (chunk.size > 0) queue_.push_back(std::move(chunk));
       if (!error.ok() || eof) {
         error_ = std::move(error);
         finished_ = true;
@@ -87,11 +102,12 @@ class ReadAhead final : public Reader {
   const std::size_t max_chunks_;
   Mutex mu_;
   std::condition_variable_any changed_;
-  std::deque<std::vector<std::uint8_t>> queue_ SR_GUARDED_BY(mu_);
+  std::deque<Chunk> queue_ SR_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<std::uint8_t[]>> spare_ SR_GUARDED_BY(mu_);
   Status error_ SR_GUARDED_BY(mu_);
   bool finished_ SR_GUARDED_BY(mu_) = false;
   bool stopping_ SR_GUARDED_BY(mu_) = false;
-  std::vector<std::uint8_t> current_;  // consumer side only
+  Chunk current_;  // consumer side only
   std::size_t current_pos_ = 0;
   std::thread thread_;
 };
