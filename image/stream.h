@@ -44,7 +44,7 @@ Result<std::unique_ptr<Reader>> MakeDecompressor(Compression compression, std::u
 // Runs `inner` (and every stage below it) on a thread of its own, handing over chunks of
 // `chunk_size` bytes through a queue of at most `max_chunks`: memory stays bounded at
 // chunk_size * (max_chunks + 2). Errors reach the reader once the chunks before them are read.
-std::unique_ptr<Reader> MakeReadAhead(std::unique_ptr<Reader> inner, std::size_t chunk_size = 1 << 20,
+std::unique_ptr<Reader> MakeReadAhead(std::unique_ptr<Reader> inner, std::size_t chunk_size,
                                       std::size_t max_chunks = 4);
 
 // Reads `reader` to the end into `out` (refusing more than max_size bytes) — for manifests and

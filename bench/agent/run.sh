@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/agent/run.sh — the enclave-agent against its peers, in one run:
 #   PullImage of the ~650 MB image, JWE-encrypted, from a loopback registry, through the agent
-#   (sealroot ctl pull over ttrpc)  vs  igzip -dc of its layers (the floor: ISA-L, the decoder the
-#   agent uses)  vs  gzip -dc of its layers  vs  sealroot unpack --seal (CLI);
+#   (sealroot ctl pull over ttrpc)  vs  igzip -dc of its layers (the decoder's floor: ISA-L, the
+#   decoder the agent uses)  vs  igzip -dc | tar -x of its layers, then sync (the floor of landing
+#   the files on this disk)  vs  gzip -dc of its layers  vs  sealroot unpack --seal (CLI);
 #   the agent's peak RSS over the whole pull (/usr/bin/time -f %M around the daemon);
 #   grpc.Health/Check round trips over ttrpc and gRPC (median, p99).
 # The two-layer image (/usr/include, /usr/bin) is shared with bench/image (cached under /var/tmp,
@@ -73,6 +74,9 @@ layers=$(layers_of "$cache/layout" big)
 for l in $layers; do cat "$cache/layout/blobs/sha256/$l" >/dev/null; done
 measure "igzip -dc of its layers" ":" "for l in $layers; do igzip -dc $cache/layout/blobs/sha256/\$l >/dev/null; done"
 measure "gzip -dc of its layers" ":" "for l in $layers; do gzip -dc $cache/layout/blobs/sha256/\$l >/dev/null; done"
+measure "igzip -dc | tar -x of its layers, sync" \
+  "rm -rf $work/tree; mkdir $work/tree; settle; for l in $layers; do cat $cache/layout/blobs/sha256/\$l >/dev/null; done" \
+  "for l in $layers; do igzip -dc $cache/layout/blobs/sha256/\$l | tar -x -C $work/tree; done; sync -f $work/tree"
 measure "sealroot unpack --seal (CLI)" "rm -rf $work/cli-store $work/cli.key; settle" \
   "$bin/sealroot unpack $ref --seal $work/cli-store --key-file $work/cli.key --policy $work/policy.json --decryption-key $work/priv.pem --tls-verify=false --no-blob-cache"
 
@@ -118,15 +122,18 @@ field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f" %
   echo "Image: /usr/include + /usr/bin as two gzip layers, JWE-encrypted by skopeo, $((image_size / 1000000)) MB in the registry."
   echo "Load average at the start: $load_start; when the run ended: $(cut -d' ' -f1-3 /proc/loadavg) (other jobs share the machine: compare ratios, not seconds)."
   echo
-  echo "| what | time | peak RSS | ratio to igzip -dc | ratio to gzip -dc |"
-  echo "|---|---:|---:|---:|---:|"
-  for n in "igzip -dc of its layers" "gzip -dc of its layers" "sealroot unpack --seal (CLI)" "enclave-agent PullImage (ttrpc)"; do
-    echo "| $n | ${best_time[$n]} s | ${max_rss[$n]} KiB | $(ratio "$n" "igzip -dc of its layers")× | $(ratio "$n" "gzip -dc of its layers")× |"
+  floor="igzip -dc | tar -x of its layers, sync"
+  echo "| what | time | peak RSS | ratio to igzip -dc | ratio to igzip -dc \\| tar -x | ratio to gzip -dc |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for n in "igzip -dc of its layers" "$floor" "gzip -dc of its layers" "sealroot unpack --seal (CLI)" "enclave-agent PullImage (ttrpc)"; do
+    echo "| ${n//|/\\|} | ${best_time[$n]} s | ${max_rss[$n]} KiB | $(ratio "$n" "igzip -dc of its layers")× |" \
+      "$(ratio "$n" "$floor")× | $(ratio "$n" "gzip -dc of its layers")× |"
   done
   echo
   pull="enclave-agent PullImage (ttrpc)"
-  echo "Targets: PullImage / igzip -dc **$(ratio "$pull" "igzip -dc of its layers")×** (target ≤ 1.5×);" \
-    "agent peak RSS during the pull **$((max_rss[$pull] / 1024)) MiB** (target ≤ 64 MiB)."
+  echo "Targets: PullImage / igzip -dc **$(ratio "$pull" "igzip -dc of its layers")×**, / igzip -dc | tar -x" \
+    "**$(ratio "$pull" "$floor")×** (target ≤ 1.5×); agent peak RSS during the pull" \
+    "**$((max_rss[$pull] / 1024)) MiB** (target ≤ 64 MiB)."
   echo
   echo "| health check (5000 sequential calls) | median | p99 |"
   echo "|---|---:|---:|"

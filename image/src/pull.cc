@@ -108,7 +108,7 @@ Result<LayerChain> LayerStream(std::unique_ptr<Reader> blob, const Descriptor& d
   if (compression != Compression::kNone)
     tar = std::make_unique<LabelledReader>(std::move(tar), "decompressing");
   tar = meter->Decompressed(std::move(tar));  // every limit, for every compression
-  chain.tar = MakeVerifyingReader(MakeReadAhead(std::move(tar)), diff_id, -1, "DiffID");
+  chain.tar = MakeVerifyingReader(MakeReadAhead(std::move(tar), 512 << 10), diff_id, -1, "DiffID");
   return chain;
 }
 
