@@ -10,8 +10,9 @@ set datafile separator "\t"
 set key top left
 set grid
 set style data linespoints
-tools = "floor umoci unpack seal agent-pull tar-sealed tar-plain"
-label(t) = t eq "floor" ? "igzip -dc | tar -x (floor)" : t eq "umoci" ? "umoci raw unpack" : \
+tools = "floor floor-sync umoci unpack seal agent-pull tar-sealed tar-plain"
+label(t) = t eq "floor" ? "igzip -dc | tar -x (floor)" : t eq "floor-sync" ? "the same, then sync" : \
+  t eq "umoci" ? "umoci raw unpack" : \
   t eq "unpack" ? "sealroot unpack" : t eq "seal" ? "sealroot unpack --seal" : \
   t eq "agent-pull" ? "agent PullImage" : t eq "tar-sealed" ? "cold tar, sealed mount" : "cold tar, plain tree"
 # what a step cost in CPU: the reader + the FUSE daemon; the agent's own for a pull

@@ -4,7 +4,8 @@
 # cut from the same 256 MB of content: 2.5 KiB and more, so none is inlined), plus one image of
 # 100k files of 2000 bytes (200 MB; files up to 2 KiB are inlined into their directory objects),
 # each against the floor, in one run:
-#   unpack: igzip -dc LAYER | tar -x (the floor: decompress + write the files), umoci raw unpack,
+#   unpack: igzip -dc LAYER | tar -x (the floor: decompress + write the files), the same then
+#           sync -f (the durable floor: a sealed layer commits after a syncfs), umoci raw unpack,
 #           sealroot unpack (plain directory), sealroot unpack --seal (wall, CPU, peak RSS each).
 #           Before each: the previous output removed, sync, caches dropped, then the layer and
 #           the tools read again: each starts with the layer in the page cache, nothing dirty and
@@ -230,6 +231,8 @@ for n in "${images[@]}"; do
   layer=$cache/$n/layout/blobs/sha256/$(layers_of "$layout" img)
   echo "== $n ($(cat "$cache/$n/info") files dirs content bytes; $(du -sb "$layer" | cut -f1) bytes compressed)"
   point "$n" floor "rm -rf $work/out; mkdir $work/out; fresh $layer" "igzip -dc $layer | tar -x -C $work/out"
+  point "$n" floor-sync "rm -rf $work/out; mkdir $work/out; fresh $layer" \
+    "igzip -dc $layer | tar -x -C $work/out && sync -f $work/out"
   point "$n" umoci "rm -rf $work/out; fresh $layer" "umoci raw unpack --image $layout:img $work/out"
   point "$n" unpack "rm -rf $work/out $work/plain; fresh $layer" "$bin/sealroot unpack --insecure-policy --quiet oci:$layout:img $work/plain"
   point "$n" seal "rm -rf $work/store; fresh $layer" \
