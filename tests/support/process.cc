@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,6 +14,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -36,6 +40,48 @@ int DecodeWaitStatus(int status) {
   _exit(127);
 }
 
+// Removes a test directory. A mount a failed test left in it is detached first (removal would
+// descend into it, or hang on a stuck FUSE daemon). A gpg-agent that a test's gpg started for a
+// keyring in it ("gnupg") keeps its socket elsewhere and would outlive it: it is stopped.
+void RemoveTestDir(const std::string& path) {
+  std::ifstream mounts("/proc/self/mounts");
+  for (std::string device, mount_point, rest;
+       mounts >> device >> mount_point && std::getline(mounts, rest);) {
+    if (mount_point.starts_with(path + "/")) umount2(mount_point.c_str(), MNT_DETACH);
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path + "/gnupg", ec)) {
+    Run({"gpgconf", "--homedir", path + "/gnupg", "--kill", "all"}, {.timeout = std::chrono::seconds(10)});
+  }
+  std::filesystem::remove_all(path, ec);
+}
+
+// The test directories alive in this process. The per-binary materials (keys, images, a
+// registry's storage) are never destroyed; they are removed when the test binary exits.
+struct LiveTempDirs {
+  std::mutex mu;
+  std::set<std::string> paths;
+  pid_t owner = getpid();
+};
+
+LiveTempDirs& Live() {
+  static auto* live = [] {
+    auto* l = new LiveTempDirs;  // never destroyed: the exit handler uses it
+    std::atexit([] {
+      LiveTempDirs& dirs = Live();
+      if (getpid() != dirs.owner) return;  // a forked child's exit: the directories are not its
+      std::set<std::string> left;
+      {
+        std::lock_guard lock(dirs.mu);
+        left.swap(dirs.paths);
+      }
+      for (const std::string& path : left) RemoveTestDir(path);
+    });
+    return l;
+  }();
+  return *live;
+}
+
 }  // namespace
 
 TempDir::TempDir() {
@@ -43,12 +89,18 @@ TempDir::TempDir() {
   std::string tmpl = std::string(base && *base ? base : "/tmp") + "/sealroot-test-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
+  LiveTempDirs& live = Live();
+  std::lock_guard lock(live.mu);
+  live.paths.insert(path_);
 }
 
 TempDir::~TempDir() {
-  // A test may leave a FUSE mount behind on failure; detach it so removal cannot hang.
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  {
+    LiveTempDirs& live = Live();
+    std::lock_guard lock(live.mu);
+    live.paths.erase(path_);
+  }
+  RemoveTestDir(path_);
 }
 
 CommandResult Run(const std::vector<std::string>& argv, const CommandOptions& options) {

@@ -11,7 +11,8 @@
 
 namespace sealroot::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction, or when
+// the test binary exits if it is never destroyed (a fixture's material kept for every test).
 class TempDir {
  public:
   TempDir();
