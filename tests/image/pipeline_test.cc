@@ -2,9 +2,11 @@
 // the source as they arrive, and only the later ones are fetched ahead into the spool.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -41,7 +43,7 @@ class Gate {
 // A blob whose last byte is held back until the gate opens (or a timeout passes, then noted).
 class HeldBackReader final : public Reader {
  public:
-  HeldBackReader(std::unique_ptr<Reader> inner, std::uint64_t size, Gate& gate, bool& timed_out)
+  HeldBackReader(std::unique_ptr<Reader> inner, std::uint64_t size, Gate& gate, std::atomic<bool>& timed_out)
       : inner_(std::move(inner)), left_(size), gate_(gate), timed_out_(timed_out) {}
   Result<std::size_t> Read(std::span<std::uint8_t> out) override {
     if (left_ == 1 && !waited_) {
@@ -58,16 +60,35 @@ class HeldBackReader final : public Reader {
   std::unique_ptr<Reader> inner_;
   std::uint64_t left_;
   Gate& gate_;
-  bool& timed_out_;
+  std::atomic<bool>& timed_out_;
   bool waited_ = false;
 };
 
+// A blob that opens the gate once it was read to its end.
+class OpensGateAtEndReader final : public Reader {
+ public:
+  OpensGateAtEndReader(std::unique_ptr<Reader> inner, Gate& gate) : inner_(std::move(inner)), gate_(gate) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
+    auto n = inner_->Read(out);
+    if (n.ok() && *n == 0) gate_.Open();
+    return n;
+  }
+
+ private:
+  std::unique_ptr<Reader> inner_;
+  Gate& gate_;
+};
+
 // An OCI layout served as a registry would be (so the pipeline may fetch ahead), holding back
-// the last byte of one layer's blob.
+// the last byte of some layers' blobs until the gate opens; a blob read to its end may open it.
 class RemoteSource final : public image::ImageSource {
  public:
-  RemoteSource(std::unique_ptr<image::ImageSource> layout, image::Digest held_back, Gate& gate)
-      : layout_(std::move(layout)), held_back_(std::move(held_back)), gate_(gate) {}
+  RemoteSource(std::unique_ptr<image::ImageSource> layout, std::set<image::Digest> held_back, Gate& gate,
+               std::optional<image::Digest> opens_gate_at_end = std::nullopt)
+      : layout_(std::move(layout)),
+        held_back_(std::move(held_back)),
+        gate_(gate),
+        opens_gate_at_end_(std::move(opens_gate_at_end)) {}
   const image::Reference& reference() const override { return layout_->reference(); }
   bool IsRemote() const override { return true; }
   Result<image::ManifestBytes> GetManifest(std::string_view tag_or_digest) override {
@@ -75,17 +96,23 @@ class RemoteSource final : public image::ImageSource {
   }
   Result<std::unique_ptr<Reader>> OpenBlob(const image::Descriptor& descriptor) override {
     auto blob = layout_->OpenBlob(descriptor);
-    if (!blob.ok() || descriptor.digest != held_back_) return blob;
-    return std::unique_ptr<Reader>(
-        std::make_unique<HeldBackReader>(std::move(*blob), descriptor.size, gate_, held_back_timed_out));
+    if (!blob.ok()) return blob;
+    if (held_back_.contains(descriptor.digest)) {
+      return std::unique_ptr<Reader>(
+          std::make_unique<HeldBackReader>(std::move(*blob), descriptor.size, gate_, held_back_timed_out));
+    }
+    if (descriptor.digest == opens_gate_at_end_)
+      return std::unique_ptr<Reader>(std::make_unique<OpensGateAtEndReader>(std::move(*blob), gate_));
+    return blob;
   }
 
-  bool held_back_timed_out = false;
+  std::atomic<bool> held_back_timed_out = false;
 
  private:
   std::unique_ptr<image::ImageSource> layout_;
-  const image::Digest held_back_;
+  const std::set<image::Digest> held_back_;
   Gate& gate_;
+  const std::optional<image::Digest> opens_gate_at_end_;
 };
 
 // Keeps each layer's entry paths; opens the gate on the first entry of layer `watched`.
@@ -144,33 +171,44 @@ std::string RandomBytes(std::size_t n) {
   return bytes;
 }
 
+// An OCI layout image of these layers (umoci gzips each tar), opened as a source. Throws if a
+// step fails (a fixture bug, not a test result).
+struct LayoutImage {
+  std::unique_ptr<image::ImageSource> source;
+  std::vector<image::Descriptor> layers;
+};
+
+LayoutImage MakeImage(const TempDir& work, const std::vector<std::vector<TarEntry>>& layers) {
+  std::string ref = NewLayoutImage(work / "layout", "img");
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    std::string tar = work / ("layer" + std::to_string(i) + ".tar");
+    WriteTar(tar, layers[i]);
+    AddLayer(ref, tar);
+  }
+  auto parsed = image::Reference::Parse(ref);
+  if (!parsed.ok()) throw std::runtime_error(parsed.status().ToString());
+  auto source = image::OpenImageSource(*parsed, {});
+  if (!source.ok()) throw std::runtime_error(source.status().ToString());
+  auto manifest = (*source)->GetManifest("img");
+  if (!manifest.ok()) throw std::runtime_error(manifest.status().ToString());
+  auto parsed_manifest = image::ParseManifest(manifest->bytes, manifest->media_type);
+  if (!parsed_manifest.ok()) throw std::runtime_error(parsed_manifest.status().ToString());
+  return {std::move(*source), parsed_manifest->layers};
+}
+
 // A two-layer image from a registry: both layers start at once, so the second must stream as
 // it arrives. Fetching it ahead would make its walk wait for the whole download: its first file
 // would reach the sink only once the blob's last byte had.
 TEST(PipelineTest, ALayerStartedAtOnceStreamsInsteadOfWaitingForAFetchAhead) {
   TempDir work;
-  std::string ref = NewLayoutImage(work / "layout", "two");
-  WriteTar(work / "bottom.tar", {{.name = "bottom", .data = "below"}});
   // Incompressible, so the blob is larger than every buffer between the source and the walk.
-  WriteTar(work / "top.tar",
-           {{.name = "first", .data = "on top"}, {.name = "large", .data = RandomBytes(4 << 20)}});
-  AddLayer(ref, work / "bottom.tar");
-  AddLayer(ref, work / "top.tar");
-
-  auto parsed = image::Reference::Parse(ref);
-  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  image::PullOptions options;
-  auto layout = image::OpenImageSource(*parsed, options);
-  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
-  auto manifest = (*layout)->GetManifest("two");
-  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
-  auto layers = image::ParseManifest(manifest->bytes, manifest->media_type);
-  ASSERT_TRUE(layers.ok()) << layers.status().ToString();
-  ASSERT_EQ(layers->layers.size(), 2u);
-
+  LayoutImage image = MakeImage(
+      work, {{{.name = "bottom", .data = "below"}},
+             {{.name = "first", .data = "on top"}, {.name = "large", .data = RandomBytes(4 << 20)}}});
   Gate top_started;
-  RemoteSource source(std::move(*layout), layers->layers[1].digest, top_started);
+  RemoteSource source(std::move(image.source), {image.layers[1].digest}, top_started);
   RecordingSink sink(/*watched=*/1, top_started);
+  image::PullOptions options;
   options.spool_dir = work.path();
   auto unpacked = image::PullAndUnpack(source, options, sink);
   ASSERT_TRUE(unpacked.ok()) << unpacked.status().ToString();
@@ -178,6 +216,25 @@ TEST(PipelineTest, ALayerStartedAtOnceStreamsInsteadOfWaitingForAFetchAhead) {
       << "the top layer's first file reached the sink only after its whole blob was downloaded";
   EXPECT_EQ(sink.PathsOf(0), (std::set<std::string>{"bottom"}));
   EXPECT_EQ(sink.PathsOf(1), (std::set<std::string>{"first", "large"}));
+}
+
+// Three layers: the pipeline starts the first two, and the third is fetched ahead meanwhile —
+// here while both of the first two wait for their last byte.
+TEST(PipelineTest, ALayerThePipelineDoesNotStartAtOnceIsFetchedAhead) {
+  TempDir work;
+  LayoutImage image = MakeImage(work, {{{.name = "zero", .data = RandomBytes(1 << 20)}},
+                                       {{.name = "one", .data = RandomBytes(1 << 20)}},
+                                       {{.name = "two", .data = "fetched ahead"}}});
+  Gate third_fetched;
+  RemoteSource source(std::move(image.source), {image.layers[0].digest, image.layers[1].digest},
+                      third_fetched, image.layers[2].digest);
+  RecordingSink sink(/*watched=*/SIZE_MAX, third_fetched);
+  image::PullOptions options;
+  options.spool_dir = work.path();
+  auto unpacked = image::PullAndUnpack(source, options, sink);
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status().ToString();
+  EXPECT_FALSE(source.held_back_timed_out) << "the third layer was not fetched while the first two streamed";
+  EXPECT_EQ(sink.PathsOf(2), (std::set<std::string>{"two"}));
 }
 
 }  // namespace
