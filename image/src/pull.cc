@@ -214,6 +214,7 @@ Result<std::unique_ptr<internal::Prefetcher>> StartPrefetcher(ImageSource& sourc
                                                               const LayerPlan& plan,
                                                               const PullOptions& options,
                                                               const ImageSink& sink) {
+  if (!source.IsRemote() || options.parallel_downloads < 2) return std::unique_ptr<internal::Prefetcher>();
   const std::vector<Descriptor>& layers = image.parsed.layers;
   std::vector<bool> ahead(layers.size());
   std::size_t started_at_once = 0;
@@ -221,9 +222,7 @@ Result<std::unique_ptr<internal::Prefetcher>> StartPrefetcher(ImageSource& sourc
     if (sink.HasLayer(image.config.diff_ids[i])) continue;
     ahead[i] = started_at_once++ >= plan.workers;
   }
-  if (!source.IsRemote() || options.parallel_downloads < 2 || std::ranges::find(ahead, true) == ahead.end()) {
-    return std::unique_ptr<internal::Prefetcher>();
-  }
+  if (std::ranges::find(ahead, true) == ahead.end()) return std::unique_ptr<internal::Prefetcher>();
   const char* tmp = std::getenv("TMPDIR");
   std::string base = !options.spool_dir.empty() ? options.spool_dir : (tmp && *tmp ? tmp : "/tmp");
   std::string dir = base + "/sealroot-spool-XXXXXX";
