@@ -59,12 +59,12 @@ measure() {  # NAME PREP CMD
   local t rss
   for _ in $(seq "$runs"); do
     eval "$2"
-    /usr/bin/time -f '%e %M' -o "$work/time" bash -c "$3" >/dev/null 2>"$work/err" ||
+    timed "$work/time" "$3" >/dev/null 2>"$work/err" ||
       { cat "$work/err" >&2; echo "failed: $3" >&2; exit 1; }
-    read -r t rss <"$work/time"
+    read -r t _ _ rss <"$work/time"
     record "$1" "$t" "$rss"
   done
-  printf '%-40s %8.2f s  %8d KiB\n' "$1" "${best_time[$1]}" "${max_rss[$1]}"
+  printf '%-40s %8.3f s  %8d KiB\n' "$1" "${best_time[$1]}" "${max_rss[$1]}"
 }
 settle() { sync; echo 3 >/proc/sys/vm/drop_caches; find "$work/registry" -type f -exec cat {} + >/dev/null; }
 ratio() { awk -v a="${best_time[$1]}" -v b="${best_time[$2]}" 'BEGIN{printf "%.2f", a/b}'; }
@@ -99,13 +99,12 @@ for _ in $(seq "$runs"); do
   rm -rf "$work/state" "$work/store"
   settle
   start_agent
-  /usr/bin/time -f '%e %M' -o "$work/time" "$bin/sealroot" ctl pull "$ref" --container-id bench \
-    --address "unix://$work/agent.sock" >/dev/null
+  timed "$work/time" "$bin/sealroot ctl pull $ref --container-id bench --address unix://$work/agent.sock" >/dev/null
   read -r t _ <"$work/time"
   stop_agent
   record "enclave-agent PullImage (ttrpc)" "$t" "$(cat "$work/agent.rss")"
 done
-printf '%-40s %8.2f s  %8d KiB (agent peak RSS)\n' "enclave-agent PullImage (ttrpc)" \
+printf '%-40s %8.3f s  %8d KiB (agent peak RSS)\n' "enclave-agent PullImage (ttrpc)" \
   "${best_time[enclave-agent PullImage (ttrpc)]}" "${max_rss[enclave-agent PullImage (ttrpc)]}"
 
 echo "== grpc.Health/Check round trips"

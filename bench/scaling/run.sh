@@ -169,7 +169,7 @@ while not stop:
 print(m["Dirty"], m["Writeback"])' "$work/sample.ready" >"$work/sample" &
     sp=$!
     until [[ -e $work/sample.ready ]]; do sleep 0.01; done
-    /usr/bin/time -f '%e %U %S %M' -o "$work/time" bash -c "set -o pipefail; $cmd" >"$work/stdout" 2>"$work/err" ||
+    timed "$work/time" "set -o pipefail; $cmd" >"$work/stdout" 2>"$work/err" ||
       { cat "$work/err" >&2; echo "failed: $cmd" >&2; exit 1; }
     kill -TERM "$sp" && { wait "$sp" || true; }
     read -r w1 r1 <<<"$(disk_mb)"

@@ -25,6 +25,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"  # timed
 
 if [[ ! -f $cache/done ]]; then
   rm -rf "$cache" && mkdir -p "$cache"
@@ -67,15 +68,15 @@ cold() {
   sync
   echo 3 >/proc/sys/vm/drop_caches
   if [[ -n $daemon ]]; then d0=$(cpu_of "$daemon") && r0=$(reads_of "$daemon"); fi
-  /usr/bin/time -f '%e %U %S' -o "$work/time" bash -c "$*" >/dev/null
+  timed "$work/time" "$*" >/dev/null
   if [[ -n $daemon ]]; then
     d1=$(cpu_of "$daemon") && r1=$(reads_of "$daemon")
     hwm=$(awk '/VmHWM/{print $2}' "/proc/$daemon/status")
   fi
-  read -r t u s <"$work/time"
+  read -r t u s _ <"$work/time"
   reader=$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u + s}')
   daemon_cpu=$(awk -v a="$d0" -v b="$d1" 'BEGIN{printf "%.3f", b - a}')
-  printf '%-34s wall %6.2f s  reader cpu %5.2f s  daemon cpu %5.3f s  daemon rss %6d KiB  daemon reads %6d  (load %s)\n' \
+  printf '%-34s wall %6.3f s  reader cpu %5.2f s  daemon cpu %5.3f s  daemon rss %6d KiB  daemon reads %6d  (load %s)\n' \
     "$name" "$t" "$reader" "$daemon_cpu" "$hwm" $((r1 - r0)) "$(load)"
   if [[ -z ${best_wall[$name]:-} ]]; then
     rows+=("$name")
@@ -153,7 +154,7 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for name in "${rows[@]}"; do
   what=${name%%:*}
   g=${best_wall["$what: gocryptfs"]} p=${best_wall["$what: plain tree"]} w=${best_wall[$name]}
-  printf '| %s | %.2f | %.2f | %.3f | %s | %s | %s | %s |\n' "$name" "$w" "${best_reader[$name]}" "${best_cpu[$name]}" "${rss[$name]}" "${calls[$name]}" \
+  printf '| %s | %.3f | %.2f | %.3f | %s | %s | %s | %s |\n' "$name" "$w" "${best_reader[$name]}" "${best_cpu[$name]}" "${rss[$name]}" "${calls[$name]}" \
     "$(awk -v g="$g" -v w="$w" 'BEGIN{printf "%.2fx faster", g / w}')" \
     "$(awk -v p="$p" -v w="$w" 'BEGIN{printf "%.2fx the time", w / p}')"
 done
