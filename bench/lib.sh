@@ -12,6 +12,22 @@ timed() {
   echo "$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.3f", b - a}') $(<"$out")" >"$out"
 }
 
+# fresh "INPUT_DIR..." OUTPUT...: removes the outputs, syncs, drops the caches and reads every
+# file under the input directories back: a run starts with its input in the page cache and
+# nothing dirty (the previous run's writeback, or the deletion of its files, would otherwise land
+# in its time). Input directories that do not exist yet are skipped.
+fresh() {
+  local inputs=$1 dir
+  shift
+  rm -rf "$@"
+  sync
+  echo 3 >/proc/sys/vm/drop_caches
+  for dir in $inputs; do
+    [[ -d $dir ]] && find "$dir" -type f -exec cat {} + >/dev/null
+  done
+  return 0
+}
+
 # measure NAME PREP CMD: runs PREP then CMD $runs times (timed); keeps the best wall time, the CPU
 # time (user+sys) of that run, and the highest peak RSS, and prints one line.
 # ratio A B: best_time[A] / best_time[B].

@@ -129,16 +129,16 @@ for r in $(seq "$runs"); do
     serve "$work/mnt-new" "$new/sealroot" mount "$work/store-new" "$work/mnt-new" --root "${root[new]}" \
       --key-file "$work/key" --read-only -f
     sealed=$daemon
-    serve "$work/mnt-g" gocryptfs -f -q -allow_other -passfile "$work/pass" "$work/gcipher" "$work/mnt-g"
+    serve "$work/mnt-g" gocryptfs -f -q -nosyslog -allow_other -passfile "$work/pass" "$work/gcipher" "$work/mnt-g"
     cp "$work/mnt-new/big" "$work/mnt-g/" && cp -a "$work/mnt-new/tree" "$work/mnt-g/"
     stop "$work/mnt-g"
     daemon=$sealed
     stop "$work/mnt-new"
   fi
-  serve "$work/mnt-g" gocryptfs -f -q -allow_other -passfile "$work/pass" "$work/gcipher" "$work/mnt-g"
+  serve "$work/mnt-g" gocryptfs -f -q -nosyslog -allow_other -passfile "$work/pass" "$work/gcipher" "$work/mnt-g"
   cold "100 MiB file: gocryptfs" "cat $work/mnt-g/big > /dev/null"
   stop "$work/mnt-g"
-  serve "$work/mnt-g" gocryptfs -f -q -allow_other -passfile "$work/pass" "$work/gcipher" "$work/mnt-g"
+  serve "$work/mnt-g" gocryptfs -f -q -nosyslog -allow_other -passfile "$work/pass" "$work/gcipher" "$work/mnt-g"
   cold "tar of the tree: gocryptfs" "cd $work/mnt-g/tree && tar cf - . | wc -c"
   stop "$work/mnt-g"
   daemon=

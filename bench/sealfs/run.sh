@@ -41,7 +41,7 @@ head -c 32 /dev/urandom >"$key" && chmod 600 "$key"  # sealroot refuses a key ot
 mkdir -p "$work/sealed" "$work/gmnt"
 gocryptfs_mount() {
   mountpoint -q "$work/gmnt" && umount "$work/gmnt"
-  gocryptfs -q -allow_other -passfile "$work/pass" "$work/gcipher" "$work/gmnt"
+  gocryptfs -q -nosyslog -allow_other -passfile "$work/pass" "$work/gcipher" "$work/gmnt"
 }
 # The daemon of a gocryptfs mount of ours (by its cipher directory: other gocryptfs may run).
 gocryptfs_pid() { pgrep -n -f "gocryptfs.*$work/gcipher"; }

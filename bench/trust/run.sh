@@ -5,7 +5,9 @@
 #   sealroot unpack of its skopeo-encrypted twin      (JWE RSA-OAEP, AES-256-CTR-HMAC layers)
 #   skopeo copy --decryption-key + umoci unpack       (the peers' way to the same bundle)
 # Each command runs RUNS times (default 3); best wall time, highest peak RSS (/usr/bin/time
-# -f %M). Writes bench/trust/RESULTS.md. Environment: SEALROOT_BIN (default build/release/bin), RUNS.
+# -f %M), each run started fresh (bench/lib.sh: the previous output removed, nothing dirty, the
+# images in the page cache). Writes bench/trust/RESULTS.md. Environment: SEALROOT_BIN (default
+# build/release/bin), RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD
@@ -46,13 +48,15 @@ source "$top/bench/lib.sh"
 
 out=$work/out
 key=$tcache/key.pem
+inputs="$cache/layout/blobs $tcache/layout/blobs"  # fresh (bench/lib.sh) before every run
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== decrypting unpack ($((image_size / 1000000)) MB encrypted, OCI layout)"
-measure "sealroot unpack plain" "rm -rf $out" "$bin/sealroot unpack --insecure-policy oci:$cache/layout:big $out"
-measure "sealroot unpack encrypted" "rm -rf $out" \
+measure "sealroot unpack plain" "fresh '$inputs' $out" "$bin/sealroot unpack --insecure-policy oci:$cache/layout:big $out"
+measure "sealroot unpack encrypted" "fresh '$inputs' $out" \
   "$bin/sealroot unpack --insecure-policy --decryption-key $key oci:$tcache/layout:big $out"
-measure "skopeo copy --decryption-key + umoci unpack" "rm -rf $out $work/dec" \
+measure "skopeo copy --decryption-key + umoci unpack" "fresh '$inputs' $out $work/dec" \
   "skopeo --insecure-policy copy --quiet --decryption-key $key oci:$tcache/layout:big oci:$work/dec:big && umoci unpack --image $work/dec:big $out"
-measure "umoci unpack plain (reference)" "rm -rf $out" "umoci unpack --image $cache/layout:big $out"
+measure "umoci unpack plain (reference)" "fresh '$inputs' $out" "umoci unpack --image $cache/layout:big $out"
 
 overhead=$(awk -v a="${best_time[sealroot unpack encrypted]}" -v b="${best_time[sealroot unpack plain]}" \
   'BEGIN{printf "%+.1f", (a/b-1)*100}')
@@ -61,14 +65,15 @@ overhead=$(awk -v a="${best_time[sealroot unpack encrypted]}" -v b="${best_time[
   echo
   echo "Machine: $(nproc) vCPU, $(uname -r); $(date -u +%Y-%m-%d). Image: /usr/include + /usr/bin as two gzip"
   echo "layers ($((image_size / 1000000)) MB encrypted), skopeo 1.9.3 JWE RSA-OAEP encryption. Best of $runs runs;"
-  echo "peak RSS is the highest of the runs. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "peak RSS is the highest of the runs. Load average at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "Every run starts with the previous output removed, nothing dirty and both images in the page cache."
   echo "Reproduce: \`bench/trust/run.sh\`."
   echo
   echo "| command | best wall time | peak RSS |"
   echo "|---|---|---|"
   for name in "sealroot unpack plain" "sealroot unpack encrypted" "skopeo copy --decryption-key + umoci unpack" \
               "umoci unpack plain (reference)"; do
-    printf '| %s | %.2f s | %d KiB |\n' "$name" "${best_time[$name]}" "${max_rss[$name]}"
+    printf '| %s | %.3f s | %d KiB |\n' "$name" "${best_time[$name]}" "${max_rss[$name]}"
   done
   echo
   echo "- decryption overhead, sealroot encrypted vs plain: ${overhead}% (target ≤ 10%)"
