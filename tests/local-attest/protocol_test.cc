@@ -51,6 +51,31 @@ TEST_F(DhTest, SessionsUseFreshEphemeralKeys) {
             std::vector(r2.msg1().begin(), r2.msg1().begin() + 64));
 }
 
+// Public keys that are not points of the group: the point (0, 0) (where an SDK that encodes the
+// point at infinity would put it), a coordinate equal to the field prime (out of range), all ones,
+// and a valid key with its y moved off the curve. Each is refused before any ECDH.
+TEST_F(DhTest, PeerKeysThatAreNotPointsOfTheGroupAreRefused) {
+  auto key = EphemeralKey::Generate().value();
+  auto other = EphemeralKey::Generate().value();
+  // P-256's field prime, little-endian as the wire holds it.
+  constexpr std::array<std::uint8_t, 32> kPrimeLe = {
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff};
+  PublicKeyLe zero{}, x_is_prime = other->public_key(), ones, y_flipped = other->public_key();
+  std::copy(kPrimeLe.begin(), kPrimeLe.end(), x_is_prime.begin());
+  ones.fill(0xff);
+  y_flipped[40] ^= 0x01;
+  for (const PublicKeyLe& bad : {zero, x_is_prime, ones, y_flipped}) {
+    auto shared = key->SharedSecret(bad);
+    ASSERT_FALSE(shared.ok());
+    EXPECT_EQ(shared.status().code(), Code::kInvalidArgument) << shared.status().ToString();
+    EXPECT_NE(shared.status().message().find("not a valid P-256 point"), std::string::npos);
+  }
+  // And a valid one agrees both ways.
+  EXPECT_TRUE(key->SharedSecret(other->public_key()).value() ==
+              other->SharedSecret(key->public_key()).value());
+}
+
 // Flips one bit of msg2 at `offset` and returns the responder's verdict.
 Status Msg2WithFlip(local_attest::sgx::Tee& stub, local_attest::sgx::Tee& app, std::size_t offset) {
   DhResponder r = DhResponder::Create(stub).value();
