@@ -24,7 +24,8 @@ Result<local_attest::sgx::EcdsaSignature> Sign(EVP_PKEY* key, std::span<const st
 Result<EvpPkeyPtr> DeterministicKey(std::string_view seed, std::string_view label);
 // A fresh random key pair.
 Result<EvpPkeyPtr> GenerateKey();
-// The ECDH shared secret (x coordinate, big-endian, 32 bytes) of `ours` and `peer`.
+// The ECDH shared secret (x coordinate, big-endian, 32 bytes) of `ours` and `peer`, a key from
+// PublicKey (which checked it is a point of the group: it is not checked again).
 Result<SecretBytes> Ecdh(EVP_PKEY* ours, EVP_PKEY* peer);
 
 }  // namespace sealroot::p256

@@ -46,8 +46,10 @@ Result<EvpPkeyPtr> PublicKey(const EcPoint& point) {
   if (!params) return OpensslStatus("P-256 public key");
   Result<EvpPkeyPtr> key = KeyFromParams(params.get(), EVP_PKEY_PUBLIC_KEY);
   if (!key.ok()) return DataLoss("not a point on P-256");
+  // Coordinates in range, on the curve, not the point at infinity: with P-256's cofactor of 1 that
+  // makes it a point of the group, without the full check's scalar multiplication by the order.
   EvpPkeyCtxPtr check(EVP_PKEY_CTX_new(key->get(), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
     OpensslErrors();
     return DataLoss("not a valid P-256 public key");
   }
@@ -158,7 +160,9 @@ Result<EvpPkeyPtr> GenerateKey() {
 Result<SecretBytes> Ecdh(EVP_PKEY* ours, EVP_PKEY* peer) {
   EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(ours, nullptr));
   std::size_t len = 0;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 || EVP_PKEY_derive_set_peer(ctx.get(), peer) != 1 ||
+  constexpr int kPeerChecked = 0;  // by PublicKey, where every peer key comes from
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
+      EVP_PKEY_derive_set_peer_ex(ctx.get(), peer, kPeerChecked) != 1 ||
       EVP_PKEY_derive(ctx.get(), nullptr, &len) != 1) {
     return OpensslStatus("ECDH");
   }
