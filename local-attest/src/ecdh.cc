@@ -45,8 +45,8 @@ Result<EvpPkeyPtr> PeerKey(const PublicKeyLe& peer) {
   }
   EvpPkeyPtr key(raw);
   // Coordinates in range, on the curve, not the point at infinity. P-256's cofactor is 1, so
-  // every such point has the group's order: the full check's n*Q == O (a second scalar
-  // multiplication, most of a handshake's CPU) adds nothing.
+  // every such point has the group's order: the full check's n*Q == O (a scalar multiplication,
+  // as costly as the ECDH itself) adds nothing.
   EvpPkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   if (!check || EVP_PKEY_public_check_quick(check.get()) <= 0) {
     OpensslErrors();
