@@ -59,9 +59,12 @@ TOML
   ctr container rm demo-host >/dev/null 2>&1 || true
 
   step "containerd: nothing of the pod is left (state, sockets, processes)"
+  # The shim exits right after containerd's Shutdown, removing its socket as it goes; containerd's
+  # cleanup command may still run.
+  pod_files_left() { ls -A "$dir/pods" 2>/dev/null; ls -A "$dir/s"; }
+  for _ in $(seq 100); do [[ -z $(pod_files_left) ]] && break; sleep 0.1; done
   [[ -z $(ls -A "$dir/pods" 2>/dev/null) ]] || fail "pod state left in $dir/pods"
-  [[ -z $(ls -A "$dir/s") ]] || fail "sockets left in $dir/s"
-  # The shim exits right after containerd's Shutdown; containerd's cleanup command may still run.
+  [[ -z $(ls -A "$dir/s") ]] || fail "sockets left in $dir/s: $(ls -A "$dir/s")"
   for _ in $(seq 50); do pgrep -f "$dir/containerd.sock" >/dev/null || break; sleep 0.1; done
   if pgrep -f "$dir/containerd.sock" >/dev/null; then fail "a shim still runs"; fi
   echo "no pod directory, no socket, no shim"
