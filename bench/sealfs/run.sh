@@ -98,8 +98,8 @@ measure "largest file: gocryptfs" "gocryptfs_mount; drop" "dd if=$work/gmnt/bund
 daemon_cpu["largest file: gocryptfs"]=$(cpu_of "$(gocryptfs_pid)")
 measure "largest file: plain directory" "drop" "dd if=$work/plain/rootfs/$largest of=/dev/null bs=1M"
 # The disk's floor for the sealed read: the file's ciphertext, its store object (the largest).
-measure "largest file: its store object" "drop" \
-  "dd if=\$(ls -S $work/store/objects/*/* | head -1) of=/dev/null bs=1M"
+largest_object=$(find "$work/store/objects" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+measure "largest file: its store object" "drop" "dd if=$largest_object of=/dev/null bs=1M"
 umount "$work/sealed"
 wait "$sealed_pid" || true
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
