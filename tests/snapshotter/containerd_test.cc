@@ -16,6 +16,7 @@
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "base/file.h"
+#include "base/socket.h"
 #include "tests/shim/containerd_fixture.h"
 #include "tests/support/images.h"
 
@@ -70,8 +71,8 @@ class Snapshotter {
     process_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{BuiltProgram("sealroot-snapshotter"), "--config", dir_ / "snapshotter.json"},
         dir_ / "snapshotter.log");
-    for (int i = 0; i < 200 && !std::filesystem::exists(socket()); ++i) std::this_thread::sleep_for(50ms);
-    ASSERT_TRUE(std::filesystem::exists(socket())) << Log();
+    // Its socket file exists from bind(2) on, but it accepts connections only once it listens.
+    ASSERT_TRUE(ConnectUnix(socket(), std::chrono::steady_clock::now() + 10s).ok()) << Log();
   }
   int Stop() { return process_->Stop(SIGTERM); }
   std::string Log() const { return Slurp(dir_ / "snapshotter.log"); }
