@@ -164,7 +164,8 @@ class ShimTest : public ::testing::Test {
     for (int i = 0; i < 300 && !(Empty(pods) && Empty(M().socket_root)); ++i)
       std::this_thread::sleep_for(100ms);
     EXPECT_TRUE(Empty(pods)) << "pod state left in " << pods << "\n" << Logs();
-    EXPECT_TRUE(Empty(M().socket_root)) << "sockets left in " << M().socket_root;
+    EXPECT_TRUE(Empty(M().socket_root))
+        << "sockets left in " << M().socket_root << ": " << Shell("ls -A " + M().socket_root).out;
     EXPECT_TRUE(ProcessesStillMentioning(pods).empty()) << "a pod's agent still runs";
     for (int pid : ProcessesStillMentioning(containerd_.socket())) {
       ADD_FAILURE() << "a shim still runs: "
