@@ -73,6 +73,13 @@ class Snapshotter {
         dir_ / "snapshotter.log");
     // Its socket file exists from bind(2) on, but it accepts connections only once it listens.
     ASSERT_TRUE(ConnectUnix(socket(), std::chrono::steady_clock::now() + 10s).ok()) << Log();
+    // containerd's client of the snapshotter, which failed to reach it before (not yet started,
+    // or restarted), dials again only after a backoff of a second or more; until then its calls
+    // fail with the last error. Wait until containerd reaches it.
+    const std::vector<std::string> list = {
+        "ctr", "--address", containerd_socket, "snapshots", "--snapshotter", "sealroot", "ls"};
+    for (int i = 0; i < 100 && !sealroot::testing::Run(list).ok(); ++i) std::this_thread::sleep_for(200ms);
+    ASSERT_TRUE(sealroot::testing::Run(list).ok()) << Log();
   }
   int Stop() { return process_->Stop(SIGTERM); }
   std::string Log() const { return Slurp(dir_ / "snapshotter.log"); }
@@ -123,9 +130,11 @@ TEST(SnapshotterContainerdTest, OrdinaryImagesPullAndRunWithRuncOverItsOverlayMo
   EXPECT_TRUE(busybox.ok()) << busybox.err;
 
   // Mounts as containerd's overlayfs snapshotter makes them.
-  std::string top, bottom;  // sleeper's marker layer and its parent
-  for (const auto& [key, parent] : Committed(containerd)) {
-    if (!parent.empty()) std::tie(top, bottom) = std::pair(key, parent);
+  std::string top, bottom;  // a layer right above a base layer, and that base layer
+  const std::map<std::string, std::string> committed = Committed(containerd);
+  for (const auto& [key, parent] : committed) {
+    auto below = committed.find(parent);
+    if (below != committed.end() && below->second.empty()) std::tie(top, bottom) = std::pair(key, parent);
   }
   ASSERT_FALSE(top.empty()) << containerd.Ctr(Sn({"ls"})).out;
   ASSERT_TRUE(containerd.Ctr(Sn({"prepare", "work", top})).ok());
