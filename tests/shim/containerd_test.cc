@@ -164,8 +164,10 @@ class ShimTest : public ::testing::Test {
     for (int i = 0; i < 300 && !(Empty(pods) && Empty(M().socket_root)); ++i)
       std::this_thread::sleep_for(100ms);
     EXPECT_TRUE(Empty(pods)) << "pod state left in " << pods << "\n" << Logs();
+    // Named, with any process still listening on them.
     EXPECT_TRUE(Empty(M().socket_root))
-        << "sockets left in " << M().socket_root << ": " << Shell("ls -A " + M().socket_root).out;
+        << "sockets left in " << M().socket_root << ": " << Shell("ls -A " + M().socket_root).out
+        << Shell("ss -xlp | grep " + M().socket_root).out;
     EXPECT_TRUE(ProcessesStillMentioning(pods).empty()) << "a pod's agent still runs";
     for (int pid : ProcessesStillMentioning(containerd_.socket())) {
       ADD_FAILURE() << "a shim still runs: "
