@@ -9,8 +9,8 @@
 # The two-layer image (/usr/include, /usr/bin) is shared with bench/image (cached under /var/tmp,
 # built by bench_image in bench/lib.sh if missing). The layers are read once before, so the
 # decoders start with them in the page cache; every pull starts with nothing dirty and only the
-# registry's blobs cached (settle), as a previous pull's writeback would otherwise land in this
-# one's syncfs.
+# registry's blobs cached (fresh, bench/lib.sh), as a previous pull's writeback would otherwise
+# land in this one's syncfs.
 # Writes bench/agent/RESULTS.md. Environment: SEALROOT_BIN (default build/release/bin), BENCH_BIN
 # (where agent_health_latency is; default SEALROOT_BIN), RUNS (default 3).
 set -euo pipefail
@@ -66,7 +66,6 @@ measure() {  # NAME PREP CMD
   done
   printf '%-40s %8.3f s  %8d KiB\n' "$1" "${best_time[$1]}" "${max_rss[$1]}"
 }
-settle() { sync; echo 3 >/proc/sys/vm/drop_caches; find "$work/registry" -type f -exec cat {} + >/dev/null; }
 ratio() { awk -v a="${best_time[$1]}" -v b="${best_time[$2]}" 'BEGIN{printf "%.2f", a/b}'; }
 
 echo "== PullImage of a $((image_size / 1000000)) MB JWE-encrypted image from a loopback registry"
@@ -75,9 +74,9 @@ for l in $layers; do cat "$cache/layout/blobs/sha256/$l" >/dev/null; done
 measure "igzip -dc of its layers" ":" "for l in $layers; do igzip -dc $cache/layout/blobs/sha256/\$l >/dev/null; done"
 measure "gzip -dc of its layers" ":" "for l in $layers; do gzip -dc $cache/layout/blobs/sha256/\$l >/dev/null; done"
 measure "igzip -dc | tar -x of its layers, sync" \
-  "rm -rf $work/tree; mkdir $work/tree; settle; for l in $layers; do cat $cache/layout/blobs/sha256/\$l >/dev/null; done" \
+  "fresh '$work/registry $cache/layout/blobs' $work/tree; mkdir $work/tree" \
   "for l in $layers; do igzip -dc $cache/layout/blobs/sha256/\$l | tar -x -C $work/tree; done; sync -f $work/tree"
-measure "sealroot unpack --seal (CLI)" "rm -rf $work/cli-store $work/cli.key; settle" \
+measure "sealroot unpack --seal (CLI)" "fresh $work/registry $work/cli-store $work/cli.key" \
   "$bin/sealroot unpack $ref --seal $work/cli-store --key-file $work/cli.key --policy $work/policy.json --decryption-key $work/priv.pem --tls-verify=false --no-blob-cache"
 
 cat >"$work/agent.json" <<JSON
@@ -96,8 +95,7 @@ start_agent() {
 # $agent_pid is /usr/bin/time; the agent is its only child, which gets the SIGTERM.
 stop_agent() { kill -TERM "$(pgrep -P "$agent_pid")"; wait "$agent_pid" || true; agent_pid=; }
 for _ in $(seq "$runs"); do
-  rm -rf "$work/state" "$work/store"
-  settle
+  fresh "$work/registry" "$work/state" "$work/store"
   start_agent
   timed "$work/time" "$bin/sealroot ctl pull $ref --container-id bench --address unix://$work/agent.sock" >/dev/null
   read -r t _ <"$work/time"

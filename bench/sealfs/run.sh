@@ -51,19 +51,15 @@ cpu_of() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {pri
 layers=$(layers_of "$cache/layout" big)
 for l in $layers; do cat "$cache/layout/blobs/sha256/$l" >/dev/null; done
 echo "== sealing the image ($(du -sb "$cache/layout/blobs" | cut -f1) bytes compressed)"
-settle() {
-  sync
-  echo 3 >/proc/sys/vm/drop_caches
-  for l in $layers; do cat "$cache/layout/blobs/sha256/$l" >/dev/null; done
-}
+blobs=$cache/layout/blobs  # read back before each unpack (fresh, bench/lib.sh)
 igzip_cmd="set -o pipefail; for l in $layers; do igzip -dc $cache/layout/blobs/sha256/\$l | tar -x -C $work/igz || exit 1; done"
-measure "igzip -dc | tar -x" "rm -rf $work/igz; mkdir $work/igz; settle" "$igzip_cmd"
+measure "igzip -dc | tar -x" "fresh $blobs $work/igz; mkdir $work/igz" "$igzip_cmd"
 rm -rf "$work/igz"
-measure "umoci raw unpack" "rm -rf $work/umoci; settle" "umoci raw unpack --image $cache/layout:big $work/umoci"
+measure "umoci raw unpack" "fresh $blobs $work/umoci" "umoci raw unpack --image $cache/layout:big $work/umoci"
 rm -rf "$work/umoci"
-measure "sealroot unpack (plain directory)" "rm -rf $work/plain; settle" \
+measure "sealroot unpack (plain directory)" "fresh $blobs $work/plain" \
   "$bin/sealroot unpack --insecure-policy $image $work/plain"
-measure "sealroot unpack --seal" "rm -rf $work/store; settle" \
+measure "sealroot unpack --seal" "fresh $blobs $work/store" \
   "$bin/sealroot unpack --insecure-policy $image --seal $work/store --key-file $key --json > $work/seal.json"
 echo pass >"$work/pass"
 measure "umoci unpack into gocryptfs" \
