@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -271,6 +272,13 @@ std::vector<int> ProcessesMentioning(const std::string& needle) {
   }
   closedir(proc);
   return out;
+}
+
+std::string CommandLineOf(int pid) {
+  Result<std::string> cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline.ok()) return "(exited)";
+  std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
+  return *cmdline;
 }
 
 std::vector<int> ProcessesStillMentioning(const std::string& needle) {

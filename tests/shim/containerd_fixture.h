@@ -71,5 +71,7 @@ std::vector<int> ProcessesMentioning(const std::string& needle);
 // The same after waiting up to 5 s for them to exit: a shim finishes its cleanup (the `delete`
 // containerd runs) after the client's command has returned.
 std::vector<int> ProcessesStillMentioning(const std::string& needle);
+// A process's command line, its arguments separated by spaces (for failure messages).
+std::string CommandLineOf(int pid);
 
 }  // namespace sealroot::testing::shim

@@ -170,8 +170,7 @@ class ShimTest : public ::testing::Test {
         << Shell("ss -xlp | grep " + M().socket_root).out;
     EXPECT_TRUE(ProcessesStillMentioning(pods).empty()) << "a pod's agent still runs";
     for (int pid : ProcessesStillMentioning(containerd_.socket())) {
-      ADD_FAILURE() << "a shim still runs: "
-                    << Shell("tr '\\0' ' ' </proc/" + std::to_string(pid) + "/cmdline").out;
+      ADD_FAILURE() << "a shim still runs: " << CommandLineOf(pid);
     }
     std::ifstream mountinfo("/proc/self/mountinfo");
     std::string text((std::istreambuf_iterator<char>(mountinfo)), std::istreambuf_iterator<char>());

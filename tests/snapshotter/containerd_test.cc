@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -78,8 +77,10 @@ class Snapshotter {
     // fail with the last error. Wait until containerd reaches it.
     const std::vector<std::string> list = {
         "ctr", "--address", containerd_socket, "snapshots", "--snapshotter", "sealroot", "ls"};
-    for (int i = 0; i < 100 && !sealroot::testing::Run(list).ok(); ++i) std::this_thread::sleep_for(200ms);
-    ASSERT_TRUE(sealroot::testing::Run(list).ok()) << Log();
+    bool reached = false;
+    for (int i = 0; i < 100 && !(reached = sealroot::testing::Run(list).ok()); ++i)
+      std::this_thread::sleep_for(200ms);
+    ASSERT_TRUE(reached) << Log();
   }
   int Stop() { return process_->Stop(SIGTERM); }
   std::string Log() const { return Slurp(dir_ / "snapshotter.log"); }
@@ -400,11 +401,8 @@ TEST(SnapshotterCriTest, AnEncryptedImageIsPulledByTheStubEnclaveOnly) {
   // Still nothing of the image on the host.
   EXPECT_EQ(FilesContaining(snapshotter.root(), image.secret), std::vector<std::string>{});
   // The shim exits after it answered the pod's removal: give it the time to.
-  for (int pid : ProcessesStillMentioning(containerd.socket())) {
-    std::string command = Slurp("/proc/" + std::to_string(pid) + "/cmdline");
-    std::replace(command.begin(), command.end(), '\0', ' ');
-    ADD_FAILURE() << "a shim still runs: " << command;
-  }
+  for (int pid : ProcessesStillMentioning(containerd.socket()))
+    ADD_FAILURE() << "a shim still runs: " << CommandLineOf(pid);
 }
 
 // The two ways an image is confidential, each alone: a pattern makes a plaintext image's layers
