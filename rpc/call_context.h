@@ -30,7 +30,8 @@ class CallScope {
   CallScope& operator=(const CallScope&) = delete;
 
  private:
-  CancelFlag previous_cancelled_;
+  CancelFlag cancelled_;
+  const std::atomic<bool>* previous_cancelled_;
   CallDeadline previous_deadline_;
 };
 

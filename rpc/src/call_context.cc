@@ -6,17 +6,20 @@
 namespace sealroot::rpc {
 namespace {
 
-thread_local CancelFlag current_cancelled;
+// Trivially destructible on purpose: a thread_local with a destructor registers it with the C
+// library on first use, and the scope owns what the pointer points at anyway.
+thread_local const std::atomic<bool>* current_cancelled = nullptr;
 thread_local CallDeadline current_deadline;
 
 }  // namespace
 
 CallScope::CallScope(CancelFlag cancelled, CallDeadline deadline)
-    : previous_cancelled_(std::exchange(current_cancelled, std::move(cancelled))),
+    : cancelled_(std::move(cancelled)),
+      previous_cancelled_(std::exchange(current_cancelled, cancelled_.get())),
       previous_deadline_(std::exchange(current_deadline, deadline)) {}
 
 CallScope::~CallScope() {
-  current_cancelled = std::move(previous_cancelled_);
+  current_cancelled = previous_cancelled_;
   current_deadline = previous_deadline_;
 }
 

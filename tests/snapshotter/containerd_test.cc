@@ -150,12 +150,15 @@ TEST(SnapshotterContainerdTest, OrdinaryImagesPullAndRunWithRuncOverItsOverlayMo
       << mounts.out;
   EXPECT_NE(mounts.out.find("/fs:" + snapshotter.root()), std::string::npos)
       << "two lower layers: " << mounts.out;
-  ASSERT_TRUE(containerd.Ctr(Sn({"view", "one-layer", bottom})).ok());
-  mounts = containerd.Ctr(Sn({"mounts", "/mnt", "one-layer"}));
+  // The mounts View itself returns: ctr's view, unlike its prepare, labels no gc.root, and
+  // containerd's garbage collector may remove an unreferenced view before a later Mounts call.
+  mounts = containerd.Ctr(Sn({"view", "--target", "/mnt", "one-layer", bottom}));
+  ASSERT_TRUE(mounts.ok()) << mounts.err << snapshotter.Log();
   EXPECT_TRUE(mounts.out.starts_with("mount -t bind " + snapshotter.root() + "/snapshots/")) << mounts.out;
   EXPECT_NE(mounts.out.find("-o ro,rbind"), std::string::npos) << mounts.out;
   ASSERT_TRUE(containerd.Ctr(Sn({"prepare", "scratch"})).ok());
   mounts = containerd.Ctr(Sn({"mounts", "/mnt", "scratch"}));
+  ASSERT_TRUE(mounts.ok()) << mounts.err << snapshotter.Log();
   EXPECT_NE(mounts.out.find("-o rw,rbind"), std::string::npos) << mounts.out;
 
   // Labels, usage, and the parent rule.
