@@ -4,8 +4,14 @@
 
 namespace sealroot {
 
-// Installs SIGINT/SIGTERM/SIGHUP handlers that set the flag (a second signal exits at once).
-void InstallInterruptHandler();
+enum class RepeatedInterrupt {
+  kExits,    // a second signal exits at once: a user who asks twice wants out now
+  kIgnored,  // a supervisor that must outlive its child (sealroot enclave run): the child decides
+};
+
+// Installs SIGINT/SIGTERM/SIGHUP handlers that set the flag; installing again changes only what
+// a repeated signal does.
+void InstallInterruptHandler(RepeatedInterrupt repeated = RepeatedInterrupt::kExits);
 bool Interrupted();
 
 }  // namespace sealroot

@@ -59,4 +59,11 @@ class Client {
 // Connects a stream socket to `address` (unix or tcp; base/socket.h), trying until `deadline`.
 Result<UniqueFd> Dial(const ListenAddress& address, Deadline deadline = {});
 
+// Whether a ttrpc server still serves `address`: it is sent a call no server implements, and any
+// response frame answers. kUnavailable: nothing listens, or the connection ended unanswered (a
+// server killed while its listening socket was still open: the connection was taken into the
+// backlog, which a bare connect cannot tell from a live server); kDeadlineExceeded: no answer
+// within `timeout` (a busy server, or a stopped one).
+Status Probe(const ListenAddress& address, std::chrono::milliseconds timeout);
+
 }  // namespace sealroot::rpc::ttrpc

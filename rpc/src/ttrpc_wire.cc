@@ -96,6 +96,22 @@ Result<UniqueFd> Dial(const ListenAddress& address, Deadline deadline) {
   return fd;
 }
 
+Status Probe(const ListenAddress& address, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Result<UniqueFd> fd = Dial(address);
+  if (!fd.ok()) return Unavailable(fd.status().message());
+  ::ttrpc::Request request;
+  request.set_service("sealroot.rpc.Probe");
+  request.set_method("Probe");
+  const std::string bytes = request.SerializeAsString();
+  std::array<std::uint8_t, kHeaderSize> head{};
+  Status answered =
+      WriteFrame(fd->get(), {static_cast<std::uint32_t>(bytes.size()), 1, kTypeRequest, 0}, bytes);
+  if (answered.ok()) answered = ReadFull(fd->get(), head, deadline);
+  if (answered.ok() || answered.code() == Code::kDeadlineExceeded) return answered;
+  return Unavailable(address.ToString() + ": the connection ended unanswered (" + answered.message() + ")");
+}
+
 Result<std::unique_ptr<Client>> Client::Connect(const ListenAddress& address) {
   SR_ASSIGN_OR_RETURN(UniqueFd fd, Dial(address));
   return std::unique_ptr<Client>(new Client(std::move(fd)));

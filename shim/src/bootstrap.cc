@@ -34,8 +34,17 @@ using nlohmann::json;
 
 constexpr char kBundleRecord[] = "sealroot.json";  // what `delete` needs, written by `start`
 
-bool Alive(const std::string& socket) {
-  return rpc::ttrpc::Dial(rpc::ListenAddress{.kind = rpc::ListenAddress::Kind::kUnix, .path = socket}).ok();
+rpc::ListenAddress UnixAddress(const std::string& socket) {
+  return {.kind = rpc::ListenAddress::Kind::kUnix, .path = socket};
+}
+
+// Whether a shim daemon serves `socket`. Only an answer proves it: a daemon being killed may keep
+// its listening socket open a moment longer than containerd's connection to it, and a bare
+// connect then still succeeds. A daemon that does not answer in time is taken to be alive (busy):
+// a pod is never torn down on a guess.
+constexpr auto kProbeTimeout = 2s;
+Status ProbeShim(const std::string& socket) {
+  return rpc::ttrpc::Probe(UnixAddress(socket), kProbeTimeout);
 }
 
 // The runtime options on stdin (a protobuf Any): a runtimeoptions.v1.Options names the config.
@@ -103,13 +112,33 @@ Result<std::string> SpawnDaemon(const ShimFlags& flags, const std::string& socke
   }
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Alive(socket)) return "unix://" + socket;
+    if (rpc::ttrpc::Dial(UnixAddress(socket)).ok()) return "unix://" + socket;
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) return Internal("the shim daemon exited at start");
     std::this_thread::sleep_for(5ms);
   }
   kill(pid, SIGKILL);
   return DeadlineExceeded("the shim daemon did not listen within 10 s");
+}
+
+// `delete` after a shim that containerd lost: a pod whose shim is gone is torn down. containerd
+// also runs it after a normal removal, when a live shim still serves the pod.
+void CleanUpIfShimIsGone(const json& record) {
+  if (!record.is_object()) return;
+  const std::string socket = record.value("socket", "");
+  if (socket.empty()) return;
+  const Status probed = ProbeShim(socket);
+  if (probed.code() == Code::kDeadlineExceeded) {
+    std::cerr << "sealroot shim delete: the pod's shim did not answer within "
+              << std::chrono::seconds(kProbeTimeout).count() << " s; its pod is left to it\n";
+  }
+  if (probed.code() != Code::kUnavailable) return;
+  Result<ShimConfig> config = LoadShimConfig(record.value("config", std::string(kDefaultConfigPath)));
+  Status cleaned =
+      config.ok() ? CleanupPod(PodPathsFor(*config, record.value("namespace", ""), record.value("pod", "")))
+                  : config.status();
+  if (!cleaned.ok()) std::cerr << "sealroot shim delete: " << cleaned.message() << "\n";
+  unlink(socket.c_str());
 }
 
 }  // namespace
@@ -174,7 +203,7 @@ int StartCommand(const ShimFlags& flags) {
   const std::string key = flags.containerd_address + "\n" + flags.ns + "\n" + pod;
   const std::string socket = JoinPath(config->socket_root, HexEncode(Sha256Of(key)));
   Result<std::string> address = "unix://" + socket;
-  if (!Alive(socket)) {
+  if (ProbeShim(socket).code() == Code::kUnavailable) {
     if (Status made = MakeDirs(config->socket_root, 0700); !made.ok()) address = made;
     if (address.ok()) address = SpawnDaemon(flags, socket, *config_path);
   }
@@ -194,22 +223,8 @@ int StartCommand(const ShimFlags& flags) {
 
 int DeleteCommand(const ShimFlags& flags) {
   const std::string bundle = flags.bundle.empty() ? "." : flags.bundle;
-  Result<std::string> text = ReadFile(JoinPath(bundle, kBundleRecord), 1u << 16);
-  if (text.ok()) {
-    json record = json::parse(*text, nullptr, false);
-    const std::string socket = record.value("socket", "");
-    // containerd also runs `delete` after a normal removal: a live shim still serves the pod.
-    if (!socket.empty() && !Alive(socket)) {
-      Result<ShimConfig> config = LoadShimConfig(record.value("config", std::string(kDefaultConfigPath)));
-      if (config.ok()) {
-        Status cleaned =
-            CleanupPod(PodPathsFor(*config, record.value("namespace", ""), record.value("pod", "")));
-        if (!cleaned.ok()) std::cerr << "sealroot shim delete: " << cleaned.message() << "\n";
-      } else {
-        std::cerr << "sealroot shim delete: " << config.status().message() << "\n";
-      }
-      unlink(socket.c_str());
-    }
+  if (Result<std::string> text = ReadFile(JoinPath(bundle, kBundleRecord), 1u << 16); text.ok()) {
+    CleanUpIfShimIsGone(json::parse(*text, nullptr, false));
   }
   ::containerd::task::v2::DeleteResponse response;
   response.set_exit_status(128 + SIGKILL);

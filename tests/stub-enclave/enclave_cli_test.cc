@@ -1,8 +1,11 @@
 // `sealroot enclave keygen|measure|sign|verify|run` end to end, with the CLI exit codes.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/file.h"
 #include "tests/support/process.h"
@@ -88,6 +91,37 @@ TEST_F(EnclaveCliTest, RunPassesArgumentsAndExitStatus) {
   EXPECT_EQ(r.out, "hi 3\n");
   auto usage = Sealroot({"run", "/bin/busybox"});
   EXPECT_EQ(usage.exit_code, 2);  // --sigstruct missing
+}
+
+// The launcher is the enclave's CPU: it passes the first SIGTERM on and exits only with its
+// enclave, whatever signals follow. A parent that dies with several threads delivers its
+// PR_SET_PDEATHSIG once per thread, so a launcher that exited on a second SIGTERM left its
+// enclave running without it.
+TEST_F(EnclaveCliTest, RunOutlivesRepeatedTerminationSignalsUntilItsEnclaveExits) {
+  ASSERT_TRUE(Sealroot({"sign", "/bin/busybox", "--key", key_, "--out", dir_ / "bb.sig"}).ok());
+  const std::string marks = dir_ / "marks";
+  const std::string script = "trap 'echo stopping >> " + marks + "; sleep 0.5; echo stopped >> " + marks +
+                             "; exit 7' TERM; echo running >> " + marks + "; while :; do sleep 0.05; done";
+  testing::BackgroundProcess launcher({BuiltProgram("sealroot"), "enclave", "run", "/bin/busybox",
+                                       "--sigstruct", dir_ / "bb.sig", "--", "sh", "-c", script},
+                                      dir_ / "launcher.log");
+  auto text = [](const std::string& path) {
+    Result<std::string> read = ReadFile(path, 1 << 16);
+    return read.ok() ? *read : std::string();
+  };
+  auto marked = [&](const std::string& word) {
+    for (int i = 0; i < 200; ++i) {
+      if (text(marks).find(word) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
+  };
+  ASSERT_TRUE(marked("running")) << text(dir_ / "launcher.log");
+  ASSERT_EQ(::kill(launcher.pid(), SIGTERM), 0);
+  ASSERT_TRUE(marked("stopping")) << "the first SIGTERM was passed on";
+  EXPECT_EQ(launcher.Stop(SIGTERM), 7) << "the launcher exits with its enclave, not before it";
+  EXPECT_NE(text(marks).find("stopped"), std::string::npos)
+      << "the enclave finished stopping before its launcher exited";
 }
 
 // --manifest is part of the measured layout: measure, sign and run agree on it, the enclave

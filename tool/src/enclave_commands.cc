@@ -126,8 +126,11 @@ nlohmann::json IdentityJson(const local_attest::sgx::EnclaveIdentity& id) {
 }
 
 // Waits for a launched enclave; on SIGINT/SIGTERM to the launcher, passes SIGTERM on once (the
-// enclave cannot outlive the simulated CPU that this process is).
+// enclave cannot outlive the simulated CPU that this process is). Repeated signals change
+// nothing: the launcher exits with its enclave, never before it. (A terminal's Ctrl-C reaches
+// the enclave itself too; a parent's PR_SET_PDEATHSIG may come once per thread of the parent.)
 Result<int> WaitForwardingInterrupts(stub_enclave::LaunchedEnclave& launched) {
+  InstallInterruptHandler(RepeatedInterrupt::kIgnored);
   bool forwarded = false;
   for (;;) {
     SR_ASSIGN_OR_RETURN(std::optional<int> code, launched.Poll());
