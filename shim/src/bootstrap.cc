@@ -121,24 +121,43 @@ Result<std::string> SpawnDaemon(const ShimFlags& flags, const std::string& socke
   return DeadlineExceeded("the shim daemon did not listen within 10 s");
 }
 
+// What `start` leaves in the bundle for `delete`: where the pod's shim listens and which pod it is.
+struct BundleRecord {
+  std::string config, ns, pod, socket;
+};
+
+std::string ToJson(const BundleRecord& r) {
+  return json{{"config", r.config}, {"namespace", r.ns}, {"pod", r.pod}, {"socket", r.socket}}.dump();
+}
+
+Result<BundleRecord> ParseBundleRecord(std::string_view text) {
+  const json doc = json::parse(text, nullptr, false);
+  if (!doc.is_object()) return InvalidArgument("not a JSON object");
+  BundleRecord r;
+  for (auto [key, field] : {std::pair{"config", &r.config}, std::pair{"namespace", &r.ns},
+                            std::pair{"pod", &r.pod}, std::pair{"socket", &r.socket}}) {
+    auto it = doc.find(key);
+    if (it == doc.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+      return InvalidArgument(std::string("\"") + key + "\": expected a non-empty string");
+    *field = it->get<std::string>();
+  }
+  return r;
+}
+
 // `delete` after a shim that containerd lost: a pod whose shim is gone is torn down. containerd
 // also runs it after a normal removal, when a live shim still serves the pod.
-void CleanUpIfShimIsGone(const json& record) {
-  if (!record.is_object()) return;
-  const std::string socket = record.value("socket", "");
-  if (socket.empty()) return;
-  const Status probed = ProbeShim(socket);
+Status CleanUpIfShimIsGone(const BundleRecord& record) {
+  const Status probed = ProbeShim(record.socket);
   if (probed.code() == Code::kDeadlineExceeded) {
-    std::cerr << "sealroot shim delete: the pod's shim did not answer within "
-              << std::chrono::seconds(kProbeTimeout).count() << " s; its pod is left to it\n";
+    return DeadlineExceeded("the pod's shim did not answer within " +
+                            std::to_string(std::chrono::seconds(kProbeTimeout).count()) +
+                            " s; its pod is left to it");
   }
-  if (probed.code() != Code::kUnavailable) return;
-  Result<ShimConfig> config = LoadShimConfig(record.value("config", std::string(kDefaultConfigPath)));
-  Status cleaned =
-      config.ok() ? CleanupPod(PodPathsFor(*config, record.value("namespace", ""), record.value("pod", "")))
-                  : config.status();
-  if (!cleaned.ok()) std::cerr << "sealroot shim delete: " << cleaned.message() << "\n";
-  unlink(socket.c_str());
+  if (probed.code() != Code::kUnavailable) return OkStatus();
+  SR_ASSIGN_OR_RETURN(ShimConfig config, LoadShimConfig(record.config));
+  Status cleaned = CleanupPod(PodPathsFor(config, record.ns, record.pod));
+  unlink(record.socket.c_str());
+  return cleaned;
 }
 
 }  // namespace
@@ -208,8 +227,8 @@ int StartCommand(const ShimFlags& flags) {
     if (address.ok()) address = SpawnDaemon(flags, socket, *config_path);
   }
   if (address.ok()) {
-    json record = {{"config", *config_path}, {"namespace", flags.ns}, {"pod", pod}, {"socket", socket}};
-    Status written = WriteFileAtomic(kBundleRecord, record.dump(), 0600);
+    const BundleRecord record{.config = *config_path, .ns = flags.ns, .pod = pod, .socket = socket};
+    Status written = WriteFileAtomic(kBundleRecord, ToJson(record), 0600);
     if (written.ok()) written = WriteFileAtomic("address", *address, 0600);
     if (!written.ok()) address = written;
   }
@@ -223,8 +242,13 @@ int StartCommand(const ShimFlags& flags) {
 
 int DeleteCommand(const ShimFlags& flags) {
   const std::string bundle = flags.bundle.empty() ? "." : flags.bundle;
+  // No record: `start` never got as far as a shim, and there is nothing to clean up.
   if (Result<std::string> text = ReadFile(JoinPath(bundle, kBundleRecord), 1u << 16); text.ok()) {
-    CleanUpIfShimIsGone(json::parse(*text, nullptr, false));
+    Result<BundleRecord> record = ParseBundleRecord(*text);
+    Status done = record.ok() ? CleanUpIfShimIsGone(*record)
+                              : std::move(record).status().WithContext(JoinPath(bundle, kBundleRecord));
+    // containerd logs what `delete` writes on stderr as cleanup warnings.
+    if (!done.ok()) std::cerr << "sealroot shim delete: " << done.message() << "\n";
   }
   ::containerd::task::v2::DeleteResponse response;
   response.set_exit_status(128 + SIGKILL);
