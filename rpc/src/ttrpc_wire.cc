@@ -2,7 +2,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <string>
 
 #include "rpc/ttrpc.h"
 #include "ttrpc.pb.h"
@@ -108,7 +110,14 @@ Status Probe(const ListenAddress& address, std::chrono::milliseconds timeout) {
   Status answered =
       WriteFrame(fd->get(), {static_cast<std::uint32_t>(bytes.size()), 1, kTypeRequest, 0}, bytes);
   if (answered.ok()) answered = ReadFull(fd->get(), head, deadline);
-  if (answered.ok() || answered.code() == Code::kDeadlineExceeded) return answered;
+  if (answered.ok()) {
+    // Read the answer whole: a unix socket closed with unread data resets its peer, and the
+    // server would log a reset connection for every probe.
+    std::string body(std::min<std::size_t>(DecodeHeader(head).length, kDefaultMaxMessageSize), '\0');
+    (void)ReadFull(fd->get(), std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), deadline);
+    return OkStatus();
+  }
+  if (answered.code() == Code::kDeadlineExceeded) return answered;
   return Unavailable(address.ToString() + ": the connection ended unanswered (" + answered.message() + ")");
 }
 

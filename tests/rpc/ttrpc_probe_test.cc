@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 
 #include <future>
+#include <thread>
 
+#include "base/log.h"
 #include "base/socket.h"
 #include "rpc/server.h"
 #include "rpc/ttrpc.h"
@@ -36,8 +38,17 @@ TEST_F(TtrpcProbeTest, AServerThatAnswersWithAnErrorStillServes) {
   RefusingHandler handler;
   auto service = TtrpcService::Start(address_, handler);
   ASSERT_TRUE(service.ok()) << service.status().message();
+  const log::Level level = log::GetLevel();
+  log::SetLevel(log::Level::kInfo);
+  ::testing::internal::CaptureStderr();
   Status probed = ttrpc::Probe(address_, 5s);
+  std::this_thread::sleep_for(100ms);  // for the server to read past the probe's last frame
+  (*service)->Stop();
+  const std::string logged = ::testing::internal::GetCapturedStderr();
+  log::SetLevel(level);
   EXPECT_TRUE(probed.ok()) << probed.message();
+  // A probe reads its answer whole: closing a unix socket with unread data resets the peer.
+  EXPECT_EQ(logged.find("connection closed"), std::string::npos) << logged;
 }
 
 TEST_F(TtrpcProbeTest, NothingListeningIsUnavailable) {
