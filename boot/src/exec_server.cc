@@ -227,8 +227,18 @@ void ExecServer::Serve(int raw_conn) {
     }
     if (frame->size() == 4) {
       exec.Signal(static_cast<int>(FromU32(*frame, 0)));
-    } else if (Status resized = exec.ResizeTerminal(FromU32(*frame, 0), FromU32(*frame, 4)); !resized.ok()) {
+      continue;
+    }
+    // A resize is answered once applied (1 byte, 0: applied), so that the agent returns only
+    // then: the process reads what is written next at the new size.
+    Status resized = exec.ResizeTerminal(FromU32(*frame, 0), FromU32(*frame, 4));
+    if (!resized.ok()) {
       SR_LOG(kWarning) << "exec: " << resized.message();
+    }
+    const std::uint8_t answer = resized.ok() ? 0 : 1;
+    if (!local_attest::WriteFrame(conn.get(), std::span(&answer, 1), Soon()).ok()) {
+      exec.Signal(SIGKILL);
+      break;
     }
   }
   pollfd exited{exec.exit_fd(), POLLIN, 0};

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -121,44 +123,82 @@ class ExecProcess final : public EnclaveProcess {
   }
 
   Result<int> Wait() override {
-    MutexLock lock(wait_mu_);
-    if (!exit_) {
-      auto frame = local_attest::ReadFrame(conn_.get(), 4, std::chrono::steady_clock::time_point::max());
-      if (!frame.ok()) {
-        exit_ = std::move(frame).status().WithContext("waiting for the exec");
-      } else if (frame->size() != 4) {
-        exit_ = DataLoss("waiting for the exec: malformed exit status");
-      } else {
-        const auto& f = *frame;
-        exit_ = static_cast<int>((f[0] << 24) | (f[1] << 16) | (f[2] << 8) | f[3]);
-      }
-    }
+    MutexLock lock(mu_);
+    ReadUntil([&]() SR_REQUIRES(mu_) { return exit_.has_value(); });
     return *exit_;
   }
 
-  Status Signal(int sig) override { return Send(U32(static_cast<std::uint32_t>(sig))); }
+  Status Signal(int sig) override {
+    MutexLock lock(write_mu_);
+    return Send(U32(static_cast<std::uint32_t>(sig)));
+  }
 
+  // Returns once the boot applied the size (its answer), so what the process reads next is
+  // read at the new size.
   Status ResizeTerminal(unsigned height, unsigned width) override {
     std::array<std::uint8_t, 8> frame;
     std::ranges::copy(U32(height), frame.begin());
     std::ranges::copy(U32(width), frame.begin() + 4);
-    return Send(frame);
+    std::size_t ticket;
+    {
+      MutexLock lock(write_mu_);
+      SR_RETURN_IF_ERROR(Send(frame));
+      MutexLock state(mu_);
+      ticket = resizes_sent_++;
+    }
+    MutexLock lock(mu_);
+    ReadUntil([&]() SR_REQUIRES(mu_) { return resizes_applied_.size() > ticket || exit_.has_value(); });
+    if (resizes_applied_.size() <= ticket) return NotFound("the exec'd process has exited");
+    if (!resizes_applied_[ticket]) return FailedPrecondition("the exec'd process has no terminal to resize");
+    return OkStatus();
   }
 
  private:
   ExecProcess() = default;
 
-  Status Send(std::span<const std::uint8_t> frame) {
-    MutexLock lock(write_mu_);
+  Status Send(std::span<const std::uint8_t> frame) SR_REQUIRES(write_mu_) {
     Status sent = local_attest::WriteFrame(conn_.get(), frame,
                                            std::chrono::steady_clock::now() + std::chrono::seconds(5));
     if (!sent.ok()) return NotFound("the exec'd process has exited");
     return OkStatus();
   }
 
+  // Reads the boot's frames until `done`: one waiter at a time reads, the others wait for what
+  // it read. A resize's answer is one byte (0: applied), in the order of the resizes; the exit
+  // code, four bytes, is the last frame.
+  void ReadUntil(const std::function<bool()>& done) SR_REQUIRES(mu_) {
+    while (!done()) {
+      if (reading_) {
+        read_cv_.wait(mu_);
+        continue;
+      }
+      reading_ = true;
+      mu_.Unlock();
+      auto frame = local_attest::ReadFrame(conn_.get(), 4, std::chrono::steady_clock::time_point::max());
+      mu_.Lock();
+      reading_ = false;
+      if (!frame.ok()) {
+        exit_ = std::move(frame).status().WithContext("waiting for the exec");
+      } else if (frame->size() == 1) {
+        resizes_applied_.push_back((*frame)[0] == 0);
+      } else if (frame->size() == 4) {
+        const auto& f = *frame;
+        exit_ = static_cast<int>((f[0] << 24) | (f[1] << 16) | (f[2] << 8) | f[3]);
+      } else {
+        exit_ = DataLoss("waiting for the exec: malformed frame");
+      }
+      read_cv_.notify_all();
+    }
+  }
+
   UniqueFd conn_;
-  Mutex wait_mu_, write_mu_;
-  std::optional<Result<int>> exit_ SR_GUARDED_BY(wait_mu_);
+  Mutex write_mu_;  // frames out, in order; before mu_
+  Mutex mu_;        // what was read
+  std::condition_variable_any read_cv_;
+  bool reading_ SR_GUARDED_BY(mu_) = false;
+  std::size_t resizes_sent_ SR_GUARDED_BY(mu_) = 0;
+  std::vector<bool> resizes_applied_ SR_GUARDED_BY(mu_);
+  std::optional<Result<int>> exit_ SR_GUARDED_BY(mu_);
 };
 
 }  // namespace
