@@ -47,6 +47,20 @@ Result<Node*> UnionFsImpl::FindDir(std::uint64_t ino) {
   return node;
 }
 
+Result<Node*> UnionFsImpl::FindDirToRead(std::uint64_t ino) {
+  SR_ASSIGN_OR_RETURN(Node * node, Find(ino));
+  if (!IsDir(*node)) return Status::FromErrno(ENOTDIR, "not a directory");
+  if (ListedByLower(*node)) SR_RETURN_IF_ERROR(ResolveLower(*node));
+  return node;
+}
+
+Result<Node*> UnionFsImpl::LowerChild(Node& dir, std::string_view name) {
+  SR_ASSIGN_OR_RETURN(Stat stat, lower_->LookupStat(dir.ino, name));
+  Node& child = AdoptLower(stat, dir.lower_path + "/" + std::string(name));
+  if (IsDir(child)) child.parent = dir.ino;
+  return &child;
+}
+
 // The lower only knows inodes it has looked up: walk the node's lower path once per mount.
 Status UnionFsImpl::ResolveLower(Node& node) {
   if (node.lower_resolved || !node.from_lower) return OkStatus();
@@ -108,6 +122,8 @@ Status UnionFsImpl::LoadListing(Node& dir) {
     return s.WithContext("listing lower " + (dir.lower_path.empty() ? "/" : dir.lower_path));
   };
   if (Status s = ResolveLower(dir); !s.ok()) return fail(s);
+  // In the lower's order, so each entry's sequence number is its index + 1 and its readdir
+  // offset the one the lower gave it while the listing was still read there (ReadDir).
   std::vector<std::string> names;
   Status s = lower_->ReadDir(dir.ino, 0, [&](const DirEntry& e, std::uint64_t) {
     if (e.name != "." && e.name != "..") names.emplace_back(e.name);
@@ -153,11 +169,17 @@ Stat UnionFsImpl::StatOf(const Node& n) const {
 
 Result<Stat> UnionFsImpl::LookupStat(std::uint64_t parent, std::string_view name) {
   MutexLock lock(mu_);
-  SR_ASSIGN_OR_RETURN(Node * dir, FindDir(parent));
+  SR_ASSIGN_OR_RETURN(Node * dir, FindDirToRead(parent));
   if (name.size() > kNameMax) return Status::FromErrno(ENAMETOOLONG, "name too long");
-  auto it = dir->listing->by_name.find(std::string(name));
-  if (it == dir->listing->by_name.end()) return Status::FromErrno(ENOENT, "no such entry");
-  SR_ASSIGN_OR_RETURN(Node * child, Find(it->second.first));
+  Node* child = nullptr;
+  if (ListedByLower(*dir)) {
+    SR_ASSIGN_OR_RETURN(child, LowerChild(*dir, name));
+  } else {
+    SR_RETURN_IF_ERROR(LoadListing(*dir));
+    auto it = dir->listing->by_name.find(std::string(name));
+    if (it == dir->listing->by_name.end()) return Status::FromErrno(ENOENT, "no such entry");
+    SR_ASSIGN_OR_RETURN(child, Find(it->second.first));
+  }
   ++child->lookups;
   return StatOf(*child);
 }
@@ -195,7 +217,14 @@ Result<std::string> UnionFsImpl::ReadLink(std::uint64_t ino) {
 
 Status UnionFsImpl::ReadDir(std::uint64_t ino, std::uint64_t offset, const DirFiller& add) {
   MutexLock lock(mu_);
-  SR_ASSIGN_OR_RETURN(Node * dir, FindDir(ino));
+  SR_ASSIGN_OR_RETURN(Node * dir, FindDirToRead(ino));
+  if (ListedByLower(*dir)) {
+    // ".." is the union's parent: a renamed lower directory is listed by the lower still.
+    return lower_->ReadDir(dir->ino, offset, [&](const DirEntry& e, std::uint64_t next) {
+      return e.name == ".." ? add({"..", dir->parent, S_IFDIR}, next) : add(e, next);
+    });
+  }
+  SR_RETURN_IF_ERROR(LoadListing(*dir));
   // Offsets: 1 after ".", 2 after "..", seq + 2 after an entry.
   if (offset == 0 && !add({".", ino, S_IFDIR}, 1)) return OkStatus();
   if (offset <= 1 && !add({"..", dir->parent, S_IFDIR}, 2)) return OkStatus();

@@ -1,7 +1,8 @@
 // UnionFs's implementation (fusefs/upper.h). One inode table for the whole union: lower inodes
-// enter it when their directory is first listed (keeping the lower's numbers), upper inodes get
-// numbers above the lower's. Lock order: mu_, then an UpperFile's lock; the lower's calls are
-// made under mu_ (the lower never calls back). File I/O runs outside mu_.
+// enter it when first looked up (keeping the lower's numbers), upper inodes get numbers above the
+// lower's. A lower directory is listed and searched in the lower until something in it changes;
+// only then is its listing kept here (LoadListing). Lock order: mu_, then an UpperFile's lock; the lower's
+// calls are made under mu_ (the lower never calls back). File I/O runs outside mu_.
 #pragma once
 
 #include <map>
@@ -127,7 +128,13 @@ class UnionFsImpl final : public UnionFs {
  private:
   // Tree (union_fs.cc).
   Result<Node*> Find(std::uint64_t ino) SR_REQUIRES(mu_);
+  // A directory with its listing loaded, to change it.
   Result<Node*> FindDir(std::uint64_t ino) SR_REQUIRES(mu_);
+  // A directory to look up in or list: one ListedByLower is read in the lower.
+  Result<Node*> FindDirToRead(std::uint64_t ino) SR_REQUIRES(mu_);
+  static bool ListedByLower(const Node& dir) { return !dir.listing && dir.from_lower; }
+  // `name` in a directory ListedByLower, entering the inode table.
+  Result<Node*> LowerChild(Node& dir, std::string_view name) SR_REQUIRES(mu_);
   Status ResolveLower(Node& node) SR_REQUIRES(mu_);
   Status LoadListing(Node& dir) SR_REQUIRES(mu_);
   Node& AdoptLower(const Stat& stat, const std::string& path) SR_REQUIRES(mu_);

@@ -352,6 +352,51 @@ TEST_P(FilesystemConformanceTest, PrefetchStoresARegularFileWholeAndNothingElse)
   EXPECT_FALSE(stored);
 }
 
+// The union reads a lower directory in the lower until something in it changes, and lists it
+// itself from then on: a listing in progress goes on across that change without repeating or
+// skipping an entry (a name removed before it was reached is not listed, a new one comes last),
+// and a lower directory renamed elsewhere, still read in the lower, names its new parent "..".
+class UnionListingTest : public FilesystemConformanceTest {};
+
+TEST_P(UnionListingTest, AListingInProgressGoesOnAcrossTheDirectorysFirstChange) {
+  auto many = Walk("many");
+  ASSERT_TRUE(many.ok());
+  const auto all = List(many->ino);
+  ASSERT_EQ(all.size(), 62u);
+  ASSERT_TRUE(fs_->Unlink(many->ino, all[5].first).ok());   // listed already
+  ASSERT_TRUE(fs_->Unlink(many->ino, all[20].first).ok());  // not reached yet
+  auto created = fs_->Create({}, many->ino, "zz-new", S_IFREG | 0644, O_WRONLY);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  fs_->Release(created->handle);
+  std::vector<std::string> expected;
+  for (std::size_t i = 10; i < all.size(); ++i) {
+    if (i != 20) expected.push_back(all[i].first);
+  }
+  expected.push_back("zz-new");
+  std::vector<std::string> rest;
+  for (const auto& [name, next] : List(many->ino, all[9].second)) rest.push_back(name);
+  EXPECT_EQ(rest, expected);
+}
+
+TEST_P(UnionListingTest, ARenamedLowerDirectoryNamesItsNewParent) {
+  auto etc = Walk("etc");
+  ASSERT_TRUE(etc.ok());
+  ASSERT_TRUE(fs_->Rename(kRootIno, "empty", etc->ino, "moved", 0).ok());
+  auto moved = Walk("etc/moved");
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  std::map<std::string, std::uint64_t> entries;
+  ASSERT_TRUE(fs_->ReadDir(moved->ino, 0,
+                           [&](const DirEntry& e, std::uint64_t) {
+                             entries[std::string(e.name)] = e.ino;
+                             return true;
+                           })
+                  .ok());
+  EXPECT_EQ(entries, (std::map<std::string, std::uint64_t>{{".", moved->ino}, {"..", etc->ino}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Unions, UnionListingTest,
+                         ::testing::Values(Impl::kUnionInMemory, Impl::kUnionPersistent), ImplName);
+
 INSTANTIATE_TEST_SUITE_P(Implementations, FilesystemConformanceTest,
                          ::testing::Values(Impl::kSealedTree, Impl::kUnionInMemory, Impl::kUnionPersistent),
                          ImplName);
