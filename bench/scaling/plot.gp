@@ -10,15 +10,16 @@ set datafile separator "\t"
 set key top left
 set grid
 set style data linespoints
-tools = "floor floor-sync umoci unpack seal agent-pull tar-sealed tar-plain"
+tools = "floor floor-sync umoci unpack seal agent-pull tar-sealed tar-union tar-plain"
 label(t) = t eq "floor" ? "igzip -dc | tar -x (floor)" : t eq "floor-sync" ? "the same, then sync" : \
   t eq "umoci" ? "umoci raw unpack" : \
   t eq "unpack" ? "sealroot unpack" : t eq "seal" ? "sealroot unpack --seal" : \
-  t eq "agent-pull" ? "agent PullImage" : t eq "tar-sealed" ? "cold tar, sealed mount" : "cold tar, plain tree"
+  t eq "agent-pull" ? "agent PullImage" : t eq "tar-sealed" ? "cold tar, sealed mount" : \
+  t eq "tar-union" ? "cold tar, a container's union" : "cold tar, plain tree"
 # what a step cost in CPU: the reader + the FUSE daemon; the agent's own for a pull
 cpu(t) = t eq "agent-pull" ? column(10) : column(8) + (strcol(10) eq "-" ? 0 : column(10))
-# peak RSS of the process a row is about (MiB): the agent for a pull, the FUSE daemon for the sealed tar
-rss(t) = (t eq "agent-pull" || t eq "tar-sealed") ? column(11) / 1024. : column(9) / 1024.
+# peak RSS of the process a row is about (MiB): the agent for a pull, the FUSE daemon for a sealed tar
+rss(t) = (t eq "agent-pull" || t eq "tar-sealed" || t eq "tar-union") ? column(11) / 1024. : column(9) / 1024.
 is(s, t) = strcol(2) eq s && strcol(6) eq t
 
 set output outdir."/time-vs-size.png"
@@ -45,9 +46,10 @@ unset multiplot
 set xrange [*:*]
 
 set terminal pngcairo size 800,500 font "sans,10"
-rtools = "agent-pull seal tar-sealed unpack"
+rtools = "agent-pull seal tar-sealed tar-union unpack"
 rlabel(t) = t eq "agent-pull" ? "enclave-agent (pull)" : t eq "seal" ? "sealroot unpack --seal" : \
-  t eq "tar-sealed" ? "sealroot mount daemon (cold tar)" : "sealroot unpack"
+  t eq "tar-sealed" ? "sealroot mount daemon (cold tar)" : \
+  t eq "tar-union" ? "sealroot mount daemon, union (cold tar)" : "sealroot unpack"
 set ylabel "peak RSS (MiB)"
 set yrange [0:*]
 set key bottom right

@@ -13,10 +13,14 @@ TOOLS = [  # id, label, what RSS means
     ("seal", "sealroot unpack --seal"),
     ("agent-pull", "enclave-agent PullImage (ctl pull)"),
     ("tar-sealed", "cold tar, sealed mount"),
+    ("tar-union", "cold tar, a container's union"),
     ("tar-plain", "cold tar, plain tree"),
 ]
 LABEL = dict(TOOLS)
 UNPACKS = ["floor", "umoci", "unpack", "seal", "agent-pull"]
+# The FUSE daemons' rows: each the daemon of a cold tar.
+DAEMONS = [("fuse", "tar-sealed", "sealroot mount daemon"), ("fuse-union", "tar-union", "sealroot mount daemon, union")]
+DAEMON_TAR = {d: t for d, t, _ in DAEMONS}
 
 
 def load(path):
@@ -86,7 +90,7 @@ def main():
     w("")
 
     def ratio(r, floor, plain_tar, durable_floor):
-        if r["tool"] == "tar-sealed":
+        if r["tool"] in ("tar-sealed", "tar-union"):
             return f"**{r['wall_s'] / plain_tar['wall_s']:.2f}×**"
         cell = f"**{r['wall_s'] / floor['wall_s']:.2f}×**"
         if durable_floor and r["tool"] in ("seal", "agent-pull"):
@@ -161,11 +165,12 @@ def main():
         w("|---|" + "---:|" * len(ims))
         for tool, label in [("agent-pull", "enclave-agent (whole pull)"), ("seal", "sealroot unpack --seal"),
                             ("unpack", "sealroot unpack (plain)"), ("fuse", "sealroot mount daemon (cold tar)"),
+                            ("fuse-union", "sealroot mount daemon, union (cold tar)"),
                             ("floor", "igzip \\| tar (largest of the two)"), ("umoci", "umoci raw unpack")]:
             cells = []
             for im, _ in ims:
-                r = pt.get((im, "tar-sealed" if tool == "fuse" else tool))
-                v = (r["daemon_rss_kib"] if tool == "fuse" else rss(r)) if r else 0
+                r = pt.get((im, DAEMON_TAR.get(tool, tool)))
+                v = (r["daemon_rss_kib"] if tool in DAEMON_TAR else rss(r)) if r else 0
                 cells.append(f"{v / 1024:.1f}" if r else "-")
             w(f"| {label} | " + " | ".join(cells) + " |")
         w("")
@@ -182,8 +187,8 @@ def main():
             continue
         w(f"| tool ({series}) | marginal cost ({unit}) | time | peak RSS (MiB) | memory |")
         w("|---|---|---|---|---|")
-        for tool, label in TOOLS + [("fuse", "sealroot mount daemon")]:
-            pts = [pt.get((im, "tar-sealed" if tool == "fuse" else tool)) for im, _ in ims]
+        for tool, label in TOOLS + [(d, label) for d, _, label in DAEMONS]:
+            pts = [pt.get((im, DAEMON_TAR.get(tool, tool))) for im, _ in ims]
             if any(p is None for p in pts):
                 continue
             xs = [p["content_bytes"] if series == "size" else p["files"] for p in pts]
@@ -199,10 +204,10 @@ def main():
                 f"sub-linear: {excess:.1f} s under the line")
             if len(m) < 2:
                 verdict = "(two points)"
-            if tool == "fuse":
+            if tool in DAEMON_TAR:
                 verdict = "-"
                 m = []
-            mem = [(p["daemon_rss_kib"] if tool == "fuse" else rss(p)) / 1024 for p in pts]
+            mem = [(p["daemon_rss_kib"] if tool in DAEMON_TAR else rss(p)) / 1024 for p in pts]
             flat = "flat" if mem[-1] <= max(1.25 * mem[0], mem[0] + 8) else "**grows**"
             w(f"| {label} | {' → '.join(f'{v:.2f}' for v in m) or '-'} | {verdict} | "
               f"{' → '.join(f'{v:.1f}' for v in mem)} | {flat} |")

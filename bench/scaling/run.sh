@@ -13,9 +13,10 @@
 #           after deleting as many costs seconds of system time per 100k files: find_inode_bit ->
 #           recently_deleted looks up each freed inode's table block in the buffer cache);
 #   cold read: `tar cf - . | wc -c` of the whole tree through a read-only `sealroot mount` of the
-#           sealed root (a fresh mount) vs the same tree as a plain directory (sealroot unpack's),
-#           caches dropped before each (reader CPU and peak RSS; the FUSE daemon's CPU, from
-#           schedstat, and its peak RSS, VmHWM);
+#           sealed root (a fresh mount), through a writable one as a container's root is (the
+#           union, an upper in memory), and of the same tree as a plain directory (sealroot
+#           unpack's), caches dropped before each (reader CPU and peak RSS; the FUSE daemon's CPU,
+#           from schedstat, and its peak RSS, VmHWM);
 #   agent:  `sealroot ctl pull` of the image from a loopback docker-registry through a fresh
 #           enclave-agent (plain gzip image, insecureAcceptAnything policy): wall time of the pull,
 #           the agent's peak RSS and CPU over its whole life (/usr/bin/time around the daemon).
@@ -194,10 +195,13 @@ print(m["Dirty"], m["Writeback"])' "$work/sample.ready" >"$work/sample" &
 key=$work/key
 head -c 32 /dev/urandom >"$key" && chmod 600 "$key"
 mkdir -p "$work/mnt"
-sealed_mount() {  # a fresh read-only mount of the sealed root $root at $work/mnt
+sealed_mount() {  # [union]: a fresh mount of the sealed root $root at $work/mnt, read-only or a union
+  local mode=--read-only
+  [[ ${1:-} == union ]] && mode=
   mountpoint -q "$work/mnt" && umount "$work/mnt"
   [[ -n $sealed_pid ]] && { wait "$sealed_pid" 2>/dev/null || true; }
-  "$bin/sealroot" mount "$work/store" "$work/mnt" --root "$root" --key-file "$key" --read-only -f 2>"$work/mount.log" &
+  # shellcheck disable=SC2086 # $mode: one flag or none
+  "$bin/sealroot" mount "$work/store" "$work/mnt" --root "$root" --key-file "$key" $mode -f 2>"$work/mount.log" &
   sealed_pid=$!
   for _ in $(seq 100); do mountpoint -q "$work/mnt" && return; sleep 0.1; done
   cat "$work/mount.log" >&2; exit 1
@@ -240,9 +244,11 @@ for n in "${images[@]}"; do
   root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["root_hash"])' "$work/stdout")
   point "$n" tar-sealed "sealed_mount; drop" "cd $work/mnt && tar cf - . | wc -c" daemon_stats
   sealed_bytes=$(cat "$work/stdout")
+  point "$n" tar-union "sealed_mount union; drop" "cd $work/mnt && tar cf - . | wc -c" daemon_stats
+  union_bytes=$(cat "$work/stdout")
   point "$n" tar-plain "drop" "cd $work/plain/rootfs && tar cf - . | wc -c"
-  [[ $sealed_bytes == "$(cat "$work/stdout")" ]] ||
-    echo "MISMATCH: $n: tar of the sealed mount $sealed_bytes bytes, of the plain tree $(cat "$work/stdout")" | tee -a "$work/mismatch"
+  [[ $sealed_bytes == "$(cat "$work/stdout")" && $union_bytes == "$(cat "$work/stdout")" ]] ||
+    echo "MISMATCH: $n: tar of the sealed mount $sealed_bytes bytes, of the union $union_bytes, of the plain tree $(cat "$work/stdout")" | tee -a "$work/mismatch"
   umount "$work/mnt" && { wait "$sealed_pid" || true; } && sealed_pid=
   echo "$n $(du -sb "$work/store" | cut -f1) $(du -sb "$work/plain/rootfs" | cut -f1) $(cut -d' ' -f2 "$cache/$n/info")" >>"$work/sizes"
   rm -rf "$work/plain" "$work/store"
