@@ -131,11 +131,9 @@ Status UnionFsImpl::LoadListing(Node& dir) {
   });
   if (!s.ok()) return fail(s);
   for (const std::string& name : names) {
-    auto stat = lower_->LookupStat(dir.ino, name);
-    if (!stat.ok()) return fail(stat.status());
-    Node& child = AdoptLower(*stat, dir.lower_path + "/" + name);
-    if (IsDir(child)) child.parent = dir.ino;
-    dir.listing->Add(name, child.ino);
+    auto child = LowerChild(dir, name);
+    if (!child.ok()) return fail(child.status());
+    dir.listing->Add(name, (*child)->ino);
   }
   dir.listing->changed.clear();  // the lower's listing: nothing to persist until it changes
   return OkStatus();

@@ -1,8 +1,8 @@
 // UnionFs's implementation (fusefs/upper.h). One inode table for the whole union: lower inodes
 // enter it when first looked up (keeping the lower's numbers), upper inodes get numbers above the
 // lower's. A lower directory is listed and searched in the lower until something in it changes;
-// only then is its listing kept here (LoadListing). Lock order: mu_, then an UpperFile's lock; the lower's
-// calls are made under mu_ (the lower never calls back). File I/O runs outside mu_.
+// only then is its listing kept here (LoadListing). Lock order: mu_, then an UpperFile's lock;
+// the lower's calls are made under mu_ (the lower never calls back). File I/O runs outside mu_.
 #pragma once
 
 #include <map>
@@ -133,7 +133,7 @@ class UnionFsImpl final : public UnionFs {
   // A directory to look up in or list: one ListedByLower is read in the lower.
   Result<Node*> FindDirToRead(std::uint64_t ino) SR_REQUIRES(mu_);
   static bool ListedByLower(const Node& dir) { return !dir.listing && dir.from_lower; }
-  // `name` in a directory ListedByLower, entering the inode table.
+  // `name` of a lower directory, found in the lower, entering the inode table.
   Result<Node*> LowerChild(Node& dir, std::string_view name) SR_REQUIRES(mu_);
   Status ResolveLower(Node& node) SR_REQUIRES(mu_);
   Status LoadListing(Node& dir) SR_REQUIRES(mu_);

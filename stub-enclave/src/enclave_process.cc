@@ -143,7 +143,6 @@ class ExecProcess final : public EnclaveProcess {
     {
       MutexLock lock(write_mu_);
       SR_RETURN_IF_ERROR(Send(frame));
-      MutexLock state(mu_);
       ticket = resizes_sent_++;
     }
     MutexLock lock(mu_);
@@ -192,11 +191,11 @@ class ExecProcess final : public EnclaveProcess {
   }
 
   UniqueFd conn_;
-  Mutex write_mu_;  // frames out, in order; before mu_
-  Mutex mu_;        // what was read
+  Mutex write_mu_;  // frames out, in order
+  std::size_t resizes_sent_ SR_GUARDED_BY(write_mu_) = 0;
+  Mutex mu_;  // what was read
   std::condition_variable_any read_cv_;
   bool reading_ SR_GUARDED_BY(mu_) = false;
-  std::size_t resizes_sent_ SR_GUARDED_BY(mu_) = 0;
   std::vector<bool> resizes_applied_ SR_GUARDED_BY(mu_);
   std::optional<Result<int>> exit_ SR_GUARDED_BY(mu_);
 };
